@@ -1,0 +1,29 @@
+namespace Graft.Core;
+
+/// <summary>
+/// Who is calling and under what conditions: one per fop. Front ends may reuse an instance
+/// for successive fops of one request loop to avoid allocating on the hot path.
+/// </summary>
+public sealed class FopContext
+{
+    public uint Uid { get; set; }
+    public uint Gid { get; set; }
+    /// <summary>Supplementary groups of the caller (not including <see cref="Gid"/>).</summary>
+    public uint[] Groups { get; set; } = [];
+    public int Pid { get; set; }
+    /// <summary>Lock owner as the front end knows it (the kernel's lock_owner, or a library handle id).</summary>
+    public ulong LockOwner { get; set; }
+    public CancellationToken Cancellation { get; set; }
+    /// <summary>The graph this fop runs on; set by the mount session before the fop is wound.</summary>
+    public Graph? Graph { get; set; }
+
+    /// <summary>The mount's own trusted identity (root): used for internal work such as fd migration.</summary>
+    public static FopContext Root() => new() { Uid = 0, Gid = 0 };
+
+    public static FopContext ForCaller(uint uid, uint gid, uint[]? groups = null, int pid = 0) =>
+        new() { Uid = uid, Gid = gid, Groups = groups ?? [], Pid = pid };
+
+    public bool IsRoot => Uid == 0;
+
+    public bool InGroup(uint gid) => Gid == gid || Array.IndexOf(Groups, gid) >= 0;
+}

@@ -1,0 +1,126 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Graft.Core;
+
+public enum GraphState { Starting, Active, Draining, Destroyed }
+
+/// <summary>
+/// A tree of translators built from one volfile, with a generation number, its own inode
+/// table and a count of fops in flight on it. Its top is the last volume in the volfile.
+/// </summary>
+public sealed class Graph
+{
+    private readonly TaskCompletionSource _childUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _parentDownHandled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _fopsInFlight;
+    private int _state;
+    private int _parentDownSent;
+
+    public Graph(long generation, IReadOnlyList<Translator> translators, string? volfileText = null,
+                 int inodeLruLimit = 16384, ILoggerFactory? loggers = null)
+    {
+        if (translators.Count == 0) throw new ArgumentException("a graph needs at least one translator");
+        Generation = generation;
+        Translators = translators;
+        Top = translators[^1];
+        VolfileText = volfileText;
+        Loggers = loggers ?? NullLoggerFactory.Instance;
+        Log = Loggers.CreateLogger("Graft.Graph");
+        for (int i = 0; i < translators.Count; i++)
+        {
+            translators[i].Index = i;
+            translators[i].Graph = this;
+        }
+        Inodes = new InodeTable(inodeLruLimit, this, translators.Count);
+        Inodes.Purged += inode => { foreach (var t in Translators) t.Forget(inode); };
+    }
+
+    public long Generation { get; }
+    public IReadOnlyList<Translator> Translators { get; }
+    public Translator Top { get; }
+    public InodeTable Inodes { get; }
+    public string? VolfileText { get; }
+    public ILoggerFactory Loggers { get; }
+    private ILogger Log { get; }
+
+    public GraphState State
+    {
+        get => (GraphState)Volatile.Read(ref _state);
+        set => Volatile.Write(ref _state, (int)value);
+    }
+
+    public long FopsInFlight => Interlocked.Read(ref _fopsInFlight);
+
+    /// <summary>Completes when the top reports CHILD_UP (its children can serve).</summary>
+    public Task ChildUp => _childUp.Task;
+    public bool IsChildUp { get; private set; }
+
+    /// <summary>Completes when PARENT_DOWN_HANDLED reaches the top after <see cref="SendParentDown"/>.</summary>
+    public Task ParentDownHandled => _parentDownHandled.Task;
+
+    /// <summary>Counts a fop in flight on this graph. Pair with <see cref="ExitFop"/>.</summary>
+    public void EnterFop() => Interlocked.Increment(ref _fopsInFlight);
+    public void ExitFop() => Interlocked.Decrement(ref _fopsInFlight);
+
+    public Translator? Find(string name)
+    {
+        foreach (var t in Translators) if (t.Name == name) return t;
+        return null;
+    }
+
+    /// <summary>Initialises every translator bottom-up (children before parents).</summary>
+    public async Task InitAsync(CancellationToken ct)
+    {
+        foreach (var t in Translators) await t.InitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>PARENT_UP from the top: translators start (connect, ...) and answer CHILD_UP when ready.</summary>
+    public void Start() => Top.Notify(GraphEvent.ParentUp, null);
+
+    /// <summary>Initialises, starts, and waits (bounded) until the graph's children are up.</summary>
+    public async Task<bool> StartAndWaitAsync(TimeSpan childUpTimeout, CancellationToken ct)
+    {
+        await InitAsync(ct).ConfigureAwait(false);
+        Start();
+        try { await ChildUp.WaitAsync(childUpTimeout, ct).ConfigureAwait(false); return true; }
+        catch (TimeoutException) { return false; }
+    }
+
+    /// <summary>PARENT_DOWN from the top; <see cref="ParentDownHandled"/> completes when every translator has drained.</summary>
+    public void SendParentDown()
+    {
+        if (Interlocked.Exchange(ref _parentDownSent, 1) == 0) Top.Notify(GraphEvent.ParentDown, null);
+    }
+
+    /// <summary>Frees the graph: fini on every translator (top first) and the inode table.</summary>
+    public async Task DestroyAsync()
+    {
+        State = GraphState.Destroyed;
+        for (int i = Translators.Count - 1; i >= 0; i--)
+        {
+            try { await Translators[i].FiniAsync().ConfigureAwait(false); }
+            catch (Exception e) { ReportError(Translators[i], "fini failed", e); }
+        }
+        Inodes.Clear();
+    }
+
+    /// <summary>Raised for every event that reaches the top from below.</summary>
+    public event Action<GraphEvent>? TopEvent;
+
+    internal void OnTopEvent(GraphEvent ev, Translator from)
+    {
+        switch (ev)
+        {
+            case GraphEvent.ChildUp: IsChildUp = true; _childUp.TrySetResult(); break;
+            case GraphEvent.ChildDown: IsChildUp = false; break;
+            case GraphEvent.ParentDownHandled: _parentDownHandled.TrySetResult(); break;
+        }
+        TopEvent?.Invoke(ev);
+    }
+
+    internal void ReportError(Translator xl, string what, Exception e) =>
+        Log.LogError(e, "graph {Generation}: {Xlator}: {What}", Generation, xl.Name, what);
+
+    public override string ToString() => $"graph {Generation} ({State})";
+}

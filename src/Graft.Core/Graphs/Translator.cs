@@ -1,0 +1,103 @@
+namespace Graft.Core;
+
+/// <summary>
+/// One node of a graph. Implements the fops (see Translator.Fops.cs) by passing them to its
+/// children; a translator overrides only the fops it changes.
+/// </summary>
+public abstract partial class Translator
+{
+    private readonly List<Translator> _children = [];
+    private readonly List<Translator> _parents = [];
+    private int _childrenDownHandled;
+    private int _parentDownSeen;
+
+    /// <summary>The volume name from the volfile.</summary>
+    public string Name { get; internal set; } = "";
+    /// <summary>The type name from the volfile ("storage/posix").</summary>
+    public string Type { get; internal set; } = "";
+    /// <summary>Position in the graph: the index of this translator's context slot on inodes and fds.</summary>
+    public int Index { get; internal set; }
+    public Graph? Graph { get; internal set; }
+    public OptionValues Options { get; internal set; } = new([], new Dictionary<string, string>());
+    public IReadOnlyList<Translator> Children => _children;
+    public IReadOnlyList<Translator> Parents => _parents;
+    public Translator? FirstChild => _children.Count > 0 ? _children[0] : null;
+
+    /// <summary>Wires <paramref name="child"/> below this translator (graph building and tests).</summary>
+    public void AddChild(Translator child)
+    {
+        _children.Add(child);
+        child._parents.Add(this);
+    }
+
+    /// <summary>Called once, bottom-up, after options are set. Throw for bad configuration.</summary>
+    public virtual ValueTask InitAsync(CancellationToken ct) => ValueTask.CompletedTask;
+
+    /// <summary>Called once when the graph is destroyed, top-down: free what <see cref="InitAsync"/> took.</summary>
+    public virtual ValueTask FiniAsync() => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Applies new values of options marked <see cref="OptionSpec.Runtime"/>, without rebuilding the
+    /// graph. The default takes the new values as they are, for translators that read
+    /// <see cref="Options"/> at each use.
+    /// </summary>
+    public virtual Errno Reconfigure(OptionValues newOptions)
+    {
+        Options = newOptions;
+        return Errno.OK;
+    }
+
+    /// <summary>
+    /// An event from a child (<paramref name="from"/> is that child) or from a parent. The default
+    /// passes CHILD_* to the parents, PARENT_UP/PARENT_DOWN to the children, and answers
+    /// PARENT_DOWN_HANDLED once every child has answered (after <see cref="DrainAsync"/>).
+    /// </summary>
+    public virtual void Notify(GraphEvent ev, Translator? from)
+    {
+        switch (ev)
+        {
+            case GraphEvent.ChildUp:
+            case GraphEvent.ChildDown:
+                NotifyParents(ev);
+                break;
+            case GraphEvent.ParentUp:
+                NotifyChildren(ev);
+                break;
+            case GraphEvent.ParentDown:
+                if (Interlocked.Exchange(ref _parentDownSeen, 1) == 0) _ = HandleParentDownAsync();
+                break;
+            case GraphEvent.ParentDownHandled:
+                if (Interlocked.Increment(ref _childrenDownHandled) == _children.Count)
+                    NotifyParents(GraphEvent.ParentDownHandled);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// PARENT_DOWN: finish or fail this translator's own background work (write-behind flushes,
+    /// connections, timers). Runs before PARENT_DOWN goes further down.
+    /// </summary>
+    protected virtual ValueTask DrainAsync() => ValueTask.CompletedTask;
+
+    private async Task HandleParentDownAsync()
+    {
+        try { await DrainAsync().ConfigureAwait(false); }
+        catch (Exception e) { Graph?.ReportError(this, "drain failed", e); }
+        if (_children.Count == 0) NotifyParents(GraphEvent.ParentDownHandled);
+        else NotifyChildren(GraphEvent.ParentDown);
+    }
+
+    /// <summary>Sends an event to every parent (or to the graph, for the top).</summary>
+    protected void NotifyParents(GraphEvent ev)
+    {
+        if (_parents.Count == 0) Graph?.OnTopEvent(ev, this);
+        foreach (var p in _parents) p.Notify(ev, this);
+    }
+
+    protected void NotifyChildren(GraphEvent ev)
+    {
+        foreach (var c in _children) c.Notify(ev, null);
+    }
+
+    public override string ToString() => $"{Type} '{Name}'";
+}

@@ -1,0 +1,57 @@
+namespace Graft.Core;
+
+/// <summary>
+/// An open of one inode on one graph. Its <see cref="Inode"/> is fixed at creation and can
+/// never change (DESIGN invariant 1): there is no setter, and no code path swaps it.
+/// </summary>
+public sealed class Fd
+{
+    private object?[] _ctx;
+    private int _refs = 1;
+
+    public Fd(Inode inode, int flags, int pid = 0, ulong lockOwner = 0)
+    {
+        Inode = inode;
+        Flags = flags;
+        Pid = pid;
+        LockOwner = lockOwner;
+        _ctx = new object?[inode.Table.CtxSlots];
+        inode.Table.OnFdCreated(this);
+    }
+
+    public Inode Inode { get; }
+    public int Flags { get; }
+    public int Pid { get; }
+    public ulong LockOwner { get; }
+    public bool IsDirectory => Inode.IsDir;
+    public Graph? Graph => Inode.Table.Graph;
+    public int RefCount => Volatile.Read(ref _refs);
+
+    public object? GetCtx(Translator xl)
+    {
+        var c = Volatile.Read(ref _ctx);
+        return (uint)xl.Index < (uint)c.Length ? Volatile.Read(ref c[xl.Index]) : null;
+    }
+
+    public void SetCtx(Translator xl, object? value)
+    {
+        lock (this)
+        {
+            if (xl.Index >= _ctx.Length) Array.Resize(ref _ctx, xl.Index + 1);
+            Volatile.Write(ref _ctx[xl.Index], value);
+        }
+    }
+
+    public void Ref() => Interlocked.Increment(ref _refs);
+
+    /// <summary>Drops a reference; true when it was the last, and the owner must now send release.</summary>
+    public bool Unref()
+    {
+        var n = Interlocked.Decrement(ref _refs);
+        if (n < 0) throw new InvalidOperationException("fd released twice");
+        if (n == 0) { Inode.Table.OnFdDestroyed(this); return true; }
+        return false;
+    }
+
+    public override string ToString() => $"fd({Inode.Gfid}, flags 0x{Flags:x}, gen {Graph?.Generation.ToString() ?? "-"})";
+}

@@ -1,0 +1,66 @@
+namespace Graft.Core;
+
+/// <summary>
+/// A file or directory as one graph knows it. Lives in exactly one <see cref="InodeTable"/>
+/// for its whole life (DESIGN invariant 1): nothing moves an inode to another table or graph.
+/// </summary>
+public sealed class Inode
+{
+    private object?[] _ctx;
+
+    internal Inode(InodeTable table, Gfid gfid, uint type)
+    {
+        Table = table;
+        Gfid = gfid;
+        Type = type;
+        _ctx = new object?[table.CtxSlots];
+    }
+
+    public InodeTable Table { get; }
+    public Gfid Gfid { get; }
+    /// <summary>S_IFMT bits.</summary>
+    public uint Type { get; }
+    public bool IsDir => FileMode.IsDir(Type);
+    public bool IsRoot => Gfid.IsRoot;
+    public Graph? Graph => Table.Graph;
+
+    // Counts, guarded by Table's lock.
+    internal int Refs;
+    internal ulong Lookups;
+    internal readonly List<(Gfid Parent, string Name)> Dentries = new(1);
+    internal LinkedListNode<Inode>? LruNode;
+    internal bool Purged;
+
+    public int RefCount { get { lock (Table.Sync) return Refs; } }
+    public ulong LookupCount { get { lock (Table.Sync) return Lookups; } }
+
+    /// <summary>The translator's private context on this inode (GlusterFS's inode_ctx).</summary>
+    public object? GetCtx(Translator xl)
+    {
+        var c = Volatile.Read(ref _ctx);
+        return (uint)xl.Index < (uint)c.Length ? Volatile.Read(ref c[xl.Index]) : null;
+    }
+
+    public void SetCtx(Translator xl, object? value)
+    {
+        lock (this)
+        {
+            if (xl.Index >= _ctx.Length) Array.Resize(ref _ctx, xl.Index + 1);
+            Volatile.Write(ref _ctx[xl.Index], value);
+        }
+    }
+
+    /// <summary>Sets the context only if none is there; returns the one that is there afterwards.</summary>
+    public T GetOrSetCtx<T>(Translator xl, T value) where T : class
+    {
+        lock (this)
+        {
+            if (xl.Index >= _ctx.Length) Array.Resize(ref _ctx, xl.Index + 1);
+            if (_ctx[xl.Index] is T existing) return existing;
+            _ctx[xl.Index] = value;
+            return value;
+        }
+    }
+
+    public override string ToString() => $"inode({Gfid}, gen {Table.Graph?.Generation.ToString() ?? "-"})";
+}

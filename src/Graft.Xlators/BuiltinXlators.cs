@@ -1,0 +1,14 @@
+using Graft.Core;
+
+namespace Graft.Xlators;
+
+/// <summary>Every translator type that ships with Graft, by volfile type name.</summary>
+public static class BuiltinXlators
+{
+    public static XlatorRegistry CreateRegistry()
+    {
+        var r = new XlatorRegistry();
+        r.Register(Debug.Passthrough.Spec);
+        return r;
+    }
+}
