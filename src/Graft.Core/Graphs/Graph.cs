@@ -9,7 +9,7 @@ public enum GraphState { Starting, Active, Draining, Destroyed }
 /// A tree of translators built from one volfile, with a generation number, its own inode
 /// table and a count of fops in flight on it. Its top is the last volume in the volfile.
 /// </summary>
-public sealed class Graph
+public sealed partial class Graph
 {
     private readonly TaskCompletionSource _childUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _parentDownHandled = new(TaskCreationOptions.RunContinuationsAsynchronously);
