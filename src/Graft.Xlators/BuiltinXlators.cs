@@ -9,6 +9,8 @@ public static class BuiltinXlators
     {
         var r = new XlatorRegistry();
         r.Register(Debug.Passthrough.Spec);
+        r.Register(Protocol.Client.ProtocolClient.Spec);
+        r.Register(Protocol.Server.ProtocolServer.Spec);
         return r;
     }
 }
