@@ -9,6 +9,7 @@ public static class BuiltinXlators
     {
         var r = new XlatorRegistry();
         r.Register(Debug.Passthrough.Spec);
+        r.Register(Storage.Posix.PosixTranslator.Spec);
         r.Register(Protocol.Client.ProtocolClient.Spec);
         r.Register(Protocol.Server.ProtocolServer.Spec);
         return r;
