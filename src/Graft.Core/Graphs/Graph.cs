@@ -123,7 +123,8 @@ public sealed partial class Graph
         catch (Exception e) { ReportError(from, $"top event handler for {ev} failed", e); }
     }
 
-    internal void ReportError(Translator xl, string what, Exception e) =>
+    /// <summary>Logs a translator failure that has no caller to return an errno to (background work).</summary>
+    public void ReportError(Translator xl, string what, Exception e) =>
         Log.LogError(e, "graph {Generation}: {Xlator}: {What}", Generation, xl.Name, what);
 
     public override string ToString() => $"graph {Generation} ({State})";
