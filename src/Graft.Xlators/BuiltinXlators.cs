@@ -12,6 +12,8 @@ public static class BuiltinXlators
         r.Register(Storage.Posix.PosixTranslator.Spec);
         r.Register(Protocol.Client.ProtocolClient.Spec);
         r.Register(Protocol.Server.ProtocolServer.Spec);
+        r.Register(Debug.Faults.FaultsTranslator.Spec);
+        r.Register(Performance.WriteBehind.WriteBehindTranslator.Spec);
         return r;
     }
 }

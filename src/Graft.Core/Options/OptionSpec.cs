@@ -118,6 +118,8 @@ public sealed class OptionValues
     public IReadOnlyDictionary<string, string> Raw => _raw;
 
     public bool Has(string name) => _values.ContainsKey(name);
+    /// <summary>The parsed value (string, long or bool), or null when the option has no value and no default.</summary>
+    public object? ValueOrNull(string name) => _values.GetValueOrDefault(name);
     public string GetString(string name) => (string)Get(name);
     public string? GetStringOrNull(string name) => _values.TryGetValue(name, out var v) ? (string)v : null;
     public long GetLong(string name) => (long)Get(name);
