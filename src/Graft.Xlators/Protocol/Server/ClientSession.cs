@@ -7,12 +7,13 @@ namespace Graft.Xlators.Protocol.Server;
 /// open fds by remote id. It outlives a connection: after an unclean loss it waits grace-timeout
 /// for the same client to reconnect and find its fds; a clean goodbye frees it at once.
 /// </summary>
-internal sealed class ClientSession(string key, string peer)
+internal sealed class ClientSession(string key, string peer, Guid mountId)
 {
     private readonly Dictionary<ulong, Fd> _fds = new();   // guarded by itself; leaf lock
     private ulong _nextFd;
 
     public string Key { get; } = key;
+    public Guid MountId { get; } = mountId;
     public string Peer { get; set; } = peer;
     /// <summary>The connection serving this session now, or null while it waits out the grace.</summary>
     public ServerConnection? Connection;

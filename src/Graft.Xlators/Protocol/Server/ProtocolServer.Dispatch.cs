@@ -29,7 +29,7 @@ public sealed partial class ProtocolServer
     internal async ValueTask<FopReply> DispatchAsync(ClientSession s, ServerCall call)
     {
         var q = call.Request;
-        call.SetCaller(Graph);
+        call.SetCaller(Graph, s.MountId);
         var ctx = call.Ctx;
         var c = Child;
         switch (q.Op)
@@ -211,7 +211,7 @@ public sealed partial class ProtocolServer
     {
         if (q.NewGfid.IsZero || q.Loc.Name is null) return new FopReply(Errno.EINVAL);
         // The client chose the GFID, so the inode exists here before the file does (as the fop contract says).
-        var inode = Table.Link(default, null, new Iatt { Gfid = q.NewGfid, Mode = Core.FileMode.S_IFREG | (q.Mode & Core.FileMode.PermMask) });
+        var inode = Table.Link(default, null, new Iatt { Gfid = q.NewGfid, Mode = PosixMode.S_IFREG | (q.Mode & PosixMode.PermMask) });
         var fd = new Fd(inode, q.Flags, ctx.Pid, ctx.LockOwner);
         Table.Unref(inode);
         var r = await Child.CreateAsync(ctx, ToLoc(q.Loc), q.Flags, q.Mode, q.Umask, q.NewGfid, fd).ConfigureAwait(false);

@@ -111,7 +111,7 @@ public sealed partial class ProtocolServer : Translator
     /// or a new one. A connection that still holds the session (the client reconnected before we
     /// saw the old one die) is closed.
     /// </summary>
-    internal (ClientSession Session, bool Resumed) Attach(string key, ServerConnection conn)
+    internal (ClientSession Session, bool Resumed) Attach(string key, Guid mountId, ServerConnection conn)
     {
         ServerConnection? stale = null;
         ClientSession? s;
@@ -119,7 +119,7 @@ public sealed partial class ProtocolServer : Translator
         lock (_sessions)
         {
             resumed = _sessions.TryGetValue(key, out s);
-            if (s is null) { s = new ClientSession(key, conn.Peer); _sessions.Add(key, s); }
+            if (s is null) { s = new ClientSession(key, conn.Peer, mountId); _sessions.Add(key, s); }
             stale = s.Connection;
             s.Connection = conn;
             s.Peer = conn.Peer;

@@ -64,11 +64,13 @@ internal sealed class ServerCall
     }
 
     /// <summary>Fills <see cref="Ctx"/> with the caller the request named.</summary>
-    public void SetCaller(Graph? graph)
+    public void SetCaller(Graph? graph, Guid mountId)
     {
         var c = Request.Caller;
         Ctx.Uid = c.Uid; Ctx.Gid = c.Gid; Ctx.Groups = c.Groups ?? []; Ctx.Pid = c.Pid; Ctx.LockOwner = c.LockOwner;
         Ctx.Graph = graph;
+        // Locks are owned by (mount, lock owner): the mount is the one the handshake named.
+        Ctx.MountId = mountId;
     }
 }
 

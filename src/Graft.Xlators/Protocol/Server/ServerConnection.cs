@@ -80,7 +80,7 @@ internal sealed partial class ServerConnection
             return Refuse(Errno.EACCES, "wrong secret");
         if (hello.Brick != _server.BrickName) return Refuse(Errno.ENOENT, $"no brick '{hello.Brick}' here");
         var key = $"{hello.Identity:N}/{hello.Generation}/{hello.Instance:N}";
-        var (session, resumed) = _server.Attach(key, this);
+        var (session, resumed) = _server.Attach(key, hello.Identity, this);
         _session = session;
         w.Reset();
         var serverProof = _server.Secret is { } s2 ? Handshake.Proof(s2, Handshake.ServerRole, hello, serverNonce) : [];
