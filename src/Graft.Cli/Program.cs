@@ -16,6 +16,7 @@ public static class Program
         var root = new RootCommand("graft: a scale-out network filesystem whose client graph can be replaced while files stay open.");
         // Each verb lives in Commands/<Verb>Command.cs and exposes Create().
         root.Subcommands.Add(VolfileCommand.Create());
+        root.Subcommands.Add(BrickCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 }
