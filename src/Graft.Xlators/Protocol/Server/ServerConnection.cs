@@ -38,6 +38,12 @@ internal sealed partial class ServerConnection
         try
         {
             if (await HandshakeAsync().ConfigureAwait(false)) await ReceiveLoopAsync().ConfigureAwait(false);
+            else
+            {
+                // A refusal's Welcome is queued behind CloseAfterSend: let it reach the client (bounded).
+                try { await _conn.Closed.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
+                catch (TimeoutException) { }
+            }
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException)
         {
