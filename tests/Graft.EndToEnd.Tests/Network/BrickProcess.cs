@@ -143,6 +143,16 @@ internal static class NetClient
         await g.DestroyAsync();
     }
 
+    public static async Task Until(Func<Task<bool>> cond, string what, int timeoutMs = 15000)
+    {
+        var deadline = Environment.TickCount64 + timeoutMs;
+        while (!await cond())
+        {
+            Assert.True(Environment.TickCount64 < deadline, $"timed out waiting for: {what}");
+            await Task.Delay(10);
+        }
+    }
+
     public static async Task Until(Func<bool> cond, string what, int timeoutMs = 15000)
     {
         var deadline = Environment.TickCount64 + timeoutMs;
