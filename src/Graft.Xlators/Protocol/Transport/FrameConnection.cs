@@ -25,7 +25,7 @@ public sealed class FrameConnection
         _socket.NoDelay = true;
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
         Input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false),
-                                  new StreamPipeReaderOptions(bufferSize: 128 << 10, minimumReadSize: 16 << 10));
+                                  new StreamPipeReaderOptions(bufferSize: 64 << 10, minimumReadSize: 8 << 10));
         _ = SendLoopAsync();
     }
 
