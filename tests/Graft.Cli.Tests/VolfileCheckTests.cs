@@ -57,7 +57,7 @@ public sealed class VolfileCheckPrintsTheGraphOrTheError : IDisposable
 
         Assert.Equal(1, code);
         Assert.Equal("", output);
-        Assert.Equal($"{path}:17: volume 'wb': option 'cache-size': 2GB is out of range [4096, 1073741824]\n", err.ReplaceLineEndings("\n"));
+        Assert.Equal($"{path}:17: volume 'wb': option 'cache-size': 2GB is out of range [4KB, 1GB]\n", err.ReplaceLineEndings("\n"));
     }
 
     [Fact]

@@ -85,16 +85,9 @@ public static class VolfileTypesCommand
 
     private static string Value(OptionKind kind, long v) => kind switch
     {
-        OptionKind.Size => Size(v),
+        OptionKind.Size => OptionSpec.FormatSize(v),
         OptionKind.Time => v % 1000 == 0 ? $"{v / 1000}s" : $"{v}ms",
         OptionKind.Percent => $"{v}%",
         _ => v.ToString(CultureInfo.InvariantCulture),
     };
-
-    private static string Size(long bytes)
-    {
-        foreach (var (suffix, shift) in new[] { ("TB", 40), ("GB", 30), ("MB", 20), ("KB", 10) })
-            if (bytes != 0 && bytes % (1L << shift) == 0) return $"{bytes >> shift}{suffix}";
-        return bytes.ToString(CultureInfo.InvariantCulture);
-    }
 }
