@@ -72,7 +72,11 @@ public sealed partial class LocksTranslator
     private ValueTask<Result<FileLock>> Set(FopContext ctx, Fd fd, LockOwner owner, FileLock lk, LockRange range, int pid, bool wait)
     {
         // An already interrupted SETLKW changes nothing, as a signal before the call would.
-        if (wait && ctx.Cancellation.IsCancellationRequested) return Fail(Errno.EINTR);
+        if (wait && ctx.Cancellation.IsCancellationRequested)
+        {
+            Interlocked.Increment(ref _cancelled);
+            return Fail(Errno.EINTR);
+        }
         Errno e;
         Waiter? w;
         InodeLockState s;
