@@ -18,12 +18,43 @@ internal sealed class Waiter(InodeLockState home, LockOwner owner, LockType type
     /// <summary>The owners it waits for, and whether it is in the wait-for graph: guarded by that graph's lock.</summary>
     public LockOwner[] Blockers = [];
     public bool Published;
+    /// <summary>Set by the first call to see the outcome, so a request joined by several calls is counted once.</summary>
+    public int Counted;
 
     /// <summary>
-    /// Completed exactly once (under the home inode's lock, by whoever takes it off the queue).
-    /// Continuations run asynchronously, so completing it never runs the waiting caller inline.
+    /// The calls waiting for this request: usually one. A second identical SETLKW of the same
+    /// owner joins instead of queueing again (how a request re-sent through a graph switch keeps
+    /// its place), and the request leaves the queue only when every call has been cancelled.
+    /// Guarded by the home inode's lock. Completion sources run continuations asynchronously, so
+    /// completing them under that lock never runs a caller inline.
     /// </summary>
-    public readonly TaskCompletionSource<Result<FileLock>> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<TaskCompletionSource<Result<FileLock>>> _callers = new(1);
+
+    public int Callers => _callers.Count;
+
+    public TaskCompletionSource<Result<FileLock>> AddCaller()
+    {
+        var t = new TaskCompletionSource<Result<FileLock>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _callers.Add(t);
+        return t;
+    }
+
+    /// <summary>One call gives up (with <paramref name="error"/>); true when it was the last one.</summary>
+    public bool RemoveCaller(TaskCompletionSource<Result<FileLock>> caller, Errno error)
+    {
+        if (_callers.Remove(caller)) caller.TrySetResult(error);
+        return _callers.Count == 0;
+    }
+
+    /// <summary>The one outcome of the request, given to every call still waiting for it.</summary>
+    public void Complete(Result<FileLock> outcome)
+    {
+        foreach (var c in _callers) c.TrySetResult(outcome);
+        _callers.Clear();
+    }
+
+    public bool Matches(LockOwner owner, LockType type, LockRange range, bool flock) =>
+        Owner == owner && Type == type && Range == range && Flock == flock;
 
     public FileLock Granted =>
         new() { Type = Type, Start = Range.Start, Length = Range.Length, Pid = Pid, Owner = Owner.Owner, Flock = Flock };
@@ -99,7 +130,7 @@ internal sealed partial class InodeLockState
             if (!CanGrant(w.Owner, w.Type, w.Range, w.Flock, before: node)) { node = node.Next; continue; }
             TakeOff(w);
             Apply(w.Owner, w.Type, w.Range, w.Pid, w.Fd, w.Flock);
-            w.Done.TrySetResult(w.Granted);
+            w.Complete(w.Granted);
             node = _queue.First;
         }
     }
@@ -113,10 +144,16 @@ internal sealed partial class InodeLockState
             if (w.Flock) continue;
             if (_waitFor.TryPublish(w, BlockersOf(node))) continue;
             TakeOff(w);
-            w.Done.TrySetResult(Errno.EDEADLK);
+            w.Complete(Errno.EDEADLK);
             return false;
         }
         return true;
+    }
+
+    private Waiter? FindQueued(LockOwner owner, LockType type, LockRange range, bool flock)
+    {
+        foreach (var w in _queue) if (w.Matches(owner, type, range, flock)) return w;
+        return null;
     }
 
     private void TakeOff(Waiter w)
@@ -126,12 +163,16 @@ internal sealed partial class InodeLockState
         _waitFor.Remove(w);
     }
 
-    /// <summary>Cancellation (INTERRUPT) or teardown: the waiter leaves the queue with an errno; nothing it held changes.</summary>
-    public bool Cancel(Waiter w, Errno error)
+    /// <summary>
+    /// Cancellation (INTERRUPT, connection gone) of one call: it gets <paramref name="error"/>, and
+    /// the request leaves the queue when no call waits for it any more. Nothing held changes.
+    /// False when the request already had its outcome (granted or failed): that outcome stands.
+    /// </summary>
+    public bool Cancel(Waiter w, TaskCompletionSource<Result<FileLock>> caller, Errno error)
     {
-        if (w.Node is null) return false; // already granted or failed: exactly one outcome
+        if (w.Node is null) return false;
+        if (!w.RemoveCaller(caller, error)) return true;
         TakeOff(w);
-        w.Done.TrySetResult(error);
         Settle(); // requests queued behind it may have waited only for it
         return true;
     }
@@ -143,7 +184,7 @@ internal sealed partial class InodeLockState
         {
             var next = node.Next;
             var w = node.Value;
-            if (match(w)) { TakeOff(w); w.Done.TrySetResult(error); n++; }
+            if (match(w)) { TakeOff(w); w.Complete(error); n++; }
             node = next;
         }
         return n;

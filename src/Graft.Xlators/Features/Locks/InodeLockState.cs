@@ -129,13 +129,23 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
     }
 
     /// <summary>
-    /// SETLK / SETLKW. OK with <paramref name="waiter"/> null: done. OK with a waiter: it is queued
-    /// and completes later (or already has). Otherwise EAGAIN (SETLK on a conflict), EDEADLK, ENOLCK.
+    /// SETLK / SETLKW. OK with <paramref name="waiter"/> null: done. OK with a waiter: the call
+    /// waits on <paramref name="caller"/>, completed later. Otherwise EAGAIN (SETLK on a
+    /// conflict), EDEADLK, ENOLCK.
     /// </summary>
     public Errno Set(LockOwner owner, LockType type, LockRange range, int pid, Fd fd, bool flock, bool wait,
-                     int maxWaiters, out Waiter? waiter)
+                     int maxWaiters, out Waiter? waiter, out TaskCompletionSource<Result<FileLock>>? caller)
     {
         waiter = null;
+        caller = null;
+        if (wait && FindQueued(owner, type, range, flock) is { } same)
+        {
+            // The same request again while it waits (a SETLKW re-sent through a graph switch, or a
+            // second thread of the owner): it joins the queued one, keeping its place and its one grant.
+            waiter = same;
+            caller = same.AddCaller();
+            return Errno.OK;
+        }
         if (type == LockType.Unlock)
         {
             Apply(owner, type, range, pid, fd, flock);
@@ -174,6 +184,7 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
             return Errno.EDEADLK;
         }
         waiter = w;
+        caller = w.AddCaller();
         return Errno.OK;
     }
 

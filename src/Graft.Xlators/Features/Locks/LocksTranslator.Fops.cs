@@ -79,6 +79,7 @@ public sealed partial class LocksTranslator
         }
         Errno e;
         Waiter? w;
+        TaskCompletionSource<Result<FileLock>>? caller;
         InodeLockState s;
         while (true)
         {
@@ -86,11 +87,11 @@ public sealed partial class LocksTranslator
             lock (s.Sync)
             {
                 if (s.Dead) continue; // emptied and dropped between the lookup and the lock: take the new one
-                e = s.Set(owner, lk.Type, range, pid, fd, lk.Flock, wait, _maxWaiters, out w);
+                e = s.Set(owner, lk.Type, range, pid, fd, lk.Flock, wait, _maxWaiters, out w, out caller);
             }
             break;
         }
-        if (w is not null) return WaitAsync(w, ctx.Cancellation);
+        if (w is not null) return WaitAsync(w, caller!, ctx.Cancellation);
         DropIfEmpty(s); // an unlock, or a refused first request, can leave nothing behind
         switch (e)
         {
@@ -110,24 +111,22 @@ public sealed partial class LocksTranslator
     /// A queued SETLKW. No timeout of its own: lock requests are exempt from frame-timeout, and the
     /// wait is bounded by the caller's cancellation (INTERRUPT, client gone, teardown) instead.
     /// </summary>
-    private async ValueTask<Result<FileLock>> WaitAsync(Waiter w, CancellationToken ct)
+    private async ValueTask<Result<FileLock>> WaitAsync(Waiter w, TaskCompletionSource<Result<FileLock>> caller, CancellationToken ct)
     {
         Result<FileLock> r;
-        using (ct.UnsafeRegister(static o => { var (t, w) = ((LocksTranslator, Waiter))o!; t.CancelWait(w); }, (this, w)))
-            r = await w.Done.Task.ConfigureAwait(false);
-        switch (r.Error)
-        {
-            case Errno.OK: Interlocked.Increment(ref _granted); break;
-            case Errno.EDEADLK: Interlocked.Increment(ref _deadlocks); break;
-        }
+        using (ct.UnsafeRegister(static o => { var (t, w, c) = ((LocksTranslator, Waiter, TaskCompletionSource<Result<FileLock>>))o!; t.CancelWait(w, c); },
+                                 (this, w, caller)))
+            r = await caller.Task.ConfigureAwait(false);
+        if (r.Error is Errno.OK or Errno.EDEADLK && Interlocked.Exchange(ref w.Counted, 1) == 0)
+            Interlocked.Increment(ref r.Ok ? ref _granted : ref _deadlocks);
         if (!r.Ok) DropIfEmpty(w.Home);
         return r;
     }
 
-    private void CancelWait(Waiter w)
+    private void CancelWait(Waiter w, TaskCompletionSource<Result<FileLock>> caller)
     {
         bool cancelled;
-        lock (w.Home.Sync) cancelled = w.Home.Cancel(w, Errno.EINTR);
+        lock (w.Home.Sync) cancelled = w.Home.Cancel(w, caller, Errno.EINTR);
         if (!cancelled) return; // granted or failed first: the one outcome it had stands
         Interlocked.Increment(ref _cancelled);
         DropIfEmpty(w.Home);

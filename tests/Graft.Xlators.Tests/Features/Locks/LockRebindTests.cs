@@ -55,6 +55,54 @@ public class LockRebindTests
     }
 
     [Fact]
+    public async Task A_waiting_request_resent_through_the_new_fd_joins_its_queued_self_and_the_old_call_can_go()
+    {
+        var h = await LocksHarness.CreateAsync();
+        var aFd = h.Open();
+        Assert.Equal(Errno.OK, await h.SetLk(A, aFd, Write, 0, 0));
+        Fd bOld = h.Open(table: new InodeTable()), bNew = h.Open(table: new InodeTable());
+        using var oldConnection = new CancellationTokenSource();
+        var onOld = h.SetLkW(B, bOld, Write, 10, 10, oldConnection.Token);
+        var c = h.SetLkW(Probe, h.Open(), Write, 10, 10);
+
+        Assert.Equal(1, h.Locks.Rebind(bOld, bNew).Value);
+        var onNew = h.SetLkW(B, bNew, Write, 10, 10); // the mount re-sends it on the new graph
+        Assert.Equal(2, h.Locks.Counts.Waiting);      // joined, not queued a second time (behind C)
+        oldConnection.Cancel();                       // the old graph retires: its call goes
+        Assert.Equal(Errno.EINTR, (await onOld.WaitAsync(LocksHarness.Bound)).Error);
+        await h.Locks.ReleaseAsync(bOld);
+        Assert.Equal(2, h.Locks.Counts.Waiting);      // the request itself still waits, first in line
+        Assert.False(onNew.IsCompleted);
+
+        long grantedBefore = h.Locks.Counts.Granted;
+        Assert.Equal(Errno.OK, await h.SetLk(A, aFd, Unlock, 0, 0));
+        Assert.Equal(Errno.OK, (await onNew.WaitAsync(LocksHarness.Bound)).Error);
+        Assert.False(c.IsCompleted);
+        Assert.Equal(grantedBefore + 1, h.Locks.Counts.Granted);
+        Assert.Equal(1, h.Locks.Counts.PosixHeld);
+        Assert.Equal(1, h.Locks.CountThrough(bNew));
+    }
+
+    [Fact]
+    public async Task A_joined_request_leaves_the_queue_only_when_every_call_is_cancelled()
+    {
+        var h = await LocksHarness.CreateAsync();
+        Assert.Equal(Errno.OK, await h.SetLk(A, h.Open(), Write, 0, 0));
+        var fd = h.Open();
+        using var first = new CancellationTokenSource();
+        using var second = new CancellationTokenSource();
+        var t1 = h.SetLkW(B, fd, Read, 0, 0, first.Token);
+        var t2 = h.SetLkW(B, fd, Read, 0, 0, second.Token);
+        Assert.Equal(1, h.Locks.Counts.Waiting);
+        first.Cancel();
+        Assert.Equal(Errno.EINTR, (await t1.WaitAsync(LocksHarness.Bound)).Error);
+        Assert.Equal(1, h.Locks.Counts.Waiting);
+        second.Cancel();
+        Assert.Equal(Errno.EINTR, (await t2.WaitAsync(LocksHarness.Bound)).Error);
+        Assert.Equal(0, h.Locks.Counts.Waiting);
+    }
+
+    [Fact]
     public async Task Without_a_rebind_releasing_the_fd_fails_its_waiting_request()
     {
         var h = await LocksHarness.CreateAsync();
