@@ -30,6 +30,9 @@ internal sealed class WaitForGraph
     {
         lock (_sync)
         {
+            // A cycle can only be closed by a new edge, so unchanged edges need no new search:
+            // this keeps the republishing after every change cheap for long queues.
+            if (w.Published && blockers.AsSpan().SequenceEqual(w.Blockers)) return true;
             if (Enabled && blockers.Length > 0 && ReachesOwner(w, blockers)) return false;
             w.Blockers = blockers;
             if (!w.Published)

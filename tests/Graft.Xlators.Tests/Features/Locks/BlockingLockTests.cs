@@ -139,6 +139,28 @@ public class BlockingLockTests
     }
 
     [Fact]
+    public async Task A_cycle_closed_later_by_a_grant_fails_the_waiter_on_it_with_EDEADLK()
+    {
+        var h = await LocksHarness.CreateAsync();
+        var x = Gfid.NewGfid();
+        var y = Gfid.NewGfid();
+        Assert.Equal(Errno.OK, await h.SetLk(C, h.Open(y), Read, 0, 10));
+        Assert.Equal(Errno.OK, await h.SetLk(A, h.Open(y), Read, 50, 10));
+        Assert.Equal(Errno.OK, await h.SetLk(B, h.Open(x), Read, 0, 10));
+        var b = h.SetLkW(B, h.Open(y), Write, 0, 10); // waits for C only
+        var a = h.SetLkW(A, h.Open(x), Write, 0, 10); // waits for B, who waits for C: no cycle
+        Assert.False(a.IsCompleted || b.IsCompleted);
+
+        // A already holds a lock on y, so its read is not held up by B's waiting writer; B now
+        // waits for A as well, and A waits for B: the waiter found on the cycle is told.
+        Assert.Equal(Errno.OK, await h.SetLk(A, h.Open(y), Read, 0, 10));
+        Assert.Equal(Errno.EDEADLK, (await b.WaitAsync(LocksHarness.Bound)).Error);
+        Assert.False(a.IsCompleted);
+        Assert.Equal(Errno.OK, await h.Flush(B, h.Open(x)));
+        Assert.Equal(Errno.OK, (await a.WaitAsync(LocksHarness.Bound)).Error);
+    }
+
+    [Fact]
     public async Task With_deadlock_detection_off_the_request_waits_instead()
     {
         var h = await LocksHarness.CreateAsync(new() { ["deadlock-detection"] = "off" });
