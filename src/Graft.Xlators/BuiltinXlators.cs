@@ -11,6 +11,8 @@ public static class BuiltinXlators
         r.Register(Debug.Passthrough.Spec);
         r.Register(Debug.Faults.FaultsTranslator.Spec);
         r.Register(Performance.WriteBehind.WriteBehindTranslator.Spec);
+        r.Register(Storage.Posix.PosixTranslator.Spec);
+        r.Register(Features.Locks.LocksTranslator.Spec);
         return r;
     }
 }
