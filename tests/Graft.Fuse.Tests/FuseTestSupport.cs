@@ -49,7 +49,7 @@ sealed class TestMount : IDisposable
 
     public static async Task<TestMount> StartAsync(FuseMountOptions? options = null, MemoryFs? fs = null)
     {
-        string root = Path.Combine(Path.GetTempPath(), "graft-fuse-tests", Guid.NewGuid().ToString("N"));
+        string root = Path.Combine(PrivateTemp(), Guid.NewGuid().ToString("N"));
         string dir = Path.Combine(root, "mnt");
         Directory.CreateDirectory(dir);
         fs ??= new MemoryFs();
@@ -63,6 +63,17 @@ sealed class TestMount : IDisposable
     }
 
     public string P(string name) => Path.Combine(Dir, name);
+
+    /// <summary>Mounts go under the clone's .graft/tmp (not /tmp, which background jobs walk and a hung
+    /// mount would block); GRAFT_TEST_TMP overrides.</summary>
+    static string PrivateTemp()
+    {
+        if (Environment.GetEnvironmentVariable("GRAFT_TEST_TMP") is { Length: > 0 } env) return Path.Combine(env, "fuse-tests");
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "Directory.Packages.props")))
+                return Path.Combine(d.FullName, ".graft", "tmp", "fuse-tests");
+        return Path.Combine(Path.GetTempPath(), "graft-fuse-tests");
+    }
 
     /// <summary>Runs file operations on the mount with a bound. A hung mount would block the calling thread
     /// forever, so on timeout the connection is aborted (which frees every waiter) and the test fails.</summary>

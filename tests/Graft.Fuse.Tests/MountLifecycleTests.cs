@@ -104,3 +104,17 @@ public class FusermountHandshake
         Assert.Null(FuseMount.FindDevice(m.Dir));
     }
 }
+
+/// <summary>read_ahead_kb is raised through sysfs after INIT (INIT itself can only lower it).</summary>
+public class ReadAheadOption
+{
+    [FuseFact]
+    public async Task Read_ahead_kb_is_applied_to_the_mounts_bdi()
+    {
+        using var m = await TestMount.StartAsync(new FuseMountOptions { ReadAheadKb = 1024 });
+        var dev = FuseMount.FindDevice(m.Dir)!.Value;
+        Assert.Equal(0u, dev.Major);
+        Assert.Equal(m.Session.DeviceMinor, dev.Minor);
+        Assert.Equal("1024", File.ReadAllText($"/sys/class/bdi/0:{dev.Minor}/read_ahead_kb").Trim());
+    }
+}

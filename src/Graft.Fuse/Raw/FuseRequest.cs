@@ -156,13 +156,16 @@ public sealed unsafe partial class FuseRequest
         _session.Release(this);
     }
 
-    /// <summary>Called when the request leaves the in-flight table: a token that an INTERRUPT may have
-    /// cancelled (or may still cancel) is never handed to a later request.</summary>
-    internal void ResetAfterInterrupt()
+    /// <summary>Called when the request leaves the in-flight table. A token that an INTERRUPT may have
+    /// cancelled (or may still cancel, from the thread pool) is never handed to a later request; otherwise the
+    /// source is reset, which also drops registrations a handler left behind.</summary>
+    internal void ResetToken()
     {
-        if (!Interrupted) return;
-        Interrupted = false;
-        _cts = new CancellationTokenSource();
+        if (Interrupted || !_cts.TryReset())
+        {
+            Interrupted = false;
+            _cts = new CancellationTokenSource();
+        }
     }
 
     internal CancellationTokenSource CancellationSource => _cts;

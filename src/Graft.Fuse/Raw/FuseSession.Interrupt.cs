@@ -26,15 +26,14 @@ public sealed partial class FuseSession
         lock (_inflightLock)
         {
             _inflight[r.Unique] = r;
-            if (_early.Count > 0)
+            // A plain loop, not FindIndex with a lambda: a closure over r would allocate on every request.
+            for (int i = 0; i < _early.Count; i++)
             {
-                int i = _early.FindIndex(e => e.Target == r.Unique);
-                if (i >= 0)
-                {
-                    _early.RemoveAt(i);
-                    r.Interrupted = true;
-                    cancel = r.CancellationSource;
-                }
+                if (_early[i].Target != r.Unique) continue;
+                _early.RemoveAt(i);
+                r.Interrupted = true;
+                cancel = r.CancellationSource;
+                break;
             }
         }
         if (cancel is not null) CancelLater(cancel);
@@ -46,7 +45,7 @@ public sealed partial class FuseSession
         {
             // Only if the table still maps this unique to this object: FORGET-like requests never registered.
             if (_inflight.TryGetValue(r.Unique, out var cur) && ReferenceEquals(cur, r)) _inflight.Remove(r.Unique);
-            r.ResetAfterInterrupt();
+            r.ResetToken();
         }
     }
 

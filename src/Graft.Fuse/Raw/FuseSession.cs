@@ -27,6 +27,7 @@ public sealed partial class FuseSession : IDisposable
     int _liveReaders;
     int _mounted;
     int _disposed;
+    int _closed;
     uint _deviceMinor;
 
     internal CallerGroups Groups { get; }
@@ -72,10 +73,11 @@ public sealed partial class FuseSession : IDisposable
         session.StartReader(fd.Value);
         var winner = await Task.WhenAny(session._initDone.Task, session._stopped.Task,
             Task.Delay(options.InitTimeout)).ConfigureAwait(false);
-        if (winner != session._initDone.Task)
+        if (!ReferenceEquals(winner, session._initDone.Task) || !winner.IsCompletedSuccessfully)
         {
             session.Dispose();
-            return winner == session._stopped.Task ? Errno.EPROTO : Errno.ETIMEDOUT;
+            return ReferenceEquals(winner, session._initDone.Task) || ReferenceEquals(winner, session._stopped.Task)
+                ? Errno.EPROTO : Errno.ETIMEDOUT;
         }
         // More readers only now: INIT must be the first request answered, and clones need a live connection.
         for (int i = 1; i < options.Readers; i++)
@@ -89,6 +91,15 @@ public sealed partial class FuseSession : IDisposable
             var err = FuseMount.SetReadAhead(mountPoint, ra);
             if (err != Errno.OK) session.LogReadAheadFailed(ra, err);
         }
+        return session;
+    }
+
+    /// <summary>Serves an already connected device-like fd (a SOCK_SEQPACKET socket in protocol tests) with one
+    /// reader, without mounting anything. End-of-file on it ends the session.</summary>
+    internal static FuseSession Serve(int fd, IFuseFileSystem fs, FuseMountOptions options, ILogger? logger = null)
+    {
+        var session = new FuseSession(fs, options, logger ?? NullLogger.Instance, "", fd);
+        session.StartReader(fd);
         return session;
     }
 
@@ -123,6 +134,7 @@ public sealed partial class FuseSession : IDisposable
             {
                 var req = Rent();
                 nint n = LibC.Read(fd, req.Buffer, (nuint)req.Capacity);
+                if (n == 0) { Return(req); return; } // only a test socket ends this way; /dev/fuse says ENODEV
                 if (n < 0)
                 {
                     var err = (Errno)LibC.LastErrno;
@@ -155,6 +167,8 @@ public sealed partial class FuseSession : IDisposable
 
     internal unsafe Errno WriteReply(int fd, LibC.IoVec* iov, int count, FuseRequest req)
     {
+        // After Dispose closed the device the number may name another file: never write there.
+        if (Volatile.Read(ref _closed) != 0) return Errno.ENODEV;
         nint n = LibC.Writev(fd, iov, count);
         if (n >= 0) return Errno.OK;
         var err = (Errno)LibC.LastErrno;
@@ -166,6 +180,7 @@ public sealed partial class FuseSession : IDisposable
     /// <summary>Writes a bare error reply for <paramref name="unique"/> (used for INTERRUPT's EAGAIN).</summary>
     unsafe Errno WriteError(int fd, ulong unique, Errno error)
     {
+        if (Volatile.Read(ref _closed) != 0) return Errno.ENODEV;
         var h = new FuseOutHeader { Len = (uint)sizeof(FuseOutHeader), Error = -(int)error, Unique = unique };
         var iov = new LibC.IoVec { Base = &h, Length = (nuint)sizeof(FuseOutHeader) };
         return LibC.Writev(fd, &iov, 1) >= 0 ? Errno.OK : (Errno)LibC.LastErrno;
@@ -210,7 +225,7 @@ public sealed partial class FuseSession : IDisposable
     /// file closes if the mount was busy and had to be detached).</summary>
     public Errno Unmount()
     {
-        if (Interlocked.Exchange(ref _mounted, 0) == 0) return Errno.OK;
+        if (Interlocked.Exchange(ref _mounted, 0) == 0 || _mountPoint.Length == 0) return Errno.OK;
         return FuseMount.Unmount(_mountPoint, _options.UseFusermount);
     }
 
@@ -218,6 +233,7 @@ public sealed partial class FuseSession : IDisposable
     /// calls get ENOTCONN), the readers stop and the device fds are closed. The mount stays until unmounted.</summary>
     public Errno Abort()
     {
+        if (_deviceMinor == 0) return Errno.ENODEV;
         var err = FuseMount.AbortConnection(_deviceMinor);
         if (err == Errno.OK) WaitForReaders();
         CloseDevice();
@@ -238,6 +254,10 @@ public sealed partial class FuseSession : IDisposable
     void CloseDevice()
     {
         if (Volatile.Read(ref _liveReaders) != 0) return; // a reader still blocked in read() would hold it
+        // Handlers still running after the readers stopped get a bounded chance to reply first.
+        var deadline = DateTime.UtcNow + _options.StopTimeout;
+        while (InFlight > 0 && DateTime.UtcNow < deadline) Thread.Sleep(5);
+        Volatile.Write(ref _closed, 1);
         lock (_poolLock)
         {
             foreach (var fd in _fds) LibC.Close(fd);
@@ -251,7 +271,7 @@ public sealed partial class FuseSession : IDisposable
     {
         if (Volatile.Read(ref _disposed) != 0) return;
         if (Unmount() is var err and not Errno.OK) LogUnmountFailed(_mountPoint, err);
-        if (!WaitForReaders())
+        if (!WaitForReaders() && _deviceMinor != 0)
         {
             FuseMount.AbortConnection(_deviceMinor);
             WaitForReaders();
