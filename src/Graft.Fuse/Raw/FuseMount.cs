@@ -97,20 +97,25 @@ public static unsafe class FuseMount
     {
         if (useFusermount || LibC.GetEuid() != 0)
         {
-            var psi = new ProcessStartInfo("fusermount3") { UseShellExecute = false, RedirectStandardError = true };
-            psi.ArgumentList.Add("-u");
-            psi.ArgumentList.Add("-z");
-            psi.ArgumentList.Add("--");
-            psi.ArgumentList.Add(mountPoint);
-            using var p = Process.Start(psi);
-            if (p is null) return Errno.ENOENT;
-            if (!p.WaitForExit(TimeSpan.FromSeconds(30))) { p.Kill(); return Errno.ETIMEDOUT; }
-            return p.ExitCode == 0 ? Errno.OK : Errno.EINVAL;
+            return Fusermount(mountPoint, lazy: false) == Errno.OK ? Errno.OK : Fusermount(mountPoint, lazy: true);
         }
         if (LibC.Umount2(mountPoint, 0) == 0) return Errno.OK;
         var err = (Errno)LibC.LastErrno;
         if (err != Errno.EBUSY) return err;
         return LibC.Umount2(mountPoint, LibC.MNT_DETACH) == 0 ? Errno.OK : (Errno)LibC.LastErrno;
+    }
+
+    static Errno Fusermount(string mountPoint, bool lazy)
+    {
+        var psi = new ProcessStartInfo("fusermount3") { UseShellExecute = false, RedirectStandardError = true };
+        psi.ArgumentList.Add(lazy ? "-uz" : "-u");
+        psi.ArgumentList.Add("--");
+        psi.ArgumentList.Add(mountPoint);
+        using var p = Process.Start(psi);
+        if (p is null) return Errno.ENOENT;
+        _ = p.StandardError.ReadToEndAsync(); // drain, so a chatty failure cannot block it
+        if (!p.WaitForExit(TimeSpan.FromSeconds(30))) { p.Kill(); return Errno.ETIMEDOUT; }
+        return p.ExitCode == 0 ? Errno.OK : Errno.EBUSY;
     }
 
     /// <summary>The kernel device number (major 0, minor N) of the FUSE mount at <paramref name="mountPoint"/>,
