@@ -20,6 +20,7 @@ public sealed partial class MountSession
                 if (r.Error == Errno.ENOENT) g.Inodes.Unlink(parent.Gfid, name); // the name is gone: drop a stale dentry
                 return r.Error;
             }
+            if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
             Interlocked.Increment(ref _counters.Lookups);
             return new NodeEntry(LinkNode(g, parent.Gfid, name, r.Value), r.Value);
         }
@@ -66,6 +67,7 @@ public sealed partial class MountSession
 
     public async ValueTask<Result<string>> ReadlinkAsync(FopContext ctx, MountNode node)
     {
+        if (!FileMode.IsLnk(node.Type)) return Errno.EINVAL; // readlink(2) on anything but a symlink
         var g = Enter(ctx);
         try
         {
@@ -105,6 +107,7 @@ public sealed partial class MountSession
                 _ => await g.Top.MknodAsync(ctx, loc, mode, rdev, umask, gfid).ConfigureAwait(false),
             };
             if (!r.Ok) return r.Error;
+            if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
             return new NodeEntry(LinkNode(g, parent.Gfid, name, r.Value), r.Value);
         }
         finally { g.ExitFop(); }
@@ -162,6 +165,7 @@ public sealed partial class MountSession
             if (!np.Ok) return np.Error;
             var r = await g.Top.LinkAsync(ctx, Loc.Of(i.Value), Loc.Child(np.Value, newName)).ConfigureAwait(false);
             if (!r.Ok) return r.Error;
+            if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
             return new NodeEntry(LinkNode(g, newParent.Gfid, newName, r.Value), r.Value);
         }
         finally { g.ExitFop(); }

@@ -26,6 +26,7 @@ public sealed partial class MountSession
             {
                 await PutFdAsync(fd).ConfigureAwait(false);
                 if (!r.Ok) return r.Error;
+                if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
                 // The name existed (no O_EXCL) and the brick opened that object: open it properly
                 // rather than keep an fd whose inode names the wrong GFID.
                 var existing = LinkNode(g, parent.Gfid, name, r.Value);

@@ -186,6 +186,19 @@ public sealed partial class MountSession : IAsyncDisposable
     // ---- nodes ----
 
     /// <summary>
+    /// A graph answered an entry fop without a GFID: a brick bug, never something to link
+    /// (every mount-level object is keyed by GFID). Fail the call with EIO and say so once per call.
+    /// </summary>
+    private Errno NoGfid(Graph g, in Iatt iatt)
+    {
+        LogNoGfid(_log, g.Generation, iatt.Mode);
+        return Errno.EIO;
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "graph {Generation} returned an entry without a GFID (mode {Mode}); failing the call with EIO")]
+    private static partial void LogNoGfid(ILogger log, long generation, uint mode);
+
+    /// <summary>
     /// Records an entry fop's result: links the inode (and the dentry when a name is given) in
     /// <paramref name="g"/>'s table and returns the node for its GFID with one more lookup.
     /// </summary>
