@@ -9,6 +9,7 @@ public static class BuiltinXlators
     {
         var r = new XlatorRegistry();
         r.Register(Debug.Passthrough.Spec);
+        r.Register(Storage.Posix.PosixTranslator.Spec);
         return r;
     }
 }

@@ -1,0 +1,71 @@
+using Graft.Core;
+
+namespace Graft.Xlators.Storage.Posix.Native;
+
+/// <summary>
+/// Per-thread filesystem credentials. The brick runs as root; around a caller's syscalls it
+/// takes on the caller's fsuid, fsgid and supplementary groups with the raw syscalls, which
+/// act on the calling thread only (glibc's setgroups() would change every thread of the
+/// process). Switching fsuid away from 0 also drops the filesystem capabilities
+/// (DAC_OVERRIDE, FOWNER, CHOWN, MKNOD, ...), so the kernel judges the call as it would the
+/// caller's own; switching back to 0 restores them.
+/// </summary>
+/// <remarks>
+/// Use only in a synchronous scope — no await between <see cref="Enter"/> and Dispose — so
+/// the credentials never leak to other work that the thread pool runs on this thread.
+/// </remarks>
+internal static unsafe class FsCreds
+{
+    private static uint[] s_rootGroups = [];
+
+    /// <summary>False when the brick does not run as root: then every call runs as the brick's own user.</summary>
+    public static bool CanSwitch { get; private set; }
+
+    public static void Init()
+    {
+        CanSwitch = Libc.geteuid() == 0;
+        int n = Libc.getgroups(0, null);
+        if (n > 0)
+        {
+            var g = new uint[n];
+            fixed (uint* p = g) n = Libc.getgroups(n, p);
+            s_rootGroups = n > 0 ? g[..n] : [];
+        }
+    }
+
+    /// <summary>Takes on the caller's identity until the scope is disposed (no-op for root callers).</summary>
+    public static Scope Enter(FopContext ctx)
+    {
+        if (ctx.IsRoot || !CanSwitch) return default;
+        var groups = ctx.Groups;
+        fixed (uint* p = groups)
+        {
+            if (Libc.syscall2(Libc.SYS_setgroups, groups.Length, (long)p) != 0)
+                throw new InvalidOperationException($"setgroups failed: errno {Libc.Errno()}");
+        }
+        Libc.syscall1(Libc.SYS_setfsgid, ctx.Gid);
+        Libc.syscall1(Libc.SYS_setfsuid, ctx.Uid);
+        return new Scope(true);
+    }
+
+    private static void Restore()
+    {
+        Libc.syscall1(Libc.SYS_setfsuid, 0);
+        Libc.syscall1(Libc.SYS_setfsgid, 0);
+        var g = s_rootGroups;
+        fixed (uint* p = g) Libc.syscall2(Libc.SYS_setgroups, g.Length, (long)p);
+    }
+
+    public ref struct Scope
+    {
+        private bool _active;
+        internal Scope(bool active) => _active = active;
+
+        public void Dispose()
+        {
+            if (!_active) return;
+            _active = false;
+            Restore();
+        }
+    }
+}

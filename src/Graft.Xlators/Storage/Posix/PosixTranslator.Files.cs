@@ -1,0 +1,198 @@
+using Graft.Core;
+using FileMode = Graft.Core.FileMode;
+using Graft.Xlators.Storage.Posix.Native;
+
+namespace Graft.Xlators.Storage.Posix;
+
+// create, open, and I/O on open fds. readv/writev/fstat are the hot path: one pread/pwrite/
+// fstat on the OS fd kept in the Fd's context, no allocation, no credential switch (the
+// kernel checked the caller's access when the fd was opened).
+public sealed partial class PosixTranslator
+{
+    // Open flags passed to the kernel. O_CREAT/O_EXCL are handled by create; O_NOFOLLOW would stop the
+    // /proc reopen (the object is already resolved without following); O_DIRECT would demand aligned
+    // buffers that the layers above do not promise.
+    private const int PassedOpenFlags = OpenFlags.O_ACCMODE | OpenFlags.O_APPEND | OpenFlags.O_TRUNC | OpenFlags.O_NONBLOCK
+        | OpenFlags.O_DSYNC | OpenFlags.O_SYNC | OpenFlags.O_NOATIME | OpenFlags.O_LARGEFILE | OpenFlags.O_DIRECTORY;
+
+    public override unsafe ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
+    {
+        var parent = ParentOf(loc);
+        var name = loc.Name;
+        if (name is null || gfid.IsZero || gfid.IsRoot) return Done(new Result<Iatt>(Errno.EINVAL));
+        if (IsPrivate(parent, name)) return Done(new Result<Iatt>(Errno.EPERM));
+        Span<byte> z = stackalloc byte[NameBufLen];
+        var e = EncodeName(name, z);
+        if (e != Errno.OK) return Done(new Result<Iatt>(e));
+        e = AcquireDir(parent, out var dir);
+        if (e != Errno.OK) return Done(new Result<Iatt>(e));
+        int kflags = (flags & PassedOpenFlags & ~OpenFlags.O_DIRECTORY) | Libc.O_NOFOLLOW | Libc.O_CLOEXEC;
+        uint perm = mode & FileMode.PermMask & ~umask;
+        AddOpen(gfid); // before the handle exists, so a racing unlink cannot drop it under us
+        int os = -1, objFd = -1;
+        Result<Iatt> result;
+        try
+        {
+            lock (NameLock(parent, name))
+            {
+                using (FsCreds.Enter(ctx))
+                    fixed (byte* p = z) os = Libc.openat(dir.Fd, p, kflags | Libc.O_CREAT | Libc.O_EXCL, FileMode.S_IFREG | perm);
+                if (os >= 0)
+                {
+                    result = Stamp(ctx, dir, z, parent, name, gfid, perm, out objFd);
+                    if (!result.Ok) { Libc.close(os); os = -1; }
+                }
+                else if (LastErr() != Errno.EEXIST) result = LastErr();
+                else
+                {
+                    result = Existing(ctx, dir, z, parent, name, gfid, FileMode.S_IFREG, out objFd);
+                    if (result.Error == Errno.EEXIST && (flags & OpenFlags.O_EXCL) == 0)
+                    {
+                        // Plain O_CREAT of a name another client made first: open what is there.
+                        var r = Resolve(ctx, Loc.Child(parent, name), out var obj);
+                        result = r != Errno.OK ? r : obj.IsDir ? Errno.EISDIR : ToIatt(obj.St, obj.Gfid);
+                        objFd = obj.Fd;
+                    }
+                    if (result.Ok)
+                    {
+                        os = Reopen(ctx, objFd, kflags & ~Libc.O_NOFOLLOW);
+                        if (os < 0) result = LastErr();
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (objFd >= 0) Libc.close(objFd);
+            ReleaseDir(dir);
+        }
+        if (!result.Ok) { DropOpen(gfid); return Done(result); }
+        var actual = result.Value.Gfid;
+        if (actual != gfid) { AddOpen(actual); DropOpen(gfid); }
+        fd.SetCtx(this, new PosixFd(os, actual, isDir: false));
+        return Done(result);
+    }
+
+    public override ValueTask<Errno> OpenAsync(FopContext ctx, Loc loc, int flags, Fd fd)
+    {
+        var nameless = TargetGfid(loc);
+        if (loc.Name is null && !nameless.IsZero) AddOpen(nameless); // pin the handle while we open through it
+        var e = Resolve(ctx, loc, out var obj);
+        try
+        {
+            if (e != Errno.OK) return Done(e);
+            if (obj.IsDir && (flags & OpenFlags.O_ACCMODE) != OpenFlags.O_RDONLY) return Done(Errno.EISDIR);
+            int os = Reopen(ctx, obj.Fd, flags & PassedOpenFlags);
+            if (os < 0) return Done(LastErr());
+            if (!obj.IsDir) AddOpen(obj.Gfid);
+            fd.SetCtx(this, new PosixFd(os, obj.Gfid, obj.IsDir));
+            return Done(Errno.OK);
+        }
+        finally
+        {
+            obj.Close();
+            if (loc.Name is null && !nameless.IsZero) DropOpen(nameless);
+        }
+    }
+
+    public override unsafe ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset)
+    {
+        if (fd.GetCtx(this) is not PosixFd pf) return Done(new Result<int>(Errno.EBADF));
+        nint n;
+        fixed (byte* p = buffer.Span) n = Libc.pread(pf.Os, p, (nuint)buffer.Length, offset);
+        return Done(n < 0 ? new Result<int>(LastErr()) : new Result<int>((int)n));
+    }
+
+    public override unsafe ValueTask<Result<int>> WritevAsync(FopContext ctx, Fd fd, ReadOnlyMemory<byte> data, long offset)
+    {
+        if (fd.GetCtx(this) is not PosixFd pf) return Done(new Result<int>(Errno.EBADF));
+        nint n;
+        fixed (byte* p = data.Span) n = Libc.pwrite(pf.Os, p, (nuint)data.Length, offset);
+        return Done(n < 0 ? new Result<int>(LastErr()) : new Result<int>((int)n));
+    }
+
+    /// <summary>Nothing to do here: POSIX locks belong to features/locks; the OS fd lives until release.</summary>
+    public override ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd) =>
+        Done(fd.GetCtx(this) is PosixFd ? Errno.OK : Errno.EBADF);
+
+    public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly)
+    {
+        if (fd.GetCtx(this) is not PosixFd pf) return Done(Errno.EBADF);
+        return Done((dataOnly ? Libc.fdatasync(pf.Os) : Libc.fsync(pf.Os)) == 0 ? Errno.OK : LastErr());
+    }
+
+    public override unsafe ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, Fd fdIn, long offIn, Fd fdOut, long offOut, long length, uint flags)
+    {
+        if (fdIn.GetCtx(this) is not PosixFd a || fdOut.GetCtx(this) is not PosixFd b) return Done(new Result<long>(Errno.EBADF));
+        if (length < 0) return Done(new Result<long>(Errno.EINVAL));
+        nint n = Libc.copy_file_range(a.Os, &offIn, b.Os, &offOut, (nuint)length, flags);
+        return Done(n < 0 ? new Result<long>(LastErr()) : new Result<long>(n));
+    }
+
+    public override ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length)
+    {
+        if (fd.GetCtx(this) is not PosixFd pf) return Done(Errno.EBADF);
+        return Done(Libc.fallocate(pf.Os, mode, offset, length) == 0 ? Errno.OK : LastErr());
+    }
+
+    public override ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence)
+    {
+        if (fd.GetCtx(this) is not PosixFd pf) return Done(new Result<long>(Errno.EBADF));
+        long r = Libc.lseek(pf.Os, offset, whence);
+        return Done(r < 0 ? new Result<long>(LastErr()) : new Result<long>(r));
+    }
+
+    /// <summary>
+    /// Locks on the brick's own fd (open file description locks, or flock). Arbitration between
+    /// clients' lock owners is features/locks' job above; this only makes the brick's file locks
+    /// real for local observers. A blocking request polls, bounded by the fop's cancellation.
+    /// </summary>
+    public override async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
+    {
+        if (fd.GetCtx(this) is not PosixFd pf) return Errno.EBADF;
+        var delay = 1;
+        while (true)
+        {
+            var r = TryLock(pf.Os, cmd, ref lk);
+            if (r != Errno.EAGAIN || cmd != LockCmd.SetLkW) return r == Errno.OK ? lk : r;
+            try { await Task.Delay(delay, ctx.Cancellation).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return Errno.EINTR; }
+            delay = Math.Min(delay * 2, 100);
+        }
+    }
+
+    private static unsafe Errno TryLock(int os, LockCmd cmd, ref FileLock lk)
+    {
+        if (lk.Flock)
+        {
+            if (cmd == LockCmd.GetLk) return Errno.EINVAL;
+            int op = lk.Type switch { LockType.Read => Libc.LOCK_SH, LockType.Write => Libc.LOCK_EX, _ => Libc.LOCK_UN } | Libc.LOCK_NB;
+            if (Libc.flock(os, op) == 0) return Errno.OK;
+            return LastErr() == (Errno)11 ? Errno.EAGAIN : LastErr();
+        }
+        var fl = new FlockNative { Type = (short)lk.Type, Whence = 0, Start = lk.Start, Len = lk.Length };
+        int c = cmd == LockCmd.GetLk ? Libc.F_OFD_GETLK : Libc.F_OFD_SETLK;
+        if (Libc.fcntl(os, c, &fl) != 0) return LastErr() == Errno.EACCES ? Errno.EAGAIN : LastErr();
+        if (cmd == LockCmd.GetLk)
+        {
+            lk.Type = (LockType)fl.Type;
+            lk.Start = fl.Start;
+            lk.Length = fl.Len;
+            lk.Pid = fl.Pid;
+        }
+        return Errno.OK;
+    }
+
+    public override ValueTask ReleaseAsync(Fd fd)
+    {
+        if (fd.GetCtx(this) is PosixFd pf && Interlocked.Exchange(ref pf.Closed, 1) == 0)
+        {
+            Libc.close(pf.Os);
+            if (!pf.IsDir) DropOpen(pf.Gfid);
+            fd.SetCtx(this, null);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public override ValueTask ReleasedirAsync(Fd fd) => ReleaseAsync(fd);
+}

@@ -1,0 +1,289 @@
+using System.Buffers.Binary;
+using System.Text;
+using Graft.Core;
+using FileMode = Graft.Core.FileMode;
+using Graft.Xlators.Storage.Posix.Native;
+
+namespace Graft.Xlators.Storage.Posix;
+
+// The handle store .graft/handles/xx/yy/<gfid>: a hard link for each non-directory (so it is
+// reachable by GFID, even unlinked while open), a symlink recording (parent GFID, name) for
+// each directory. Records are only ever read with readlinkat, never followed.
+public sealed partial class PosixTranslator
+{
+    /// <summary>"xx/yy/" + 36-character GFID + room for a temp suffix + NUL.</summary>
+    private const int HandlePathLen = 64;
+    /// <summary>"../../xx/yy/" + GFID + "/" + name + NUL.</summary>
+    private const int RecordLen = 12 + 36 + 1 + NameMax + 1;
+
+    private static void WriteGfidAscii(Gfid g, Span<byte> dst)
+    {
+        Span<byte> b = stackalloc byte[16];
+        g.WriteBytes(b);
+        int o = 0;
+        for (int i = 0; i < 16; i++)
+        {
+            if (i is 4 or 6 or 8 or 10) dst[o++] = (byte)'-';
+            dst[o++] = Hex(b[i] >> 4);
+            dst[o++] = Hex(b[i] & 15);
+        }
+        static byte Hex(int v) => (byte)(v < 10 ? '0' + v : 'a' + v - 10);
+    }
+
+    /// <summary>Writes "xx/yy/&lt;gfid&gt;" NUL-terminated; returns its length without the NUL.</summary>
+    private static int HandlePath(Gfid g, Span<byte> z)
+    {
+        WriteGfidAscii(g, z[6..]);
+        z[0] = z[6]; z[1] = z[7]; z[2] = (byte)'/';
+        z[3] = z[8]; z[4] = z[9]; z[5] = (byte)'/';
+        z[42] = 0;
+        return 42;
+    }
+
+    private unsafe void MakeHandleDirs(Gfid g)
+    {
+        Span<byte> z = stackalloc byte[HandlePathLen];
+        HandlePath(g, z);
+        fixed (byte* p = z)
+        {
+            p[2] = 0;
+            Libc.mkdirat(_handlesFd, p, 0x1C0 /* 0700 */);
+            p[2] = (byte)'/'; p[5] = 0;
+            Libc.mkdirat(_handlesFd, p, 0x1C0 /* 0700 */);
+        }
+    }
+
+    /// <summary>Makes the handle hard link of a non-directory (idempotent; replaces a stale one).</summary>
+    private unsafe Errno LinkFileHandle(int objFd, Gfid g)
+    {
+        Span<byte> z = stackalloc byte[HandlePathLen];
+        HandlePath(g, z);
+        fixed (byte* hp = z) fixed (byte* empty = "\0"u8)
+        {
+            for (int attempt = 0; attempt < 3; attempt++)
+            {
+                if (Libc.linkat(objFd, empty, _handlesFd, hp, Libc.AT_EMPTY_PATH) == 0) return Errno.OK;
+                var e = LastErr();
+                if (e == Errno.ENOENT) { MakeHandleDirs(g); continue; }
+                if (e != Errno.EEXIST) return e;
+                Stat a, b;
+                if (Libc.fstat(objFd, &a) != 0) return LastErr();
+                if (Libc.fstatat(_handlesFd, hp, &b, Libc.AT_SYMLINK_NOFOLLOW) != 0) continue;
+                if (a.Dev == b.Dev && a.Ino == b.Ino) return Errno.OK;
+                Libc.unlinkat(_handlesFd, hp, 0); // a stale handle of an object that no longer exists
+            }
+            return Errno.EIO;
+        }
+    }
+
+    /// <summary>Records where directory <paramref name="g"/> lives: (parent GFID, name). Atomic replace.</summary>
+    private unsafe Errno WriteDirRecord(Gfid g, Gfid parent, string name)
+    {
+        Span<byte> target = stackalloc byte[RecordLen];
+        "../../"u8.CopyTo(target);
+        HandlePath(parent, target[6..]);
+        target[48] = (byte)'/';
+        int n = Encoding.UTF8.GetBytes(name, target[49..]);
+        target[49 + n] = 0;
+
+        Span<byte> hp = stackalloc byte[HandlePathLen];
+        Span<byte> tmp = stackalloc byte[HandlePathLen];
+        int len = HandlePath(g, hp);
+        hp[..len].CopyTo(tmp);
+        ".t"u8.CopyTo(tmp[len..]);
+        Environment.CurrentManagedThreadId.TryFormat(tmp[(len + 2)..], out int tn, default, System.Globalization.CultureInfo.InvariantCulture);
+        tmp[len + 2 + tn] = 0;
+        fixed (byte* pt = target) fixed (byte* ph = hp) fixed (byte* ptmp = tmp)
+        {
+            Libc.unlinkat(_handlesFd, ptmp, 0);
+            if (Libc.symlinkat(pt, _handlesFd, ptmp) != 0)
+            {
+                if (LastErr() != Errno.ENOENT) return LastErr();
+                MakeHandleDirs(g);
+                if (Libc.symlinkat(pt, _handlesFd, ptmp) != 0) return LastErr();
+            }
+            if (Libc.renameat2(_handlesFd, ptmp, _handlesFd, ph, 0) != 0)
+            {
+                var e = LastErr();
+                Libc.unlinkat(_handlesFd, ptmp, 0);
+                return e;
+            }
+        }
+        return Errno.OK;
+    }
+
+    /// <summary>Reads a directory's record. ENOENT: no such GFID here; ENOTDIR: the GFID is not a directory.</summary>
+    private unsafe Errno ReadDirRecord(Gfid g, out Gfid parent, out byte[] nameZ)
+    {
+        parent = default;
+        nameZ = [];
+        Span<byte> hp = stackalloc byte[HandlePathLen];
+        HandlePath(g, hp);
+        Span<byte> buf = stackalloc byte[RecordLen + 1];
+        nint n;
+        fixed (byte* ph = hp) fixed (byte* pb = buf) n = Libc.readlinkat(_handlesFd, ph, pb, (nuint)buf.Length);
+        if (n < 0) return LastErr() == Errno.EINVAL ? Errno.ENOTDIR : LastErr();
+        var t = buf[..(int)n];
+        if (n < 50 || n >= RecordLen || !t.StartsWith("../../"u8) || t[48] != (byte)'/') return Errno.ENOTDIR;
+        Span<char> chars = stackalloc char[36];
+        for (int i = 0; i < 36; i++) chars[i] = (char)t[12 + i];
+        if (!Gfid.TryParse(chars, out parent)) return Errno.ENOTDIR;
+        var name = t[49..];
+        if (name.Length == 0 || name.IndexOf((byte)'/') >= 0) return Errno.ENOTDIR;
+        nameZ = new byte[name.Length + 1];
+        name.CopyTo(nameZ);
+        return Errno.OK;
+    }
+
+    private unsafe void RemoveHandle(Gfid g)
+    {
+        Span<byte> hp = stackalloc byte[HandlePathLen];
+        HandlePath(g, hp);
+        fixed (byte* ph = hp) Libc.unlinkat(_handlesFd, ph, 0);
+    }
+
+    /// <summary>Opens a handle O_PATH (root's work): the object itself for non-directories, the record for directories.</summary>
+    private unsafe int OpenHandle(Gfid g)
+    {
+        Span<byte> hp = stackalloc byte[HandlePathLen];
+        HandlePath(g, hp);
+        fixed (byte* ph = hp) return Libc.openat(_handlesFd, ph, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+    }
+
+    // ---- the unlinked-but-open rule ----
+
+    private void AddOpen(Gfid g)
+    {
+        lock (_openLock) _openCounts[g] = _openCounts.GetValueOrDefault(g) + 1;
+    }
+
+    private void DropOpen(Gfid g)
+    {
+        lock (_openLock)
+        {
+            var n = _openCounts.GetValueOrDefault(g) - 1;
+            if (n > 0) { _openCounts[g] = n; return; }
+            _openCounts.Remove(g);
+            DropFileHandleIfNamelessLocked(g);
+        }
+    }
+
+    /// <summary>After a non-directory lost a name: drop its handle if that was the last name and nobody has it open.</summary>
+    private void MaybeDropFileHandle(Gfid g)
+    {
+        lock (_openLock)
+        {
+            if (_openCounts.ContainsKey(g)) return;
+            DropFileHandleIfNamelessLocked(g);
+        }
+    }
+
+    private unsafe void DropFileHandleIfNamelessLocked(Gfid g)
+    {
+        Span<byte> hp = stackalloc byte[HandlePathLen];
+        HandlePath(g, hp);
+        Stat st;
+        fixed (byte* ph = hp)
+        {
+            if (Libc.fstatat(_handlesFd, ph, &st, Libc.AT_SYMLINK_NOFOLLOW) != 0) return;
+            if (st.Nlink == 1 && !FileMode.IsDir(st.Mode)) Libc.unlinkat(_handlesFd, ph, 0);
+        }
+    }
+
+    /// <summary>
+    /// Start-up: a non-directory handle with st_nlink 1 has no name left and no open fd (a
+    /// restart closed them all): remove it. Directory records (symlinks without a GFID) stay.
+    /// </summary>
+    private unsafe void RemoveOrphanHandles()
+    {
+        var buf = new byte[32 * 1024];
+        foreach (var (xx, _) in ReadAllEntries(_handlesFd, buf))
+        {
+            if (xx.Length != 3) continue; // "xx\0"
+            int xfd;
+            fixed (byte* p = xx) xfd = Libc.openat(_handlesFd, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            if (xfd < 0) continue;
+            try
+            {
+                foreach (var (yy, _) in ReadAllEntries(xfd, buf))
+                {
+                    if (yy.Length != 3) continue;
+                    int yfd;
+                    fixed (byte* p = yy) yfd = Libc.openat(xfd, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                    if (yfd < 0) continue;
+                    try { RemoveOrphansIn(yfd, buf); }
+                    finally { Libc.close(yfd); }
+                }
+            }
+            finally { Libc.close(xfd); }
+        }
+    }
+
+    private static unsafe void RemoveOrphansIn(int dirFd, byte[] buf)
+    {
+        foreach (var (name, _) in ReadAllEntries(dirFd, buf))
+        {
+            fixed (byte* p = name)
+            {
+                if (name.Length != 37) { Libc.unlinkat(dirFd, p, 0); continue; } // a temp left by a crash
+                Stat st;
+                if (Libc.fstatat(dirFd, p, &st, Libc.AT_SYMLINK_NOFOLLOW) != 0 || st.Nlink != 1) continue;
+                if (FileMode.IsLnk(st.Mode))
+                {
+                    // A directory's record has no GFID xattr; a client symlink's handle has one.
+                    int fd = Libc.openat(dirFd, p, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+                    if (fd < 0) continue;
+                    var isObject = ReadGfid(fd, out _) == Errno.OK;
+                    Libc.close(fd);
+                    if (!isObject) continue;
+                }
+                Libc.unlinkat(dirFd, p, 0);
+            }
+        }
+    }
+
+    /// <summary>Every entry but "." and "..", as NUL-terminated names (start-up work only).</summary>
+    private static List<(byte[] NameZ, byte Type)> ReadAllEntries(int fd, byte[] buf)
+    {
+        var all = new List<(byte[], byte)>();
+        Libc.lseek(fd, 0, 0);
+        while (true)
+        {
+            int n = GetDents(fd, buf);
+            if (n <= 0) break;
+            for (int pos = 0; pos < n;)
+            {
+                var e = ParseDirent(buf.AsSpan(pos), out int reclen);
+                pos += reclen;
+                if (e.Name.SequenceEqual("."u8) || e.Name.SequenceEqual(".."u8)) continue;
+                var z = new byte[e.Name.Length + 1];
+                e.Name.CopyTo(z);
+                all.Add((z, e.Type));
+            }
+        }
+        return all;
+    }
+
+    private static unsafe int GetDents(int fd, byte[] buf)
+    {
+        fixed (byte* p = buf) return Libc.getdents64(fd, p, buf.Length);
+    }
+
+    private readonly ref struct RawDirent
+    {
+        public readonly ulong Ino;
+        public readonly long Off;
+        public readonly byte Type;
+        public readonly ReadOnlySpan<byte> Name;
+        public RawDirent(ulong ino, long off, byte type, ReadOnlySpan<byte> name) { Ino = ino; Off = off; Type = type; Name = name; }
+    }
+
+    /// <summary>struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name NUL-terminated.</summary>
+    private static RawDirent ParseDirent(ReadOnlySpan<byte> b, out int reclen)
+    {
+        reclen = BinaryPrimitives.ReadUInt16LittleEndian(b[16..]);
+        var name = b[19..reclen];
+        name = name[..name.IndexOf((byte)0)];
+        return new RawDirent(BinaryPrimitives.ReadUInt64LittleEndian(b), BinaryPrimitives.ReadInt64LittleEndian(b[8..]), b[18], name);
+    }
+}

@@ -1,0 +1,103 @@
+using System.Text;
+using Graft.Core;
+using FileMode = Graft.Core.FileMode;
+using Graft.Xlators.Storage.Posix.Native;
+
+namespace Graft.Xlators.Storage.Posix;
+
+// Names, byte strings for the kernel, and the xattr that carries each object's GFID.
+public sealed partial class PosixTranslator
+{
+    internal const int NameMax = 255;
+    /// <summary>A name's UTF-8 bytes plus NUL.</summary>
+    internal const int NameBufLen = NameMax + 1;
+    private const int ProcPathLen = 32;
+
+    private static Errno LastErr() => (Errno)Libc.Errno();
+
+    /// <summary>
+    /// Checks a client-supplied name and writes it NUL-terminated into <paramref name="z"/>
+    /// (at least <see cref="NameBufLen"/> bytes). A name is one path component: never empty,
+    /// '.', '..', and without '/' or NUL, at most NAME_MAX bytes of UTF-8.
+    /// </summary>
+    internal static Errno EncodeName(string? name, Span<byte> z)
+    {
+        if (string.IsNullOrEmpty(name) || name == "." || name == "..") return Errno.EINVAL;
+        if (name.AsSpan().IndexOfAny('/', '\0') >= 0) return Errno.EINVAL;
+        if (name.Length > NameMax * 3 || Encoding.UTF8.GetByteCount(name) > NameMax) return Errno.ENAMETOOLONG;
+        int n = Encoding.UTF8.GetBytes(name, z);
+        z[n] = 0;
+        return Errno.OK;
+    }
+
+    /// <summary>The brick's private directory, seen from the root: invisible and untouchable.</summary>
+    private static bool IsPrivate(Gfid parent, string? name) => parent.IsRoot && name == GraftDirName;
+
+    /// <summary>"/proc/self/fd/N": reaching an O_PATH fd's own inode (symlink or not) where no *at form exists.</summary>
+    private static void ProcPath(int fd, Span<byte> z)
+    {
+        "/proc/self/fd/"u8.CopyTo(z);
+        fd.TryFormat(z[14..], out int n, default, System.Globalization.CultureInfo.InvariantCulture);
+        z[14 + n] = 0;
+    }
+
+    private static ReadOnlySpan<byte> GfidXattrZ => "trusted.graft.gfid\0"u8;
+
+    /// <summary>Reads the GFID xattr of the object <paramref name="fd"/> (O_PATH or not). ENODATA when it has none.</summary>
+    private static unsafe Errno ReadGfid(int fd, out Gfid gfid)
+    {
+        gfid = default;
+        Span<byte> path = stackalloc byte[ProcPathLen];
+        ProcPath(fd, path);
+        Span<byte> v = stackalloc byte[16];
+        nint n;
+        fixed (byte* pp = path) fixed (byte* pn = GfidXattrZ) fixed (byte* pv = v)
+            n = Libc.getxattr(pp, pn, pv, 16);
+        if (n < 0) return LastErr() == Errno.ERANGE ? Errno.ENODATA : LastErr();
+        if (n != 16) return Errno.ENODATA;
+        gfid = Gfid.FromBytes(v);
+        return gfid.IsZero ? Errno.ENODATA : Errno.OK;
+    }
+
+    /// <summary>Stamps a GFID on an object that has none (XATTR_CREATE: never overwrites one).</summary>
+    private static unsafe Errno WriteGfid(int fd, Gfid gfid)
+    {
+        Span<byte> path = stackalloc byte[ProcPathLen];
+        ProcPath(fd, path);
+        Span<byte> v = stackalloc byte[16];
+        gfid.WriteBytes(v);
+        fixed (byte* pp = path) fixed (byte* pn = GfidXattrZ) fixed (byte* pv = v)
+            return Libc.setxattr(pp, pn, pv, 16, Libc.XATTR_CREATE) == 0 ? Errno.OK : LastErr();
+    }
+
+    private object NameLock(Gfid parent, string name) =>
+        _nameLocks[(int)((uint)HashCode.Combine(parent, name) % (uint)_nameLocks.Length)];
+
+    private static Iatt ToIatt(in Stat st, Gfid gfid)
+    {
+        var nlink = (uint)st.Nlink;
+        // A non-directory's handle is one of its hard links; clients never see it.
+        if (!FileMode.IsDir(st.Mode) && !gfid.IsZero && nlink > 0) nlink--;
+        return new Iatt
+        {
+            Gfid = gfid,
+            Ino = gfid.IsZero ? st.Ino : Iatt.InoOf(gfid),
+            Mode = st.Mode,
+            Nlink = nlink,
+            Uid = st.Uid,
+            Gid = st.Gid,
+            Rdev = st.Rdev,
+            Size = st.Size,
+            Blocks = st.Blocks,
+            Blksize = (int)st.Blksize,
+            Atime = new Timespec(st.Atime, (uint)st.AtimeNsec),
+            Mtime = new Timespec(st.Mtime, (uint)st.MtimeNsec),
+            Ctime = new Timespec(st.Ctime, (uint)st.CtimeNsec),
+        };
+    }
+
+    private static unsafe Errno FStat(int fd, out Stat st)
+    {
+        fixed (Stat* p = &st) return Libc.fstat(fd, p) == 0 ? Errno.OK : LastErr();
+    }
+}

@@ -1,0 +1,286 @@
+using System.Text;
+using Graft.Core;
+using FileMode = Graft.Core.FileMode;
+using Graft.Xlators.Storage.Posix.Native;
+
+namespace Graft.Xlators.Storage.Posix;
+
+// mknod, mkdir, symlink, link, unlink, rmdir, rename. The caller's credentials make the entry
+// (so the kernel checks the parent and the new object is the caller's); root then stamps the
+// GFID and the handle. A retried call that finds its own GFID already there succeeds.
+public sealed partial class PosixTranslator
+{
+    private enum NewKind { Node, Dir, Symlink }
+
+    private const int SymlinkMax = 4095;
+
+    public override ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid)
+    {
+        if ((mode & FileMode.S_IFMT) == 0) mode |= FileMode.S_IFREG;
+        if (FileMode.IsDir(mode) || FileMode.IsLnk(mode)) return Done(new Result<Iatt>(Errno.EINVAL));
+        return Done(MakeEntry(ctx, loc, NewKind.Node, mode, rdev, umask, null, gfid));
+    }
+
+    public override ValueTask<Result<Iatt>> MkdirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid) =>
+        Done(MakeEntry(ctx, loc, NewKind.Dir, FileMode.S_IFDIR | (mode & FileMode.PermMask), 0, umask, null, gfid));
+
+    public override ValueTask<Result<Iatt>> SymlinkAsync(FopContext ctx, string target, Loc loc, uint umask, Gfid gfid) =>
+        Done(MakeEntry(ctx, loc, NewKind.Symlink, FileMode.S_IFLNK | 0x1FF /* 0777 */, 0, 0, target, gfid));
+
+    private unsafe Result<Iatt> MakeEntry(FopContext ctx, in Loc loc, NewKind kind, uint mode, ulong rdev, uint umask, string? target, Gfid gfid)
+    {
+        var parent = ParentOf(loc);
+        var name = loc.Name;
+        if (name is null) return Errno.EINVAL;
+        if (gfid.IsZero) gfid = Gfid.NewGfid();
+        if (gfid.IsRoot) return Errno.EINVAL;
+        if (IsPrivate(parent, name)) return Errno.EPERM;
+        Span<byte> z = stackalloc byte[NameBufLen];
+        var e = EncodeName(name, z);
+        if (e != Errno.OK) return e;
+        byte[]? tz = null;
+        if (kind == NewKind.Symlink)
+        {
+            if (string.IsNullOrEmpty(target) || target.Contains('\0')) return Errno.EINVAL;
+            if (Encoding.UTF8.GetByteCount(target) > SymlinkMax) return Errno.ENAMETOOLONG;
+            tz = Encoding.UTF8.GetBytes(target + "\0");
+        }
+        uint perm = mode & FileMode.PermMask & ~umask;
+        e = AcquireDir(parent, out var dir);
+        if (e != Errno.OK) return e;
+        try
+        {
+            lock (NameLock(parent, name))
+            {
+                int r;
+                using (FsCreds.Enter(ctx))
+                {
+                    fixed (byte* p = z) fixed (byte* t = tz)
+                        r = kind switch
+                        {
+                            NewKind.Dir => Libc.mkdirat(dir.Fd, p, perm),
+                            NewKind.Node => Libc.mknodat(dir.Fd, p, (mode & FileMode.S_IFMT) | perm, rdev),
+                            _ => Libc.symlinkat(t, dir.Fd, p),
+                        };
+                }
+                if (r != 0)
+                {
+                    e = LastErr();
+                    return e == Errno.EEXIST ? Existing(ctx, dir, z, parent, name, gfid, mode & FileMode.S_IFMT, out _) : e;
+                }
+                return Stamp(ctx, dir, z, parent, name, gfid, kind == NewKind.Symlink ? null : perm, out _);
+            }
+        }
+        finally { ReleaseDir(dir); }
+    }
+
+    /// <summary>
+    /// Gives a just-made entry its GFID and handle (as root), undoing the entry if that fails;
+    /// then restores mode bits the process umask took away. Returns the O_PATH fd in <paramref name="objFd"/> when asked.
+    /// </summary>
+    private unsafe Result<Iatt> Stamp(FopContext ctx, DirHandle dir, ReadOnlySpan<byte> z, Gfid parent, string name, Gfid gfid, uint? perm, out int objFd)
+    {
+        objFd = -1;
+        int fd;
+        fixed (byte* p = z) fd = Libc.openat(dir.Fd, p, OPathNoFollow, 0);
+        if (fd < 0) return LastErr();
+        var e = FStat(fd, out var st);
+        bool isDir = FileMode.IsDir(st.Mode);
+        if (e == Errno.OK) e = WriteGfid(fd, gfid);
+        if (e == Errno.OK) e = isDir ? WriteDirRecord(gfid, parent, name) : LinkFileHandle(fd, gfid);
+        if (e == Errno.OK && perm is { } want) e = FixCreatedMode(ctx, fd, want, isDir);
+        if (e == Errno.OK) e = FStat(fd, out st);
+        if (e != Errno.OK)
+        {
+            Libc.close(fd);
+            fixed (byte* p = z) Libc.unlinkat(dir.Fd, p, isDir ? Libc.AT_REMOVEDIR : 0);
+            if (!isDir) RemoveHandle(gfid);
+            return e;
+        }
+        objFd = fd;
+        return ToIatt(st, gfid);
+    }
+
+    /// <summary>The name exists already: success if it is the object this call (or its earlier try) made.</summary>
+    private unsafe Result<Iatt> Existing(FopContext ctx, DirHandle dir, ReadOnlySpan<byte> z, Gfid parent, string name, Gfid gfid, uint type, out int objFd)
+    {
+        objFd = -1;
+        int fd;
+        using (FsCreds.Enter(ctx))
+            fixed (byte* p = z) fd = Libc.openat(dir.Fd, p, OPathNoFollow, 0);
+        if (fd < 0) return LastErr() == Errno.ENOENT ? Errno.EEXIST : LastErr();
+        var obj = new PosixObj { Fd = fd };
+        var e = FStat(fd, out obj.St);
+        if (e == Errno.OK && (obj.St.Mode & FileMode.S_IFMT) != type) e = Errno.EEXIST;
+        if (e == Errno.OK)
+        {
+            // Our own GFID: a retry. No GFID: a create that crashed before stamping it; adopt ours.
+            var r = ReadGfid(fd, out obj.Gfid);
+            if (r == Errno.OK) e = obj.Gfid == gfid ? HealHandle(ref obj, parent, name) : Errno.EEXIST;
+            else e = r == Errno.ENODATA ? EnsureGfid(ref obj, parent, name, gfid) : r;
+            if (e == Errno.OK && obj.Gfid != gfid) e = Errno.EEXIST;
+        }
+        if (e != Errno.OK) { obj.Close(); return e; }
+        objFd = fd;
+        return ToIatt(obj.St, obj.Gfid);
+    }
+
+    /// <summary>
+    /// The process umask applies on top of the caller's; if it took bits the caller asked for,
+    /// set them back (keeping a set-group-ID bit a directory inherited from its parent).
+    /// </summary>
+    private unsafe Errno FixCreatedMode(FopContext ctx, int fd, uint want, bool isDir)
+    {
+        if ((want & _processUmask) == 0) return Errno.OK;
+        var e = FStat(fd, out var st);
+        if (e != Errno.OK) return e;
+        uint mode = want | (isDir ? st.Mode & FileMode.S_ISGID : 0);
+        if ((st.Mode & FileMode.PermMask) == mode) return Errno.OK;
+        using var creds = FsCreds.Enter(ctx);
+        fixed (byte* empty = "\0"u8)
+            return Libc.fchmodat2(fd, empty, mode, Libc.AT_EMPTY_PATH) == 0 ? Errno.OK : LastErr();
+    }
+
+    public override unsafe ValueTask<Result<Iatt>> LinkAsync(FopContext ctx, Loc oldLoc, Loc newLoc)
+    {
+        var parent = ParentOf(newLoc);
+        var name = newLoc.Name;
+        if (name is null) return Done(new Result<Iatt>(Errno.EINVAL));
+        if (IsPrivate(parent, name)) return Done(new Result<Iatt>(Errno.EPERM));
+        Span<byte> z = stackalloc byte[NameBufLen];
+        var e = EncodeName(name, z);
+        if (e != Errno.OK) return Done(new Result<Iatt>(e));
+        e = Resolve(ctx, oldLoc, out var obj);
+        if (e != Errno.OK) return Done(new Result<Iatt>(e));
+        try
+        {
+            if (obj.IsDir) return Done(new Result<Iatt>(Errno.EPERM));
+            e = AcquireDir(parent, out var dir);
+            if (e != Errno.OK) return Done(new Result<Iatt>(e));
+            try
+            {
+                Span<byte> src = stackalloc byte[ProcPathLen];
+                ProcPath(obj.Fd, src);
+                int r;
+                // Linking through the O_PATH fd's /proc link needs no privilege (AT_EMPTY_PATH would).
+                using (FsCreds.Enter(ctx))
+                    fixed (byte* ps = src) fixed (byte* p = z) r = Libc.linkat(Libc.AT_FDCWD, ps, dir.Fd, p, Libc.AT_SYMLINK_FOLLOW);
+                if (r != 0)
+                {
+                    e = LastErr();
+                    if (e != Errno.EEXIST) return Done(new Result<Iatt>(e));
+                    // A retried link: the name is already this object.
+                    Stat there;
+                    fixed (byte* p = z)
+                        if (Libc.fstatat(dir.Fd, p, &there, Libc.AT_SYMLINK_NOFOLLOW) != 0 || there.Ino != obj.St.Ino || there.Dev != obj.St.Dev)
+                            return Done(new Result<Iatt>(Errno.EEXIST));
+                }
+            }
+            finally { ReleaseDir(dir); }
+            e = FStat(obj.Fd, out obj.St);
+            return Done(e == Errno.OK ? new Result<Iatt>(ToIatt(obj.St, obj.Gfid)) : new Result<Iatt>(e));
+        }
+        finally { obj.Close(); }
+    }
+
+    public override ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc) => Done(RemoveEntry(ctx, loc, dir: false));
+
+    public override ValueTask<Errno> RmdirAsync(FopContext ctx, Loc loc) => Done(RemoveEntry(ctx, loc, dir: true));
+
+    private unsafe Errno RemoveEntry(FopContext ctx, in Loc loc, bool dir)
+    {
+        var parent = ParentOf(loc);
+        var name = loc.Name;
+        if (name is null) return Errno.EINVAL;
+        if (IsPrivate(parent, name)) return Errno.EPERM;
+        Span<byte> z = stackalloc byte[NameBufLen];
+        var e = EncodeName(name, z);
+        if (e != Errno.OK) return e;
+        e = AcquireDir(parent, out var pdir);
+        if (e != Errno.OK) return e;
+        try
+        {
+            int fd, r;
+            using (FsCreds.Enter(ctx))
+            {
+                fixed (byte* p = z)
+                {
+                    fd = Libc.openat(pdir.Fd, p, OPathNoFollow, 0);
+                    if (fd < 0) return LastErr();
+                    r = Libc.unlinkat(pdir.Fd, p, dir ? Libc.AT_REMOVEDIR : 0);
+                }
+            }
+            try
+            {
+                if (r != 0) return LastErr();
+                if (ReadGfid(fd, out var g) != Errno.OK) return Errno.OK;
+                if (dir) ForgetDir(g);
+                else MaybeDropFileHandle(g);
+                return Errno.OK;
+            }
+            finally { Libc.close(fd); }
+        }
+        finally { ReleaseDir(pdir); }
+    }
+
+    private void ForgetDir(Gfid g)
+    {
+        RemoveHandle(g);
+        _dirs?.Evict(g);
+    }
+
+    public override unsafe ValueTask<Result<Iatt>> RenameAsync(FopContext ctx, Loc oldLoc, Loc newLoc, RenameFlags flags)
+    {
+        Gfid op = ParentOf(oldLoc), np = ParentOf(newLoc);
+        string? on = oldLoc.Name, nn = newLoc.Name;
+        if (on is null || nn is null) return Done(new Result<Iatt>(Errno.EINVAL));
+        if (IsPrivate(op, on) || IsPrivate(np, nn)) return Done(new Result<Iatt>(Errno.EPERM));
+        Span<byte> oz = stackalloc byte[NameBufLen];
+        Span<byte> nz = stackalloc byte[NameBufLen];
+        var e = EncodeName(on, oz);
+        if (e == Errno.OK) e = EncodeName(nn, nz);
+        if (e != Errno.OK) return Done(new Result<Iatt>(e));
+        e = AcquireDir(op, out var odir);
+        if (e != Errno.OK) return Done(new Result<Iatt>(e));
+        DirHandle? ndir = null;
+        int src = -1, dst = -1;
+        try
+        {
+            e = AcquireDir(np, out ndir);
+            if (e != Errno.OK) { ndir = null; return Done(new Result<Iatt>(e)); }
+            int r;
+            using (FsCreds.Enter(ctx))
+            {
+                fixed (byte* po = oz) fixed (byte* pn = nz)
+                {
+                    src = Libc.openat(odir.Fd, po, OPathNoFollow, 0);
+                    if (src < 0) return Done(new Result<Iatt>(LastErr()));
+                    dst = Libc.openat(ndir.Fd, pn, OPathNoFollow, 0);
+                    r = Libc.renameat2(odir.Fd, po, ndir.Fd, pn, (uint)flags);
+                }
+            }
+            if (r != 0) return Done(new Result<Iatt>(LastErr()));
+
+            // Bring the handle store up to date (root's work).
+            FStat(src, out var sst);
+            ReadGfid(src, out var sg);
+            if (FileMode.IsDir(sst.Mode) && !sg.IsZero) WriteDirRecord(sg, np, nn);
+            if (dst >= 0 && FStat(dst, out var dst_st) == Errno.OK && ReadGfid(dst, out var dg) == Errno.OK
+                && (dst_st.Ino != sst.Ino || dst_st.Dev != sst.Dev))
+            {
+                if ((flags & RenameFlags.Exchange) != 0) { if (FileMode.IsDir(dst_st.Mode)) WriteDirRecord(dg, op, on); }
+                else if (FileMode.IsDir(dst_st.Mode)) ForgetDir(dg);
+                else MaybeDropFileHandle(dg);
+            }
+            e = FStat(src, out sst);
+            return Done(e == Errno.OK ? new Result<Iatt>(ToIatt(sst, sg)) : new Result<Iatt>(e));
+        }
+        finally
+        {
+            if (src >= 0) Libc.close(src);
+            if (dst >= 0) Libc.close(dst);
+            if (ndir is not null) ReleaseDir(ndir);
+            ReleaseDir(odir);
+        }
+    }
+}

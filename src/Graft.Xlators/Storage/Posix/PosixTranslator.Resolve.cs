@@ -1,0 +1,194 @@
+using Graft.Core;
+using FileMode = Graft.Core.FileMode;
+using Graft.Xlators.Storage.Posix.Native;
+
+namespace Graft.Xlators.Storage.Posix;
+
+/// <summary>An object a fop acts on: an O_PATH fd (owned: close it), its stat and its GFID.</summary>
+internal struct PosixObj
+{
+    public int Fd;
+    public Stat St;
+    public Gfid Gfid;
+    public readonly bool IsDir => FileMode.IsDir(St.Mode);
+
+    public void Close()
+    {
+        if (Fd >= 0) Libc.close(Fd);
+        Fd = -1;
+    }
+}
+
+// Resolving locs: directories by GFID through the fd cache (walking recorded (parent, name)
+// steps from the root and checking each step's GFID), other objects through their handle,
+// names one component at a time relative to the parent's fd, never following a symlink.
+public sealed partial class PosixTranslator
+{
+    private const int OPathNoFollow = Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC;
+    private const int DirOpen = Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC;
+
+    /// <summary>An fd of directory <paramref name="gfid"/>, referenced: release it with <see cref="DirFdCache.Release"/>.</summary>
+    private unsafe Errno AcquireDir(Gfid gfid, out DirHandle h)
+    {
+        h = null!;
+        var dirs = _dirs;
+        if (dirs is null) return Errno.ENOTCONN;
+        if (gfid.IsZero) return Errno.EINVAL;
+        var hit = dirs.TryGet(gfid);
+        if (hit is not null) { h = hit; return Errno.OK; }
+
+        // Collect the recorded steps up to a directory whose fd we have (at worst the root).
+        var chain = new List<(Gfid Gfid, byte[] NameZ)>();
+        DirHandle? at = null;
+        for (var cur = gfid; at is null;)
+        {
+            if (chain.Count > 2048) return Errno.ELOOP;
+            var e = ReadDirRecord(cur, out var parent, out var nameZ);
+            if (e != Errno.OK) return e == Errno.ENOENT ? Errno.ESTALE : e;
+            chain.Add((cur, nameZ));
+            at = dirs.TryGet(parent);
+            cur = parent;
+        }
+        // Open downward, one component at a time, checking that each step is the directory recorded.
+        for (int i = chain.Count - 1; i >= 0; i--)
+        {
+            int fd;
+            fixed (byte* p = chain[i].NameZ) fd = Libc.openat(at.Fd, p, DirOpen, 0);
+            var err = LastErr();
+            dirs.Release(at);
+            if (fd < 0) return err is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP ? Errno.ESTALE : err;
+            if (ReadGfid(fd, out var found) != Errno.OK || found != chain[i].Gfid)
+            {
+                Libc.close(fd);
+                return Errno.ESTALE;
+            }
+            at = dirs.Add(chain[i].Gfid, fd);
+        }
+        h = at;
+        return Errno.OK;
+    }
+
+    private void ReleaseDir(DirHandle h) => _dirs?.Release(h);
+
+    private static Gfid TargetGfid(in Loc loc) => !loc.Gfid.IsZero ? loc.Gfid : loc.Inode?.Gfid ?? default;
+
+    private static Gfid ParentOf(in Loc loc) => !loc.ParentGfid.IsZero ? loc.ParentGfid : loc.Parent?.Gfid ?? default;
+
+    /// <summary>
+    /// Resolves a loc to an O_PATH fd of its object. A named loc is looked up with the caller's
+    /// credentials (so search permission on the parent counts); a nameless one by its handle.
+    /// An object found without a GFID gets <paramref name="wanted"/> (or a fresh one).
+    /// </summary>
+    private unsafe Errno Resolve(FopContext ctx, in Loc loc, out PosixObj obj, Gfid wanted = default)
+    {
+        obj = new PosixObj { Fd = -1 };
+        if (loc.Name is null) return ResolveNameless(TargetGfid(loc), out obj);
+
+        var parent = ParentOf(loc);
+        if (IsPrivate(parent, loc.Name)) return Errno.ENOENT;
+        Span<byte> z = stackalloc byte[NameBufLen];
+        var e = EncodeName(loc.Name, z);
+        if (e != Errno.OK) return e;
+        e = AcquireDir(parent, out var dir);
+        if (e != Errno.OK) return e;
+        int fd;
+        try
+        {
+            using (FsCreds.Enter(ctx))
+                fixed (byte* p = z) fd = Libc.openat(dir.Fd, p, OPathNoFollow, 0);
+            if (fd < 0) return LastErr();
+        }
+        finally { ReleaseDir(dir); }
+        obj.Fd = fd;
+        e = FStat(fd, out obj.St);
+        if (e == Errno.OK) e = EnsureGfid(ref obj, parent, loc.Name, wanted);
+        if (e != Errno.OK) obj.Close();
+        return e;
+    }
+
+    private unsafe Errno ResolveNameless(Gfid gfid, out PosixObj obj)
+    {
+        obj = new PosixObj { Fd = -1, Gfid = gfid };
+        if (gfid.IsZero) return Errno.EINVAL;
+        int fd;
+        if (gfid.IsRoot)
+        {
+            fixed (byte* dot = ".\0"u8) fd = Libc.openat(_rootFd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+            if (fd < 0) return LastErr();
+        }
+        else
+        {
+            fd = OpenHandle(gfid);
+            if (fd < 0) return LastErr() == Errno.ENOENT ? Errno.ESTALE : LastErr();
+            if (FStat(fd, out var hst) != Errno.OK) { Libc.close(fd); return Errno.ESTALE; }
+            if (FileMode.IsLnk(hst.Mode) && ReadGfid(fd, out var own) != Errno.OK | own != gfid)
+            {
+                // A directory's record, not the object: open the directory itself.
+                Libc.close(fd);
+                var e = AcquireDir(gfid, out var dir);
+                if (e != Errno.OK) return e;
+                fixed (byte* dot = ".\0"u8) fd = Libc.openat(dir.Fd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+                ReleaseDir(dir);
+                if (fd < 0) return LastErr();
+            }
+        }
+        obj.Fd = fd;
+        var err = FStat(fd, out obj.St);
+        if (err != Errno.OK) obj.Close();
+        return err;
+    }
+
+    /// <summary>
+    /// Reads the object's GFID, giving it one if it has none (data that predates the brick, a
+    /// crash mid-create), and heals a missing handle or directory record.
+    /// </summary>
+    private Errno EnsureGfid(ref PosixObj obj, Gfid parent, string name, Gfid wanted)
+    {
+        var e = ReadGfid(obj.Fd, out obj.Gfid);
+        if (e == Errno.OK) return HealHandle(ref obj, parent, name);
+        if (e != Errno.ENODATA) return e;
+        lock (NameLock(parent, name))
+        {
+            if (ReadGfid(obj.Fd, out obj.Gfid) == Errno.OK) return HealHandle(ref obj, parent, name);
+            var g = wanted.IsZero ? Gfid.NewGfid() : wanted;
+            e = WriteGfid(obj.Fd, g);
+            if (e == Errno.EEXIST) return ReadGfid(obj.Fd, out obj.Gfid);
+            if (e != Errno.OK) return e;
+            obj.Gfid = g;
+            e = obj.IsDir ? WriteDirRecord(g, parent, name) : LinkFileHandle(obj.Fd, g);
+            if (e == Errno.OK && !obj.IsDir) e = FStat(obj.Fd, out obj.St);
+            return e;
+        }
+    }
+
+    private Errno HealHandle(ref PosixObj obj, Gfid parent, string name)
+    {
+        if (obj.IsDir)
+        {
+            if (obj.Gfid.IsRoot || _dirs?.TryGet(obj.Gfid) is { } cached && Released(cached)) return Errno.OK;
+            if (ReadDirRecord(obj.Gfid, out var p, out var nameZ) == Errno.OK && p == parent && NameMatches(nameZ, name)) return Errno.OK;
+            return WriteDirRecord(obj.Gfid, parent, name);
+        }
+        // Found by name with one link: the handle link is missing (a copied brick, a crash).
+        if (obj.St.Nlink != 1) return Errno.OK;
+        var e = LinkFileHandle(obj.Fd, obj.Gfid);
+        return e == Errno.OK ? FStat(obj.Fd, out obj.St) : e;
+    }
+
+    private bool Released(DirHandle h) { ReleaseDir(h); return true; }
+
+    private static bool NameMatches(byte[] nameZ, string name)
+    {
+        Span<byte> z = stackalloc byte[NameBufLen];
+        return EncodeName(name, z) == Errno.OK && z[..nameZ.Length].SequenceEqual(nameZ);
+    }
+
+    /// <summary>Opens the object behind an O_PATH fd for I/O, with the caller's credentials (the kernel checks the mode bits).</summary>
+    private static unsafe int Reopen(FopContext ctx, int opathFd, int flags)
+    {
+        Span<byte> path = stackalloc byte[ProcPathLen];
+        ProcPath(opathFd, path);
+        using (FsCreds.Enter(ctx))
+            fixed (byte* p = path) return Libc.openat(Libc.AT_FDCWD, p, flags | Libc.O_CLOEXEC, 0);
+    }
+}

@@ -1,0 +1,155 @@
+using System.Text;
+using Graft.Core;
+using Graft.Xlators.Storage.Posix.Native;
+
+namespace Graft.Xlators.Storage.Posix;
+
+// Extended attributes, by loc or by fd, all through the object's /proc/self/fd link (which
+// reaches the inode itself, symlink or not) and with the caller's credentials. The brick's own
+// xattrs (trusted.graft.*) are invisible; POSIX ACL xattrs are refused rather than half-honoured.
+public sealed partial class PosixTranslator
+{
+    private const string AclAccess = "system.posix_acl_access", AclDefault = "system.posix_acl_default";
+
+    private enum XattrOp { Get, Set, Remove }
+
+    /// <summary>What this brick answers for <paramref name="name"/> before the kernel sees it (OK: pass it on).</summary>
+    private static Errno Screen(FopContext ctx, string name, XattrOp op)
+    {
+        if (string.IsNullOrEmpty(name) || name.Contains('\0')) return Errno.EINVAL;
+        if (Encoding.UTF8.GetByteCount(name) > 255) return Errno.ERANGE;
+        if (name == AclAccess || name == AclDefault) return Errno.EOPNOTSUPP;
+        if (name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal)) return op == XattrOp.Get ? Errno.ENODATA : Errno.EPERM;
+        // The credential switch keeps CAP_SYS_ADMIN, so refuse what the kernel would refuse a non-root caller.
+        if (!ctx.IsRoot)
+        {
+            if (name.StartsWith("trusted.", StringComparison.Ordinal)) return op == XattrOp.Get ? Errno.ENODATA : Errno.EPERM;
+            if (op != XattrOp.Get && name.StartsWith("security.", StringComparison.Ordinal)) return Errno.EPERM;
+        }
+        return Errno.OK;
+    }
+
+    private static bool Visible(FopContext ctx, string name) =>
+        !name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal) && name != AclAccess && name != AclDefault
+        && (ctx.IsRoot || !name.StartsWith("trusted.", StringComparison.Ordinal));
+
+    private static byte[] Z(string s) => Encoding.UTF8.GetBytes(s + "\0");
+
+    private static unsafe Errno SetX(FopContext ctx, int fd, string name, ReadOnlySpan<byte> value, int flags)
+    {
+        var e = Screen(ctx, name, XattrOp.Set);
+        if (e != Errno.OK) return e;
+        Span<byte> path = stackalloc byte[ProcPathLen];
+        ProcPath(fd, path);
+        var nz = Z(name);
+        using var creds = FsCreds.Enter(ctx);
+        fixed (byte* p = path) fixed (byte* n = nz) fixed (byte* v = value)
+            return Libc.setxattr(p, n, v, (nuint)value.Length, flags) == 0 ? Errno.OK : LastErr();
+    }
+
+    private static unsafe Result<byte[]> GetX(FopContext ctx, int fd, string name)
+    {
+        var e = Screen(ctx, name, XattrOp.Get);
+        if (e != Errno.OK) return e;
+        Span<byte> path = stackalloc byte[ProcPathLen];
+        ProcPath(fd, path);
+        var nz = Z(name);
+        using var creds = FsCreds.Enter(ctx);
+        fixed (byte* p = path) fixed (byte* n = nz)
+        {
+            for (int attempt = 0; attempt < 4; attempt++)
+            {
+                nint size = Libc.getxattr(p, n, null, 0);
+                if (size < 0) return LastErr();
+                var buf = new byte[size];
+                fixed (byte* b = buf) size = Libc.getxattr(p, n, b, (nuint)buf.Length);
+                if (size >= 0) return size == buf.Length ? buf : buf[..(int)size];
+                if (LastErr() != Errno.ERANGE) return LastErr();
+            }
+            return Errno.ERANGE;
+        }
+    }
+
+    private static unsafe Result<string[]> ListX(FopContext ctx, int fd)
+    {
+        Span<byte> path = stackalloc byte[ProcPathLen];
+        ProcPath(fd, path);
+        byte[] buf;
+        nint size;
+        using (FsCreds.Enter(ctx))
+        {
+            fixed (byte* p = path)
+            {
+                while (true)
+                {
+                    size = Libc.listxattr(p, null, 0);
+                    if (size < 0) return LastErr();
+                    buf = new byte[Math.Max(size, 1)];
+                    fixed (byte* b = buf) size = Libc.listxattr(p, b, (nuint)buf.Length);
+                    if (size >= 0) break;
+                    if (LastErr() != Errno.ERANGE) return LastErr();
+                }
+            }
+        }
+        var names = new List<string>();
+        foreach (var part in Encoding.UTF8.GetString(buf, 0, (int)size).Split('\0', StringSplitOptions.RemoveEmptyEntries))
+            if (Visible(ctx, part)) names.Add(part);
+        return names.ToArray();
+    }
+
+    private static unsafe Errno RemoveX(FopContext ctx, int fd, string name)
+    {
+        var e = Screen(ctx, name, XattrOp.Remove);
+        if (e != Errno.OK) return e;
+        Span<byte> path = stackalloc byte[ProcPathLen];
+        ProcPath(fd, path);
+        var nz = Z(name);
+        using var creds = FsCreds.Enter(ctx);
+        fixed (byte* p = path) fixed (byte* n = nz)
+            return Libc.removexattr(p, n) == 0 ? Errno.OK : LastErr();
+    }
+
+    public override ValueTask<Errno> SetxattrAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> value, int flags)
+    {
+        var e = Resolve(ctx, loc, out var obj);
+        if (e != Errno.OK) return Done(e);
+        try { return Done(SetX(ctx, obj.Fd, name, value.Span, flags)); }
+        finally { obj.Close(); }
+    }
+
+    public override ValueTask<Result<byte[]>> GetxattrAsync(FopContext ctx, Loc loc, string name)
+    {
+        var e = Resolve(ctx, loc, out var obj);
+        if (e != Errno.OK) return Done(new Result<byte[]>(e));
+        try { return Done(GetX(ctx, obj.Fd, name)); }
+        finally { obj.Close(); }
+    }
+
+    public override ValueTask<Result<string[]>> ListxattrAsync(FopContext ctx, Loc loc)
+    {
+        var e = Resolve(ctx, loc, out var obj);
+        if (e != Errno.OK) return Done(new Result<string[]>(e));
+        try { return Done(ListX(ctx, obj.Fd)); }
+        finally { obj.Close(); }
+    }
+
+    public override ValueTask<Errno> RemovexattrAsync(FopContext ctx, Loc loc, string name)
+    {
+        var e = Resolve(ctx, loc, out var obj);
+        if (e != Errno.OK) return Done(e);
+        try { return Done(RemoveX(ctx, obj.Fd, name)); }
+        finally { obj.Close(); }
+    }
+
+    public override ValueTask<Errno> FsetxattrAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> value, int flags) =>
+        Done(fd.GetCtx(this) is PosixFd pf ? SetX(ctx, pf.Os, name, value.Span, flags) : Errno.EBADF);
+
+    public override ValueTask<Result<byte[]>> FgetxattrAsync(FopContext ctx, Fd fd, string name) =>
+        Done(fd.GetCtx(this) is PosixFd pf ? GetX(ctx, pf.Os, name) : new Result<byte[]>(Errno.EBADF));
+
+    public override ValueTask<Result<string[]>> FlistxattrAsync(FopContext ctx, Fd fd) =>
+        Done(fd.GetCtx(this) is PosixFd pf ? ListX(ctx, pf.Os) : new Result<string[]>(Errno.EBADF));
+
+    public override ValueTask<Errno> FremovexattrAsync(FopContext ctx, Fd fd, string name) =>
+        Done(fd.GetCtx(this) is PosixFd pf ? RemoveX(ctx, pf.Os, name) : Errno.EBADF);
+}

@@ -1,0 +1,182 @@
+using Graft.Core;
+using Graft.Xlators.Storage.Posix.Native;
+
+namespace Graft.Xlators.Storage.Posix;
+
+/// <summary>
+/// storage/posix: exports one local directory (the brick). Every object carries its GFID in
+/// the xattr <c>trusted.graft.gfid</c>; the private directory <c>.graft/handles</c> makes every
+/// object reachable by GFID (hard links for files, parent/name records for directories).
+/// Nothing a client sends can reach outside the brick: all paths are single validated names
+/// resolved relative to directory fds without following symlinks. Each fop runs under the
+/// caller's filesystem credentials (see <see cref="FsCreds"/>); internal bookkeeping runs as root.
+/// See docs/storage-posix.md for the on-disk layout.
+/// </summary>
+/// <remarks>
+/// Every fop completes synchronously (the syscalls block the calling thread, as the brick's
+/// io threads would): that keeps the credential switch in one synchronous scope on one thread.
+/// </remarks>
+public sealed partial class PosixTranslator : Translator
+{
+    public static readonly XlatorSpec Spec = new("storage/posix", () => new PosixTranslator(),
+        [
+            new OptionSpec("directory", OptionKind.Path, null, "the brick directory exported by this translator") { Required = true },
+            new OptionSpec("dir-fd-cache-size", OptionKind.Int, "1024",
+                "how many directory fds (keyed by GFID) stay open to resolve directories without walking from the root") { Min = 16, Max = 65536 },
+        ],
+        "exports a local directory: the bottom of a brick's graph")
+    {
+        MinChildren = 0,
+        MaxChildren = 0,
+    };
+
+    internal const string GraftDirName = ".graft";
+    internal const string GfidXattr = "trusted.graft.gfid";
+    internal const string InternalXattrPrefix = "trusted.graft.";
+
+    private int _rootFd = -1;
+    private int _graftFd = -1;
+    private int _handlesFd = -1;
+    private DirFdCache? _dirs;
+    private uint _processUmask;
+
+    // GFIDs of non-directories with at least one open fd: their handle link must outlive their last name.
+    private readonly Dictionary<Gfid, int> _openCounts = new();
+    private readonly object _openLock = new();
+
+    // Serialises "create an object and give it a GFID" against "found without a GFID, assign one"
+    // for the same (parent, name), so a lookup racing a create cannot stamp a random GFID first.
+    private readonly object[] _nameLocks = CreateLocks(64);
+
+    /// <summary>The brick directory, as configured.</summary>
+    public string Directory { get; private set; } = "";
+
+    /// <summary>Directory fds open in the GFID cache (state dump / tests).</summary>
+    public int CachedDirFds => _dirs?.Count ?? 0;
+
+    /// <summary>Non-directory objects currently open through this brick.</summary>
+    public int OpenObjects { get { lock (_openLock) return _openCounts.Count; } }
+
+    private static object[] CreateLocks(int n)
+    {
+        var a = new object[n];
+        for (int i = 0; i < n; i++) a[i] = new object();
+        return a;
+    }
+
+    public override ValueTask InitAsync(CancellationToken ct)
+    {
+        FsCreds.Init();
+        Directory = Options.GetString("directory");
+        _processUmask = ReadProcessUmask();
+        _rootFd = OpenBrickRoot(Directory);
+        try
+        {
+            InitRootGfid();
+            _graftFd = OpenOrMakePrivateDir(_rootFd, GraftDirName);
+            _handlesFd = OpenOrMakePrivateDir(_graftFd, "handles");
+            _dirs = new DirFdCache(Options.GetInt("dir-fd-cache-size"), _rootFd);
+            RemoveOrphanHandles();
+        }
+        catch
+        {
+            CloseAll();
+            throw;
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    public override ValueTask FiniAsync()
+    {
+        CloseAll();
+        return ValueTask.CompletedTask;
+    }
+
+    private void CloseAll()
+    {
+        _dirs?.Dispose();
+        _dirs = null;
+        Close(ref _handlesFd);
+        Close(ref _graftFd);
+        Close(ref _rootFd);
+    }
+
+    private static void Close(ref int fd)
+    {
+        if (fd >= 0) Libc.close(fd);
+        fd = -1;
+    }
+
+    /// <summary>A brick is a leaf: once its parent is up, it can serve.</summary>
+    public override void Notify(GraphEvent ev, Translator? from)
+    {
+        if (ev == GraphEvent.ParentUp) NotifyParents(GraphEvent.ChildUp);
+        else base.Notify(ev, from);
+    }
+
+    /// <summary>
+    /// The process umask applies to every create on top of the caller's; we read it once so
+    /// creates can restore the bits it took away (see FixCreatedMode).
+    /// </summary>
+    private static uint ReadProcessUmask()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("Umask:", StringComparison.Ordinal))
+                    return Convert.ToUInt32(line[6..].Trim(), 8);
+        }
+        catch (IOException) { }
+        return 0x12 /* 022 */;
+    }
+
+    /// <summary>
+    /// Opens the brick directory one component at a time, so the brick's own path may be longer
+    /// than PATH_MAX. The administrator's path may contain symlinks; client paths never may.
+    /// </summary>
+    private static unsafe int OpenBrickRoot(string dir)
+    {
+        if (!dir.StartsWith('/')) dir = Path.GetFullPath(dir);
+        int fd;
+        fixed (byte* root = "/\0"u8) fd = Libc.openat(Libc.AT_FDCWD, root, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        if (fd < 0) throw new InvalidOperationException($"storage/posix: cannot open '/': errno {Libc.Errno()}");
+        Span<byte> z = stackalloc byte[NameBufLen];
+        foreach (var part in dir.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (EncodeName(part, z) != Errno.OK) { Libc.close(fd); throw new InvalidOperationException($"storage/posix: bad brick path component '{part}'"); }
+            int next;
+            fixed (byte* p = z) next = Libc.openat(fd, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            var err = Libc.Errno();
+            Libc.close(fd);
+            if (next < 0) throw new InvalidOperationException($"storage/posix: cannot open brick directory '{dir}': {((Errno)err).Name()}");
+            fd = next;
+        }
+        return fd;
+    }
+
+    private unsafe int OpenOrMakePrivateDir(int parent, string name)
+    {
+        Span<byte> z = stackalloc byte[NameBufLen];
+        EncodeName(name, z);
+        fixed (byte* p = z)
+        {
+            if (Libc.mkdirat(parent, p, 0x1C0 /* 0700 */) != 0 && Libc.Errno() != (int)Errno.EEXIST)
+                throw new InvalidOperationException($"storage/posix: cannot create {name}: {((Errno)Libc.Errno()).Name()}");
+            int fd = Libc.openat(parent, p, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            if (fd < 0) throw new InvalidOperationException($"storage/posix: cannot open {name}: {((Errno)Libc.Errno()).Name()}");
+            return fd;
+        }
+    }
+
+    private void InitRootGfid()
+    {
+        var e = ReadGfid(_rootFd, out var g);
+        if (e == Errno.ENODATA)
+        {
+            e = WriteGfid(_rootFd, Gfid.Root);
+            if (e != Errno.OK) throw new InvalidOperationException($"storage/posix: cannot set the root GFID: {e.Name()}");
+        }
+        else if (e != Errno.OK) throw new InvalidOperationException($"storage/posix: cannot read the root GFID: {e.Name()}");
+        else if (!g.IsRoot) throw new InvalidOperationException($"storage/posix: brick root has GFID {g}, not the root GFID");
+    }
+}
