@@ -66,7 +66,7 @@ sealed class TestMount : IDisposable
 
     /// <summary>Mounts go under the clone's .graft/tmp (not /tmp, which background jobs walk and a hung
     /// mount would block); GRAFT_TEST_TMP overrides.</summary>
-    static string PrivateTemp()
+    internal static string PrivateTemp()
     {
         if (Environment.GetEnvironmentVariable("GRAFT_TEST_TMP") is { Length: > 0 } env) return Path.Combine(env, "fuse-tests");
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)

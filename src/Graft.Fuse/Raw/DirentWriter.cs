@@ -32,7 +32,7 @@ public ref struct DirentWriter
     static int Align8(int n) => (n + 7) & ~7;
 
     /// <summary>Adds a READDIR record. False (and nothing written) when it does not fit: reply what you have.</summary>
-    public bool TryAdd(ReadOnlySpan<byte> name, ulong ino, uint direntType, ulong nextOffset)
+    public bool TryAdd(scoped ReadOnlySpan<byte> name, ulong ino, uint direntType, ulong nextOffset)
     {
         if (_plus) throw new InvalidOperationException("READDIRPLUS records need an entry: use TryAddPlus");
         return Write(name, ino, direntType, nextOffset, default, false);
@@ -40,13 +40,13 @@ public ref struct DirentWriter
 
     /// <summary>Adds a READDIRPLUS record. Every entry but "." and ".." with a non-zero NodeId counts as a
     /// LOOKUP for the kernel (it will FORGET it); an entry with NodeId 0 is listed but not looked up.</summary>
-    public bool TryAddPlus(ReadOnlySpan<byte> name, in FuseEntryOut entry, ulong nextOffset)
+    public bool TryAddPlus(scoped ReadOnlySpan<byte> name, in FuseEntryOut entry, ulong nextOffset)
     {
         if (!_plus) throw new InvalidOperationException("READDIR records carry no entry: use TryAdd");
         return Write(name, entry.Attr.Ino, DirentType(entry.Attr.Mode), nextOffset, entry, true);
     }
 
-    bool Write(ReadOnlySpan<byte> name, ulong ino, uint type, ulong nextOffset, in FuseEntryOut entry, bool plus)
+    bool Write(scoped ReadOnlySpan<byte> name, ulong ino, uint type, ulong nextOffset, in FuseEntryOut entry, bool plus)
     {
         int size = RecordSize(name.Length, plus);
         if (size > _buffer.Length - _length) return false;

@@ -62,6 +62,11 @@ public sealed unsafe partial class FuseRequest
     public CancellationToken CancellationToken => _cts.Token;
     public FuseConnectionInfo Connection => _session.Connection;
 
+    /// <summary>A slot a filesystem may use to cache per-request-object state (the bridge keeps its
+    /// reusable fop context here). It stays with the pooled object across requests, so the hot path can
+    /// reuse it instead of allocating; the raw layer never looks at it.</summary>
+    public object? UserState { get; set; }
+
     /// <summary>For CREATE/MKDIR/MKNOD/SYMLINK with CREATE_SUPP_GROUP: the parent directory's group,
     /// sent because the caller is a member of it although it is not the caller's fsgid.</summary>
     public bool TryGetCreateSuppGroup(out uint gid)
