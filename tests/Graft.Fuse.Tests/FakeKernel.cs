@@ -34,7 +34,7 @@ sealed unsafe partial class FakeKernel : IDisposable
         var h = new FuseInHeader
         {
             Len = (uint)(40 + args.Length + ext.Length), Opcode = (uint)op, Unique = u, NodeId = nodeId,
-            Uid = 1000, Gid = 1000, Pid = pid, TotalExtLen = (ushort)(ext.Length / 8),
+            Uid = 0, Gid = 0, Pid = pid, TotalExtLen = (ushort)(ext.Length / 8),
         };
         var msg = new byte[h.Len];
         MemoryMarshal.Write(msg, in h);
