@@ -17,12 +17,12 @@ sealed unsafe partial class FakeKernel : IDisposable
     ulong _unique = 2;
     public FuseSession Session { get; }
 
-    public FakeKernel(IFuseFileSystem fs, FuseMountOptions? options = null)
+    public FakeKernel(IFuseFileSystem fs, FuseMountOptions? options = null, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         int* sv = stackalloc int[2];
         if (socketpair(1 /* AF_UNIX */, 5 /* SOCK_SEQPACKET */, 0, sv) != 0) throw new IOException("socketpair failed");
         _fd = sv[0];
-        Session = FuseSession.Serve(sv[1], fs, options ?? new FuseMountOptions());
+        Session = FuseSession.Serve(sv[1], fs, options ?? new FuseMountOptions(), logger);
     }
 
     public ulong NextUnique() => _unique += 2;

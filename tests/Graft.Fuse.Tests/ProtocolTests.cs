@@ -148,6 +148,33 @@ public class RequestDispatch
     }
 }
 
+/// <summary>With Debug on, every request and reply is logged on one line (go-fuse's debug mode).</summary>
+public class DebugTrace
+{
+    sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public readonly System.Collections.Concurrent.ConcurrentQueue<string> Lines = new();
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel level) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel level, Microsoft.Extensions.Logging.EventId id, TState state,
+            Exception? e, Func<TState, Exception?, string> format) => Lines.Enqueue(format(state, e));
+    }
+
+    [Fact]
+    public void Each_request_and_its_reply_get_a_line()
+    {
+        var log = new ListLogger();
+        using var k = new FakeKernel(new MemoryFs(), new FuseMountOptions { Debug = true }, log);
+        k.Init();
+        ulong u = k.Send(FuseOpcode.GetAttr, new FuseGetattrIn());
+        k.ReceiveOk();
+        Assert.Contains(log.Lines, l => l.StartsWith($"<- {u} GetAttr node 1", StringComparison.Ordinal));
+        // The reply line is written just after the reply itself: wait for it, with a bound.
+        Assert.True(SpinWait.SpinUntil(() => log.Lines.Any(l => l.StartsWith($"-> {u} GetAttr errno 0 (120 bytes)", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(5)), string.Join("\n", log.Lines));
+    }
+}
+
 /// <summary>INTERRUPT cancels the named request's token; one that overtakes its request is held, then EAGAIN.</summary>
 public class InterruptHandling
 {

@@ -18,7 +18,7 @@ public sealed partial class FuseBridge
     {
         if (!TryNode(r, r.NodeId, out var node)) return;
         var res = await _session.OpendirAsync(Ctx(r), node).ConfigureAwait(false);
-        ReplyOpened(r, res);
+        await ReplyOpenedAsync(r, res).ConfigureAwait(false);
     }
 
     public async ValueTask ReadDir(FuseRequest r, FuseReadIn a)

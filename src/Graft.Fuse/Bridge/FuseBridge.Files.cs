@@ -14,16 +14,16 @@ public sealed partial class FuseBridge
         if (!TryNode(r, r.NodeId, out var node)) return;
         // O_TRUNC arrives here (ATOMIC_O_TRUNC) and is applied by the brick with the open.
         var res = await _session.OpenAsync(Ctx(r), node, (int)a.Flags).ConfigureAwait(false);
-        ReplyOpened(r, res);
+        await ReplyOpenedAsync(r, res).ConfigureAwait(false);
     }
 
-    void ReplyOpened(FuseRequest r, in Result<MountFile> res)
+    async ValueTask ReplyOpenedAsync(FuseRequest r, Result<MountFile> res)
     {
         if (!res.Ok) { r.ReplyError(res.Error); return; }
         // The kernel drops its cached pages on each open (no KEEP_CACHE): close-to-open consistency with
         // other clients of the volume.
         if (r.ReplyOpen(new FuseOpenOut { Fh = res.Value.HandleId }) != Errno.OK)
-            _ = _session.ReleaseAsync(res.Value); // interrupted: the kernel will never release this fh
+            await _session.ReleaseAsync(res.Value).ConfigureAwait(false); // interrupted: the kernel will never release this fh
     }
 
     public async ValueTask Create(FuseRequest r, FuseCreateIn a, ReadOnlyMemory<byte> name)

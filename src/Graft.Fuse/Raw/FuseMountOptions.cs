@@ -39,6 +39,8 @@ public sealed record FuseMountOptions
     public TimeSpan GroupsCacheTime { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>Bound on waiting for reader threads to end when the session is disposed.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Log one line per request and per reply (at Information level): opcode, unique, nodeid, errno.</summary>
+    public bool Debug { get; init; }
     /// <summary>Request buffers kept for reuse beyond those in flight.</summary>
     public int PooledBuffers { get; init; } = 16;
 }

@@ -18,6 +18,7 @@ public sealed unsafe partial class FuseSession
             return;
         }
         var op = r.Opcode;
+        if (_options.Debug) LogRequest(r.Unique, op, r.NodeId, r.Uid, r.Pid, length);
         switch (op)
         {
             case FuseOpcode.Forget:

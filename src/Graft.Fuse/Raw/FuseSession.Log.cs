@@ -38,6 +38,12 @@ public sealed partial class FuseSession
     [LoggerMessage(Level = LogLevel.Debug, Message = "INTERRUPT for request {Unique}")]
     partial void LogInterrupt(ulong unique);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "<- {Unique} {Opcode} node {NodeId} uid {Uid} pid {Pid} ({Length} bytes)")]
+    partial void LogRequest(ulong unique, FuseOpcode opcode, ulong nodeId, uint uid, uint pid, int length);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "-> {Unique} {Opcode} errno {Error} ({Length} bytes), write {WriteResult}")]
+    partial void LogReply(ulong unique, FuseOpcode opcode, int error, int length, Errno writeResult);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "unmounting {MountPoint} failed: {Error}")]
     partial void LogUnmountFailed(string mountPoint, Errno error);
 }

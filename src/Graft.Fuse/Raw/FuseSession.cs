@@ -170,8 +170,9 @@ public sealed partial class FuseSession : IDisposable
         // After Dispose closed the device the number may name another file: never write there.
         if (Volatile.Read(ref _closed) != 0) return Errno.ENODEV;
         nint n = LibC.Writev(fd, iov, count);
+        var err = n >= 0 ? Errno.OK : (Errno)LibC.LastErrno;
+        if (_options.Debug) LogReply(req.Unique, req.Opcode, -((FuseOutHeader*)iov[0].Base)->Error, (int)((FuseOutHeader*)iov[0].Base)->Len, err);
         if (n >= 0) return Errno.OK;
-        var err = (Errno)LibC.LastErrno;
         // ENOENT: the request was interrupted and is gone — normal. ENODEV: the connection ended.
         if (err is not (Errno.ENOENT or Errno.ENODEV or Errno.ECONNABORTED)) LogReplyFailed(req.Unique, req.Opcode, err);
         return err;
