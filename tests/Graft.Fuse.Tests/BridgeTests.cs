@@ -49,6 +49,27 @@ public class BridgeOverPosixBrick
     }
 
     [FuseFact]
+    public async Task Concurrent_writers_to_one_file_each_land_their_region()
+    {
+        await using var m = await BridgeMount.StartAsync();
+        const int writers = 4, region = 1024 * 1024;
+        await m.Io(() => File.WriteAllBytes(m.P("shared"), []));
+        var tasks = Enumerable.Range(0, writers).Select(w => m.Io(() =>
+        {
+            var block = new byte[64 * 1024];
+            Array.Fill(block, (byte)('a' + w));
+            using var f = new FileStream(m.P("shared"), FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 0);
+            for (int off = 0; off < region; off += block.Length)
+                RandomAccess.Write(f.SafeFileHandle, block, (long)w * region + off);
+        })).ToArray();
+        await Task.WhenAll(tasks);
+        var all = File.ReadAllBytes(Path.Combine(m.Brick, "shared"));
+        Assert.Equal(writers * region, all.Length);
+        for (int w = 0; w < writers; w++)
+            Assert.True(all.AsSpan(w * region, region).IndexOfAnyExcept((byte)('a' + w)) < 0, $"region {w} is not all '{(char)('a' + w)}'");
+    }
+
+    [FuseFact]
     public async Task Lookups_given_to_the_kernel_are_all_forgotten_when_it_drops_its_caches()
     {
         await using var m = await BridgeMount.StartAsync();
