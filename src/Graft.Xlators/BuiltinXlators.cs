@@ -9,11 +9,12 @@ public static class BuiltinXlators
     {
         var r = new XlatorRegistry();
         r.Register(Debug.Passthrough.Spec);
-        r.Register(Storage.Posix.PosixTranslator.Spec);
-        r.Register(Protocol.Client.ProtocolClient.Spec);
-        r.Register(Protocol.Server.ProtocolServer.Spec);
         r.Register(Debug.Faults.FaultsTranslator.Spec);
         r.Register(Performance.WriteBehind.WriteBehindTranslator.Spec);
+        r.Register(Storage.Posix.PosixTranslator.Spec);
+        r.Register(Features.Locks.LocksTranslator.Spec);
+        r.Register(Protocol.Client.ProtocolClient.Spec);
+        r.Register(Protocol.Server.ProtocolServer.Spec);
         return r;
     }
 }

@@ -1,14 +1,13 @@
 using System.CommandLine;
 using Graft.Cli.Text;
 using Graft.Core;
-using Graft.Xlators;
 
 namespace Graft.Cli.Commands;
 
 /// <summary>`graft volfile check FILE`: validate a volfile and show the graph it builds.</summary>
 public static class VolfileCheckCommand
 {
-    public static Command Create()
+    public static Command Create(Func<XlatorRegistry> registry)
     {
         var file = new Argument<FileInfo>("FILE") { Description = "The volfile to check." };
         var cmd = new Command("check",
@@ -25,7 +24,7 @@ public static class VolfileCheckCommand
             try
             {
                 var model = VolfileModel.Load(path.ToString());
-                var graph = GraphBuilder.Build(model, BuiltinXlators.CreateRegistry(), generation: 0);
+                var graph = GraphBuilder.Build(model, registry(), generation: 0);
                 output.WriteLine($"{model.File}: OK, {graph.Translators.Count} translator{(graph.Translators.Count == 1 ? "" : "s")}, top '{graph.Top.Name}'");
                 GraphTree.Write(output, graph);
                 return 0;

@@ -1,14 +1,13 @@
 using System.CommandLine;
 using System.Globalization;
 using Graft.Core;
-using Graft.Xlators;
 
 namespace Graft.Cli.Commands;
 
 /// <summary>`graft volfile types [TYPE]`: the translator types a volfile may use, with their options.</summary>
 public static class VolfileTypesCommand
 {
-    public static Command Create()
+    public static Command Create(Func<XlatorRegistry> registry)
     {
         var type = new Argument<string?>("TYPE")
         {
@@ -24,13 +23,13 @@ public static class VolfileTypesCommand
         cmd.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var registry = BuiltinXlators.CreateRegistry();
+            var types = registry();
             var only = parse.GetValue(type);
-            var specs = registry.All.Where(s => only is null || s.Type == only).ToList();
+            var specs = types.All.Where(s => only is null || s.Type == only).ToList();
             if (specs.Count == 0)
             {
                 parse.InvocationConfiguration.Error.WriteLine(
-                    $"unknown translator type '{only}' (known types: {string.Join(", ", registry.All.Select(s => s.Type))})");
+                    $"unknown translator type '{only}' (known types: {string.Join(", ", types.All.Select(s => s.Type))})");
                 return 1;
             }
             for (int i = 0; i < specs.Count; i++)
@@ -57,7 +56,7 @@ public static class VolfileTypesCommand
         foreach (var s in spec.Options)
         {
             var desc = s.Aliases.Length == 0 ? s.Description : $"{s.Description} (also: {string.Join(", ", s.Aliases)})";
-            rows.Add([s.Name, s.Kind.ToString().ToLowerInvariant(), s.Required ? "(required)" : s.Default ?? "-",
+            rows.Add([s.Name, s.Kind.ToString().ToLowerInvariant(), s.Required ? "(required)" : s.Default switch { null => "-", "" => "\"\"", var d => d },
                       Range(s), s.Runtime ? "yes" : "no", desc]);
         }
         var widths = Enumerable.Range(0, 5).Select(c => rows.Max(r => r[c].Length)).ToArray();
@@ -79,23 +78,16 @@ public static class VolfileTypesCommand
         if (s.Kind == OptionKind.Bool) return "on|off";
         if (s.Kind is not (OptionKind.Int or OptionKind.Size or OptionKind.Time or OptionKind.Percent)) return "-";
         if (s.Min == long.MinValue && s.Max == long.MaxValue) return "-";
-        string lo = s.Min == long.MinValue ? "" : Value(s.Kind, s.Min);
-        string hi = s.Max == long.MaxValue ? "" : Value(s.Kind, s.Max);
-        return $"{lo}..{hi}";
+        if (s.Max == long.MaxValue) return $">= {Value(s.Kind, s.Min)}";
+        if (s.Min == long.MinValue) return $"<= {Value(s.Kind, s.Max)}";
+        return $"{Value(s.Kind, s.Min)}..{Value(s.Kind, s.Max)}";
     }
 
     private static string Value(OptionKind kind, long v) => kind switch
     {
-        OptionKind.Size => Size(v),
+        OptionKind.Size => OptionSpec.FormatSize(v),
         OptionKind.Time => v % 1000 == 0 ? $"{v / 1000}s" : $"{v}ms",
         OptionKind.Percent => $"{v}%",
         _ => v.ToString(CultureInfo.InvariantCulture),
     };
-
-    private static string Size(long bytes)
-    {
-        foreach (var (suffix, shift) in new[] { ("TB", 40), ("GB", 30), ("MB", 20), ("KB", 10) })
-            if (bytes != 0 && bytes % (1L << shift) == 0) return $"{bytes >> shift}{suffix}";
-        return bytes.ToString(CultureInfo.InvariantCulture);
-    }
 }

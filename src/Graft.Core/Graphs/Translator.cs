@@ -10,6 +10,7 @@ public abstract partial class Translator
     private readonly List<Translator> _parents = [];
     private int _childrenDownHandled;
     private int _parentDownSeen;
+    private readonly HashSet<Translator?> _parentsDown = [];
 
     /// <summary>The volume name from the volfile.</summary>
     public string Name { get; internal set; } = "";
@@ -69,9 +70,7 @@ public abstract partial class Translator
                 else NotifyChildren(ev);
                 break;
             case GraphEvent.ParentDown:
-                // A child shared by several parents stays in use until the last of them is down,
-                // so it drains only then; each parent counts the answer it later gets.
-                if (Interlocked.Increment(ref _parentDownSeen) == Math.Max(1, _parents.Count)) _ = HandleParentDownAsync();
+                if (AllParentsDown(from)) _ = HandleParentDownAsync();
                 break;
             case GraphEvent.ParentDownHandled:
                 // Children answer only after this translator has drained and passed PARENT_DOWN
@@ -79,6 +78,18 @@ public abstract partial class Translator
                 if (Interlocked.Increment(ref _childrenDownHandled) == _children.Count)
                     NotifyParents(GraphEvent.ParentDownHandled);
                 break;
+        }
+    }
+
+    // A child shared by several parents stays in use until the last of them is down, so it
+    // drains only then (each parent counts the answer it later gets). A repeated PARENT_DOWN
+    // from the same parent counts once, so it can neither drain twice nor drain early.
+    private bool AllParentsDown(Translator? from)
+    {
+        if (_parents.Count <= 1) return Interlocked.Exchange(ref _parentDownSeen, 1) == 0;
+        lock (_parentsDown)
+        {
+            return _parentsDown.Add(from) && _parentsDown.Count == _parents.Count;
         }
     }
 

@@ -44,6 +44,22 @@ public sealed class Fd
 
     public void Ref() => Interlocked.Increment(ref _refs);
 
+    /// <summary>
+    /// Takes a reference only if the fd is still alive (refs &gt; 0): for callers that found the fd
+    /// through a hint another thread may be releasing. Lock-free; false means "resolve again".
+    /// </summary>
+    public bool TryRef()
+    {
+        var n = Volatile.Read(ref _refs);
+        while (n > 0)
+        {
+            var seen = Interlocked.CompareExchange(ref _refs, n + 1, n);
+            if (seen == n) return true;
+            n = seen;
+        }
+        return false;
+    }
+
     /// <summary>Drops a reference; true when it was the last, and the owner must now send release.</summary>
     public bool Unref()
     {

@@ -16,7 +16,8 @@ internal static class VolfileParser
         var volumes = new List<VolfileVolume>();
         var firstLine = new Dictionary<string, int>(StringComparer.Ordinal);
         Open? cur = null;
-        var lines = text.Split('\n');
+        // A byte-order mark is not part of the first statement (editors on other systems add one).
+        var lines = text.TrimStart('\uFEFF').Split('\n');
         int lastLine = 0;
         for (int i = 0; i < lines.Length; i++)
         {

@@ -167,6 +167,9 @@ public class ParentDownDrainsTheGraphTopDown
         // left has passed PARENT_DOWN to store, but right still uses it: store must not drain yet.
         Assert.Contains("store: ParentDown from left", log.Entries);
         Assert.DoesNotContain("store: drain start", log.Entries);
+        // a repeated PARENT_DOWN from the same parent does not count as the other parent's
+        g.Find("store")!.Notify(GraphEvent.ParentDown, g.Find("left"));
+        Assert.DoesNotContain("store: drain start", log.Entries);
         Assert.False(g.ParentDownHandled.IsCompleted);
 
         gate.SetResult();

@@ -65,7 +65,7 @@ public class OptionValuesAreValidated
         Assert.Null(s.Parse("0", out var err));
         Assert.Equal("0 is out of range [1, 16]", err);
         Assert.Null(Spec(OptionKind.Size, min: 4096).Parse("1KB", out err));
-        Assert.Equal("1KB is out of range [4096, inf]", err);
+        Assert.Equal("1KB is out of range [4KB, inf]", err);
     }
 
     [Fact]

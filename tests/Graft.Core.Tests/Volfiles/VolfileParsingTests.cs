@@ -44,6 +44,10 @@ public class ParsingAValidVolfile
     }
 
     [Fact]
+    public void A_byte_order_mark_is_ignored()
+        => Assert.Equal("a", VolfileModel.Parse("\uFEFFvolume a\ntype test/leaf\nend-volume\n").Volumes[0].Name);
+
+    [Fact]
     public void Subvolumes_keep_their_order()
     {
         var m = VolfileModel.Parse("""

@@ -135,6 +135,8 @@ public sealed partial class PosixTranslator
         if (e != Errno.OK) return Done(new Result<string>(e));
         try
         {
+            // readlinkat on an empty path says ENOENT for a non-symlink; readlink(2) says EINVAL.
+            if (!FileMode.IsLnk(obj.St.Mode)) return Done(new Result<string>(Errno.EINVAL));
             var buf = new byte[4096];
             nint n;
             using (FsCreds.Enter(ctx))

@@ -1,0 +1,45 @@
+using Graft.Core;
+
+namespace Graft.Mount;
+
+/// <summary>
+/// A file or directory as the mount knows it, independent of any graph (DESIGN invariant 2):
+/// what the kernel's nodeid and the library's path walk name. Keyed by GFID; its id is never
+/// reused while a front end may still name it.
+/// </summary>
+/// <remarks>
+/// The node holds exactly one lookup reference on the per-graph inode it points to (its hint),
+/// however many lookups the front end has on the node; so moving the node to another graph
+/// moves one reference. The front end's count lives in <see cref="LookupCount"/>.
+/// </remarks>
+public sealed class MountNode : IHandle
+{
+    private Inode _inode;
+    internal ulong Lookups; // guarded by MountSession._nodesSync
+
+    internal MountNode(Gfid gfid, uint type, Inode inode)
+    {
+        Gfid = gfid;
+        Type = type;
+        _inode = inode;
+    }
+
+    public ulong HandleId { get; set; }
+    public Gfid Gfid { get; }
+    /// <summary>S_IFMT bits; a GFID never changes type.</summary>
+    public uint Type { get; }
+    public bool IsDir => FileMode.IsDir(Type);
+    public bool IsRoot => Gfid.IsRoot;
+
+    /// <summary>The per-graph inode this node last resolved to: a hint, valid when its graph is the active one.</summary>
+    public Inode Inode => Volatile.Read(ref _inode);
+
+    /// <summary>Lookups the front end holds (kernel nlookup); the node is dropped when they reach 0.</summary>
+    public ulong LookupCount => Volatile.Read(ref Lookups);
+
+    /// <summary>Set only while holding this node's resolution (a migration publishes the new inode here).</summary>
+    internal Inode? CompareExchangeInode(Inode value, Inode expected) =>
+        Interlocked.CompareExchange(ref _inode, value, expected);
+
+    public override string ToString() => $"node {HandleId:x} ({Gfid})";
+}

@@ -1,0 +1,82 @@
+using Graft.Core;
+
+namespace Graft.Mount;
+
+/// <summary>
+/// One directory entry as the session returns it: <see cref="DirEntry.NextOffset"/> is the
+/// session's own cookie, and <see cref="Node"/> is set (with one lookup added) when the caller
+/// asked readdirp to link entries, as FUSE's READDIRPLUS does.
+/// </summary>
+public readonly record struct MountDirEntry(DirEntry Entry, MountNode? Node);
+
+// Directory handles. The cookies the front end sees are the session's: cookie k resumes after
+// the k-th entry of this open. The backend's offsets are graph-specific (a brick's d_off), so
+// they stay inside the MountFile, where a graph switch can rebuild them.
+public sealed partial class MountSession
+{
+    public async ValueTask<Result<MountFile>> OpendirAsync(FopContext ctx, MountNode node)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
+            if (!i.Ok) return i.Error;
+            if (!i.Value.IsDir) return Errno.ENOTDIR;
+            const int flags = OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY;
+            var fd = new Fd(i.Value, flags, ctx.Pid, ctx.LockOwner);
+            var e = await g.Top.OpendirAsync(ctx, Loc.Of(i.Value), fd).ConfigureAwait(false);
+            if (e != Errno.OK) { await PutFdAsync(fd).ConfigureAwait(false); return e; }
+            return Register(node, flags, ctx.LockOwner, fd, isDirectory: true);
+        }
+        finally { g.ExitFop(); }
+    }
+
+    /// <summary>READDIR from session cookie <paramref name="cookie"/> (0 = start); empty at the end.</summary>
+    public ValueTask<Result<IReadOnlyList<MountDirEntry>>> ReaddirAsync(FopContext ctx, MountFile dir, long cookie, int maxEntries) =>
+        ReaddirCoreAsync(ctx, dir, cookie, maxEntries, plus: false, linkNodes: false);
+
+    /// <summary>
+    /// READDIRPLUS: as <see cref="ReaddirAsync"/> with attributes. With <paramref name="linkNodes"/>
+    /// each entry other than "." and ".." gets a node and one lookup, which the front end owes a forget.
+    /// </summary>
+    public ValueTask<Result<IReadOnlyList<MountDirEntry>>> ReaddirpAsync(FopContext ctx, MountFile dir, long cookie, int maxEntries, bool linkNodes) =>
+        ReaddirCoreAsync(ctx, dir, cookie, maxEntries, plus: true, linkNodes);
+
+    private async ValueTask<Result<IReadOnlyList<MountDirEntry>>> ReaddirCoreAsync(FopContext ctx, MountFile dir, long cookie, int maxEntries, bool plus, bool linkNodes)
+    {
+        if (!dir.IsDirectory) return Errno.ENOTDIR;
+        var g = Enter(ctx);
+        try
+        {
+            if (!dir.TryGetBackendOffset(cookie, out var backend, out var offsetsGeneration)) return Errno.EINVAL;
+            // Offsets recorded on another graph mean nothing here; the switching work re-reads
+            // from the start on the new graph and skips `cookie` entries before answering.
+            if (cookie != 0 && offsetsGeneration != g.Generation) return Errno.ESTALE;
+            var f = await ResolveFdAsync(dir, g).ConfigureAwait(false);
+            if (!f.Ok) return f.Error;
+            Result<IReadOnlyList<DirEntry>> r;
+            try
+            {
+                r = plus ? await g.Top.ReaddirpAsync(ctx, f.Value, backend, maxEntries).ConfigureAwait(false)
+                         : await g.Top.ReaddirAsync(ctx, f.Value, backend, maxEntries).ConfigureAwait(false);
+            }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+            if (!r.Ok) return r.Error;
+            var list = new List<MountDirEntry>(r.Value.Count);
+            var next = cookie;
+            foreach (var e in r.Value)
+            {
+                next = dir.RecordBackendOffset(next + 1, e.NextOffset, g.Generation);
+                MountNode? node = null;
+                if (linkNodes && e.Iatt is { } ia && !ia.Gfid.IsZero && e.Name is not ("." or ".."))
+                    node = LinkNode(g, dir.Node.Gfid, e.Name, ia);
+                list.Add(new MountDirEntry(new DirEntry
+                {
+                    Name = e.Name, Gfid = e.Gfid, Ino = e.Ino, Type = e.Type, NextOffset = next, Iatt = e.Iatt,
+                }, node));
+            }
+            return list;
+        }
+        finally { g.ExitFop(); }
+    }
+}

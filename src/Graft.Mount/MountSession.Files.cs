@@ -1,0 +1,237 @@
+using Graft.Core;
+
+namespace Graft.Mount;
+
+// Fops on open files. Read, write and fgetattr are the hot path: on a hit they take no lock
+// and allocate nothing (the awaits complete synchronously when the graph does).
+public sealed partial class MountSession
+{
+    /// <summary>CREATE: makes and opens <paramref name="name"/>; the node gains one lookup and a file is registered.</summary>
+    public async ValueTask<Result<CreatedFile>> CreateAsync(FopContext ctx, MountNode parent, string name, int flags, uint mode, uint umask)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var p = await ResolveAsync(ctx, parent, g).ConfigureAwait(false);
+            if (!p.Ok) return p.Error;
+            var gfid = Gfid.NewGfid();
+            // The fd's inode is made for the GFID we chose before the fop, and never swapped
+            // afterwards (DESIGN invariant 1; GlusterFS's fuse_create_cbk swap caused the 2012 hang).
+            var seed = new Iatt { Gfid = gfid, Mode = FileMode.S_IFREG | (mode & FileMode.PermMask) };
+            var inode = g.Inodes.Link(default, null, seed);
+            var fd = new Fd(inode, flags, ctx.Pid, ctx.LockOwner);
+            g.Inodes.Unref(inode); // the fd holds its own reference
+            var r = await g.Top.CreateAsync(ctx, Loc.Child(p.Value, name), flags, mode, umask, gfid, fd).ConfigureAwait(false);
+            if (!r.Ok || r.Value.Gfid != gfid)
+            {
+                await PutFdAsync(fd).ConfigureAwait(false);
+                if (!r.Ok) return r.Error;
+                if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
+                // The name existed (no O_EXCL) and the brick opened that object: open it properly
+                // rather than keep an fd whose inode names the wrong GFID.
+                var existing = LinkNode(g, parent.Gfid, name, r.Value);
+                var opened = await OpenOnAsync(ctx, g, existing, existing.Inode, flags & ~(OpenFlags.O_CREAT | OpenFlags.O_EXCL)).ConfigureAwait(false);
+                if (!opened.Ok) { Forget(existing, 1); return opened.Error; }
+                return new CreatedFile(existing, r.Value, opened.Value);
+            }
+            var node = LinkNode(g, parent.Gfid, name, r.Value);
+            return new CreatedFile(node, r.Value, Register(node, flags, ctx.LockOwner, fd, isDirectory: false));
+        }
+        finally { g.ExitFop(); }
+    }
+
+    /// <summary>OPEN: opens the node with <paramref name="flags"/> (O_TRUNC and O_APPEND are the brick's to apply).</summary>
+    public async ValueTask<Result<MountFile>> OpenAsync(FopContext ctx, MountNode node, int flags)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
+            if (!i.Ok) return i.Error;
+            if (i.Value.IsDir && (flags & OpenFlags.O_ACCMODE) != OpenFlags.O_RDONLY) return Errno.EISDIR;
+            return await OpenOnAsync(ctx, g, node, i.Value, flags).ConfigureAwait(false);
+        }
+        finally { g.ExitFop(); }
+    }
+
+    private async ValueTask<Result<MountFile>> OpenOnAsync(FopContext ctx, Graph g, MountNode node, Inode inode, int flags)
+    {
+        var fd = new Fd(inode, flags, ctx.Pid, ctx.LockOwner);
+        var e = await g.Top.OpenAsync(ctx, Loc.Of(inode), flags, fd).ConfigureAwait(false);
+        if (e != Errno.OK) { await PutFdAsync(fd).ConfigureAwait(false); return e; }
+        return Register(node, flags, ctx.LockOwner, fd, isDirectory: false);
+    }
+
+    private MountFile Register(MountNode node, int flags, ulong lockOwner, Fd fd, bool isDirectory)
+    {
+        var file = new MountFile(node, flags, lockOwner, fd, isDirectory);
+        _files.Add(file);
+        Interlocked.Increment(ref _counters.FilesOpened);
+        return file;
+    }
+
+    /// <summary>READ into <paramref name="buffer"/> at <paramref name="offset"/>; returns the bytes read.</summary>
+    public async ValueTask<Result<int>> ReadAsync(FopContext ctx, MountFile file, Memory<byte> buffer, long offset)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
+            if (!f.Ok) return f.Error;
+            try { return await g.Top.ReadvAsync(ctx, f.Value, buffer, offset).ConfigureAwait(false); }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    /// <summary>WRITE <paramref name="data"/> at <paramref name="offset"/> (the end, for O_APPEND files); returns the bytes written.</summary>
+    public async ValueTask<Result<int>> WriteAsync(FopContext ctx, MountFile file, ReadOnlyMemory<byte> data, long offset)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
+            if (!f.Ok) return f.Error;
+            try { return await g.Top.WritevAsync(ctx, f.Value, data, offset).ConfigureAwait(false); }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    /// <summary>GETATTR on an open file (fstat).</summary>
+    public async ValueTask<Result<Iatt>> GetattrAsync(FopContext ctx, MountFile file)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
+            if (!f.Ok) return f.Error;
+            try { return await g.Top.FstatAsync(ctx, f.Value).ConfigureAwait(false); }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    /// <summary>SETATTR on an open file (fsetattr; ftruncate is a size change).</summary>
+    public async ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, MountFile file, SetAttr attr)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
+            if (!f.Ok) return f.Error;
+            try { return await g.Top.FsetattrAsync(ctx, f.Value, attr).ConfigureAwait(false); }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    /// <summary>FLUSH: what close(2) sends; releases the caller's (ctx.LockOwner) POSIX locks on the file.</summary>
+    public async ValueTask<Errno> FlushAsync(FopContext ctx, MountFile file)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
+            if (!f.Ok) return f.Error;
+            try { return await g.Top.FlushAsync(ctx, f.Value).ConfigureAwait(false); }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    public async ValueTask<Errno> FsyncAsync(FopContext ctx, MountFile file, bool dataOnly)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
+            if (!f.Ok) return f.Error;
+            try
+            {
+                return f.Value.IsDirectory ? await g.Top.FsyncdirAsync(ctx, f.Value, dataOnly).ConfigureAwait(false)
+                                           : await g.Top.FsyncAsync(ctx, f.Value, dataOnly).ConfigureAwait(false);
+            }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    /// <summary>FSYNCDIR: the same as <see cref="FsyncAsync"/> on a directory handle.</summary>
+    public ValueTask<Errno> FsyncdirAsync(FopContext ctx, MountFile dir, bool dataOnly) => FsyncAsync(ctx, dir, dataOnly);
+
+    public async ValueTask<Errno> FallocateAsync(FopContext ctx, MountFile file, int mode, long offset, long length)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
+            if (!f.Ok) return f.Error;
+            try { return await g.Top.FallocateAsync(ctx, f.Value, mode, offset, length).ConfigureAwait(false); }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    public async ValueTask<Result<long>> LseekAsync(FopContext ctx, MountFile file, long offset, int whence)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
+            if (!f.Ok) return f.Error;
+            try { return await g.Top.LseekAsync(ctx, f.Value, offset, whence).ConfigureAwait(false); }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    public async ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, MountFile fileIn, long offIn, MountFile fileOut, long offOut, long length, uint flags)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var fin = await ResolveFdAsync(fileIn, g).ConfigureAwait(false);
+            if (!fin.Ok) return fin.Error;
+            try
+            {
+                var fout = await ResolveFdAsync(fileOut, g).ConfigureAwait(false);
+                if (!fout.Ok) return fout.Error;
+                try { return await g.Top.CopyFileRangeAsync(ctx, fin.Value, offIn, fout.Value, offOut, length, flags).ConfigureAwait(false); }
+                finally { await PutFdAsync(fout.Value).ConfigureAwait(false); }
+            }
+            finally { await PutFdAsync(fin.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    /// <summary>LK: POSIX locks and flock, passed through; the owner is <see cref="FileLock.Owner"/> as the front end set it.</summary>
+    public async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, MountFile file, LockCmd cmd, FileLock lk)
+    {
+        var g = Enter(ctx);
+        try
+        {
+            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
+            if (!f.Ok) return f.Error;
+            try { return await g.Top.LkAsync(ctx, f.Value, cmd, lk).ConfigureAwait(false); }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    /// <summary>
+    /// RELEASE / RELEASEDIR: the front end will not name this file again. Its id becomes stale at
+    /// once; the fd is released on its graph when the last fop still using it finishes.
+    /// </summary>
+    public async ValueTask<Errno> ReleaseAsync(MountFile file)
+    {
+        if (!file.MarkReleased()) return Errno.EBADF;
+        _files.Remove(file);
+        Interlocked.Increment(ref _counters.FilesReleased);
+        await PutFdAsync(file.Fd).ConfigureAwait(false);
+        return Errno.OK;
+    }
+
+    /// <summary>RELEASEDIR: see <see cref="ReleaseAsync"/>.</summary>
+    public ValueTask<Errno> ReleasedirAsync(MountFile dir) => ReleaseAsync(dir);
+}

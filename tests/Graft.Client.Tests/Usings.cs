@@ -1,0 +1,2 @@
+global using PosixMode = Graft.Core.FileMode;
+global using FileMode = System.IO.FileMode;
