@@ -11,7 +11,7 @@ namespace Graft.Cli.Commands;
 
 /// <summary>
 /// `graft brick`: serves one brick over TCP in the foreground (GlusterFS's glusterfsd). Either a
-/// directory under the standard brick graph (protocol/server over storage/posix), or any brick
+/// directory under the standard brick graph (protocol/server over features/locks over storage/posix), or any brick
 /// graph from a volfile. Prints `listening ADDR:PORT` on stdout once clients can connect; logs
 /// go to stderr. SIGTERM or SIGINT shuts it down cleanly (PARENT_DOWN, then destroy).
 /// </summary>
@@ -67,11 +67,15 @@ public static class BrickCommand
         return cmd;
     }
 
-    /// <summary>protocol/server over storage/posix; the posix volume carries the brick's name.</summary>
+    /// <summary>
+    /// protocol/server over features/locks over storage/posix. The volume right under the server
+    /// carries the brick's name, which is what clients ask for.
+    /// </summary>
     public static string StandardBrickVolfile(string name, string directory, string listen, int port, string allow, string? secretFile, string? grace)
     {
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type storage/posix\n    option directory {directory}\nend-volume\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"volume {name}-posix\n    type storage/posix\n    option directory {directory}\nend-volume\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type features/locks\n    subvolumes {name}-posix\nend-volume\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-server\n    type protocol/server\n    option listen-address {listen}\n    option listen-port {port}\n    option auth-allow {allow}\n");
         if (secretFile is not null) sb.Append(CultureInfo.InvariantCulture, $"    option secret-file {secretFile}\n");
         if (grace is not null) sb.Append(CultureInfo.InvariantCulture, $"    option grace-timeout {grace}\n");
