@@ -15,7 +15,9 @@ namespace Graft.Xlators.Protocol.Transport;
 public sealed class FrameConnection
 {
     private readonly Socket _socket;
-    private readonly Pipe _out = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly Pipe _out = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: 64 << 10, useSynchronizationContext: false));
+    /// <summary>Small batches spanning several pipe segments are gathered here so they leave in one send.</summary>
+    private readonly byte[] _gather = new byte[64 << 10];
     private readonly TaskCompletionSource<string> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _sendClosed;   // guarded by SendLock
 
@@ -23,9 +25,13 @@ public sealed class FrameConnection
     {
         _socket = socket;
         _socket.NoDelay = true;
+        // Room for a whole 1 MiB I/O frame in flight each way, so a big reply or write goes out in
+        // one send instead of a ping-pong of partial sends with the peer's reader.
+        _socket.SendBufferSize = 4 << 20;
+        _socket.ReceiveBufferSize = 4 << 20;
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
         Input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false),
-                                  new StreamPipeReaderOptions(bufferSize: 64 << 10, minimumReadSize: 8 << 10));
+                                  new StreamPipeReaderOptions(bufferSize: 256 << 10, minimumReadSize: 64 << 10));
         _ = SendLoopAsync();
     }
 
@@ -85,14 +91,16 @@ public sealed class FrameConnection
             while (true)
             {
                 var res = await reader.ReadAsync().ConfigureAwait(false);
-                foreach (var seg in res.Buffer)
+                var buf = res.Buffer;
+                if (!buf.IsSingleSegment && buf.Length <= _gather.Length)
                 {
-                    var m = seg;
-                    while (!m.IsEmpty)
-                    {
-                        int n = await _socket.SendAsync(m, SocketFlags.None).ConfigureAwait(false);
-                        m = m[n..];
-                    }
+                    // One syscall and one packet for the peer to wake up for, rather than one per segment.
+                    buf.CopyTo(_gather);
+                    await SendAllAsync(_gather.AsMemory(0, (int)buf.Length)).ConfigureAwait(false);
+                }
+                else
+                {
+                    foreach (var seg in buf) await SendAllAsync(seg).ConfigureAwait(false);
                 }
                 reader.AdvanceTo(res.Buffer.End);
                 if (res.IsCompleted) break;
@@ -106,6 +114,15 @@ public sealed class FrameConnection
         {
             reader.Complete(e);
             Close("send failed: " + e.Message);
+        }
+    }
+
+    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> m)
+    {
+        while (!m.IsEmpty)
+        {
+            int n = await _socket.SendAsync(m, SocketFlags.None).ConfigureAwait(false);
+            m = m[n..];
         }
     }
 
