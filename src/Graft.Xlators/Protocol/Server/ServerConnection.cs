@@ -18,7 +18,13 @@ internal sealed partial class ServerConnection
     private readonly FrameConnection _conn;
     private ClientSession? _session;
     private ulong _lastId;   // request ids must increase: a replayed or reordered id is out of sequence
-    private int _inFlight;
+    /// <summary>
+    /// Requests this connection may have in service at once. Past it the receive loop stops
+    /// reading, so TCP pushes back on a client that sends faster than the brick serves, and one
+    /// client cannot queue unbounded work (or memory) here.
+    /// </summary>
+    private const int MaxInFlight = 1024;
+    private readonly SemaphoreSlim _slots = new(MaxInFlight, MaxInFlight);
     private bool _goodbye;
 
     public ServerConnection(ProtocolServer server, FrameConnection conn)
@@ -124,7 +130,10 @@ internal sealed partial class ServerConnection
             var buf = res.Buffer;
             string? error = null;
             while (error is null && FrameHeader.TryRead(ref buf, out var h, out var body, out var ferr))
+            {
+                if (h.Type == FrameType.Request && !_slots.Wait(0)) await _slots.WaitAsync().ConfigureAwait(false);
                 error = OnFrame(h, body);
+            }
             if (error is null && !res.IsCompleted)
             {
                 // TryRead stopped: either it needs more bytes, or the header is bad.
@@ -149,19 +158,24 @@ internal sealed partial class ServerConnection
         switch (h.Type)
         {
             case FrameType.Request:
-                if (h.Id <= _lastId) return $"request id {h.Id} out of sequence (last {_lastId})";
+                // The receive loop took a slot for this request; whatever happens, it is given back.
+                if (h.Id <= _lastId) { _slots.Release(); return $"request id {h.Id} out of sequence (last {_lastId})"; }
                 _lastId = h.Id;
-                if (!FopOps.IsKnown(h.Op)) return $"unknown opcode {(ushort)h.Op}";
+                if (!FopOps.IsKnown(h.Op)) { _slots.Release(); return $"unknown opcode {(ushort)h.Op}"; }
                 var call = ServerCall.Rent();
                 call.TakeBody(body);
                 if (!FopCodec.TryReadRequest(h.Op, h.Flags, call.BodyMemory, out call.Request, call.Ctx.Groups))
                 {
                     ServerCall.Return(call);
+                    _slots.Release();
                     return $"malformed {h.Op} request {h.Id}";
                 }
                 call.Id = h.Id;
-                Interlocked.Increment(ref _inFlight);
-                _ = ServeAsync(call);
+                call.Connection = this;
+                // Served on the thread pool, not in this loop: storage/posix blocks in its syscalls
+                // (an fsync can take a while), and one slow fop must neither hold up the others on
+                // this connection nor delay the pongs that prove the brick is alive.
+                ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
                 return null;
             case FrameType.Ping:
                 if (body.Length != 0) return "ping with a body";
@@ -177,7 +191,7 @@ internal sealed partial class ServerConnection
         }
     }
 
-    private async Task ServeAsync(ServerCall call)
+    internal async Task ServeAsync(ServerCall call)
     {
         try
         {
@@ -194,8 +208,8 @@ internal sealed partial class ServerConnection
         }
         finally
         {
-            Interlocked.Decrement(ref _inFlight);
             ServerCall.Return(call);
+            _slots.Release();
         }
     }
 }

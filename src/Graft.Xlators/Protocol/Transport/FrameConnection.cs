@@ -19,7 +19,15 @@ public sealed class FrameConnection
     /// <summary>Small batches spanning several pipe segments are gathered here so they leave in one send.</summary>
     private readonly byte[] _gather = new byte[64 << 10];
     private readonly TaskCompletionSource<string> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private bool _sendClosed;   // guarded by SendLock
+    private bool _sendClosed;   // guarded by SendLock: no more frames are accepted
+    private bool _writerDone;   // guarded by SendLock: the send pipe's writer is completed
+    /// <summary>Bytes queued but not yet handed to the socket.</summary>
+    private long _unsent;
+    /// <summary>
+    /// A peer that stops reading while we keep answering would make the send pipe grow without
+    /// bound; past this many unsent bytes the connection is closed instead.
+    /// </summary>
+    public const long MaxUnsent = 64L << 20;
 
     public FrameConnection(Socket socket)
     {
@@ -50,6 +58,12 @@ public sealed class FrameConnection
     {
         if (_sendClosed) return false;
         int bodyLen = body?.TotalLength ?? 0;
+        if (Interlocked.Add(ref _unsent, FrameHeader.Size + bodyLen) > MaxUnsent)
+        {
+            _sendClosed = true;
+            _ = Task.Run(() => Close($"peer not reading: over {MaxUnsent >> 20} MiB of frames unsent"));
+            return false;
+        }
         var w = _out.Writer;
         var head = w.GetSpan(FrameHeader.Size);
         new FrameHeader(type, flags, op, id, bodyLen).Write(head);
@@ -71,18 +85,6 @@ public sealed class FrameConnection
         lock (SendLock) return WriteFrameLocked(type, flags, op, id, body);
     }
 
-    /// <summary>Queues raw bytes (tests and the fuzzer use this to send what no codec would).</summary>
-    public bool WriteRaw(ReadOnlySpan<byte> bytes)
-    {
-        lock (SendLock)
-        {
-            if (_sendClosed) return false;
-            _out.Writer.Write(bytes);
-            var flush = _out.Writer.FlushAsync();
-            return flush.IsCompletedSuccessfully && !flush.Result.IsCompleted;
-        }
-    }
-
     private async Task SendLoopAsync()
     {
         var reader = _out.Reader;
@@ -102,6 +104,7 @@ public sealed class FrameConnection
                 {
                     foreach (var seg in buf) await SendAllAsync(seg).ConfigureAwait(false);
                 }
+                Interlocked.Add(ref _unsent, -buf.Length);
                 reader.AdvanceTo(res.Buffer.End);
                 if (res.IsCompleted) break;
             }
@@ -134,8 +137,9 @@ public sealed class FrameConnection
     {
         lock (SendLock)
         {
-            if (_sendClosed) return;
             _sendClosed = true;
+            if (_writerDone) return;
+            _writerDone = true;
             _out.Writer.Complete();
         }
     }
@@ -146,7 +150,8 @@ public sealed class FrameConnection
         if (!_closed.TrySetResult(reason)) return;
         lock (SendLock)
         {
-            if (!_sendClosed) { _sendClosed = true; _out.Writer.Complete(); }
+            _sendClosed = true;
+            if (!_writerDone) { _writerDone = true; _out.Writer.Complete(); }
         }
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
         _socket.Dispose();
