@@ -53,12 +53,12 @@ internal sealed partial class ServerConnection
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException)
         {
-            Log.LogInformation("connection from {Peer} ended: {Error}", Peer, e.Message);
+            Log.Ended(Peer, e.Message);
         }
         catch (Exception e)
         {
             // A bug, not the client's fault; still, one connection must never take the brick down.
-            Log.LogError(e, "connection from {Peer} failed", Peer);
+            Log.Failed(e, Peer);
         }
         finally
         {
@@ -98,21 +98,21 @@ internal sealed partial class ServerConnection
         var serverProof = _server.Secret is { } s2 ? Handshake.Proof(s2, Handshake.ServerRole, hello, serverNonce) : [];
         Handshake.Write(w, new Handshake.Welcome(Errno.OK, resumed, serverProof));
         _conn.WriteFrame(FrameType.Welcome, FrameFlags.None, FopOp.None, 0, w);
-        Log.LogInformation("client {Peer} ({Key}) connected to {Brick}{Resumed}", Peer, key, hello.Brick, resumed ? $", session resumed with {session.FdCount} fd(s)" : "");
+        Log.Connected(Peer, key, hello.Brick, resumed ? "resumed" : "new", session.FdCount);
         return true;
     }
 
     /// <summary>A handshake step that broke the protocol: close without an answer.</summary>
     private bool Reject(string why)
     {
-        Log.LogWarning("closing connection from {Peer}: {Why}", Peer, why);
+        Log.Closing(Peer, why);
         return false;
     }
 
     /// <summary>A well-formed handshake we refuse: say why (the client reports it), then close.</summary>
     private bool Refuse(Errno e, string why)
     {
-        Log.LogWarning("refusing {Peer}: {Why}", Peer, why);
+        Log.Refusing(Peer, why);
         var w = new BodyWriter();
         Handshake.Write(w, new Handshake.Welcome(e, false, []));
         _conn.WriteFrame(FrameType.Welcome, FrameFlags.None, FopOp.None, 0, w);
@@ -143,7 +143,7 @@ internal sealed partial class ServerConnection
             }
             if (error is not null)
             {
-                Log.LogWarning("closing connection from {Peer}: {Why}", Peer, error);
+                Log.Closing(Peer, error);
                 return;
             }
             if (_goodbye) return;
@@ -201,7 +201,7 @@ internal sealed partial class ServerConnection
         }
         catch (Exception e)
         {
-            Log.LogError(e, "{Op} from {Peer} failed", call.Request.Op, Peer);
+            Log.FopFailed(e, call.Request.Op, Peer);
             call.Reply.Reset();
             FopCodec.WriteReply(call.Reply, call.Request.Op, new FopReply(Errno.EIO));
             _conn.WriteFrame(FrameType.Reply, FrameFlags.None, call.Request.Op, call.Id, call.Reply);
