@@ -9,6 +9,8 @@ public static class BuiltinXlators
     {
         var r = new XlatorRegistry();
         r.Register(Debug.Passthrough.Spec);
+        r.Register(Debug.Faults.FaultsTranslator.Spec);
+        r.Register(Performance.WriteBehind.WriteBehindTranslator.Spec);
         r.Register(Storage.Posix.PosixTranslator.Spec);
         return r;
     }

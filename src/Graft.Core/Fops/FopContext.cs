@@ -13,6 +13,12 @@ public sealed class FopContext
     public int Pid { get; set; }
     /// <summary>Lock owner as the front end knows it (the kernel's lock_owner, or a library handle id).</summary>
     public ulong LockOwner { get; set; }
+    /// <summary>
+    /// The identity of the mount (client process) the fop comes from: fixed for the life of the
+    /// mount daemon and independent of the graph generation (DESIGN invariant 9). A lock's owner
+    /// is (MountId, LockOwner). protocol/server sets it from the connection's handshake.
+    /// </summary>
+    public Guid MountId { get; set; }
     public CancellationToken Cancellation { get; set; }
     /// <summary>The graph this fop runs on; set by the mount session before the fop is wound.</summary>
     public Graph? Graph { get; set; }

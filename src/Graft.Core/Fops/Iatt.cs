@@ -14,7 +14,7 @@ public readonly record struct Timespec(long Sec, uint Nsec)
 }
 
 /// <summary>File type bits of st_mode (S_IFMT).</summary>
-public static class FileMode
+public static class PosixMode
 {
     public const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFBLK = 0x6000,
         S_IFDIR = 0x4000, S_IFCHR = 0x2000, S_IFIFO = 0x1000;
@@ -45,10 +45,10 @@ public struct Iatt
     public Timespec Mtime;
     public Timespec Ctime;
 
-    public readonly uint Type => Mode & FileMode.S_IFMT;
-    public readonly bool IsDir => FileMode.IsDir(Mode);
-    public readonly bool IsReg => FileMode.IsReg(Mode);
-    public readonly bool IsSymlink => FileMode.IsLnk(Mode);
+    public readonly uint Type => Mode & PosixMode.S_IFMT;
+    public readonly bool IsDir => PosixMode.IsDir(Mode);
+    public readonly bool IsReg => PosixMode.IsReg(Mode);
+    public readonly bool IsSymlink => PosixMode.IsLnk(Mode);
 
     /// <summary>The inode number every layer reports for a GFID.</summary>
     public static ulong InoOf(Gfid g) => g.IsRoot ? 1 : (g.Lo ^ g.Hi) | 2;

@@ -16,6 +16,7 @@ public sealed partial class Graph
     private long _fopsInFlight;
     private int _state;
     private int _parentDownSent;
+    private bool _isChildUp;
 
     public Graph(long generation, IReadOnlyList<Translator> translators, string? volfileText = null,
                  int inodeLruLimit = 16384, ILoggerFactory? loggers = null)
@@ -40,7 +41,8 @@ public sealed partial class Graph
     public IReadOnlyList<Translator> Translators { get; }
     public Translator Top { get; }
     public InodeTable Inodes { get; }
-    public string? VolfileText { get; }
+    /// <summary>The volfile this graph runs (updated by <see cref="Reconfigure"/>).</summary>
+    public string? VolfileText { get; private set; }
     public ILoggerFactory Loggers { get; }
     private ILogger Log { get; }
 
@@ -54,7 +56,7 @@ public sealed partial class Graph
 
     /// <summary>Completes when the top reports CHILD_UP (its children can serve).</summary>
     public Task ChildUp => _childUp.Task;
-    public bool IsChildUp { get; private set; }
+    public bool IsChildUp => Volatile.Read(ref _isChildUp);
 
     /// <summary>Completes when PARENT_DOWN_HANDLED reaches the top after <see cref="SendParentDown"/>.</summary>
     public Task ParentDownHandled => _parentDownHandled.Task;
@@ -112,14 +114,17 @@ public sealed partial class Graph
     {
         switch (ev)
         {
-            case GraphEvent.ChildUp: IsChildUp = true; _childUp.TrySetResult(); break;
-            case GraphEvent.ChildDown: IsChildUp = false; break;
+            case GraphEvent.ChildUp: Volatile.Write(ref _isChildUp, true); _childUp.TrySetResult(); break;
+            case GraphEvent.ChildDown: Volatile.Write(ref _isChildUp, false); break;
             case GraphEvent.ParentDownHandled: _parentDownHandled.TrySetResult(); break;
         }
-        TopEvent?.Invoke(ev);
+        // A subscriber's bug must not unwind into the translator that sent the event.
+        try { TopEvent?.Invoke(ev); }
+        catch (Exception e) { ReportError(from, $"top event handler for {ev} failed", e); }
     }
 
-    internal void ReportError(Translator xl, string what, Exception e) =>
+    /// <summary>Logs a translator failure that has no caller to return an errno to (background work).</summary>
+    public void ReportError(Translator xl, string what, Exception e) =>
         Log.LogError(e, "graph {Generation}: {Xlator}: {What}", Generation, xl.Name, what);
 
     public override string ToString() => $"graph {Generation} ({State})";

@@ -10,6 +10,7 @@ public abstract partial class Translator
     private readonly List<Translator> _parents = [];
     private int _childrenDownHandled;
     private int _parentDownSeen;
+    private readonly HashSet<Translator?> _parentsDown = [];
 
     /// <summary>The volume name from the volfile.</summary>
     public string Name { get; internal set; } = "";
@@ -48,9 +49,13 @@ public abstract partial class Translator
     }
 
     /// <summary>
-    /// An event from a child (<paramref name="from"/> is that child) or from a parent. The default
-    /// passes CHILD_* to the parents, PARENT_UP/PARENT_DOWN to the children, and answers
-    /// PARENT_DOWN_HANDLED once every child has answered (after <see cref="DrainAsync"/>).
+    /// An event from a child (<paramref name="from"/> is that child) or from a parent
+    /// (<paramref name="from"/> is that parent, or null when the graph sends it to the top). The
+    /// default passes CHILD_* to the parents and PARENT_UP to the children; a translator with no
+    /// children answers PARENT_UP with CHILD_UP at once (a leaf that must connect first, such as a
+    /// protocol client, overrides this and sends CHILD_UP when it is ready). PARENT_DOWN drains
+    /// this translator (<see cref="DrainAsync"/>) once every parent has sent it, then goes to the
+    /// children; PARENT_DOWN_HANDLED goes to every parent once every child has answered.
     /// </summary>
     public virtual void Notify(GraphEvent ev, Translator? from)
     {
@@ -61,15 +66,30 @@ public abstract partial class Translator
                 NotifyParents(ev);
                 break;
             case GraphEvent.ParentUp:
-                NotifyChildren(ev);
+                if (_children.Count == 0) NotifyParents(GraphEvent.ChildUp);
+                else NotifyChildren(ev);
                 break;
             case GraphEvent.ParentDown:
-                if (Interlocked.Exchange(ref _parentDownSeen, 1) == 0) _ = HandleParentDownAsync();
+                if (AllParentsDown(from)) _ = HandleParentDownAsync();
                 break;
             case GraphEvent.ParentDownHandled:
+                // Children answer only after this translator has drained and passed PARENT_DOWN
+                // on (they wait for all their parents), so counting them is enough.
                 if (Interlocked.Increment(ref _childrenDownHandled) == _children.Count)
                     NotifyParents(GraphEvent.ParentDownHandled);
                 break;
+        }
+    }
+
+    // A child shared by several parents stays in use until the last of them is down, so it
+    // drains only then (each parent counts the answer it later gets). A repeated PARENT_DOWN
+    // from the same parent counts once, so it can neither drain twice nor drain early.
+    private bool AllParentsDown(Translator? from)
+    {
+        if (_parents.Count <= 1) return Interlocked.Exchange(ref _parentDownSeen, 1) == 0;
+        lock (_parentsDown)
+        {
+            return _parentsDown.Add(from) && _parentsDown.Count == _parents.Count;
         }
     }
 
@@ -81,6 +101,8 @@ public abstract partial class Translator
 
     private async Task HandleParentDownAsync()
     {
+        // A drain that fails is logged and counts as done: retirement must go on (the graph is
+        // going away either way), and a stuck one is bounded by the caller's retirement timeout.
         try { await DrainAsync().ConfigureAwait(false); }
         catch (Exception e) { Graph?.ReportError(this, "drain failed", e); }
         if (_children.Count == 0) NotifyParents(GraphEvent.ParentDownHandled);
@@ -91,12 +113,22 @@ public abstract partial class Translator
     protected void NotifyParents(GraphEvent ev)
     {
         if (_parents.Count == 0) Graph?.OnTopEvent(ev, this);
-        foreach (var p in _parents) p.Notify(ev, this);
+        foreach (var p in _parents) Deliver(p, ev);
     }
 
+    /// <summary>Sends an event to every child, as coming from this translator.</summary>
     protected void NotifyChildren(GraphEvent ev)
     {
-        foreach (var c in _children) c.Notify(ev, null);
+        foreach (var c in _children) Deliver(c, ev);
+    }
+
+    // One translator's buggy Notify must not keep the event from its siblings (a lost
+    // PARENT_DOWN_HANDLED would hold the graph until the retirement bound), nor escape into a
+    // fire-and-forget drain task where nobody would see it.
+    private void Deliver(Translator to, GraphEvent ev)
+    {
+        try { to.Notify(ev, this); }
+        catch (Exception e) { (Graph ?? to.Graph)?.ReportError(to, $"notify {ev} failed", e); }
     }
 
     public override string ToString() => $"{Type} '{Name}'";

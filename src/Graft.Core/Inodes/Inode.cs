@@ -20,7 +20,7 @@ public sealed class Inode
     public Gfid Gfid { get; }
     /// <summary>S_IFMT bits.</summary>
     public uint Type { get; }
-    public bool IsDir => FileMode.IsDir(Type);
+    public bool IsDir => PosixMode.IsDir(Type);
     public bool IsRoot => Gfid.IsRoot;
     public Graph? Graph => Table.Graph;
 

@@ -22,7 +22,7 @@ public sealed class InodeTable
         LruLimit = lruLimit;
         Graph = graph;
         CtxSlots = ctxSlots;
-        Root = new Inode(this, Gfid.Root, FileMode.S_IFDIR);
+        Root = new Inode(this, Gfid.Root, PosixMode.S_IFDIR);
         Root.Lookups = 1; // the root is referenced for the life of the table
         _byGfid.Add(Gfid.Root, Root);
     }

@@ -59,7 +59,23 @@ public sealed record OptionSpec(string Name, OptionKind Kind, string? Default, s
         return null;
     }
 
-    private string Describe(long bound) => bound switch { long.MinValue => "-inf", long.MaxValue => "inf", _ => bound.ToString(CultureInfo.InvariantCulture) };
+    // Bounds are shown in the units the option is written in ("[4KB, 1GB]", "[0ms, 3600s]").
+    private string Describe(long bound) => bound switch
+    {
+        long.MinValue => "-inf",
+        long.MaxValue => "inf",
+        _ when Kind == OptionKind.Size => FormatSize(bound),
+        _ when Kind == OptionKind.Time => bound % 1000 == 0 ? $"{bound / 1000}s" : $"{bound}ms",
+        _ => bound.ToString(CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>Bytes with the largest binary suffix that divides them exactly ("4KB", "1GB", "1000").</summary>
+    public static string FormatSize(long bytes)
+    {
+        foreach (var (suffix, shift) in new[] { ("TB", 40), ("GB", 30), ("MB", 20), ("KB", 10) })
+            if (bytes != 0 && bytes % (1L << shift) == 0) return (bytes >> shift).ToString(CultureInfo.InvariantCulture) + suffix;
+        return bytes.ToString(CultureInfo.InvariantCulture);
+    }
 
     /// <summary>Sizes: plain bytes or with a KB/MB/GB (binary) suffix, as GlusterFS accepts.</summary>
     public static bool TryParseSize(string text, out long bytes)
@@ -118,6 +134,8 @@ public sealed class OptionValues
     public IReadOnlyDictionary<string, string> Raw => _raw;
 
     public bool Has(string name) => _values.ContainsKey(name);
+    /// <summary>The parsed value (string, long or bool), or null when the option has no value and no default.</summary>
+    public object? ValueOrNull(string name) => _values.GetValueOrDefault(name);
     public string GetString(string name) => (string)Get(name);
     public string? GetStringOrNull(string name) => _values.TryGetValue(name, out var v) ? (string)v : null;
     public long GetLong(string name) => (long)Get(name);

@@ -1,0 +1,231 @@
+using System.Buffers;
+using Graft.Core;
+
+namespace Graft.Xlators.Performance.WriteBehind;
+
+/// <summary>
+/// performance/write-behind: acknowledges a write as soon as it is queued (within a per-inode
+/// window of <c>cache-size</c> bytes) and writes it to the child in the background, in order.
+/// Small contiguous writes of one fd are coalesced up to <c>aggregate-size</c>.
+/// </summary>
+/// <remarks>
+/// What makes early acknowledgement safe:
+/// - every fop that could observe the file's data or size (reads, stat, lookup, truncate,
+///   fsync, flush, fallocate, lseek, copy_file_range) first waits until the inode's queue is
+///   written, so it sees the acknowledged bytes, through any fd;
+/// - FLUSH (close) and fsync wait for the pending writes and report a background failure;
+/// - a failed background write is reported on the next fop of that fd and again on close:
+///   an acknowledged byte is never lost silently;
+/// - O_SYNC, O_DSYNC and O_DIRECT writes are never delayed;
+/// - PARENT_DOWN waits until every queue is written before it goes further down, and the
+///   fsync-style barrier of fd migration waits for the same.
+/// </remarks>
+public sealed partial class WriteBehindTranslator : Translator
+{
+    public static readonly XlatorSpec Spec = new("performance/write-behind", () => new WriteBehindTranslator(),
+    [
+        new("cache-size", OptionKind.Size, "1MB", "bytes of acknowledged, not yet written data kept per file (the window)")
+            { Min = 4096, Max = 1L << 30, Runtime = true, Aliases = ["window-size"] },
+        new("aggregate-size", OptionKind.Size, "128KB", "largest write made by coalescing small contiguous writes of one fd")
+            { Min = 4096, Max = 1L << 20, Runtime = true },
+        new("enable", OptionKind.Bool, "on", "off makes every write go straight through") { Runtime = true },
+    ], "acknowledges writes early and writes them in order in the background")
+    {
+        MinChildren = 1, MaxChildren = 1,
+    };
+
+    private readonly object _allSync = new();
+    private readonly HashSet<WbInode> _busy = [];
+    private long _window;
+    private int _aggregate;
+    private volatile bool _enabled = true;
+    private long _bytesHeld;
+    private long _failures;
+
+    /// <summary>Acknowledged bytes not yet written to the child, over all files.</summary>
+    public long BytesHeld => Interlocked.Read(ref _bytesHeld);
+
+    /// <summary>Background writes that failed (each reported to the application later).</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    public override ValueTask InitAsync(CancellationToken ct)
+    {
+        ApplyOptions(Options);
+        return ValueTask.CompletedTask;
+    }
+
+    public override Errno Reconfigure(OptionValues newOptions)
+    {
+        ApplyOptions(newOptions);
+        return base.Reconfigure(newOptions);
+    }
+
+    private void ApplyOptions(OptionValues o)
+    {
+        Volatile.Write(ref _window, o.GetLong("cache-size"));
+        Volatile.Write(ref _aggregate, o.GetInt("aggregate-size"));
+        _enabled = o.GetBool("enable");
+    }
+
+    /// <summary>PARENT_DOWN: every queued write reaches the child before the event goes further down.</summary>
+    protected override async ValueTask DrainAsync()
+    {
+        WbInode[] busy;
+        lock (_allSync) busy = [.. _busy];
+        foreach (var w in busy) await w.WaitDrainedAsync().ConfigureAwait(false);
+    }
+
+    // ---- per-inode queue ----
+
+    /// <summary>One queued write. The buffer comes from the shared pool and returns to it once written.</summary>
+    private sealed class Pending
+    {
+        public required Fd Fd;
+        public required FopContext Ctx;
+        public required byte[] Buffer;
+        public int Length;
+        public long Offset;
+        public bool Append;
+    }
+
+    /// <summary>The write-behind state of one inode. Lock order: this object, never while awaiting.</summary>
+    private sealed class WbInode(WriteBehindTranslator owner)
+    {
+        private readonly Queue<Pending> _queue = new();
+        private long _bytes;           // queued + in flight
+        private bool _pumping;
+        private TaskCompletionSource? _drained;
+        private TaskCompletionSource? _room;
+
+        public bool Idle { get { lock (this) return !_pumping && _queue.Count == 0; } }
+
+        /// <summary>Queues a copy of <paramref name="data"/>; false when there is no room yet (wait and retry).</summary>
+        public bool TryEnqueue(Fd fd, FopContext ctx, ReadOnlySpan<byte> data, long offset, bool append, out Task? roomFreed)
+        {
+            roomFreed = null;
+            bool startPump = false;
+            lock (this)
+            {
+                long window = Volatile.Read(ref owner._window);
+                if (_bytes > 0 && _bytes + data.Length > window)
+                {
+                    _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    roomFreed = _room.Task;
+                    return false;
+                }
+                // Coalesce into the last queued (not yet in flight) write when it continues it.
+                if (_queue.Count > 0)
+                {
+                    var tail = _last;
+                    if (tail is not null && tail.Fd == fd && tail.Append == append &&
+                        (append || tail.Offset + tail.Length == offset) && tail.Length + data.Length <= tail.Buffer.Length)
+                    {
+                        data.CopyTo(tail.Buffer.AsSpan(tail.Length));
+                        tail.Length += data.Length;
+                        Account(data.Length);
+                        return true;
+                    }
+                }
+                var size = Math.Max(data.Length, Volatile.Read(ref owner._aggregate));
+                // The caller's context may be reused once we acknowledge: keep a copy of who wrote.
+                var snapshot = new FopContext { Uid = ctx.Uid, Gid = ctx.Gid, Groups = ctx.Groups, Pid = ctx.Pid, LockOwner = ctx.LockOwner, Graph = ctx.Graph };
+                var p = new Pending { Fd = fd, Ctx = snapshot, Buffer = ArrayPool<byte>.Shared.Rent(size), Length = data.Length, Offset = offset, Append = append };
+                data.CopyTo(p.Buffer);
+                _queue.Enqueue(p);
+                _last = p;
+                Account(data.Length);
+                if (!_pumping)
+                {
+                    _pumping = true;
+                    owner.MarkBusy(this, true);
+                    startPump = true;
+                }
+            }
+            // Outside the lock, and on the pool: the child may complete synchronously, and the
+            // caller's write must not wait for it.
+            if (startPump) _ = Task.Run(PumpAsync);
+            return true;
+        }
+
+        /// <summary>The newest queued write, while it is not yet in flight: small writes coalesce into it.</summary>
+        private Pending? _last;
+
+        private void Account(int n)
+        {
+            _bytes += n;
+            Interlocked.Add(ref owner._bytesHeld, n);
+        }
+
+        public Task WaitDrainedAsync()
+        {
+            lock (this)
+            {
+                if (!_pumping && _queue.Count == 0) return Task.CompletedTask;
+                _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                return _drained.Task;
+            }
+        }
+
+        private async Task PumpAsync()
+        {
+            var child = owner.FirstChild!;
+            while (true)
+            {
+                Pending p;
+                lock (this)
+                {
+                    if (_queue.Count == 0)
+                    {
+                        _pumping = false;
+                        _last = null;
+                        owner.MarkBusy(this, false);
+                        _drained?.TrySetResult(); _drained = null;
+                        _room?.TrySetResult(); _room = null;
+                        return;
+                    }
+                    p = _queue.Dequeue();
+                    if (p == _last) _last = null;
+                }
+                Errno err;
+                try
+                {
+                    var r = await child.WritevAsync(p.Ctx, p.Fd, p.Buffer.AsMemory(0, p.Length), p.Offset).ConfigureAwait(false);
+                    err = !r.Ok ? r.Error : r.Value != p.Length ? Errno.EIO : Errno.OK;
+                }
+                catch (Exception e)
+                {
+                    owner.Graph?.ReportError(owner, "background write threw", e);
+                    err = Errno.EIO;
+                }
+                if (err != Errno.OK) owner.RecordFailure(p.Fd, err);
+                ArrayPool<byte>.Shared.Return(p.Buffer);
+                lock (this)
+                {
+                    _bytes -= p.Length;
+                    Interlocked.Add(ref owner._bytesHeld, -p.Length);
+                    _room?.TrySetResult(); _room = null;
+                }
+            }
+        }
+    }
+
+    private void MarkBusy(WbInode w, bool busy)
+    {
+        lock (_allSync) { if (busy) _busy.Add(w); else _busy.Remove(w); }
+    }
+
+    private WbInode State(Inode inode) => inode.GetCtx(this) as WbInode ?? inode.GetOrSetCtx(this, new WbInode(this));
+
+    /// <summary>Waits until every acknowledged write of this inode is written (no-op, no allocation when idle).</summary>
+    private ValueTask SettleAsync(Inode? inode)
+    {
+        if (inode?.GetCtx(this) is not WbInode w) return ValueTask.CompletedTask;
+        var t = w.WaitDrainedAsync();
+        return t.IsCompleted ? ValueTask.CompletedTask : new ValueTask(t);
+    }
+
+    private ValueTask SettleAsync(Loc loc) =>
+        SettleAsync(loc.Inode ?? (loc.Gfid.IsZero ? null : Graph?.Inodes.Find(loc.Gfid)));
+
+    public override void Forget(Inode inode) => inode.SetCtx(this, null);
+}

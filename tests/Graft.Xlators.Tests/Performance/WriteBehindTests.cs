@@ -1,0 +1,204 @@
+using Graft.Core;
+using Graft.Xlators.Performance.WriteBehind;
+
+namespace Graft.Xlators.Tests.Performance;
+
+/// <summary>A leaf keeping file contents in memory, whose writes can be held at a gate or made to fail.</summary>
+internal sealed class MemoryLeaf : Translator
+{
+    public static readonly XlatorSpec Spec = new("test/memory", () => new MemoryLeaf(), [], "test leaf") { MinChildren = 0, MaxChildren = 0 };
+    private readonly Dictionary<Gfid, List<byte>> _files = new();
+    public readonly List<(long Offset, int Length)> Writes = [];
+    public TaskCompletionSource Gate = Open();
+    public Errno FailNextWrite;
+    public bool Drained;
+
+    public static TaskCompletionSource Open() { var t = new TaskCompletionSource(); t.SetResult(); return t; }
+
+    public override async ValueTask<Result<int>> WritevAsync(FopContext ctx, Fd fd, ReadOnlyMemory<byte> data, long offset)
+    {
+        await Gate.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        lock (_files)
+        {
+            if (FailNextWrite != Errno.OK) { var e = FailNextWrite; FailNextWrite = Errno.OK; return e; }
+            var f = File(fd.Inode.Gfid);
+            if ((fd.Flags & OpenFlags.O_APPEND) != 0) offset = f.Count;
+            while (f.Count < offset + data.Length) f.Add(0);
+            for (int i = 0; i < data.Length; i++) f[(int)offset + i] = data.Span[i];
+            Writes.Add((offset, data.Length));
+            return data.Length;
+        }
+    }
+
+    public override ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset)
+    {
+        lock (_files)
+        {
+            var f = File(fd.Inode.Gfid);
+            int n = (int)Math.Max(0, Math.Min(buffer.Length, f.Count - offset));
+            for (int i = 0; i < n; i++) buffer.Span[i] = f[(int)offset + i];
+            return new(n);
+        }
+    }
+
+    public override ValueTask<Result<Iatt>> FstatAsync(FopContext ctx, Fd fd)
+    {
+        lock (_files) return new(new Iatt { Gfid = fd.Inode.Gfid, Mode = PosixMode.S_IFREG | 0x1A4, Size = File(fd.Inode.Gfid).Count });
+    }
+
+    public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly) => new(Errno.OK);
+    public override ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd) => new(Errno.OK);
+
+    protected override ValueTask DrainAsync() { Drained = true; return ValueTask.CompletedTask; }
+
+    private List<byte> File(Gfid g) => _files.TryGetValue(g, out var f) ? f : _files[g] = [];
+    public byte[] Content(Gfid g) { lock (_files) return [.. File(g)]; }
+}
+
+public class WriteBehindTests
+{
+    private static readonly FopContext Ctx = FopContext.Root();
+
+    private static async Task<(Graph, WriteBehindTranslator, MemoryLeaf)> Build(Dictionary<string, string>? options = null)
+    {
+        var g = Graph.Linear(1, (MemoryLeaf.Spec, "mem", null), (WriteBehindTranslator.Spec, "wb", options));
+        await g.InitAsync(CancellationToken.None);
+        return (g, (WriteBehindTranslator)g.Top, (MemoryLeaf)g.Translators[0]);
+    }
+
+    private static Fd NewFd(Graph g, int flags = OpenFlags.O_RDWR)
+    {
+        var inode = g.Inodes.Link(Gfid.Root, "f" + Guid.NewGuid().ToString("N"), new Iatt { Gfid = Gfid.NewGfid(), Mode = PosixMode.S_IFREG });
+        var fd = new Fd(inode, flags);
+        g.Inodes.Unref(inode);
+        return fd;
+    }
+
+    [Fact]
+    public async Task A_write_is_acknowledged_before_the_child_has_it_and_lands_afterwards()
+    {
+        var (g, wb, leaf) = await Build();
+        var fd = NewFd(g);
+        leaf.Gate = new TaskCompletionSource();
+        var r = await wb.WritevAsync(Ctx, fd, new byte[] { 1, 2, 3 }, 0).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(3, r.Value);
+        Assert.Empty(leaf.Writes);
+        Assert.Equal(3, wb.BytesHeld);
+        leaf.Gate.SetResult();
+        Assert.Equal(Errno.OK, await wb.FsyncAsync(Ctx, fd, false));
+        Assert.Equal(new byte[] { 1, 2, 3 }, leaf.Content(fd.Inode.Gfid));
+        Assert.Equal(0, wb.BytesHeld);
+    }
+
+    [Fact]
+    public async Task Reads_and_stat_through_another_fd_see_acknowledged_writes()
+    {
+        var (g, wb, leaf) = await Build();
+        var writer = NewFd(g);
+        var reader = new Fd(writer.Inode, OpenFlags.O_RDONLY);
+        leaf.Gate = new TaskCompletionSource();
+        await wb.WritevAsync(Ctx, writer, "hello"u8.ToArray(), 0);
+        var read = wb.ReadvAsync(Ctx, reader, new byte[16], 0).AsTask();
+        var stat = wb.FstatAsync(Ctx, reader).AsTask();
+        Assert.False(read.IsCompleted); // it waits for the queued write rather than reading stale data
+        leaf.Gate.SetResult();
+        Assert.Equal(5, (await read.WaitAsync(TimeSpan.FromSeconds(5))).Value);
+        Assert.Equal(5, (await stat.WaitAsync(TimeSpan.FromSeconds(5))).Value.Size);
+    }
+
+    [Fact]
+    public async Task Writes_land_in_order_and_small_contiguous_writes_are_coalesced()
+    {
+        var (g, wb, leaf) = await Build();
+        var fd = NewFd(g);
+        leaf.Gate = new TaskCompletionSource();
+        await wb.WritevAsync(Ctx, fd, new byte[] { 9 }, 0); // goes in flight, held at the gate
+        for (int i = 1; i <= 100; i++) await wb.WritevAsync(Ctx, fd, new[] { (byte)i }, i);
+        await wb.WritevAsync(Ctx, fd, new byte[] { 77 }, 5); // overwrites an earlier byte: order matters
+        leaf.Gate.SetResult();
+        Assert.Equal(Errno.OK, await wb.FlushAsync(Ctx, fd));
+        var c = leaf.Content(fd.Inode.Gfid);
+        Assert.Equal(101, c.Length);
+        Assert.Equal(77, c[5]);
+        Assert.Equal(100, c[100]);
+        Assert.True(leaf.Writes.Count < 10, $"{leaf.Writes.Count} writes reached the child");
+    }
+
+    [Fact]
+    public async Task A_failed_background_write_is_reported_on_the_next_fop_and_on_close()
+    {
+        var (g, wb, leaf) = await Build();
+        var fd = NewFd(g);
+        leaf.FailNextWrite = Errno.ENOSPC;
+        Assert.Equal(4, (await wb.WritevAsync(Ctx, fd, new byte[4], 0)).Value); // acknowledged
+        await WaitUntil(() => wb.BytesHeld == 0 && wb.Failures == 1);
+        Assert.Equal(Errno.ENOSPC, (await wb.WritevAsync(Ctx, fd, new byte[4], 0)).Error); // next fop
+        Assert.Equal(Errno.ENOSPC, await wb.FlushAsync(Ctx, fd)); // and close
+    }
+
+    [Fact]
+    public async Task O_SYNC_and_O_DIRECT_writes_are_never_delayed()
+    {
+        foreach (var flags in new[] { OpenFlags.O_RDWR | OpenFlags.O_SYNC, OpenFlags.O_RDWR | OpenFlags.O_DIRECT })
+        {
+            var (g, wb, leaf) = await Build();
+            var fd = NewFd(g, flags);
+            Assert.Equal(2, (await wb.WritevAsync(Ctx, fd, new byte[] { 1, 2 }, 0)).Value);
+            Assert.Single(leaf.Writes); // the child had it before the acknowledgement
+            Assert.Equal(0, wb.BytesHeld);
+        }
+    }
+
+    [Fact]
+    public async Task The_window_bounds_what_is_held_and_the_writer_waits_for_room()
+    {
+        var (g, wb, leaf) = await Build(new() { ["cache-size"] = "8KB", ["aggregate-size"] = "4KB" });
+        var fd = NewFd(g);
+        leaf.Gate = new TaskCompletionSource();
+        await wb.WritevAsync(Ctx, fd, new byte[4096], 0);
+        await wb.WritevAsync(Ctx, fd, new byte[4096], 4096);
+        var third = wb.WritevAsync(Ctx, fd, new byte[4096], 8192).AsTask();
+        await Task.Delay(50);
+        Assert.False(third.IsCompleted);
+        Assert.True(wb.BytesHeld <= 8192);
+        leaf.Gate.SetResult();
+        Assert.Equal(4096, (await third.WaitAsync(TimeSpan.FromSeconds(5))).Value);
+    }
+
+    [Fact]
+    public async Task Parent_down_waits_for_queued_writes_before_going_further_down()
+    {
+        var (g, wb, leaf) = await Build();
+        var fd = NewFd(g);
+        leaf.Gate = new TaskCompletionSource();
+        await wb.WritevAsync(Ctx, fd, new byte[] { 5 }, 0);
+        g.SendParentDown();
+        await Task.Delay(50);
+        Assert.False(leaf.Drained);
+        Assert.False(g.ParentDownHandled.IsCompleted);
+        leaf.Gate.SetResult();
+        await g.ParentDownHandled.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(leaf.Drained);
+        Assert.Equal(new byte[] { 5 }, leaf.Content(fd.Inode.Gfid));
+    }
+
+    [Fact]
+    public async Task Disabled_at_run_time_every_write_goes_straight_through()
+    {
+        var (g, wb, leaf) = await Build();
+        wb.Reconfigure(new OptionValues(WriteBehindTranslator.Spec.Options, new Dictionary<string, string> { ["enable"] = "off" }));
+        var fd = NewFd(g);
+        await wb.WritevAsync(Ctx, fd, new byte[] { 1 }, 0);
+        Assert.Single(leaf.Writes);
+    }
+
+    private static async Task WaitUntil(Func<bool> cond)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (!cond())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not met within 5 s");
+            await Task.Delay(5);
+        }
+    }
+}
