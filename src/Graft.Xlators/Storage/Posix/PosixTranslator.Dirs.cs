@@ -22,7 +22,7 @@ public sealed partial class PosixTranslator
             if (!obj.IsDir) return Done(Errno.ENOTDIR);
             int os = Reopen(ctx, obj.Fd, Libc.O_RDONLY | Libc.O_DIRECTORY);
             if (os < 0) return Done(LastErr());
-            fd.SetCtx(this, new PosixFd(os, obj.Gfid, isDir: true));
+            Bind(fd, new PosixFd(os, obj.Gfid, isDir: true));
             return Done(Errno.OK);
         }
         finally { obj.Close(); }

@@ -69,7 +69,7 @@ public sealed partial class PosixTranslator
         if (!result.Ok) { DropOpen(gfid); return Done(result); }
         var actual = result.Value.Gfid;
         if (actual != gfid) { AddOpen(actual); DropOpen(gfid); }
-        fd.SetCtx(this, new PosixFd(os, actual, isDir: false));
+        Bind(fd, new PosixFd(os, actual, isDir: false));
         return Done(result);
     }
 
@@ -85,7 +85,7 @@ public sealed partial class PosixTranslator
             int os = Reopen(ctx, obj.Fd, flags & PassedOpenFlags);
             if (os < 0) return Done(LastErr());
             if (!obj.IsDir) AddOpen(obj.Gfid);
-            fd.SetCtx(this, new PosixFd(os, obj.Gfid, obj.IsDir));
+            Bind(fd, new PosixFd(os, obj.Gfid, obj.IsDir));
             return Done(Errno.OK);
         }
         finally
@@ -183,11 +183,18 @@ public sealed partial class PosixTranslator
         return Errno.OK;
     }
 
+    private void Bind(Fd fd, PosixFd pf)
+    {
+        Interlocked.Increment(ref _osFds);
+        fd.SetCtx(this, pf);
+    }
+
     public override ValueTask ReleaseAsync(Fd fd)
     {
         if (fd.GetCtx(this) is PosixFd pf && Interlocked.Exchange(ref pf.Closed, 1) == 0)
         {
             Libc.close(pf.Os);
+            Interlocked.Decrement(ref _osFds);
             if (!pf.IsDir) DropOpen(pf.Gfid);
             fd.SetCtx(this, null);
         }

@@ -128,8 +128,9 @@ public sealed partial class PosixTranslator
                 var e = AcquireDir(gfid, out var dir);
                 if (e != Errno.OK) return e;
                 fixed (byte* dot = ".\0"u8) fd = Libc.openat(dir.Fd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+                var openErr = LastErr();
                 ReleaseDir(dir);
-                if (fd < 0) return LastErr();
+                if (fd < 0) return openErr;
             }
         }
         obj.Fd = fd;

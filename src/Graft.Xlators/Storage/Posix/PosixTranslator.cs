@@ -54,6 +54,11 @@ public sealed partial class PosixTranslator : Translator
     /// <summary>Directory fds open in the GFID cache (state dump / tests).</summary>
     public int CachedDirFds => _dirs?.Count ?? 0;
 
+    private int _osFds;
+
+    /// <summary>OS fds held for open Fds (files and directories); release closes them (state dump / tests).</summary>
+    public int OpenFdCount => Volatile.Read(ref _osFds);
+
     /// <summary>Non-directory objects currently open through this brick.</summary>
     public int OpenObjects { get { lock (_openLock) return _openCounts.Count; } }
 

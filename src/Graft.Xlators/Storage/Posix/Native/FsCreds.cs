@@ -40,20 +40,20 @@ internal static unsafe class FsCreds
         var groups = ctx.Groups;
         fixed (uint* p = groups)
         {
-            if (Libc.syscall2(Libc.SYS_setgroups, groups.Length, (long)p) != 0)
-                throw new InvalidOperationException($"setgroups failed: errno {Libc.Errno()}");
+            if (Libc.credsyscall2(Libc.SYS_setgroups, groups.Length, (long)p) != 0)
+                throw new InvalidOperationException($"setgroups failed: errno {System.Runtime.InteropServices.Marshal.GetLastSystemError()}");
         }
-        Libc.syscall1(Libc.SYS_setfsgid, ctx.Gid);
-        Libc.syscall1(Libc.SYS_setfsuid, ctx.Uid);
+        Libc.credsyscall1(Libc.SYS_setfsgid, ctx.Gid);
+        Libc.credsyscall1(Libc.SYS_setfsuid, ctx.Uid);
         return new Scope(true);
     }
 
     private static void Restore()
     {
-        Libc.syscall1(Libc.SYS_setfsuid, 0);
-        Libc.syscall1(Libc.SYS_setfsgid, 0);
+        Libc.credsyscall1(Libc.SYS_setfsuid, 0);
+        Libc.credsyscall1(Libc.SYS_setfsgid, 0);
         var g = s_rootGroups;
-        fixed (uint* p = g) Libc.syscall2(Libc.SYS_setgroups, g.Length, (long)p);
+        fixed (uint* p = g) Libc.credsyscall2(Libc.SYS_setgroups, g.Length, (long)p);
     }
 
     public ref struct Scope

@@ -113,6 +113,11 @@ internal static unsafe partial class Libc
     [LibraryImport(C, EntryPoint = "syscall", SetLastError = true)] public static partial long syscall3(long nr, long a, long b, long c);
     [LibraryImport(C, EntryPoint = "syscall", SetLastError = true)] public static partial long syscall4(long nr, long a, long b, long c, long d);
 
+    // Without SetLastError: the credential switch runs between a failing call and the read of its
+    // errno, and must not overwrite it.
+    [LibraryImport(C, EntryPoint = "syscall")] public static partial long credsyscall1(long nr, long a);
+    [LibraryImport(C, EntryPoint = "syscall")] public static partial long credsyscall2(long nr, long a, long b);
+
     public static int getdents64(int fd, byte* buf, int size) => (int)syscall3(SYS_getdents64, fd, (long)buf, size);
 
     /// <summary>faccessat2 with AT_EACCESS checks against the thread's fsuid/fsgid/groups, which is what we set.</summary>
