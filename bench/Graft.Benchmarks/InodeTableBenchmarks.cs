@@ -23,7 +23,7 @@ public class InodeTableBenchmarks
         {
             var g = Gfid.NewGfid();
             _gfids[i] = g;
-            var inode = _table.Link(Gfid.Root, "f" + i, new Iatt { Gfid = g, Mode = Graft.Core.FileMode.S_IFREG | 0x1A4 });
+            var inode = _table.Link(Gfid.Root, "f" + i, new Iatt { Gfid = g, Mode = Graft.Core.PosixMode.S_IFREG | 0x1A4 });
             _table.AddLookup(inode);
             _table.Unref(inode);
         }

@@ -25,7 +25,7 @@ public class PosixIoBenchmarks
         _g = BenchGraph.Start(PassthroughLayers);
         var graph = _g.Graph;
         var gfid = Gfid.NewGfid();
-        var inode = graph.Inodes.Link(default, null, new Iatt { Gfid = gfid, Mode = Graft.Core.FileMode.S_IFREG | 0x1A4 });
+        var inode = graph.Inodes.Link(default, null, new Iatt { Gfid = gfid, Mode = Graft.Core.PosixMode.S_IFREG | 0x1A4 });
         _fd = new Fd(inode, OpenFlags.O_RDWR);
         graph.Inodes.Unref(inode);
         Sync.Get(graph.Top.CreateAsync(_ctx, Loc.Child(graph.Inodes.Root, "bench"), OpenFlags.O_RDWR | OpenFlags.O_CREAT, 0x1A4, 0, gfid, _fd));

@@ -82,10 +82,7 @@ public class AttributeTests
         Assert.True(s.NameMax >= 255);
     }
 
-    // storage/posix (as merged at cf80e92) loses the errno of a failed syscall made under the
-    // caller's credentials (restoring the credentials overwrites it), so a denied or missing lookup
-    // comes back as OK with an empty iatt; the session turns that into EIO. Unskip once posix keeps the errno.
-    [Fact(Skip = "storage/posix loses EACCES when it restores credentials (answers OK with a zero GFID)")]
+    [Fact]
     public async Task An_unprivileged_caller_is_refused_what_the_mode_bits_forbid()
     {
         await using var t = await TestVolume.CreateAsync();
@@ -99,7 +96,7 @@ public class AttributeTests
         await Errors.ThrowsErrno(Errno.EPERM, () => user.ChownAsync("/readonly", 1000, null));
     }
 
-    [Fact(Skip = "storage/posix loses ENOENT when it restores credentials, so an unprivileged create's lookup fails")]
+    [Fact]
     public async Task An_unprivileged_caller_may_do_what_the_mode_bits_allow_and_owns_what_it_creates()
     {
         await using var t = await TestVolume.CreateAsync();

@@ -1,2 +1,1 @@
-global using PosixMode = Graft.Core.FileMode;
 global using FileMode = System.IO.FileMode;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Graft.Core;
 using Graft.Xlators.Storage.Posix;
-using FileMode = Graft.Core.FileMode;
+using FileMode = Graft.Core.PosixMode;
 
 namespace Graft.Xlators.Tests.Posix;
 

@@ -1,5 +1,5 @@
 using Graft.Core;
-using FileMode = Graft.Core.FileMode;
+using FileMode = Graft.Core.PosixMode;
 
 namespace Graft.Xlators.Tests.Posix;
 

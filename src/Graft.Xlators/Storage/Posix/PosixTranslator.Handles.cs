@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using Graft.Core;
-using FileMode = Graft.Core.FileMode;
+using FileMode = Graft.Core.PosixMode;
 using Graft.Xlators.Storage.Posix.Native;
 
 namespace Graft.Xlators.Storage.Posix;
