@@ -66,6 +66,9 @@ public sealed partial class Volume : IAsyncDisposable
         return ctx;
     }
 
+    /// <summary>True once the volume is disposed: its session has released every open file and freed its graph.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;

@@ -135,3 +135,20 @@ public class FileStreamTests
         Assert.Equal(100, new FileInfo(Path.Combine(t.BrickDir, "f")).Length);
     }
 }
+
+public class VolumeDisposalTests
+{
+    [Fact]
+    public async Task Disposing_the_volume_releases_open_streams_which_can_still_be_disposed_afterwards()
+    {
+        var t = await TestVolume.CreateAsync();
+        var s = await t.Volume.OpenAsync("/f", FileMode.Create, FileAccess.Write);
+        await s.WriteAsync("x"u8.ToArray());
+        var graph = t.Volume.Session.ActiveGraph;
+        await t.DisposeAsync();
+        Assert.Equal(Graft.Core.GraphState.Destroyed, graph.State);
+        Assert.Equal(0, graph.FopsInFlight);
+        await s.DisposeAsync(); // no exception: the session already released it
+        Assert.True(t.Volume.IsDisposed);
+    }
+}
