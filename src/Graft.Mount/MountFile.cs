@@ -22,7 +22,11 @@ public sealed class MountFile : IHandle
         IsDirectory = isDirectory;
     }
 
-    public ulong HandleId { get; set; }
+    private ulong _handleId;
+
+    /// <summary>The id front ends use for this object (set once, by the session's handle table).</summary>
+    public ulong HandleId => _handleId;
+    ulong IHandle.HandleId { get => _handleId; set => _handleId = value; }
     public MountNode Node { get; }
     /// <summary>The flags of the original open, as the application gave them.</summary>
     public int Flags { get; }
