@@ -28,7 +28,7 @@ public sealed class MountNode : IHandle
     public Gfid Gfid { get; }
     /// <summary>S_IFMT bits; a GFID never changes type.</summary>
     public uint Type { get; }
-    public bool IsDir => FileMode.IsDir(Type);
+    public bool IsDir => PosixMode.IsDir(Type);
     public bool IsRoot => Gfid.IsRoot;
 
     /// <summary>The per-graph inode this node last resolved to: a hint, valid when its graph is the active one.</summary>

@@ -67,7 +67,7 @@ public sealed partial class MountSession
 
     public async ValueTask<Result<string>> ReadlinkAsync(FopContext ctx, MountNode node)
     {
-        if (!FileMode.IsLnk(node.Type)) return Errno.EINVAL; // readlink(2) on anything but a symlink
+        if (!PosixMode.IsLnk(node.Type)) return Errno.EINVAL; // readlink(2) on anything but a symlink
         var g = Enter(ctx);
         try
         {

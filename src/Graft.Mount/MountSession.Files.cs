@@ -17,7 +17,7 @@ public sealed partial class MountSession
             var gfid = Gfid.NewGfid();
             // The fd's inode is made for the GFID we chose before the fop, and never swapped
             // afterwards (DESIGN invariant 1; GlusterFS's fuse_create_cbk swap caused the 2012 hang).
-            var seed = new Iatt { Gfid = gfid, Mode = FileMode.S_IFREG | (mode & FileMode.PermMask) };
+            var seed = new Iatt { Gfid = gfid, Mode = PosixMode.S_IFREG | (mode & PosixMode.PermMask) };
             var inode = g.Inodes.Link(default, null, seed);
             var fd = new Fd(inode, flags, ctx.Pid, ctx.LockOwner);
             g.Inodes.Unref(inode); // the fd holds its own reference

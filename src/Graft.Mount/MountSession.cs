@@ -45,7 +45,7 @@ public sealed partial class MountSession : IAsyncDisposable
         _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Graft.Mount");
         graph.State = GraphState.Active;
         _active = graph;
-        Root = new MountNode(Gfid.Root, FileMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1 };
+        Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1 };
         _nodes.Add(Gfid.Root, Root);
         _nodeIds.AddAt((uint)RootId, Root);
     }

@@ -1,2 +1,2 @@
-global using PosixMode = Graft.Core.FileMode;
+global using PosixMode = Graft.Core.PosixMode;
 global using FileMode = System.IO.FileMode;

@@ -14,7 +14,7 @@ public class InodeReferenceTests
         Assert.Same(a, b);
         Assert.Equal(2, a.RefCount);
         Assert.Same(a, t.Find(g));
-        Assert.Equal(FileMode.S_IFREG, a.Type);
+        Assert.Equal(PosixMode.S_IFREG, a.Type);
     }
 
     [Fact]

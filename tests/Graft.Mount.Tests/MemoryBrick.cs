@@ -30,7 +30,7 @@ internal sealed class MemoryBrick : Translator
 
     public MemoryBrick()
     {
-        _objs[Gfid.Root] = new Obj { Attr = new Iatt { Gfid = Gfid.Root, Ino = 1, Mode = FileMode.S_IFDIR | 0x1ED, Nlink = 2 } };
+        _objs[Gfid.Root] = new Obj { Attr = new Iatt { Gfid = Gfid.Root, Ino = 1, Mode = PosixMode.S_IFDIR | 0x1ED, Nlink = 2 } };
     }
 
     public override void Notify(GraphEvent ev, Translator? from)
@@ -64,7 +64,7 @@ internal sealed class MemoryBrick : Translator
 
     private static Iatt Apply(Obj o, in SetAttr a)
     {
-        if ((a.Valid & SetAttrValid.Mode) != 0) o.Attr.Mode = (o.Attr.Mode & FileMode.S_IFMT) | (a.Mode & FileMode.PermMask);
+        if ((a.Valid & SetAttrValid.Mode) != 0) o.Attr.Mode = (o.Attr.Mode & PosixMode.S_IFMT) | (a.Mode & PosixMode.PermMask);
         if ((a.Valid & SetAttrValid.Uid) != 0) o.Attr.Uid = a.Uid;
         if ((a.Valid & SetAttrValid.Gid) != 0) o.Attr.Gid = a.Gid;
         if ((a.Valid & SetAttrValid.Size) != 0) { Array.Resize(ref o.Data, (int)a.Size); o.Attr.Size = a.Size; }
@@ -87,7 +87,7 @@ internal sealed class MemoryBrick : Translator
     {
         if (!_objs.TryGetValue(loc.ParentGfid, out var p)) return Errno.ENOENT;
         if (p.Children.ContainsKey(loc.Name!)) return Errno.EEXIST;
-        var o = new Obj { Attr = new Iatt { Gfid = gfid, Ino = Iatt.InoOf(gfid), Mode = mode, Nlink = FileMode.IsDir(mode) ? 2u : 1u }, Target = target };
+        var o = new Obj { Attr = new Iatt { Gfid = gfid, Ino = Iatt.InoOf(gfid), Mode = mode, Nlink = PosixMode.IsDir(mode) ? 2u : 1u }, Target = target };
         if (target is not null) o.Attr.Size = target.Length;
         _objs[gfid] = o;
         p.Children[loc.Name!] = gfid;
@@ -96,17 +96,17 @@ internal sealed class MemoryBrick : Translator
 
     public override ValueTask<Result<Iatt>> MkdirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid)
     {
-        lock (_sync) return new(Add(loc, gfid, FileMode.S_IFDIR | (mode & ~umask & FileMode.PermMask)));
+        lock (_sync) return new(Add(loc, gfid, PosixMode.S_IFDIR | (mode & ~umask & PosixMode.PermMask)));
     }
 
     public override ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid)
     {
-        lock (_sync) return new(Add(loc, gfid, (mode & FileMode.S_IFMT) | (mode & ~umask & FileMode.PermMask)));
+        lock (_sync) return new(Add(loc, gfid, (mode & PosixMode.S_IFMT) | (mode & ~umask & PosixMode.PermMask)));
     }
 
     public override ValueTask<Result<Iatt>> SymlinkAsync(FopContext ctx, string target, Loc loc, uint umask, Gfid gfid)
     {
-        lock (_sync) return new(Add(loc, gfid, FileMode.S_IFLNK | 0x1FF, target));
+        lock (_sync) return new(Add(loc, gfid, PosixMode.S_IFLNK | 0x1FF, target));
     }
 
     public override ValueTask<Result<string>> ReadlinkAsync(FopContext ctx, Loc loc)
@@ -126,7 +126,7 @@ internal sealed class MemoryBrick : Translator
                 fd.SetCtx(this, existing);
                 return R(existing.Attr);
             }
-            var r = Add(loc, gfid, FileMode.S_IFREG | (mode & ~umask & FileMode.PermMask));
+            var r = Add(loc, gfid, PosixMode.S_IFREG | (mode & ~umask & PosixMode.PermMask));
             if (r.Ok) { fd.SetCtx(this, _objs[gfid]); Opens++; }
             return new(r);
         }

@@ -125,8 +125,8 @@ public class SessionNodeTests
         var s = TestSession.Ok(await t.Session.SymlinkAsync(t.Ctx, t.Session.Root, "s", "target"));
         Assert.True(s.Attr.IsSymlink);
         Assert.Equal("target", TestSession.Ok(await t.Session.ReadlinkAsync(t.Ctx, s.Node)));
-        var n = TestSession.Ok(await t.Session.MknodAsync(t.Ctx, t.Session.Root, "fifo", FileMode.S_IFIFO | 0x1A4, 0, 0));
-        Assert.Equal(FileMode.S_IFIFO, n.Attr.Type);
+        var n = TestSession.Ok(await t.Session.MknodAsync(t.Ctx, t.Session.Root, "fifo", PosixMode.S_IFIFO | 0x1A4, 0, 0));
+        Assert.Equal(PosixMode.S_IFIFO, n.Attr.Type);
         Assert.Equal(4096u, TestSession.Ok(await t.Session.StatfsAsync(t.Ctx, t.Session.Root)).Bsize);
         Assert.Equal(Errno.OK, await t.Session.SetxattrAsync(t.Ctx, n.Node, "user.k", "v"u8.ToArray(), 0));
         Assert.Equal("v"u8.ToArray(), TestSession.Ok(await t.Session.GetxattrAsync(t.Ctx, n.Node, "user.k")));

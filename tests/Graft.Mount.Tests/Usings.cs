@@ -1,1 +1,1 @@
-global using FileMode = Graft.Core.FileMode;
+global using FileMode = Graft.Core.PosixMode;
