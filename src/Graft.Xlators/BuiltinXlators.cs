@@ -12,6 +12,7 @@ public static class BuiltinXlators
         r.Register(Debug.Faults.FaultsTranslator.Spec);
         r.Register(Performance.WriteBehind.WriteBehindTranslator.Spec);
         r.Register(Storage.Posix.PosixTranslator.Spec);
+        r.Register(Features.Locks.LocksTranslator.Spec);
         return r;
     }
 }

@@ -61,6 +61,40 @@ public sealed class VolfileCheckPrintsTheGraphOrTheError : IDisposable
     }
 
     [Fact]
+    public void A_brick_volfile_checks_against_the_builtin_types()
+    {
+        var path = _cli.WriteFile("brick.vol", """
+            volume brick
+                type storage/posix
+                option directory /srv/graft/brick1
+            end-volume
+            volume top
+                type debug/passthrough
+                subvolumes brick
+            end-volume
+            """);
+
+        var (code, output, err) = CliRunner.Run("volfile", "check", path);
+
+        Assert.Equal(0, code);
+        Assert.Equal("", err);
+        Assert.Equal($"{path}: OK, 2 translators, top 'top'\ntop (debug/passthrough)\n└── brick (storage/posix) directory=/srv/graft/brick1\n",
+                     output.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void A_brick_without_its_directory_is_rejected_at_the_volume_line()
+    {
+        var path = _cli.WriteFile("nodir.vol", "volume top\n    type debug/passthrough\n    subvolumes brick\nend-volume\n".Insert(0,
+            "# no directory\nvolume brick\n    type storage/posix\nend-volume\n"));
+
+        var (code, _, err) = CliRunner.Run("volfile", "check", path);
+
+        Assert.Equal(1, code);
+        Assert.StartsWith($"{path}:2: volume 'brick': missing required option 'directory'", err);
+    }
+
+    [Fact]
     public void The_builtin_types_reject_a_cycle_with_its_line()
     {
         var path = _cli.WriteFile("cycle.vol", """

@@ -1,1 +1,2 @@
+global using PosixMode = Graft.Core.PosixMode;
 global using FileMode = System.IO.FileMode;

@@ -11,6 +11,7 @@ public static class VolfileCommand
         var cmd = new Command("volfile", "Work with volfiles: the text files that describe a graph of translators.");
         cmd.Subcommands.Add(VolfileCheckCommand.Create(registry));
         cmd.Subcommands.Add(VolfileTypesCommand.Create(registry));
+        cmd.Subcommands.Add(VolfileDiffCommand.Create(registry));
         return cmd;
     }
 }

@@ -95,7 +95,7 @@ public sealed class VolfileDiff
                 var after = n.Options.ValueOrNull(spec.Name);
                 if (Equals(before, after)) continue;
                 if (!spec.Runtime) return NewGraph($"option '{spec.Name}' of '{n.Name}' cannot change at run time");
-                changes.Add(new VolfileOptionChange(n.Name, spec.Name, Show(before), Show(after)));
+                changes.Add(new VolfileOptionChange(n.Name, spec.Name, Show(spec, before), Show(spec, after)));
                 changed = true;
             }
             if (changed) newOptions[n.Name] = n.Options;
@@ -107,10 +107,14 @@ public sealed class VolfileDiff
 
     private static string Join(IReadOnlyList<string> names) => names.Count == 0 ? "none" : string.Join(' ', names);
 
-    private static string? Show(object? v) => v switch
+    // Values in the units the option is written in, so a change reads "4MB -> 8MB".
+    private static string? Show(OptionSpec spec, object? v) => v switch
     {
         null => null,
         bool b => b ? "on" : "off",
+        long n when spec.Kind == OptionKind.Size => OptionSpec.FormatSize(n),
+        long n when spec.Kind == OptionKind.Time => n % 1000 == 0 ? $"{n / 1000}s" : $"{n}ms",
+        long n when spec.Kind == OptionKind.Percent => $"{n}%",
         IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
         _ => v.ToString(),
     };

@@ -65,6 +65,8 @@ public sealed class VolfileWatcher : IDisposable
                     ReadFailed?.Invoke(e); // e.g. between unlink and rename: the next event retries
                     continue;
                 }
+                // A write in place truncates first: an empty file is a moment of that, not a volfile.
+                if (string.IsNullOrWhiteSpace(text)) continue;
                 var hash = Hash(text);
                 if (hash.AsSpan().SequenceEqual(_lastHash)) continue;
                 _lastHash = hash;

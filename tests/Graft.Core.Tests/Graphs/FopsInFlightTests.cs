@@ -54,7 +54,7 @@ public class FopsInFlightArePerGraph
         var g = Graph.Linear(1, (Graft.Xlators.Debug.Passthrough.Spec, "only", null));
         var workers = Enumerable.Range(0, 4).Select(_ => Task.Run(() =>
         {
-            for (int i = 0; i < 100_000; i++) { g.EnterFop(); g.ExitFop(); }
+            for (int i = 0; i < 20_000; i++) { g.EnterFop(); g.ExitFop(); }
         }));
         await Task.WhenAll(workers).WaitAsync(TestXlators.Bound);
         Assert.Equal(0, g.FopsInFlight);

@@ -48,7 +48,7 @@ public class ReconfigureOrNewGraph
         Assert.Equal(VolfileChangeKind.Reconfigure, d.Kind);
         Assert.Equal([
             new VolfileOptionChange("store", "read-only", "off", "on"),
-            new VolfileOptionChange("cache", "cache-size", "2097152", "4194304"),
+            new VolfileOptionChange("cache", "cache-size", "2MB", "4MB"),
             new VolfileOptionChange("cache", "flush-behind", "on", "off"),
         ], d.Changes);
         Assert.StartsWith("3 options changed: store.read-only: off -> on", d.Reason);

@@ -142,4 +142,35 @@ public sealed class PosixGfidTests
         await b.RestartAsync();
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(s.Value.Gfid))).Ok, "the symlink's handle survives start-up cleanup");
     }
+
+    [Fact]
+    public async Task Opening_a_directory_by_gfid_keeps_its_record()
+    {
+        await using var b = await PosixBrick.StartAsync();
+        var d = await b.MkdirOk(Gfid.Root, "d");
+        var fd = await b.OpenOk(Loc.Nameless(d.Gfid), OpenFlags.O_RDONLY, type: FileMode.S_IFDIR);
+        await b.Release(fd);
+        await b.RestartAsync();
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid))).Ok);
+    }
+
+    [Fact]
+    public async Task Concurrent_renames_of_one_directory_leave_a_record_that_finds_it()
+    {
+        await using var b = await PosixBrick.StartAsync();
+        var d = await b.MkdirOk(Gfid.Root, "d0");
+        var tasks = Enumerable.Range(0, 4).Select(t => Task.Run(async () =>
+        {
+            for (int i = 0; i < 50; i++)
+            {
+                // Each worker tries to move whatever name the directory has now; losers see ENOENT.
+                for (int n = 0; n < 8; n++)
+                    await b.Xl.RenameAsync(Root, Loc.Child(Gfid.Root, "d" + n), Loc.Child(Gfid.Root, "d" + ((n + t + 1) % 8)), RenameFlags.NoReplace);
+            }
+        })).ToArray();
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(60));
+        await b.RestartAsync();
+        var r = await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid));
+        Assert.True(r.Ok, r.Error.Name());
+    }
 }

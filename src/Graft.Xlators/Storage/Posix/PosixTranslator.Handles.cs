@@ -185,8 +185,17 @@ public sealed partial class PosixTranslator
         Stat st;
         fixed (byte* ph = hp)
         {
-            if (Libc.fstatat(_handlesFd, ph, &st, Libc.AT_SYMLINK_NOFOLLOW) != 0) return;
-            if (st.Nlink == 1 && !FileMode.IsDir(st.Mode)) Libc.unlinkat(_handlesFd, ph, 0);
+            if (Libc.fstatat(_handlesFd, ph, &st, Libc.AT_SYMLINK_NOFOLLOW) != 0 || st.Nlink != 1) return;
+            if (FileMode.IsLnk(st.Mode))
+            {
+                // A directory's record (no GFID xattr) is not a file handle: it stays.
+                int fd = Libc.openat(_handlesFd, ph, OPathNoFollow, 0);
+                if (fd < 0) return;
+                bool isObject = ReadGfid(fd, out var own) == Errno.OK && own == g;
+                Libc.close(fd);
+                if (!isObject) return;
+            }
+            Libc.unlinkat(_handlesFd, ph, 0);
         }
     }
 

@@ -12,6 +12,8 @@ public sealed partial class PosixTranslator
 {
     private enum NewKind { Node, Dir, Symlink }
 
+    private readonly object _dirRenameLock = new();
+
     private const int SymlinkMax = 4095;
 
     public override ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid)
@@ -248,7 +250,6 @@ public sealed partial class PosixTranslator
         {
             e = AcquireDir(np, out ndir);
             if (e != Errno.OK) { ndir = null; return Done(new Result<Iatt>(e)); }
-            int r;
             using (FsCreds.Enter(ctx))
             {
                 fixed (byte* po = oz) fixed (byte* pn = nz)
@@ -256,22 +257,33 @@ public sealed partial class PosixTranslator
                     src = Libc.openat(odir.Fd, po, OPathNoFollow, 0);
                     if (src < 0) return Done(new Result<Iatt>(LastErr()));
                     dst = Libc.openat(ndir.Fd, pn, OPathNoFollow, 0);
-                    r = Libc.renameat2(odir.Fd, po, ndir.Fd, pn, (uint)flags);
                 }
             }
-            if (r != 0) return Done(new Result<Iatt>(LastErr()));
-
-            // Bring the handle store up to date (root's work).
             FStat(src, out var sst);
             ReadGfid(src, out var sg);
-            if (FileMode.IsDir(sst.Mode) && !sg.IsZero) WriteDirRecord(sg, np, nn);
-            if (dst >= 0 && FStat(dst, out var dst_st) == Errno.OK && ReadGfid(dst, out var dg) == Errno.OK
-                && (dst_st.Ino != sst.Ino || dst_st.Dev != sst.Dev))
+            Stat dstSt = default;
+            bool dstIsOther = dst >= 0 && FStat(dst, out dstSt) == Errno.OK && (dstSt.Ino != sst.Ino || dstSt.Dev != sst.Dev);
+            bool movesDirs = FileMode.IsDir(sst.Mode) || (dstIsOther && FileMode.IsDir(dstSt.Mode));
+            // Directory renames and their record updates happen in one order, so concurrent renames of
+            // one directory cannot leave its record naming a place it has already left.
+            if (movesDirs) Monitor.Enter(_dirRenameLock);
+            try
             {
-                if ((flags & RenameFlags.Exchange) != 0) { if (FileMode.IsDir(dst_st.Mode)) WriteDirRecord(dg, op, on); }
-                else if (FileMode.IsDir(dst_st.Mode)) ForgetDir(dg);
-                else MaybeDropFileHandle(dg);
+                int r;
+                using (FsCreds.Enter(ctx))
+                    fixed (byte* po = oz) fixed (byte* pn = nz) r = Libc.renameat2(odir.Fd, po, ndir.Fd, pn, (uint)flags);
+                if (r != 0) return Done(new Result<Iatt>(LastErr()));
+
+                // Bring the handle store up to date (root's work).
+                if (FileMode.IsDir(sst.Mode) && !sg.IsZero) WriteDirRecord(sg, np, nn);
+                if (dstIsOther && ReadGfid(dst, out var dg) == Errno.OK)
+                {
+                    if ((flags & RenameFlags.Exchange) != 0) { if (FileMode.IsDir(dstSt.Mode)) WriteDirRecord(dg, op, on); }
+                    else if (FileMode.IsDir(dstSt.Mode)) ForgetDir(dg);
+                    else MaybeDropFileHandle(dg);
+                }
             }
+            finally { if (movesDirs) Monitor.Exit(_dirRenameLock); }
             e = FStat(src, out sst);
             return Done(e == Errno.OK ? new Result<Iatt>(ToIatt(sst, sg)) : new Result<Iatt>(e));
         }

@@ -28,7 +28,15 @@ public sealed partial class PosixTranslator
     private const int DirOpen = Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC;
 
     /// <summary>An fd of directory <paramref name="gfid"/>, referenced: release it with <see cref="DirFdCache.Release"/>.</summary>
-    private unsafe Errno AcquireDir(Gfid gfid, out DirHandle h)
+    private Errno AcquireDir(Gfid gfid, out DirHandle h)
+    {
+        // A rename between reading a record and opening its name makes one walk fail; the record
+        // is rewritten right after the rename, so one more walk sees the new place.
+        var e = WalkToDir(gfid, out h);
+        return e == Errno.ESTALE ? WalkToDir(gfid, out h) : e;
+    }
+
+    private unsafe Errno WalkToDir(Gfid gfid, out DirHandle h)
     {
         h = null!;
         var dirs = _dirs;

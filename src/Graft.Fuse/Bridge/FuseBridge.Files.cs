@@ -1,0 +1,114 @@
+using Graft.Core;
+using Graft.Fuse.Raw;
+using Graft.Mount;
+
+namespace Graft.Fuse.Bridge;
+
+// Open files. READ, WRITE (and GETATTR by fh) are the hot path: the fop context is reused with the pooled
+// request, the data stays in the request's buffer, and nothing is allocated when the session completes
+// synchronously.
+public sealed partial class FuseBridge
+{
+    public async ValueTask Open(FuseRequest r, FuseOpenIn a)
+    {
+        if (!TryNode(r, r.NodeId, out var node)) return;
+        // O_TRUNC arrives here (ATOMIC_O_TRUNC) and is applied by the brick with the open.
+        var res = await _session.OpenAsync(Ctx(r), node, (int)a.Flags).ConfigureAwait(false);
+        await ReplyOpenedAsync(r, res).ConfigureAwait(false);
+    }
+
+    async ValueTask ReplyOpenedAsync(FuseRequest r, Result<MountFile> res)
+    {
+        if (!res.Ok) { r.ReplyError(res.Error); return; }
+        // The kernel drops its cached pages on each open (no KEEP_CACHE): close-to-open consistency with
+        // other clients of the volume.
+        if (r.ReplyOpen(new FuseOpenOut { Fh = res.Value.HandleId }) != Errno.OK)
+            await _session.ReleaseAsync(res.Value).ConfigureAwait(false); // interrupted: the kernel will never release this fh
+    }
+
+    public async ValueTask Create(FuseRequest r, FuseCreateIn a, ReadOnlyMemory<byte> name)
+    {
+        if (!TryNode(r, r.NodeId, out var parent)) return;
+        var res = await _session.CreateAsync(Ctx(r), parent, Str(name), (int)a.Flags, a.Mode, a.Umask).ConfigureAwait(false);
+        if (!res.Ok) { r.ReplyError(res.Error); return; }
+        var c = res.Value;
+        if (r.ReplyCreate(Entry(c.Node, c.Attr), new FuseOpenOut { Fh = c.File.HandleId }) != Errno.OK)
+        {
+            _session.Forget(c.Node, 1);
+            await _session.ReleaseAsync(c.File).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask Read(FuseRequest r, FuseReadIn a)
+    {
+        if (!TryFile(r, a.Fh, out var file)) return;
+        var ctx = Ctx(r, groups: false);
+        ctx.LockOwner = a.LockOwner;
+        var res = await _session.ReadAsync(ctx, file, r.DataBuffer[..(int)a.Size], (long)a.Offset).ConfigureAwait(false);
+        if (res.Ok) r.ReplyDataBuffer(res.Value);
+        else r.ReplyError(res.Error);
+    }
+
+    public async ValueTask Write(FuseRequest r, FuseWriteIn a, ReadOnlyMemory<byte> data)
+    {
+        if (!TryFile(r, a.Fh, out var file)) return;
+        var ctx = Ctx(r, groups: false);
+        ctx.LockOwner = a.LockOwner;
+        var res = await _session.WriteAsync(ctx, file, data, (long)a.Offset).ConfigureAwait(false);
+        if (res.Ok) r.ReplyWrite((uint)res.Value);
+        else r.ReplyError(res.Error);
+    }
+
+    public async ValueTask Release(FuseRequest r, FuseReleaseIn a)
+    {
+        if (_session.GetFile(a.Fh) is { } file) await _session.ReleaseAsync(file).ConfigureAwait(false);
+        r.ReplyOk(); // the kernel ignores RELEASE errors; the fh is gone either way
+    }
+
+    public ValueTask ReleaseDir(FuseRequest r, FuseReleaseIn a) => Release(r, a);
+
+    public async ValueTask Flush(FuseRequest r, FuseFlushIn a)
+    {
+        if (!TryFile(r, a.Fh, out var file)) return;
+        var ctx = Ctx(r, groups: false);
+        ctx.LockOwner = a.LockOwner; // FLUSH releases this owner's POSIX locks
+        ReplyErrno(r, await _session.FlushAsync(ctx, file).ConfigureAwait(false));
+    }
+
+    public async ValueTask Fsync(FuseRequest r, FuseFsyncIn a)
+    {
+        if (!TryFile(r, a.Fh, out var file)) return;
+        bool dataOnly = (a.FsyncFlags & FuseConst.FsyncFdatasync) != 0;
+        ReplyErrno(r, await _session.FsyncAsync(Ctx(r, groups: false), file, dataOnly).ConfigureAwait(false));
+    }
+
+    public async ValueTask FsyncDir(FuseRequest r, FuseFsyncIn a)
+    {
+        if (!TryFile(r, a.Fh, out var dir)) return;
+        bool dataOnly = (a.FsyncFlags & FuseConst.FsyncFdatasync) != 0;
+        ReplyErrno(r, await _session.FsyncdirAsync(Ctx(r, groups: false), dir, dataOnly).ConfigureAwait(false));
+    }
+
+    public async ValueTask Fallocate(FuseRequest r, FuseFallocateIn a)
+    {
+        if (!TryFile(r, a.Fh, out var file)) return;
+        ReplyErrno(r, await _session.FallocateAsync(Ctx(r), file, (int)a.Mode, (long)a.Offset, (long)a.Length).ConfigureAwait(false));
+    }
+
+    public async ValueTask Lseek(FuseRequest r, FuseLseekIn a)
+    {
+        if (!TryFile(r, a.Fh, out var file)) return;
+        var res = await _session.LseekAsync(Ctx(r, groups: false), file, (long)a.Offset, (int)a.Whence).ConfigureAwait(false);
+        if (res.Ok) r.ReplyLseek((ulong)res.Value);
+        else r.ReplyError(res.Error);
+    }
+
+    public async ValueTask CopyFileRange(FuseRequest r, FuseCopyFileRangeIn a)
+    {
+        if (!TryFile(r, a.FhIn, out var fin) || !TryFile(r, a.FhOut, out var fout)) return;
+        var res = await _session.CopyFileRangeAsync(Ctx(r), fin, (long)a.OffIn, fout, (long)a.OffOut, (long)a.Len, (uint)a.Flags)
+            .ConfigureAwait(false);
+        if (res.Ok) r.ReplyCopyFileRange((uint)Math.Min(res.Value, uint.MaxValue));
+        else r.ReplyError(res.Error);
+    }
+}

@@ -1,0 +1,126 @@
+using System.Text;
+using Graft.Core;
+using Graft.Fuse.Raw;
+using Graft.Mount;
+
+namespace Graft.Fuse.Bridge;
+
+/// <summary>Attribute and entry cache lifetimes the kernel is given (FUSE's entry_timeout, attr_timeout,
+/// negative_timeout).</summary>
+public sealed record FuseBridgeOptions
+{
+    public TimeSpan EntryTimeout { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan AttrTimeout { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>How long the kernel may remember that a name does not exist; zero answers ENOENT uncached.</summary>
+    public TimeSpan NegativeTimeout { get; init; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>
+/// Maps kernel requests onto the mount session. The kernel's nodeid is a <see cref="MountNode"/>'s handle id
+/// and its fh a <see cref="MountFile"/>'s: mount-level objects keyed by GFID, independent of any graph, whose
+/// ids are never reused while the kernel may still name them (a reused slot gets a new generation). Lookup
+/// counts live on the nodes; FORGET hands them back. Every reply that tells the kernel about a node or file it
+/// then fails to receive (the request was interrupted) is undone, so counts never leak.
+/// </summary>
+public sealed partial class FuseBridge : IFuseFileSystem
+{
+    readonly MountSession _session;
+    readonly (ulong Sec, uint Nsec) _entryTtl, _attrTtl, _negativeTtl;
+
+    public FuseBridge(MountSession session, FuseBridgeOptions? options = null)
+    {
+        _session = session;
+        options ??= new FuseBridgeOptions();
+        _entryTtl = Ttl(options.EntryTimeout);
+        _attrTtl = Ttl(options.AttrTimeout);
+        _negativeTtl = Ttl(options.NegativeTimeout);
+    }
+
+    public MountSession Session => _session;
+
+    static (ulong, uint) Ttl(TimeSpan t) =>
+        t <= TimeSpan.Zero ? (0, 0) : ((ulong)(t.Ticks / TimeSpan.TicksPerSecond), (uint)(t.Ticks % TimeSpan.TicksPerSecond * 100));
+
+    /// <summary>The request's fop context, reused with the pooled request object so the hot path allocates
+    /// nothing. Groups are read (from a short cache) only where the brick checks permissions.</summary>
+    static FopContext Ctx(FuseRequest r, bool groups = true)
+    {
+        if (r.UserState is not FopContext c) r.UserState = c = new FopContext();
+        c.Uid = r.Uid;
+        c.Gid = r.Gid;
+        c.Pid = (int)r.Pid;
+        c.Groups = groups ? r.GetSupplementaryGroups() : [];
+        c.LockOwner = 0;
+        c.Cancellation = r.CancellationToken;
+        c.Graph = null;
+        return c;
+    }
+
+    static string Str(ReadOnlyMemory<byte> name) => Encoding.UTF8.GetString(name.Span);
+
+    public static FuseAttr ToAttr(in Iatt a) => new()
+    {
+        Ino = a.Ino != 0 ? a.Ino : Iatt.InoOf(a.Gfid),
+        Size = (ulong)a.Size,
+        Blocks = (ulong)a.Blocks,
+        Atime = (ulong)a.Atime.Sec, AtimeNsec = a.Atime.Nsec,
+        Mtime = (ulong)a.Mtime.Sec, MtimeNsec = a.Mtime.Nsec,
+        Ctime = (ulong)a.Ctime.Sec, CtimeNsec = a.Ctime.Nsec,
+        Mode = a.Mode,
+        Nlink = a.Nlink,
+        Uid = a.Uid,
+        Gid = a.Gid,
+        // The kernel decodes a 32-bit "new" dev_t; glibc's 64-bit encoding agrees in the low 32 bits for
+        // majors < 4096 and minors < 2^20.
+        Rdev = (uint)a.Rdev,
+        BlkSize = a.Blksize > 0 ? (uint)a.Blksize : 4096,
+    };
+
+    FuseEntryOut Entry(MountNode node, in Iatt attr) => new()
+    {
+        NodeId = node.HandleId,
+        // nodeid is already unique for the mount's life (slot + generation); the generation repeats it for NFS
+        // file handles, which carry both.
+        Generation = node.HandleId >> 32,
+        EntryValid = _entryTtl.Sec, EntryValidNsec = _entryTtl.Nsec,
+        AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec,
+        Attr = ToAttr(attr),
+    };
+
+    FuseAttrOut AttrOut(in Iatt attr) => new() { AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec, Attr = ToAttr(attr) };
+
+    /// <summary>Replies with a new lookup of <paramref name="e"/>; if the kernel did not take it, gives it back.</summary>
+    void ReplyEntry(FuseRequest r, in NodeEntry e)
+    {
+        if (r.ReplyEntry(Entry(e.Node, e.Attr)) != Errno.OK) _session.Forget(e.Node, 1);
+    }
+
+    void ReplyEntryResult(FuseRequest r, in Result<NodeEntry> res)
+    {
+        if (res.Ok) ReplyEntry(r, res.Value);
+        else r.ReplyError(res.Error);
+    }
+
+    /// <summary>Stale or unknown nodeid: the node was forgotten (the kernel should not still name it).</summary>
+    bool TryNode(FuseRequest r, ulong id, out MountNode node)
+    {
+        node = _session.GetNode(id)!;
+        if (node is not null) return true;
+        r.ReplyError(Errno.ESTALE);
+        return false;
+    }
+
+    bool TryFile(FuseRequest r, ulong fh, out MountFile file)
+    {
+        file = _session.GetFile(fh)!;
+        if (file is not null) return true;
+        r.ReplyError(Errno.EBADF);
+        return false;
+    }
+
+    public void Forget(ReadOnlySpan<FuseForgetOne> forgets)
+    {
+        foreach (var f in forgets)
+            if (_session.GetNode(f.NodeId) is { } node) _session.Forget(node, f.NLookup);
+    }
+}

@@ -1,0 +1,184 @@
+using Graft.Core;
+
+namespace Graft.Xlators.Features.Locks;
+
+/// <summary>
+/// features/locks: POSIX (fcntl) byte-range locks and flock whole-file locks, kept on the brick.
+/// A lock belongs to the file (by GFID, so fds opened on different graphs or reopened after a
+/// switch name the same lock state) and to its owner (mount identity, kernel lock owner): never
+/// to a graph generation (DESIGN invariant 9). Blocked requests wait in a fair per-file queue.
+/// </summary>
+/// <remarks>
+/// Release rules: FLUSH drops the flushing owner's fcntl locks on that file (close of any fd);
+/// RELEASE drops the flocks held through that fd; <see cref="ReleaseClient"/> drops everything a
+/// mount holds (the server calls it when a client is gone for good). <see cref="Rebind"/> moves
+/// held and waiting locks from one fd to another with no window (fd migration, DESIGN invariant 4).
+/// Lock order: the state map's lock, then one file's lock, then the wait-for graph's lock.
+/// </remarks>
+public sealed partial class LocksTranslator : Translator
+{
+    public static readonly XlatorSpec Spec = new("features/locks", () => new LocksTranslator(),
+    [
+        new("deadlock-detection", OptionKind.Bool, "on",
+            "refuse with EDEADLK a blocking fcntl lock whose wait would close a cycle of owners waiting for each other") { Runtime = true },
+        new("deadlock-search-limit", OptionKind.Int, "1024",
+            "most wait-for edges one deadlock check follows; bounds the work done under the check's lock") { Min = 1, Max = 1 << 20, Runtime = true },
+        new("max-waiters-per-file", OptionKind.Int, "4096",
+            "blocked lock requests one file may queue; one more gets ENOLCK instead of growing the queue without bound") { Min = 1, Max = 1 << 24, Runtime = true },
+    ], "POSIX byte-range locks and flock locks owned by (mount, lock owner), with a fair wait queue")
+    {
+        MinChildren = 1, MaxChildren = 1,
+    };
+
+    private readonly object _mapSync = new();
+    private readonly Dictionary<Gfid, InodeLockState> _states = new();
+    private readonly WaitForGraph _waitFor = new();
+    private volatile int _maxWaiters = 4096;
+    private long _granted, _conflicts, _deadlocks, _cancelled;
+
+    public override ValueTask InitAsync(CancellationToken ct)
+    {
+        ApplyOptions(Options);
+        return ValueTask.CompletedTask;
+    }
+
+    public override Errno Reconfigure(OptionValues newOptions)
+    {
+        ApplyOptions(newOptions);
+        return base.Reconfigure(newOptions);
+    }
+
+    private void ApplyOptions(OptionValues o)
+    {
+        _waitFor.Enabled = o.GetBool("deadlock-detection");
+        _waitFor.MaxDepth = o.GetInt("deadlock-search-limit");
+        _maxWaiters = o.GetInt("max-waiters-per-file");
+    }
+
+    /// <summary>Graph teardown: no request may wait for a brick graph that is gone.</summary>
+    public override ValueTask FiniAsync()
+    {
+        foreach (var s in Snapshot())
+            lock (s.Sync) s.FailAll(Errno.ENOTCONN);
+        return ValueTask.CompletedTask;
+    }
+
+    // ---- state of one file ----
+
+    /// <summary>The file's state, created on first use. A state that was emptied and dropped meanwhile is retried.</summary>
+    private InodeLockState Acquire(Gfid gfid)
+    {
+        lock (_mapSync)
+        {
+            if (!_states.TryGetValue(gfid, out var s)) _states[gfid] = s = new InodeLockState(gfid, _waitFor);
+            return s;
+        }
+    }
+
+    private InodeLockState? Find(Gfid gfid)
+    {
+        lock (_mapSync) return _states.TryGetValue(gfid, out var s) ? s : null;
+    }
+
+    /// <summary>Drops a file's state once nothing is held or waiting, so memory follows the locks in use.</summary>
+    private void DropIfEmpty(InodeLockState s)
+    {
+        lock (_mapSync)
+            lock (s.Sync)
+            {
+                if (s.Dead || !s.IsEmpty) return;
+                s.Dead = true;
+                _states.Remove(s.Gfid);
+            }
+    }
+
+    private InodeLockState[] Snapshot()
+    {
+        lock (_mapSync) return [.. _states.Values];
+    }
+
+    // ---- what the server, the mount and state dumps use ----
+
+    /// <summary>
+    /// A client is gone for good (protocol/server calls this once its reconnect grace has passed):
+    /// every lock its mount holds is dropped and its waiting requests fail with ENOTCONN.
+    /// Returns how many locks and requests were dropped.
+    /// </summary>
+    public int ReleaseClient(Guid mountId)
+    {
+        int n = 0;
+        foreach (var s in Snapshot())
+        {
+            lock (s.Sync) n += s.ReleaseMount(mountId);
+            DropIfEmpty(s);
+        }
+        return n;
+    }
+
+    /// <summary>
+    /// Moves every lock held, and every request waiting, through <paramref name="from"/> onto
+    /// <paramref name="to"/> (an fd of the same file), atomically with respect to every other lock
+    /// operation: held locks are never released in between, and a waiting SETLKW keeps its place
+    /// in the queue and is still granted exactly once. Call it before releasing <paramref name="from"/>.
+    /// Returns how many were moved; EINVAL when the fds are of different files.
+    /// </summary>
+    public Result<int> Rebind(Fd from, Fd to)
+    {
+        ArgumentNullException.ThrowIfNull(from);
+        ArgumentNullException.ThrowIfNull(to);
+        if (from.Inode.Gfid != to.Inode.Gfid) return Errno.EINVAL;
+        if (from == to) return 0;
+        var s = Find(from.Inode.Gfid);
+        if (s is null) return 0;
+        lock (s.Sync) return s.Dead ? 0 : s.Rebind(from, to);
+    }
+
+    /// <summary>Locks held plus requests waiting through one fd (how a mount checks a rebind).</summary>
+    public int CountThrough(Fd fd)
+    {
+        var s = Find(fd.Inode.Gfid);
+        if (s is null) return 0;
+        lock (s.Sync) return s.CountThrough(fd);
+    }
+
+    /// <summary>Counts for state dumps and metrics.</summary>
+    public LockCounts Counts
+    {
+        get
+        {
+            int files = 0, posix = 0, flocks = 0, waiters = 0;
+            foreach (var s in Snapshot())
+                lock (s.Sync)
+                {
+                    if (s.Dead) continue;
+                    files++;
+                    posix += s.PosixCount;
+                    flocks += s.FlockCount;
+                    waiters += s.WaiterCount;
+                }
+            return new LockCounts(files, posix, flocks, waiters,
+                Interlocked.Read(ref _granted), Interlocked.Read(ref _conflicts),
+                Interlocked.Read(ref _deadlocks), Interlocked.Read(ref _cancelled));
+        }
+    }
+
+    /// <summary>One line per held lock and per waiting request, for a state dump.</summary>
+    public IReadOnlyList<string> DumpState()
+    {
+        var lines = new List<string>();
+        foreach (var s in Snapshot())
+            lock (s.Sync) lines.AddRange(s.Dump());
+        return lines;
+    }
+}
+
+/// <summary>
+/// What a locks translator holds now (files with state, fcntl ranges held, flocks held, requests
+/// waiting) and has done (locks granted, requests refused on a conflict, EDEADLK answers, waits
+/// cancelled).
+/// </summary>
+public readonly record struct LockCounts(int Files, int PosixHeld, int FlocksHeld, int Waiting,
+                                         long Granted, long Conflicts, long Deadlocks, long Cancelled)
+{
+    public int Held => PosixHeld + FlocksHeld;
+}
