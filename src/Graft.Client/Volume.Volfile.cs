@@ -22,7 +22,16 @@ public sealed partial class Volume
                                                     XlatorRegistry? registry = null, ILoggerFactory? loggers = null,
                                                     CancellationToken ct = default)
     {
-        var graph = GraphBuilder.Build(text, name, registry ?? BuiltinXlators.CreateRegistry(), generation: 1, loggers: loggers);
-        return OpenAsync(graph, options, loggers, ct);
+        registry ??= options?.Registry ?? BuiltinXlators.CreateRegistry();
+        var graph = GraphBuilder.Build(text, name, registry, generation: 1, loggers: loggers);
+        options = options is null ? new VolumeOptions { Registry = registry } : options;
+        return OpenAsync(graph, options.Registry is null ? With(options, registry) : options, loggers, ct);
     }
+
+    private static VolumeOptions With(VolumeOptions o, XlatorRegistry registry) => new()
+    {
+        Uid = o.Uid, Gid = o.Gid, Groups = o.Groups, Umask = o.Umask, ChildUpTimeout = o.ChildUpTimeout,
+        DrainTimeout = o.DrainTimeout, RetirementTimeout = o.RetirementTimeout, Registry = registry,
+        MaxSymlinks = o.MaxSymlinks, ReaddirBatch = o.ReaddirBatch,
+    };
 }

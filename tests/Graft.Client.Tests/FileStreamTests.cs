@@ -110,7 +110,7 @@ public class FileStreamTests
         var s = await t.Volume.OpenAsync("/f", FileMode.Create, FileAccess.ReadWrite);
         var id = s.Handle.HandleId;
         var st = t.Volume.GetState();
-        Assert.Equal(1, st.OpenFiles);
+        Assert.Equal(1, st.OpenFileCount);
         Assert.Equal(1, st.Graphs[0].Fds);
         await s.DisposeAsync();
         await s.DisposeAsync(); // twice is harmless
@@ -118,7 +118,7 @@ public class FileStreamTests
         Assert.Throws<ObjectDisposedException>(() => s.Position);
         Assert.Null(t.Volume.Session.GetFile(id));
         st = t.Volume.GetState();
-        Assert.Equal(0, st.OpenFiles);
+        Assert.Equal(0, st.OpenFileCount);
         Assert.Equal(0, st.Graphs[0].Fds);
         Assert.Equal(0, st.Graphs[0].FopsInFlight);
         Assert.Equal(1, st.Nodes); // only the root: the stream's lookup was given back
