@@ -174,7 +174,8 @@ public sealed partial class PosixTranslator
     {
         if (obj.IsDir)
         {
-            if (obj.Gfid.IsRoot || _dirs?.TryGet(obj.Gfid) is { } cached && Released(cached)) return Errno.OK;
+            // A cached fd proves the record was good when the directory was last walked to or renamed.
+            if (obj.Gfid.IsRoot || _dirs?.Contains(obj.Gfid) == true) return Errno.OK;
             if (ReadDirRecord(obj.Gfid, out var p, out var nameZ) == Errno.OK && p == parent && NameMatches(nameZ, name)) return Errno.OK;
             return WriteDirRecord(obj.Gfid, parent, name);
         }
@@ -183,8 +184,6 @@ public sealed partial class PosixTranslator
         var e = LinkFileHandle(obj.Fd, obj.Gfid);
         return e == Errno.OK ? FStat(obj.Fd, out obj.St) : e;
     }
-
-    private bool Released(DirHandle h) { ReleaseDir(h); return true; }
 
     private static bool NameMatches(byte[] nameZ, string name)
     {
