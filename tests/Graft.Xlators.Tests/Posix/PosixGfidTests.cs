@@ -173,4 +173,58 @@ public sealed class PosixGfidTests
         var r = await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid));
         Assert.True(r.Ok, r.Error.Name());
     }
+
+    [Fact]
+    public async Task A_copy_carrying_another_objects_gfid_gets_its_own()
+    {
+        await using var b = await PosixBrick.StartAsync();
+        var (f, fd) = await b.CreateOk(Gfid.Root, "orig");
+        await b.WriteOk(fd, "original");
+        await b.Release(fd);
+        var d = await b.MkdirOk(Gfid.Root, "origdir");
+        // What "cp -a" as root does: a new object with the same trusted.graft.gfid.
+        File.WriteAllText(Path.Combine(b.Dir, "copy"), "copy");
+        XattrProbe.Set(Path.Combine(b.Dir, "copy"), "trusted.graft.gfid", f.Gfid.ToBytes());
+        System.IO.Directory.CreateDirectory(Path.Combine(b.Dir, "copydir"));
+        XattrProbe.Set(Path.Combine(b.Dir, "copydir"), "trusted.graft.gfid", d.Gfid.ToBytes());
+        await b.RestartAsync(); // nothing cached: the copy is judged by the handle store alone
+
+        var copy = await b.LookupOk(Gfid.Root, "copy");
+        Assert.NotEqual(f.Gfid, copy.Gfid);
+        var copyDir = await b.LookupOk(Gfid.Root, "copydir");
+        Assert.NotEqual(d.Gfid, copyDir.Gfid);
+
+        var fd2 = await b.OpenOk(Loc.Nameless(f.Gfid), OpenFlags.O_RDONLY);
+        Assert.Equal("original", await b.ReadAll(fd2));
+        await b.Release(fd2);
+        var fd3 = await b.OpenOk(Loc.Nameless(copy.Gfid), OpenFlags.O_RDONLY);
+        Assert.Equal("copy", await b.ReadAll(fd3));
+        await b.Release(fd3);
+        await b.RestartAsync();
+        Assert.Equal(Errno.OK, (await b.Xl.MkdirAsync(Root, Loc.Child(d.Gfid, "in-orig"), 0x1ED, 0, Gfid.NewGfid())).Error);
+        Assert.True(System.IO.Directory.Exists(Path.Combine(b.Dir, "origdir", "in-orig")));
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(copyDir.Gfid))).Ok);
+    }
+
+    [Fact]
+    public async Task Making_an_object_with_a_gfid_another_object_holds_is_EEXIST()
+    {
+        await using var b = await PosixBrick.StartAsync();
+        var (f, fd) = await b.CreateOk(Gfid.Root, "a");
+        await b.Release(fd);
+        var fd2 = b.NewFd(f.Gfid, FileMode.S_IFREG, OpenFlags.O_RDWR);
+        var r = await b.Xl.CreateAsync(Root, Loc.Child(Gfid.Root, "b"), OpenFlags.O_CREAT | OpenFlags.O_RDWR, 0x1A4, 0, f.Gfid, fd2);
+        Assert.Equal(Errno.EEXIST, r.Error);
+        Assert.False(File.Exists(Path.Combine(b.Dir, "b")), "the half-made entry is undone");
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(f.Gfid))).Ok);
+
+        var d = await b.MkdirOk(Gfid.Root, "d");
+        Assert.Equal(Errno.EEXIST, (await b.Xl.MkdirAsync(Root, Loc.Child(Gfid.Root, "d2"), 0x1ED, 0, d.Gfid)).Error);
+        Assert.Equal(Errno.EEXIST, (await b.Xl.MkdirAsync(Root, Loc.Child(Gfid.Root, "d3"), 0x1ED, 0, f.Gfid)).Error);
+        Assert.Equal(Errno.EEXIST, (await b.Xl.SymlinkAsync(Root, "t", Loc.Child(Gfid.Root, "s"), 0, d.Gfid)).Error);
+        Assert.False(Path.Exists(Path.Combine(b.Dir, "d2")) || Path.Exists(Path.Combine(b.Dir, "d3")) || Path.Exists(Path.Combine(b.Dir, "s")));
+        await b.RestartAsync();
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid))).Ok);
+        Assert.Equal(d.Gfid, (await b.LookupOk(Gfid.Root, "d")).Gfid);
+    }
 }

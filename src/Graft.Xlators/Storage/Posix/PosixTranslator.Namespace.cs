@@ -88,19 +88,34 @@ public sealed partial class PosixTranslator
         if (fd < 0) return LastErr();
         var e = FStat(fd, out var st);
         bool isDir = FileMode.IsDir(st.Mode);
+        bool handled = false;
         if (e == Errno.OK) e = WriteGfid(fd, gfid);
-        if (e == Errno.OK) e = isDir ? WriteDirRecord(gfid, parent, name) : LinkFileHandle(fd, gfid);
+        // EEXIST from the handle store: another live object already has this GFID.
+        if (e == Errno.OK && isDir && DirGfidInUse(gfid, st)) e = Errno.EEXIST;
+        if (e == Errno.OK) handled = (e = isDir ? WriteDirRecord(gfid, parent, name) : LinkFileHandle(fd, gfid)) == Errno.OK;
         if (e == Errno.OK && perm is { } want) e = FixCreatedMode(ctx, fd, want, isDir);
         if (e == Errno.OK) e = FStat(fd, out st);
         if (e != Errno.OK)
         {
             Libc.close(fd);
             fixed (byte* p = z) Libc.unlinkat(dir.Fd, p, isDir ? Libc.AT_REMOVEDIR : 0);
-            if (!isDir) RemoveHandle(gfid);
+            if (handled) RemoveHandle(gfid); // only what this call made: never another object's handle
             return e;
         }
         objFd = fd;
         return ToIatt(st, gfid);
+    }
+
+    /// <summary>Whether a GFID already names a live object other than directory <paramref name="st"/> (a file's handle, or a record that still leads somewhere).</summary>
+    private bool DirGfidInUse(Gfid g, in Stat st)
+    {
+        var e = ReadDirRecord(g, out _, out _);
+        if (e == Errno.ENOENT) return false;
+        if (e != Errno.OK) return true;
+        if (WalkToDir(g, out var there) != Errno.OK) return false; // a stale record
+        bool other = FStat(there.Fd, out var tst) != Errno.OK || tst.Ino != st.Ino || tst.Dev != st.Dev;
+        ReleaseDir(there);
+        return other;
     }
 
     /// <summary>The name exists already: success if it is the object this call (or its earlier try) made.</summary>

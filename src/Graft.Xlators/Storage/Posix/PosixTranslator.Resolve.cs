@@ -172,17 +172,67 @@ public sealed partial class PosixTranslator
 
     private Errno HealHandle(ref PosixObj obj, Gfid parent, string name)
     {
-        if (obj.IsDir)
-        {
-            // A cached fd proves the record was good when the directory was last walked to or renamed.
-            if (obj.Gfid.IsRoot || _dirs?.Contains(obj.Gfid) == true) return Errno.OK;
-            if (ReadDirRecord(obj.Gfid, out var p, out var nameZ) == Errno.OK && p == parent && NameMatches(nameZ, name)) return Errno.OK;
-            return WriteDirRecord(obj.Gfid, parent, name);
-        }
+        if (obj.IsDir) return HealDirRecord(ref obj, parent, name);
         // Found by name with one link: the handle link is missing (a copied brick, a crash).
         if (obj.St.Nlink != 1) return Errno.OK;
         var e = LinkFileHandle(obj.Fd, obj.Gfid);
+        if (e == Errno.EEXIST)
+        {
+            // Another live object holds this GFID: this one is a copy made with its xattrs (cp -a).
+            lock (NameLock(parent, name)) e = Restamp(ref obj, parent, name);
+        }
         return e == Errno.OK ? FStat(obj.Fd, out obj.St) : e;
+    }
+
+    /// <summary>
+    /// Makes sure a directory found at (parent, name) is recorded there. Runs under the directory
+    /// rename lock and first checks the name still holds this directory, so a lookup that raced a
+    /// rename can never write back the place the directory just left.
+    /// </summary>
+    private Errno HealDirRecord(ref PosixObj obj, Gfid parent, string name)
+    {
+        // A cached fd proves the record was good when the directory was last walked to or renamed.
+        if (obj.Gfid.IsRoot || _dirs?.Contains(obj.Gfid) == true) return Errno.OK;
+        if (RecordSays(obj.Gfid, parent, name, out _)) return Errno.OK;
+        lock (_dirRenameLock)
+        {
+            if (!StillNamed(parent, name, obj.St)) return Errno.OK; // moved meanwhile: its mover wrote the record
+            if (RecordSays(obj.Gfid, parent, name, out bool hasRecord)) return Errno.OK;
+            if (hasRecord && WalkToDir(obj.Gfid, out var there) == Errno.OK)
+            {
+                var other = FStat(there.Fd, out var tst) == Errno.OK && (tst.Ino != obj.St.Ino || tst.Dev != obj.St.Dev);
+                ReleaseDir(there);
+                if (other) return Restamp(ref obj, parent, name); // the recorded directory lives on: this is a copy
+            }
+            return WriteDirRecord(obj.Gfid, parent, name);
+        }
+    }
+
+    private bool RecordSays(Gfid g, Gfid parent, string name, out bool hasRecord)
+    {
+        hasRecord = ReadDirRecord(g, out var p, out var nameZ) == Errno.OK;
+        return hasRecord && p == parent && NameMatches(nameZ, name);
+    }
+
+    private unsafe bool StillNamed(Gfid parent, string name, in Stat st)
+    {
+        Span<byte> z = stackalloc byte[NameBufLen];
+        if (EncodeName(name, z) != Errno.OK || AcquireDir(parent, out var dir) != Errno.OK) return false;
+        Stat now;
+        int r;
+        fixed (byte* p = z) r = Libc.fstatat(dir.Fd, p, &now, Libc.AT_SYMLINK_NOFOLLOW);
+        ReleaseDir(dir);
+        return r == 0 && now.Ino == st.Ino && now.Dev == st.Dev;
+    }
+
+    /// <summary>Gives a duplicate (an object carrying another live object's GFID) a GFID of its own.</summary>
+    private Errno Restamp(ref PosixObj obj, Gfid parent, string name)
+    {
+        var g = Gfid.NewGfid();
+        var e = WriteGfid(obj.Fd, g, replace: true);
+        if (e != Errno.OK) return e;
+        obj.Gfid = g;
+        return obj.IsDir ? WriteDirRecord(g, parent, name) : LinkFileHandle(obj.Fd, g);
     }
 
     private static bool NameMatches(byte[] nameZ, string name)
