@@ -118,33 +118,41 @@ public sealed partial class PosixTranslator
     {
         obj = new PosixObj { Fd = -1, Gfid = gfid };
         if (gfid.IsZero) return Errno.EINVAL;
+        var dirs = _dirs;
+        if (dirs is null) return Errno.ENOTCONN;
         int fd;
-        if (gfid.IsRoot)
-        {
-            fixed (byte* dot = ".\0"u8) fd = Libc.openat(_rootFd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
-            if (fd < 0) return LastErr();
-        }
+        if (dirs.TryGet(gfid) is { } cached) fd = OpenSelf(cached);
         else
         {
             fd = OpenHandle(gfid);
             if (fd < 0) return LastErr() == Errno.ENOENT ? Errno.ESTALE : LastErr();
             if (FStat(fd, out var hst) != Errno.OK) { Libc.close(fd); return Errno.ESTALE; }
-            if (FileMode.IsLnk(hst.Mode) && ReadGfid(fd, out var own) != Errno.OK | own != gfid)
+            // A symlink without this GFID is a directory's record, not the object: walk to the directory.
+            bool isObject = !FileMode.IsLnk(hst.Mode) || (ReadGfid(fd, out var own) == Errno.OK && own == gfid);
+            if (!isObject)
             {
-                // A directory's record, not the object: open the directory itself.
                 Libc.close(fd);
                 var e = AcquireDir(gfid, out var dir);
                 if (e != Errno.OK) return e;
-                fixed (byte* dot = ".\0"u8) fd = Libc.openat(dir.Fd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
-                var openErr = LastErr();
-                ReleaseDir(dir);
-                if (fd < 0) return openErr;
+                fd = OpenSelf(dir);
             }
         }
+        if (fd < 0) return LastErr();
         obj.Fd = fd;
         var err = FStat(fd, out obj.St);
         if (err != Errno.OK) obj.Close();
         return err;
+    }
+
+    /// <summary>An O_PATH fd of a cached directory (and releases the reference). On failure, LastErr() is openat's.</summary>
+    private unsafe int OpenSelf(DirHandle dir)
+    {
+        int fd;
+        fixed (byte* dot = ".\0"u8) fd = Libc.openat(dir.Fd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+        var err = Libc.Errno();
+        ReleaseDir(dir);
+        System.Runtime.InteropServices.Marshal.SetLastPInvokeError(err);
+        return fd;
     }
 
     /// <summary>
