@@ -153,7 +153,9 @@ public sealed class PosixIoTests
         var next = (await b.Xl.ReaddirAsync(Root, fd, first[4].NextOffset, 3)).Value;
         Assert.Equal(first[5].Name, next[0].Name);
         Assert.Equal(first[7].Name, next[2].Name);
+        Assert.Equal(Errno.OK, await b.Xl.FsyncdirAsync(Root, fd, dataOnly: false));
         await b.Release(fd);
+        Assert.Equal(Errno.EBADF, (await b.Xl.ReaddirAsync(Root, fd, 0, 10)).Error);
     }
 
     [Fact]
