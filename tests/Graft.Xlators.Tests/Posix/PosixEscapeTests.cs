@@ -26,7 +26,7 @@ public sealed class PosixEscapeTests
         Assert.False(XattrProbe.Has(outside, "trusted.graft.gfid"));
     }
 
-    [Theory]
+    [PosixTheory]
     [InlineData("a/b")]
     [InlineData("..")]
     [InlineData(".")]
@@ -49,7 +49,7 @@ public sealed class PosixEscapeTests
         Assert.Equal([".", "..", "d"], System.IO.Directory.GetFileSystemEntries(b.Dir).Select(p => Path.GetFileName(p)!).Append(".").Append("..").Where(n => n != ".graft").Order(StringComparer.Ordinal).ToArray());
     }
 
-    [Theory]
+    [PosixTheory]
     [InlineData(true)]
     [InlineData(false)]
     public async Task Symlinks_pointing_outside_are_never_followed_as_parents(bool absolute)
@@ -70,7 +70,7 @@ public sealed class PosixEscapeTests
         AssertOutsideUntouched(outside);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Symlinks_to_files_outside_are_acted_on_as_symlinks_never_as_their_targets()
     {
         var (b, outside) = await BrickWithOutsideAsync();
@@ -97,7 +97,7 @@ public sealed class PosixEscapeTests
         Assert.Equal(0x1A4, (int)File.GetUnixFileMode(secret) & 0x1FF);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task A_symlink_swapped_in_for_a_directory_during_a_loop_of_calls_never_leads_outside()
     {
         // A small directory cache and churn force the by-GFID walk (the racy path) again and again.
@@ -152,7 +152,7 @@ public sealed class PosixEscapeTests
         Assert.DoesNotContain(System.IO.Directory.GetFileSystemEntries(outside), p => Path.GetFileName(p).StartsWith('q') || Path.GetFileName(p).StartsWith('p'));
     }
 
-    [Fact]
+    [PosixFact]
     public async Task The_private_directory_is_invisible_and_untouchable()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -181,7 +181,7 @@ public sealed class PosixEscapeTests
         Assert.True((await b.Xl.MkdirAsync(Root, Loc.Child(d.Gfid, ".graft"), 0x1ED, 0, Gfid.NewGfid())).Ok);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Internal_xattrs_are_invisible_and_immutable()
     {
         await using var b = await PosixBrick.StartAsync();

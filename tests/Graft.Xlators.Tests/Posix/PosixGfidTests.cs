@@ -8,7 +8,7 @@ public sealed class PosixGfidTests
 {
     private static FopContext Root => PosixBrick.Root;
 
-    [Fact]
+    [PosixFact]
     public async Task Preexisting_file_and_directory_get_a_gfid_at_lookup()
     {
         await using var b = await PosixBrick.StartAsync(dir =>
@@ -32,7 +32,7 @@ public sealed class PosixGfidTests
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(inner.Gfid))).Ok);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Lookup_gives_a_gfidless_object_the_requested_gfid()
     {
         await using var b = await PosixBrick.StartAsync(dir => File.WriteAllText(Path.Combine(dir, "x"), ""));
@@ -43,7 +43,7 @@ public sealed class PosixGfidTests
         Assert.Equal(want, r.Value.Gfid);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Readdirp_gives_gfidless_entries_a_gfid_and_fills_iatt()
     {
         await using var b = await PosixBrick.StartAsync(dir =>
@@ -66,7 +66,7 @@ public sealed class PosixGfidTests
         Assert.Equal(entries.Single(e => e.Name == "a").Gfid, (await b.LookupOk(Gfid.Root, "a")).Gfid);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task File_unlinked_while_open_stays_reachable_by_gfid_until_release()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -90,7 +90,7 @@ public sealed class PosixGfidTests
         Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(f.Gfid))).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Orphaned_handles_are_removed_at_start_up()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -106,7 +106,7 @@ public sealed class PosixGfidTests
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid))).Ok, "directory records stay");
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Directory_found_by_gfid_after_renames_when_nothing_is_cached()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -123,14 +123,14 @@ public sealed class PosixGfidTests
         Assert.True(File.Exists(Path.Combine(b.Dir, "c2", "d", "f")));
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Nameless_lookup_of_an_unknown_gfid_is_ESTALE()
     {
         await using var b = await PosixBrick.StartAsync();
         Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(Gfid.NewGfid()))).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Hard_linked_symlink_objects_are_not_mistaken_for_directory_records()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -143,7 +143,7 @@ public sealed class PosixGfidTests
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(s.Value.Gfid))).Ok, "the symlink's handle survives start-up cleanup");
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Opening_a_directory_by_gfid_keeps_its_record()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -154,7 +154,7 @@ public sealed class PosixGfidTests
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid))).Ok);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Concurrent_renames_of_one_directory_leave_a_record_that_finds_it()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -174,7 +174,7 @@ public sealed class PosixGfidTests
         Assert.True(r.Ok, r.Error.Name());
     }
 
-    [Fact]
+    [PosixFact]
     public async Task A_copy_carrying_another_objects_gfid_gets_its_own()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -206,7 +206,7 @@ public sealed class PosixGfidTests
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(copyDir.Gfid))).Ok);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Making_an_object_with_a_gfid_another_object_holds_is_EEXIST()
     {
         await using var b = await PosixBrick.StartAsync();

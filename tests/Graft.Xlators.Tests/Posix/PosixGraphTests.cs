@@ -7,7 +7,7 @@ namespace Graft.Xlators.Tests.Posix;
 /// <summary>storage/posix as a graph member: registration, configuration, events.</summary>
 public sealed class PosixGraphTests
 {
-    [Fact]
+    [PosixFact]
     public void It_is_registered_as_a_leaf_with_a_required_directory()
     {
         var spec = BuiltinXlators.CreateRegistry().Find("storage/posix");
@@ -20,7 +20,7 @@ public sealed class PosixGraphTests
         Assert.Equal("1024", spec.FindOption("dir-fd-cache-size")!.Default);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task A_missing_brick_directory_or_option_is_a_configuration_error()
     {
         var g = Graph.Linear(1, (PosixTranslator.Spec, "posix", new Dictionary<string, string> { ["directory"] = "/nonexistent/graft/brick" }));
@@ -29,7 +29,7 @@ public sealed class PosixGraphTests
         await Assert.ThrowsAsync<InvalidOperationException>(() => none.InitAsync(CancellationToken.None));
     }
 
-    [Fact]
+    [PosixFact]
     public async Task It_reports_child_up_and_answers_parent_down()
     {
         var temp = PosixBrick.NewTempDir();
@@ -44,7 +44,7 @@ public sealed class PosixGraphTests
         finally { PosixBrick.RemoveTree(temp); }
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Special_files_are_made_but_never_opened_on_the_brick()
     {
         await using var b = await PosixBrick.StartAsync();
