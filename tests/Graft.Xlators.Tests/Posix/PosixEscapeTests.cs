@@ -14,7 +14,7 @@ public sealed class PosixEscapeTests
         var outside = Path.Combine(temp, "outside");
         System.IO.Directory.CreateDirectory(outside);
         File.WriteAllText(Path.Combine(outside, "secret"), "secret");
-        var b = await PosixBrick.StartAsync(temp: temp, dirCache: dirCache);
+        var b = await PosixBrick.StartAsync(temp: temp, dirCache: dirCache, ownsTemp: true);
         return (b, outside);
     }
 
