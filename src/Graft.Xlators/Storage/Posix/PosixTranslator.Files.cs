@@ -39,7 +39,7 @@ public sealed partial class PosixTranslator
                     fixed (byte* p = z) os = Libc.openat(dir.Fd, p, kflags | Libc.O_CREAT | Libc.O_EXCL, FileMode.S_IFREG | perm);
                 if (os >= 0)
                 {
-                    result = Stamp(ctx, dir, z, parent, name, gfid, perm, out objFd);
+                    result = Stamp(ctx, dir, z, parent, name, gfid, perm, out objFd, createdFd: os);
                     if (!result.Ok) { Libc.close(os); os = -1; }
                 }
                 else if (LastErr() != Errno.EEXIST) result = LastErr();
