@@ -115,12 +115,19 @@ public sealed class PosixIoTests
         Assert.False(File.Exists(b.HandlePath(f.Gfid)));
         var e = await b.MkdirOk(Gfid.Root, "e");
         Assert.Equal(Errno.ENOTEMPTY, (await b.Xl.RenameAsync(Root, Loc.Child(Gfid.Root, "e"), Loc.Child(Gfid.Root, "g"), RenameFlags.None)).Error);
+        var empty = await b.MkdirOk(Gfid.Root, "empty");
+        var over = await b.MkdirOk(Gfid.Root, "over");
+        Assert.True((await b.Xl.RenameAsync(Root, Loc.Child(Gfid.Root, "over"), Loc.Child(Gfid.Root, "empty"), RenameFlags.None)).Ok);
+        Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(empty.Gfid))).Error);
+        Assert.Equal(over.Gfid, (await b.LookupOk(Gfid.Root, "empty")).Gfid);
 
         await b.RestartAsync(); // directories are found by GFID through their updated records
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(a.Gfid))).Ok);
         Assert.Equal(g.Gfid, (await b.LookupOk(a.Gfid, "f")).Gfid);
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(c.Gfid))).Ok);
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(e.Gfid))).Ok);
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(over.Gfid))).Ok);
+        Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(empty.Gfid))).Error);
     }
 
     [PosixFact]
