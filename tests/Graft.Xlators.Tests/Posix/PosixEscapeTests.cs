@@ -112,7 +112,8 @@ public sealed class PosixEscapeTests
         string dPath = Path.Combine(b.Dir, "d"), parked = Path.Combine(b.Dir, "d.real");
         using var stop = new CancellationTokenSource();
         int swaps = 0;
-        var swapper = Task.Run(() =>
+        // A dedicated thread: the pool may be busy with other tests' synchronous fops.
+        var swapper = Task.Factory.StartNew(() =>
         {
             while (!stop.IsCancellationRequested)
             {
@@ -123,11 +124,14 @@ public sealed class PosixEscapeTests
                 Interlocked.Increment(ref swaps);
                 Thread.SpinWait(5000); // leave the real directory in place for a moment too (shapes the race; no waiting on it)
             }
-        });
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref swaps) > 0 || swapper.IsCompleted, TimeSpan.FromSeconds(30)), "the swapper started");
         int ok = 0, named = 0, iterations = 0;
         try
         {
-            for (int i = 0; i < 400 && !swapper.IsCompleted; i++)
+            int start = Volatile.Read(ref swaps);
+            // At least 400 iterations, and until the swapper has made 50 more swaps meanwhile (bounded).
+            for (int i = 0; (i < 400 || Volatile.Read(ref swaps) - start < 50) && i < 100_000 && !swapper.IsCompleted; i++)
             {
                 var byName = await b.Xl.LookupAsync(Root, Loc.Child(Gfid.Root, "d"));
                 iterations++;
@@ -149,7 +153,7 @@ public sealed class PosixEscapeTests
             stop.Cancel();
             await swapper.WaitAsync(TimeSpan.FromSeconds(30));
         }
-        Assert.True(swaps > 0 && iterations > 0, $"{iterations} iterations, {named} named d, {ok} saw inside, {swaps} swaps");
+        Assert.True(swaps >= 50 && iterations >= 400, $"{iterations} iterations, {named} named d, {ok} saw inside, {swaps} swaps");
         // Once the swapping stops, the directory is served normally again, by name and by GFID.
         Assert.Equal(d.Gfid, (await b.LookupOk(Gfid.Root, "d")).Gfid);
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Child(d.Gfid, "inside"))).Ok);
