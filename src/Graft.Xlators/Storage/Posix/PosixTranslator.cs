@@ -72,7 +72,8 @@ public sealed partial class PosixTranslator : Translator
     public override ValueTask InitAsync(CancellationToken ct)
     {
         FsCreds.Init();
-        Directory = Options.GetString("directory");
+        Directory = Options.GetStringOrNull("directory")
+            ?? throw new InvalidOperationException("storage/posix: option 'directory' is required");
         _processUmask = ReadProcessUmask();
         _rootFd = OpenBrickRoot(Directory);
         try
