@@ -26,7 +26,7 @@ public class PosixHotPath
         _graph = Graph.Linear(1, (PosixTranslator.Spec, "posix", new Dictionary<string, string> { ["directory"] = _temp }));
         _graph.InitAsync(CancellationToken.None).GetAwaiter().GetResult(); // setup only, outside the measured path
         var g = Gfid.NewGfid();
-        var inode = _graph.Inodes.Link(Gfid.Zero, null, new Iatt { Gfid = g, Mode = Graft.Core.FileMode.S_IFREG });
+        var inode = _graph.Inodes.Link(Gfid.Zero, null, new Iatt { Gfid = g, Mode = Graft.Core.PosixMode.S_IFREG });
         _fd = new Fd(inode, OpenFlags.O_RDWR);
         _xl = _graph.Top;
         var c = _xl.CreateAsync(_ctx, Loc.Child(Gfid.Root, "f"), OpenFlags.O_RDWR | OpenFlags.O_CREAT, 0x1A4, 0, g, _fd);

@@ -1,6 +1,6 @@
 using Graft.Core;
 using Graft.Xlators.Storage.Posix;
-using FileMode = Graft.Core.FileMode;
+using FileMode = Graft.Core.PosixMode;
 
 namespace Graft.Xlators.Tests.Posix;
 
