@@ -17,6 +17,14 @@ public sealed partial class MountSession
         public long Switches, Reconfigures, GraphsDestroyed, RetirementsForced, HandlesSwept;
     }
 
+    /// <summary>Acknowledged bytes the graph's translators (write-behind) have not yet written below them.</summary>
+    private static long BytesHeld(Graph g)
+    {
+        long n = 0;
+        foreach (var t in g.Translators) n += t.BytesHeld;
+        return n;
+    }
+
     /// <summary>A consistent-enough snapshot of the session for state dumps (counters are read one by one).</summary>
     public MountState GetState()
     {
@@ -32,7 +40,8 @@ public sealed partial class MountSession
         foreach (var g in Graphs)
         {
             graphs.Add(new GraphStateInfo(g.Generation, g.State.ToString().ToLowerInvariant(), g.FopsInFlight, g.Inodes.Count,
-                                          g.Inodes.FdCount, g.Inodes.ActiveCount, g.Inodes.LruCount, g.IsChildUp));
+                                          g.Inodes.FdCount, g.Inodes.ActiveCount, g.Inodes.LruCount, g.IsChildUp,
+                                          BytesHeld(g)));
         }
         return new MountState(
             Environment.ProcessId, active.Generation, graphs, perGen, files.Count, NodeCount,
@@ -73,9 +82,13 @@ public sealed record MountState(
     public static MountState? FromJson(string json) => JsonSerializer.Deserialize<MountState>(json, Json);
 }
 
-/// <summary>One graph the session holds. <see cref="State"/> is starting, active, draining or destroyed.</summary>
+/// <summary>
+/// One graph the session holds. <see cref="State"/> is starting, active, draining or destroyed;
+/// <see cref="WriteBehindBytes"/> is what write-behind acknowledged on it and has not yet written.
+/// </summary>
 public sealed record GraphStateInfo(
-    long Generation, string State, long FopsInFlight, int Inodes, int Fds, int ActiveInodes, int LruInodes, bool ChildUp);
+    long Generation, string State, long FopsInFlight, int Inodes, int Fds, int ActiveInodes, int LruInodes, bool ChildUp,
+    long WriteBehindBytes);
 
 public sealed record CounterInfo(
     long Switches, long Reconfigures, long FdMigrations, long FdMigrationFailures, long GraphsDestroyed, long RetirementsForced,

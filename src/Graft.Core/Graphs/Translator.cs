@@ -31,6 +31,12 @@ public abstract partial class Translator
         child._parents.Add(this);
     }
 
+    /// <summary>
+    /// Bytes this translator has acknowledged to its parent but not yet passed to its children
+    /// (write-behind's window). State dumps sum it per graph; 0 for translators that hold none.
+    /// </summary>
+    public virtual long BytesHeld => 0;
+
     /// <summary>Called once, bottom-up, after options are set. Throw for bad configuration.</summary>
     public virtual ValueTask InitAsync(CancellationToken ct) => ValueTask.CompletedTask;
 

@@ -43,7 +43,7 @@ public sealed partial class WriteBehindTranslator : Translator
     private long _failures;
 
     /// <summary>Acknowledged bytes not yet written to the child, over all files.</summary>
-    public long BytesHeld => Interlocked.Read(ref _bytesHeld);
+    public override long BytesHeld => Interlocked.Read(ref _bytesHeld);
 
     /// <summary>Background writes that failed (each reported to the application later).</summary>
     public long Failures => Interlocked.Read(ref _failures);
