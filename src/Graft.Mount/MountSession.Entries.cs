@@ -21,6 +21,13 @@ public sealed partial class MountSession
                 return r.Error;
             }
             if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
+            // An older graph may hold acknowledged writes to this file: make them land, then ask again.
+            if (await SettleOlderAsync(r.Value.Gfid, g).ConfigureAwait(false))
+            {
+                r = await g.Top.LookupAsync(ctx, Loc.Child(p.Value, name)).ConfigureAwait(false);
+                if (!r.Ok) return r.Error;
+                if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
+            }
             Interlocked.Increment(ref _counters.Lookups);
             return new NodeEntry(LinkNode(g, parent.Gfid, name, r.Value), r.Value);
         }

@@ -25,7 +25,7 @@ public sealed partial class MountSession
             await Task.Delay(Options.SweepDelay).ConfigureAwait(false);
             while (true)
             {
-                if (Volatile.Read(ref _disposed) != 0) return; // DisposeAsync tears every graph down
+                if (Volatile.Read(ref _disposed) != 0) { Interlocked.Decrement(ref _retiring); return; } // DisposeAsync tears every graph down
                 var (files, nodes) = ReferencesTo(old, dead);
                 if (files.Count == 0 && nodes.Count == 0 && old.FopsInFlight == 0) break;
                 if (clock.Elapsed >= timeout) { forced = true; break; }
@@ -56,6 +56,7 @@ public sealed partial class MountSession
         }
         await old.DestroyAsync().ConfigureAwait(false);
         lock (_graphs) _graphs.Remove(old);
+        Interlocked.Decrement(ref _retiring);
         Interlocked.Increment(ref _counters.GraphsDestroyed);
         LogRetired(_log, old.Generation, clock.Elapsed.TotalMilliseconds);
     }

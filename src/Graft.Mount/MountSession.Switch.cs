@@ -171,6 +171,7 @@ public sealed partial class MountSession
             // finish there, and every handle moves to g on its next use.
             Volatile.Write(ref _active, g);
             old.State = GraphState.Draining;
+            Interlocked.Increment(ref _retiring);
         }
         Interlocked.Increment(ref _counters.Switches);
         _lastVolfileError = null;

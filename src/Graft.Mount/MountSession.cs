@@ -142,6 +142,7 @@ public sealed partial class MountSession : IAsyncDisposable
         // Nameless lookup by GFID on the active graph (DESIGN invariant 5); the result is cached
         // on the node, so one miss per node per graph.
         Interlocked.Increment(ref _counters.InodeMisses);
+        await SettleOlderAsync(node.Gfid, g).ConfigureAwait(false);
         var r = await g.Top.LookupAsync(ctx, Loc.Nameless(node.Gfid)).ConfigureAwait(false);
         if (!r.Ok) return r.Error;
         var inode = g.Inodes.Link(default, null, r.Value);
