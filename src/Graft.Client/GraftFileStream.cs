@@ -70,7 +70,9 @@ public sealed class GraftFileStream : Stream
     {
         ThrowIfDisposed();
         _ctx.Cancellation = ct;
-        return ThrowHelper.Check(await _session.GetattrAsync(_ctx, _file).ConfigureAwait(false), "fstat", Path);
+        var r = await _session.GetattrAsync(_ctx, _file).ConfigureAwait(false);
+        Done();
+        return ThrowHelper.Check(r, "fstat", Path);
     }
 
     public override long Seek(long offset, SeekOrigin origin)
@@ -98,7 +100,9 @@ public sealed class GraftFileStream : Stream
         if (!CanWrite) throw new NotSupportedException("stream is not writable");
         _ctx.Cancellation = ct;
         var attr = new SetAttr { Valid = SetAttrValid.Size, Size = value };
-        ThrowHelper.Check(await _session.SetattrAsync(_ctx, _file, attr).ConfigureAwait(false), "ftruncate", Path);
+        var r = await _session.SetattrAsync(_ctx, _file, attr).ConfigureAwait(false);
+        Done();
+        ThrowHelper.Check(r, "ftruncate", Path);
     }
 
     // ---- reading ----
@@ -131,6 +135,7 @@ public sealed class GraftFileStream : Stream
         if (buffer.IsEmpty) return 0;
         _ctx.Cancellation = ct;
         var r = await _session.ReadAsync(_ctx, _file, buffer, _position).ConfigureAwait(false);
+        Done();
         if (!r.Ok) ThrowHelper.Throw(r.Error, "read", Path);
         _position += r.Value;
         return r.Value;
@@ -164,6 +169,12 @@ public sealed class GraftFileStream : Stream
         ThrowIfDisposed();
         if (!CanWrite) throw new NotSupportedException("stream is not writable");
         _ctx.Cancellation = ct;
+        try { await WriteAllAsync(data).ConfigureAwait(false); }
+        finally { Done(); }
+    }
+
+    private async ValueTask WriteAllAsync(ReadOnlyMemory<byte> data)
+    {
         while (!data.IsEmpty)
         {
             var r = await _session.WriteAsync(_ctx, _file, data, _position).ConfigureAwait(false);
@@ -196,7 +207,9 @@ public sealed class GraftFileStream : Stream
     {
         ThrowIfDisposed();
         _ctx.Cancellation = ct;
-        ThrowHelper.Check(await _session.FsyncAsync(_ctx, _file, dataOnly).ConfigureAwait(false), "fsync", Path);
+        var e = await _session.FsyncAsync(_ctx, _file, dataOnly).ConfigureAwait(false);
+        Done();
+        ThrowHelper.Check(e, "fsync", Path);
     }
 
     /// <summary>fcntl(F_GETLK/F_SETLK/F_SETLKW) with this stream as the lock owner.</summary>
@@ -206,7 +219,9 @@ public sealed class GraftFileStream : Stream
         _ctx.Cancellation = ct;
         lk.Owner = _ctx.LockOwner;
         lk.Pid = _ctx.Pid;
-        return ThrowHelper.Check(await _session.LkAsync(_ctx, _file, cmd, lk).ConfigureAwait(false), "lk", Path);
+        var r = await _session.LkAsync(_ctx, _file, cmd, lk).ConfigureAwait(false);
+        Done();
+        return ThrowHelper.Check(r, "lk", Path);
     }
 
     // ---- closing ----
@@ -236,7 +251,17 @@ public sealed class GraftFileStream : Stream
             // close(2) reports a failed flush (e.g. write-behind data that could not land); so do we.
             if (e is not (Errno.OK or Errno.ENOSYS)) ThrowHelper.Throw(e, "close", Path);
         }
-        finally { _volume.Release(_node); }
+        finally { Done(); _volume.Release(_node); }
+    }
+
+    /// <summary>
+    /// After each fop: the reused context must not keep the graph it last ran on (an idle stream
+    /// would pin a retired graph for ever, DESIGN invariant 8) nor the caller's cancellation source.
+    /// </summary>
+    private void Done()
+    {
+        _ctx.Graph = null;
+        _ctx.Cancellation = default;
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed != 0, this);
