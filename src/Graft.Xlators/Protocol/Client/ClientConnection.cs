@@ -21,6 +21,9 @@ internal sealed class ClientConnection
     private TransportFailure? _failure;
     private long _pingSentMs;       // 0 when no ping is outstanding
     private ulong _pingSeq;
+    // Disposed when the connection dies, so the timer loop ends at once: a pending tick roots this
+    // connection (and through its log, the client's graph) for up to a second after a retirement.
+    private readonly PeriodicTimer _timer;
 
     public ClientConnection(FrameConnection conn, long epoch, long frameTimeoutMs, long pingTimeoutMs, Action<string> log)
     {
@@ -29,6 +32,8 @@ internal sealed class ClientConnection
         _frameTimeoutMs = frameTimeoutMs;
         _pingTimeoutMs = pingTimeoutMs;
         _log = log;
+        long bound = Math.Min(frameTimeoutMs, pingTimeoutMs > 0 ? pingTimeoutMs : long.MaxValue);
+        _timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Clamp(bound / 4, 20, 1000)));
         _conn.LastReceiveMs = Environment.TickCount64;
     }
 
@@ -80,6 +85,7 @@ internal sealed class ClientConnection
             else why = _failure.Value;
         }
         _conn.Close(detail);
+        _timer.Dispose();
         List<PendingCall> victims;
         lock (_pending) { victims = [.. _pending.Values]; _pending.Clear(); }
         var r = new TransportResult(why);
@@ -172,9 +178,7 @@ internal sealed class ClientConnection
 
     private async Task TimerLoopAsync()
     {
-        long bound = Math.Min(_frameTimeoutMs, _pingTimeoutMs > 0 ? _pingTimeoutMs : long.MaxValue);
-        var tick = TimeSpan.FromMilliseconds(Math.Clamp(bound / 4, 20, 1000));
-        using var timer = new PeriodicTimer(tick);
+        var timer = _timer;
         while (!IsDead && await timer.WaitForNextTickAsync().ConfigureAwait(false))
         {
             long now = Environment.TickCount64;
