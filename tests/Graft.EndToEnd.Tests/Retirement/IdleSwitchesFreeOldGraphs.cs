@@ -53,7 +53,7 @@ public class IdleSwitchesFreeOldGraphs(Xunit.Abstractions.ITestOutputHelper outp
             Assert.Equal(Switches + 1, weak.Count);
 
             var alive = CountAlive(weak);
-            Assert.True(alive == 1, $"{alive - 1} destroyed graphs are still reachable after a full collection");
+            Assert.True(alive == 1, $"{alive - 1} destroyed graphs are still reachable after a full collection: generations {AliveGenerations(weak)}");
 
             // Threads and sockets wind down asynchronously (a closed connection's loops exit): bounded wait.
             ProcessCounts after = default;
@@ -97,6 +97,14 @@ public class IdleSwitchesFreeOldGraphs(Xunit.Abstractions.ITestOutputHelper outp
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void Track(List<WeakReference<Graph>> weak, NetVolume t) =>
         weak.Add(new WeakReference<Graph>(t.Volume.Session.ActiveGraph));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static string AliveGenerations(List<WeakReference<Graph>> weak)
+    {
+        var gens = new List<long>();
+        foreach (var w in weak) if (w.TryGetTarget(out var g)) gens.Add(g.Generation);
+        return string.Join(",", gens.Take(40));
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int CountAlive(List<WeakReference<Graph>> weak)
