@@ -128,9 +128,13 @@ public sealed partial class MountSession
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
+            // Data an old graph acknowledged and could not write is reported on close too (MountFile.NoteCloseError).
+            var lost = file.TakeCloseError();
             if (!f.Ok) return f.Error;
-            try { return await g.Top.FlushAsync(ctx, f.Value).ConfigureAwait(false); }
+            Errno e;
+            try { e = await g.Top.FlushAsync(ctx, f.Value).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+            return e != Errno.OK ? e : lost;
         }
         finally { g.ExitFop(); }
     }

@@ -64,6 +64,7 @@ public sealed partial class MountSession
 
             var ctx = MigrationContext(file, g);
             var e = await DrainAsync(file, old, og).ConfigureAwait(false);
+            if (e != Errno.OK) file.NoteCloseError(e);
             if (e == Errno.OK)
             {
                 var inode = await ResolveAsync(ctx, file.Node, g).ConfigureAwait(false);

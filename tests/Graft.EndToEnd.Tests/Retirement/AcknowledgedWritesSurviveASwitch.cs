@@ -65,3 +65,34 @@ public class AcknowledgedWritesSurviveASwitch
         await t.WaitOneGraphAsync(TimeSpan.FromSeconds(30));
     }
 }
+
+/// <summary>
+/// A write write-behind acknowledged on the old graph and then failed to write is never lost
+/// silently across a switch: the next call on that stream reports it (the migration's barrier
+/// finds it), and so does close.
+/// </summary>
+public class FailedBackgroundWriteIsReportedAcrossASwitch
+{
+    [Fact]
+    public async Task The_next_call_and_close_report_it()
+    {
+        await using var t = await NetVolume.StartAsync(writeBehind: true,
+            faults: "    option fail writev\n    option fail-count 1\n    option fail-errno ENOSPC\n");
+        var s = await t.Volume.OpenAsync("/lost", OpenFlags.O_CREAT | OpenFlags.O_WRONLY);
+        try
+        {
+            await s.WriteAsync(new byte[Records.Size]); // acknowledged by write-behind, then fails below it
+            await NetClientWait.Until(() => t.State.Graphs.Single(g => g.State == "active").WriteBehindBytes == 0, "the background write ran");
+            await t.ApplyAsync(writeBehind: false);
+
+            var next = await Assert.ThrowsAsync<Graft.Client.GraftIOException>(async () => await s.WriteAsync(new byte[Records.Size]));
+            Assert.Equal(Errno.ENOSPC, next.Errno);
+        }
+        finally
+        {
+            var close = await Assert.ThrowsAsync<Graft.Client.GraftIOException>(async () => await s.DisposeAsync());
+            Assert.Equal(Errno.ENOSPC, close.Errno);
+        }
+        Assert.Equal(1, t.State.Counters.FdMigrationFailures);
+    }
+}
