@@ -24,6 +24,7 @@ public static class Program
         var root = new RootCommand("graft: a scale-out network filesystem whose client graph can be replaced while files stay open.");
         // Each verb lives in Commands/<Verb>Command.cs and exposes Create().
         root.Subcommands.Add(VolfileCommand.Create(registry));
+        root.Subcommands.Add(BrickCommand.Create());
         // The built-in --version reports the entry assembly, which is the test host when the CLI
         // runs in-process; report this assembly's version instead.
         foreach (var o in root.Options)

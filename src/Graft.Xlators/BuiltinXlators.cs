@@ -13,6 +13,8 @@ public static class BuiltinXlators
         r.Register(Performance.WriteBehind.WriteBehindTranslator.Spec);
         r.Register(Storage.Posix.PosixTranslator.Spec);
         r.Register(Features.Locks.LocksTranslator.Spec);
+        r.Register(Protocol.Client.ProtocolClient.Spec);
+        r.Register(Protocol.Server.ProtocolServer.Spec);
         return r;
     }
 }

@@ -1,0 +1,132 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Graft.Core;
+using Graft.Xlators;
+using Graft.Xlators.Protocol.Server;
+using Microsoft.Extensions.Logging;
+
+namespace Graft.Cli.Commands;
+
+/// <summary>
+/// `graft brick`: serves one brick over TCP in the foreground (GlusterFS's glusterfsd). Either a
+/// directory under the standard brick graph (protocol/server over features/locks over storage/posix), or any brick
+/// graph from a volfile. Prints `listening ADDR:PORT` on stdout once clients can connect; logs
+/// go to stderr. SIGTERM or SIGINT shuts it down cleanly (PARENT_DOWN, then destroy).
+/// </summary>
+public static class BrickCommand
+{
+    public static Command Create()
+    {
+        var dir = new Option<DirectoryInfo?>("--dir") { Description = "Directory to export under the standard brick graph." };
+        var volfile = new Option<FileInfo?>("--volfile") { Description = "Serve this brick graph instead (its top, or a volume in it, is protocol/server)." };
+        var port = new Option<int>("--port") { Description = "TCP port; 0 picks a free one.", DefaultValueFactory = _ => 0 };
+        var name = new Option<string?>("--name") { Description = "Brick name clients ask for (remote-subvolume); defaults to the directory's last component." };
+        var listen = new Option<string>("--listen") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
+        var allow = new Option<string>("--auth-allow") { Description = "Comma-separated addresses/CIDRs allowed to connect, or *.", DefaultValueFactory = _ => "*" };
+        var secret = new Option<FileInfo?>("--secret-file") { Description = "File holding the shared secret clients must prove." };
+        var grace = new Option<string?>("--grace-timeout") { Description = "How long an uncleanly disconnected client keeps its fds (e.g. 10s)." };
+        var cmd = new Command("brick", "Serve a brick over TCP in the foreground until SIGTERM.")
+        {
+            dir, volfile, port, name, listen, allow, secret, grace,
+        };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var error = parse.InvocationConfiguration.Error;
+            var d = parse.GetValue(dir);
+            var v = parse.GetValue(volfile);
+            if ((d is null) == (v is null))
+            {
+                error.WriteLine("graft brick: give exactly one of --dir DIR or --volfile FILE");
+                return 2;
+            }
+            string text, file;
+            if (v is not null)
+            {
+                try { text = await File.ReadAllTextAsync(v.FullName, ct); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    error.WriteLine($"{v}: cannot read: {e.Message}");
+                    return 1;
+                }
+                file = v.FullName;
+            }
+            else
+            {
+                if (!d!.Exists) { error.WriteLine($"graft brick: {d.FullName}: no such directory"); return 1; }
+                var brickName = parse.GetValue(name) ?? d.FullName.TrimEnd('/').Split('/')[^1];
+                if (brickName.Length == 0 || brickName.Any(char.IsWhiteSpace)) { error.WriteLine("graft brick: give a --name without spaces"); return 2; }
+                text = StandardBrickVolfile(brickName, d.FullName, parse.GetValue(listen)!, parse.GetValue(port), parse.GetValue(allow)!,
+                                            parse.GetValue(secret)?.FullName, parse.GetValue(grace));
+                file = "<brick " + brickName + ">";
+            }
+            return await ServeAsync(text, file, output, error);
+        });
+        return cmd;
+    }
+
+    /// <summary>
+    /// protocol/server over features/locks over storage/posix. The volume right under the server
+    /// carries the brick's name, which is what clients ask for.
+    /// </summary>
+    public static string StandardBrickVolfile(string name, string directory, string listen, int port, string allow, string? secretFile, string? grace)
+    {
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"volume {name}-posix\n    type storage/posix\n    option directory {directory}\nend-volume\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type features/locks\n    subvolumes {name}-posix\nend-volume\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"volume {name}-server\n    type protocol/server\n    option listen-address {listen}\n    option listen-port {port}\n    option auth-allow {allow}\n");
+        if (secretFile is not null) sb.Append(CultureInfo.InvariantCulture, $"    option secret-file {secretFile}\n");
+        if (grace is not null) sb.Append(CultureInfo.InvariantCulture, $"    option grace-timeout {grace}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}\nend-volume\n");
+        return sb.ToString();
+    }
+
+    private static async Task<int> ServeAsync(string text, string file, TextWriter output, TextWriter error)
+    {
+        using var loggers = LoggerFactory.Create(b => b
+            .SetMinimumLevel(LogLevel.Information)
+            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
+            .AddFilter("Microsoft", LogLevel.Warning));
+        Graph graph;
+        try { graph = GraphBuilder.Build(text, file, BuiltinXlators.CreateRegistry(), generation: 1, loggers: loggers); }
+        catch (VolfileException e) { error.WriteLine(e.Message); return 1; }
+
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); });
+        try
+        {
+            if (!await graph.StartAndWaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None))
+            {
+                error.WriteLine("graft brick: the brick graph did not come up within 30s");
+                await graph.DestroyAsync();
+                return 1;
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"graft brick: cannot start: {e.Message}");
+            await graph.DestroyAsync();
+            return 1;
+        }
+        var server = graph.Top as ProtocolServer ?? graph.Translators.OfType<ProtocolServer>().FirstOrDefault();
+        if (server?.LocalEndPoint is not { } ep)
+        {
+            error.WriteLine("graft brick: the graph has no protocol/server");
+            await graph.DestroyAsync();
+            return 1;
+        }
+        output.WriteLine($"listening {ep.Address}:{ep.Port}");
+        output.Flush();
+
+        await stop.Task;
+        graph.SendParentDown();
+        try { await graph.ParentDownHandled.WaitAsync(TimeSpan.FromSeconds(10)); }
+        catch (TimeoutException) { error.WriteLine("graft brick: drain took longer than 10s; stopping anyway"); }
+        await graph.DestroyAsync();
+        output.WriteLine("stopped");
+        return 0;
+    }
+}

@@ -1,0 +1,201 @@
+using System.Net;
+using System.Net.Sockets;
+using Graft.Core;
+using Graft.Xlators.Protocol.Transport;
+using Graft.Xlators.Protocol.Wire;
+
+namespace Graft.Xlators.Protocol.Client;
+
+public sealed partial class ProtocolClient
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+    private long _epoch;
+    private int _started, _stopping;
+    private bool _childUpSent;   // touched only by the connect loop
+
+    private void StartConnecting()
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0) return;
+        _loop = Task.Run(() => ConnectLoopAsync(_stop.Token));
+    }
+
+    /// <summary>
+    /// Stops reconnecting, waits (up to <paramref name="bound"/>) for calls in flight, then sends
+    /// Goodbye so the brick frees this client's fds at once, and closes.
+    /// </summary>
+    private async Task StopAsync(TimeSpan bound)
+    {
+        if (Interlocked.Exchange(ref _stopping, 1) != 0) { if (_loop is { } l) await l.WaitAsync(bound).ConfigureAwait(false); return; }
+        _stop.Cancel();
+        var deadline = Environment.TickCount64 + (long)bound.TotalMilliseconds;
+        var conn = _conn;
+        if (conn is not null)
+        {
+            // In-flight calls are already bounded by frame-timeout; wait for them to drain on their own.
+            while (conn.PendingCount > 0 && !conn.IsDead && Environment.TickCount64 < deadline)
+                await Task.Delay(5).ConfigureAwait(false);
+            conn.SayGoodbye();
+            try { await conn.Closed.WaitAsync(TimeSpan.FromMilliseconds(Math.Max(100, deadline - Environment.TickCount64))).ConfigureAwait(false); }
+            catch (TimeoutException) { conn.Fail(TransportFailure.ShuttingDown, "goodbye not flushed in time"); }
+            conn.Fail(TransportFailure.ShuttingDown, "closed on PARENT_DOWN");
+        }
+        if (_loop is { } loop)
+        {
+            try { await loop.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); }
+            catch (TimeoutException) { Log("connect loop did not stop in time"); }
+        }
+        _conn = null;
+    }
+
+    private async Task ConnectLoopAsync(CancellationToken stop)
+    {
+        long backoff = _minBackoffMs;
+        while (!stop.IsCancellationRequested)
+        {
+            var conn = await TryConnectAsync(stop).ConfigureAwait(false);
+            if (conn is null)
+            {
+                try { await Task.Delay(TimeSpan.FromMilliseconds(backoff), stop).ConfigureAwait(false); }
+                catch (OperationCanceledException) { break; }
+                backoff = Math.Min(backoff * 2, _maxBackoffMs);
+                continue;
+            }
+            backoff = _minBackoffMs;
+            _conn = conn;
+            Interlocked.Increment(ref _connects);
+            _childUpSent = true;
+            NotifyParents(GraphEvent.ChildUp);
+
+            var closed = conn.Closed;
+            try { await closed.WaitAsync(stop).ConfigureAwait(false); }
+            catch (OperationCanceledException) { break; }
+            if (stop.IsCancellationRequested) break;
+            _conn = null;
+            Log($"disconnected: {closed.Result}");
+            if (_childUpSent) { _childUpSent = false; NotifyParents(GraphEvent.ChildDown); }
+        }
+    }
+
+    /// <summary>One connect + handshake + reopen, bounded by connect-timeout (reopen by frame-timeout per call).</summary>
+    private async Task<ClientConnection?> TryConnectAsync(CancellationToken stop)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        cts.CancelAfter(TimeSpan.FromMilliseconds(_connectTimeoutMs));
+        Socket? socket = null;
+        FrameConnection? fc = null;
+        try
+        {
+            socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            await socket.ConnectAsync(_host, _port, cts.Token).ConfigureAwait(false);
+            fc = new FrameConnection(socket);
+            var (err, resumed) = await HandshakeAsync(fc, cts.Token).ConfigureAwait(false);
+            if (err != Errno.OK)
+            {
+                LastConnectError = err;
+                Log($"handshake refused: {err.Name()}");
+                fc.Close("handshake refused");
+                return null;
+            }
+            var conn = new ClientConnection(fc, Interlocked.Increment(ref _epoch), _frameTimeoutMs, _pingTimeoutMs, Log);
+            conn.Start();
+            await ReopenFdsAsync(conn, resumed).ConfigureAwait(false);
+            if (conn.IsDead) return null;
+            LastConnectError = Errno.OK;
+            Log(resumed ? "connected, session resumed" : "connected");
+            return conn;
+        }
+        catch (OperationCanceledException)
+        {
+            LastConnectError = stop.IsCancellationRequested ? Errno.ENOTCONN : Errno.ETIMEDOUT;
+        }
+        catch (SocketException e)
+        {
+            LastConnectError = e.SocketErrorCode switch
+            {
+                SocketError.ConnectionRefused => Errno.ECONNREFUSED,
+                SocketError.HostUnreachable => Errno.EHOSTUNREACH,
+                SocketError.NetworkUnreachable => Errno.ENETUNREACH,
+                SocketError.TimedOut => Errno.ETIMEDOUT,
+                _ => Errno.ENOTCONN,
+            };
+        }
+        catch (IOException) { LastConnectError = Errno.ENOTCONN; }
+        if (fc is not null) fc.Close("connect failed");
+        else socket?.Dispose();
+        return null;
+    }
+
+    private async Task<(Errno, bool Resumed)> HandshakeAsync(FrameConnection fc, CancellationToken ct)
+    {
+        var hello = new Handshake.Hello(Handshake.Version, MountIdentity, Graph?.Generation ?? 0, _instance, _brick, Handshake.NewNonce());
+        var w = new BodyWriter();
+        Handshake.Write(w, hello);
+        fc.WriteFrame(FrameType.Hello, FrameFlags.None, FopOp.None, 0, w);
+        var f = await HandshakeIo.ReadFrameAsync(fc.Input, ct).ConfigureAwait(false);
+        if (f is not { Header.Type: FrameType.Challenge } ch || Handshake.ReadChallenge(ch.Body) is not { } challenge)
+            return (f is null ? Errno.ECONNRESET : Errno.EPROTO, false);
+        if (challenge.SecretRequired && _secret is null) return (Errno.EACCES, false);
+        w.Reset();
+        Handshake.WriteAuth(w, _secret is null ? [] : Handshake.Proof(_secret, Handshake.ClientRole, hello, challenge.ServerNonce));
+        fc.WriteFrame(FrameType.Auth, FrameFlags.None, FopOp.None, 0, w);
+        f = await HandshakeIo.ReadFrameAsync(fc.Input, ct).ConfigureAwait(false);
+        if (f is not { Header.Type: FrameType.Welcome } wf || Handshake.ReadWelcome(wf.Body) is not { } welcome)
+            return (f is null ? Errno.ECONNRESET : Errno.EPROTO, false);
+        if (welcome.Error != Errno.OK) return (welcome.Error, false);
+        // Mutual: with a secret, the brick must prove it too, or we might be talking to an impostor.
+        if (_secret is not null && !Handshake.ProofMatches(Handshake.Proof(_secret, Handshake.ServerRole, hello, challenge.ServerNonce), welcome.ServerProof))
+            return (Errno.EACCES, false);
+        return (Errno.OK, welcome.Resumed);
+    }
+
+    // ---- open fds, so they can be reopened on a new connection ----
+
+    private readonly HashSet<ClientFdCtx> _openFds = [];   // guarded by itself
+
+    /// <summary>
+    /// Makes every open fd usable on <paramref name="conn"/> before it is published. A resumed
+    /// session still has our remote fds; otherwise (a restarted brick) each is reopened by GFID with
+    /// its original flags minus O_CREAT/O_EXCL/O_TRUNC, under the mount's own identity.
+    /// </summary>
+    private async Task ReopenFdsAsync(ClientConnection conn, bool resumed)
+    {
+        ClientFdCtx[] fds;
+        lock (_openFds) fds = [.. _openFds];
+        int failed = 0;
+        foreach (var f in fds)
+        {
+            var old = f.Remote;
+            if (resumed && old is not null) { f.Remote = new RemoteFd(conn.Epoch, old.Id); continue; }
+            var q = new FopRequest(f.IsDir ? FopOp.Opendir : FopOp.Open)
+            {
+                Caller = new WireCaller { Groups = [] },
+                Loc = new WireLoc(f.Gfid, default, null),
+                Flags = f.Flags & ~(OpenFlags.O_CREAT | OpenFlags.O_EXCL | OpenFlags.O_TRUNC),
+            };
+            var p = await CallOnAsync(conn, q, bounded: true).ConfigureAwait(false);
+            if (p.Error == Errno.OK) f.Remote = new RemoteFd(conn.Epoch, p.Fd);
+            else { f.Remote = null; failed++; Log($"reopen of {f.Gfid} failed: {p.Error.Name()}"); }
+        }
+        if (fds.Length > 0) Log($"reopened {fds.Length - failed} of {fds.Length} fd(s)" + (resumed ? " (session resumed)" : ""));
+    }
+
+    private void TrackFd(Fd fd, ClientFdCtx ctx)
+    {
+        fd.SetCtx(this, ctx);
+        lock (_openFds) _openFds.Add(ctx);
+    }
+}
+
+/// <summary>A remote fd id, valid only on the connection epoch that obtained it.</summary>
+internal sealed record RemoteFd(long Epoch, ulong Id);
+
+/// <summary>What protocol/client keeps on an fd: how to reopen it, and its id on the brick.</summary>
+internal sealed class ClientFdCtx(Gfid gfid, int flags, bool isDir)
+{
+    public Gfid Gfid { get; } = gfid;
+    public int Flags { get; } = flags;
+    public bool IsDir { get; } = isDir;
+    private volatile RemoteFd? _remote;
+    public RemoteFd? Remote { get => _remote; set => _remote = value; }
+}

@@ -1,0 +1,263 @@
+using System.Runtime.CompilerServices;
+using Graft.Core;
+using Graft.Xlators.Protocol.Wire;
+
+namespace Graft.Xlators.Protocol.Client;
+
+// Every fop goes over the wire. Path fops carry GFIDs and names; fd fops carry the remote fd id
+// valid on the connection they are sent on.
+public sealed partial class ProtocolClient
+{
+    private static WireLoc L(in Loc loc) => WireLoc.From(loc);
+
+    private ValueTask<FopReply> FdCallAsync(FopContext ctx, Fd fd, FopRequest q)
+    {
+        var e = Resolve(fd, out var conn, out var id);
+        if (e != Errno.OK) return new(new FopReply(e));
+        q.Fd = id;
+        q.Caller = WireCaller.From(ctx);
+        return CallOnAsync(conn!, q, bounded: !(q.Op == FopOp.Lk && q.Flags == (int)LockCmd.SetLkW));
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<Result<Iatt>> IattOf(ValueTask<FopReply> call)
+    {
+        var p = await call.ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Iatt : p.Error;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<Errno> ErrnoOf(ValueTask<FopReply> call) => (await call.ConfigureAwait(false)).Error;
+
+    private static async ValueTask<Result<long>> ValueOf(ValueTask<FopReply> call)
+    {
+        var p = await call.ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Value : p.Error;
+    }
+
+    // ---- entries and attributes ----
+
+    public override ValueTask<Result<Iatt>> LookupAsync(FopContext ctx, Loc loc, Xdata? xdata = null) =>
+        IattOf(CallAsync(ctx, new FopRequest(FopOp.Lookup) { Loc = L(loc), Xdata = xdata }));
+
+    public override ValueTask<Result<Iatt>> StatAsync(FopContext ctx, Loc loc) =>
+        IattOf(CallAsync(ctx, new FopRequest(FopOp.Stat) { Loc = L(loc) }));
+
+    public override ValueTask<Result<Iatt>> FstatAsync(FopContext ctx, Fd fd) =>
+        IattOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fstat)));
+
+    public override ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, Loc loc, SetAttr attr) =>
+        IattOf(CallAsync(ctx, new FopRequest(FopOp.Setattr) { Loc = L(loc), Attr = attr }));
+
+    public override ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr) =>
+        IattOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsetattr) { Attr = attr }));
+
+    public override ValueTask<Errno> AccessAsync(FopContext ctx, Loc loc, int mask) =>
+        ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Access) { Loc = L(loc), Flags = mask }));
+
+    public override async ValueTask<Result<string>> ReadlinkAsync(FopContext ctx, Loc loc)
+    {
+        var p = await CallAsync(ctx, new FopRequest(FopOp.Readlink) { Loc = L(loc) }).ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Text! : p.Error;
+    }
+
+    // ---- namespace ----
+
+    public override ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid) =>
+        IattOf(CallAsync(ctx, new FopRequest(FopOp.Mknod) { Loc = L(loc), Mode = mode, Rdev = rdev, Umask = umask, NewGfid = gfid }));
+
+    public override ValueTask<Result<Iatt>> MkdirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid) =>
+        IattOf(CallAsync(ctx, new FopRequest(FopOp.Mkdir) { Loc = L(loc), Mode = mode, Umask = umask, NewGfid = gfid }));
+
+    public override ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc) =>
+        ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Unlink) { Loc = L(loc) }));
+
+    public override ValueTask<Errno> RmdirAsync(FopContext ctx, Loc loc) =>
+        ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Rmdir) { Loc = L(loc) }));
+
+    public override ValueTask<Result<Iatt>> SymlinkAsync(FopContext ctx, string target, Loc loc, uint umask, Gfid gfid) =>
+        IattOf(CallAsync(ctx, new FopRequest(FopOp.Symlink) { Name = target, Loc = L(loc), Umask = umask, NewGfid = gfid }));
+
+    public override ValueTask<Result<Iatt>> RenameAsync(FopContext ctx, Loc oldLoc, Loc newLoc, RenameFlags flags) =>
+        IattOf(CallAsync(ctx, new FopRequest(FopOp.Rename) { Loc = L(oldLoc), Loc2 = L(newLoc), Flags = (int)flags }));
+
+    public override ValueTask<Result<Iatt>> LinkAsync(FopContext ctx, Loc oldLoc, Loc newLoc) =>
+        IattOf(CallAsync(ctx, new FopRequest(FopOp.Link) { Loc = L(oldLoc), Loc2 = L(newLoc) }));
+
+    // ---- files ----
+
+    public override async ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
+    {
+        var conn = _conn;
+        var p = await CallAsync(ctx, new FopRequest(FopOp.Create) { Loc = L(loc), Flags = flags, Mode = mode, Umask = umask, NewGfid = gfid }).ConfigureAwait(false);
+        if (p.Error != Errno.OK) return p.Error;
+        var ctxFd = new ClientFdCtx(p.Iatt.Gfid.IsZero ? gfid : p.Iatt.Gfid, flags, isDir: false) { Remote = new RemoteFd(conn?.Epoch ?? 0, p.Fd) };
+        TrackFd(fd, ctxFd);
+        return p.Iatt;
+    }
+
+    public override ValueTask<Errno> OpenAsync(FopContext ctx, Loc loc, int flags, Fd fd) => OpenCoreAsync(ctx, loc, flags, fd, FopOp.Open);
+
+    public override ValueTask<Errno> OpendirAsync(FopContext ctx, Loc loc, Fd fd) => OpenCoreAsync(ctx, loc, fd.Flags, fd, FopOp.Opendir);
+
+    private async ValueTask<Errno> OpenCoreAsync(FopContext ctx, Loc loc, int flags, Fd fd, FopOp op)
+    {
+        var conn = _conn;
+        if (conn is null) return TransportErrors.ToErrno(TransportFailure.NotConnected);
+        var gfid = loc.Gfid.IsZero ? fd.Inode.Gfid : loc.Gfid;
+        var q = new FopRequest(op) { Caller = WireCaller.From(ctx), Loc = new WireLoc(gfid, loc.ParentGfid, loc.Name), Flags = flags };
+        var p = await CallOnAsync(conn, q, bounded: true).ConfigureAwait(false);
+        if (p.Error != Errno.OK) return p.Error;
+        TrackFd(fd, new ClientFdCtx(gfid, flags, op == FopOp.Opendir) { Remote = new RemoteFd(conn.Epoch, p.Fd) });
+        return Errno.OK;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public override async ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset)
+    {
+        var e = Resolve(fd, out var conn, out var id);
+        if (e != Errno.OK) return e;
+        // One frame carries at most MaxIo; a bigger read is a sequence of chunks that stops at a short one.
+        int total = 0;
+        while (total < buffer.Length)
+        {
+            int n = Math.Min(buffer.Length - total, FrameHeader.MaxIo);
+            var r = await ReadChunkAsync(conn!, ctx, id, buffer.Slice(total, n), offset + total).ConfigureAwait(false);
+            if (!r.Ok) return total > 0 ? total : r;
+            total += r.Value;
+            if (r.Value < n) break;
+        }
+        return total;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public override async ValueTask<Result<int>> WritevAsync(FopContext ctx, Fd fd, ReadOnlyMemory<byte> data, long offset)
+    {
+        var e = Resolve(fd, out var conn, out var id);
+        if (e != Errno.OK) return e;
+        int total = 0;
+        do
+        {
+            int n = Math.Min(data.Length - total, FrameHeader.MaxIo);
+            var q = new FopRequest(FopOp.Writev) { Caller = WireCaller.From(ctx), Fd = id, Offset = offset + total, Data = data.Slice(total, n) };
+            var p = await CallOnAsync(conn!, q, bounded: true).ConfigureAwait(false);
+            if (p.Error != Errno.OK) return total > 0 ? total : p.Error;
+            total += (int)p.Value;
+            if (p.Value < n) break;
+        } while (total < data.Length);
+        return total;
+    }
+
+    public override ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd) =>
+        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Flush)));
+
+    public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly) =>
+        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsync) { DataOnly = dataOnly }));
+
+    public override ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, Fd fdIn, long offIn, Fd fdOut, long offOut, long length, uint flags)
+    {
+        var e = Resolve(fdIn, out var conn, out var idIn);
+        ulong idOut = 0;
+        if (e == Errno.OK) e = RemoteOf(fdOut, conn!, out idOut);
+        if (e != Errno.OK) return new(new Result<long>(e));
+        var q = new FopRequest(FopOp.CopyFileRange)
+        {
+            Caller = WireCaller.From(ctx), Fd = idIn, Offset = offIn, Fd2 = idOut, Offset2 = offOut, Length = length, Flags = (int)flags,
+        };
+        return ValueOf(CallOnAsync(conn!, q, bounded: true));
+    }
+
+    public override ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length) =>
+        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fallocate) { Flags = mode, Offset = offset, Length = length }));
+
+    public override ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence) =>
+        ValueOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Lseek) { Offset = offset, Flags = whence }));
+
+    public override async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
+    {
+        var p = await FdCallAsync(ctx, fd, new FopRequest(FopOp.Lk) { Flags = (int)cmd, Lock = lk }).ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Lock : p.Error;
+    }
+
+    // ---- directories ----
+
+    public override async ValueTask<Result<IReadOnlyList<DirEntry>>> ReaddirAsync(FopContext ctx, Fd fd, long offset, int maxEntries)
+    {
+        var p = await FdCallAsync(ctx, fd, new FopRequest(FopOp.Readdir) { Offset = offset, Size = (uint)Math.Max(0, maxEntries) }).ConfigureAwait(false);
+        return p.Error == Errno.OK ? new Result<IReadOnlyList<DirEntry>>(p.Entries!) : p.Error;
+    }
+
+    public override async ValueTask<Result<IReadOnlyList<DirEntry>>> ReaddirpAsync(FopContext ctx, Fd fd, long offset, int maxEntries)
+    {
+        var p = await FdCallAsync(ctx, fd, new FopRequest(FopOp.Readdirp) { Offset = offset, Size = (uint)Math.Max(0, maxEntries) }).ConfigureAwait(false);
+        return p.Error == Errno.OK ? new Result<IReadOnlyList<DirEntry>>(p.Entries!) : p.Error;
+    }
+
+    public override ValueTask<Errno> FsyncdirAsync(FopContext ctx, Fd fd, bool dataOnly) =>
+        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsyncdir) { DataOnly = dataOnly }));
+
+    public override async ValueTask<Result<StatVfs>> StatfsAsync(FopContext ctx, Loc loc)
+    {
+        var p = await CallAsync(ctx, new FopRequest(FopOp.Statfs) { Loc = L(loc) }).ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Vfs : p.Error;
+    }
+
+    // ---- extended attributes ----
+
+    public override ValueTask<Errno> SetxattrAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> value, int flags) =>
+        ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Setxattr) { Loc = L(loc), Name = name, Data = value, Flags = flags }));
+
+    public override async ValueTask<Result<byte[]>> GetxattrAsync(FopContext ctx, Loc loc, string name)
+    {
+        var p = await CallAsync(ctx, new FopRequest(FopOp.Getxattr) { Loc = L(loc), Name = name }).ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Bytes! : p.Error;
+    }
+
+    public override async ValueTask<Result<string[]>> ListxattrAsync(FopContext ctx, Loc loc)
+    {
+        var p = await CallAsync(ctx, new FopRequest(FopOp.Listxattr) { Loc = L(loc) }).ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Names! : p.Error;
+    }
+
+    public override ValueTask<Errno> RemovexattrAsync(FopContext ctx, Loc loc, string name) =>
+        ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Removexattr) { Loc = L(loc), Name = name }));
+
+    public override ValueTask<Errno> FsetxattrAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> value, int flags) =>
+        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsetxattr) { Name = name, Data = value, Flags = flags }));
+
+    public override async ValueTask<Result<byte[]>> FgetxattrAsync(FopContext ctx, Fd fd, string name)
+    {
+        var p = await FdCallAsync(ctx, fd, new FopRequest(FopOp.Fgetxattr) { Name = name }).ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Bytes! : p.Error;
+    }
+
+    public override async ValueTask<Result<string[]>> FlistxattrAsync(FopContext ctx, Fd fd)
+    {
+        var p = await FdCallAsync(ctx, fd, new FopRequest(FopOp.Flistxattr)).ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Names! : p.Error;
+    }
+
+    public override ValueTask<Errno> FremovexattrAsync(FopContext ctx, Fd fd, string name) =>
+        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fremovexattr) { Name = name }));
+
+    // ---- end of life ----
+
+    public override ValueTask ReleaseAsync(Fd fd) => ReleaseCoreAsync(fd, FopOp.Release);
+    public override ValueTask ReleasedirAsync(Fd fd) => ReleaseCoreAsync(fd, FopOp.Releasedir);
+
+    /// <summary>
+    /// Forgets the fd here at once (so it is not reopened), and tells the brick when connected.
+    /// A brick we cannot reach frees it anyway: its session ends after the grace period.
+    /// </summary>
+    private async ValueTask ReleaseCoreAsync(Fd fd, FopOp op)
+    {
+        if (fd.GetCtx(this) is not ClientFdCtx ctx) return;
+        lock (_openFds) _openFds.Remove(ctx);
+        fd.SetCtx(this, null);
+        var conn = _conn;
+        var r = ctx.Remote;
+        ctx.Remote = null;
+        if (conn is null || r is null || r.Epoch != conn.Epoch) return;
+        await CallOnAsync(conn, new FopRequest(op) { Caller = new WireCaller { Groups = [] }, Fd = r.Id }, bounded: true).ConfigureAwait(false);
+    }
+}

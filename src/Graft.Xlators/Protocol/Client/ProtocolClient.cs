@@ -1,0 +1,84 @@
+using Graft.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Graft.Xlators.Protocol.Client;
+
+/// <summary>
+/// protocol/client: the leaf of a client graph that sends every fop to one brick over TCP.
+/// It connects on PARENT_UP, answers CHILD_UP once handshaken, reconnects with backoff after a
+/// loss (CHILD_DOWN, then CHILD_UP again once every open fd is reopened), and on PARENT_DOWN
+/// stops reconnecting, lets in-flight calls finish or fail, says goodbye and only then answers
+/// PARENT_DOWN_HANDLED.
+/// </summary>
+public sealed partial class ProtocolClient : Translator
+{
+    public static readonly XlatorSpec Spec = new("protocol/client", () => new ProtocolClient(),
+    [
+        new("remote-host", OptionKind.String, "127.0.0.1", "host name or address of the brick's server"),
+        new("remote-port", OptionKind.Int, null, "TCP port of the brick's server") { Min = 1, Max = 65535, Required = true },
+        new("remote-subvolume", OptionKind.String, null, "name of the brick (the volume under the server's protocol/server)") { Required = true },
+        new("frame-timeout", OptionKind.Time, "120", "a call with no reply after this long fails with ENOTCONN") { Min = 10 },
+        new("ping-timeout", OptionKind.Time, "42", "a brick that answers nothing (not even a ping) for this long is disconnected; 0 disables") { Min = 0 },
+        new("connect-timeout", OptionKind.Time, "10", "bound on one connect plus handshake") { Min = 10 },
+        new("secret-file", OptionKind.Path, null, "file holding the shared secret the brick requires (proved by HMAC, never sent)") { Aliases = ["auth-secret-file"] },
+        new("reconnect-min-backoff", OptionKind.Time, "100ms", "first wait before reconnecting; doubles on each failure") { Min = 1 },
+        new("reconnect-max-backoff", OptionKind.Time, "5s", "longest wait between reconnect attempts") { Min = 1 },
+    ], "sends fops to a brick over TCP")
+    { MinChildren = 0, MaxChildren = 0 };
+
+    /// <summary>
+    /// The mount's identity: one per process unless the mount session sets it before graphs are
+    /// built. With the graph generation it tells the brick who is (re)connecting.
+    /// </summary>
+    public static Guid MountIdentity { get; set; } = Guid.NewGuid();
+
+    private readonly PendingCallPool _calls = new();
+    private readonly Guid _instance = Guid.NewGuid();
+    private ILogger _log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+    private string _host = "", _brick = "";
+    private int _port;
+    private long _frameTimeoutMs, _pingTimeoutMs, _connectTimeoutMs, _minBackoffMs, _maxBackoffMs;
+    private byte[]? _secret;
+
+    /// <summary>The live, handshaken connection, or null. Published only after every open fd was reopened on it.</summary>
+    private volatile ClientConnection? _conn;
+
+    public bool IsConnected => _conn is { IsDead: false };
+    /// <summary>Why the last connect attempt failed (ECONNREFUSED, EACCES for a refused handshake, ...), OK after success.</summary>
+    public Errno LastConnectError { get; private set; } = Errno.ENOTCONN;
+    public int Connects => Volatile.Read(ref _connects);
+    public int OpenFdCount { get { lock (_openFds) return _openFds.Count; } }
+    public int InFlight => _conn?.PendingCount ?? 0;
+    private int _connects;
+
+    public override ValueTask InitAsync(CancellationToken ct)
+    {
+        _host = Options.GetString("remote-host");
+        _port = Options.GetInt("remote-port");
+        _brick = Options.GetString("remote-subvolume");
+        _frameTimeoutMs = Options.GetLong("frame-timeout");
+        _pingTimeoutMs = Options.GetLong("ping-timeout");
+        _connectTimeoutMs = Options.GetLong("connect-timeout");
+        _minBackoffMs = Options.GetLong("reconnect-min-backoff");
+        _maxBackoffMs = Math.Max(_minBackoffMs, Options.GetLong("reconnect-max-backoff"));
+        if (Options.GetStringOrNull("secret-file") is { } path) _secret = Wire.Handshake.LoadSecret(path);
+        if (Graph is { } g) _log = g.Loggers.CreateLogger("Graft.Protocol.Client");
+        return ValueTask.CompletedTask;
+    }
+
+    public override void Notify(GraphEvent ev, Translator? from)
+    {
+        if (ev == GraphEvent.ParentUp) StartConnecting();
+        else base.Notify(ev, from);
+    }
+
+    public override async ValueTask FiniAsync()
+    {
+        await StopAsync(TimeSpan.FromMilliseconds(_frameTimeoutMs)).ConfigureAwait(false);
+    }
+
+    /// <summary>PARENT_DOWN: finish or fail what is in flight, close cleanly, then let the base answer PARENT_DOWN_HANDLED.</summary>
+    protected override ValueTask DrainAsync() => new(StopAsync(TimeSpan.FromMilliseconds(_frameTimeoutMs)));
+
+    private void Log(string message) => _log.LogInformation("{Xlator} -> {Host}:{Port}/{Brick}: {Message}", Name, _host, _port, _brick, message);
+}

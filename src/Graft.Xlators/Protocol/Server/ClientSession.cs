@@ -1,0 +1,60 @@
+using Graft.Core;
+
+namespace Graft.Xlators.Protocol.Server;
+
+/// <summary>
+/// What the brick keeps for one client (mount identity, graph generation, client instance): its
+/// open fds by remote id. It outlives a connection: after an unclean loss it waits grace-timeout
+/// for the same client to reconnect and find its fds; a clean goodbye frees it at once.
+/// </summary>
+internal sealed class ClientSession(string key, string peer, Guid mountId)
+{
+    private readonly Dictionary<ulong, Fd> _fds = new();   // guarded by itself; leaf lock
+    private ulong _nextFd;
+
+    public string Key { get; } = key;
+    public Guid MountId { get; } = mountId;
+    public string Peer { get; set; } = peer;
+    /// <summary>The connection serving this session now, or null while it waits out the grace.</summary>
+    public ServerConnection? Connection;
+    /// <summary>Cancels the grace timer when the client comes back.</summary>
+    public CancellationTokenSource? Grace;
+
+    public int FdCount { get { lock (_fds) return _fds.Count; } }
+
+    public ulong Add(Fd fd)
+    {
+        lock (_fds)
+        {
+            var id = ++_nextFd;
+            _fds.Add(id, fd);
+            return id;
+        }
+    }
+
+    /// <summary>The fd with a reference taken for the caller, who must <see cref="Fd.Unref"/> it.</summary>
+    public Fd? Get(ulong id)
+    {
+        lock (_fds)
+        {
+            if (!_fds.TryGetValue(id, out var fd)) return null;
+            fd.Ref();
+            return fd;
+        }
+    }
+
+    public Fd? Remove(ulong id)
+    {
+        lock (_fds) return _fds.Remove(id, out var fd) ? fd : null;
+    }
+
+    public List<Fd> RemoveAll()
+    {
+        lock (_fds)
+        {
+            var all = _fds.Values.ToList();
+            _fds.Clear();
+            return all;
+        }
+    }
+}

@@ -1,0 +1,210 @@
+using System.Net;
+using System.Net.Sockets;
+using Graft.Core;
+using Graft.Xlators.Protocol.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace Graft.Xlators.Protocol.Server;
+
+/// <summary>
+/// protocol/server: the top of a brick graph. Listens on TCP, authenticates clients (address
+/// allow-list, optional shared secret), and serves fops from many clients at once to its one
+/// child, whose volume name is the brick name clients ask for (remote-subvolume). Keeps a
+/// per-client fd table and releases a client's fds when it goes away.
+/// </summary>
+public sealed partial class ProtocolServer : Translator
+{
+    public static readonly XlatorSpec Spec = new("protocol/server", () => new ProtocolServer(),
+    [
+        new("listen-address", OptionKind.String, "127.0.0.1", "address to listen on (loopback unless told otherwise)") { Aliases = ["transport.socket.bind-address", "bind-address"] },
+        new("listen-port", OptionKind.Int, "0", "TCP port; 0 picks a free one") { Min = 0, Max = 65535, Aliases = ["transport.socket.listen-port"] },
+        new("auth-allow", OptionKind.String, "*", "comma-separated addresses/CIDRs allowed to connect, or *") { Aliases = ["auth.addr.allow"] },
+        new("secret-file", OptionKind.Path, null, "file holding the shared secret clients must prove (HMAC challenge)") { Aliases = ["auth-secret-file"] },
+        new("grace-timeout", OptionKind.Time, "10", "how long a client that vanished without goodbye keeps its fds, waiting for it to reconnect") { Min = 0 },
+        new("handshake-timeout", OptionKind.Time, "10", "bound on a new connection's handshake") { Min = 10 },
+    ], "serves its child to clients over TCP");
+
+    private readonly Dictionary<string, ClientSession> _sessions = new(StringComparer.Ordinal);   // guarded by itself
+    private readonly HashSet<ServerConnection> _connections = [];   // guarded by _sessions
+    private readonly CancellationTokenSource _stop = new();
+    private Socket? _listener;
+    private Task? _acceptLoop;
+    private ILogger _log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+    private List<IPNetwork>? _allow;   // null: everyone
+    internal byte[]? Secret { get; private set; }
+    internal TimeSpan GraceTimeout { get; private set; }
+    internal TimeSpan HandshakeTimeout { get; private set; }
+
+    /// <summary>The brick name clients must ask for: the child's volume name.</summary>
+    public string BrickName => FirstChild?.Name ?? Name;
+    public IPEndPoint? LocalEndPoint => _listener?.LocalEndPoint as IPEndPoint;
+    public int SessionCount { get { lock (_sessions) return _sessions.Count; } }
+    public int ConnectionCount { get { lock (_sessions) return _connections.Count; } }
+    public int TotalFds { get { lock (_sessions) return _sessions.Values.Sum(s => s.FdCount); } }
+    internal Translator Child => FirstChild!;
+
+    public override ValueTask InitAsync(CancellationToken ct)
+    {
+        if (FirstChild is null) throw new ArgumentException($"{this}: needs one child");
+        if (Graph is { } g) _log = g.Loggers.CreateLogger("Graft.Protocol.Server");
+        _allow = ParseAllow(Options.GetString("auth-allow"));
+        if (Options.GetStringOrNull("secret-file") is { } path) Secret = Wire.Handshake.LoadSecret(path);
+        GraceTimeout = Options.GetTime("grace-timeout");
+        HandshakeTimeout = Options.GetTime("handshake-timeout");
+        var addr = IPAddress.Parse(Options.GetString("listen-address"));
+        var s = new Socket(addr.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        // A restarted brick must get its port back at once, though the old one's sockets linger in TIME_WAIT.
+        s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        s.Bind(new IPEndPoint(addr, Options.GetInt("listen-port")));
+        s.Listen(512);
+        _listener = s;
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Parses "*" or "10.0.0.0/8, 127.0.0.1"; a bare address is a /32 (or /128).</summary>
+    public static List<IPNetwork>? ParseAllow(string text)
+    {
+        var list = new List<IPNetwork>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (part == "*") return null;
+            if (IPNetwork.TryParse(part, out var net)) list.Add(net);
+            else if (IPAddress.TryParse(part, out var a)) list.Add(new IPNetwork(a, a.AddressFamily == AddressFamily.InterNetwork ? 32 : 128));
+            else throw new ArgumentException($"auth-allow: '{part}' is not an address or CIDR");
+        }
+        return list;
+    }
+
+    internal bool IsAllowed(IPEndPoint? peer)
+    {
+        if (_allow is null) return true;
+        if (peer is null) return false;
+        var a = peer.Address.IsIPv4MappedToIPv6 ? peer.Address.MapToIPv4() : peer.Address;
+        foreach (var n in _allow) if (n.Contains(a)) return true;
+        return false;
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        var listener = _listener!;
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket s;
+            try { s = await listener.AcceptAsync(_stop.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { break; }
+            catch (ObjectDisposedException) { break; }
+            catch (SocketException e) { _log.LogWarning("accept failed: {Error}", e.SocketErrorCode); continue; }
+            var conn = new ServerConnection(this, new FrameConnection(s));
+            lock (_sessions) _connections.Add(conn);
+            _ = conn.RunAsync();
+        }
+    }
+
+    internal void Forget(ServerConnection conn)
+    {
+        lock (_sessions) _connections.Remove(conn);
+    }
+
+    /// <summary>
+    /// Binds a handshaken connection to its session: the existing one (resumed, its fds intact)
+    /// or a new one. A connection that still holds the session (the client reconnected before we
+    /// saw the old one die) is closed.
+    /// </summary>
+    internal (ClientSession Session, bool Resumed) Attach(string key, Guid mountId, ServerConnection conn)
+    {
+        ServerConnection? stale = null;
+        ClientSession? s;
+        bool resumed;
+        lock (_sessions)
+        {
+            resumed = _sessions.TryGetValue(key, out s);
+            if (s is null) { s = new ClientSession(key, conn.Peer, mountId); _sessions.Add(key, s); }
+            stale = s.Connection;
+            s.Connection = conn;
+            s.Peer = conn.Peer;
+            s.Grace?.Cancel();
+            s.Grace = null;
+        }
+        stale?.Close("replaced by a reconnect of the same client");
+        return (s, resumed);
+    }
+
+    /// <summary>
+    /// A connection ended. A clean goodbye frees the session now; otherwise it waits out the
+    /// grace so the client can reconnect and find its fds.
+    /// </summary>
+    internal void Detach(ClientSession s, ServerConnection conn, bool clean)
+    {
+        CancellationTokenSource? grace = null;
+        lock (_sessions)
+        {
+            if (s.Connection != conn) return;   // already taken over by a newer connection
+            s.Connection = null;
+            if (clean || GraceTimeout == TimeSpan.Zero || _stop.IsCancellationRequested) _sessions.Remove(s.Key);
+            else { grace = new CancellationTokenSource(); s.Grace = grace; }
+        }
+        if (grace is null) { _ = ReleaseSessionAsync(s, clean ? "clean disconnect" : "disconnect"); return; }
+        _log.LogInformation("client {Peer} ({Key}) disconnected uncleanly; keeping {Fds} fd(s) for {Grace}", s.Peer, s.Key, s.FdCount, GraceTimeout);
+        _ = ExpireAsync(s, grace);
+    }
+
+    private async Task ExpireAsync(ClientSession s, CancellationTokenSource grace)
+    {
+        try { await Task.Delay(GraceTimeout, grace.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) { return; }
+        lock (_sessions)
+        {
+            if (s.Grace != grace || s.Connection is not null) return;
+            _sessions.Remove(s.Key);
+        }
+        await ReleaseSessionAsync(s, "grace expired").ConfigureAwait(false);
+    }
+
+    private async Task ReleaseSessionAsync(ClientSession s, string why)
+    {
+        var fds = s.RemoveAll();
+        foreach (var fd in fds) await ReleaseFdAsync(fd).ConfigureAwait(false);
+        _log.LogInformation("client {Peer} ({Key}): {Why}, released {Count} fd(s)", s.Peer, s.Key, why, fds.Count);
+    }
+
+    /// <summary>Drops the table's reference; the last reference sends release down.</summary>
+    internal async ValueTask ReleaseFdAsync(Fd fd)
+    {
+        if (!fd.Unref()) return;
+        try
+        {
+            if (fd.IsDirectory) await Child.ReleasedirAsync(fd).ConfigureAwait(false);
+            else await Child.ReleaseAsync(fd).ConfigureAwait(false);
+        }
+        catch (Exception e) { _log.LogError(e, "release of {Fd} failed", fd); }
+    }
+
+    internal ILogger Logger => _log;
+
+    protected override async ValueTask DrainAsync() => await ShutdownAsync().ConfigureAwait(false);
+
+    public override async ValueTask FiniAsync() => await ShutdownAsync().ConfigureAwait(false);
+
+    private int _shutdown;
+
+    /// <summary>Stops accepting, closes every connection and releases every session's fds.</summary>
+    public async Task ShutdownAsync()
+    {
+        if (Interlocked.Exchange(ref _shutdown, 1) != 0) return;
+        _stop.Cancel();
+        _listener?.Dispose();
+        if (_acceptLoop is { } a) await a.ConfigureAwait(false);
+        List<ServerConnection> conns;
+        List<ClientSession> sessions;
+        lock (_sessions)
+        {
+            conns = [.. _connections];
+            sessions = [.. _sessions.Values];
+            _sessions.Clear();
+            foreach (var s in sessions) s.Grace?.Cancel();
+        }
+        foreach (var c in conns) c.Close("server shutting down");
+        foreach (var s in sessions) await ReleaseSessionAsync(s, "server shutting down").ConfigureAwait(false);
+    }
+}

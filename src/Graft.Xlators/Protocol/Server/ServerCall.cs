@@ -1,0 +1,81 @@
+using System.Buffers;
+using Graft.Core;
+using Graft.Xlators.Protocol.Wire;
+
+namespace Graft.Xlators.Protocol.Server;
+
+/// <summary>
+/// One request being served, pooled: the request body copied out of the receive buffer (a writev's
+/// data is served straight from it), the caller's context, the reply body, and the buffer a readv
+/// reads into. Nothing here is allocated per request in the steady state.
+/// </summary>
+internal sealed class ServerCall
+{
+    private static readonly Stack<ServerCall> Pool = new();   // guarded by itself
+    private const int Keep = 256, KeepBuffer = (1 << 20) + (64 << 10) + 1024;
+
+    private byte[] _body = ArrayPool<byte>.Shared.Rent(4096);
+    private int _bodyLength;
+    private byte[]? _read;
+
+    public readonly FopContext Ctx = new();
+    public readonly BodyWriter Reply = new();
+    public FopRequest Request;
+    public ulong Id;
+
+    public ReadOnlyMemory<byte> BodyMemory => _body.AsMemory(0, _bodyLength);
+
+    public static ServerCall Rent()
+    {
+        lock (Pool) if (Pool.TryPop(out var c)) return c;
+        return new ServerCall();
+    }
+
+    public static void Return(ServerCall c)
+    {
+        c.Request = default;
+        c.Reply.Reset();
+        c.Ctx.Clear();
+        if (c._body.Length > KeepBuffer) { ArrayPool<byte>.Shared.Return(c._body); c._body = ArrayPool<byte>.Shared.Rent(4096); }
+        lock (Pool) if (Pool.Count < Keep) Pool.Push(c);
+    }
+
+    public void TakeBody(in ReadOnlySequence<byte> body)
+    {
+        int n = (int)body.Length;
+        if (_body.Length < n)
+        {
+            ArrayPool<byte>.Shared.Return(_body);
+            _body = ArrayPool<byte>.Shared.Rent(n);
+        }
+        body.CopyTo(_body);
+        _bodyLength = n;
+    }
+
+    /// <summary>A buffer of at least <paramref name="size"/> bytes for a readv, kept with the call for reuse.</summary>
+    public Memory<byte> ReadBuffer(int size)
+    {
+        if (_read is null || _read.Length < size)
+        {
+            if (_read is not null) ArrayPool<byte>.Shared.Return(_read);
+            _read = ArrayPool<byte>.Shared.Rent(Math.Max(size, 4096));
+        }
+        return _read.AsMemory(0, size);
+    }
+
+    /// <summary>Fills <see cref="Ctx"/> with the caller the request named.</summary>
+    public void SetCaller(Graph? graph, Guid mountId)
+    {
+        var c = Request.Caller;
+        Ctx.Uid = c.Uid; Ctx.Gid = c.Gid; Ctx.Groups = c.Groups ?? []; Ctx.Pid = c.Pid; Ctx.LockOwner = c.LockOwner;
+        Ctx.Graph = graph;
+        // Locks are owned by (mount, lock owner): the mount is the one the handshake named.
+        Ctx.MountId = mountId;
+    }
+}
+
+internal static class FopContextReset
+{
+    /// <summary>Drops what a served request left in a pooled context.</summary>
+    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; }
+}

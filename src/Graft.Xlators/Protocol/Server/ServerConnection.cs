@@ -1,0 +1,201 @@
+using System.Buffers;
+using Graft.Core;
+using Graft.Xlators.Protocol.Transport;
+using Graft.Xlators.Protocol.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace Graft.Xlators.Protocol.Server;
+
+/// <summary>
+/// One client connection on the brick: the handshake, then a receive loop that checks every
+/// frame and starts each request without waiting for it (replies go out in completion order,
+/// matched by request id). Anything malformed, oversized or out of sequence closes this
+/// connection only, with a log line.
+/// </summary>
+internal sealed partial class ServerConnection
+{
+    private readonly ProtocolServer _server;
+    private readonly FrameConnection _conn;
+    private ClientSession? _session;
+    private ulong _lastId;   // request ids must increase: a replayed or reordered id is out of sequence
+    private int _inFlight;
+    private bool _goodbye;
+
+    public ServerConnection(ProtocolServer server, FrameConnection conn)
+    {
+        _server = server;
+        _conn = conn;
+        Peer = conn.RemoteEndPoint?.ToString() ?? "?";
+    }
+
+    public string Peer { get; }
+    private ILogger Log => _server.Logger;
+
+    public void Close(string reason) => _conn.Close(reason);
+
+    public async Task RunAsync()
+    {
+        try
+        {
+            if (await HandshakeAsync().ConfigureAwait(false)) await ReceiveLoopAsync().ConfigureAwait(false);
+            else
+            {
+                // A refusal's Welcome is queued behind CloseAfterSend: let it reach the client (bounded).
+                try { await _conn.Closed.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
+                catch (TimeoutException) { }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException)
+        {
+            Log.LogInformation("connection from {Peer} ended: {Error}", Peer, e.Message);
+        }
+        catch (Exception e)
+        {
+            // A bug, not the client's fault; still, one connection must never take the brick down.
+            Log.LogError(e, "connection from {Peer} failed", Peer);
+        }
+        finally
+        {
+            _conn.Close("connection ended");
+            try { await _conn.Input.CompleteAsync().ConfigureAwait(false); } catch (InvalidOperationException) { }
+            _server.Forget(this);
+            if (_session is { } s) _server.Detach(s, this, _goodbye);
+        }
+    }
+
+    private async Task<bool> HandshakeAsync()
+    {
+        using var cts = new CancellationTokenSource(_server.HandshakeTimeout);
+        var allowed = _server.IsAllowed(_conn.RemoteEndPoint);
+        var f = await HandshakeIo.ReadFrameAsync(_conn.Input, cts.Token).ConfigureAwait(false);
+        if (f is not { Header.Type: FrameType.Hello } hf || Handshake.ReadHello(hf.Body) is not { } hello)
+            return Reject("expected a valid hello frame");
+        if (hello.Version != Handshake.Version) return Refuse(Errno.EPROTO, $"protocol version {hello.Version}");
+        var w = new BodyWriter();
+        var serverNonce = Handshake.NewNonce();
+        Handshake.Write(w, new Handshake.Challenge(serverNonce, _server.Secret is not null));
+        _conn.WriteFrame(FrameType.Challenge, FrameFlags.None, FopOp.None, 0, w);
+        f = await HandshakeIo.ReadFrameAsync(_conn.Input, cts.Token).ConfigureAwait(false);
+        if (f is not { Header.Type: FrameType.Auth } af || Handshake.ReadAuth(af.Body) is not { } proof)
+            return Reject("expected a valid auth frame");
+        // The address check is decided before the secret is looked at but answered only now, so a
+        // refused client learns nothing about whether a secret would have been accepted.
+        if (!allowed) return Refuse(Errno.EACCES, "address not allowed");
+        if (_server.Secret is { } secret &&
+            !Handshake.ProofMatches(Handshake.Proof(secret, Handshake.ClientRole, hello, serverNonce), proof))
+            return Refuse(Errno.EACCES, "wrong secret");
+        if (hello.Brick != _server.BrickName) return Refuse(Errno.ENOENT, $"no brick '{hello.Brick}' here");
+        var key = $"{hello.Identity:N}/{hello.Generation}/{hello.Instance:N}";
+        var (session, resumed) = _server.Attach(key, hello.Identity, this);
+        _session = session;
+        w.Reset();
+        var serverProof = _server.Secret is { } s2 ? Handshake.Proof(s2, Handshake.ServerRole, hello, serverNonce) : [];
+        Handshake.Write(w, new Handshake.Welcome(Errno.OK, resumed, serverProof));
+        _conn.WriteFrame(FrameType.Welcome, FrameFlags.None, FopOp.None, 0, w);
+        Log.LogInformation("client {Peer} ({Key}) connected to {Brick}{Resumed}", Peer, key, hello.Brick, resumed ? $", session resumed with {session.FdCount} fd(s)" : "");
+        return true;
+    }
+
+    /// <summary>A handshake step that broke the protocol: close without an answer.</summary>
+    private bool Reject(string why)
+    {
+        Log.LogWarning("closing connection from {Peer}: {Why}", Peer, why);
+        return false;
+    }
+
+    /// <summary>A well-formed handshake we refuse: say why (the client reports it), then close.</summary>
+    private bool Refuse(Errno e, string why)
+    {
+        Log.LogWarning("refusing {Peer}: {Why}", Peer, why);
+        var w = new BodyWriter();
+        Handshake.Write(w, new Handshake.Welcome(e, false, []));
+        _conn.WriteFrame(FrameType.Welcome, FrameFlags.None, FopOp.None, 0, w);
+        _conn.CloseAfterSend();
+        return false;
+    }
+
+    private async Task ReceiveLoopAsync()
+    {
+        var input = _conn.Input;
+        while (true)
+        {
+            var res = await input.ReadAsync().ConfigureAwait(false);
+            if (res.IsCanceled) return;
+            var buf = res.Buffer;
+            string? error = null;
+            while (error is null && FrameHeader.TryRead(ref buf, out var h, out var body, out var ferr))
+                error = OnFrame(h, body);
+            if (error is null && !res.IsCompleted)
+            {
+                // TryRead stopped: either it needs more bytes, or the header is bad.
+                var probe = buf;
+                FrameHeader.TryRead(ref probe, out _, out _, out var ferr2);
+                if (ferr2 != FrameError.None) error = $"bad frame header ({ferr2})";
+            }
+            if (error is not null)
+            {
+                Log.LogWarning("closing connection from {Peer}: {Why}", Peer, error);
+                return;
+            }
+            if (_goodbye) return;
+            input.AdvanceTo(buf.Start, buf.End);
+            if (res.IsCompleted) return;
+        }
+    }
+
+    /// <summary>Handles one frame; returns why the connection must close, or null.</summary>
+    private string? OnFrame(in FrameHeader h, in ReadOnlySequence<byte> body)
+    {
+        switch (h.Type)
+        {
+            case FrameType.Request:
+                if (h.Id <= _lastId) return $"request id {h.Id} out of sequence (last {_lastId})";
+                _lastId = h.Id;
+                if (!FopOps.IsKnown(h.Op)) return $"unknown opcode {(ushort)h.Op}";
+                var call = ServerCall.Rent();
+                call.TakeBody(body);
+                if (!FopCodec.TryReadRequest(h.Op, h.Flags, call.BodyMemory, out call.Request, call.Ctx.Groups))
+                {
+                    ServerCall.Return(call);
+                    return $"malformed {h.Op} request {h.Id}";
+                }
+                call.Id = h.Id;
+                Interlocked.Increment(ref _inFlight);
+                _ = ServeAsync(call);
+                return null;
+            case FrameType.Ping:
+                if (body.Length != 0) return "ping with a body";
+                _conn.WriteFrame(FrameType.Pong, FrameFlags.None, FopOp.None, h.Id, null);
+                return null;
+            case FrameType.Pong:
+                return null;
+            case FrameType.Goodbye:
+                _goodbye = true;
+                return null;
+            default:
+                return $"unexpected {h.Type} frame after the handshake";
+        }
+    }
+
+    private async Task ServeAsync(ServerCall call)
+    {
+        try
+        {
+            var reply = await _server.DispatchAsync(_session!, call).ConfigureAwait(false);
+            var flags = FopCodec.WriteReply(call.Reply, call.Request.Op, reply);
+            _conn.WriteFrame(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply);
+        }
+        catch (Exception e)
+        {
+            Log.LogError(e, "{Op} from {Peer} failed", call.Request.Op, Peer);
+            call.Reply.Reset();
+            FopCodec.WriteReply(call.Reply, call.Request.Op, new FopReply(Errno.EIO));
+            _conn.WriteFrame(FrameType.Reply, FrameFlags.None, call.Request.Op, call.Id, call.Reply);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+            ServerCall.Return(call);
+        }
+    }
+}

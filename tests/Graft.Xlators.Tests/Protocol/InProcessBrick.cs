@@ -1,0 +1,79 @@
+using Graft.Core;
+using Graft.Xlators.Protocol.Client;
+using Graft.Xlators.Protocol.Server;
+using Graft.Xlators.Storage.Posix;
+
+namespace Graft.Xlators.Tests.Protocol;
+
+/// <summary>A brick graph (protocol/server over storage/posix) in this process, on a real directory and a real loopback socket.</summary>
+internal sealed class InProcessBrick : IAsyncDisposable
+{
+    private InProcessBrick(string temp, Graph graph) { Temp = temp; Graph = graph; }
+
+    public string Temp { get; }
+    public string Dir => Path.Combine(Temp, "brick");
+    public Graph Graph { get; }
+    public ProtocolServer Server => (ProtocolServer)Graph.Top;
+    public int Port => Server.LocalEndPoint!.Port;
+
+    public static async Task<InProcessBrick> StartAsync(Dictionary<string, string>? serverOptions = null, string? temp = null)
+    {
+        temp ??= Path.Combine(Path.GetTempPath(), "graft-protocol-tests", Guid.NewGuid().ToString("n"));
+        Directory.CreateDirectory(Path.Combine(temp, "brick"));
+        var graph = Graph.Linear(1,
+            (PosixTranslator.Spec, "brick", new Dictionary<string, string> { ["directory"] = Path.Combine(temp, "brick") }),
+            (ProtocolServer.Spec, "server", serverOptions ?? []));
+        Assert.True(await graph.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None));
+        return new InProcessBrick(temp, graph);
+    }
+
+    /// <summary>A client graph whose only translator is protocol/client pointed at this brick.</summary>
+    public Graph NewClientGraph(Dictionary<string, string>? options = null, long generation = 1)
+    {
+        var o = new Dictionary<string, string>
+        {
+            ["remote-host"] = "127.0.0.1",
+            ["remote-port"] = Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["remote-subvolume"] = "brick",
+        };
+        foreach (var (k, v) in options ?? []) o[k] = v;
+        return Graph.Linear(generation, (ProtocolClient.Spec, "client", o));
+    }
+
+    public async Task<(Graph Graph, ProtocolClient Client)> ConnectAsync(Dictionary<string, string>? options = null)
+    {
+        var g = NewClientGraph(options);
+        Assert.True(await g.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None), "client did not come up");
+        return (g, (ProtocolClient)g.Top);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Graph.SendParentDown();
+        await Graph.ParentDownHandled.WaitAsync(TimeSpan.FromSeconds(10));
+        await Graph.DestroyAsync();
+        try { Directory.Delete(Temp, recursive: true); } catch (IOException) { }
+    }
+}
+
+internal static class ClientGraphs
+{
+    /// <summary>PARENT_DOWN, wait (bounded) for PARENT_DOWN_HANDLED, then destroy.</summary>
+    public static async Task StopAsync(this Graph g)
+    {
+        g.SendParentDown();
+        await g.ParentDownHandled.WaitAsync(TimeSpan.FromSeconds(30));
+        await g.DestroyAsync();
+    }
+
+    /// <summary>Waits for <paramref name="cond"/> with a bound; fails the test with <paramref name="what"/> when it never holds.</summary>
+    public static async Task Until(Func<bool> cond, string what, int timeoutMs = 10000)
+    {
+        var deadline = Environment.TickCount64 + timeoutMs;
+        while (!cond())
+        {
+            Assert.True(Environment.TickCount64 < deadline, $"timed out waiting for: {what}");
+            await Task.Delay(10);
+        }
+    }
+}
