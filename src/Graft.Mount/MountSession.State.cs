@@ -13,8 +13,9 @@ public sealed partial class MountSession
     {
         public long Lookups, NodesCreated, NodesForgotten, FilesOpened, FilesReleased, FdsReleased;
         public long InodeMisses, FdMisses, MigrationsFailed;
-#pragma warning disable CS0649 // counted by fd migration, which arrives with live graph switching
+#pragma warning disable CS0649 // counted by fd migration and graph switching, which arrive with live switching
         public long MigrationsDone;
+        public long Switches, Reconfigures, GraphsDestroyed, RetirementsForced;
 #pragma warning restore CS0649
     }
 
@@ -42,8 +43,24 @@ public sealed partial class MountSession
                 Interlocked.Read(ref _counters.NodesForgotten), Interlocked.Read(ref _counters.FilesOpened),
                 Interlocked.Read(ref _counters.FilesReleased), Interlocked.Read(ref _counters.FdsReleased),
                 Interlocked.Read(ref _counters.InodeMisses), Interlocked.Read(ref _counters.FdMisses),
-                Interlocked.Read(ref _counters.MigrationsDone), Interlocked.Read(ref _counters.MigrationsFailed)));
+                Interlocked.Read(ref _counters.MigrationsDone), Interlocked.Read(ref _counters.MigrationsFailed))
+            {
+                Switches = Interlocked.Read(ref _counters.Switches),
+                Reconfigures = Interlocked.Read(ref _counters.Reconfigures),
+                GraphsDestroyed = Interlocked.Read(ref _counters.GraphsDestroyed),
+                RetirementsForced = Interlocked.Read(ref _counters.RetirementsForced),
+            })
+        {
+            Pid = Environment.ProcessId,
+            LastVolfileError = LastVolfileError,
+        };
     }
+
+    /// <summary>
+    /// The last volfile that could not become a graph (a bad edit the daemon refused), shown in
+    /// state dumps until a good one is applied; null when none. Set by whoever loads volfiles.
+    /// </summary>
+    public VolfileErrorInfo? LastVolfileError { get; set; }
 
     /// <summary>The graphs this session still holds. One until graph switching keeps retiring graphs here too.</summary>
     private IEnumerable<Graph> GraphsAlive() => [ActiveGraph];
@@ -58,6 +75,11 @@ public sealed record MountState(
     int OpenFiles,
     CounterInfo Counters)
 {
+    /// <summary>The process serving the mount (the mount daemon, or the library's host process).</summary>
+    public int Pid { get; init; }
+
+    public VolfileErrorInfo? LastVolfileError { get; init; }
+
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -74,4 +96,22 @@ public sealed record GraphStateInfo(
 
 public sealed record CounterInfo(
     long Lookups, long NodesCreated, long NodesForgotten, long FilesOpened, long FilesReleased, long FdsReleased,
-    long InodeMisses, long FdMisses, long MigrationsDone, long MigrationsFailed);
+    long InodeMisses, long FdMisses, long MigrationsDone, long MigrationsFailed)
+{
+    /// <summary>Active graph replaced by a new one.</summary>
+    public long Switches { get; init; }
+    /// <summary>Option changes applied in place to the active graph.</summary>
+    public long Reconfigures { get; init; }
+    /// <summary>The names front ends and tools use for <see cref="MigrationsDone"/> and <see cref="MigrationsFailed"/>.</summary>
+    public long FdMigrations => MigrationsDone;
+    public long FdMigrationFailures => MigrationsFailed;
+    public long GraphsDestroyed { get; init; }
+    /// <summary>Retirements that hit their bound and were torn down by force.</summary>
+    public long RetirementsForced { get; init; }
+}
+
+/// <summary>Where a refused volfile went wrong (as <see cref="VolfileException"/> says it).</summary>
+public sealed record VolfileErrorInfo(string File, int Line, string Message)
+{
+    public static VolfileErrorInfo From(VolfileException e) => new(e.File, e.Line, e.Message);
+}

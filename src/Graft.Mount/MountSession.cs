@@ -271,8 +271,13 @@ public sealed partial class MountSession : IAsyncDisposable
         while (g.FopsInFlight > 0 && DateTime.UtcNow < deadline) await Task.Delay(5).ConfigureAwait(false);
         g.SendParentDown();
         try { await g.ParentDownHandled.WaitAsync(Options.DrainTimeout).ConfigureAwait(false); }
-        catch (TimeoutException) { LogDrainTimeout(_log, g.Generation, Options.DrainTimeout); }
+        catch (TimeoutException)
+        {
+            LogDrainTimeout(_log, g.Generation, Options.DrainTimeout);
+            Interlocked.Increment(ref _counters.RetirementsForced);
+        }
         await g.DestroyAsync().ConfigureAwait(false);
+        Interlocked.Increment(ref _counters.GraphsDestroyed);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "release of {Gfid} on graph {Generation} failed")]
