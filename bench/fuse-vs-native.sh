@@ -23,7 +23,7 @@ brick="$work/brick"
 mnt="$work/mnt"
 results="$work/results.txt"
 mkdir -p "$native" "$brick" "$mnt" "$here/bench/results"
-fstype="$(stat -f -c %T "$work")"
+fstype="$(df --output=fstype "$work" | tail -1)"
 case "$fstype" in tmpfs|ramfs) echo "fuse-vs-native: $work is on $fstype; run it on a disk filesystem" >&2; exit 1 ;; esac
 
 echo "building bench/Graft.FsBench ..." >&2
@@ -47,6 +47,7 @@ phase() { # TARGET PHASE DIR
 }
 
 : > "$results"
+load0="$(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq 1 "$RUNS"); do
   echo "--- run $run of $RUNS" >&2
   for target in native mount; do
@@ -61,7 +62,7 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 
-table="$(awk -v runs="$RUNS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
+table="$(awk -v load="$load0" -v runs="$RUNS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
   { v[$1 "," $2] = v[$1 "," $2] " " $3; unit[$2] = $4 }
   function median(s,   a, n, i, j, t) {
     n = split(s, a, " ")
@@ -71,7 +72,7 @@ table="$(awk -v runs="$RUNS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype
   END {
     split("seqwrite seqread create stat unlink", ph, " ")
     split("0.45 0.40 0.50 0.10 0.35", tg, " ")
-    printf "Graft mount vs native %s, median of %d runs (%d MiB, %d files)\n", fs, runs, size, files
+    printf "Graft mount vs native %s, median of %d runs (%d MiB, %d files); load average before: %s\n", fs, runs, size, files, load
     printf "%-9s %12s %12s %-8s %7s %7s %s\n", "phase", "native", "mount", "unit", "ratio", "target", ""
     for (i = 1; i <= 5; i++) {
       p = ph[i]; n = median(v["native," p]); m = median(v["mount," p]); r = n > 0 ? m / n : 0
