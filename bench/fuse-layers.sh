@@ -41,7 +41,8 @@ for run in $(seq 1 "$RUNS"); do
     dir="$work/$target/b"
     mkdir -p "$dir"
     for p in seqwrite seqread create stat unlink; do
-      sync; echo 3 > /proc/sys/vm/drop_caches
+      sync
+      case "$p" in seqread|stat) echo 3 > /proc/sys/vm/drop_caches ;; esac
       echo "$target $("${fsbench[@]}" "$p" "$dir" --size-mb "$SIZE_MB" --files "$FILES")" | tee -a "$results" >&2
     done
     rm -rf "$dir"

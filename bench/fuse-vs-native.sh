@@ -2,8 +2,8 @@
 # A Graft mount (a `graft brick` process + protocol/client over loopback, default mount options, set up
 # by `graft up`) against a native directory on the same filesystem, in the same run, interleaved.
 # Phases (bench/Graft.FsBench, plain POSIX calls): sequential write of SIZE_MB with fsync, cold
-# sequential read, create FILES files of 4 KiB, cold stat of them, unlink them. Caches are dropped
-# before every phase (cold phases need it; the others then start from the same state).
+# sequential read, create FILES files of 4 KiB, cold stat of them, unlink them. Every phase starts
+# after a sync; the cold ones (read, stat) after dropping the page, dentry and inode caches too.
 # Prints each run and a table of medians with mount÷native ratios against the targets.
 #
 #   bench/fuse-vs-native.sh            # RUNS=5 SIZE_MB=1024 FILES=5000
@@ -40,7 +40,9 @@ GRAFT_HOME="$work" "$here/graft" up "$brick" "$mnt" >&2
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
 phase() { # TARGET PHASE DIR
-  drop
+  # Every phase starts with nothing dirty; the cold ones (read, stat) also with empty caches.
+  sync
+  case "$2" in seqread|stat) drop ;; esac
   local line
   line="$("${fsbench[@]}" "$2" "$3" --size-mb "$SIZE_MB" --files "$FILES")"
   echo "$1 $line" | tee -a "$results" >&2
