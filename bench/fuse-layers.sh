@@ -2,9 +2,11 @@
 # Where the time of a Graft mount goes, layer by layer, with the phases of fuse-vs-native.sh:
 #   native   the brick's own filesystem
 #   local    FUSE kernel + bridge + mount session + storage/posix, in one process (no network)
-#   network  as `graft up`: the above with protocol/client → loopback TCP → brick process → storage/posix
-# local − native is the kernel round trips, the bridge and storage/posix's own work (GFID xattr, handle
-# links); network − local is the client, the wire and the brick process. Median of RUNS (default 3).
+#   net      as `graft up`: the above with protocol/client → loopback TCP → brick process → storage/posix
+# For each phase it prints the wall time and the CPU time (user+sys) of the benchmark process (its sys
+# time is the kernel's side of FUSE), of the mount daemon (bridge + session + client, or + posix for
+# local) and of the brick process (server + posix). Wall time not covered by CPU is waiting: thread
+# wake-ups, loopback round trips, disk — on a busy machine, mostly the scheduler. Median of RUNS.
 #
 #   bench/fuse-layers.sh             # RUNS=3 SIZE_MB=256 FILES=2000
 set -euo pipefail
@@ -33,34 +35,48 @@ cleanup() {
 trap cleanup EXIT
 GRAFT_HOME="$work" "$here/graft" mount --volfile "$work/local.vol" "$work/local" >&2
 GRAFT_HOME="$work" "$here/graft" up "$work/brick" "$work/net" >&2
+pid_of() { GRAFT_HOME="$work" "$here/graft" state "$1" | sed -n 's/.*"pid": \([0-9]*\).*/\1/p'; }
+local_pid="$(pid_of "$work/local")"
+net_pid="$(pid_of "$work/net")"
+brick_pid="$(cat "$work"/var/run/*.brick.pid)"
+# CPU seconds (user+sys) a process has used so far; 0 for "none".
+cpu() { [ "$1" = 0 ] && { echo 0; return; }; awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
 
 : > "$results"
 load0="$(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq 1 "$RUNS"); do
   for target in native local net; do
+    case "$target" in native) d=0; b=0 ;; local) d="$local_pid"; b=0 ;; net) d="$net_pid"; b="$brick_pid" ;; esac
     dir="$work/$target/b"
     mkdir -p "$dir"
     for p in seqwrite seqread create stat unlink; do
       sync
       case "$p" in seqread|stat) echo 3 > /proc/sys/vm/drop_caches ;; esac
-      echo "$target $("${fsbench[@]}" "$p" "$dir" --size-mb "$SIZE_MB" --files "$FILES")" | tee -a "$results" >&2
+      d0="$(cpu "$d")"; b0="$(cpu "$b")"
+      out="$(/usr/bin/time -f '%U %S' -o "$work/time" "${fsbench[@]}" "$p" "$dir" --size-mb "$SIZE_MB" --files "$FILES")"
+      d1="$(cpu "$d")"; b1="$(cpu "$b")"
+      app="$(awk '{ print $1 + $2 }' "$work/time")"
+      line="$target $out $app $(awk -v a="$d0" -v b="$d1" 'BEGIN { print b - a }') $(awk -v a="$b0" -v b="$b1" 'BEGIN { print b - a }')"
+      echo "$line" | tee -a "$results" >&2
     done
     rm -rf "$dir"
   done
 done
-awk -v load="$load0" -v runs="$RUNS" '
-  { v[$1 "," $2] = v[$1 "," $2] " " $3; t[$1 "," $2] = t[$1 "," $2] " " $5; unit[$2] = $4 }
-  function median(s,   a, n, i, j, x) {
-    n = split(s, a, " ")
-    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { x = a[i]; a[i] = a[j]; a[j] = x }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+# results: TARGET PHASE VALUE UNIT WALL APPCPU DAEMONCPU BRICKCPU
+awk -v load="$load0" -v runs="$RUNS" -v files="$FILES" -v size="$SIZE_MB" '
+  { k = $1 "," $2; v[k] = v[k] " " $3; w[k] = w[k] " " $5; a[k] = a[k] " " $6; d[k] = d[k] " " $7; b[k] = b[k] " " $8; unit[$2] = $4 }
+  function median(s,   x, n, i, j, t) {
+    n = split(s, x, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] + 0 < x[i] + 0) { t = x[i]; x[i] = x[j]; x[j] = t }
+    return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
   }
   END {
-    printf "layers, median of %d runs; load average before: %s\n", runs, load
-    printf "%-9s %10s %10s %10s %-8s %9s %9s\n", "phase", "native", "local", "network", "unit", "local/nat", "net/local"
-    split("seqwrite seqread create stat unlink", ph, " ")
-    for (i = 1; i <= 5; i++) {
-      p = ph[i]; n = median(v["native," p]); l = median(v["local," p]); w = median(v["net," p])
-      printf "%-9s %10.1f %10.1f %10.1f %-8s %9.2f %9.2f\n", p, n, l, w, unit[p], (n > 0 ? l / n : 0), (l > 0 ? w / l : 0)
+    printf "layers, median of %d runs (%d MiB, %d files); load average before: %s\n", runs, size, files, load
+    printf "%-9s %-7s %10s %-8s %8s %8s %8s %8s %8s\n", "phase", "target", "value", "unit", "wall s", "app cpu", "daemon", "brick", "waiting"
+    split("seqwrite seqread create stat unlink", ph, " "); split("native local net", tg, " ")
+    for (i = 1; i <= 5; i++) for (j = 1; j <= 3; j++) {
+      k = tg[j] "," ph[i]
+      W = median(w[k]); A = median(a[k]); D = median(d[k]); B = median(b[k]); rest = W - A - D - B
+      printf "%-9s %-7s %10.1f %-8s %8.2f %8.2f %8.2f %8.2f %8.2f\n", ph[i], tg[j], median(v[k]), unit[ph[i]], W, A, D, B, (rest > 0 ? rest : 0)
     }
   }' "$results"

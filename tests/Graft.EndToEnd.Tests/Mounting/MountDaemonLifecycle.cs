@@ -102,6 +102,35 @@ public class MountDaemonLifecycle
     }
 
     [MountFact]
+    public async Task A_refused_volfile_edit_shows_in_state_and_the_mount_keeps_working()
+    {
+        await using var v = await MountedVolume.UpAsync("volfile-edit");
+        var vol = Directory.GetFiles(Path.Combine(v.Home, "var", "run"), "*.vol").Single();
+        var good = await File.ReadAllTextAsync(vol);
+        await File.WriteAllTextAsync(vol, good + "volume extra\n    type no/such-type\nend-volume\n");
+        var badLine = good.Split('\n').Length + 1;
+        JsonElement? err = null;
+        await Proc.Until(() =>
+        {
+            using var doc = JsonDocument.Parse(Graft.Mount.Control.ControlClient.Send(
+                Graft.Mount.Control.ControlClient.SocketPathFor(v.Mnt), "state", TimeSpan.FromSeconds(5)));
+            var e = doc.RootElement.GetProperty("lastVolfileError");
+            if (e.ValueKind == JsonValueKind.Null) return false;
+            err = e.Clone();
+            return true;
+        }, "the refused volfile to show in graft state");
+        Assert.Equal(vol, err!.Value.GetProperty("file").GetString());
+        Assert.Equal(badLine, err.Value.GetProperty("line").GetInt32());
+        Assert.Contains("no/such-type", err.Value.GetProperty("message").GetString());
+        await File.WriteAllTextAsync(v.P("still"), "works");
+        Assert.Equal("works", await File.ReadAllTextAsync(Path.Combine(v.Brick, "still")));
+
+        await File.WriteAllTextAsync(vol, good);
+        await Proc.Until(() => (Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(v.Mnt), "state",
+            TimeSpan.FromSeconds(5))).Contains("\"lastVolfileError\": null", StringComparison.Ordinal), "a good volfile to clear the error");
+    }
+
+    [MountFact]
     public async Task Mistakes_get_clear_errors()
     {
         await using var v = await MountedVolume.UpAsync("errors");
