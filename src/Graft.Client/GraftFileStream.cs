@@ -227,6 +227,7 @@ public sealed class GraftFileStream : Stream
     private async ValueTask CloseAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        if (_volume.IsDisposed) return; // unmounting released this file already; there is no graph left to tell
         _ctx.Cancellation = default;
         try
         {

@@ -44,9 +44,24 @@ public sealed partial class Volume : IAsyncDisposable
     public static Volume FromGraph(Graph graph, VolumeOptions? options = null, ILoggerFactory? loggers = null)
     {
         options ??= new VolumeOptions();
-        var session = new MountSession(graph, new MountOptions { DrainTimeout = options.DrainTimeout }, loggers);
+        var session = new MountSession(graph, new MountOptions
+        {
+            DrainTimeout = options.DrainTimeout,
+            ChildUpTimeout = options.ChildUpTimeout,
+            RetirementTimeout = options.RetirementTimeout,
+            Registry = options.Registry ?? Xlators.BuiltinXlators.CreateRegistry(),
+        }, loggers);
         return new Volume(session, options);
     }
+
+    /// <summary>
+    /// Replaces the volume's graph while streams stay open (or reconfigures it in place when only
+    /// run-time options changed), as a mount does when its volfile changes. Open streams move to
+    /// the new graph on their next use. On failure the current graph keeps serving and the error
+    /// shows in <see cref="GetState"/>'s lastVolfileError.
+    /// </summary>
+    public Task<SwitchResult> ApplyVolfileAsync(string volfileText, string? name = null, CancellationToken ct = default) =>
+        Session.ApplyVolfileAsync(volfileText, name, ct);
 
     /// <summary>The mount's state (graphs, fops in flight, open files), as `graft state` prints it.</summary>
     public MountState GetState() => Session.GetState();
@@ -65,6 +80,9 @@ public sealed partial class Volume : IAsyncDisposable
         ctx.LockOwner = (ulong)Interlocked.Increment(ref s_nextLockOwner);
         return ctx;
     }
+
+    /// <summary>True once the volume is disposed: its session has released every open file and freed its graph.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
 
     public async ValueTask DisposeAsync()
     {

@@ -13,6 +13,10 @@ public sealed class VolumeOptions
     public TimeSpan ChildUpTimeout { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>How long disposing a volume waits for the graph to drain.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>How long an old graph may be held by calls that never come back before its teardown is forced.</summary>
+    public TimeSpan RetirementTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Translator types volfiles may use; the built-in ones when null.</summary>
+    public Graft.Core.XlatorRegistry? Registry { get; init; }
     /// <summary>Symlinks followed while resolving one path before ELOOP (Linux's MAXSYMLINKS).</summary>
     public int MaxSymlinks { get; init; } = 40;
     /// <summary>Entries asked for per readdirp call when enumerating a directory.</summary>

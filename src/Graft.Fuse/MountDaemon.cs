@@ -76,7 +76,8 @@ public static partial class MountDaemon
             return 1;
         }
 
-        var session = new MountSession(graph, loggers: loggers);
+        // The registry lets the session build new graphs when the volfile changes (live switching).
+        var session = new MountSession(graph, new MountOptions { Registry = registry, ChildUpTimeout = o.ChildUpTimeout }, loggers);
         var mounted = await FuseSession.MountAsync(mp, new FuseBridge(session, o.Settings.Bridge), o.Settings.Fuse,
             loggers.CreateLogger("Graft.Fuse")).ConfigureAwait(false);
         if (!mounted.Ok)
@@ -96,10 +97,10 @@ public static partial class MountDaemon
             // The mount works without it; only `graft state` cannot see it.
             LogControlFailed(log, e, mp);
         }
-        // Edits of the volfile (and SIGHUP) are checked at once, so a bad edit shows in `graft state`.
-        using var watcher = new VolfileWatcher(volfile, text, changed => OnVolfileChanged(session, registry, volfile, changed, log));
-        watcher.ReadFailed += e => LogVolfileUnreadable(log, e, volfile);
-        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; watcher.Poke(); });
+        // Every new content of the volfile (an edit, a replace by rename, or SIGHUP) is applied to the
+        // session: reconfigured in place or switched to a new graph; a refused one shows in `graft state`.
+        using var follower = new VolfileFollower(session, volfile, text, loggers);
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; follower.Reload(); });
         output.WriteLine($"{ReadyPrefix}{mp} (pid {Environment.ProcessId})");
         output.Flush();
         LogMounted(log, mp, volfile, Environment.ProcessId);
@@ -125,27 +126,6 @@ public static partial class MountDaemon
         return 0;
     }
 
-    /// <summary>
-    /// A new volfile: refused ones are recorded as the session's last volfile error. A good one cannot be
-    /// applied yet — that is live graph switching, which the mount session does not have in this build —
-    /// so it is logged, clears the error, and takes effect at the next mount.
-    /// </summary>
-    static Task OnVolfileChanged(MountSession session, XlatorRegistry registry, string file, string text, ILogger log)
-    {
-        try
-        {
-            VolfileModel.Parse(text, file).Validate(registry);
-            session.LastVolfileError = null;
-            LogVolfileNotApplied(log, file);
-        }
-        catch (VolfileException e)
-        {
-            session.LastVolfileError = VolfileErrorInfo.From(e);
-            LogVolfileRefused(log, e.Message);
-        }
-        return Task.CompletedTask;
-    }
-
     static async Task<bool> Ended(Task t, TimeSpan bound)
     {
         try { await t.WaitAsync(bound).ConfigureAwait(false); return true; }
@@ -161,15 +141,6 @@ public static partial class MountDaemon
 
     [LoggerMessage(Level = LogLevel.Information, Message = "mounted {MountPoint} from {Volfile} (pid {Pid})")]
     private static partial void LogMounted(ILogger log, string mountPoint, string volfile, int pid);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "volfile refused, the mount keeps its graph: {Problem}")]
-    private static partial void LogVolfileRefused(ILogger log, string problem);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Volfile} changed and is valid; this build cannot switch graphs live, so it applies at the next mount")]
-    private static partial void LogVolfileNotApplied(ILogger log, string volfile);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "cannot read {Volfile}")]
-    private static partial void LogVolfileUnreadable(ILogger log, Exception e, string volfile);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{MountPoint} was unmounted; exiting")]
     private static partial void LogUnmounted(ILogger log, string mountPoint);

@@ -3,7 +3,8 @@ namespace Graft.Mount;
 /// <summary>An object a front end names by a 64-bit id from a <see cref="HandleTable{T}"/>.</summary>
 public interface IHandle
 {
-    /// <summary>The id the table gave this object; 0 until it is added.</summary>
+    /// <summary>The id the table gave this object; 0 until it is added. Only the table sets it
+    /// (implement it explicitly so callers of the concrete type see a getter only).</summary>
     ulong HandleId { get; set; }
 }
 

@@ -22,7 +22,11 @@ public sealed class MountFile : IHandle
         IsDirectory = isDirectory;
     }
 
-    public ulong HandleId { get; set; }
+    private ulong _handleId;
+
+    /// <summary>The id front ends use for this object (set once, by the session's handle table).</summary>
+    public ulong HandleId => _handleId;
+    ulong IHandle.HandleId { get => _handleId; set => _handleId = value; }
     public MountNode Node { get; }
     /// <summary>The flags of the original open, as the application gave them.</summary>
     public int Flags { get; }
@@ -46,40 +50,56 @@ public sealed class MountFile : IHandle
 
     // ---- directory cookies ----
     // The session gives the front end its own readdir cookies: cookie k resumes after the k-th
-    // entry of this open. The backend offset for each is kept here, for the graph whose fd
-    // produced it; a switch re-reads on the new graph rather than trusting another graph's offsets.
+    // entry of this open. For each, the backend offset is kept with the backend signature of the
+    // graph that produced it (valid wherever the same brick directories are reached), and the
+    // name, so that a listing restarted on a graph with other backends can skip what it returned.
     private readonly object _dirSync = new();
-    private List<long>? _dirOffsets;
-    private long _dirOffsetsGeneration;
+    private List<(long Backend, string Name)>? _dirEntries;
+    private string? _dirSignature;
+    private HashSet<string>? _dirSkip;
 
-    /// <summary>The backend offset to resume at for session cookie <paramref name="cookie"/>, or false if unknown.</summary>
-    internal bool TryGetBackendOffset(long cookie, out long backend, out long generation)
+    /// <summary>
+    /// Where to resume a listing at session cookie <paramref name="cookie"/> on a graph with
+    /// <paramref name="signature"/>: the backend offset, or a restart from 0 that skips the names
+    /// already returned (when the backends differ). False if the cookie was never given out.
+    /// </summary>
+    internal bool TryResume(long cookie, string signature, out long backend)
     {
         lock (_dirSync)
         {
-            generation = _dirOffsetsGeneration;
             backend = 0;
-            if (cookie == 0) return true;
-            if (_dirOffsets is null || cookie < 0 || cookie > _dirOffsets.Count) return false;
-            backend = _dirOffsets[(int)(cookie - 1)];
+            if (cookie == 0) { _dirSkip = null; _dirSignature = signature; return true; }
+            if (_dirEntries is null || cookie < 0 || cookie > _dirEntries.Count) return false;
+            if (_dirSignature == signature) { backend = _dirEntries[(int)(cookie - 1)].Backend; return true; }
+            // Other backends: their positions mean nothing here. Read again from the start and
+            // leave out every name already returned, so each entry comes exactly once.
+            _dirSkip = new HashSet<string>(StringComparer.Ordinal);
+            for (int i = 0; i < cookie; i++) _dirSkip.Add(_dirEntries[i].Name);
+            _dirEntries.RemoveRange((int)cookie, _dirEntries.Count - (int)cookie);
+            _dirSignature = signature;
             return true;
         }
     }
 
-    /// <summary>Records the backend offset after entry number <paramref name="cookie"/> (1-based) and returns the cookie.</summary>
-    internal long RecordBackendOffset(long cookie, long backend, long generation)
+    /// <summary>Whether a listing restarted after a switch has already returned this name.</summary>
+    internal bool AlreadyReturned(string name)
+    {
+        lock (_dirSync) return _dirSkip is not null && _dirSkip.Contains(name);
+    }
+
+    /// <summary>Records the entry given cookie <paramref name="cookie"/> (1-based) and returns the cookie.</summary>
+    internal long RecordEntry(long cookie, long backend, string name)
     {
         lock (_dirSync)
         {
-            _dirOffsets ??= [];
-            _dirOffsetsGeneration = generation;
-            if (cookie <= _dirOffsets.Count) _dirOffsets[(int)(cookie - 1)] = backend;
-            else _dirOffsets.Add(backend);
+            _dirEntries ??= [];
+            if (cookie <= _dirEntries.Count) _dirEntries[(int)(cookie - 1)] = (backend, name);
+            else _dirEntries.Add((backend, name));
             return cookie;
         }
     }
 
-    internal int DirCookiesKnown { get { lock (_dirSync) return _dirOffsets?.Count ?? 0; } }
+    internal int DirCookiesKnown { get { lock (_dirSync) return _dirEntries?.Count ?? 0; } }
 
     public override string ToString() => $"file {HandleId:x} ({Node.Gfid}, flags 0x{Flags:x})";
 }

@@ -24,7 +24,11 @@ public sealed class MountNode : IHandle
         _inode = inode;
     }
 
-    public ulong HandleId { get; set; }
+    private ulong _handleId;
+
+    /// <summary>The id front ends use for this object (set once, by the session's handle table).</summary>
+    public ulong HandleId => _handleId;
+    ulong IHandle.HandleId { get => _handleId; set => _handleId = value; }
     public Gfid Gfid { get; }
     /// <summary>S_IFMT bits; a GFID never changes type.</summary>
     public uint Type { get; }

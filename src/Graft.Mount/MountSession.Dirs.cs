@@ -45,37 +45,40 @@ public sealed partial class MountSession
     private async ValueTask<Result<IReadOnlyList<MountDirEntry>>> ReaddirCoreAsync(FopContext ctx, MountFile dir, long cookie, int maxEntries, bool plus, bool linkNodes)
     {
         if (!dir.IsDirectory) return Errno.ENOTDIR;
-        var g = Enter(ctx);
+        var (g, f) = await EnterFileAsync(ctx, dir).ConfigureAwait(false);
         try
         {
-            if (!dir.TryGetBackendOffset(cookie, out var backend, out var offsetsGeneration)) return Errno.EINVAL;
-            // Offsets recorded on another graph mean nothing here; the switching work re-reads
-            // from the start on the new graph and skips `cookie` entries before answering.
-            if (cookie != 0 && offsetsGeneration != g.Generation) return Errno.ESTALE;
-            var f = await ResolveFdAsync(dir, g).ConfigureAwait(false);
             if (!f.Ok) return f.Error;
-            Result<IReadOnlyList<DirEntry>> r;
             try
             {
-                r = plus ? await g.Top.ReaddirpAsync(ctx, f.Value, backend, maxEntries).ConfigureAwait(false)
-                         : await g.Top.ReaddirAsync(ctx, f.Value, backend, maxEntries).ConfigureAwait(false);
+                if (!dir.TryResume(cookie, g.BackendSignature, out var backend)) return Errno.EINVAL;
+                var list = new List<MountDirEntry>();
+                var next = cookie;
+                // A restarted listing may find a whole batch already returned: read on until
+                // something new or the end, so an empty answer always means the end.
+                while (list.Count == 0)
+                {
+                    var r = plus ? await g.Top.ReaddirpAsync(ctx, f.Value, backend, maxEntries).ConfigureAwait(false)
+                                 : await g.Top.ReaddirAsync(ctx, f.Value, backend, maxEntries).ConfigureAwait(false);
+                    if (!r.Ok) return r.Error;
+                    if (r.Value.Count == 0) break;
+                    foreach (var e in r.Value)
+                    {
+                        backend = e.NextOffset;
+                        if (dir.AlreadyReturned(e.Name)) continue;
+                        next = dir.RecordEntry(next + 1, e.NextOffset, e.Name);
+                        MountNode? node = null;
+                        if (linkNodes && e.Iatt is { } ia && !ia.Gfid.IsZero && e.Name is not ("." or ".."))
+                            node = LinkNode(g, dir.Node.Gfid, e.Name, ia);
+                        list.Add(new MountDirEntry(new DirEntry
+                        {
+                            Name = e.Name, Gfid = e.Gfid, Ino = e.Ino, Type = e.Type, NextOffset = next, Iatt = e.Iatt,
+                        }, node));
+                    }
+                }
+                return list;
             }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
-            if (!r.Ok) return r.Error;
-            var list = new List<MountDirEntry>(r.Value.Count);
-            var next = cookie;
-            foreach (var e in r.Value)
-            {
-                next = dir.RecordBackendOffset(next + 1, e.NextOffset, g.Generation);
-                MountNode? node = null;
-                if (linkNodes && e.Iatt is { } ia && !ia.Gfid.IsZero && e.Name is not ("." or ".."))
-                    node = LinkNode(g, dir.Node.Gfid, e.Name, ia);
-                list.Add(new MountDirEntry(new DirEntry
-                {
-                    Name = e.Name, Gfid = e.Gfid, Ino = e.Ino, Type = e.Type, NextOffset = next, Iatt = e.Iatt,
-                }, node));
-            }
-            return list;
         }
         finally { g.ExitFop(); }
     }

@@ -73,10 +73,9 @@ public sealed partial class MountSession
     /// <summary>READ into <paramref name="buffer"/> at <paramref name="offset"/>; returns the bytes read.</summary>
     public async ValueTask<Result<int>> ReadAsync(FopContext ctx, MountFile file, Memory<byte> buffer, long offset)
     {
-        var g = Enter(ctx);
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
-            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
             if (!f.Ok) return f.Error;
             try { return await g.Top.ReadvAsync(ctx, f.Value, buffer, offset).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
@@ -87,10 +86,9 @@ public sealed partial class MountSession
     /// <summary>WRITE <paramref name="data"/> at <paramref name="offset"/> (the end, for O_APPEND files); returns the bytes written.</summary>
     public async ValueTask<Result<int>> WriteAsync(FopContext ctx, MountFile file, ReadOnlyMemory<byte> data, long offset)
     {
-        var g = Enter(ctx);
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
-            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
             if (!f.Ok) return f.Error;
             try { return await g.Top.WritevAsync(ctx, f.Value, data, offset).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
@@ -101,10 +99,9 @@ public sealed partial class MountSession
     /// <summary>GETATTR on an open file (fstat).</summary>
     public async ValueTask<Result<Iatt>> GetattrAsync(FopContext ctx, MountFile file)
     {
-        var g = Enter(ctx);
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
-            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
             if (!f.Ok) return f.Error;
             try { return await g.Top.FstatAsync(ctx, f.Value).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
@@ -115,10 +112,9 @@ public sealed partial class MountSession
     /// <summary>SETATTR on an open file (fsetattr; ftruncate is a size change).</summary>
     public async ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, MountFile file, SetAttr attr)
     {
-        var g = Enter(ctx);
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
-            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
             if (!f.Ok) return f.Error;
             try { return await g.Top.FsetattrAsync(ctx, f.Value, attr).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
@@ -129,10 +125,9 @@ public sealed partial class MountSession
     /// <summary>FLUSH: what close(2) sends; releases the caller's (ctx.LockOwner) POSIX locks on the file.</summary>
     public async ValueTask<Errno> FlushAsync(FopContext ctx, MountFile file)
     {
-        var g = Enter(ctx);
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
-            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
             if (!f.Ok) return f.Error;
             try { return await g.Top.FlushAsync(ctx, f.Value).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
@@ -142,10 +137,9 @@ public sealed partial class MountSession
 
     public async ValueTask<Errno> FsyncAsync(FopContext ctx, MountFile file, bool dataOnly)
     {
-        var g = Enter(ctx);
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
-            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
             if (!f.Ok) return f.Error;
             try
             {
@@ -162,10 +156,9 @@ public sealed partial class MountSession
 
     public async ValueTask<Errno> FallocateAsync(FopContext ctx, MountFile file, int mode, long offset, long length)
     {
-        var g = Enter(ctx);
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
-            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
             if (!f.Ok) return f.Error;
             try { return await g.Top.FallocateAsync(ctx, f.Value, mode, offset, length).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
@@ -175,10 +168,9 @@ public sealed partial class MountSession
 
     public async ValueTask<Result<long>> LseekAsync(FopContext ctx, MountFile file, long offset, int whence)
     {
-        var g = Enter(ctx);
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
-            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
             if (!f.Ok) return f.Error;
             try { return await g.Top.LseekAsync(ctx, f.Value, offset, whence).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
@@ -188,14 +180,16 @@ public sealed partial class MountSession
 
     public async ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, MountFile fileIn, long offIn, MountFile fileOut, long offOut, long length, uint flags)
     {
-        var g = Enter(ctx);
+        var (g, fin) = await EnterFileAsync(ctx, fileIn).ConfigureAwait(false);
         try
         {
-            var fin = await ResolveFdAsync(fileIn, g).ConfigureAwait(false);
             if (!fin.Ok) return fin.Error;
             try
             {
                 var fout = await ResolveFdAsync(fileOut, g).ConfigureAwait(false);
+                // The output file already moved past the graph this call entered: the kernel
+                // falls back to read/write on EXDEV, which is always safe.
+                if (fout.Error == RetryOnActive) return Errno.EXDEV;
                 if (!fout.Ok) return fout.Error;
                 try { return await g.Top.CopyFileRangeAsync(ctx, fin.Value, offIn, fout.Value, offOut, length, flags).ConfigureAwait(false); }
                 finally { await PutFdAsync(fout.Value).ConfigureAwait(false); }
@@ -208,10 +202,9 @@ public sealed partial class MountSession
     /// <summary>LK: POSIX locks and flock, passed through; the owner is <see cref="FileLock.Owner"/> as the front end set it.</summary>
     public async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, MountFile file, LockCmd cmd, FileLock lk)
     {
-        var g = Enter(ctx);
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
-            var f = await ResolveFdAsync(file, g).ConfigureAwait(false);
             if (!f.Ok) return f.Error;
             try { return await g.Top.LkAsync(ctx, f.Value, cmd, lk).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }

@@ -45,6 +45,9 @@ public sealed partial class MountSession : IAsyncDisposable
         _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Graft.Mount");
         graph.State = GraphState.Active;
         _active = graph;
+        _graphs.Add(graph);
+        _generation = graph.Generation;
+        _loggers = loggers;
         Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1 };
         _nodes.Add(Gfid.Root, Root);
         _nodeIds.AddAt((uint)RootId, Root);
@@ -83,6 +86,7 @@ public sealed partial class MountSession : IAsyncDisposable
             if (ReferenceEquals(g, Volatile.Read(ref _active)) && g.State == GraphState.Active)
             {
                 ctx.Graph = g;
+                ctx.MountId = Options.MountId;
                 return g;
             }
             g.ExitFop();
@@ -119,6 +123,9 @@ public sealed partial class MountSession : IAsyncDisposable
     private async ValueTask ReleaseFdAsync(Fd fd)
     {
         var g = fd.Graph!;
+        // A graph torn down by force has closed everything already; a release now could only
+        // hit a translator that is gone.
+        if (g.State == GraphState.Destroyed) return;
         g.EnterFop();
         try
         {
@@ -138,7 +145,13 @@ public sealed partial class MountSession : IAsyncDisposable
         var r = await g.Top.LookupAsync(ctx, Loc.Nameless(node.Gfid)).ConfigureAwait(false);
         if (!r.Ok) return r.Error;
         var inode = g.Inodes.Link(default, null, r.Value);
-        try { return AdoptInode(node, inode); }
+        try
+        {
+            // Forward only: a fop that started on an older graph uses that graph's own inode for
+            // itself, but never moves the node back to it.
+            var adopted = AdoptInode(node, inode);
+            return ReferenceEquals(adopted.Table.Graph, g) ? adopted : inode;
+        }
         finally { g.Inodes.Unref(inode); }
     }
 
@@ -159,19 +172,6 @@ public sealed partial class MountSession : IAsyncDisposable
         }
         if (!node.IsRoot) ForgetInode(old, 1);
         return inode;
-    }
-
-    private ValueTask<Result<Fd>> ResolveFdMissAsync(MountFile file, Graph g)
-    {
-        // Moving an open file to another graph (drain on the old graph, nameless lookup, open
-        // with the original flags, re-bind locks, publish) belongs to live graph switching.
-        // Until a session can switch graphs, an fd on another graph means the file is stale.
-        _ = g;
-        Interlocked.Increment(ref _counters.FdMisses);
-        if (file.Released) return new(new Result<Fd>(Errno.EBADF));
-        file.LastMigrationError = Errno.ESTALE;
-        Interlocked.Increment(ref _counters.MigrationsFailed);
-        return new(new Result<Fd>(Errno.ESTALE));
     }
 
     private void ForgetInode(Inode inode, ulong n)
@@ -264,20 +264,24 @@ public sealed partial class MountSession : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         foreach (var f in _files.Snapshot()) await ReleaseAsync(f).ConfigureAwait(false);
-        var g = ActiveGraph;
+        DropPending();
+        // Every graph still held (the active one and any old one mid-retirement) drains: fops in
+        // flight, then PARENT_DOWN, both bounded (DESIGN invariant 6), then destroy.
+        await Task.WhenAll(Graphs.Select(DrainAndDestroyAsync)).ConfigureAwait(false);
+        _switchLock.Dispose();
+    }
+
+    private async Task DrainAndDestroyAsync(Graph g)
+    {
+        if (g.State == GraphState.Destroyed) return;
         g.State = GraphState.Draining;
-        // Retirement waits for fops in flight, then PARENT_DOWN, both bounded (DESIGN invariant 6).
         var deadline = DateTime.UtcNow + Options.DrainTimeout;
         while (g.FopsInFlight > 0 && DateTime.UtcNow < deadline) await Task.Delay(5).ConfigureAwait(false);
         g.SendParentDown();
         try { await g.ParentDownHandled.WaitAsync(Options.DrainTimeout).ConfigureAwait(false); }
-        catch (TimeoutException)
-        {
-            LogDrainTimeout(_log, g.Generation, Options.DrainTimeout);
-            Interlocked.Increment(ref _counters.RetirementsForced);
-        }
+        catch (TimeoutException) { LogDrainTimeout(_log, g.Generation, Options.DrainTimeout); }
         await g.DestroyAsync().ConfigureAwait(false);
-        Interlocked.Increment(ref _counters.GraphsDestroyed);
+        lock (_graphs) _graphs.Remove(g);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "release of {Gfid} on graph {Generation} failed")]
@@ -292,4 +296,31 @@ public sealed class MountOptions
 {
     /// <summary>How long unmount waits for fops in flight and PARENT_DOWN_HANDLED before tearing the graph down.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long a new graph may take to bring its children up before the switch is reported as
+    /// failed (the old graph keeps serving, and the new one keeps trying in the background).
+    /// </summary>
+    public TimeSpan ChildUpTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The translator types new volfiles may use (graph switches build graphs from them).</summary>
+    public XlatorRegistry? Registry { get; init; }
+
+    /// <summary>This mount's identity: the owner half of its locks, fixed for the session's life (DESIGN invariant 9).</summary>
+    public Guid MountId { get; init; } = Guid.NewGuid();
+
+    /// <summary>
+    /// How long an old graph may be kept alive by fops that never come back (lost frames, held
+    /// calls) before its teardown is forced and those calls fail with ENOTCONN.
+    /// </summary>
+    public TimeSpan RetirementTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How many idle handles a second the background sweep moves off an old graph.</summary>
+    public int SweepRate { get; init; } = 2000;
+
+    /// <summary>How long after a switch the sweep waits, so that busy handles move on their own first.</summary>
+    public TimeSpan SweepDelay { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Inode LRU bound of each graph this session builds.</summary>
+    public int InodeLruLimit { get; init; } = 16384;
 }

@@ -83,26 +83,36 @@ public class AttributeTests
     }
 
     [Fact]
-    public async Task An_unprivileged_caller_is_held_to_the_mode_bits()
+    public async Task An_unprivileged_caller_is_refused_what_the_mode_bits_forbid()
     {
         await using var t = await TestVolume.CreateAsync();
         await t.Volume.MkdirAsync("/private", 0x1C0);          // 0700, root's
+        await t.Volume.WriteAllBytesAsync("/readonly", "r"u8.ToArray());
+        await t.Volume.ChmodAsync("/readonly", 0x124);          // 0444
+        await using var user = await TestVolume.OpenSecondAsync(t.BrickDir, new VolumeOptions { Uid = 1000, Gid = 1000 });
+        await Errors.ThrowsErrno(Errno.EACCES, () => user.WriteAllBytesAsync("/private/x", Array.Empty<byte>()));
+        await Errors.ThrowsErrno(Errno.EACCES, () => user.OpenAsync("/readonly", FileMode.Open, FileAccess.Write));
+        Assert.False(await user.AccessAsync("/readonly", 2));
+        await Errors.ThrowsErrno(Errno.EPERM, () => user.ChownAsync("/readonly", 1000, null));
+    }
+
+    [Fact]
+    public async Task An_unprivileged_caller_may_do_what_the_mode_bits_allow_and_owns_what_it_creates()
+    {
+        await using var t = await TestVolume.CreateAsync();
         await t.Volume.WriteAllBytesAsync("/readonly", "r"u8.ToArray());
         await t.Volume.ChmodAsync("/readonly", 0x124);          // 0444
         await t.Volume.MkdirAsync("/open", 0x1FF);
         await t.Volume.ChmodAsync("/open", 0x1FF);              // 0777 regardless of umask
         await using var user = await TestVolume.OpenSecondAsync(t.BrickDir, new VolumeOptions { Uid = 1000, Gid = 1000 });
 
-        await Errors.ThrowsErrno(Errno.EACCES, () => user.WriteAllBytesAsync("/private/x", Array.Empty<byte>()));
-        await Errors.ThrowsErrno(Errno.EACCES, () => user.OpenAsync("/readonly", FileMode.Open, FileAccess.Write));
-        Assert.False(await user.AccessAsync("/readonly", 2));
         Assert.True(await user.AccessAsync("/readonly", 4));
         Assert.Equal("r"u8.ToArray(), await user.ReadAllBytesAsync("/readonly"));
-
-        await user.WriteAllBytesAsync("/open/mine", Array.Empty<byte>());
+        await user.WriteAllBytesAsync("/open/mine", "m"u8.ToArray());
         var st = await user.StatAsync("/open/mine");
-        Assert.Equal(1000u, st.Uid); // new objects are owned by the caller
+        Assert.Equal(1000u, st.Uid);
         Assert.Equal(1000u, st.Gid);
-        await Errors.ThrowsErrno(Errno.EPERM, () => user.ChownAsync("/open/mine", 0, null));
+        await user.ChmodAsync("/open/mine", 0x180);             // the owner may chmod
+        Assert.Equal(0x180u, (await t.Volume.StatAsync("/open/mine")).Mode & PosixMode.PermMask);
     }
 }

@@ -41,7 +41,7 @@ public class DirectoryTests
         Assert.Equal(PosixMode.S_IFDIR, entries.Single(e => e.Name == "sub").Type);
         Assert.All(entries.Where(e => e.Name != "sub"), e => Assert.Equal(PosixMode.S_IFREG, e.Type));
         Assert.DoesNotContain(entries, e => e.Name is "." or "..");
-        Assert.Equal(0, t.Volume.GetState().OpenFiles); // the directory handle was released
+        Assert.Equal(0, t.Volume.GetState().OpenFileCount); // the directory handle was released
     }
 
     [Fact]

@@ -45,7 +45,7 @@ public class ErrorTests
         }
         var st = t.Volume.GetState();
         Assert.Equal(1, st.Nodes);
-        Assert.Equal(0, st.OpenFiles);
+        Assert.Equal(0, st.OpenFileCount);
         Assert.Equal(0, st.Graphs[0].Fds);
         Assert.Equal(0, st.Graphs[0].FopsInFlight);
     }

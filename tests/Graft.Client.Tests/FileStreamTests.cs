@@ -110,7 +110,7 @@ public class FileStreamTests
         var s = await t.Volume.OpenAsync("/f", FileMode.Create, FileAccess.ReadWrite);
         var id = s.Handle.HandleId;
         var st = t.Volume.GetState();
-        Assert.Equal(1, st.OpenFiles);
+        Assert.Equal(1, st.OpenFileCount);
         Assert.Equal(1, st.Graphs[0].Fds);
         await s.DisposeAsync();
         await s.DisposeAsync(); // twice is harmless
@@ -118,7 +118,7 @@ public class FileStreamTests
         Assert.Throws<ObjectDisposedException>(() => s.Position);
         Assert.Null(t.Volume.Session.GetFile(id));
         st = t.Volume.GetState();
-        Assert.Equal(0, st.OpenFiles);
+        Assert.Equal(0, st.OpenFileCount);
         Assert.Equal(0, st.Graphs[0].Fds);
         Assert.Equal(0, st.Graphs[0].FopsInFlight);
         Assert.Equal(1, st.Nodes); // only the root: the stream's lookup was given back
@@ -133,5 +133,22 @@ public class FileStreamTests
         await s.FsyncAsync();
         await s.FsyncAsync(dataOnly: true);
         Assert.Equal(100, new FileInfo(Path.Combine(t.BrickDir, "f")).Length);
+    }
+}
+
+public class VolumeDisposalTests
+{
+    [Fact]
+    public async Task Disposing_the_volume_releases_open_streams_which_can_still_be_disposed_afterwards()
+    {
+        var t = await TestVolume.CreateAsync();
+        var s = await t.Volume.OpenAsync("/f", FileMode.Create, FileAccess.Write);
+        await s.WriteAsync("x"u8.ToArray());
+        var graph = t.Volume.Session.ActiveGraph;
+        await t.DisposeAsync();
+        Assert.Equal(Graft.Core.GraphState.Destroyed, graph.State);
+        Assert.Equal(0, graph.FopsInFlight);
+        await s.DisposeAsync(); // no exception: the session already released it
+        Assert.True(t.Volume.IsDisposed);
     }
 }

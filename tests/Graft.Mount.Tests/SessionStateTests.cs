@@ -15,12 +15,12 @@ public class SessionStateTests
         Assert.Equal(1, st.ActiveGeneration);
         var g = Assert.Single(st.Graphs);
         Assert.Equal(1, g.Generation);
-        Assert.Equal("Active", g.State);
+        Assert.Equal("active", g.State);
         Assert.Equal(0, g.FopsInFlight);
         Assert.Equal(1, g.Fds);
         Assert.True(g.ChildUp);
-        Assert.Equal(1, st.OpenFiles);
-        Assert.Equal(1, st.OpenFilesPerGeneration[1]);
+        Assert.Equal(1, st.OpenFileCount);
+        Assert.Equal(1, st.OpenFiles[1]);
         Assert.Equal(2, st.Nodes); // root + f
         Assert.Equal(2, st.Counters.FilesOpened);   // the create and the open
         Assert.Equal(1, st.Counters.FilesReleased);
@@ -30,8 +30,12 @@ public class SessionStateTests
         var root = doc.RootElement;
         Assert.Equal(1, root.GetProperty("activeGeneration").GetInt64());
         Assert.Equal(0, root.GetProperty("graphs")[0].GetProperty("fopsInFlight").GetInt64());
-        Assert.Equal(1, root.GetProperty("openFilesPerGeneration").GetProperty("1").GetInt32());
-        Assert.True(root.GetProperty("counters").TryGetProperty("migrationsFailed", out _));
+        Assert.Equal(1, root.GetProperty("openFiles").GetProperty("1").GetInt32());
+        Assert.True(root.GetProperty("counters").TryGetProperty("fdMigrationFailures", out _));
+        foreach (var key in new[] { "switches", "reconfigures", "fdMigrations", "fdMigrationFailures", "graphsDestroyed", "retirementsForced" })
+            Assert.True(root.GetProperty("counters").TryGetProperty(key, out _), key);
+        Assert.Equal(Environment.ProcessId, root.GetProperty("pid").GetInt32());
+        Assert.Equal(JsonValueKind.Null, root.GetProperty("lastVolfileError").ValueKind);
         Assert.Equal(st.Counters, MountState.FromJson(json)!.Counters);
         await t.Session.ReleaseAsync(file);
     }

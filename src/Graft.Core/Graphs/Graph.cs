@@ -16,6 +16,7 @@ public sealed partial class Graph
     private long _fopsInFlight;
     private int _state;
     private int _parentDownSent;
+    private int _destroyed;
     private bool _isChildUp;
 
     public Graph(long generation, IReadOnlyList<Translator> translators, string? volfileText = null,
@@ -98,6 +99,8 @@ public sealed partial class Graph
     /// <summary>Frees the graph: fini on every translator (top first) and the inode table.</summary>
     public async Task DestroyAsync()
     {
+        // Once only: retirement and unmount can both reach a graph's end.
+        if (Interlocked.Exchange(ref _destroyed, 1) != 0) return;
         State = GraphState.Destroyed;
         for (int i = Translators.Count - 1; i >= 0; i--)
         {

@@ -94,7 +94,8 @@ public class MountDaemonLifecycle
         Assert.True(g.TryGetProperty("fopsInFlight", out _));
         Assert.True(g.GetProperty("inodes").GetInt32() >= 2);
         Assert.Equal(1, g.GetProperty("fds").GetInt32());
-        Assert.Equal(1, root.GetProperty("openFiles").GetInt32());
+        Assert.Equal(1, root.GetProperty("openFileCount").GetInt32());
+        Assert.Equal(1, root.GetProperty("openFiles").GetProperty("1").GetInt32());   // per graph generation
         var c = root.GetProperty("counters");
         foreach (var k in new[] { "switches", "reconfigures", "fdMigrations", "fdMigrationFailures", "graphsDestroyed", "retirementsForced" })
             Assert.Equal(0, c.GetProperty(k).GetInt64());

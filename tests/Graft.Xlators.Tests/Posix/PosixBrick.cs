@@ -33,9 +33,11 @@ internal sealed class PosixBrick : IAsyncDisposable
         return t;
     }
 
-    public static async Task<PosixBrick> StartAsync(Action<string>? prepare = null, string? temp = null, string? dir = null, int dirCache = 1024)
+    /// <param name="ownsTemp">Remove <paramref name="temp"/> on dispose even though the caller made it (default: only a temp dir made here).</param>
+    public static async Task<PosixBrick> StartAsync(Action<string>? prepare = null, string? temp = null, string? dir = null, int dirCache = 1024,
+        bool? ownsTemp = null)
     {
-        bool owns = temp is null;
+        bool owns = ownsTemp ?? temp is null;
         temp ??= NewTempDir();
         dir ??= Path.Combine(temp, "brick");
         System.IO.Directory.CreateDirectory(dir);

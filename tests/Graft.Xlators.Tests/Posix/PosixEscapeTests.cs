@@ -14,7 +14,7 @@ public sealed class PosixEscapeTests
         var outside = Path.Combine(temp, "outside");
         System.IO.Directory.CreateDirectory(outside);
         File.WriteAllText(Path.Combine(outside, "secret"), "secret");
-        var b = await PosixBrick.StartAsync(temp: temp, dirCache: dirCache);
+        var b = await PosixBrick.StartAsync(temp: temp, dirCache: dirCache, ownsTemp: true);
         return (b, outside);
     }
 
@@ -26,7 +26,7 @@ public sealed class PosixEscapeTests
         Assert.False(XattrProbe.Has(outside, "trusted.graft.gfid"));
     }
 
-    [Theory]
+    [PosixTheory]
     [InlineData("a/b")]
     [InlineData("..")]
     [InlineData(".")]
@@ -49,7 +49,7 @@ public sealed class PosixEscapeTests
         Assert.Equal([".", "..", "d"], System.IO.Directory.GetFileSystemEntries(b.Dir).Select(p => Path.GetFileName(p)!).Append(".").Append("..").Where(n => n != ".graft").Order(StringComparer.Ordinal).ToArray());
     }
 
-    [Theory]
+    [PosixTheory]
     [InlineData(true)]
     [InlineData(false)]
     public async Task Symlinks_pointing_outside_are_never_followed_as_parents(bool absolute)
@@ -70,7 +70,7 @@ public sealed class PosixEscapeTests
         AssertOutsideUntouched(outside);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Symlinks_to_files_outside_are_acted_on_as_symlinks_never_as_their_targets()
     {
         var (b, outside) = await BrickWithOutsideAsync();
@@ -97,7 +97,7 @@ public sealed class PosixEscapeTests
         Assert.Equal(0x1A4, (int)File.GetUnixFileMode(secret) & 0x1FF);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task A_symlink_swapped_in_for_a_directory_during_a_loop_of_calls_never_leads_outside()
     {
         // A small directory cache and churn force the by-GFID walk (the racy path) again and again.
@@ -112,7 +112,8 @@ public sealed class PosixEscapeTests
         string dPath = Path.Combine(b.Dir, "d"), parked = Path.Combine(b.Dir, "d.real");
         using var stop = new CancellationTokenSource();
         int swaps = 0;
-        var swapper = Task.Run(() =>
+        // A dedicated thread: the pool may be busy with other tests' synchronous fops.
+        var swapper = Task.Factory.StartNew(() =>
         {
             while (!stop.IsCancellationRequested)
             {
@@ -121,16 +122,22 @@ public sealed class PosixEscapeTests
                 File.Delete(dPath);
                 System.IO.Directory.Move(parked, dPath);
                 Interlocked.Increment(ref swaps);
+                Thread.SpinWait(5000); // leave the real directory in place for a moment too (shapes the race; no waiting on it)
             }
-        });
-        int ok = 0;
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref swaps) > 0 || swapper.IsCompleted, TimeSpan.FromSeconds(30)), "the swapper started");
+        int ok = 0, named = 0, iterations = 0;
         try
         {
-            for (int i = 0; i < 400 && !swapper.IsCompleted; i++)
+            int start = Volatile.Read(ref swaps);
+            // At least 400 iterations, and until the swapper has made 50 more swaps meanwhile (bounded).
+            for (int i = 0; (i < 400 || Volatile.Read(ref swaps) - start < 50) && i < 100_000 && !swapper.IsCompleted; i++)
             {
                 var byName = await b.Xl.LookupAsync(Root, Loc.Child(Gfid.Root, "d"));
+                iterations++;
                 if (byName.Ok)
                 {
+                    named++;
                     Assert.NotEqual(Errno.OK, (await b.Xl.LookupAsync(Root, Loc.Child(byName.Value.Gfid, "secret"))).Error);
                     if ((await b.Xl.LookupAsync(Root, Loc.Child(byName.Value.Gfid, "inside"))).Ok) ok++;
                     await b.Xl.MkdirAsync(Root, Loc.Child(byName.Value.Gfid, "p" + i), 0x1ED, 0, Gfid.NewGfid());
@@ -146,13 +153,16 @@ public sealed class PosixEscapeTests
             stop.Cancel();
             await swapper.WaitAsync(TimeSpan.FromSeconds(30));
         }
-        Assert.True(swaps > 0, "the swapper ran");
-        Assert.True(ok > 0, "some calls saw the real directory");
+        Assert.True(swaps >= 50 && iterations >= 400, $"{iterations} iterations, {named} named d, {ok} saw inside, {swaps} swaps");
+        // Once the swapping stops, the directory is served normally again, by name and by GFID.
+        Assert.Equal(d.Gfid, (await b.LookupOk(Gfid.Root, "d")).Gfid);
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Child(d.Gfid, "inside"))).Ok);
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(sub.Gfid))).Ok);
         AssertOutsideUntouched(outside);
         Assert.DoesNotContain(System.IO.Directory.GetFileSystemEntries(outside), p => Path.GetFileName(p).StartsWith('q') || Path.GetFileName(p).StartsWith('p'));
     }
 
-    [Fact]
+    [PosixFact]
     public async Task The_private_directory_is_invisible_and_untouchable()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -181,7 +191,7 @@ public sealed class PosixEscapeTests
         Assert.True((await b.Xl.MkdirAsync(Root, Loc.Child(d.Gfid, ".graft"), 0x1ED, 0, Gfid.NewGfid())).Ok);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Internal_xattrs_are_invisible_and_immutable()
     {
         await using var b = await PosixBrick.StartAsync();

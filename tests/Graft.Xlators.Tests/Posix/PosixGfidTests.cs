@@ -8,7 +8,7 @@ public sealed class PosixGfidTests
 {
     private static FopContext Root => PosixBrick.Root;
 
-    [Fact]
+    [PosixFact]
     public async Task Preexisting_file_and_directory_get_a_gfid_at_lookup()
     {
         await using var b = await PosixBrick.StartAsync(dir =>
@@ -32,7 +32,7 @@ public sealed class PosixGfidTests
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(inner.Gfid))).Ok);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Lookup_gives_a_gfidless_object_the_requested_gfid()
     {
         await using var b = await PosixBrick.StartAsync(dir => File.WriteAllText(Path.Combine(dir, "x"), ""));
@@ -43,7 +43,7 @@ public sealed class PosixGfidTests
         Assert.Equal(want, r.Value.Gfid);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Readdirp_gives_gfidless_entries_a_gfid_and_fills_iatt()
     {
         await using var b = await PosixBrick.StartAsync(dir =>
@@ -66,7 +66,7 @@ public sealed class PosixGfidTests
         Assert.Equal(entries.Single(e => e.Name == "a").Gfid, (await b.LookupOk(Gfid.Root, "a")).Gfid);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task File_unlinked_while_open_stays_reachable_by_gfid_until_release()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -90,7 +90,7 @@ public sealed class PosixGfidTests
         Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(f.Gfid))).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Orphaned_handles_are_removed_at_start_up()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -106,7 +106,7 @@ public sealed class PosixGfidTests
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid))).Ok, "directory records stay");
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Directory_found_by_gfid_after_renames_when_nothing_is_cached()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -123,14 +123,14 @@ public sealed class PosixGfidTests
         Assert.True(File.Exists(Path.Combine(b.Dir, "c2", "d", "f")));
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Nameless_lookup_of_an_unknown_gfid_is_ESTALE()
     {
         await using var b = await PosixBrick.StartAsync();
         Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(Gfid.NewGfid()))).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Hard_linked_symlink_objects_are_not_mistaken_for_directory_records()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -143,7 +143,7 @@ public sealed class PosixGfidTests
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(s.Value.Gfid))).Ok, "the symlink's handle survives start-up cleanup");
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Opening_a_directory_by_gfid_keeps_its_record()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -154,7 +154,7 @@ public sealed class PosixGfidTests
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid))).Ok);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Concurrent_renames_of_one_directory_leave_a_record_that_finds_it()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -172,5 +172,59 @@ public sealed class PosixGfidTests
         await b.RestartAsync();
         var r = await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid));
         Assert.True(r.Ok, r.Error.Name());
+    }
+
+    [PosixFact]
+    public async Task A_copy_carrying_another_objects_gfid_gets_its_own()
+    {
+        await using var b = await PosixBrick.StartAsync();
+        var (f, fd) = await b.CreateOk(Gfid.Root, "orig");
+        await b.WriteOk(fd, "original");
+        await b.Release(fd);
+        var d = await b.MkdirOk(Gfid.Root, "origdir");
+        // What "cp -a" as root does: a new object with the same trusted.graft.gfid.
+        File.WriteAllText(Path.Combine(b.Dir, "copy"), "copy");
+        XattrProbe.Set(Path.Combine(b.Dir, "copy"), "trusted.graft.gfid", f.Gfid.ToBytes());
+        System.IO.Directory.CreateDirectory(Path.Combine(b.Dir, "copydir"));
+        XattrProbe.Set(Path.Combine(b.Dir, "copydir"), "trusted.graft.gfid", d.Gfid.ToBytes());
+        await b.RestartAsync(); // nothing cached: the copy is judged by the handle store alone
+
+        var copy = await b.LookupOk(Gfid.Root, "copy");
+        Assert.NotEqual(f.Gfid, copy.Gfid);
+        var copyDir = await b.LookupOk(Gfid.Root, "copydir");
+        Assert.NotEqual(d.Gfid, copyDir.Gfid);
+
+        var fd2 = await b.OpenOk(Loc.Nameless(f.Gfid), OpenFlags.O_RDONLY);
+        Assert.Equal("original", await b.ReadAll(fd2));
+        await b.Release(fd2);
+        var fd3 = await b.OpenOk(Loc.Nameless(copy.Gfid), OpenFlags.O_RDONLY);
+        Assert.Equal("copy", await b.ReadAll(fd3));
+        await b.Release(fd3);
+        await b.RestartAsync();
+        Assert.Equal(Errno.OK, (await b.Xl.MkdirAsync(Root, Loc.Child(d.Gfid, "in-orig"), 0x1ED, 0, Gfid.NewGfid())).Error);
+        Assert.True(System.IO.Directory.Exists(Path.Combine(b.Dir, "origdir", "in-orig")));
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(copyDir.Gfid))).Ok);
+    }
+
+    [PosixFact]
+    public async Task Making_an_object_with_a_gfid_another_object_holds_is_EEXIST()
+    {
+        await using var b = await PosixBrick.StartAsync();
+        var (f, fd) = await b.CreateOk(Gfid.Root, "a");
+        await b.Release(fd);
+        var fd2 = b.NewFd(f.Gfid, FileMode.S_IFREG, OpenFlags.O_RDWR);
+        var r = await b.Xl.CreateAsync(Root, Loc.Child(Gfid.Root, "b"), OpenFlags.O_CREAT | OpenFlags.O_RDWR, 0x1A4, 0, f.Gfid, fd2);
+        Assert.Equal(Errno.EEXIST, r.Error);
+        Assert.False(File.Exists(Path.Combine(b.Dir, "b")), "the half-made entry is undone");
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(f.Gfid))).Ok);
+
+        var d = await b.MkdirOk(Gfid.Root, "d");
+        Assert.Equal(Errno.EEXIST, (await b.Xl.MkdirAsync(Root, Loc.Child(Gfid.Root, "d2"), 0x1ED, 0, d.Gfid)).Error);
+        Assert.Equal(Errno.EEXIST, (await b.Xl.MkdirAsync(Root, Loc.Child(Gfid.Root, "d3"), 0x1ED, 0, f.Gfid)).Error);
+        Assert.Equal(Errno.EEXIST, (await b.Xl.SymlinkAsync(Root, "t", Loc.Child(Gfid.Root, "s"), 0, d.Gfid)).Error);
+        Assert.False(Path.Exists(Path.Combine(b.Dir, "d2")) || Path.Exists(Path.Combine(b.Dir, "d3")) || Path.Exists(Path.Combine(b.Dir, "s")));
+        await b.RestartAsync();
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid))).Ok);
+        Assert.Equal(d.Gfid, (await b.LookupOk(Gfid.Root, "d")).Gfid);
     }
 }

@@ -5,7 +5,7 @@ namespace Graft.Xlators.Tests.Posix;
 /// <summary>readv, writev and fstat on an open fd allocate nothing per call.</summary>
 public sealed class PosixHotPathTests
 {
-    [Fact]
+    [PosixFact]
     public async Task Readv_writev_fstat_allocate_nothing()
     {
         await using var b = await PosixBrick.StartAsync();

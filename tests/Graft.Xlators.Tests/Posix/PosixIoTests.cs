@@ -9,7 +9,7 @@ public sealed class PosixIoTests
     private static FopContext Root => PosixBrick.Root;
     private const int SEEK_SET = 0, SEEK_END = 2, SEEK_DATA = 3, SEEK_HOLE = 4;
 
-    [Fact]
+    [PosixFact]
     public async Task Sparse_files_report_data_and_holes()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -28,7 +28,7 @@ public sealed class PosixIoTests
         await b.Release(fd);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Fallocate_allocates_keeps_size_punches_holes_and_refuses_unknown_modes()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -47,7 +47,7 @@ public sealed class PosixIoTests
         await b.Release(fd);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Copy_file_range_copies_between_fds()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -62,7 +62,7 @@ public sealed class PosixIoTests
         await b.Release(src); await b.Release(dst);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task User_xattrs_behave_as_on_the_filesystem_and_acls_are_refused()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -91,7 +91,7 @@ public sealed class PosixIoTests
         await b.Release(fd);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Rename_supports_noreplace_and_exchange_and_keeps_the_handle_store_right()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -115,15 +115,22 @@ public sealed class PosixIoTests
         Assert.False(File.Exists(b.HandlePath(f.Gfid)));
         var e = await b.MkdirOk(Gfid.Root, "e");
         Assert.Equal(Errno.ENOTEMPTY, (await b.Xl.RenameAsync(Root, Loc.Child(Gfid.Root, "e"), Loc.Child(Gfid.Root, "g"), RenameFlags.None)).Error);
+        var empty = await b.MkdirOk(Gfid.Root, "empty");
+        var over = await b.MkdirOk(Gfid.Root, "over");
+        Assert.True((await b.Xl.RenameAsync(Root, Loc.Child(Gfid.Root, "over"), Loc.Child(Gfid.Root, "empty"), RenameFlags.None)).Ok);
+        Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(empty.Gfid))).Error);
+        Assert.Equal(over.Gfid, (await b.LookupOk(Gfid.Root, "empty")).Gfid);
 
         await b.RestartAsync(); // directories are found by GFID through their updated records
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(a.Gfid))).Ok);
         Assert.Equal(g.Gfid, (await b.LookupOk(a.Gfid, "f")).Gfid);
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(c.Gfid))).Ok);
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(e.Gfid))).Ok);
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(over.Gfid))).Ok);
+        Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(empty.Gfid))).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Readdir_offsets_resume_across_calls_and_include_dot_entries()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -153,10 +160,12 @@ public sealed class PosixIoTests
         var next = (await b.Xl.ReaddirAsync(Root, fd, first[4].NextOffset, 3)).Value;
         Assert.Equal(first[5].Name, next[0].Name);
         Assert.Equal(first[7].Name, next[2].Name);
+        Assert.Equal(Errno.OK, await b.Xl.FsyncdirAsync(Root, fd, dataOnly: false));
         await b.Release(fd);
+        Assert.Equal(Errno.EBADF, (await b.Xl.ReaddirAsync(Root, fd, 0, 10)).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Locks_conflict_between_fds_and_release_on_unlock()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -179,7 +188,7 @@ public sealed class PosixIoTests
 
     private static int OpenFdsOf(PosixBrick b) => b.Xl.OpenFdCount;
 
-    [Fact]
+    [PosixFact]
     public async Task Append_fds_write_at_the_end_and_release_closes_the_os_fd()
     {
         await using var b = await PosixBrick.StartAsync();

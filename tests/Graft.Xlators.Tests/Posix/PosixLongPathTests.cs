@@ -11,7 +11,7 @@ public sealed class PosixLongPathTests
 {
     private static FopContext Root => PosixBrick.Root;
 
-    [Fact]
+    [PosixFact]
     public async Task A_4000_byte_client_path_works_under_a_long_brick_path()
     {
         var temp = PosixBrick.NewTempDir();
@@ -62,7 +62,7 @@ public sealed class PosixLongPathTests
         return (parent, f.Gfid, names);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Names_are_limited_to_255_bytes()
     {
         await using var b = await PosixBrick.StartAsync();

@@ -8,7 +8,7 @@ public sealed class PosixNamespaceTests
 {
     private static FopContext Root => PosixBrick.Root;
 
-    [Fact]
+    [PosixFact]
     public async Task Root_has_the_root_gfid_and_inode_number()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -19,7 +19,7 @@ public sealed class PosixNamespaceTests
         Assert.True(r.Value.IsDir);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Mkdir_then_lookup_by_name_and_by_gfid_give_the_same_object()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -36,7 +36,7 @@ public sealed class PosixNamespaceTests
         Assert.True(System.IO.Directory.Exists(Path.Combine(b.Dir, "d")));
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Create_write_read_fstat()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -51,7 +51,7 @@ public sealed class PosixNamespaceTests
         Assert.Equal("hello world", File.ReadAllText(Path.Combine(b.Dir, "f")));
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Nlink_never_counts_the_handle_link()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -67,7 +67,7 @@ public sealed class PosixNamespaceTests
         Assert.Equal(2u, (await b.LookupOk(Gfid.Root, "g")).Nlink);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Retried_create_with_the_same_gfid_succeeds_and_another_gfid_with_excl_is_EEXIST()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -86,7 +86,7 @@ public sealed class PosixNamespaceTests
         await b.Release(fd1); await b.Release(fd2); await b.Release(fd3);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Retried_mkdir_mknod_symlink_link_with_the_same_gfid_succeed()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -114,7 +114,7 @@ public sealed class PosixNamespaceTests
         Assert.Equal(Errno.EEXIST, (await b.Xl.LinkAsync(Root, Loc.Nameless(gn), Loc.Child(Gfid.Root, "s"))).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Symlink_and_readlink_store_the_target_verbatim()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -128,7 +128,7 @@ public sealed class PosixNamespaceTests
         Assert.Equal(Errno.EINVAL, (await b.Xl.ReadlinkAsync(Root, Loc.Nameless(Gfid.Root))).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Unlink_and_rmdir_remove_names_and_handles()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -144,7 +144,7 @@ public sealed class PosixNamespaceTests
         Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(d.Gfid))).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Errors_ENOENT_EEXIST_ENOTEMPTY_EISDIR_ENOTDIR_ENAMETOOLONG()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -171,7 +171,7 @@ public sealed class PosixNamespaceTests
         Assert.Equal(Errno.ENAMETOOLONG, (await b.Xl.MkdirAsync(Root, Loc.Child(Gfid.Root, new string('€', 86)), 0x1ED, 0, Gfid.NewGfid())).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Setattr_changes_mode_owner_size_and_times()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -199,7 +199,7 @@ public sealed class PosixNamespaceTests
         await b.Release(fd);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Create_mode_honours_the_callers_umask_not_the_process_umask()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -211,7 +211,7 @@ public sealed class PosixNamespaceTests
         await b.Release(fd);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Access_and_statfs()
     {
         await using var b = await PosixBrick.StartAsync();

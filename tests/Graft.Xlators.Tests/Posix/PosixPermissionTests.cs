@@ -12,7 +12,7 @@ public sealed class PosixPermissionTests
     private static FopContext Root => PosixBrick.Root;
     private static FopContext User => PosixBrick.User;
 
-    [Fact]
+    [PosixFact]
     public async Task New_objects_are_owned_by_the_caller()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -32,7 +32,7 @@ public sealed class PosixPermissionTests
         Assert.Equal("4242:4242", Owner(Path.Combine(b.Dir, "pub", "d")));
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Creating_needs_write_permission_on_the_parent()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -45,7 +45,7 @@ public sealed class PosixPermissionTests
         Assert.False(Path.Exists(Path.Combine(b.Dir, "no")));
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Opening_checks_the_mode_bits()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -67,7 +67,7 @@ public sealed class PosixPermissionTests
         await b.Release(r);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Lookup_needs_search_permission_on_the_parent()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -83,7 +83,7 @@ public sealed class PosixPermissionTests
         await b.Release(dfd);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Unlink_rename_setattr_and_link_are_checked()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -105,7 +105,7 @@ public sealed class PosixPermissionTests
         Assert.Equal(Errno.EACCES, (await b.Xl.LinkAsync(User, Loc.Nameless(mine.Gfid), Loc.Child(Gfid.Root, "mine5"))).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Supplementary_groups_and_setgid_directories_count()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -129,7 +129,7 @@ public sealed class PosixPermissionTests
         Assert.Equal(Errno.EPERM, (await b.Xl.SetattrAsync(member, Loc.Nameless(g.Gfid), new SetAttr { Valid = SetAttrValid.Gid, Gid = 6000 })).Error);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Non_root_callers_cannot_touch_trusted_xattrs()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -146,7 +146,7 @@ public sealed class PosixPermissionTests
         Assert.Contains("user.k", (await b.Xl.ListxattrAsync(User, Loc.Nameless(f.Gfid))).Value);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Credentials_are_restored_after_each_call()
     {
         await using var b = await PosixBrick.StartAsync();
@@ -155,6 +155,19 @@ public sealed class PosixPermissionTests
         var d = await b.MkdirOk(Gfid.Root, "yes");
         Assert.Equal(0u, d.Uid);
         Assert.Equal("0:0", Owner(Path.Combine(b.Dir, "yes")));
+    }
+
+    [PosixFact]
+    public async Task An_id_of_minus_one_is_nobody_never_root()
+    {
+        await using var b = await PosixBrick.StartAsync();
+        var pub = await b.PublicDirOk();
+        var minusOne = FopContext.ForCaller(uint.MaxValue, uint.MaxValue);
+        var made = await b.Xl.MkdirAsync(minusOne, Loc.Child(pub.Gfid, "ok"), 0x1ED, 0, Gfid.NewGfid());
+        Assert.True(made.Ok);
+        Assert.Equal(65534u, made.Value.Uid);
+        Assert.Equal(65534u, made.Value.Gid);
+        Assert.Equal(Errno.EACCES, (await b.Xl.MkdirAsync(minusOne, Loc.Child(Gfid.Root, "no"), 0x1ED, 0, Gfid.NewGfid())).Error);
     }
 
     private static string Owner(string path)

@@ -17,7 +17,7 @@ public class WireCodecRoundTrips
 
     internal static FopRequest SampleRequest(FopOp op) => new(op)
     {
-        Caller = new WireCaller { Uid = 1000, Gid = 100, Groups = [4, 24, 27], Pid = 4321, LockOwner = 0xdeadbeefcafe },
+        Caller = new WireCaller { Uid = 1000, Gid = 100, Groups = [4, 24, 27], Pid = 4321, LockOwner = 0xdeadbeefcafe, MountId = Guid.NewGuid() },
         Xdata = op == FopOp.Lookup ? XdataSample() : null,
         Loc = new WireLoc(Gfid.NewGfid(), Gfid.NewGfid(), "näme-ü"),
         Loc2 = new WireLoc(Gfid.NewGfid(), Gfid.Root, "other"),
@@ -88,6 +88,7 @@ public class WireCodecRoundTrips
         Assert.Equal(q.Caller.Uid, back.Caller.Uid);
         Assert.Equal(q.Caller.Groups, back.Caller.Groups);
         Assert.Equal(q.Caller.LockOwner, back.Caller.LockOwner);
+        Assert.Equal(q.Caller.MountId, back.Caller.MountId);
 
         var again = new BodyWriter();
         FopCodec.WriteRequest(again, back);

@@ -72,7 +72,7 @@ public sealed partial class ProtocolClient
             catch (OperationCanceledException) { break; }
             if (stop.IsCancellationRequested) break;
             _conn = null;
-            Log($"disconnected: {closed.Result}");
+            Log($"disconnected: {await closed.ConfigureAwait(false)}");
             if (_childUpSent) { _childUpSent = false; NotifyParents(GraphEvent.ChildDown); }
         }
     }

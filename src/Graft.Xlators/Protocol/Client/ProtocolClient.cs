@@ -80,5 +80,5 @@ public sealed partial class ProtocolClient : Translator
     /// <summary>PARENT_DOWN: finish or fail what is in flight, close cleanly, then let the base answer PARENT_DOWN_HANDLED.</summary>
     protected override ValueTask DrainAsync() => new(StopAsync(TimeSpan.FromMilliseconds(_frameTimeoutMs)));
 
-    private void Log(string message) => _log.LogInformation("{Xlator} -> {Host}:{Port}/{Brick}: {Message}", Name, _host, _port, _brick, message);
+    private void Log(string message) => _log.Event(Name, _host, _port, _brick, message);
 }

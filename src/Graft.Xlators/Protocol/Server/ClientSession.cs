@@ -11,6 +11,7 @@ internal sealed class ClientSession(string key, string peer, Guid mountId)
 {
     private readonly Dictionary<ulong, Fd> _fds = new();   // guarded by itself; leaf lock
     private ulong _nextFd;
+    private bool _ended;   // guarded by _fds: released for good; an open finishing late must not land here
 
     public string Key { get; } = key;
     public Guid MountId { get; } = mountId;
@@ -22,10 +23,12 @@ internal sealed class ClientSession(string key, string peer, Guid mountId)
 
     public int FdCount { get { lock (_fds) return _fds.Count; } }
 
+    /// <summary>The fd's remote id, or 0 when the session has ended (the caller must release the fd itself).</summary>
     public ulong Add(Fd fd)
     {
         lock (_fds)
         {
+            if (_ended) return 0;
             var id = ++_nextFd;
             _fds.Add(id, fd);
             return id;
@@ -52,6 +55,7 @@ internal sealed class ClientSession(string key, string peer, Guid mountId)
     {
         lock (_fds)
         {
+            _ended = true;
             var all = _fds.Values.ToList();
             _fds.Clear();
             return all;

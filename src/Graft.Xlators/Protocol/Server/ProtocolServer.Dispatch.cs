@@ -204,7 +204,7 @@ public sealed partial class ProtocolServer
         var e = q.Op == FopOp.Opendir ? await Child.OpendirAsync(ctx, loc, fd).ConfigureAwait(false)
                                       : await Child.OpenAsync(ctx, loc, q.Flags, fd).ConfigureAwait(false);
         if (e != Errno.OK) { fd.Unref(); return new FopReply(e); }
-        return new FopReply { Fd = s.Add(fd) };
+        return await Register(s, fd, new FopReply()).ConfigureAwait(false);
     }
 
     private async ValueTask<FopReply> CreateAsync(ClientSession s, FopContext ctx, FopRequest q)
@@ -217,6 +217,18 @@ public sealed partial class ProtocolServer
         var r = await Child.CreateAsync(ctx, ToLoc(q.Loc), q.Flags, q.Mode, q.Umask, q.NewGfid, fd).ConfigureAwait(false);
         if (!r.Ok) { fd.Unref(); return new FopReply(r.Error); }
         Remember(q.Loc, r.Value);
-        return new FopReply { Iatt = r.Value, Fd = s.Add(fd) };
+        return await Register(s, fd, new FopReply { Iatt = r.Value }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Puts a freshly opened fd in the session's table. A session that ended while the open was in
+    /// flight (its client went away) gets nothing: the fd is released here instead of leaking.
+    /// </summary>
+    private async ValueTask<FopReply> Register(ClientSession s, Fd fd, FopReply reply)
+    {
+        var id = s.Add(fd);
+        if (id != 0) { reply.Fd = id; return reply; }
+        await ReleaseFdAsync(fd).ConfigureAwait(false);
+        return new FopReply(Errno.ENOTCONN);
     }
 }

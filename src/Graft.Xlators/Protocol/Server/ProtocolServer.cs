@@ -94,7 +94,7 @@ public sealed partial class ProtocolServer : Translator
             try { s = await listener.AcceptAsync(_stop.Token).ConfigureAwait(false); }
             catch (OperationCanceledException) { break; }
             catch (ObjectDisposedException) { break; }
-            catch (SocketException e) { _log.LogWarning("accept failed: {Error}", e.SocketErrorCode); continue; }
+            catch (SocketException e) { _log.AcceptFailed(e.SocketErrorCode); continue; }
             var conn = new ServerConnection(this, new FrameConnection(s));
             lock (_sessions) _connections.Add(conn);
             _ = conn.RunAsync();
@@ -145,7 +145,7 @@ public sealed partial class ProtocolServer : Translator
             else { grace = new CancellationTokenSource(); s.Grace = grace; }
         }
         if (grace is null) { _ = ReleaseSessionAsync(s, clean ? "clean disconnect" : "disconnect"); return; }
-        _log.LogInformation("client {Peer} ({Key}) disconnected uncleanly; keeping {Fds} fd(s) for {Grace}", s.Peer, s.Key, s.FdCount, GraceTimeout);
+        _log.KeepingForGrace(s.Peer, s.Key, s.FdCount, GraceTimeout);
         _ = ExpireAsync(s, grace);
     }
 
@@ -165,7 +165,7 @@ public sealed partial class ProtocolServer : Translator
     {
         var fds = s.RemoveAll();
         foreach (var fd in fds) await ReleaseFdAsync(fd).ConfigureAwait(false);
-        _log.LogInformation("client {Peer} ({Key}): {Why}, released {Count} fd(s)", s.Peer, s.Key, why, fds.Count);
+        _log.Released(s.Peer, s.Key, why, fds.Count);
     }
 
     /// <summary>Drops the table's reference; the last reference sends release down.</summary>
@@ -177,7 +177,7 @@ public sealed partial class ProtocolServer : Translator
             if (fd.IsDirectory) await Child.ReleasedirAsync(fd).ConfigureAwait(false);
             else await Child.ReleaseAsync(fd).ConfigureAwait(false);
         }
-        catch (Exception e) { _log.LogError(e, "release of {Fd} failed", fd); }
+        catch (Exception e) { _log.ReleaseFailed(e, fd); }
     }
 
     internal ILogger Logger => _log;

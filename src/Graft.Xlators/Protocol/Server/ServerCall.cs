@@ -9,7 +9,7 @@ namespace Graft.Xlators.Protocol.Server;
 /// data is served straight from it), the caller's context, the reply body, and the buffer a readv
 /// reads into. Nothing here is allocated per request in the steady state.
 /// </summary>
-internal sealed class ServerCall
+internal sealed class ServerCall : IThreadPoolWorkItem
 {
     private static readonly Stack<ServerCall> Pool = new();   // guarded by itself
     private const int Keep = 256, KeepBuffer = (1 << 20) + (64 << 10) + 1024;
@@ -22,6 +22,9 @@ internal sealed class ServerCall
     public readonly BodyWriter Reply = new();
     public FopRequest Request;
     public ulong Id;
+    public ServerConnection? Connection;
+
+    void IThreadPoolWorkItem.Execute() => _ = Connection!.ServeAsync(this);
 
     public ReadOnlyMemory<byte> BodyMemory => _body.AsMemory(0, _bodyLength);
 
@@ -34,6 +37,7 @@ internal sealed class ServerCall
     public static void Return(ServerCall c)
     {
         c.Request = default;
+        c.Connection = null;
         c.Reply.Reset();
         c.Ctx.Clear();
         if (c._body.Length > KeepBuffer) { ArrayPool<byte>.Shared.Return(c._body); c._body = ArrayPool<byte>.Shared.Rent(4096); }
@@ -69,8 +73,8 @@ internal sealed class ServerCall
         var c = Request.Caller;
         Ctx.Uid = c.Uid; Ctx.Gid = c.Gid; Ctx.Groups = c.Groups ?? []; Ctx.Pid = c.Pid; Ctx.LockOwner = c.LockOwner;
         Ctx.Graph = graph;
-        // Locks are owned by (mount, lock owner): the mount is the one the handshake named.
-        Ctx.MountId = mountId;
+        // Locks are owned by (mount, lock owner): the mount the call names, else the one the handshake named.
+        Ctx.MountId = c.MountId != Guid.Empty ? c.MountId : mountId;
     }
 }
 

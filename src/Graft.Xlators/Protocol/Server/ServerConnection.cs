@@ -18,7 +18,13 @@ internal sealed partial class ServerConnection
     private readonly FrameConnection _conn;
     private ClientSession? _session;
     private ulong _lastId;   // request ids must increase: a replayed or reordered id is out of sequence
-    private int _inFlight;
+    /// <summary>
+    /// Requests this connection may have in service at once. Past it the receive loop stops
+    /// reading, so TCP pushes back on a client that sends faster than the brick serves, and one
+    /// client cannot queue unbounded work (or memory) here.
+    /// </summary>
+    private const int MaxInFlight = 1024;
+    private readonly SemaphoreSlim _slots = new(MaxInFlight, MaxInFlight);
     private bool _goodbye;
 
     public ServerConnection(ProtocolServer server, FrameConnection conn)
@@ -47,12 +53,12 @@ internal sealed partial class ServerConnection
         }
         catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException)
         {
-            Log.LogInformation("connection from {Peer} ended: {Error}", Peer, e.Message);
+            Log.Ended(Peer, e.Message);
         }
         catch (Exception e)
         {
             // A bug, not the client's fault; still, one connection must never take the brick down.
-            Log.LogError(e, "connection from {Peer} failed", Peer);
+            Log.Failed(e, Peer);
         }
         finally
         {
@@ -92,21 +98,21 @@ internal sealed partial class ServerConnection
         var serverProof = _server.Secret is { } s2 ? Handshake.Proof(s2, Handshake.ServerRole, hello, serverNonce) : [];
         Handshake.Write(w, new Handshake.Welcome(Errno.OK, resumed, serverProof));
         _conn.WriteFrame(FrameType.Welcome, FrameFlags.None, FopOp.None, 0, w);
-        Log.LogInformation("client {Peer} ({Key}) connected to {Brick}{Resumed}", Peer, key, hello.Brick, resumed ? $", session resumed with {session.FdCount} fd(s)" : "");
+        Log.Connected(Peer, key, hello.Brick, resumed ? "resumed" : "new", session.FdCount);
         return true;
     }
 
     /// <summary>A handshake step that broke the protocol: close without an answer.</summary>
     private bool Reject(string why)
     {
-        Log.LogWarning("closing connection from {Peer}: {Why}", Peer, why);
+        Log.Closing(Peer, why);
         return false;
     }
 
     /// <summary>A well-formed handshake we refuse: say why (the client reports it), then close.</summary>
     private bool Refuse(Errno e, string why)
     {
-        Log.LogWarning("refusing {Peer}: {Why}", Peer, why);
+        Log.Refusing(Peer, why);
         var w = new BodyWriter();
         Handshake.Write(w, new Handshake.Welcome(e, false, []));
         _conn.WriteFrame(FrameType.Welcome, FrameFlags.None, FopOp.None, 0, w);
@@ -124,7 +130,10 @@ internal sealed partial class ServerConnection
             var buf = res.Buffer;
             string? error = null;
             while (error is null && FrameHeader.TryRead(ref buf, out var h, out var body, out var ferr))
+            {
+                if (h.Type == FrameType.Request && !_slots.Wait(0)) await _slots.WaitAsync().ConfigureAwait(false);
                 error = OnFrame(h, body);
+            }
             if (error is null && !res.IsCompleted)
             {
                 // TryRead stopped: either it needs more bytes, or the header is bad.
@@ -134,7 +143,7 @@ internal sealed partial class ServerConnection
             }
             if (error is not null)
             {
-                Log.LogWarning("closing connection from {Peer}: {Why}", Peer, error);
+                Log.Closing(Peer, error);
                 return;
             }
             if (_goodbye) return;
@@ -149,19 +158,24 @@ internal sealed partial class ServerConnection
         switch (h.Type)
         {
             case FrameType.Request:
-                if (h.Id <= _lastId) return $"request id {h.Id} out of sequence (last {_lastId})";
+                // The receive loop took a slot for this request; whatever happens, it is given back.
+                if (h.Id <= _lastId) { _slots.Release(); return $"request id {h.Id} out of sequence (last {_lastId})"; }
                 _lastId = h.Id;
-                if (!FopOps.IsKnown(h.Op)) return $"unknown opcode {(ushort)h.Op}";
+                if (!FopOps.IsKnown(h.Op)) { _slots.Release(); return $"unknown opcode {(ushort)h.Op}"; }
                 var call = ServerCall.Rent();
                 call.TakeBody(body);
                 if (!FopCodec.TryReadRequest(h.Op, h.Flags, call.BodyMemory, out call.Request, call.Ctx.Groups))
                 {
                     ServerCall.Return(call);
+                    _slots.Release();
                     return $"malformed {h.Op} request {h.Id}";
                 }
                 call.Id = h.Id;
-                Interlocked.Increment(ref _inFlight);
-                _ = ServeAsync(call);
+                call.Connection = this;
+                // Served on the thread pool, not in this loop: storage/posix blocks in its syscalls
+                // (an fsync can take a while), and one slow fop must neither hold up the others on
+                // this connection nor delay the pongs that prove the brick is alive.
+                ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
                 return null;
             case FrameType.Ping:
                 if (body.Length != 0) return "ping with a body";
@@ -177,7 +191,7 @@ internal sealed partial class ServerConnection
         }
     }
 
-    private async Task ServeAsync(ServerCall call)
+    internal async Task ServeAsync(ServerCall call)
     {
         try
         {
@@ -187,15 +201,15 @@ internal sealed partial class ServerConnection
         }
         catch (Exception e)
         {
-            Log.LogError(e, "{Op} from {Peer} failed", call.Request.Op, Peer);
+            Log.FopFailed(e, call.Request.Op, Peer);
             call.Reply.Reset();
             FopCodec.WriteReply(call.Reply, call.Request.Op, new FopReply(Errno.EIO));
             _conn.WriteFrame(FrameType.Reply, FrameFlags.None, call.Request.Op, call.Id, call.Reply);
         }
         finally
         {
-            Interlocked.Decrement(ref _inFlight);
             ServerCall.Return(call);
+            _slots.Release();
         }
     }
 }

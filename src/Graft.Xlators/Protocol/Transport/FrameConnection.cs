@@ -15,17 +15,31 @@ namespace Graft.Xlators.Protocol.Transport;
 public sealed class FrameConnection
 {
     private readonly Socket _socket;
-    private readonly Pipe _out = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, useSynchronizationContext: false));
+    private readonly Pipe _out = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: 64 << 10, useSynchronizationContext: false));
+    /// <summary>Small batches spanning several pipe segments are gathered here so they leave in one send.</summary>
+    private readonly byte[] _gather = new byte[64 << 10];
     private readonly TaskCompletionSource<string> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private bool _sendClosed;   // guarded by SendLock
+    private bool _sendClosed;   // guarded by SendLock: no more frames are accepted
+    private bool _writerDone;   // guarded by SendLock: the send pipe's writer is completed
+    /// <summary>Bytes queued but not yet handed to the socket.</summary>
+    private long _unsent;
+    /// <summary>
+    /// A peer that stops reading while we keep answering would make the send pipe grow without
+    /// bound; past this many unsent bytes the connection is closed instead.
+    /// </summary>
+    public const long MaxUnsent = 64L << 20;
 
     public FrameConnection(Socket socket)
     {
         _socket = socket;
         _socket.NoDelay = true;
+        // Room for a whole 1 MiB I/O frame in flight each way, so a big reply or write goes out in
+        // one send instead of a ping-pong of partial sends with the peer's reader.
+        _socket.SendBufferSize = 4 << 20;
+        _socket.ReceiveBufferSize = 4 << 20;
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
         Input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false),
-                                  new StreamPipeReaderOptions(bufferSize: 64 << 10, minimumReadSize: 8 << 10));
+                                  new StreamPipeReaderOptions(bufferSize: 256 << 10, minimumReadSize: 64 << 10));
         _ = SendLoopAsync();
     }
 
@@ -44,6 +58,12 @@ public sealed class FrameConnection
     {
         if (_sendClosed) return false;
         int bodyLen = body?.TotalLength ?? 0;
+        if (Interlocked.Add(ref _unsent, FrameHeader.Size + bodyLen) > MaxUnsent)
+        {
+            _sendClosed = true;
+            _ = Task.Run(() => Close($"peer not reading: over {MaxUnsent >> 20} MiB of frames unsent"));
+            return false;
+        }
         var w = _out.Writer;
         var head = w.GetSpan(FrameHeader.Size);
         new FrameHeader(type, flags, op, id, bodyLen).Write(head);
@@ -65,18 +85,6 @@ public sealed class FrameConnection
         lock (SendLock) return WriteFrameLocked(type, flags, op, id, body);
     }
 
-    /// <summary>Queues raw bytes (tests and the fuzzer use this to send what no codec would).</summary>
-    public bool WriteRaw(ReadOnlySpan<byte> bytes)
-    {
-        lock (SendLock)
-        {
-            if (_sendClosed) return false;
-            _out.Writer.Write(bytes);
-            var flush = _out.Writer.FlushAsync();
-            return flush.IsCompletedSuccessfully && !flush.Result.IsCompleted;
-        }
-    }
-
     private async Task SendLoopAsync()
     {
         var reader = _out.Reader;
@@ -85,15 +93,18 @@ public sealed class FrameConnection
             while (true)
             {
                 var res = await reader.ReadAsync().ConfigureAwait(false);
-                foreach (var seg in res.Buffer)
+                var buf = res.Buffer;
+                if (!buf.IsSingleSegment && buf.Length <= _gather.Length)
                 {
-                    var m = seg;
-                    while (!m.IsEmpty)
-                    {
-                        int n = await _socket.SendAsync(m, SocketFlags.None).ConfigureAwait(false);
-                        m = m[n..];
-                    }
+                    // One syscall and one packet for the peer to wake up for, rather than one per segment.
+                    buf.CopyTo(_gather);
+                    await SendAllAsync(_gather.AsMemory(0, (int)buf.Length)).ConfigureAwait(false);
                 }
+                else
+                {
+                    foreach (var seg in buf) await SendAllAsync(seg).ConfigureAwait(false);
+                }
+                Interlocked.Add(ref _unsent, -buf.Length);
                 reader.AdvanceTo(res.Buffer.End);
                 if (res.IsCompleted) break;
             }
@@ -109,6 +120,15 @@ public sealed class FrameConnection
         }
     }
 
+    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> m)
+    {
+        while (!m.IsEmpty)
+        {
+            int n = await _socket.SendAsync(m, SocketFlags.None).ConfigureAwait(false);
+            m = m[n..];
+        }
+    }
+
     /// <summary>
     /// Stops sending after what is queued and lets the send loop close the socket once it is out:
     /// used after a Goodbye or a refusal so the peer gets the last frame.
@@ -117,8 +137,9 @@ public sealed class FrameConnection
     {
         lock (SendLock)
         {
-            if (_sendClosed) return;
             _sendClosed = true;
+            if (_writerDone) return;
+            _writerDone = true;
             _out.Writer.Complete();
         }
     }
@@ -129,7 +150,8 @@ public sealed class FrameConnection
         if (!_closed.TrySetResult(reason)) return;
         lock (SendLock)
         {
-            if (!_sendClosed) { _sendClosed = true; _out.Writer.Complete(); }
+            _sendClosed = true;
+            if (!_writerDone) { _writerDone = true; _out.Writer.Complete(); }
         }
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
         _socket.Dispose();

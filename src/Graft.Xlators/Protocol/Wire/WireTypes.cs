@@ -17,9 +17,11 @@ public struct WireCaller
     public uint[] Groups;
     public int Pid;
     public ulong LockOwner;
+    /// <summary>The mount the call comes from: with <see cref="LockOwner"/>, who owns a lock (DESIGN invariant 9).</summary>
+    public Guid MountId;
 
     public static WireCaller From(FopContext ctx) =>
-        new() { Uid = ctx.Uid, Gid = ctx.Gid, Groups = ctx.Groups, Pid = ctx.Pid, LockOwner = ctx.LockOwner };
+        new() { Uid = ctx.Uid, Gid = ctx.Gid, Groups = ctx.Groups, Pid = ctx.Pid, LockOwner = ctx.LockOwner, MountId = ctx.MountId };
 }
 
 /// <summary>Encoders and decoders of the structures fops carry. Sizes are fixed so a reader can check them.</summary>
@@ -43,6 +45,9 @@ public static class WireStructs
         w.U32((uint)groups.Length);
         foreach (var g in groups) w.U32(g);
         w.I32(c.Pid); w.U64(c.LockOwner);
+        Span<byte> m = stackalloc byte[16];
+        c.MountId.TryWriteBytes(m);
+        w.Raw(m);
     }
 
     /// <summary>Reads a caller, reusing <paramref name="groups"/> when the count matches (the steady state).</summary>
@@ -54,6 +59,8 @@ public static class WireStructs
         c.Groups = groups is not null && groups.Length == n ? groups : n == 0 ? [] : new uint[n];
         for (int i = 0; i < n; i++) c.Groups[i] = r.U32();
         c.Pid = r.I32(); c.LockOwner = r.U64();
+        var m = r.Raw(16);
+        c.MountId = r.Failed ? Guid.Empty : new Guid(m);
         return c;
     }
 

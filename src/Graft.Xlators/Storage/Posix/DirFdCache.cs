@@ -53,6 +53,12 @@ internal sealed class DirFdCache : IDisposable
         }
     }
 
+    public bool Contains(Gfid gfid)
+    {
+        if (gfid.IsRoot) return true;
+        lock (_lock) return _map.ContainsKey(gfid);
+    }
+
     /// <summary>Adds a freshly opened fd (the cache owns it now) and returns a referenced handle for it.</summary>
     public DirHandle Add(Gfid gfid, int fd)
     {

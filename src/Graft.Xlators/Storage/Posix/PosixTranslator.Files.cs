@@ -39,7 +39,7 @@ public sealed partial class PosixTranslator
                     fixed (byte* p = z) os = Libc.openat(dir.Fd, p, kflags | Libc.O_CREAT | Libc.O_EXCL, FileMode.S_IFREG | perm);
                 if (os >= 0)
                 {
-                    result = Stamp(ctx, dir, z, parent, name, gfid, perm, out objFd);
+                    result = Stamp(ctx, dir, z, parent, name, gfid, perm, out objFd, createdFd: os);
                     if (!result.Ok) { Libc.close(os); os = -1; }
                 }
                 else if (LastErr() != Errno.EEXIST) result = LastErr();
@@ -50,7 +50,8 @@ public sealed partial class PosixTranslator
                     {
                         // Plain O_CREAT of a name another client made first: open what is there.
                         var r = Resolve(ctx, Loc.Child(parent, name), out var obj);
-                        result = r != Errno.OK ? r : obj.IsDir ? Errno.EISDIR : ToIatt(obj.St, obj.Gfid);
+                        result = r != Errno.OK ? r : obj.IsDir ? Errno.EISDIR
+                            : !FileMode.IsReg(obj.St.Mode) ? NotOpenable(obj.St.Mode) : ToIatt(obj.St, obj.Gfid);
                         objFd = obj.Fd;
                     }
                     if (result.Ok)
@@ -82,6 +83,7 @@ public sealed partial class PosixTranslator
         {
             if (e != Errno.OK) return Done(e);
             if (obj.IsDir && (flags & OpenFlags.O_ACCMODE) != OpenFlags.O_RDONLY) return Done(Errno.EISDIR);
+            if (!obj.IsDir && !FileMode.IsReg(obj.St.Mode)) return Done(NotOpenable(obj.St.Mode));
             int os = Reopen(ctx, obj.Fd, flags & PassedOpenFlags);
             if (os < 0) return Done(LastErr());
             if (!obj.IsDir) AddOpen(obj.Gfid);
@@ -94,6 +96,13 @@ public sealed partial class PosixTranslator
             if (loc.Name is null && !nameless.IsZero) DropOpen(nameless);
         }
     }
+
+    /// <summary>
+    /// Special files are made and described by the brick but never opened on it: a client's kernel
+    /// opens devices, FIFOs and sockets locally. Opening them here would reach the server's own
+    /// devices (outside the brick) or block a thread on a FIFO. A symlink is never followed: ELOOP.
+    /// </summary>
+    private static Errno NotOpenable(uint mode) => FileMode.IsLnk(mode) ? Errno.ELOOP : Errno.ENXIO;
 
     public override unsafe ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset)
     {

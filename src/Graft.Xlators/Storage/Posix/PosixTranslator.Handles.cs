@@ -53,7 +53,10 @@ public sealed partial class PosixTranslator
         }
     }
 
-    /// <summary>Makes the handle hard link of a non-directory (idempotent; replaces a stale one).</summary>
+    /// <summary>
+    /// Makes the handle hard link of a non-directory (idempotent; replaces a stale one). EEXIST:
+    /// the GFID belongs to another live object (it still has names, or is open, or is a directory).
+    /// </summary>
     private unsafe Errno LinkFileHandle(int objFd, Gfid g)
     {
         Span<byte> z = stackalloc byte[HandlePathLen];
@@ -70,6 +73,7 @@ public sealed partial class PosixTranslator
                 if (Libc.fstat(objFd, &a) != 0) return LastErr();
                 if (Libc.fstatat(_handlesFd, hp, &b, Libc.AT_SYMLINK_NOFOLLOW) != 0) continue;
                 if (a.Dev == b.Dev && a.Ino == b.Ino) return Errno.OK;
+                if (b.Nlink > 1 || FileMode.IsLnk(b.Mode) || IsOpen(g)) return Errno.EEXIST;
                 Libc.unlinkat(_handlesFd, hp, 0); // a stale handle of an object that no longer exists
             }
             return Errno.EIO;
@@ -151,6 +155,11 @@ public sealed partial class PosixTranslator
     }
 
     // ---- the unlinked-but-open rule ----
+
+    private bool IsOpen(Gfid g)
+    {
+        lock (_openLock) return _openCounts.ContainsKey(g);
+    }
 
     private void AddOpen(Gfid g)
     {

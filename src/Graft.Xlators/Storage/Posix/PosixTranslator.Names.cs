@@ -59,15 +59,15 @@ public sealed partial class PosixTranslator
         return gfid.IsZero ? Errno.ENODATA : Errno.OK;
     }
 
-    /// <summary>Stamps a GFID on an object that has none (XATTR_CREATE: never overwrites one).</summary>
-    private static unsafe Errno WriteGfid(int fd, Gfid gfid)
+    /// <summary>Stamps a GFID on an object that has none (XATTR_CREATE: never overwrites one), or replaces one.</summary>
+    private static unsafe Errno WriteGfid(int fd, Gfid gfid, bool replace = false)
     {
         Span<byte> path = stackalloc byte[ProcPathLen];
         ProcPath(fd, path);
         Span<byte> v = stackalloc byte[16];
         gfid.WriteBytes(v);
         fixed (byte* pp = path) fixed (byte* pn = GfidXattrZ) fixed (byte* pv = v)
-            return Libc.setxattr(pp, pn, pv, 16, Libc.XATTR_CREATE) == 0 ? Errno.OK : LastErr();
+            return Libc.setxattr(pp, pn, pv, 16, replace ? Libc.XATTR_REPLACE : Libc.XATTR_CREATE) == 0 ? Errno.OK : LastErr();
     }
 
     private object NameLock(Gfid parent, string name) =>

@@ -78,29 +78,59 @@ public sealed partial class PosixTranslator
 
     /// <summary>
     /// Gives a just-made entry its GFID and handle (as root), undoing the entry if that fails;
-    /// then restores mode bits the process umask took away. Returns the O_PATH fd in <paramref name="objFd"/> when asked.
+    /// then restores mode bits the process umask took away. <paramref name="createdFd"/> is the
+    /// fd create got (so the very inode it made is stamped); otherwise the name is opened again,
+    /// under the name lock. The O_PATH fd comes back in <paramref name="objFd"/>; the caller closes it.
     /// </summary>
-    private unsafe Result<Iatt> Stamp(FopContext ctx, DirHandle dir, ReadOnlySpan<byte> z, Gfid parent, string name, Gfid gfid, uint? perm, out int objFd)
+    private unsafe Result<Iatt> Stamp(FopContext ctx, DirHandle dir, ReadOnlySpan<byte> z, Gfid parent, string name, Gfid gfid,
+        uint? perm, out int objFd, int createdFd = -1)
     {
         objFd = -1;
         int fd;
-        fixed (byte* p = z) fd = Libc.openat(dir.Fd, p, OPathNoFollow, 0);
+        if (createdFd >= 0)
+        {
+            Span<byte> self = stackalloc byte[ProcPathLen];
+            ProcPath(createdFd, self);
+            fixed (byte* p = self) fd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+        }
+        else fixed (byte* p = z) fd = Libc.openat(dir.Fd, p, OPathNoFollow, 0);
         if (fd < 0) return LastErr();
         var e = FStat(fd, out var st);
+        var made = st;
         bool isDir = FileMode.IsDir(st.Mode);
+        bool handled = false;
+        // EEXIST here: the name no longer holds what this call made (a GFID is already on it).
         if (e == Errno.OK) e = WriteGfid(fd, gfid);
-        if (e == Errno.OK) e = isDir ? WriteDirRecord(gfid, parent, name) : LinkFileHandle(fd, gfid);
+        // EEXIST from the handle store: another live object already has this GFID.
+        if (e == Errno.OK && isDir && DirGfidInUse(gfid, st)) e = Errno.EEXIST;
+        if (e == Errno.OK) handled = (e = isDir ? WriteDirRecord(gfid, parent, name) : LinkFileHandle(fd, gfid)) == Errno.OK;
         if (e == Errno.OK && perm is { } want) e = FixCreatedMode(ctx, fd, want, isDir);
         if (e == Errno.OK) e = FStat(fd, out st);
         if (e != Errno.OK)
         {
             Libc.close(fd);
-            fixed (byte* p = z) Libc.unlinkat(dir.Fd, p, isDir ? Libc.AT_REMOVEDIR : 0);
-            if (!isDir) RemoveHandle(gfid);
+            // Undo only the object this call made, if the name still holds it.
+            Stat now;
+            fixed (byte* p = z)
+                if (made.Ino != 0 && Libc.fstatat(dir.Fd, p, &now, Libc.AT_SYMLINK_NOFOLLOW) == 0 && now.Ino == made.Ino && now.Dev == made.Dev)
+                    Libc.unlinkat(dir.Fd, p, isDir ? Libc.AT_REMOVEDIR : 0);
+            if (handled) RemoveHandle(gfid); // only what this call made: never another object's handle
             return e;
         }
         objFd = fd;
         return ToIatt(st, gfid);
+    }
+
+    /// <summary>Whether a GFID already names a live object other than directory <paramref name="st"/> (a file's handle, or a record that still leads somewhere).</summary>
+    private bool DirGfidInUse(Gfid g, in Stat st)
+    {
+        var e = ReadDirRecord(g, out _, out _);
+        if (e == Errno.ENOENT) return false;
+        if (e != Errno.OK) return true;
+        if (WalkToDir(g, out var there) != Errno.OK) return false; // a stale record
+        bool other = FStat(there.Fd, out var tst) != Errno.OK || tst.Ino != st.Ino || tst.Dev != st.Dev;
+        ReleaseDir(there);
+        return other;
     }
 
     /// <summary>The name exists already: success if it is the object this call (or its earlier try) made.</summary>
@@ -216,13 +246,23 @@ public sealed partial class PosixTranslator
             {
                 if (r != 0) return LastErr();
                 if (ReadGfid(fd, out var g) != Errno.OK) return Errno.OK;
-                if (dir) ForgetDir(g);
+                // A directory that was removed has no links left; anything else means another
+                // directory was renamed onto the name in between, and its record must stay.
+                if (dir) { if (FStat(fd, out var gone) == Errno.OK && gone.Nlink == 0) ForgetDir(g); }
                 else MaybeDropFileHandle(g);
                 return Errno.OK;
             }
             finally { Libc.close(fd); }
         }
         finally { ReleaseDir(pdir); }
+    }
+
+    /// <summary>Whether name <paramref name="z"/> in <paramref name="dir"/> is the object <paramref name="st"/> describes.</summary>
+    private static unsafe bool Holds(DirHandle dir, ReadOnlySpan<byte> z, in Stat st)
+    {
+        Stat now;
+        fixed (byte* p = z)
+            return Libc.fstatat(dir.Fd, p, &now, Libc.AT_SYMLINK_NOFOLLOW) == 0 && now.Ino == st.Ino && now.Dev == st.Dev;
     }
 
     private void ForgetDir(Gfid g)
@@ -274,12 +314,12 @@ public sealed partial class PosixTranslator
                     fixed (byte* po = oz) fixed (byte* pn = nz) r = Libc.renameat2(odir.Fd, po, ndir.Fd, pn, (uint)flags);
                 if (r != 0) return Done(new Result<Iatt>(LastErr()));
 
-                // Bring the handle store up to date (root's work).
-                if (FileMode.IsDir(sst.Mode) && !sg.IsZero) WriteDirRecord(sg, np, nn);
+                // Bring the handle store up to date (root's work), for what the names now hold.
+                if (FileMode.IsDir(sst.Mode) && !sg.IsZero && Holds(ndir, nz, sst)) WriteDirRecord(sg, np, nn);
                 if (dstIsOther && ReadGfid(dst, out var dg) == Errno.OK)
                 {
-                    if ((flags & RenameFlags.Exchange) != 0) { if (FileMode.IsDir(dstSt.Mode)) WriteDirRecord(dg, op, on); }
-                    else if (FileMode.IsDir(dstSt.Mode)) ForgetDir(dg);
+                    if ((flags & RenameFlags.Exchange) != 0) { if (FileMode.IsDir(dstSt.Mode) && Holds(odir, oz, dstSt)) WriteDirRecord(dg, op, on); }
+                    else if (FileMode.IsDir(dstSt.Mode)) { if (FStat(dst, out var gone) == Errno.OK && gone.Nlink == 0) ForgetDir(dg); }
                     else MaybeDropFileHandle(dg);
                 }
             }

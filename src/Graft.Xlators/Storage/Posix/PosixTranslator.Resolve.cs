@@ -118,33 +118,41 @@ public sealed partial class PosixTranslator
     {
         obj = new PosixObj { Fd = -1, Gfid = gfid };
         if (gfid.IsZero) return Errno.EINVAL;
+        var dirs = _dirs;
+        if (dirs is null) return Errno.ENOTCONN;
         int fd;
-        if (gfid.IsRoot)
-        {
-            fixed (byte* dot = ".\0"u8) fd = Libc.openat(_rootFd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
-            if (fd < 0) return LastErr();
-        }
+        if (dirs.TryGet(gfid) is { } cached) fd = OpenSelf(cached);
         else
         {
             fd = OpenHandle(gfid);
             if (fd < 0) return LastErr() == Errno.ENOENT ? Errno.ESTALE : LastErr();
             if (FStat(fd, out var hst) != Errno.OK) { Libc.close(fd); return Errno.ESTALE; }
-            if (FileMode.IsLnk(hst.Mode) && ReadGfid(fd, out var own) != Errno.OK | own != gfid)
+            // A symlink without this GFID is a directory's record, not the object: walk to the directory.
+            bool isObject = !FileMode.IsLnk(hst.Mode) || (ReadGfid(fd, out var own) == Errno.OK && own == gfid);
+            if (!isObject)
             {
-                // A directory's record, not the object: open the directory itself.
                 Libc.close(fd);
                 var e = AcquireDir(gfid, out var dir);
                 if (e != Errno.OK) return e;
-                fixed (byte* dot = ".\0"u8) fd = Libc.openat(dir.Fd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
-                var openErr = LastErr();
-                ReleaseDir(dir);
-                if (fd < 0) return openErr;
+                fd = OpenSelf(dir);
             }
         }
+        if (fd < 0) return LastErr();
         obj.Fd = fd;
         var err = FStat(fd, out obj.St);
         if (err != Errno.OK) obj.Close();
         return err;
+    }
+
+    /// <summary>An O_PATH fd of a cached directory (and releases the reference). On failure, LastErr() is openat's.</summary>
+    private unsafe int OpenSelf(DirHandle dir)
+    {
+        int fd;
+        fixed (byte* dot = ".\0"u8) fd = Libc.openat(dir.Fd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+        var err = Libc.Errno();
+        ReleaseDir(dir);
+        System.Runtime.InteropServices.Marshal.SetLastPInvokeError(err);
+        return fd;
     }
 
     /// <summary>
@@ -172,19 +180,68 @@ public sealed partial class PosixTranslator
 
     private Errno HealHandle(ref PosixObj obj, Gfid parent, string name)
     {
-        if (obj.IsDir)
-        {
-            if (obj.Gfid.IsRoot || _dirs?.TryGet(obj.Gfid) is { } cached && Released(cached)) return Errno.OK;
-            if (ReadDirRecord(obj.Gfid, out var p, out var nameZ) == Errno.OK && p == parent && NameMatches(nameZ, name)) return Errno.OK;
-            return WriteDirRecord(obj.Gfid, parent, name);
-        }
+        if (obj.IsDir) return HealDirRecord(ref obj, parent, name);
         // Found by name with one link: the handle link is missing (a copied brick, a crash).
         if (obj.St.Nlink != 1) return Errno.OK;
         var e = LinkFileHandle(obj.Fd, obj.Gfid);
+        if (e == Errno.EEXIST)
+        {
+            // Another live object holds this GFID: this one is a copy made with its xattrs (cp -a).
+            lock (NameLock(parent, name)) e = Restamp(ref obj, parent, name);
+        }
         return e == Errno.OK ? FStat(obj.Fd, out obj.St) : e;
     }
 
-    private bool Released(DirHandle h) { ReleaseDir(h); return true; }
+    /// <summary>
+    /// Makes sure a directory found at (parent, name) is recorded there. Runs under the directory
+    /// rename lock and first checks the name still holds this directory, so a lookup that raced a
+    /// rename can never write back the place the directory just left.
+    /// </summary>
+    private Errno HealDirRecord(ref PosixObj obj, Gfid parent, string name)
+    {
+        // A cached fd proves the record was good when the directory was last walked to or renamed.
+        if (obj.Gfid.IsRoot || _dirs?.Contains(obj.Gfid) == true) return Errno.OK;
+        if (RecordSays(obj.Gfid, parent, name, out _)) return Errno.OK;
+        lock (_dirRenameLock)
+        {
+            if (!StillNamed(parent, name, obj.St)) return Errno.OK; // moved meanwhile: its mover wrote the record
+            if (RecordSays(obj.Gfid, parent, name, out bool hasRecord)) return Errno.OK;
+            if (hasRecord && WalkToDir(obj.Gfid, out var there) == Errno.OK)
+            {
+                var other = FStat(there.Fd, out var tst) == Errno.OK && (tst.Ino != obj.St.Ino || tst.Dev != obj.St.Dev);
+                ReleaseDir(there);
+                if (other) return Restamp(ref obj, parent, name); // the recorded directory lives on: this is a copy
+            }
+            return WriteDirRecord(obj.Gfid, parent, name);
+        }
+    }
+
+    private bool RecordSays(Gfid g, Gfid parent, string name, out bool hasRecord)
+    {
+        hasRecord = ReadDirRecord(g, out var p, out var nameZ) == Errno.OK;
+        return hasRecord && p == parent && NameMatches(nameZ, name);
+    }
+
+    private unsafe bool StillNamed(Gfid parent, string name, in Stat st)
+    {
+        Span<byte> z = stackalloc byte[NameBufLen];
+        if (EncodeName(name, z) != Errno.OK || AcquireDir(parent, out var dir) != Errno.OK) return false;
+        Stat now;
+        int r;
+        fixed (byte* p = z) r = Libc.fstatat(dir.Fd, p, &now, Libc.AT_SYMLINK_NOFOLLOW);
+        ReleaseDir(dir);
+        return r == 0 && now.Ino == st.Ino && now.Dev == st.Dev;
+    }
+
+    /// <summary>Gives a duplicate (an object carrying another live object's GFID) a GFID of its own.</summary>
+    private Errno Restamp(ref PosixObj obj, Gfid parent, string name)
+    {
+        var g = Gfid.NewGfid();
+        var e = WriteGfid(obj.Fd, g, replace: true);
+        if (e != Errno.OK) return e;
+        obj.Gfid = g;
+        return obj.IsDir ? WriteDirRecord(g, parent, name) : LinkFileHandle(obj.Fd, g);
+    }
 
     private static bool NameMatches(byte[] nameZ, string name)
     {

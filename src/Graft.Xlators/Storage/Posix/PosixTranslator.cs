@@ -40,9 +40,11 @@ public sealed partial class PosixTranslator : Translator
     private DirFdCache? _dirs;
     private uint _processUmask;
 
-    // GFIDs of non-directories with at least one open fd: their handle link must outlive their last name.
-    private readonly Dictionary<Gfid, int> _openCounts = new();
-    private readonly object _openLock = new();
+    // GFIDs of non-directories with at least one open fd: their handle link must outlive their
+    // last name. Shared by every instance on this brick directory in the process.
+    private SharedBrickState? _shared;
+    private Dictionary<Gfid, int> _openCounts = new();
+    private object _openLock = new();
 
     // Serialises "create an object and give it a GFID" against "found without a GFID, assign one"
     // for the same (parent, name), so a lookup racing a create cannot stamp a random GFID first.
@@ -72,7 +74,8 @@ public sealed partial class PosixTranslator : Translator
     public override ValueTask InitAsync(CancellationToken ct)
     {
         FsCreds.Init();
-        Directory = Options.GetString("directory");
+        Directory = Options.GetStringOrNull("directory")
+            ?? throw new InvalidOperationException("storage/posix: option 'directory' is required");
         _processUmask = ReadProcessUmask();
         _rootFd = OpenBrickRoot(Directory);
         try
@@ -81,7 +84,13 @@ public sealed partial class PosixTranslator : Translator
             _graftFd = OpenOrMakePrivateDir(_rootFd, GraftDirName);
             _handlesFd = OpenOrMakePrivateDir(_graftFd, "handles");
             _dirs = new DirFdCache(Options.GetInt("dir-fd-cache-size"), _rootFd);
-            RemoveOrphanHandles();
+            if (FStat(_rootFd, out var rootSt) != Errno.OK) throw new IOException($"storage/posix: cannot stat {Directory}");
+            _shared = SharedBrickState.Acquire(rootSt.Dev, rootSt.Ino, out var first);
+            _openCounts = _shared.OpenCounts;
+            _openLock = _shared.Sync;
+            // Orphans can only be told apart at the first start in this process: later instances
+            // (a client graph switch) share the open counts of the instances beside them.
+            if (first) RemoveOrphanHandles();
         }
         catch
         {
@@ -99,6 +108,8 @@ public sealed partial class PosixTranslator : Translator
 
     private void CloseAll()
     {
+        _shared?.Release();
+        _shared = null;
         _dirs?.Dispose();
         _dirs = null;
         Close(ref _handlesFd);

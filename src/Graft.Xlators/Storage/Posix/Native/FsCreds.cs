@@ -33,6 +33,10 @@ internal static unsafe class FsCreds
         }
     }
 
+    /// <summary>The overflow ("nobody") id, for ids the kernel would not take.</summary>
+    public const uint Nobody = 65534;
+    private const int NgroupsMax = 65536;
+
     /// <summary>Takes on the caller's identity until the scope is disposed (no-op for root callers).</summary>
     public static Scope Enter(FopContext ctx)
     {
@@ -40,12 +44,26 @@ internal static unsafe class FsCreds
         var groups = ctx.Groups;
         fixed (uint* p = groups)
         {
-            if (Libc.credsyscall2(Libc.SYS_setgroups, groups.Length, (long)p) != 0)
+            if (Libc.credsyscall2(Libc.SYS_setgroups, Math.Min(groups.Length, NgroupsMax), (long)p) != 0)
                 throw new InvalidOperationException($"setgroups failed: errno {System.Runtime.InteropServices.Marshal.GetLastSystemError()}");
         }
-        Libc.credsyscall1(Libc.SYS_setfsgid, ctx.Gid);
-        Libc.credsyscall1(Libc.SYS_setfsuid, ctx.Uid);
+        // setfsuid/setfsgid never report failure: they silently keep the old id (root!) for -1 or an
+        // id unmapped in our user namespace. Each is called twice; the second returns what is in
+        // force, and anything but the caller's id falls back to nobody, or fails closed.
+        Set(Libc.SYS_setfsgid, ctx.Gid);
+        Set(Libc.SYS_setfsuid, ctx.Uid);
         return new Scope(true);
+    }
+
+    private static void Set(long nr, uint id)
+    {
+        if (id == uint.MaxValue) id = Nobody;
+        Libc.credsyscall1(nr, id);
+        if ((uint)Libc.credsyscall1(nr, id) == id) return;
+        Libc.credsyscall1(nr, Nobody);
+        if ((uint)Libc.credsyscall1(nr, Nobody) == Nobody) return;
+        Restore();
+        throw new InvalidOperationException($"cannot take on id {id} (syscall {nr})");
     }
 
     private static void Restore()

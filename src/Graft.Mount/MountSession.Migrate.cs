@@ -1,0 +1,129 @@
+using System.Runtime.CompilerServices;
+using Graft.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Graft.Mount;
+
+// The fd miss path (DESIGN invariants 4 and 7): an open file whose fd is on an older graph is
+// moved to the active graph by the first fop that needs it, single-flight under the file's own
+// async lock. Nothing else waits: other files and other requests go on.
+public sealed partial class MountSession
+{
+    /// <summary>
+    /// Internal answer of the fd resolution: the file already moved to a graph newer than the one
+    /// this fop entered, so the fop must enter again (it may never move the file back).
+    /// </summary>
+    private const Errno RetryOnActive = (Errno)(-1);
+
+    private const int MigrationDroppedFlags = OpenFlags.O_CREAT | OpenFlags.O_EXCL | OpenFlags.O_TRUNC;
+
+    /// <summary>
+    /// Enters the active graph and resolves the file's fd on it. A hit takes no lock and
+    /// allocates nothing; a miss migrates the file. Pair with <see cref="Graph.ExitFop"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private ValueTask<(Graph Graph, Result<Fd> Fd)> EnterFileAsync(FopContext ctx, MountFile file)
+    {
+        var g = Enter(ctx);
+        var fd = file.Fd;
+        if (ReferenceEquals(fd.Inode.Table.Graph, g) && fd.TryRef()) return new((g, new Result<Fd>(fd)));
+        return EnterFileSlowAsync(ctx, file, g);
+    }
+
+    private async ValueTask<(Graph Graph, Result<Fd> Fd)> EnterFileSlowAsync(FopContext ctx, MountFile file, Graph g)
+    {
+        while (true)
+        {
+            Result<Fd> r;
+            try { r = await ResolveFdAsync(file, g).ConfigureAwait(false); }
+            catch { g.ExitFop(); throw; }
+            if (r.Error != RetryOnActive) return (g, r);
+            g.ExitFop();
+            g = Enter(ctx);
+        }
+    }
+
+    /// <summary>
+    /// Moves <paramref name="file"/> to <paramref name="g"/>: drain the old fd on its own graph
+    /// with an fsync-style barrier (never FLUSH: that is close(), and it releases the owner's
+    /// POSIX locks), nameless lookup by GFID, open with the original flags minus
+    /// O_CREAT|O_EXCL|O_TRUNC under the mount's trusted identity, publish, release the old fd.
+    /// </summary>
+    private async ValueTask<Result<Fd>> ResolveFdMissAsync(MountFile file, Graph g)
+    {
+        Interlocked.Increment(ref _counters.FdMisses);
+        await file.MigrationLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (file.Released) return Errno.EBADF;
+            var old = file.Fd;
+            var og = old.Graph!;
+            if (ReferenceEquals(og, g))
+                return old.TryRef() ? old : Errno.EBADF; // a concurrent caller migrated it: use that
+            if (og.Generation > g.Generation) return RetryOnActive; // forward only
+
+            var ctx = MigrationContext(file, g);
+            var e = await DrainAsync(file, old, og).ConfigureAwait(false);
+            if (e == Errno.OK)
+            {
+                var inode = await ResolveAsync(ctx, file.Node, g).ConfigureAwait(false);
+                if (!inode.Ok) e = inode.Error == Errno.ENOENT ? Errno.ESTALE : inode.Error;
+                else
+                {
+                    var fresh = new Fd(inode.Value, file.Flags & ~MigrationDroppedFlags, old.Pid, file.LockOwner);
+                    e = file.IsDirectory
+                        ? await g.Top.OpendirAsync(ctx, Loc.Of(inode.Value), fresh).ConfigureAwait(false)
+                        : await g.Top.OpenAsync(ctx, Loc.Of(inode.Value), fresh.Flags, fresh).ConfigureAwait(false);
+                    if (e == Errno.ENOENT) e = Errno.ESTALE;
+                    if (e != Errno.OK) await PutFdAsync(fresh).ConfigureAwait(false);
+                    else
+                    {
+                        // Publish, then let go of the old fd: fops still running on it keep their
+                        // own references, and its release goes to its own graph after the last.
+                        file.CompareExchangeFd(fresh, old);
+                        fresh.Ref();
+                        file.LastMigrationError = Errno.OK;
+                        Interlocked.Increment(ref _counters.MigrationsDone);
+                        await PutFdAsync(old).ConfigureAwait(false);
+                        return fresh;
+                    }
+                }
+            }
+            // One call fails with the cause; the file stays where it was and the next call tries again.
+            file.LastMigrationError = e;
+            Interlocked.Increment(ref _counters.MigrationsFailed);
+            LogMigrationFailed(_log, file.Node.Gfid, og.Generation, g.Generation, e.Name());
+            return e;
+        }
+        finally { file.MigrationLock.Release(); }
+    }
+
+    /// <summary>
+    /// The barrier on the old graph: makes acknowledged (write-behind) data land before the fd
+    /// moves. A graph torn down by force has nothing left to drain.
+    /// </summary>
+    private async ValueTask<Errno> DrainAsync(MountFile file, Fd old, Graph og)
+    {
+        if (file.IsDirectory || og.State == GraphState.Destroyed) return Errno.OK;
+        og.EnterFop();
+        try
+        {
+            if (og.State == GraphState.Destroyed) return Errno.OK;
+            var ctx = MigrationContext(file, og);
+            return await og.Top.FsyncAsync(ctx, old, dataOnly: true).ConfigureAwait(false);
+        }
+        finally { og.ExitFop(); }
+    }
+
+    /// <summary>
+    /// The mount's own trusted identity: the caller's permission was checked when the file was
+    /// opened, and a later chmod must not keep the file from moving.
+    /// </summary>
+    private FopContext MigrationContext(MountFile file, Graph g) => new()
+    {
+        Uid = 0, Gid = 0, Pid = file.Fd.Pid, LockOwner = file.LockOwner, MountId = Options.MountId, Graph = g,
+    };
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "migration of {Gfid} from graph {Old} to graph {New} failed: {Error}; the next call retries")]
+    private static partial void LogMigrationFailed(ILogger log, Gfid gfid, long old, long @new, string error);
+}

@@ -1,0 +1,47 @@
+using Graft.Core;
+
+namespace Graft.Xlators.Storage.Posix;
+
+/// <summary>
+/// What every storage/posix instance of one brick directory in this process must agree on:
+/// which GFIDs are open (a handle must outlive an unlinked file's last name while any instance
+/// has it open), and whether the start-up orphan scan already ran. A client graph switch puts
+/// two instances on one directory side by side (the old graph still holds fds while the new one
+/// starts), so this cannot be per instance: the new instance's scan would delete the handle of a
+/// file the old one has open-but-unlinked, and the old instance's last release would drop a
+/// handle the new one uses.
+/// </summary>
+internal sealed class SharedBrickState
+{
+    private static readonly Dictionary<(ulong Dev, ulong Ino), SharedBrickState> s_all = new();
+
+    private readonly (ulong, ulong) _key;
+    private int _users;
+
+    public readonly object Sync = new();
+    public readonly Dictionary<Gfid, int> OpenCounts = new();
+
+    private SharedBrickState((ulong, ulong) key) { _key = key; }
+
+    /// <summary>
+    /// The state of the brick whose root is (dev, ino); <paramref name="first"/> is true for the
+    /// first user in this process, which runs the start-up work.
+    /// </summary>
+    public static SharedBrickState Acquire(ulong dev, ulong ino, out bool first)
+    {
+        lock (s_all)
+        {
+            if (!s_all.TryGetValue((dev, ino), out var s)) s_all[(dev, ino)] = s = new SharedBrickState((dev, ino));
+            first = s._users++ == 0;
+            return s;
+        }
+    }
+
+    public void Release()
+    {
+        lock (s_all)
+        {
+            if (--_users == 0) s_all.Remove(_key);
+        }
+    }
+}
