@@ -90,7 +90,7 @@ public class MountDaemonLifecycle
         Assert.Equal(1, root.GetProperty("activeGeneration").GetInt64());
         var g = root.GetProperty("graphs")[0];
         Assert.Equal(1, g.GetProperty("generation").GetInt64());
-        Assert.Equal("Active", g.GetProperty("state").GetString());
+        Assert.Equal("active", g.GetProperty("state").GetString());
         Assert.True(g.TryGetProperty("fopsInFlight", out _));
         Assert.True(g.GetProperty("inodes").GetInt32() >= 2);
         Assert.Equal(1, g.GetProperty("fds").GetInt32());
