@@ -132,6 +132,33 @@ public class MountDaemonLifecycle
     }
 
     [MountFact]
+    public async Task A_volfile_edit_switches_the_mount_to_a_new_graph_while_a_file_stays_open()
+    {
+        await using var v = await MountedVolume.UpAsync("volfile-switch");
+        var vol = Directory.GetFiles(Path.Combine(v.Home, "var", "run"), "*.vol").Single();
+        var client = (await File.ReadAllLinesAsync(vol)).First(l => l.StartsWith("volume ", StringComparison.Ordinal))["volume ".Length..];
+        await using var open = new FileStream(v.P("f"), FileMode.Create, FileAccess.ReadWrite);
+        open.Write("before "u8);
+        open.Flush();
+
+        // A new graph: write-behind over the same client. The daemon follows its volfile.
+        await File.WriteAllTextAsync(vol, await File.ReadAllTextAsync(vol) +
+            $"\nvolume wb\n    type performance/write-behind\n    subvolumes {client}\nend-volume\n");
+        string State() => Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(v.Mnt), "state", TimeSpan.FromSeconds(5));
+        await Proc.Until(() => State().Contains("\"activeGeneration\": 2", StringComparison.Ordinal), "the mount to switch to graph 2");
+
+        open.Write("after"u8);   // the open file moves to the new graph on its next use
+        open.Flush(flushToDisk: true);
+        open.Position = 0;
+        var buf = new byte[64];
+        Assert.Equal("before after", System.Text.Encoding.ASCII.GetString(buf, 0, open.Read(buf)));
+        Assert.Equal("before after", await File.ReadAllTextAsync(Path.Combine(v.Brick, "f")));
+        using var doc = JsonDocument.Parse(State());
+        Assert.Equal(1, doc.RootElement.GetProperty("counters").GetProperty("switches").GetInt64());
+        Assert.True(doc.RootElement.GetProperty("counters").GetProperty("fdMigrations").GetInt64() >= 1);
+    }
+
+    [MountFact]
     public async Task Mistakes_get_clear_errors()
     {
         await using var v = await MountedVolume.UpAsync("errors");
