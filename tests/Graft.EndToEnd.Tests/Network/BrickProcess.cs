@@ -68,6 +68,28 @@ internal sealed partial class BrickProcess : IAsyncDisposable
 
     public void Signal(int sig) => Assert.Equal(0, kill(_p.Id, sig));
 
+    /// <summary>SIGSTOP, then wait (bounded) until every thread of the brick is really stopped: delivery is asynchronous.</summary>
+    public async Task FreezeAsync()
+    {
+        Signal(SIGSTOP);
+        var deadline = Environment.TickCount64 + 5000;
+        while (true)
+        {
+            bool all = true;
+            foreach (var t in Directory.EnumerateDirectories($"/proc/{_p.Id}/task"))
+            {
+                string stat;
+                try { stat = File.ReadAllText(Path.Combine(t, "stat")); }
+                catch (IOException) { continue; }   // a thread that just exited
+                var state = stat[(stat.LastIndexOf(')') + 2)..][0];
+                if (state is not ('T' or 't')) { all = false; break; }
+            }
+            if (all) return;
+            Assert.True(Environment.TickCount64 < deadline, "the brick did not stop after SIGSTOP");
+            await Task.Delay(5);
+        }
+    }
+
     public async Task KillHardAsync()
     {
         Signal(SIGKILL);

@@ -16,7 +16,7 @@ public class TimeoutsFire
         var g = await NetClient.ConnectAsync(brick.Port, "b", new() { ["frame-timeout"] = "1", ["ping-timeout"] = "0" });
         Assert.True((await g.Top.StatAsync(FopContext.Root(), Loc.Nameless(Gfid.Root))).Ok);
 
-        brick.Signal(BrickProcess.SIGSTOP);
+        await brick.FreezeAsync();
         var sw = Stopwatch.StartNew();
         var r = await g.Top.StatAsync(FopContext.Root(), Loc.Nameless(Gfid.Root)).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         sw.Stop();
@@ -41,7 +41,7 @@ public class TimeoutsFire
         var events = new List<GraphEvent>();
         g.TopEvent += ev => { lock (events) events.Add(ev); };
 
-        brick.Signal(BrickProcess.SIGSTOP);
+        await brick.FreezeAsync();
         var sw = Stopwatch.StartNew();
         var r = await g.Top.StatAsync(FopContext.Root(), Loc.Nameless(Gfid.Root)).AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         sw.Stop();
