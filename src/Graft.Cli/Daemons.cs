@@ -88,6 +88,26 @@ internal static partial class Daemons
         catch (JsonException) { return 0; }
     }
 
+    /// <summary>
+    /// The filesystem type mounted at <paramref name="mountPoint"/> ("fuse.graft" for ours), or null if nothing
+    /// is: the last matching line of /proc/self/mountinfo, read without touching the mount itself (which
+    /// may hang or answer ENOTCONN).
+    /// </summary>
+    public static string? MountTypeAt(string mountPoint)
+    {
+        var full = FullPath(mountPoint);
+        string? type = null;
+        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            // id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+            var f = line.Split(' ');
+            if (f.Length < 5 || f[4].Replace("\\040", " ", StringComparison.Ordinal) != full) continue;
+            var dash = Array.IndexOf(f, "-", 5);
+            type = dash > 0 && dash + 1 < f.Length ? f[dash + 1] : "";
+        }
+        return type;
+    }
+
     public static bool Alive(int pid) => pid > 0 && Directory.Exists($"/proc/{pid}") && !IsZombie(pid);
 
     static bool IsZombie(int pid)

@@ -113,7 +113,13 @@ public static class MountCommand
     internal static int Unmount(string mp, TimeSpan bound, TextWriter output, TextWriter error, string who)
     {
         var pid = Daemons.PidOf(Daemons.QueryState(mp, TimeSpan.FromSeconds(2)));
-        if (FuseMount.FindDevice(mp) is null)
+        var type = Daemons.MountTypeAt(mp);
+        if (type is not null && type != "fuse.graft")
+        {
+            error.WriteLine($"{who}: {mp} is a {type} mount, not a graft one; not touching it");
+            return 1;
+        }
+        if (type is null)
         {
             if (pid == 0) { error.WriteLine($"{who}: {mp} is not mounted"); return 1; }
         }

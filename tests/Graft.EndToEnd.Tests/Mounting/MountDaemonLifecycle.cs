@@ -186,6 +186,17 @@ public class MountDaemonLifecycle
         Assert.Contains("did not come up", down.Err);
         Assert.False(Proc.IsMounted(other));
 
+        // graft umount only unmounts graft mounts.
+        (await Proc.RunAsync("mount", ["-t", "tmpfs", "-o", "size=1m", "graft-test", other])).Ok("mount tmpfs");
+        try
+        {
+            var foreign = await Proc.Graft(v.Home, "umount", other);
+            Assert.Equal(1, foreign.Code);
+            Assert.Contains("tmpfs mount, not a graft one", foreign.Err);
+            Assert.True(Proc.IsMounted(other));
+        }
+        finally { await Proc.RunAsync("umount", [other]); }
+
         var broken = Path.Combine(v.Home, "broken.vol");
         await File.WriteAllTextAsync(broken, "volume c\n    type no/such\nend-volume\n");
         var parse = await Proc.Graft(v.Home, "mount", "--volfile", broken, other);
