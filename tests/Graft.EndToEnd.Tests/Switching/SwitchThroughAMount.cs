@@ -9,7 +9,7 @@ namespace Graft.EndToEnd.Tests.Switching;
 /// Live graph switches of a real mount (brick process, mount daemon, kernel): applications keep
 /// their files, directories and working directories, and never see an error.
 /// </summary>
-public class SwitchThroughAMount
+public class SwitchThroughAMount(Xunit.Abstractions.ITestOutputHelper output)
 {
     /// <summary>The appender/checker program, built beside the tests in the same configuration.</summary>
     private static string Tool
@@ -29,6 +29,7 @@ public class SwitchThroughAMount
         await using var m = await SwitchingMount.UpAsync("switch-storm");
         var stop = Path.Combine(m.Volume.Home, "stop");
         var writers = new List<Process>();
+        long total = 0;
         var readers = new List<Task>();
         using var readStop = new CancellationTokenSource();
         try
@@ -66,12 +67,14 @@ public class SwitchThroughAMount
             {
                 var p = writers[w];
                 await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-                var output = await p.StandardOutput.ReadToEndAsync();
+                var said = await p.StandardOutput.ReadToEndAsync();
                 Assert.True(p.ExitCode == 0, $"writer {w} failed: {await p.StandardError.ReadToEndAsync()}");
-                var records = int.Parse(output.Trim().Split(' ')[^1]);
+                var records = int.Parse(said.Trim().Split(' ')[^1]);
+                total += records;
                 var check = await Proc.RunAsync("dotnet", [Tool, "check", m.P($"w{w}"), w.ToString(), records.ToString()], seconds: 60);
                 Assert.True(check.Code == 0, $"writer {w}: {check.Err}");
             }
+            output.WriteLine($"records {total}, switches {m.Counter("switches")}, fd migrations {m.Counter("fdMigrations")}, graphs destroyed {m.Counter("graphsDestroyed")}");
             Assert.True(m.Counter("switches") >= 200);
             Assert.Equal(0, m.Counter("fdMigrationFailures"));
             Assert.True(m.Counter("fdMigrations") >= 200, $"only {m.Counter("fdMigrations")} fd migrations");
