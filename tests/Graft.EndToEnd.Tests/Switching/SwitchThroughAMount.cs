@@ -209,3 +209,20 @@ public class SwitchThroughAMount(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains("debug/no-such-type", state.Ok("graft state").Out);
     }
 }
+
+/// <summary>SIGHUP makes the mount daemon re-read its volfile; it never ends the daemon.</summary>
+public class SighupRereadsTheVolfile
+{
+    [MountFact]
+    public async Task Sighup_with_an_unchanged_volfile_keeps_the_graph_and_the_daemon()
+    {
+        await using var m = await SwitchingMount.UpAsync("switch-hup");
+        File.WriteAllText(m.P("f"), "x");
+        var pid = m.Volume.DaemonPid();
+        for (int i = 0; i < 3; i++) Assert.Equal(0, Sys.kill(pid, 1));
+        await Task.Delay(200); // give a (wrong) default SIGHUP action the time to kill it
+        Assert.True(Directory.Exists($"/proc/{pid}"), "the daemon died of SIGHUP");
+        Assert.Equal(1, m.State().GetProperty("activeGeneration").GetInt64());
+        Assert.Equal("x", File.ReadAllText(m.P("f")));
+    }
+}
