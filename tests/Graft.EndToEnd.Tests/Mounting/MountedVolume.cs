@@ -15,6 +15,17 @@ internal sealed class MountFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A theory on real mounts: the same rule as <see cref="MountFactAttribute"/>.</summary>
+internal sealed class MountTheoryAttribute : TheoryAttribute
+{
+    public MountTheoryAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("CI") is { Length: > 0 }) return;
+        if (!File.Exists("/dev/fuse")) Skip = "needs /dev/fuse (runs in CI)";
+        else if (Sys.geteuid() != 0) Skip = "needs root (runs in CI)";
+    }
+}
+
 internal static partial class Sys
 {
     [LibraryImport("libc")] public static partial uint geteuid();

@@ -23,8 +23,10 @@ public class SwitchThroughAMount(Xunit.Abstractions.ITestOutputHelper output)
         }
     }
 
-    [MountFact]
-    public async Task Sixteen_appending_processes_see_no_error_and_lose_no_record_across_200_switches()
+    [MountTheory]
+    [InlineData("debug/faults")]
+    [InlineData("performance/write-behind")] // acknowledged-early writes must land before each fd moves
+    public async Task Sixteen_appending_processes_see_no_error_and_lose_no_record_across_200_switches(string layer)
     {
         await using var m = await SwitchingMount.UpAsync("switch-storm");
         var stop = Path.Combine(m.Volume.Home, "stop");
@@ -58,7 +60,7 @@ public class SwitchThroughAMount(Xunit.Abstractions.ITestOutputHelper output)
                 }));
             }
 
-            for (int i = 0; i < 200; i++) await m.ToggleAsync();
+            for (int i = 0; i < 200; i++) await m.ToggleAsync(layer);
 
             File.WriteAllText(stop, "");
             readStop.Cancel();
@@ -78,6 +80,8 @@ public class SwitchThroughAMount(Xunit.Abstractions.ITestOutputHelper output)
             Assert.True(m.Counter("switches") >= 200);
             Assert.Equal(0, m.Counter("fdMigrationFailures"));
             Assert.True(m.Counter("fdMigrations") >= 200, $"only {m.Counter("fdMigrations")} fd migrations");
+            await m.OneGraphAliveAsync(); // and at the end exactly one graph is alive
+            Assert.True(m.Counter("retirementsForced") == 0, "a retirement was forced:\n" + m.Volume.Logs());
         }
         finally
         {

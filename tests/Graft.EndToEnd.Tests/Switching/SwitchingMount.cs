@@ -28,12 +28,12 @@ internal sealed class SwitchingMount : IAsyncDisposable
     public string Mnt => Volume.Mnt;
     public string P(params string[] parts) => Volume.P(parts);
 
-    /// <summary>The volfile with a debug/faults layer on top (a new tree: a new graph) or without.</summary>
-    public string Variant(bool faults, string faultsOptions = "")
+    /// <summary>The volfile with a layer of <paramref name="type"/> on top (a new tree: a new graph) or without.</summary>
+    public string Variant(bool layer, string layerOptions = "", string type = "debug/faults")
     {
-        if (!faults) return _original;
+        if (!layer) return _original;
         var top = TopName(_original);
-        return _original.TrimEnd() + $"\n\nvolume graft-test-faults\n    type debug/faults\n{faultsOptions}    subvolumes {top}\nend-volume\n";
+        return _original.TrimEnd() + $"\n\nvolume graft-test-layer\n    type {type}\n{layerOptions}    subvolumes {top}\nend-volume\n";
     }
 
     private static string TopName(string volfile) =>
@@ -51,12 +51,12 @@ internal sealed class SwitchingMount : IAsyncDisposable
         }
     }
 
-    /// <summary>Inserts or removes the faults layer and waits (bounded) until the mount runs the new graph.</summary>
-    public async Task<long> ToggleAsync()
+    /// <summary>Inserts or removes a layer (debug/faults by default) and waits (bounded) until the mount runs the new graph.</summary>
+    public async Task<long> ToggleAsync(string type = "debug/faults")
     {
         var before = State().GetProperty("activeGeneration").GetInt64();
         _faults = !_faults;
-        Write(Variant(_faults));
+        Write(Variant(_faults, type: type));
         long now = before;
         await Proc.Until(() => (now = State().GetProperty("activeGeneration").GetInt64()) > before,
             $"a switch past generation {before}", seconds: 30);
@@ -71,6 +71,10 @@ internal sealed class SwitchingMount : IAsyncDisposable
     }
 
     public long Counter(string name) => State().GetProperty("counters").GetProperty(name).GetInt64();
+
+    /// <summary>Waits (bounded) until the mount holds only its active graph: every old one retired and destroyed.</summary>
+    public Task OneGraphAliveAsync(double seconds = 60) =>
+        Proc.Until(() => State().GetProperty("graphs").GetArrayLength() == 1, "one graph alive", seconds);
 
     public ValueTask DisposeAsync() => Volume.DisposeAsync();
 }
