@@ -80,9 +80,15 @@ static List<double> Append(string path, CancellationToken stop)
 /// <summary>Inserts or removes a debug/faults layer at the top of a mount's volfile and waits for the switch.</summary>
 sealed class Toggler(string mnt, string volfile)
 {
-    private readonly string _original = File.ReadAllText(volfile);
-    private bool _faults;
+    // Without any layer an earlier run left in (a storm can stop on either side).
+    private readonly string _original = Strip(File.ReadAllText(volfile));
+    private bool _faults = File.ReadAllText(volfile) != Strip(File.ReadAllText(volfile));
 
+    private static string Strip(string text)
+    {
+        int i = text.IndexOf("\n\nvolume bench-faults", StringComparison.Ordinal);
+        return i < 0 ? text : text[..i] + "\n";
+    }
     public TimeSpan ToggleAndWait()
     {
         var socket = ControlClient.SocketPathFor(mnt);
