@@ -23,7 +23,7 @@ public static class MountCommand
         var log = new Option<FileInfo?>("--log") { Description = "Where a detached daemon writes its output (default under " + Daemons.DefaultLogDir + ")." };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the mount to answer (detached) or the volume to come up.", DefaultValueFactory = _ => 60 };
         var mountPoint = new Argument<DirectoryInfo>("MOUNTPOINT") { Description = "An existing, empty directory." };
-        var cmd = new Command("mount", "Mount a volume through FUSE.") { foreground, options, volfile, log, timeout, mountPoint };
+        var cmd = new Command("mount", "Mount a volume through FUSE. The daemon follows its volfile: edit it (in place or by rename) or send it SIGHUP, and run-time options change in place while anything else switches to a new graph with files kept open (graft state shows lastVolfileError if a volfile is refused).") { foreground, options, volfile, log, timeout, mountPoint };
         cmd.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
