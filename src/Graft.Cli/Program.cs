@@ -25,6 +25,11 @@ public static class Program
         // Each verb lives in Commands/<Verb>Command.cs and exposes Create().
         root.Subcommands.Add(VolfileCommand.Create(registry));
         root.Subcommands.Add(BrickCommand.Create());
+        root.Subcommands.Add(MountCommand.Create(registry));
+        root.Subcommands.Add(MountCommand.CreateUmount());
+        root.Subcommands.Add(MountCommand.CreateState());
+        root.Subcommands.Add(UpCommand.Create());
+        root.Subcommands.Add(UpCommand.CreateDown());
         // The built-in --version reports the entry assembly, which is the test host when the CLI
         // runs in-process; report this assembly's version instead.
         foreach (var o in root.Options)

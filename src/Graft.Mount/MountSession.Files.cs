@@ -225,7 +225,11 @@ public sealed partial class MountSession
         if (!file.MarkReleased()) return Errno.EBADF;
         _files.Remove(file);
         Interlocked.Increment(ref _counters.FilesReleased);
-        await PutFdAsync(file.Fd).ConfigureAwait(false);
+        // A migration in progress owns file.Fd until it has published the new fd and let go of
+        // the old one: drop the file's reference only after it, or both would drop the old one.
+        await file.MigrationLock.WaitAsync().ConfigureAwait(false);
+        try { await PutFdAsync(file.Fd).ConfigureAwait(false); }
+        finally { file.MigrationLock.Release(); }
         return Errno.OK;
     }
 

@@ -99,13 +99,14 @@ public sealed partial class MountSession
         finally { file.MigrationLock.Release(); }
     }
 
-    /// <summary>
-    /// The barrier on the old graph: makes acknowledged (write-behind) data land before the fd
-    /// moves. A graph torn down by force has nothing left to drain.
-    /// </summary>
+    /// <summary>The barrier on the old graph: makes acknowledged (write-behind) data land before the fd moves.</summary>
     private async ValueTask<Errno> DrainAsync(MountFile file, Fd old, Graph og)
     {
-        if (file.IsDirectory || og.State == GraphState.Destroyed) return Errno.OK;
+        // Nothing can be pending behind a directory or a read-only fd (writes through other fds
+        // of the file are drained when those fds move), and a graph torn down by force has
+        // nothing left to drain.
+        if (file.IsDirectory || (file.Flags & OpenFlags.O_ACCMODE) == OpenFlags.O_RDONLY || og.State == GraphState.Destroyed)
+            return Errno.OK;
         og.EnterFop();
         try
         {

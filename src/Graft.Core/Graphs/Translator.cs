@@ -38,7 +38,18 @@ public abstract partial class Translator
     public virtual long BytesHeld => 0;
 
     /// <summary>Called once, bottom-up, after options are set. Throw for bad configuration.</summary>
-    public virtual ValueTask InitAsync(CancellationToken ct) => ValueTask.CompletedTask;
+    public virtual ValueTask InitAsync(CancellationToken ct)
+    {
+        ApplyOptions(Options);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Takes option values into this translator's own fields: called by the default
+    /// <see cref="InitAsync"/> with the volfile's values and by the default <see cref="Reconfigure"/>
+    /// with new run-time values. Throw for values that cannot work together.
+    /// </summary>
+    protected virtual void ApplyOptions(OptionValues options) { }
 
     /// <summary>Called once when the graph is destroyed, top-down: free what <see cref="InitAsync"/> took.</summary>
     public virtual ValueTask FiniAsync() => ValueTask.CompletedTask;
@@ -50,6 +61,7 @@ public abstract partial class Translator
     /// </summary>
     public virtual Errno Reconfigure(OptionValues newOptions)
     {
+        ApplyOptions(newOptions);
         Options = newOptions;
         return Errno.OK;
     }

@@ -6,7 +6,7 @@ namespace Graft.Core;
 /// </summary>
 public sealed class Fd
 {
-    private object?[] _ctx;
+    private readonly ContextSlots _ctx;
     private int _refs = 1;
 
     public Fd(Inode inode, int flags, int pid = 0, ulong lockOwner = 0)
@@ -15,7 +15,7 @@ public sealed class Fd
         Flags = flags;
         Pid = pid;
         LockOwner = lockOwner;
-        _ctx = new object?[inode.Table.CtxSlots];
+        _ctx = new ContextSlots(inode.Table.CtxSlots);
         inode.Table.OnFdCreated(this);
     }
 
@@ -27,20 +27,9 @@ public sealed class Fd
     public Graph? Graph => Inode.Table.Graph;
     public int RefCount => Volatile.Read(ref _refs);
 
-    public object? GetCtx(Translator xl)
-    {
-        var c = Volatile.Read(ref _ctx);
-        return (uint)xl.Index < (uint)c.Length ? Volatile.Read(ref c[xl.Index]) : null;
-    }
+    public object? GetCtx(Translator xl) => _ctx.Get(xl);
 
-    public void SetCtx(Translator xl, object? value)
-    {
-        lock (this)
-        {
-            if (xl.Index >= _ctx.Length) Array.Resize(ref _ctx, xl.Index + 1);
-            Volatile.Write(ref _ctx[xl.Index], value);
-        }
-    }
+    public void SetCtx(Translator xl, object? value) => _ctx.Set(xl, value);
 
     public void Ref() => Interlocked.Increment(ref _refs);
 

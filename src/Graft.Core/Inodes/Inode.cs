@@ -6,14 +6,14 @@ namespace Graft.Core;
 /// </summary>
 public sealed class Inode
 {
-    private object?[] _ctx;
+    private readonly ContextSlots _ctx;
 
     internal Inode(InodeTable table, Gfid gfid, uint type)
     {
         Table = table;
         Gfid = gfid;
         Type = type;
-        _ctx = new object?[table.CtxSlots];
+        _ctx = new ContextSlots(table.CtxSlots);
     }
 
     public InodeTable Table { get; }
@@ -35,32 +35,12 @@ public sealed class Inode
     public ulong LookupCount { get { lock (Table.Sync) return Lookups; } }
 
     /// <summary>The translator's private context on this inode (GlusterFS's inode_ctx).</summary>
-    public object? GetCtx(Translator xl)
-    {
-        var c = Volatile.Read(ref _ctx);
-        return (uint)xl.Index < (uint)c.Length ? Volatile.Read(ref c[xl.Index]) : null;
-    }
+    public object? GetCtx(Translator xl) => _ctx.Get(xl);
 
-    public void SetCtx(Translator xl, object? value)
-    {
-        lock (this)
-        {
-            if (xl.Index >= _ctx.Length) Array.Resize(ref _ctx, xl.Index + 1);
-            Volatile.Write(ref _ctx[xl.Index], value);
-        }
-    }
+    public void SetCtx(Translator xl, object? value) => _ctx.Set(xl, value);
 
     /// <summary>Sets the context only if none is there; returns the one that is there afterwards.</summary>
-    public T GetOrSetCtx<T>(Translator xl, T value) where T : class
-    {
-        lock (this)
-        {
-            if (xl.Index >= _ctx.Length) Array.Resize(ref _ctx, xl.Index + 1);
-            if (_ctx[xl.Index] is T existing) return existing;
-            _ctx[xl.Index] = value;
-            return value;
-        }
-    }
+    public T GetOrSetCtx<T>(Translator xl, T value) where T : class => _ctx.GetOrSet(xl, value);
 
     public override string ToString() => $"inode({Gfid}, gen {Table.Graph?.Generation.ToString() ?? "-"})";
 }

@@ -26,7 +26,7 @@ public sealed class VolfileWatcher : IDisposable
     {
         _path = Path.GetFullPath(path);
         _onChange = onChange;
-        _debounce = debounce ?? TimeSpan.FromMilliseconds(50);
+        _debounce = debounce ?? TimeSpan.FromMilliseconds(10); // an editor's write and rename arrive within a few ms
         _lastHash = Hash(initialText);
         // Watch the directory, not the file: a rename over the file replaces its inode, and a
         // watch on the old inode would go silent.

@@ -265,3 +265,46 @@ public class OldGraphsRetire
         await s.WriteAsync("after"u8.ToArray()); // the file itself carries on, on the new graph
     }
 }
+
+/// <summary>A migration that fails hurts one call of one file; the next call tries again.</summary>
+public class FailedMigrations
+{
+    [Fact]
+    public async Task A_reopen_that_fails_fails_that_call_with_its_cause_and_the_next_call_retries()
+    {
+        await using var t = await SwitchVolume.CreateAsync();
+        await using var s = await t.Volume.OpenAsync("/f", OpenFlags.O_CREAT | OpenFlags.O_RDWR);
+        await using var other = await t.Volume.OpenAsync("/g", OpenFlags.O_CREAT | OpenFlags.O_RDWR);
+        await s.WriteAsync("a"u8.ToArray());
+        // The new graph fails the first open it sees (the reopen of a migration) with ENOTCONN.
+        var failing = SwitchVolume.Volfile(t.BrickDir, faults: true, faultsOptions: "    option fail open\n    option fail-errno ENOTCONN\n    option fail-count 1\n");
+        Assert.Equal(SwitchOutcome.Switched, (await t.Volume.ApplyVolfileAsync(failing)).Outcome);
+        var e = await Assert.ThrowsAnyAsync<GraftIOException>(async () => await s.WriteAsync("b"u8.ToArray()));
+        Assert.Equal(Errno.ENOTCONN, e.Errno);
+        Assert.Equal(1, t.State.Counters.FdMigrationFailures);
+        Assert.Equal(Errno.ENOTCONN, s.Handle.LastMigrationError);
+        await other.WriteAsync("unaffected"u8.ToArray()); // another file moves on its own
+        await s.WriteAsync("c"u8.ToArray());              // and this one on its next call
+        Assert.Equal(Errno.OK, s.Handle.LastMigrationError);
+        Assert.Equal("ac", System.Text.Encoding.ASCII.GetString(await t.Volume.ReadAllBytesAsync("/f")));
+    }
+
+    [Fact]
+    public async Task A_file_gone_from_the_volume_fails_with_ESTALE_when_it_would_move()
+    {
+        await using var t = await SwitchVolume.CreateAsync();
+        await using var s = await t.Volume.OpenAsync("/doomed", OpenFlags.O_CREAT | OpenFlags.O_RDWR);
+        await s.WriteAsync("x"u8.ToArray());
+        // Removed behind Graft's back on the brick: its name and its handle.
+        var gfid = s.Gfid.ToString();
+        File.Delete(Path.Combine(t.BrickDir, "doomed"));
+        foreach (var h in Directory.GetFiles(Path.Combine(t.BrickDir, ".graft", "handles"), gfid, SearchOption.AllDirectories)) File.Delete(h);
+        await t.ToggleAsync();
+        var e = await Assert.ThrowsAnyAsync<GraftIOException>(async () => await s.WriteAsync("y"u8.ToArray()));
+        Assert.Equal(Errno.ESTALE, e.Errno);
+        Assert.Equal(1, t.State.Counters.FdMigrationFailures);
+        // close reports it too, and the stream is closed all the same
+        Assert.Equal(Errno.ESTALE, (await Assert.ThrowsAnyAsync<GraftIOException>(() => s.DisposeAsync().AsTask())).Errno);
+        Assert.False(s.CanSeek);
+    }
+}

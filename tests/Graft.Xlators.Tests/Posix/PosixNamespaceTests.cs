@@ -68,6 +68,16 @@ public sealed class PosixNamespaceTests
     }
 
     [PosixFact]
+    public async Task The_roots_link_count_leaves_out_the_private_directory()
+    {
+        await using var b = await PosixBrick.StartAsync();
+        var empty = await b.Xl.StatAsync(Root, Loc.Nameless(Gfid.Root));
+        Assert.Equal(2u, empty.Value.Nlink); // "." and the parent's entry; .graft is invisible
+        Directory.CreateDirectory(Path.Combine(b.Dir, "sub"));
+        Assert.Equal(3u, (await b.Xl.StatAsync(Root, Loc.Nameless(Gfid.Root))).Value.Nlink);
+    }
+
+    [PosixFact]
     public async Task Retried_create_with_the_same_gfid_succeeds_and_another_gfid_with_excl_is_EEXIST()
     {
         await using var b = await PosixBrick.StartAsync();

@@ -3,16 +3,12 @@ using Xunit.Abstractions;
 
 namespace Graft.Xlators.Tests.Protocol;
 
-#if !DEBUG
-// Only in optimised builds (dotnet test -c Release; bench/network.sh runs it): a Debug build
-// compiles every async state machine as a class, so it allocates per call by construction and
-// the measurement would say nothing about the code.
-
 /// <summary>
 /// The steady-state data path (readv, writev, fstat on an open fd) allocates nothing per call
 /// beyond pooled buffers, on the client and on the server: measured over the whole process,
 /// which holds both ends of the loopback connection.
 /// </summary>
+[Collection(AllocationMeasurements.Name)]
 public class DataPathAllocations(ITestOutputHelper output)
 {
     [Fact]
@@ -54,4 +50,13 @@ public class DataPathAllocations(ITestOutputHelper output)
         await g.StopAsync();
     }
 }
-#endif
+
+/// <summary>
+/// Tests that count the process's allocations run with no other test beside them: whatever else
+/// runs in parallel in this assembly would be counted too.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AllocationMeasurements
+{
+    public const string Name = "allocation measurements";
+}

@@ -64,17 +64,6 @@ public sealed partial class FaultsTranslator : Translator
     /// <summary>Dropped calls currently held.</summary>
     public int HeldCount { get { lock (_held) return _held.Count; } }
 
-    public override ValueTask InitAsync(CancellationToken ct)
-    {
-        Apply(Options);
-        return ValueTask.CompletedTask;
-    }
-
-    public override Errno Reconfigure(OptionValues newOptions)
-    {
-        Apply(newOptions);
-        return base.Reconfigure(newOptions);
-    }
 
     /// <summary>Answers every held call with ENOTCONN, as a torn-down connection would (teardown, or a test letting go).</summary>
     public void ReleaseHeld()
@@ -90,7 +79,7 @@ public sealed partial class FaultsTranslator : Translator
         return ValueTask.CompletedTask;
     }
 
-    private void Apply(OptionValues o)
+    protected override void ApplyOptions(OptionValues o)
     {
         _failErrno = ParseErrno(o.GetString("fail-errno"));
         _delay = o.GetTime("delay-duration");

@@ -36,19 +36,7 @@ public sealed partial class LocksTranslator : Translator
     private volatile int _maxWaiters = 4096;
     private long _granted, _conflicts, _deadlocks, _cancelled;
 
-    public override ValueTask InitAsync(CancellationToken ct)
-    {
-        ApplyOptions(Options);
-        return ValueTask.CompletedTask;
-    }
-
-    public override Errno Reconfigure(OptionValues newOptions)
-    {
-        ApplyOptions(newOptions);
-        return base.Reconfigure(newOptions);
-    }
-
-    private void ApplyOptions(OptionValues o)
+    protected override void ApplyOptions(OptionValues o)
     {
         _waitFor.Enabled = o.GetBool("deadlock-detection");
         _waitFor.MaxDepth = o.GetInt("deadlock-search-limit");

@@ -48,19 +48,7 @@ public sealed partial class WriteBehindTranslator : Translator
     /// <summary>Background writes that failed (each reported to the application later).</summary>
     public long Failures => Interlocked.Read(ref _failures);
 
-    public override ValueTask InitAsync(CancellationToken ct)
-    {
-        ApplyOptions(Options);
-        return ValueTask.CompletedTask;
-    }
-
-    public override Errno Reconfigure(OptionValues newOptions)
-    {
-        ApplyOptions(newOptions);
-        return base.Reconfigure(newOptions);
-    }
-
-    private void ApplyOptions(OptionValues o)
+    protected override void ApplyOptions(OptionValues o)
     {
         Volatile.Write(ref _window, o.GetLong("cache-size"));
         Volatile.Write(ref _aggregate, o.GetInt("aggregate-size"));

@@ -78,6 +78,8 @@ public sealed partial class PosixTranslator
         var nlink = (uint)st.Nlink;
         // A non-directory's handle is one of its hard links; clients never see it.
         if (!FileMode.IsDir(st.Mode) && !gfid.IsZero && nlink > 0) nlink--;
+        // The root's ".." link count includes the private .graft directory, which clients never see.
+        else if (gfid.IsRoot && nlink > 2) nlink--;
         return new Iatt
         {
             Gfid = gfid,

@@ -1,0 +1,53 @@
+namespace Graft.Fuse.Tests;
+
+/// <summary>`-o` options as FUSE users write them, with the defaults of a system-wide network filesystem.</summary>
+public class MountOptionParserTests
+{
+    [Fact]
+    public void Defaults_let_every_user_in_and_check_permissions_for_each()
+    {
+        Assert.True(MountOptionParser.TryParse(null, out var s, out _));
+        Assert.True(s.Fuse.AllowOther);
+        Assert.True(s.Fuse.DefaultPermissions);
+        Assert.False(s.Fuse.ReadOnly);
+        Assert.Equal(TimeSpan.FromSeconds(1), s.Bridge.EntryTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(1), s.Bridge.AttrTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(1), s.Bridge.NegativeTimeout);
+        Assert.Equal(MountOptionParser.DefaultReadAheadKb, s.Fuse.ReadAheadKb);
+        Assert.InRange(s.Fuse.Readers, 2, 8);
+    }
+
+    [Fact]
+    public void Every_option_is_understood()
+    {
+        Assert.True(MountOptionParser.TryParse(
+            "entry_timeout=0.5,attr_timeout=2,negative_timeout=0,noallow_other,nodefault_permissions,ro,readers=3,read_ahead_kb=4096,debug",
+            out var s, out var error), error);
+        Assert.Equal(TimeSpan.FromMilliseconds(500), s.Bridge.EntryTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(2), s.Bridge.AttrTimeout);
+        Assert.Equal(TimeSpan.Zero, s.Bridge.NegativeTimeout);
+        Assert.False(s.Fuse.AllowOther);
+        Assert.False(s.Fuse.DefaultPermissions);
+        Assert.True(s.Fuse.ReadOnly);
+        Assert.Equal(3, s.Fuse.Readers);
+        Assert.Equal(4096, s.Fuse.ReadAheadKb);
+        Assert.True(s.Fuse.Debug);
+        Assert.True(MountOptionParser.TryParse("allow_other,default_permissions,rw", out s, out _));
+        Assert.True(s.Fuse.AllowOther && s.Fuse.DefaultPermissions && !s.Fuse.ReadOnly);
+    }
+
+    [Theory]
+    [InlineData("bogus", "unknown mount option 'bogus'")]
+    [InlineData("uid=5", "unknown mount option 'uid'")]
+    [InlineData("entry_timeout", "needs a value")]
+    [InlineData("ro=1", "takes no value")]
+    [InlineData("attr_timeout=-1", "give seconds")]
+    [InlineData("attr_timeout=soon", "give seconds")]
+    [InlineData("readers=0", "whole number between 1 and 64")]
+    [InlineData("read_ahead_kb=1.5", "whole number")]
+    public void Mistakes_are_named(string options, string message)
+    {
+        Assert.False(MountOptionParser.TryParse(options, out _, out var error));
+        Assert.Contains(message, error);
+    }
+}
