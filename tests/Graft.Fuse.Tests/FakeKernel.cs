@@ -48,11 +48,28 @@ sealed unsafe partial class FakeKernel : IDisposable
     public ulong Send<T>(FuseOpcode op, T args, ulong nodeId = 1, ulong? unique = null) where T : unmanaged =>
         Send(op, MemoryMarshal.AsBytes(new ReadOnlySpan<T>(in args)), nodeId, unique);
 
+    /// <summary>
+    /// Waits until a reply can be read, within <paramref name="timeoutMs"/>. poll() is restarted
+    /// when a signal interrupts it (the runtime signals threads, e.g. to suspend them for a GC):
+    /// an EINTR is not "no reply".
+    /// </summary>
+    private bool WaitReadable(int timeoutMs)
+    {
+        var deadline = Environment.TickCount64 + timeoutMs;
+        while (true)
+        {
+            var pfd = new PollFd { Fd = _fd, Events = 1 };
+            var left = (int)Math.Max(0, deadline - Environment.TickCount64);
+            int r = poll(&pfd, 1, left);
+            if (r > 0) return true;
+            if (r == 0 || Marshal.GetLastPInvokeError() != 4 /* EINTR */ || left == 0) return false;
+        }
+    }
+
     /// <summary>Receives one reply within a bound; null if none arrived.</summary>
     public (FuseOutHeader Header, byte[] Body)? Receive(int timeoutMs = 5000)
     {
-        var pfd = new PollFd { Fd = _fd, Events = 1 };
-        if (poll(&pfd, 1, timeoutMs) <= 0) return null;
+        if (!WaitReadable(timeoutMs)) return null;
         var buf = new byte[2 * 1024 * 1024];
         nint n;
         fixed (byte* p = buf) n = read(_fd, p, (nuint)buf.Length);
@@ -65,8 +82,7 @@ sealed unsafe partial class FakeKernel : IDisposable
     /// <summary>The same without allocating: the reply is read into <paramref name="buffer"/>.</summary>
     public int ReceiveInto(Span<byte> buffer)
     {
-        var pfd = new PollFd { Fd = _fd, Events = 1 };
-        if (poll(&pfd, 1, 5000) <= 0) return -1;
+        if (!WaitReadable(5000)) return -1;
         fixed (byte* p = buffer) return (int)read(_fd, p, (nuint)buffer.Length);
     }
 
