@@ -67,12 +67,20 @@ public sealed partial class MountSession
                         backend = e.NextOffset;
                         if (dir.AlreadyReturned(e.Name)) continue;
                         next = dir.RecordEntry(next + 1, e.NextOffset, e.Name);
+                        var iatt = e.Iatt;
+                        // Attributes the kernel will cache: if an older graph's write-behind still
+                        // holds bytes of this file, let them land and take the size afterwards.
+                        if (iatt is { } held && !held.Gfid.IsZero && await SettleOlderAsync(held.Gfid, g).ConfigureAwait(false))
+                        {
+                            var fresh = await g.Top.StatAsync(ctx, Loc.Nameless(held.Gfid)).ConfigureAwait(false);
+                            if (fresh.Ok) iatt = fresh.Value;
+                        }
                         MountNode? node = null;
-                        if (linkNodes && e.Iatt is { } ia && !ia.Gfid.IsZero && e.Name is not ("." or ".."))
+                        if (linkNodes && iatt is { } ia && !ia.Gfid.IsZero && e.Name is not ("." or ".."))
                             node = LinkNode(g, dir.Node.Gfid, e.Name, ia);
                         list.Add(new MountDirEntry(new DirEntry
                         {
-                            Name = e.Name, Gfid = e.Gfid, Ino = e.Ino, Type = e.Type, NextOffset = next, Iatt = e.Iatt,
+                            Name = e.Name, Gfid = e.Gfid, Ino = e.Ino, Type = e.Type, NextOffset = next, Iatt = iatt,
                         }, node));
                     }
                 }

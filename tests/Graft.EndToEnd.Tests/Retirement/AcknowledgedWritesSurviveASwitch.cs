@@ -46,6 +46,26 @@ public class AcknowledgedWritesSurviveASwitch
     }
 
     [Fact]
+    public async Task A_directory_listing_on_the_new_graph_reports_sizes_with_the_held_writes()
+    {
+        await using var t = await NetVolume.StartAsync(writeBehind: true, faults: SlowWrites);
+        var data = Data(Count);
+        var s = await t.Volume.OpenAsync("/listed", OpenFlags.O_CREAT | OpenFlags.O_WRONLY);
+        try
+        {
+            for (int i = 0; i < Count; i++) await s.WriteAsync(data.AsMemory(i * Records.Size, Records.Size));
+            Assert.True(t.State.Graphs.Single(g => g.State == "active").WriteBehindBytes > 0, "write-behind held nothing");
+
+            await t.ApplyAsync(writeBehind: false);
+
+            var entries = await t.Volume.ListDirectoryAsync("/"); // readdirp on the new graph
+            var listed = entries.Single(e => e.Name == "listed");
+            Assert.Equal(data.Length, listed.Iatt!.Value.Size);
+        }
+        finally { await s.DisposeAsync(); }
+    }
+
+    [Fact]
     public async Task A_file_closed_right_before_the_switch_loses_nothing()
     {
         await using var t = await NetVolume.StartAsync(writeBehind: true, faults: SlowWrites);
