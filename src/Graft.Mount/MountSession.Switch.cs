@@ -196,12 +196,7 @@ public sealed partial class MountSession
     /// <summary>Tears down a graph no handle ever used: PARENT_DOWN (bounded), then destroy.</summary>
     private async Task AbandonAsync(Graph g)
     {
-        g.State = GraphState.Draining;
-        g.SendParentDown();
-        try { await g.ParentDownHandled.WaitAsync(Options.DrainTimeout).ConfigureAwait(false); }
-        catch (TimeoutException) { LogDrainTimeout(_log, g.Generation, Options.DrainTimeout); }
-        await g.DestroyAsync().ConfigureAwait(false);
-        lock (_graphs) _graphs.Remove(g);
+        await DrainAndDestroyAsync(g).ConfigureAwait(false);
         Interlocked.Increment(ref _counters.GraphsDestroyed);
     }
 
