@@ -77,6 +77,26 @@ public static class TestXlators
     }
 
     /// <summary>A three-level chain: leaf 'store' under 'cache' under 'top'.</summary>
+    /// <summary>A diamond: one leaf shared by two parents under a two-child top.</summary>
+    public const string Dag = """
+        volume store
+            type test/leaf
+            option directory /s
+        end-volume
+        volume left
+            type test/cache
+            subvolumes store
+        end-volume
+        volume right
+            type test/cache
+            subvolumes store
+        end-volume
+        volume top
+            type test/cluster
+            subvolumes left right
+        end-volume
+        """;
+
     public const string Chain = """
         # a chain of three
         volume store

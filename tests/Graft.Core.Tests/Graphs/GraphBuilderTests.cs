@@ -74,24 +74,7 @@ public class GraphsAreBuiltFromVolfiles
     [Fact]
     public void A_volume_named_by_two_parents_is_one_shared_translator()
     {
-        var g = GraphBuilder.Build("""
-            volume store
-                type test/leaf
-                option directory /s
-            end-volume
-            volume left
-                type test/cache
-                subvolumes store
-            end-volume
-            volume right
-                type test/cache
-                subvolumes store
-            end-volume
-            volume top
-                type test/cluster
-                subvolumes left right
-            end-volume
-            """, "dag.vol", TestXlators.Registry(), 1);
+        var g = GraphBuilder.Build(TestXlators.Dag, "dag.vol", TestXlators.Registry(), 1);
 
         Assert.Equal(4, g.Translators.Count);
         var store = g.Find("store")!;

@@ -143,24 +143,7 @@ public class ParentDownDrainsTheGraphTopDown
             rightDraining.SetResult();
             await gate.Task;
         }
-        var g = GraphBuilder.Build("""
-            volume store
-                type test/leaf
-                option directory /s
-            end-volume
-            volume left
-                type test/cache
-                subvolumes store
-            end-volume
-            volume right
-                type test/cache
-                subvolumes store
-            end-volume
-            volume top
-                type test/cluster
-                subvolumes left right
-            end-volume
-            """, "dag.vol", TestXlators.Registry(log, Drain), 1);
+        var g = GraphBuilder.Build(TestXlators.Dag, "dag.vol", TestXlators.Registry(log, Drain), 1);
 
         g.SendParentDown();
         await rightDraining.Task.WaitAsync(TestXlators.Bound);
