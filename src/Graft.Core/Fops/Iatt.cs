@@ -102,7 +102,17 @@ public sealed class DirEntry
 public enum RenameFlags : uint { None = 0, NoReplace = 1, Exchange = 2, Whiteout = 4 }
 
 /// <summary>Lock commands of the lk fop.</summary>
-public enum LockCmd { GetLk, SetLk, SetLkW }
+public enum LockCmd
+{
+    GetLk,
+    SetLk,
+    SetLkW,
+    /// <summary>
+    /// A non-blocking set that takes back a lock the caller held before its brick restarted: the
+    /// only kind of lock request a brick grants during its lock grace period (features/locks).
+    /// </summary>
+    Reclaim,
+}
 
 /// <summary>Lock types, values as in fcntl.h.</summary>
 public enum LockType : short { Read = 0, Write = 1, Unlock = 2 }

@@ -94,6 +94,16 @@ public abstract partial class Translator
     public virtual ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
         => FirstChild is { } c ? c.LkAsync(ctx, fd, cmd, lk) : NoSys<FileLock>();
 
+    /// <summary>
+    /// Moves every lock held and every lock request waiting through <paramref name="from"/> to
+    /// <paramref name="to"/>, an fd of the same file opened on a newer graph of the same mount,
+    /// without releasing anything in between (DESIGN invariant 4). Returns how many moved.
+    /// <paramref name="from"/> belongs to another graph: a translator maps each fd with its own
+    /// context and passes both on.
+    /// </summary>
+    public virtual ValueTask<Result<int>> RebindLocksAsync(FopContext ctx, Fd from, Fd to)
+        => FirstChild is { } c ? c.RebindLocksAsync(ctx, from, to) : NoSys<int>();
+
     // ---- directories ----
 
     public virtual ValueTask<Errno> OpendirAsync(FopContext ctx, Loc loc, Fd fd)

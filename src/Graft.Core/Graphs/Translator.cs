@@ -81,6 +81,7 @@ public abstract partial class Translator
         {
             case GraphEvent.ChildUp:
             case GraphEvent.ChildDown:
+            case GraphEvent.ChildReset:
                 NotifyParents(ev);
                 break;
             case GraphEvent.ParentUp:
