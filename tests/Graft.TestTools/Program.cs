@@ -8,8 +8,12 @@ using System.Runtime.InteropServices;
 //     Prints "records N" and exits 0; on the first failed write or fsync prints the errno and exits 1.
 //   check FILE WRITER RECORDS
 //     verifies that FILE holds exactly RECORDS intact records of WRITER, in order.
+//   lock
+//     a lock-taking process driven over stdin, one command per line, one answer line each
+//     (see LockTool.cs): it owns its POSIX locks as a process does, so tests can pit processes.
 return args.FirstOrDefault() switch
 {
+    "lock" => LockTool.Run(Console.In, Console.Out),
     "append" when args.Length >= 4 => Append(args[1], int.Parse(args[2]), args[3], args.Length > 4 ? int.Parse(args[4]) : 4),
     "check" when args.Length == 4 => Check(args[1], int.Parse(args[2]), int.Parse(args[3])),
     _ => Usage(),
@@ -17,7 +21,7 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: append FILE WRITER STOPFILE [FSYNC_EVERY] | check FILE WRITER RECORDS");
+    Console.Error.WriteLine("usage: append FILE WRITER STOPFILE [FSYNC_EVERY] | check FILE WRITER RECORDS | lock");
     return 2;
 }
 
@@ -84,7 +88,7 @@ static class Record
     }
 }
 
-static partial class Libc
+internal static partial class Libc
 {
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);

@@ -1,0 +1,151 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+/// <summary>
+/// `lock`: a process that takes POSIX (fcntl), OFD and flock locks when told to, so end-to-end
+/// tests can pit real processes (lock owners) against each other. Prints "ready PID" first, then
+/// answers each command line with exactly one line:
+///   open NAME PATH MODE        MODE: r | w | rw, with a trailing c to create (e.g. rwc)  → ok | err ENAME
+///   fcntl NAME CMD TYPE START LEN
+///                              CMD: setlk setlkw getlk ofd-setlk ofd-setlkw ofd-getlk; TYPE: r w u
+///                              → ok | err ENAME; getlk: "lock TYPE START LEN PID" | "unlocked"
+///   flock NAME sh|ex|un [nb]   → ok | err ENAME
+///   write NAME OFFSET TEXT     → ok N | err ENAME
+///   read NAME OFFSET LEN       → data TEXT (what was read, may be empty) | err ENAME
+///   fstat NAME                 → ok SIZE | err ENAME
+///   close NAME                 → ok | err ENAME
+///   exit                       → ends the process (its locks go with it)
+/// A blocking command (setlkw, flock without nb) answers when it returns, so a test waits on the
+/// answer line; no other command is read meanwhile.
+/// </summary>
+internal static class LockTool
+{
+    private const int F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
+    private const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+
+    public static int Run(TextReader input, TextWriter output)
+    {
+        var files = new Dictionary<string, int>();
+        output.WriteLine($"ready {Environment.ProcessId}");
+        output.Flush();
+        string? line;
+        while ((line = input.ReadLine()) is not null)
+        {
+            var a = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (a.Length == 0) continue;
+            if (a[0] == "exit") return 0;
+            string answer;
+            try { answer = Execute(files, a); }
+            catch (Exception e) when (e is FormatException or KeyNotFoundException or IndexOutOfRangeException or ArgumentException)
+            {
+                answer = $"bad {e.Message}";
+            }
+            output.WriteLine(answer);
+            output.Flush();
+        }
+        return 0;
+    }
+
+    private static string Execute(Dictionary<string, int> files, string[] a)
+    {
+        switch (a[0])
+        {
+            case "open":
+            {
+                var mode = a[3];
+                int flags = mode.StartsWith("rw", StringComparison.Ordinal) ? 2 : mode.StartsWith('w') ? 1 : 0;
+                if (mode.EndsWith('c')) flags |= 0x40;
+                int fd = Libc.open(a[2], flags | 0x80000, 0x1B6);
+                if (fd < 0) return Err();
+                files[a[1]] = fd;
+                return "ok";
+            }
+            case "fcntl":
+            {
+                int cmd = a[2] switch
+                {
+                    "setlk" => F_SETLK, "setlkw" => F_SETLKW, "getlk" => F_GETLK,
+                    "ofd-setlk" => F_OFD_SETLK, "ofd-setlkw" => F_OFD_SETLKW, "ofd-getlk" => F_OFD_GETLK,
+                    _ => throw new ArgumentException($"unknown fcntl command {a[2]}"),
+                };
+                var fl = new Flock { Type = Type(a[3]), Whence = 0, Start = long.Parse(a[4]), Len = long.Parse(a[5]) };
+                if (Libc.fcntl(files[a[1]], cmd, ref fl) != 0) return Err();
+                if (cmd is F_GETLK or F_OFD_GETLK)
+                    return fl.Type == 2 ? "unlocked" : $"lock {(fl.Type == 0 ? "r" : "w")} {fl.Start} {fl.Len} {fl.Pid}";
+                return "ok";
+            }
+            case "flock":
+            {
+                int op = a[2] switch { "sh" => LOCK_SH, "ex" => LOCK_EX, "un" => LOCK_UN, _ => throw new ArgumentException($"unknown flock {a[2]}") };
+                if (a.Length > 3 && a[3] == "nb") op |= LOCK_NB;
+                return Libc.flock(files[a[1]], op) == 0 ? "ok" : Err();
+            }
+            case "write":
+            {
+                var data = Encoding.UTF8.GetBytes(string.Join(' ', a[3..]));
+                var n = Libc.pwrite(files[a[1]], data, data.Length, long.Parse(a[2]));
+                return n < 0 ? Err() : $"ok {n}";
+            }
+            case "read":
+            {
+                var buf = new byte[int.Parse(a[3])];
+                var n = Libc.pread(files[a[1]], buf, buf.Length, long.Parse(a[2]));
+                return n < 0 ? Err() : $"data {Encoding.UTF8.GetString(buf, 0, (int)n)}";
+            }
+            case "fstat":
+            {
+                var buf = new byte[144];
+                if (Libc.fstat(files[a[1]], buf) != 0) return Err();
+                return $"ok {BitConverter.ToInt64(buf, 48)}"; // st_size on x86-64
+            }
+            case "close":
+            {
+                var fd = files[a[1]];
+                files.Remove(a[1]);
+                return Libc.close(fd) == 0 ? "ok" : Err();
+            }
+            default:
+                throw new ArgumentException($"unknown command {a[0]}");
+        }
+    }
+
+    private static short Type(string t) => t switch
+    {
+        "r" => 0, "w" => 1, "u" => 2, _ => throw new ArgumentException($"unknown lock type {t}"),
+    };
+
+    private static string Err()
+    {
+        int e = Marshal.GetLastPInvokeError();
+        return "err " + e switch
+        {
+            1 => "EPERM", 2 => "ENOENT", 4 => "EINTR", 5 => "EIO", 9 => "EBADF", 11 => "EAGAIN", 13 => "EACCES",
+            22 => "EINVAL", 35 => "EDEADLK", 37 => "ENOLCK", 38 => "ENOSYS", 107 => "ENOTCONN", 116 => "ESTALE",
+            _ => "E" + e,
+        };
+    }
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct Flock
+{
+    public short Type;
+    public short Whence;
+    public long Start;
+    public long Len;
+    public int Pid;
+}
+
+internal static partial class Libc
+{
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fcntl(int fd, int cmd, ref Flock fl);
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int flock(int fd, int op);
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint pwrite(int fd, byte[] buf, nint count, long offset);
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial nint pread(int fd, byte[] buf, nint count, long offset);
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fstat(int fd, byte[] buf);
+}
