@@ -212,16 +212,81 @@ public sealed class GraftFileStream : Stream
         ThrowHelper.Check(e, "fsync", Path);
     }
 
-    /// <summary>fcntl(F_GETLK/F_SETLK/F_SETLKW) with this stream as the lock owner.</summary>
+    // ---- locks: this stream is the owner (like an OFD lock), so they go when it is disposed ----
+
+    /// <summary>
+    /// Takes a byte-range lock (<paramref name="length"/> 0 = to end of file, however far it grows),
+    /// waiting until no other owner's conflicting lock is in the way. Cancelling
+    /// <paramref name="ct"/> gives up the wait (<see cref="OperationCanceledException"/>); a wait
+    /// that would deadlock with another owner throws <see cref="IOException"/> (EDEADLK).
+    /// </summary>
+    public async ValueTask LockRangeAsync(long start, long length, bool exclusive, CancellationToken ct = default)
+    {
+        var r = await LkAsync(LockCmd.SetLkW, Range(exclusive ? LockType.Write : LockType.Read, start, length, flock: false), ct).ConfigureAwait(false);
+        if (r.Error == Errno.EINTR && ct.IsCancellationRequested) throw new OperationCanceledException(ct);
+        ThrowHelper.Check(r, "lock", Path);
+    }
+
+    /// <summary>As <see cref="LockRangeAsync"/> without waiting: false when another owner holds a conflicting lock.</summary>
+    public async ValueTask<bool> TryLockRangeAsync(long start, long length, bool exclusive)
+    {
+        var r = await LkAsync(LockCmd.SetLk, Range(exclusive ? LockType.Write : LockType.Read, start, length, flock: false), default).ConfigureAwait(false);
+        if (r.Error == Errno.EAGAIN) return false;
+        ThrowHelper.Check(r, "lock", Path);
+        return true;
+    }
+
+    /// <summary>Unlocks a byte range this stream holds (unlocking part of a lock splits it).</summary>
+    public async ValueTask UnlockRangeAsync(long start, long length)
+        => ThrowHelper.Check(await LkAsync(LockCmd.SetLk, Range(LockType.Unlock, start, length, flock: false), default).ConfigureAwait(false), "unlock", Path);
+
+    /// <summary>
+    /// F_GETLK: the first lock of another owner that would conflict with the described lock, or
+    /// null if it could be taken now.
+    /// </summary>
+    public async ValueTask<FileLock?> GetConflictingLockAsync(long start, long length, bool exclusive)
+    {
+        var r = ThrowHelper.Check(await LkAsync(LockCmd.GetLk, Range(exclusive ? LockType.Write : LockType.Read, start, length, flock: false), default).ConfigureAwait(false), "getlk", Path);
+        return r.Type == LockType.Unlock ? null : r;
+    }
+
+    /// <summary>flock(2) LOCK_SH / LOCK_EX, waiting (cancellable); taking the other kind converts the lock.</summary>
+    public async ValueTask LockFileAsync(bool exclusive, CancellationToken ct = default)
+    {
+        var r = await LkAsync(LockCmd.SetLkW, Range(exclusive ? LockType.Write : LockType.Read, 0, 0, flock: true), ct).ConfigureAwait(false);
+        if (r.Error == Errno.EINTR && ct.IsCancellationRequested) throw new OperationCanceledException(ct);
+        ThrowHelper.Check(r, "flock", Path);
+    }
+
+    /// <summary>flock(2) with LOCK_NB: false when another owner holds a conflicting whole-file lock.</summary>
+    public async ValueTask<bool> TryLockFileAsync(bool exclusive)
+    {
+        var r = await LkAsync(LockCmd.SetLk, Range(exclusive ? LockType.Write : LockType.Read, 0, 0, flock: true), default).ConfigureAwait(false);
+        if (r.Error == Errno.EAGAIN) return false;
+        ThrowHelper.Check(r, "flock", Path);
+        return true;
+    }
+
+    /// <summary>flock(2) LOCK_UN.</summary>
+    public async ValueTask UnlockFileAsync()
+        => ThrowHelper.Check(await LkAsync(LockCmd.SetLk, Range(LockType.Unlock, 0, 0, flock: true), default).ConfigureAwait(false), "flock", Path);
+
+    /// <summary>The raw lk fop (fcntl F_GETLK/F_SETLK/F_SETLKW, or flock with <see cref="FileLock.Flock"/>) with this stream as the owner.</summary>
     public async ValueTask<FileLock> LockAsync(LockCmd cmd, FileLock lk, CancellationToken ct = default)
+        => ThrowHelper.Check(await LkAsync(cmd, lk, ct).ConfigureAwait(false), "lk", Path);
+
+    private static FileLock Range(LockType type, long start, long length, bool flock) =>
+        new() { Type = type, Start = start, Length = length, Flock = flock };
+
+    private async ValueTask<Result<FileLock>> LkAsync(LockCmd cmd, FileLock lk, CancellationToken ct)
     {
         ThrowIfDisposed();
+        if (cmd == LockCmd.Reclaim) throw new ArgumentException("reclaims are the mount's own business", nameof(cmd));
         _ctx.Cancellation = ct;
         lk.Owner = _ctx.LockOwner;
         lk.Pid = _ctx.Pid;
-        var r = await _session.LkAsync(_ctx, _file, cmd, lk).ConfigureAwait(false);
-        Done();
-        return ThrowHelper.Check(r, "lk", Path);
+        try { return await _session.LkAsync(_ctx, _file, cmd, lk).ConfigureAwait(false); }
+        finally { Done(); }
     }
 
     // ---- closing ----

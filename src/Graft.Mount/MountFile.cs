@@ -52,6 +52,24 @@ public sealed class MountFile : IHandle
 
     internal Errno TakeCloseError() => (Errno)Interlocked.Exchange(ref _closeError, 0);
 
+    // ---- locks ----
+    private int _locking;
+    private int _failure;
+
+    /// <summary>A lock was ever set through this file: its brick fd may hold locks or waiters a migration must re-bind.</summary>
+    internal bool HasLocked => Volatile.Read(ref _locking) != 0;
+
+    internal void NoteLocking() => Volatile.Write(ref _locking, 1);
+
+    /// <summary>
+    /// Why every later call on this file fails (OK while it works): set when a lock it held could
+    /// not be re-bound across a switch or taken back after a brick restart. The file fails
+    /// closed rather than go on silently unlocked.
+    /// </summary>
+    public Errno Failure => (Errno)Volatile.Read(ref _failure);
+
+    internal void FailClosed(Errno e) => Interlocked.CompareExchange(ref _failure, (int)e, 0);
+
     internal bool Released => Volatile.Read(ref _released) != 0;
     internal bool MarkReleased() => Interlocked.Exchange(ref _released, 1) == 0;
 

@@ -45,5 +45,8 @@ public sealed class MountNode : IHandle
     internal Inode? CompareExchangeInode(Inode value, Inode expected) =>
         Interlocked.CompareExchange(ref _inode, value, expected);
 
+    /// <summary>The locks this mount holds on the file (null when none were ever taken); see <see cref="NodeLocks"/>.</summary>
+    internal NodeLocks? Locks;
+
     public override string ToString() => $"node {HandleId:x} ({Gfid})";
 }

@@ -125,6 +125,7 @@ public sealed partial class MountSession
     /// <summary>FLUSH: what close(2) sends; releases the caller's (ctx.LockOwner) POSIX locks on the file.</summary>
     public async ValueTask<Errno> FlushAsync(FopContext ctx, MountFile file)
     {
+        if (file.Failure != Errno.OK) return await FlushFailedAsync(ctx, file).ConfigureAwait(false);
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -134,6 +135,7 @@ public sealed partial class MountSession
             Errno e;
             try { e = await g.Top.FlushAsync(ctx, f.Value).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+            if (e == Errno.OK) file.Node.Locks?.DropOwner(ctx.LockOwner);
             return e != Errno.OK ? e : lost;
         }
         finally { g.ExitFop(); }
@@ -203,19 +205,6 @@ public sealed partial class MountSession
         finally { g.ExitFop(); }
     }
 
-    /// <summary>LK: POSIX locks and flock, passed through; the owner is <see cref="FileLock.Owner"/> as the front end set it.</summary>
-    public async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, MountFile file, LockCmd cmd, FileLock lk)
-    {
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
-        try
-        {
-            if (!f.Ok) return f.Error;
-            try { return await g.Top.LkAsync(ctx, f.Value, cmd, lk).ConfigureAwait(false); }
-            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
-        }
-        finally { g.ExitFop(); }
-    }
-
     /// <summary>
     /// RELEASE / RELEASEDIR: the front end will not name this file again. Its id becomes stale at
     /// once; the fd is released on its graph when the last fop still using it finishes.
@@ -224,6 +213,7 @@ public sealed partial class MountSession
     {
         if (!file.MarkReleased()) return Errno.EBADF;
         _files.Remove(file);
+        ForgetFileLocks(file);
         Interlocked.Increment(ref _counters.FilesReleased);
         // A migration in progress owns file.Fd until it has published the new fd and let go of
         // the old one: drop the file's reference only after it, or both would drop the old one.

@@ -26,7 +26,7 @@ public sealed partial class MountSession
     {
         var g = Enter(ctx);
         var fd = file.Fd;
-        if (ReferenceEquals(fd.Inode.Table.Graph, g) && fd.TryRef()) return new((g, new Result<Fd>(fd)));
+        if (ReferenceEquals(fd.Inode.Table.Graph, g) && file.Failure == Errno.OK && fd.TryRef()) return new((g, new Result<Fd>(fd)));
         return EnterFileSlowAsync(ctx, file, g);
     }
 
@@ -34,6 +34,7 @@ public sealed partial class MountSession
     {
         while (true)
         {
+            if (file.Failure != Errno.OK) return (g, file.Failure);
             Result<Fd> r;
             try { r = await ResolveFdAsync(file, g).ConfigureAwait(false); }
             catch { g.ExitFop(); throw; }
@@ -76,6 +77,9 @@ public sealed partial class MountSession
                         ? await g.Top.OpendirAsync(ctx, Loc.Of(inode.Value), fresh).ConfigureAwait(false)
                         : await g.Top.OpenAsync(ctx, Loc.Of(inode.Value), fresh.Flags, fresh).ConfigureAwait(false);
                     if (e == Errno.ENOENT) e = Errno.ESTALE;
+                    // Locks held or awaited through the old brick fd move to the new one before
+                    // the old one can be released (DESIGN invariant 4): no moment without them.
+                    if (e == Errno.OK && file.HasLocked) e = await RebindAsync(ctx, file, old, fresh).ConfigureAwait(false);
                     if (e != Errno.OK) await PutFdAsync(fresh).ConfigureAwait(false);
                     else
                     {

@@ -14,6 +14,7 @@ public sealed partial class MountSession
     {
         public long Lookups, NodesCreated, NodesForgotten, FilesOpened, FilesReleased, FdsReleased;
         public long InodeMisses, FdMisses, MigrationsDone, MigrationsFailed;
+        public long LocksRebound, LockWaitsMoved, LocksReclaimed, LocksLost;
         public long Switches, Reconfigures, GraphsDestroyed, RetirementsForced, HandlesSwept;
     }
 
@@ -53,7 +54,9 @@ public sealed partial class MountSession
                 Interlocked.Read(ref _counters.NodesForgotten), Interlocked.Read(ref _counters.FilesOpened),
                 Interlocked.Read(ref _counters.FilesReleased), Interlocked.Read(ref _counters.FdsReleased),
                 Interlocked.Read(ref _counters.InodeMisses), Interlocked.Read(ref _counters.FdMisses),
-                Interlocked.Read(ref _counters.HandlesSwept)),
+                Interlocked.Read(ref _counters.HandlesSwept),
+                Interlocked.Read(ref _counters.LocksRebound), Interlocked.Read(ref _counters.LockWaitsMoved),
+                Interlocked.Read(ref _counters.LocksReclaimed), Interlocked.Read(ref _counters.LocksLost)),
             LastVolfileError);
     }
 }
@@ -93,4 +96,12 @@ public sealed record GraphStateInfo(
 public sealed record CounterInfo(
     long Switches, long Reconfigures, long FdMigrations, long FdMigrationFailures, long GraphsDestroyed, long RetirementsForced,
     long Lookups, long NodesCreated, long NodesForgotten, long FilesOpened, long FilesReleased, long FdsReleased,
-    long InodeMisses, long FdMisses, long HandlesSwept);
+    long InodeMisses, long FdMisses, long HandlesSwept,
+    /// <summary>Locks and waiting requests moved from an old brick fd to a new one by migrations.</summary>
+    long LocksRebound = 0,
+    /// <summary>Blocking lock requests moved, still waiting, from an old graph to the active one.</summary>
+    long LockWaitsMoved = 0,
+    /// <summary>Locks taken back from a restarted brick during its grace.</summary>
+    long LocksReclaimed = 0,
+    /// <summary>Locks that could be neither re-bound nor taken back: each failed its file closed (EIO).</summary>
+    long LocksLost = 0);

@@ -104,6 +104,7 @@ public sealed partial class MountSession
                 return new SwitchResult(SwitchOutcome.Failed, active.Generation, e.Message);
             }
             g.State = GraphState.Starting;
+            Watch(g);
             cancel = new CancellationTokenSource();
             lock (_graphs) { _graphs.Add(g); _pending = g; _pendingCancel = cancel; }
         }
@@ -174,6 +175,7 @@ public sealed partial class MountSession
             Interlocked.Increment(ref _retiring);
         }
         Interlocked.Increment(ref _counters.Switches);
+        SignalSwitch();
         _lastVolfileError = null;
         LogSwitched(_log, old.Generation, g.Generation);
         OnGraphRetiring(old);

@@ -46,6 +46,7 @@ public sealed partial class MountSession : IAsyncDisposable
         graph.State = GraphState.Active;
         _active = graph;
         _graphs.Add(graph);
+        Watch(graph);
         _generation = graph.Generation;
         _loggers = loggers;
         Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1 };

@@ -31,5 +31,11 @@ public sealed class FopContext
 
     public bool IsRoot => Uid == 0;
 
+    /// <summary>A copy of the caller's identity and cancellation for another call made on its behalf (no graph yet).</summary>
+    public FopContext CloneForCall() => new()
+    {
+        Uid = Uid, Gid = Gid, Groups = Groups, Pid = Pid, LockOwner = LockOwner, MountId = MountId, Cancellation = Cancellation,
+    };
+
     public bool InGroup(uint gid) => Gid == gid || Array.IndexOf(Groups, gid) >= 0;
 }

@@ -1,0 +1,318 @@
+using Graft.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Graft.Mount;
+
+// POSIX locks and flock (issue 7). The bricks keep the locks (features/locks), owned by
+// (mount identity, lock owner) and never by a graph generation (DESIGN invariant 9). The session
+// adds what only the mount can do:
+//  - a migration re-binds the locks and waiters of the old brick fd to the new one before the
+//    old fd can be released (MountSession.Migrate.cs → RebindAsync); a failure fails the file closed;
+//  - a blocking request waiting on a graph that is no longer active moves to the new graph
+//    keeping its place in the brick's queue (LkWaitAsync);
+//  - the mount remembers what it holds (NodeLocks) and takes it back after a brick restart,
+//    during the brick's lock grace (CHILD_RESET → ReclaimAsync).
+public sealed partial class MountSession
+{
+    private readonly HashSet<MountNode> _lockedNodes = [];   // nodes with a NodeLocks; guarded by itself
+    private TaskCompletionSource _switchSignal = NewSignal(); // completed (and replaced) at every switch
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Called at every publish of a new active graph: wakes requests waiting on older graphs.</summary>
+    private void SignalSwitch() => Interlocked.Exchange(ref _switchSignal, NewSignal()).TrySetResult();
+
+    /// <summary>
+    /// LK: GETLK, SETLK, SETLKW (and reclaims) with <see cref="FileLock.Owner"/> as the front end
+    /// set it (the kernel's lock owner, or the library stream's). A SETLKW waits until granted,
+    /// cancelled (<see cref="FopContext.Cancellation"/> → EINTR) or failed, across any number of
+    /// graph switches.
+    /// </summary>
+    public async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, MountFile file, LockCmd cmd, FileLock lk)
+    {
+        if (file.IsDirectory && cmd != LockCmd.GetLk && !lk.Flock) return Errno.EBADF;
+        if (cmd == LockCmd.SetLkW) return await LkWaitAsync(ctx, file, lk).ConfigureAwait(false);
+        if (cmd != LockCmd.GetLk) file.NoteLocking(); // before the call: a migration from here on re-binds
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        try
+        {
+            if (!f.Ok) return f.Error;
+            try
+            {
+                // Writes an older graph acknowledged land before an unlock lets anyone else in.
+                if (cmd != LockCmd.GetLk && lk.Type == LockType.Unlock) await SettleOlderAsync(file.Node.Gfid, g).ConfigureAwait(false);
+                var r = await g.Top.LkAsync(ctx, f.Value, cmd, lk).ConfigureAwait(false);
+                if (r.Ok && cmd != LockCmd.GetLk) await GrantedAsync(file, f.Value, lk).ConfigureAwait(false);
+                return r;
+            }
+            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+        }
+        finally { g.ExitFop(); }
+    }
+
+    /// <summary>
+    /// SETLKW. While it waits on graph g and a newer graph becomes active, the request moves: the
+    /// file migrates (which re-binds the queued request to the new brick fd, keeping its place),
+    /// the same request is sent through the new fd (the brick joins it to the queued one), and
+    /// only then is the call on the old graph cancelled, so the old graph can retire. The caller
+    /// gets exactly one answer: the first call to finish that is not the cancelled old one.
+    /// </summary>
+    private async ValueTask<Result<FileLock>> LkWaitAsync(FopContext ctx, MountFile file, FileLock lk)
+    {
+        file.NoteLocking();
+        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        if (!f.Ok) { g.ExitFop(); return f.Error; }
+        var call = StartWait(ctx, g, f.Value, lk);
+        Task? retry = null;
+        while (true)
+        {
+            var signal = retry ?? Volatile.Read(ref _switchSignal).Task;
+            if (retry is null && !ReferenceEquals(ActiveGraph, call.Graph)) signal = Task.CompletedTask;
+            await Task.WhenAny(call.Task, signal).ConfigureAwait(false);
+            retry = null;
+            if (call.Task.IsCompleted)
+            {
+                var r = await call.Task.ConfigureAwait(false);
+                if (r.Ok) await GrantedAsync(file, call.Fd, lk).ConfigureAwait(false);
+                await call.EndAsync(this).ConfigureAwait(false);
+                return r;
+            }
+            if (ReferenceEquals(ActiveGraph, call.Graph)) continue;
+
+            // Move: the new call first (it joins the queued request the migration re-bound).
+            var next = ctx.CloneForCall();
+            var (g2, f2) = await EnterFileAsync(next, file).ConfigureAwait(false);
+            if (!f2.Ok)
+            {
+                g2.ExitFop();
+                if (file.Failure == Errno.OK)
+                {
+                    // Could not move now (the brick unreachable from the new graph): the request
+                    // still waits, with its locks, on the old graph; try again shortly.
+                    retry = Task.Delay(MoveRetryDelay);
+                    continue;
+                }
+                call.Cancel();
+                await call.Task.ConfigureAwait(false);
+                await call.EndAsync(this).ConfigureAwait(false);
+                return file.Failure;
+            }
+            var moved = StartWait(next, g2, f2.Value, lk);
+            Interlocked.Increment(ref _counters.LockWaitsMoved);
+            // If the grant beats this cancellation, the owner holds the lock and the new call is
+            // answered at once by the brick (an owner never conflicts with itself).
+            call.Cancel();
+            await call.Task.ConfigureAwait(false);
+            await call.EndAsync(this).ConfigureAwait(false);
+            call = moved;
+        }
+    }
+
+    private static readonly TimeSpan MoveRetryDelay = TimeSpan.FromMilliseconds(200);
+
+    private PendingWait StartWait(FopContext ctx, Graph g, Fd fd, FileLock lk)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancellation);
+        var callCtx = ctx.CloneForCall();
+        callCtx.Graph = g;
+        callCtx.MountId = Options.MountId;
+        callCtx.Cancellation = cts.Token;
+        return new PendingWait(g, fd, cts, g.Top.LkAsync(callCtx, fd, LockCmd.SetLkW, lk).AsTask());
+    }
+
+    /// <summary>One SETLKW call in flight on one graph: it holds that graph (in flight) and a reference on its fd.</summary>
+    private sealed record PendingWait(Graph Graph, Fd Fd, CancellationTokenSource Cts, Task<Result<FileLock>> Task)
+    {
+        public void Cancel() => Cts.Cancel();
+
+        public async ValueTask EndAsync(MountSession s)
+        {
+            Cts.Dispose();
+            try { await s.PutFdAsync(Fd).ConfigureAwait(false); }
+            finally { Graph.ExitFop(); }
+        }
+    }
+
+    /// <summary>
+    /// A set was granted through <paramref name="used"/>: remember it, and if the file moved to a
+    /// newer graph while the call ran (its migration re-bound what the old fd held before this
+    /// grant landed there), re-bind again so nothing stays behind on the old fd.
+    /// </summary>
+    private async ValueTask GrantedAsync(MountFile file, Fd used, FileLock lk)
+    {
+        RememberLock(file, lk);
+        if (ReferenceEquals(file.Fd, used) || file.IsDirectory) return;
+        await file.MigrationLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var cur = file.Fd;
+            if (ReferenceEquals(cur, used) || file.Released || !cur.TryRef()) return;
+            var g = cur.Graph!;
+            g.EnterFop();
+            try
+            {
+                var e = await RebindAsync(MigrationContext(file, g), file, used, cur).ConfigureAwait(false);
+                if (e != Errno.OK) file.FailClosed(Errno.EIO);
+            }
+            finally { g.ExitFop(); await PutFdAsync(cur).ConfigureAwait(false); }
+        }
+        finally { file.MigrationLock.Release(); }
+    }
+
+    /// <summary>
+    /// Moves the locks of <paramref name="file"/> from brick fd <paramref name="old"/> to
+    /// <paramref name="fresh"/> (same file, newer graph). A transient failure (the brick is not
+    /// reachable right now) fails this call and leaves the file where it is, still holding its
+    /// locks through the old fd; anything else fails the file closed: EIO on every later call,
+    /// never silently unlocked.
+    /// </summary>
+    private async ValueTask<Errno> RebindAsync(FopContext ctx, MountFile file, Fd old, Fd fresh)
+    {
+        var og = old.Graph!;
+        var r = og.State == GraphState.Destroyed
+            ? new Result<int>(Errno.ENOTCONN)
+            : await fresh.Graph!.Top.RebindLocksAsync(ctx, old, fresh).ConfigureAwait(false);
+        if (r.Ok) { Interlocked.Add(ref _counters.LocksRebound, r.Value); return Errno.OK; }
+        if (og.State != GraphState.Destroyed && r.Error is Errno.ENOTCONN or Errno.ETIMEDOUT or Errno.EINTR) return r.Error;
+        file.FailClosed(Errno.EIO);
+        Interlocked.Increment(ref _counters.LocksLost);
+        LogRebindFailed(_log, file.Node.Gfid, og.Generation, fresh.Graph!.Generation, r.Error.Name());
+        return Errno.EIO;
+    }
+
+    private void RememberLock(MountFile file, in FileLock lk)
+    {
+        var node = file.Node;
+        var locks = node.Locks;
+        if (locks is null)
+        {
+            if (lk.Type == LockType.Unlock) return;
+            lock (_lockedNodes)
+            {
+                locks = node.Locks ??= new NodeLocks();
+                _lockedNodes.Add(node);
+            }
+        }
+        locks.Apply(file, lk);
+    }
+
+    /// <summary>RELEASE: the brick drops the flocks held through the file; so does the memory.</summary>
+    private void ForgetFileLocks(MountFile file)
+    {
+        var node = file.Node;
+        if (node.Locks is not { } locks) return;
+        locks.DropFile(file);
+        if (!locks.IsEmpty) return;
+        lock (_lockedNodes)
+        {
+            // Re-checked under the set's lock: a grant racing with this release re-adds the node.
+            if (locks.IsEmpty && ReferenceEquals(node.Locks, locks)) { node.Locks = null; _lockedNodes.Remove(node); }
+        }
+    }
+
+    /// <summary>
+    /// close(2) of a file that failed closed: the brick must still drop the owner's fcntl locks
+    /// (they belong to the owner, not to the fd), so FLUSH goes to the fd's own graph; the caller
+    /// gets EIO all the same.
+    /// </summary>
+    private async ValueTask<Errno> FlushFailedAsync(FopContext ctx, MountFile file)
+    {
+        var fd = file.Fd;
+        var g = fd.Graph!;
+        g.EnterFop();
+        try
+        {
+            if (g.State != GraphState.Destroyed && fd.TryRef())
+            {
+                ctx.Graph = g;
+                ctx.MountId = Options.MountId;
+                try { await g.Top.FlushAsync(ctx, fd).ConfigureAwait(false); }
+                finally { await PutFdAsync(fd).ConfigureAwait(false); }
+            }
+        }
+        finally { g.ExitFop(); ctx.Graph = null; }
+        file.Node.Locks?.DropOwner(ctx.LockOwner);
+        return file.Failure;
+    }
+
+    // ---- brick restart: take the locks back during the brick's grace ----
+
+    private void OnGraphEvent(Graph g, GraphEvent ev)
+    {
+        if (ev == GraphEvent.ChildReset && Volatile.Read(ref _disposed) == 0) _ = ReclaimAllAsync(g);
+    }
+
+    /// <summary>Subscribes the session to a graph's events (every graph it builds or is given).</summary>
+    private void Watch(Graph g) => g.TopEvent += ev => OnGraphEvent(g, ev);
+
+    /// <summary>
+    /// A child of <paramref name="from"/> reconnected to a brick that lost this mount's state (a
+    /// restart): its fds are reopened; send every remembered lock back as a reclaim, through the
+    /// active graph. A lock the brick will not give back (someone else took it after the grace)
+    /// fails the file it was taken through closed.
+    /// </summary>
+    private async Task ReclaimAllAsync(Graph from)
+    {
+        MountNode[] nodes;
+        lock (_lockedNodes) nodes = [.. _lockedNodes];
+        if (nodes.Length == 0) return;
+        // The reset comes just before the reconnected child reports up: wait (bounded) until the
+        // active graph can carry the reclaims.
+        var deadline = Environment.TickCount64 + (long)Options.ChildUpTimeout.TotalMilliseconds;
+        while (!ActiveGraph.IsChildUp && Environment.TickCount64 < deadline && Volatile.Read(ref _disposed) == 0)
+            await Task.Delay(5).ConfigureAwait(false);
+        int taken = 0, lost = 0;
+        foreach (var node in nodes)
+        {
+            if (node.Locks is not { } locks) continue;
+            foreach (var (through, lk) in locks.Snapshot())
+            {
+                var file = through.Released ? OpenFileOf(node) : through;
+                if (file is null) { locks.Forget(through, lk); continue; }
+                var ctx = new FopContext { Uid = 0, Gid = 0, Pid = lk.Pid, LockOwner = lk.Owner };
+                Result<FileLock> r;
+                try
+                {
+                    var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+                    try
+                    {
+                        if (!f.Ok) r = f.Error;
+                        else
+                        {
+                            try { r = await g.Top.LkAsync(ctx, f.Value, LockCmd.Reclaim, lk).ConfigureAwait(false); }
+                            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
+                        }
+                    }
+                    finally { g.ExitFop(); }
+                }
+                catch (ObjectDisposedException) { return; }
+                if (r.Ok) { taken++; continue; }
+                // Gone again: the next reconnect resets and reclaims again, within its own grace.
+                if (r.Error is Errno.ENOTCONN or Errno.ETIMEDOUT) continue;
+                lost++;
+                locks.Forget(through, lk);
+                file.FailClosed(Errno.EIO);
+                LogReclaimFailed(_log, node.Gfid, lk.Flock ? "flock" : "fcntl", lk.Start, lk.Length, r.Error.Name());
+            }
+        }
+        Interlocked.Add(ref _counters.LocksReclaimed, taken);
+        Interlocked.Add(ref _counters.LocksLost, lost);
+        LogReclaimed(_log, from.Generation, taken, lost);
+    }
+
+    private MountFile? OpenFileOf(MountNode node)
+    {
+        foreach (var f in _files.Snapshot())
+            if (ReferenceEquals(f.Node, node) && !f.Released) return f;
+        return null;
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "locks of {Gfid} could not move from graph {Old} to graph {New} ({Error}); the file fails closed (EIO)")]
+    private static partial void LogRebindFailed(ILogger log, Gfid gfid, long old, long @new, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Kind} lock on {Gfid} at {Start}+{Length} lost after a brick restart ({Error}); the file fails closed (EIO)")]
+    private static partial void LogReclaimFailed(ILogger log, Gfid gfid, string kind, long start, long length, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "brick reset seen on graph {Generation}: {Taken} lock(s) taken back, {Lost} lost")]
+    private static partial void LogReclaimed(ILogger log, long generation, int taken, int lost);
+}
