@@ -135,7 +135,8 @@ public sealed partial class MountSession
             Errno e;
             try { e = await g.Top.FlushAsync(ctx, f.Value).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
-            if (e == Errno.OK) file.Node.Locks?.DropOwner(ctx.LockOwner);
+            // close(2) ends the owner's fcntl locks on the file whatever the flush answered.
+            file.Node.Locks?.DropOwner(ctx.LockOwner);
             return e != Errno.OK ? e : lost;
         }
         finally { g.ExitFop(); }

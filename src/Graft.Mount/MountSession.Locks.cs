@@ -30,7 +30,11 @@ public sealed partial class MountSession
     /// </summary>
     public async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, MountFile file, LockCmd cmd, FileLock lk)
     {
-        if (file.IsDirectory && cmd != LockCmd.GetLk && !lk.Flock) return Errno.EBADF;
+        // As fcntl(2): a read lock needs an fd open for reading, a write lock one open for writing.
+        var acc = file.Flags & OpenFlags.O_ACCMODE;
+        if (!lk.Flock && cmd != LockCmd.GetLk &&
+            ((lk.Type == LockType.Write && acc == OpenFlags.O_RDONLY) || (lk.Type == LockType.Read && acc == OpenFlags.O_WRONLY)))
+            return Errno.EBADF;
         if (cmd == LockCmd.SetLkW) return await LkWaitAsync(ctx, file, lk).ConfigureAwait(false);
         if (cmd != LockCmd.GetLk) file.NoteLocking(); // before the call: a migration from here on re-binds
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);

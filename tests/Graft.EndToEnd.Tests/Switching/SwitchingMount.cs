@@ -16,7 +16,7 @@ internal sealed class SwitchingMount : IAsyncDisposable
     private bool _faults;
     private int _writes;
 
-    private SwitchingMount(MountedVolume v)
+    public SwitchingMount(MountedVolume v)
     {
         Volume = v;
         VolfilePath = Directory.GetFiles(Path.Combine(v.Home, "var", "run"), "*.vol").Single();
