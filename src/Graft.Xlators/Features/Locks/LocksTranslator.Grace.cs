@@ -188,11 +188,11 @@ public sealed partial class LocksTranslator
     /// that (under the same lock) sees the marker missing when its grant is answered and waits for
     /// <see cref="_markerSync"/>, so it writes the marker again after this removal, never before.
     /// </summary>
-    private void RemoveMarkerIfIdle(bool final = false)
+    private void RemoveMarkerIfIdle()
     {
         lock (_markerSync)
         {
-            if (!_markerPresent || InGrace || (_finished && !final)) return; // in grace: EndGrace checks again
+            if (!_markerPresent || InGrace || _finished) return; // in grace: EndGrace checks again
             lock (_mapSync)
             {
                 if (_states.Count > 0) return; // the next time the map empties re-arms the check
@@ -233,17 +233,15 @@ public sealed partial class LocksTranslator
     }
 
     /// <summary>
-    /// Teardown: nothing may wait for a grace that will never be served, and timers stop. A brick
-    /// stopped with nothing locked removes its marker now (its next start needs no grace); one
-    /// stopped with locks held keeps it, so their holders can reclaim them after the restart.
+    /// Teardown: nothing may wait for a grace that will never be served, and the marker stays as
+    /// it is. A brick stopping cleanly has its fds released by protocol/server first, which drops
+    /// flocks the clients still believe they hold: the marker must survive that, so the restart
+    /// gives them a grace to reclaim in. (A marker with nothing behind it costs one grace.)
     /// </summary>
     private void FinishGrace()
     {
-        // Stopped during the grace, the clients may not have reclaimed yet: the marker stays for the next start.
-        bool inGrace = InGrace;
         _finished = true;
         lock (_graceSync) EndGrace();
-        if (!inGrace) RemoveMarkerIfIdle(final: true);
         lock (_markerSync)
         {
             _markerTimer?.Dispose();

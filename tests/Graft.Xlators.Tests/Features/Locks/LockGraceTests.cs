@@ -171,24 +171,35 @@ public class LockGraceTests
     }
 
     [Fact]
-    public async Task Teardown_keeps_the_marker_while_locks_are_held_and_removes_it_when_none_are()
+    public async Task A_stop_with_locks_held_keeps_the_marker_and_the_next_start_has_a_grace_in_which_they_are_reclaimed()
     {
         using var dir = new TempDir();
         var marker = Path.Combine(dir.Path, "lock-grace-marker");
         var o = new Dictionary<string, string> { ["grace-marker"] = marker };
 
-        var held = await LocksHarness.CreateAsync(o);
-        Assert.Equal(Errno.OK, await held.SetLk(A, held.Open(), Write, 0, 0));
-        await held.Locks.FiniAsync();
-        Assert.True(File.Exists(marker), "a stop with locks held leaves the marker: the next start has a grace");
+        var first = await LocksHarness.CreateAsync(o);
+        var fd = first.Open();
+        Assert.Equal(Errno.OK, await first.SetLk(A, fd, Write, 0, 0));
+        Assert.Equal(Errno.OK, await first.Flock(A, fd, Write));
+        await first.Locks.ReleaseAsync(fd); // protocol/server releases every fd as the brick stops: the flock goes
+        await first.Locks.FiniAsync();
+        Assert.True(File.Exists(marker), "the stop leaves the marker: the clients still believe they hold their locks");
 
         var restarted = await LocksHarness.CreateAsync(new(o) { ["lock-grace"] = "600" });
         Assert.True(restarted.Locks.InGrace);
-        Assert.Equal(Errno.OK, (await Reclaim(restarted, A, restarted.Open(), LocksHarness.Range(A, Write, 0, 0))).Error);
+        var again = restarted.Open();
+        Assert.Equal(Errno.OK, (await Reclaim(restarted, A, again, LocksHarness.Range(A, Write, 0, 0))).Error);
+        Assert.Equal(Errno.OK, (await Reclaim(restarted, A, again, LocksHarness.FlockOf(A, Write))).Error);
+        Assert.Equal(Errno.EAGAIN, (await Reclaim(restarted, B, restarted.Open(), LocksHarness.FlockOf(B, Read))).Error);
         Assert.Equal(Errno.OK, EndGrace(restarted));
-        Assert.Equal(Errno.OK, await restarted.Flush(A, restarted.Open()));
+
+        // Nothing held any more: the marker goes after the debounce, so the start after that has no grace.
+        Assert.Equal(Errno.OK, await restarted.Flush(A, again));
+        await restarted.Locks.ReleaseAsync(again);
+        await ClientGraphsUntil(() => !File.Exists(marker), "marker removed");
         await restarted.Locks.FiniAsync();
-        Assert.False(File.Exists(marker), "a stop with nothing locked removes it: the next start needs no grace");
+        var third = await LocksHarness.CreateAsync(new(o) { ["lock-grace"] = "600" });
+        Assert.False(third.Locks.InGrace);
     }
 
     private static Task ClientGraphsUntil(Func<bool> cond, string what) => Protocol.ClientGraphs.Until(cond, what);
