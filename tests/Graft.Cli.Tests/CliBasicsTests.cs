@@ -17,6 +17,7 @@ public class CliExplainsItself
     [InlineData(new[] { "volfile", "--help" }, "check")]
     [InlineData(new[] { "volfile", "check", "--help" }, "<FILE>")]
     [InlineData(new[] { "volfile", "types", "--help" }, "run time")]
+    [InlineData(new[] { "brick", "--help" }, "--lock-grace")]
     public void Help_describes_each_verb(string[] args, string mentions)
     {
         var (code, output, _) = CliRunner.Run(args);

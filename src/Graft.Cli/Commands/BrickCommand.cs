@@ -27,9 +27,15 @@ public static class BrickCommand
         var allow = new Option<string>("--auth-allow") { Description = "Comma-separated addresses/CIDRs allowed to connect, or *.", DefaultValueFactory = _ => "*" };
         var secret = new Option<FileInfo?>("--secret-file") { Description = "File holding the shared secret clients must prove." };
         var grace = new Option<string?>("--grace-timeout") { Description = "How long an uncleanly disconnected client keeps its fds (e.g. 10s)." };
+        var lockGrace = new Option<int>("--lock-grace")
+        {
+            Description = "Seconds after a start in which only lock reclaims are granted, so clients get back the locks they held before a crash or restart (0: none). Only applies when locks were held when the brick last stopped.",
+            DefaultValueFactory = _ => 10,
+        };
+        lockGrace.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 0 or > 3600) r.AddError("--lock-grace must be between 0 and 3600 seconds"); });
         var cmd = new Command("brick", "Serve a brick over TCP in the foreground until SIGTERM.")
         {
-            dir, volfile, port, name, listen, allow, secret, grace,
+            dir, volfile, port, name, listen, allow, secret, grace, lockGrace,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -59,7 +65,7 @@ public static class BrickCommand
                 var brickName = parse.GetValue(name) ?? d.FullName.TrimEnd('/').Split('/')[^1];
                 if (brickName.Length == 0 || brickName.Any(char.IsWhiteSpace)) { error.WriteLine("graft brick: give a --name without spaces"); return 2; }
                 text = StandardBrickVolfile(brickName, d.FullName, parse.GetValue(listen)!, parse.GetValue(port), parse.GetValue(allow)!,
-                                            parse.GetValue(secret)?.FullName, parse.GetValue(grace));
+                                            parse.GetValue(secret)?.FullName, parse.GetValue(grace), parse.GetValue(lockGrace));
                 file = "<brick " + brickName + ">";
             }
             return await ServeAsync(text, file, output, error);
@@ -67,15 +73,21 @@ public static class BrickCommand
         return cmd;
     }
 
+    /// <summary>Where the standard brick keeps features/locks' grace marker: in storage/posix's private directory, which clients never see.</summary>
+    public static string LockGraceMarker(string directory) => Path.Combine(directory, ".graft", "lock-grace-marker");
+
     /// <summary>
     /// protocol/server over features/locks over storage/posix. The volume right under the server
-    /// carries the brick's name, which is what clients ask for.
+    /// carries the brick's name, which is what clients ask for. features/locks keeps its grace
+    /// marker in the brick's private .graft directory, so a brick that held no locks when it
+    /// stopped starts without a lock grace.
     /// </summary>
-    public static string StandardBrickVolfile(string name, string directory, string listen, int port, string allow, string? secretFile, string? grace)
+    public static string StandardBrickVolfile(string name, string directory, string listen, int port, string allow, string? secretFile, string? grace,
+                                              int lockGrace = 10)
     {
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-posix\n    type storage/posix\n    option directory {directory}\nend-volume\n\n");
-        sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type features/locks\n    subvolumes {name}-posix\nend-volume\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type features/locks\n    option lock-grace {lockGrace}\n    option grace-marker {LockGraceMarker(directory)}\n    subvolumes {name}-posix\nend-volume\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-server\n    type protocol/server\n    option listen-address {listen}\n    option listen-port {port}\n    option auth-allow {allow}\n");
         if (secretFile is not null) sb.Append(CultureInfo.InvariantCulture, $"    option secret-file {secretFile}\n");
         if (grace is not null) sb.Append(CultureInfo.InvariantCulture, $"    option grace-timeout {grace}\n");

@@ -104,6 +104,17 @@ public abstract partial class Translator
     public virtual ValueTask<Result<int>> RebindLocksAsync(FopContext ctx, Fd from, Fd to)
         => FirstChild is { } c ? c.RebindLocksAsync(ctx, from, to) : NoSys<int>();
 
+    /// <summary>
+    /// A client (mount identity) is gone from a server for good: protocol/server calls it at the
+    /// top of the brick graph once the last session of that mount has ended. Translators that keep
+    /// state per mount (features/locks: its locks and waiting requests) drop it; the default
+    /// passes it to every child.
+    /// </summary>
+    public virtual void ClientGone(Guid mountId)
+    {
+        foreach (var c in Children) c.ClientGone(mountId);
+    }
+
     // ---- directories ----
 
     public virtual ValueTask<Errno> OpendirAsync(FopContext ctx, Loc loc, Fd fd)

@@ -35,6 +35,18 @@ internal sealed class ContextSlots(int size)
         }
     }
 
+    /// <summary>
+    /// The first context of type <typeparamref name="T"/> that <paramref name="match"/> accepts, in
+    /// slot order, whichever translator set it: for a translator that must find its counterpart's
+    /// context on an object of another graph (lock rebind), where its own slot index means nothing.
+    /// </summary>
+    public T? Find<T>(Func<T, bool> match) where T : class
+    {
+        foreach (var o in Volatile.Read(ref _slots))
+            if (o is T t && match(t)) return t;
+        return null;
+    }
+
     private void Grow(int index)
     {
         if (index < _slots.Length) return;

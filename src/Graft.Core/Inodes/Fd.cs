@@ -31,6 +31,13 @@ public sealed class Fd
 
     public void SetCtx(Translator xl, object? value) => _ctx.Set(xl, value);
 
+    /// <summary>
+    /// The first context of type <typeparamref name="T"/> that <paramref name="match"/> accepts,
+    /// whichever translator of the fd's graph set it. For work across graphs (lock rebind), where
+    /// the caller is not a translator of this fd's graph and so has no slot of its own here.
+    /// </summary>
+    public T? FindCtx<T>(Func<T, bool> match) where T : class => _ctx.Find(match);
+
     public void Ref() => Interlocked.Increment(ref _refs);
 
     /// <summary>

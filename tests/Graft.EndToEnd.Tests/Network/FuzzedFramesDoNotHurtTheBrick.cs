@@ -147,6 +147,7 @@ public class FuzzedFramesDoNotHurtTheBrick(ITestOutputHelper output)
         FopOp.Writev, FopOp.Flush, FopOp.Fsync, FopOp.Lseek, FopOp.Opendir, FopOp.Readdir, FopOp.Readdirp,
         FopOp.Fsyncdir, FopOp.Statfs, FopOp.Setxattr, FopOp.Getxattr, FopOp.Listxattr, FopOp.Removexattr,
         FopOp.Fsetxattr, FopOp.Fgetxattr, FopOp.Flistxattr, FopOp.Fremovexattr, FopOp.Release, FopOp.Releasedir,
+        FopOp.RebindLocks,
     ];
 
     private static readonly string[] Names = ["fz0", "fz1", "fz2", "fz3", "fzdir", "fz link", "fz-ü"];
@@ -190,7 +191,7 @@ public class FuzzedFramesDoNotHurtTheBrick(ITestOutputHelper output)
                 BinaryPrimitives.WriteUInt32LittleEndian(f, (uint)rng.NextInt64(FrameHeader.MaxBody + 13, uint.MaxValue));
                 return f;
             case 2: // unknown opcode
-                BinaryPrimitives.WriteUInt16LittleEndian(f.AsSpan(6), (ushort)rng.Next(40, 65536));
+                BinaryPrimitives.WriteUInt16LittleEndian(f.AsSpan(6), (ushort)rng.Next((int)FopOps.Last + 1, 65536));
                 return f;
             case 3: // a replayed or zero request id
                 BinaryPrimitives.WriteUInt64LittleEndian(f.AsSpan(8), (ulong)rng.NextInt64(0, (long)id));
@@ -200,7 +201,7 @@ public class FuzzedFramesDoNotHurtTheBrick(ITestOutputHelper output)
                 rng.NextBytes(f.AsSpan(FrameHeader.Size + 20, Math.Min(32, f.Length - FrameHeader.Size - 20)));
                 return f;
             case 5: // unknown frame type or flags
-                f[4] = (byte)rng.Next(10, 256);
+                f[4] = (byte)rng.Next((int)FrameType.Cancel + 1, 256);
                 if (rng.Next(2) == 0) { f[4] = (byte)FrameType.Request; f[5] = (byte)rng.Next(2, 256); }
                 return f;
             case 6: // a frame only the server sends, or a second hello

@@ -46,6 +46,15 @@ internal sealed class MemoryLeaf : Translator
         lock (_files) return new(new Iatt { Gfid = fd.Inode.Gfid, Mode = PosixMode.S_IFREG | 0x1A4, Size = File(fd.Inode.Gfid).Count });
     }
 
+    /// <summary>Bytes of the file the child had when each lock request reached it.</summary>
+    public readonly List<(LockType Type, int SizeSeen)> Locks = [];
+
+    public override ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
+    {
+        lock (_files) Locks.Add((lk.Type, File(fd.Inode.Gfid).Count));
+        return new(lk);
+    }
+
     public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly) => new(Errno.OK);
     public override ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd) => new(Errno.OK);
 
@@ -87,6 +96,27 @@ public class WriteBehindTests
         leaf.Gate.SetResult();
         Assert.Equal(Errno.OK, await wb.FsyncAsync(Ctx, fd, false));
         Assert.Equal(new byte[] { 1, 2, 3 }, leaf.Content(fd.Inode.Gfid));
+        Assert.Equal(0, wb.BytesHeld);
+    }
+
+    [Fact]
+    public async Task An_unlock_waits_until_the_holders_acknowledged_writes_are_on_the_child()
+    {
+        var (g, wb, leaf) = await Build();
+        var fd = NewFd(g);
+        var ctx = FopContext.Root();
+        ctx.LockOwner = 5;
+        var range = new FileLock { Type = LockType.Write, Start = 0, Length = 0, Owner = 5 };
+        Assert.True((await wb.LkAsync(ctx, fd, LockCmd.SetLk, range)).Ok);
+        leaf.Gate = new TaskCompletionSource();
+        Assert.Equal(4096, (await wb.WritevAsync(ctx, fd, new byte[4096], 0)).Value); // acknowledged, held at the gate
+        var unlock = wb.LkAsync(ctx, fd, LockCmd.SetLk, range with { Type = LockType.Unlock }).AsTask();
+        await Task.Delay(50);
+        Assert.False(unlock.IsCompleted);           // the unlock did not overtake the write
+        Assert.Single(leaf.Locks);                  // and has not reached the child
+        leaf.Gate.SetResult();
+        Assert.True((await unlock.WaitAsync(TimeSpan.FromSeconds(5))).Ok);
+        Assert.Equal((LockType.Unlock, 4096), leaf.Locks[1]); // the child had the data when the unlock reached it
         Assert.Equal(0, wb.BytesHeld);
     }
 

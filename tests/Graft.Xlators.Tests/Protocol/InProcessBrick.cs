@@ -1,4 +1,5 @@
 using Graft.Core;
+using Graft.Xlators.Features.Locks;
 using Graft.Xlators.Protocol.Client;
 using Graft.Xlators.Protocol.Server;
 using Graft.Xlators.Storage.Posix;
@@ -14,15 +15,30 @@ internal sealed class InProcessBrick : IAsyncDisposable
     public string Dir => Path.Combine(Temp, "brick");
     public Graph Graph { get; }
     public ProtocolServer Server => (ProtocolServer)Graph.Top;
+    /// <summary>features/locks, when the brick was started with it.</summary>
+    public LocksTranslator? Locks => Graph.Translators.OfType<LocksTranslator>().FirstOrDefault();
     public int Port => Server.LocalEndPoint!.Port;
 
-    public static async Task<InProcessBrick> StartAsync(Dictionary<string, string>? serverOptions = null, string? temp = null)
+    /// <summary>
+    /// The brick graph; with <paramref name="lockOptions"/>, features/locks (no lock grace unless
+    /// asked for) sits between the server and storage/posix, as in the standard brick graph.
+    /// </summary>
+    public static async Task<InProcessBrick> StartAsync(Dictionary<string, string>? serverOptions = null, string? temp = null,
+                                                        Dictionary<string, string>? lockOptions = null)
     {
         temp ??= Path.Combine(Path.GetTempPath(), "graft-protocol-tests", Guid.NewGuid().ToString("n"));
         Directory.CreateDirectory(Path.Combine(temp, "brick"));
-        var graph = Graph.Linear(1,
-            (PosixTranslator.Spec, "brick", new Dictionary<string, string> { ["directory"] = Path.Combine(temp, "brick") }),
-            (ProtocolServer.Spec, "server", serverOptions ?? []));
+        var posix = new Dictionary<string, string> { ["directory"] = Path.Combine(temp, "brick") };
+        Graph graph;
+        if (lockOptions is null)
+            graph = Graph.Linear(1, (PosixTranslator.Spec, "brick", posix), (ProtocolServer.Spec, "server", serverOptions ?? []));
+        else
+        {
+            var lo = new Dictionary<string, string> { ["lock-grace"] = "0" };
+            foreach (var (k, v) in lockOptions) lo[k] = v;
+            graph = Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", posix), (LocksTranslator.Spec, "brick", lo),
+                                 (ProtocolServer.Spec, "server", serverOptions ?? []));
+        }
         Assert.True(await graph.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None));
         return new InProcessBrick(temp, graph);
     }

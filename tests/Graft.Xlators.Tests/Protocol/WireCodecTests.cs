@@ -22,7 +22,7 @@ public class WireCodecRoundTrips
         Loc = new WireLoc(Gfid.NewGfid(), Gfid.NewGfid(), "näme-ü"),
         Loc2 = new WireLoc(Gfid.NewGfid(), Gfid.Root, "other"),
         Fd = 7, Fd2 = 9, Flags = op == FopOp.Lk ? (int)LockCmd.SetLkW : OpenFlags.O_RDWR | OpenFlags.O_CREAT, Mode = 0x81a4, Umask = 0x12, Rdev = 0x0801,
-        NewGfid = Gfid.NewGfid(), Offset = 1L << 40, Offset2 = 12345, Length = 1 << 20, Size = 65536,
+        NewGfid = Gfid.NewGfid(), Instance = Guid.NewGuid(), Offset = 1L << 40, Offset2 = 12345, Length = 1 << 20, Size = 65536,
         Name = op is FopOp.Symlink ? "../target/path" : "user.test",
         Data = new byte[] { 1, 2, 3, 4, 5, 0, 255 },
         Attr = new SetAttr { Valid = SetAttrValid.Mode | SetAttrValid.Mtime, Mode = 0x1ed, Uid = 5, Gid = 6, Size = 99, Atime = new(1, 2), Mtime = new(3, 4), Ctime = new(5, 6) },
@@ -174,7 +174,7 @@ public class WireCodecRefusesMalformedInput
 
     [Theory]
     [InlineData(0)]
-    [InlineData(10)]
+    [InlineData(11)]
     [InlineData(255)]
     public void Unknown_frame_type_is_refused(byte type) => Assert.Equal(FrameError.UnknownType, TryRead(Header(12, type), out _));
 

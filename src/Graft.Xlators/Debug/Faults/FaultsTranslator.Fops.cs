@@ -78,6 +78,9 @@ public sealed partial class FaultsTranslator
     public override ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
         => Armed && Pick(FopKind.Lk) is { } f ? Inject<FileLock>(f, ctx, () => base.LkAsync(ctx, fd, cmd, lk)) : base.LkAsync(ctx, fd, cmd, lk);
 
+    public override ValueTask<Result<int>> RebindLocksAsync(FopContext ctx, Fd from, Fd to)
+        => Armed && Pick(FopKind.RebindLocks) is { } f ? Inject<int>(f, ctx, () => base.RebindLocksAsync(ctx, from, to)) : base.RebindLocksAsync(ctx, from, to);
+
     public override ValueTask<Errno> OpendirAsync(FopContext ctx, Loc loc, Fd fd)
         => Armed && Pick(FopKind.Opendir) is { } f ? InjectErrno(f, ctx, () => base.OpendirAsync(ctx, loc, fd)) : base.OpendirAsync(ctx, loc, fd);
 

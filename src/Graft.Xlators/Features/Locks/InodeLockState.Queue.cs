@@ -20,6 +20,15 @@ internal sealed class Waiter(InodeLockState home, LockOwner owner, LockType type
     public bool Published;
     /// <summary>Set by the first call to see the outcome, so a request joined by several calls is counted once.</summary>
     public int Counted;
+    /// <summary>
+    /// Re-bound to another fd (a graph switch) and not joined since: the calls it had came through
+    /// the old graph, whose retirement cancels them, while the process's call is re-sent through
+    /// the new graph, in no guaranteed order across the two connections. So losing its last call
+    /// does not take it off the queue: it keeps its place until a re-sent call joins it, or is
+    /// granted to its owner (a re-sent call then finds the lock already held and is answered at
+    /// once), or goes with its fd (RELEASE), its mount, or the brick. Guarded by the home inode's lock.
+    /// </summary>
+    public bool Rebound;
 
     /// <summary>
     /// The calls waiting for this request: usually one. A second identical SETLKW of the same
@@ -171,7 +180,7 @@ internal sealed partial class InodeLockState
     public bool Cancel(Waiter w, TaskCompletionSource<Result<FileLock>> caller, Errno error)
     {
         if (w.Node is null) return false;
-        if (!w.RemoveCaller(caller, error)) return true;
+        if (!w.RemoveCaller(caller, error) || w.Rebound) return true;
         TakeOff(w);
         Settle(); // requests queued behind it may have waited only for it
         return true;

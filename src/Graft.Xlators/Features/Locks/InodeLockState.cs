@@ -144,6 +144,7 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
             // second thread of the owner): it joins the queued one, keeping its place and its one grant.
             waiter = same;
             caller = same.AddCaller();
+            same.Rebound = false; // joined: from now on its calls' cancellations count again
             return Errno.OK;
         }
         if (type == LockType.Unlock)
@@ -225,7 +226,7 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
         foreach (var h in _posix) if (h.Fd == from) { h.Fd = to; n++; }
         foreach (var h in _flocks) if (h.Fd == from) { h.Fd = to; n++; }
         for (var node = _queue.First; node is not null; node = node.Next)
-            if (node.Value.Fd == from) { node.Value.Fd = to; n++; }
+            if (node.Value.Fd == from) { node.Value.Fd = to; node.Value.Rebound = true; n++; }
         return n;
     }
 

@@ -16,6 +16,10 @@ public sealed partial class LocksTranslator
         if (!lk.Flock && LockRange.TryFrom(lk, out range) is var bad and not Errno.OK) return Fail(bad);
         var owner = new LockOwner(ctx.MountId, lk.Owner);
         int pid = lk.Pid != 0 ? lk.Pid : ctx.Pid;
+        if (cmd == LockCmd.Reclaim) return ReclaimAsync(ctx, fd, owner, lk, range, pid);
+        // In the grace, whatever could take a lock (or report one) waits for it to end; unlocks pass.
+        if (lk.Type != LockType.Unlock && cmd is (LockCmd.GetLk or LockCmd.SetLk or LockCmd.SetLkW) && InGrace)
+            return AfterGraceAsync(ctx, fd, cmd, lk);
         return cmd switch
         {
             LockCmd.GetLk => new(Test(fd.Inode.Gfid, owner, lk, range)),
@@ -96,7 +100,11 @@ public sealed partial class LocksTranslator
         switch (e)
         {
             case Errno.OK:
-                if (lk.Type != LockType.Unlock) Interlocked.Increment(ref _granted);
+                if (lk.Type != LockType.Unlock)
+                {
+                    Interlocked.Increment(ref _granted);
+                    EnsureMarker();
+                }
                 var done = lk;
                 done.Pid = pid;
                 if (!lk.Flock) { done.Start = range.Start; done.Length = range.Length; }
@@ -119,6 +127,7 @@ public sealed partial class LocksTranslator
             r = await caller.Task.ConfigureAwait(false);
         if (r.Error is Errno.OK or Errno.EDEADLK && Interlocked.Exchange(ref w.Counted, 1) == 0)
             Interlocked.Increment(ref r.Ok ? ref _granted : ref _deadlocks);
+        if (r.Ok) EnsureMarker(); // before the grant is answered
         if (!r.Ok) DropIfEmpty(w.Home);
         return r;
     }

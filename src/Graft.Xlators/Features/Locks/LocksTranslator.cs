@@ -13,7 +13,9 @@ namespace Graft.Xlators.Features.Locks;
 /// RELEASE drops the flocks held through that fd; <see cref="ReleaseClient"/> drops everything a
 /// mount holds (the server calls it when a client is gone for good). <see cref="Rebind"/> moves
 /// held and waiting locks from one fd to another with no window (fd migration, DESIGN invariant 4).
-/// Lock order: the state map's lock, then one file's lock, then the wait-for graph's lock.
+/// During the lock grace after a start (LocksTranslator.Grace.cs) only reclaims and unlocks are
+/// answered at once. Lock order: the grace marker's lock, then the state map's lock, then one
+/// file's lock, then the wait-for graph's lock.
 /// </remarks>
 public sealed partial class LocksTranslator : Translator
 {
@@ -25,6 +27,10 @@ public sealed partial class LocksTranslator : Translator
             "most wait-for edges one deadlock check follows; bounds the work done under the check's lock") { Min = 1, Max = 1 << 20, Runtime = true },
         new("max-waiters-per-file", OptionKind.Int, "4096",
             "blocked lock requests one file may queue; one more gets ENOLCK instead of growing the queue without bound") { Min = 1, Max = 1 << 24, Runtime = true },
+        new("lock-grace", OptionKind.Time, "10",
+            "after the brick starts, how long only lock reclaims and unlocks are answered, so clients that held locks before a restart get them back before anyone else can take them; 0 = no grace") { Min = 0, Max = 3_600_000, Runtime = true },
+        new("grace-marker", OptionKind.Path, null,
+            "a file that exists while any lock is held here; at start, no such file means nothing to reclaim and no grace. Unset: the grace always applies at start"),
     ], "POSIX byte-range locks and flock locks owned by (mount, lock owner), with a fair wait queue")
     {
         MinChildren = 1, MaxChildren = 1,
@@ -41,13 +47,18 @@ public sealed partial class LocksTranslator : Translator
         _waitFor.Enabled = o.GetBool("deadlock-detection");
         _waitFor.MaxDepth = o.GetInt("deadlock-search-limit");
         _maxWaiters = o.GetInt("max-waiters-per-file");
+        SetGrace(o.GetLong("lock-grace"));
     }
 
     /// <summary>Graph teardown: no request may wait for a brick graph that is gone.</summary>
     public override ValueTask FiniAsync()
     {
         foreach (var s in Snapshot())
+        {
             lock (s.Sync) s.FailAll(Errno.ENOTCONN);
+            DropIfEmpty(s);
+        }
+        FinishGrace();
         return ValueTask.CompletedTask;
     }
 
@@ -72,12 +83,16 @@ public sealed partial class LocksTranslator : Translator
     private void DropIfEmpty(InodeLockState s)
     {
         lock (_mapSync)
+        {
             lock (s.Sync)
             {
                 if (s.Dead || !s.IsEmpty) return;
                 s.Dead = true;
                 _states.Remove(s.Gfid);
             }
+            if (_states.Count > 0) return;
+        }
+        OnNoLockState();
     }
 
     private InodeLockState[] Snapshot()
@@ -94,6 +109,7 @@ public sealed partial class LocksTranslator : Translator
     /// </summary>
     public int ReleaseClient(Guid mountId)
     {
+        ArgumentOutOfRangeException.ThrowIfEqual(mountId, Guid.Empty);
         int n = 0;
         foreach (var s in Snapshot())
         {
@@ -121,6 +137,16 @@ public sealed partial class LocksTranslator : Translator
         lock (s.Sync) return s.Dead ? 0 : s.Rebind(from, to);
     }
 
+    /// <summary>The last session of a mount ended on the server: its locks go (see <see cref="ReleaseClient"/>).</summary>
+    public override void ClientGone(Guid mountId)
+    {
+        if (mountId != Guid.Empty) ReleaseClient(mountId);
+        base.ClientGone(mountId);
+    }
+
+    /// <summary>The fop form of <see cref="Rebind"/>: both fds are this brick graph's (protocol/server found them in two sessions).</summary>
+    public override ValueTask<Result<int>> RebindLocksAsync(FopContext ctx, Fd from, Fd to) => new(Rebind(from, to));
+
     /// <summary>Locks held plus requests waiting through one fd (how a mount checks a rebind).</summary>
     public int CountThrough(Fd fd)
     {
@@ -146,7 +172,14 @@ public sealed partial class LocksTranslator : Translator
                 }
             return new LockCounts(files, posix, flocks, waiters,
                 Interlocked.Read(ref _granted), Interlocked.Read(ref _conflicts),
-                Interlocked.Read(ref _deadlocks), Interlocked.Read(ref _cancelled));
+                Interlocked.Read(ref _deadlocks), Interlocked.Read(ref _cancelled))
+            {
+                InGrace = InGrace,
+                ReclaimsGranted = Interlocked.Read(ref _reclaimsGranted),
+                ReclaimsRefused = Interlocked.Read(ref _reclaimsRefused),
+                HeldByGrace = Interlocked.Read(ref _heldByGrace),
+                MarkerWrites = Interlocked.Read(ref _markerWrites),
+            };
         }
     }
 
@@ -154,6 +187,7 @@ public sealed partial class LocksTranslator : Translator
     public IReadOnlyList<string> DumpState()
     {
         var lines = new List<string>();
+        if (InGrace) lines.Add($"lock grace: {Math.Max(0, GraceLeftMs)} ms left, {Interlocked.Read(ref _reclaimsGranted)} reclaim(s) granted");
         foreach (var s in Snapshot())
             lock (s.Sync) lines.AddRange(s.Dump());
         return lines;
@@ -163,10 +197,17 @@ public sealed partial class LocksTranslator : Translator
 /// <summary>
 /// What a locks translator holds now (files with state, fcntl ranges held, flocks held, requests
 /// waiting) and has done (locks granted, requests refused on a conflict, EDEADLK answers, waits
-/// cancelled).
+/// cancelled), and its lock grace: whether it is in it, reclaims granted and refused, requests
+/// that had to wait for the grace to end, grace marker writes.
 /// </summary>
 public readonly record struct LockCounts(int Files, int PosixHeld, int FlocksHeld, int Waiting,
                                          long Granted, long Conflicts, long Deadlocks, long Cancelled)
 {
     public int Held => PosixHeld + FlocksHeld;
+    public bool InGrace { get; init; }
+    public long ReclaimsGranted { get; init; }
+    public long ReclaimsRefused { get; init; }
+    public long HeldByGrace { get; init; }
+    /// <summary>Times the grace marker was written (once per "nothing locked → something locked", debounced).</summary>
+    public long MarkerWrites { get; init; }
 }

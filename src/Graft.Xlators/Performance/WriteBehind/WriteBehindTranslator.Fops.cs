@@ -72,6 +72,18 @@ public sealed partial class WriteBehindTranslator
         return await FirstChild!.FsyncAsync(ctx, fd, dataOnly).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Every lock request waits for the file's acknowledged writes to land first, as FLUSH does.
+    /// An unlock is what lets another client in to read: the holder's writes must be on the brick
+    /// before it, or the next holder reads what was there before them. (A lock taken, a GETLK, a
+    /// reclaim: settling costs nothing when idle, and keeps "written, then locked" in that order.)
+    /// </summary>
+    public override async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
+    {
+        await SettleAsync(fd.Inode).ConfigureAwait(false);
+        return await FirstChild!.LkAsync(ctx, fd, cmd, lk).ConfigureAwait(false);
+    }
+
     public override async ValueTask<Result<Iatt>> FstatAsync(FopContext ctx, Fd fd)
     {
         if (TakeFailure(fd) is var failed && failed != Errno.OK) return failed;

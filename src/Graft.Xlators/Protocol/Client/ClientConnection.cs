@@ -39,6 +39,8 @@ internal sealed class ClientConnection
 
     /// <summary>Which connection of this client this is: remote fd ids are only valid on the epoch that made them.</summary>
     public long Epoch { get; }
+    /// <summary>The brick still had this client's session (its remote fds and locks) when this connection was made.</summary>
+    public bool Resumed { get; init; }
     public Task<string> Closed => _conn.Closed;
     public bool IsDead => _conn.IsClosed || HasFailed;
     private bool HasFailed { get { lock (_conn.SendLock) return _failure is not null; } }
@@ -62,6 +64,19 @@ internal sealed class ClientConnection
             if (_conn.WriteFrameLocked(FrameType.Request, flags, call.Op, call.Id, call.Body)) return null;
             lock (_pending) _pending.Remove(call.Id);
             return TransportFailure.ConnectionLost;
+        }
+    }
+
+    /// <summary>
+    /// Asks the brick to interrupt request <paramref name="id"/> (a blocking lock whose caller was
+    /// interrupted). The request still gets its reply; a connection already failed sends nothing.
+    /// </summary>
+    public void SendCancel(ulong id)
+    {
+        lock (_conn.SendLock)
+        {
+            if (_failure is not null) return;
+            _conn.WriteFrameLocked(FrameType.Cancel, FrameFlags.None, FopOp.None, id, null);
         }
     }
 

@@ -12,13 +12,17 @@ public sealed partial class ProtocolClient
         var conn = _conn;
         if (conn is null || _stopping != 0) return new(new FopReply(TransportErrors.ToErrno(TransportFailure.NotConnected)));
         q.Caller = WireCaller.From(ctx);
-        // A blocking lock may wait on another client for as long as it likes: frame-timeout would
-        // turn a legitimate wait into ENOTCONN, so only ping-timeout (liveness) bounds it.
-        return CallOnAsync(conn, q, bounded: !(q.Op == FopOp.Lk && q.Flags == (int)LockCmd.SetLkW));
+        return CallOnAsync(conn, q, bounded: true);
     }
 
+    /// <summary>
+    /// Sends <paramref name="q"/> on <paramref name="conn"/>. <paramref name="bounded"/>: fails with
+    /// ENOTCONN after frame-timeout without a reply. <paramref name="interrupt"/> (a blocking lock's
+    /// cancellation): when it fires, the brick is asked to interrupt the request, which then
+    /// answers (EINTR, or the grant that won the race): the caller always learns the one outcome.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FopReply> CallOnAsync(ClientConnection conn, FopRequest q, bool bounded)
+    private async ValueTask<FopReply> CallOnAsync(ClientConnection conn, FopRequest q, bool bounded, CancellationToken interrupt = default)
     {
         var call = _calls.Rent();
         try
@@ -26,7 +30,14 @@ public sealed partial class ProtocolClient
             call.Op = q.Op;
             var flags = FopCodec.WriteRequest(call.Body, q);
             if (conn.Send(call, flags, bounded) is { } failed) return new FopReply(TransportErrors.ToErrno(failed));
-            var t = await call.AsValueTask().ConfigureAwait(false);
+            TransportResult t;
+            if (!interrupt.CanBeCanceled) t = await call.AsValueTask().ConfigureAwait(false);
+            else
+            {
+                // Registered after Send: the Cancel frame can only follow the request on the wire.
+                using (interrupt.UnsafeRegister(static o => { var (c, id) = ((ClientConnection, ulong))o!; c.SendCancel(id); }, (conn, call.Id)))
+                    t = await call.AsValueTask().ConfigureAwait(false);
+            }
             if (t.Failure is { } f) return new FopReply(TransportErrors.ToErrno(f));
             if (!FopCodec.TryReadReply(q.Op, call.ReplyFlags, call.ReplyBody, out var reply))
             {

@@ -63,7 +63,15 @@ public sealed partial class ProtocolClient
             }
             backoff = _minBackoffMs;
             _conn = conn;
-            Interlocked.Increment(ref _connects);
+            if (Interlocked.Increment(ref _connects) > 1 && !conn.Resumed)
+            {
+                // The brick lost our session (it restarted, or our grace there ran out): the fds are
+                // reopened, but the locks held through them are gone until someone reclaims them.
+                // The connection is published first, so the reclaims this triggers can be sent.
+                Interlocked.Increment(ref _resets);
+                Log("the brick lost this client's session: CHILD_RESET");
+                NotifyParents(GraphEvent.ChildReset);
+            }
             _childUpSent = true;
             NotifyParents(GraphEvent.ChildUp);
 
@@ -97,7 +105,7 @@ public sealed partial class ProtocolClient
                 fc.Close("handshake refused");
                 return null;
             }
-            var conn = new ClientConnection(fc, Interlocked.Increment(ref _epoch), _frameTimeoutMs, _pingTimeoutMs, Log);
+            var conn = new ClientConnection(fc, Interlocked.Increment(ref _epoch), _frameTimeoutMs, _pingTimeoutMs, Log) { Resumed = resumed };
             conn.Start();
             await ReopenFdsAsync(conn, resumed).ConfigureAwait(false);
             if (conn.IsDead) return null;
@@ -128,7 +136,7 @@ public sealed partial class ProtocolClient
 
     private async Task<(Errno, bool Resumed)> HandshakeAsync(FrameConnection fc, CancellationToken ct)
     {
-        var hello = new Handshake.Hello(Handshake.Version, MountIdentity, Graph?.Generation ?? 0, _instance, _brick, Handshake.NewNonce());
+        var hello = new Handshake.Hello(Handshake.Version, Identity, Graph?.Generation ?? 0, _instance, _brick, Handshake.NewNonce());
         var w = new BodyWriter();
         Handshake.Write(w, hello);
         fc.WriteFrame(FrameType.Hello, FrameFlags.None, FopOp.None, 0, w);
@@ -190,9 +198,13 @@ public sealed partial class ProtocolClient
 /// <summary>A remote fd id, valid only on the connection epoch that obtained it.</summary>
 internal sealed record RemoteFd(long Epoch, ulong Id);
 
-/// <summary>What protocol/client keeps on an fd: how to reopen it, and its id on the brick.</summary>
-internal sealed class ClientFdCtx(Gfid gfid, int flags, bool isDir)
+/// <summary>
+/// What protocol/client keeps on an fd: how to reopen it, its id on the brick, and which client
+/// instance it belongs to (a newer graph's client finds it by that when re-binding locks).
+/// </summary>
+internal sealed class ClientFdCtx(ProtocolClient client, Gfid gfid, int flags, bool isDir)
 {
+    public ProtocolClient Client { get; } = client;
     public Gfid Gfid { get; } = gfid;
     public int Flags { get; } = flags;
     public bool IsDir { get; } = isDir;

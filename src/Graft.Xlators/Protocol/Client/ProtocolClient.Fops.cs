@@ -16,7 +16,7 @@ public sealed partial class ProtocolClient
         if (e != Errno.OK) return new(new FopReply(e));
         q.Fd = id;
         q.Caller = WireCaller.From(ctx);
-        return CallOnAsync(conn!, q, bounded: !(q.Op == FopOp.Lk && q.Flags == (int)LockCmd.SetLkW));
+        return CallOnAsync(conn!, q, bounded: true);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -91,7 +91,7 @@ public sealed partial class ProtocolClient
         var conn = _conn;
         var p = await CallAsync(ctx, new FopRequest(FopOp.Create) { Loc = L(loc), Flags = flags, Mode = mode, Umask = umask, NewGfid = gfid }).ConfigureAwait(false);
         if (p.Error != Errno.OK) return p.Error;
-        var ctxFd = new ClientFdCtx(p.Iatt.Gfid.IsZero ? gfid : p.Iatt.Gfid, flags, isDir: false) { Remote = new RemoteFd(conn?.Epoch ?? 0, p.Fd) };
+        var ctxFd = new ClientFdCtx(this, p.Iatt.Gfid.IsZero ? gfid : p.Iatt.Gfid, flags, isDir: false) { Remote = new RemoteFd(conn?.Epoch ?? 0, p.Fd) };
         TrackFd(fd, ctxFd);
         return p.Iatt;
     }
@@ -108,7 +108,7 @@ public sealed partial class ProtocolClient
         var q = new FopRequest(op) { Caller = WireCaller.From(ctx), Loc = new WireLoc(gfid, loc.ParentGfid, loc.Name), Flags = flags };
         var p = await CallOnAsync(conn, q, bounded: true).ConfigureAwait(false);
         if (p.Error != Errno.OK) return p.Error;
-        TrackFd(fd, new ClientFdCtx(gfid, flags, op == FopOp.Opendir) { Remote = new RemoteFd(conn.Epoch, p.Fd) });
+        TrackFd(fd, new ClientFdCtx(this, gfid, flags, op == FopOp.Opendir) { Remote = new RemoteFd(conn.Epoch, p.Fd) });
         return Errno.OK;
     }
 
@@ -206,12 +206,6 @@ public sealed partial class ProtocolClient
 
     public override ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence) =>
         ValueOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Lseek) { Offset = offset, Flags = whence }));
-
-    public override async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
-    {
-        var p = await FdCallAsync(ctx, fd, new FopRequest(FopOp.Lk) { Flags = (int)cmd, Lock = lk }).ConfigureAwait(false);
-        return p.Error == Errno.OK ? p.Lock : p.Error;
-    }
 
     // ---- directories ----
 

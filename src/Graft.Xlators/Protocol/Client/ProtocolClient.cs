@@ -23,6 +23,8 @@ public sealed partial class ProtocolClient : Translator
         new("secret-file", OptionKind.Path, null, "file holding the shared secret the brick requires (proved by HMAC, never sent)") { Aliases = ["auth-secret-file"] },
         new("reconnect-min-backoff", OptionKind.Time, "100ms", "first wait before reconnecting; doubles on each failure") { Min = 1 },
         new("reconnect-max-backoff", OptionKind.Time, "5s", "longest wait between reconnect attempts") { Min = 1 },
+        new("mount-identity", OptionKind.String, null,
+            "the mount identity (a GUID) this client presents to the brick, which owns locks per mount; unset: the process's (ProtocolClient.MountIdentity). Lets one process act as several mounts"),
     ], "sends fops to a brick over TCP")
     { MinChildren = 0, MaxChildren = 0 };
 
@@ -31,6 +33,12 @@ public sealed partial class ProtocolClient : Translator
     /// built. With the graph generation it tells the brick who is (re)connecting.
     /// </summary>
     public static Guid MountIdentity { get; set; } = Guid.NewGuid();
+
+    /// <summary>The mount identity this instance presents: the <c>mount-identity</c> option, else <see cref="MountIdentity"/> at init.</summary>
+    public Guid Identity { get; private set; }
+
+    /// <summary>This instance (with the identity and the graph generation, the brick's key for its session).</summary>
+    public Guid Instance => _instance;
 
     private readonly PendingCallPool _calls = new();
     private readonly Guid _instance = Guid.NewGuid();
@@ -47,9 +55,11 @@ public sealed partial class ProtocolClient : Translator
     /// <summary>Why the last connect attempt failed (ECONNREFUSED, EACCES for a refused handshake, ...), OK after success.</summary>
     public Errno LastConnectError { get; private set; } = Errno.ENOTCONN;
     public int Connects => Volatile.Read(ref _connects);
+    /// <summary>Reconnects that found the brick had lost this client's session (CHILD_RESET sent).</summary>
+    public int Resets => Volatile.Read(ref _resets);
     public int OpenFdCount { get { lock (_openFds) return _openFds.Count; } }
     public int InFlight => _conn?.PendingCount ?? 0;
-    private int _connects;
+    private int _connects, _resets;
 
     public override ValueTask InitAsync(CancellationToken ct)
     {
@@ -62,6 +72,9 @@ public sealed partial class ProtocolClient : Translator
         _minBackoffMs = Options.GetLong("reconnect-min-backoff");
         _maxBackoffMs = Math.Max(_minBackoffMs, Options.GetLong("reconnect-max-backoff"));
         if (Options.GetStringOrNull("secret-file") is { } path) _secret = Wire.Handshake.LoadSecret(path);
+        Identity = Options.GetStringOrNull("mount-identity") is { } id
+            ? Guid.TryParse(id, out var parsed) && parsed != Guid.Empty ? parsed : throw new ArgumentException($"{this}: mount-identity '{id}' is not a GUID")
+            : MountIdentity;
         if (Graph is { } g) _log = g.Loggers.CreateLogger("Graft.Protocol.Client");
         return ValueTask.CompletedTask;
     }

@@ -32,6 +32,7 @@ public sealed partial class ProtocolServer
         call.SetCaller(Graph, s.MountId);
         var ctx = call.Ctx;
         var c = Child;
+        if (!s.Names(ctx.MountId)) await NoteMountAsync(s, ctx.MountId).ConfigureAwait(false);
         switch (q.Op)
         {
             // ---- path fops ----
@@ -100,6 +101,7 @@ public sealed partial class ProtocolServer
                 await ReleaseFdAsync(fd).ConfigureAwait(false);
                 return new FopReply(Errno.OK);
             }
+            case FopOp.RebindLocks: return await RebindAsync(s, ctx, q).ConfigureAwait(false);
         }
 
         // ---- fd fops ----

@@ -111,7 +111,12 @@ public sealed partial class ProtocolServer : Translator
     /// or a new one. A connection that still holds the session (the client reconnected before we
     /// saw the old one die) is closed.
     /// </summary>
-    internal (ClientSession Session, bool Resumed) Attach(string key, Guid mountId, ServerConnection conn)
+    /// <remarks>
+    /// While the locks of this mount are being dropped (its last session just ended), a new session
+    /// of it must not start: it could take locks that the drop then removes. The caller waits for
+    /// <c>Wait</c> and tries again.
+    /// </remarks>
+    internal (ClientSession? Session, bool Resumed, Task? Wait) Attach(string key, Guid mountId, Guid instance, ServerConnection conn)
     {
         ServerConnection? stale = null;
         ClientSession? s;
@@ -119,7 +124,8 @@ public sealed partial class ProtocolServer : Translator
         lock (_sessions)
         {
             resumed = _sessions.TryGetValue(key, out s);
-            if (s is null) { s = new ClientSession(key, conn.Peer, mountId); _sessions.Add(key, s); }
+            if (s is null && _releasing.TryGetValue(mountId, out var wait)) return (null, false, wait);
+            if (s is null) { s = new ClientSession(key, conn.Peer, mountId, instance); _sessions.Add(key, s); }
             stale = s.Connection;
             s.Connection = conn;
             s.Peer = conn.Peer;
@@ -127,7 +133,7 @@ public sealed partial class ProtocolServer : Translator
             s.Grace = null;
         }
         stale?.Close("replaced by a reconnect of the same client");
-        return (s, resumed);
+        return (s, resumed, null);
     }
 
     /// <summary>
@@ -137,14 +143,15 @@ public sealed partial class ProtocolServer : Translator
     internal void Detach(ClientSession s, ServerConnection conn, bool clean)
     {
         CancellationTokenSource? grace = null;
+        List<MountRelease>? gone = null;
         lock (_sessions)
         {
             if (s.Connection != conn) return;   // already taken over by a newer connection
             s.Connection = null;
-            if (clean || GraceTimeout == TimeSpan.Zero || _stop.IsCancellationRequested) _sessions.Remove(s.Key);
+            if (clean || GraceTimeout == TimeSpan.Zero || _stop.IsCancellationRequested) gone = EndLocked(s);
             else { grace = new CancellationTokenSource(); s.Grace = grace; }
         }
-        if (grace is null) { _ = ReleaseSessionAsync(s, clean ? "clean disconnect" : "disconnect"); return; }
+        if (grace is null) { _ = ReleaseSessionAsync(s, clean ? "clean disconnect" : "disconnect", gone); return; }
         _log.KeepingForGrace(s.Peer, s.Key, s.FdCount, GraceTimeout);
         _ = ExpireAsync(s, grace);
     }
@@ -153,19 +160,26 @@ public sealed partial class ProtocolServer : Translator
     {
         try { await Task.Delay(GraceTimeout, grace.Token).ConfigureAwait(false); }
         catch (OperationCanceledException) { return; }
+        List<MountRelease>? gone;
         lock (_sessions)
         {
             if (s.Grace != grace || s.Connection is not null) return;
-            _sessions.Remove(s.Key);
+            gone = EndLocked(s);
         }
-        await ReleaseSessionAsync(s, "grace expired").ConfigureAwait(false);
+        await ReleaseSessionAsync(s, "grace expired", gone).ConfigureAwait(false);
     }
 
-    private async Task ReleaseSessionAsync(ClientSession s, string why)
+    /// <summary>
+    /// A session ended: its fds are released (RELEASE drops the flocks held through them and fails
+    /// requests waiting through them), then, for each mount it was the last session of, the brick
+    /// graph hears <see cref="Translator.ClientGone"/> (features/locks drops that mount's locks).
+    /// </summary>
+    private async Task ReleaseSessionAsync(ClientSession s, string why, List<MountRelease>? gone)
     {
         var fds = s.RemoveAll();
         foreach (var fd in fds) await ReleaseFdAsync(fd).ConfigureAwait(false);
         _log.Released(s.Peer, s.Key, why, fds.Count);
+        if (gone is not null) foreach (var m in gone) FinishMountRelease(m, s);
     }
 
     /// <summary>Drops the table's reference; the last reference sends release down.</summary>
@@ -205,6 +219,8 @@ public sealed partial class ProtocolServer : Translator
             foreach (var s in sessions) s.Grace?.Cancel();
         }
         foreach (var c in conns) c.Close("server shutting down");
-        foreach (var s in sessions) await ReleaseSessionAsync(s, "server shutting down").ConfigureAwait(false);
+        // No ClientGone here: the brick graph is going away, and a mount's fcntl locks are better
+        // left for teardown to judge (features/locks keeps its grace marker while any is held).
+        foreach (var s in sessions) await ReleaseSessionAsync(s, "server shutting down", null).ConfigureAwait(false);
     }
 }

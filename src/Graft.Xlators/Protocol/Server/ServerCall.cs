@@ -23,6 +23,8 @@ internal sealed class ServerCall : IThreadPoolWorkItem
     public FopRequest Request;
     public ulong Id;
     public ServerConnection? Connection;
+    /// <summary>A blocking lock's own cancellation: fired by the client's Cancel frame, or by the connection ending.</summary>
+    public CancellationTokenSource? Interrupt;
 
     void IThreadPoolWorkItem.Execute() => _ = Connection!.ServeAsync(this);
 
@@ -38,6 +40,8 @@ internal sealed class ServerCall : IThreadPoolWorkItem
     {
         c.Request = default;
         c.Connection = null;
+        c.Interrupt?.Dispose();
+        c.Interrupt = null;
         c.Reply.Reset();
         c.Ctx.Clear();
         if (c._body.Length > KeepBuffer) { ArrayPool<byte>.Shared.Return(c._body); c._body = ArrayPool<byte>.Shared.Rent(4096); }

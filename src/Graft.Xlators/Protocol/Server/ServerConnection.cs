@@ -26,6 +26,13 @@ internal sealed partial class ServerConnection
     private const int MaxInFlight = 1024;
     private readonly SemaphoreSlim _slots = new(MaxInFlight, MaxInFlight);
     private bool _goodbye;
+    /// <summary>
+    /// Cancelled when the connection ends: every call it started gets it as its cancellation, so a
+    /// blocking lock whose client is gone leaves the wait queue instead of being granted to nobody.
+    /// </summary>
+    private readonly CancellationTokenSource _closing = new();
+    /// <summary>Blocking lock requests in service, by request id, so a Cancel frame can interrupt one. Guarded by itself.</summary>
+    private readonly Dictionary<ulong, ServerCall> _interruptible = new();
 
     public ServerConnection(ProtocolServer server, FrameConnection conn)
     {
@@ -64,6 +71,8 @@ internal sealed partial class ServerConnection
         {
             _conn.Close("connection ended");
             try { await _conn.Input.CompleteAsync().ConfigureAwait(false); } catch (InvalidOperationException) { }
+            // Before the session is detached: its waiters leave the queues first (their replies go nowhere).
+            _closing.Cancel();
             _server.Forget(this);
             if (_session is { } s) _server.Detach(s, this, _goodbye);
         }
@@ -92,13 +101,21 @@ internal sealed partial class ServerConnection
             return Refuse(Errno.EACCES, "wrong secret");
         if (hello.Brick != _server.BrickName) return Refuse(Errno.ENOENT, $"no brick '{hello.Brick}' here");
         var key = $"{hello.Identity:N}/{hello.Generation}/{hello.Instance:N}";
-        var (session, resumed) = _server.Attach(key, hello.Identity, this);
-        _session = session;
+        ClientSession? session;
+        bool resumed;
+        while (true)
+        {
+            (session, resumed, var wait) = _server.Attach(key, hello.Identity, hello.Instance, this);
+            if (wait is null) break;
+            // This mount's last session just ended and its locks are being dropped: start after that.
+            await wait.WaitAsync(cts.Token).ConfigureAwait(false);
+        }
+        _session = session!;
         w.Reset();
         var serverProof = _server.Secret is { } s2 ? Handshake.Proof(s2, Handshake.ServerRole, hello, serverNonce) : [];
         Handshake.Write(w, new Handshake.Welcome(Errno.OK, resumed, serverProof));
         _conn.WriteFrame(FrameType.Welcome, FrameFlags.None, FopOp.None, 0, w);
-        Log.Connected(Peer, key, hello.Brick, resumed ? "resumed" : "new", session.FdCount);
+        Log.Connected(Peer, key, hello.Brick, resumed ? "resumed" : "new", _session.FdCount);
         return true;
     }
 
@@ -172,6 +189,14 @@ internal sealed partial class ServerConnection
                 }
                 call.Id = h.Id;
                 call.Connection = this;
+                if (call.Request.Op == FopOp.Lk && call.Request.Flags == (int)LockCmd.SetLkW)
+                {
+                    // Registered here, in the receive loop, so a Cancel frame that follows finds it.
+                    call.Interrupt = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
+                    call.Ctx.Cancellation = call.Interrupt.Token;
+                    lock (_interruptible) _interruptible[h.Id] = call;
+                }
+                else call.Ctx.Cancellation = _closing.Token;
                 // Served on the thread pool, not in this loop: storage/posix blocks in its syscalls
                 // (an fsync can take a while), and one slow fop must neither hold up the others on
                 // this connection nor delay the pongs that prove the brick is alive.
@@ -185,6 +210,16 @@ internal sealed partial class ServerConnection
                 return null;
             case FrameType.Goodbye:
                 _goodbye = true;
+                return null;
+            case FrameType.Cancel:
+                if (body.Length != 0) return "cancel with a body";
+                // The source, not the call, is taken under the lock: a call answered meanwhile goes back
+                // to the pool and may serve another request, but this source stays its old one's.
+                // Unknown id: the request was answered already (the reply crossed the cancel).
+                CancellationTokenSource? interrupt = null;
+                lock (_interruptible) if (_interruptible.TryGetValue(h.Id, out var victim)) interrupt = victim.Interrupt;
+                try { interrupt?.Cancel(); }
+                catch (ObjectDisposedException) { } // answered and returned to the pool meanwhile
                 return null;
             default:
                 return $"unexpected {h.Type} frame after the handshake";
@@ -208,6 +243,7 @@ internal sealed partial class ServerConnection
         }
         finally
         {
+            if (call.Interrupt is not null) lock (_interruptible) _interruptible.Remove(call.Id);
             ServerCall.Return(call);
             _slots.Release();
         }

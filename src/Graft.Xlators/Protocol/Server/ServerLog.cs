@@ -32,6 +32,12 @@ internal static partial class ServerLog
     [LoggerMessage(Level = LogLevel.Information, Message = "client {Peer} ({Key}): {Why}, released {Count} fd(s)")]
     public static partial void Released(this ILogger log, string peer, string key, string why, int count);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "mount {Mount:N} is gone (its last session, from {Peer}, ended): its locks are released")]
+    public static partial void MountGone(this ILogger log, string peer, Guid mount);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "releasing the locks of mount {Mount:N} failed")]
+    public static partial void MountReleaseFailed(this ILogger log, Exception e, Guid mount);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "release of {Fd} failed")]
     public static partial void ReleaseFailed(this ILogger log, Exception e, Graft.Core.Fd fd);
 }

@@ -59,6 +59,7 @@ public struct BodyReader
     }
 
     public ReadOnlySpan<byte> Raw(int n) => Take(n);
+    public Guid Guid() { var s = Take(16); return s.IsEmpty ? System.Guid.Empty : new Guid(s); }
 
     public string? String()
     {

@@ -57,6 +57,8 @@ public sealed class BodyWriter
     public void I64(long v) => BinaryPrimitives.WriteInt64LittleEndian(Take(8), v);
     public void Gfid(Gfid g) { var s = Take(16); BinaryPrimitives.WriteUInt64LittleEndian(s, g.Hi); BinaryPrimitives.WriteUInt64LittleEndian(s[8..], g.Lo); }
     public void Raw(ReadOnlySpan<byte> b) => b.CopyTo(Take(b.Length));
+    /// <summary>16 bytes, as <see cref="System.Guid.TryWriteBytes(Span{byte})"/> lays them out (the handshake's identities too).</summary>
+    public void Guid(Guid g) => g.TryWriteBytes(Take(16));
     public void Time(Timespec t) { I64(t.Sec); U32(t.Nsec); }
 
     /// <summary>u32 byte count then UTF-8; null is written as count 0xFFFFFFFF.</summary>

@@ -38,6 +38,7 @@ public static class FopCodec
             case FopOp.Fallocate: w.U64(q.Fd); w.I32(q.Flags); w.I64(q.Offset); w.I64(q.Length); break;
             case FopOp.Lseek: w.U64(q.Fd); w.I64(q.Offset); w.I32(q.Flags); break;
             case FopOp.Lk: w.U64(q.Fd); w.I32(q.Flags); WireStructs.Write(w, q.Lock); break;
+            case FopOp.RebindLocks: w.U64(q.Fd); w.Guid(q.Instance); w.U64(q.Fd2); break;
             case FopOp.Readdir: case FopOp.Readdirp: w.U64(q.Fd); w.I64(q.Offset); w.U32(q.Size); break;
             case FopOp.Setxattr: WireStructs.Write(w, q.Loc); w.String(q.Name); w.Bytes(q.Data.Span); w.I32(q.Flags); break;
             case FopOp.Fsetxattr: w.U64(q.Fd); w.String(q.Name); w.Bytes(q.Data.Span); w.I32(q.Flags); break;
@@ -88,8 +89,9 @@ public static class FopCodec
             case FopOp.Lseek: q.Fd = r.U64(); q.Offset = r.I64(); q.Flags = r.I32(); break;
             case FopOp.Lk:
                 q.Fd = r.U64(); q.Flags = r.I32(); q.Lock = WireStructs.ReadLock(ref r);
-                if ((uint)q.Flags > (uint)LockCmd.SetLkW) r.Fail();
+                if ((uint)q.Flags > (uint)LockCmd.Reclaim) r.Fail();
                 break;
+            case FopOp.RebindLocks: q.Fd = r.U64(); q.Instance = r.Guid(); q.Fd2 = r.U64(); break;
             case FopOp.Readdir: case FopOp.Readdirp: q.Fd = r.U64(); q.Offset = r.I64(); q.Size = r.U32(); break;
             case FopOp.Setxattr: q.Loc = WireStructs.ReadLoc(ref r); q.Name = r.RequiredString(); q.Data = r.Bytes(); q.Flags = r.I32(); break;
             case FopOp.Fsetxattr: q.Fd = r.U64(); q.Name = r.RequiredString(); q.Data = r.Bytes(); q.Flags = r.I32(); break;
@@ -114,7 +116,7 @@ public static class FopCodec
                 case FopOp.Open: case FopOp.Opendir: w.U64(p.Fd); break;
                 case FopOp.Readlink: w.String(p.Text ?? ""); break;
                 case FopOp.Readv: w.WriteBulk(p.Data); break;
-                case FopOp.Writev: case FopOp.CopyFileRange: case FopOp.Lseek: w.I64(p.Value); break;
+                case FopOp.Writev: case FopOp.CopyFileRange: case FopOp.Lseek: case FopOp.RebindLocks: w.I64(p.Value); break;
                 case FopOp.Lk: WireStructs.Write(w, p.Lock); break;
                 case FopOp.Readdir: case FopOp.Readdirp: WireStructs.Write(w, p.Entries ?? []); break;
                 case FopOp.Statfs: WireStructs.Write(w, p.Vfs); break;
@@ -148,7 +150,7 @@ public static class FopCodec
                 case FopOp.Open: case FopOp.Opendir: p.Fd = r.U64(); break;
                 case FopOp.Readlink: p.Text = r.RequiredString(); break;
                 case FopOp.Readv: p.Data = r.Bytes(); break;
-                case FopOp.Writev: case FopOp.CopyFileRange: case FopOp.Lseek: p.Value = r.I64(); break;
+                case FopOp.Writev: case FopOp.CopyFileRange: case FopOp.Lseek: case FopOp.RebindLocks: p.Value = r.I64(); break;
                 case FopOp.Lk: p.Lock = WireStructs.ReadLock(ref r); break;
                 case FopOp.Readdir: case FopOp.Readdirp: p.Entries = WireStructs.ReadEntries(ref r); break;
                 case FopOp.Statfs: p.Vfs = WireStructs.ReadStatVfs(ref r); break;

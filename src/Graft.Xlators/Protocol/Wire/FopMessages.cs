@@ -13,6 +13,8 @@ public struct FopRequest
     public Xdata? Xdata;
     public WireLoc Loc, Loc2;
     public ulong Fd, Fd2;
+    /// <summary>rebind-locks: the protocol/client instance (of the same mount) whose session holds <see cref="Fd2"/>.</summary>
+    public Guid Instance;
     /// <summary>open flags, access mask, rename flags, xattr flags, fallocate mode, lseek whence, lk cmd, copy_file_range flags.</summary>
     public int Flags;
     public uint Mode, Umask;
@@ -40,7 +42,7 @@ public struct FopReply
     public Iatt Iatt;
     /// <summary>The remote fd id an open, create or opendir made.</summary>
     public ulong Fd;
-    /// <summary>Bytes written, lseek offset, bytes copied.</summary>
+    /// <summary>Bytes written, lseek offset, bytes copied, locks re-bound.</summary>
     public long Value;
     public string? Text;
     public byte[]? Bytes;

@@ -12,10 +12,11 @@ public enum FopOp : ushort
     Setxattr = 30, Getxattr = 31, Listxattr = 32, Removexattr = 33,
     Fsetxattr = 34, Fgetxattr = 35, Flistxattr = 36, Fremovexattr = 37,
     Release = 38, Releasedir = 39,
+    RebindLocks = 40,
 }
 
 public static class FopOps
 {
-    public const FopOp First = FopOp.Lookup, Last = FopOp.Releasedir;
+    public const FopOp First = FopOp.Lookup, Last = FopOp.RebindLocks;
     public static bool IsKnown(FopOp op) => op >= First && op <= Last;
 }

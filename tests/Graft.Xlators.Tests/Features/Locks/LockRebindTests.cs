@@ -84,6 +84,72 @@ public class LockRebindTests
     }
 
     [Fact]
+    public async Task A_rebound_request_whose_old_call_goes_before_the_resend_arrives_keeps_its_place()
+    {
+        var h = await LocksHarness.CreateAsync();
+        var aFd = h.Open();
+        Assert.Equal(Errno.OK, await h.SetLk(A, aFd, Write, 0, 0));
+        Fd bOld = h.Open(table: new InodeTable()), bNew = h.Open(table: new InodeTable());
+        using var oldConnection = new CancellationTokenSource();
+        var onOld = h.SetLkW(B, bOld, Write, 10, 10, oldConnection.Token);
+        var c = h.SetLkW(Probe, h.Open(), Write, 10, 10);
+
+        Assert.Equal(1, h.Locks.Rebind(bOld, bNew).Value);
+        oldConnection.Cancel(); // the old graph's call goes first: the two connections race
+        Assert.Equal(Errno.EINTR, (await onOld.WaitAsync(LocksHarness.Bound)).Error);
+        await h.Locks.ReleaseAsync(bOld);
+        Assert.Equal(2, h.Locks.Counts.Waiting); // still queued, still ahead of C, with no call waiting for it
+
+        var onNew = h.SetLkW(B, bNew, Write, 10, 10); // the re-sent call joins it
+        Assert.Equal(2, h.Locks.Counts.Waiting);
+        Assert.Equal(Errno.OK, await h.SetLk(A, aFd, Unlock, 0, 0));
+        Assert.Equal(Errno.OK, (await onNew.WaitAsync(LocksHarness.Bound)).Error);
+        Assert.False(c.IsCompleted);
+        await h.Flush(B, bNew);
+        Assert.Equal(Errno.OK, (await c.WaitAsync(LocksHarness.Bound)).Error);
+    }
+
+    [Fact]
+    public async Task A_rebound_request_granted_before_its_resend_arrives_is_the_owners_and_the_resend_is_answered_at_once()
+    {
+        var h = await LocksHarness.CreateAsync();
+        var aFd = h.Open();
+        Assert.Equal(Errno.OK, await h.SetLk(A, aFd, Write, 0, 0));
+        Fd bOld = h.Open(table: new InodeTable()), bNew = h.Open(table: new InodeTable());
+        using var oldConnection = new CancellationTokenSource();
+        var onOld = h.SetLkW(B, bOld, Write, 10, 10, oldConnection.Token);
+        Assert.Equal(1, h.Locks.Rebind(bOld, bNew).Value);
+        oldConnection.Cancel();
+        Assert.Equal(Errno.EINTR, (await onOld.WaitAsync(LocksHarness.Bound)).Error);
+
+        Assert.Equal(Errno.OK, await h.SetLk(A, aFd, Unlock, 0, 0)); // granted with nobody waiting for the answer
+        Assert.Equal((1, 0), (h.Locks.Counts.PosixHeld, h.Locks.Counts.Waiting));
+        Assert.Equal(B.Pid, (await h.GetLk(Probe, h.Open(), Write, 0, 0)).Pid); // B's, through the new fd
+        Assert.Equal(1, h.Locks.CountThrough(bNew));
+        var resent = await h.SetLkW(B, bNew, Write, 10, 10).WaitAsync(LocksHarness.Bound);
+        Assert.Equal(Errno.OK, resent.Error);
+        Assert.Equal(1, h.Locks.Counts.PosixHeld); // the same lock, not a second one
+    }
+
+    [Fact]
+    public async Task A_rebound_request_that_was_joined_leaves_the_queue_when_the_new_call_is_interrupted_too()
+    {
+        var h = await LocksHarness.CreateAsync();
+        Assert.Equal(Errno.OK, await h.SetLk(A, h.Open(), Write, 0, 0));
+        Fd bOld = h.Open(table: new InodeTable()), bNew = h.Open(table: new InodeTable());
+        using var oldConnection = new CancellationTokenSource();
+        using var interrupt = new CancellationTokenSource();
+        var onOld = h.SetLkW(B, bOld, Write, 0, 0, oldConnection.Token);
+        Assert.Equal(1, h.Locks.Rebind(bOld, bNew).Value);
+        var onNew = h.SetLkW(B, bNew, Write, 0, 0, interrupt.Token);
+        oldConnection.Cancel();
+        Assert.Equal(Errno.EINTR, (await onOld.WaitAsync(LocksHarness.Bound)).Error);
+        interrupt.Cancel(); // the process is interrupted: its request must go, as without a switch
+        Assert.Equal(Errno.EINTR, (await onNew.WaitAsync(LocksHarness.Bound)).Error);
+        Assert.Equal(0, h.Locks.Counts.Waiting);
+    }
+
+    [Fact]
     public async Task A_joined_request_leaves_the_queue_only_when_every_call_is_cancelled()
     {
         var h = await LocksHarness.CreateAsync();

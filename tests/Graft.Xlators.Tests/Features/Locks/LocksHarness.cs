@@ -32,9 +32,15 @@ internal sealed class LocksHarness
     public required LockLeaf Leaf { get; init; }
     public Gfid File { get; } = Gfid.NewGfid();
 
+    /// <summary>
+    /// features/locks with <paramref name="options"/>. No lock grace unless the options ask for one:
+    /// without a grace marker the grace would apply to every start and hold the first requests.
+    /// </summary>
     public static async Task<LocksHarness> CreateAsync(Dictionary<string, string>? options = null)
     {
-        var g = Graph.Linear(1, (LockLeaf.Spec, "leaf", null), (LocksTranslator.Spec, "locks", options));
+        var o = new Dictionary<string, string> { ["lock-grace"] = "0" };
+        foreach (var (k, v) in options ?? []) o[k] = v;
+        var g = Graph.Linear(1, (LockLeaf.Spec, "leaf", null), (LocksTranslator.Spec, "locks", o));
         await g.InitAsync(CancellationToken.None);
         return new LocksHarness { Graph = g, Locks = (LocksTranslator)g.Top, Leaf = (LockLeaf)g.Translators[0] };
     }

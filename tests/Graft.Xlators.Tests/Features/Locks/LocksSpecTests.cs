@@ -5,7 +5,7 @@ namespace Graft.Xlators.Tests.Features.Locks;
 public class LocksSpecTests
 {
     [Fact]
-    public void Features_locks_is_registered_with_one_child_and_every_option_has_a_default_and_a_description()
+    public void Features_locks_is_registered_with_one_child_and_every_option_but_the_marker_path_has_a_default_and_a_description()
     {
         var spec = BuiltinXlators.CreateRegistry().Find("features/locks");
         Assert.NotNull(spec);
@@ -13,6 +13,8 @@ public class LocksSpecTests
         Assert.NotEmpty(spec.Options);
         foreach (var o in spec.Options)
         {
+            Assert.False(string.IsNullOrWhiteSpace(o.Description), o.Name);
+            if (o.Name == "grace-marker") { Assert.Null(o.Default); continue; } // unset: the grace always applies
             Assert.False(string.IsNullOrWhiteSpace(o.Default), o.Name);
             Assert.False(string.IsNullOrWhiteSpace(o.Description), o.Name);
             Assert.NotNull(o.Parse(o.Default!, out _));

@@ -1,0 +1,57 @@
+using Graft.Core;
+using Graft.Xlators.Protocol.Wire;
+
+namespace Graft.Xlators.Protocol.Client;
+
+// Locks over the wire: lk, and the re-binding of a mount's locks from an fd of an older graph's
+// client to one of ours (DESIGN invariant 4).
+public sealed partial class ProtocolClient
+{
+    /// <summary>
+    /// GETLK, SETLK, SETLKW and RECLAIM. Every lock call but SETLKW is bounded by frame-timeout. A
+    /// SETLKW may wait on another client for as long as it likes (frame-timeout would turn a
+    /// legitimate wait into ENOTCONN), so only ping-timeout (liveness) bounds it, and its caller's
+    /// cancellation (FUSE INTERRUPT) is sent to the brick, which takes the request off its queue.
+    /// </summary>
+    public override async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
+    {
+        var e = Resolve(fd, out var conn, out var id);
+        if (e != Errno.OK) return e;
+        var q = new FopRequest(FopOp.Lk) { Caller = WireCaller.From(ctx), Fd = id, Flags = (int)cmd, Lock = lk };
+        bool blocking = cmd == LockCmd.SetLkW;
+        var p = await CallOnAsync(conn!, q, bounded: !blocking, blocking ? ctx.Cancellation : default).ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Lock : p.Error;
+    }
+
+    /// <summary>
+    /// Moves the brick's locks (held and waiting) from <paramref name="from"/>, an fd another
+    /// protocol/client instance of this mount opened on the same brick (an older graph), to
+    /// <paramref name="to"/>, ours, in one request on our connection: the brick finds the other
+    /// session by its instance id and moves them under the file's lock, so nothing is released in
+    /// between. EINVAL: <paramref name="from"/> was not opened through a client of this brick.
+    /// ENOTCONN: either fd has no valid remote id on a live connection now (reconnecting): try again.
+    /// </summary>
+    public override async ValueTask<Result<int>> RebindLocksAsync(FopContext ctx, Fd from, Fd to)
+    {
+        if (to.GetCtx(this) is not ClientFdCtx mine || mine.Client != this) return Errno.EBADF;
+        if (from.FindCtx<ClientFdCtx>(c => c.Client.SameBrickAs(this)) is not { } theirs) return Errno.EINVAL;
+        var conn = _conn;
+        if (conn is null || conn.IsDead || _stopping != 0 || mine.Remote is not { } r || r.Epoch != conn.Epoch) return Errno.ENOTCONN;
+        if (theirs.Client.RemoteOnLiveConnection(theirs) is not { } old) return Errno.ENOTCONN;
+        var q = new FopRequest(FopOp.RebindLocks) { Caller = WireCaller.From(ctx), Fd = r.Id, Instance = theirs.Client._instance, Fd2 = old };
+        var p = await CallOnAsync(conn, q, bounded: true).ConfigureAwait(false);
+        return p.Error == Errno.OK ? (int)p.Value : p.Error;
+    }
+
+    /// <summary>Same brick: same server address and port, same brick name (so the same brick graph and sessions).</summary>
+    private bool SameBrickAs(ProtocolClient other) =>
+        _port == other._port && _brick == other._brick && string.Equals(_host, other._host, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The remote fd id of <paramref name="ctx"/> if it is valid on this client's live connection now.</summary>
+    private ulong? RemoteOnLiveConnection(ClientFdCtx ctx)
+    {
+        var conn = _conn;
+        if (conn is null || conn.IsDead || ctx.Remote is not { } r || r.Epoch != conn.Epoch) return null;
+        return r.Id;
+    }
+}

@@ -1,0 +1,106 @@
+using Graft.Core;
+using Graft.Xlators.Protocol.Wire;
+
+namespace Graft.Xlators.Protocol.Server;
+
+// Mounts, as opposed to sessions. A mount has one session per graph generation (each graph's
+// protocol/client connects on its own), and its locks belong to the mount, not to a session: an
+// old graph retiring must not drop them. They go when the last session of the mount has ended.
+// A rebind moves a mount's locks between two of its sessions.
+public sealed partial class ProtocolServer
+{
+    /// <summary>A mount whose last session ended: its locks are being dropped. Guarded by <see cref="_sessions"/>.</summary>
+    internal sealed record MountRelease(Guid Mount, TaskCompletionSource Done);
+
+    /// <summary>Mounts whose locks are being dropped now; new sessions and calls of them wait. Guarded by <see cref="_sessions"/>.</summary>
+    private readonly Dictionary<Guid, Task> _releasing = new();
+
+    /// <summary>Mounts released (their last session ended), for tests and state dumps.</summary>
+    public long MountsReleased => Interlocked.Read(ref _mountsReleased);
+    private long _mountsReleased;
+
+    /// <summary>
+    /// Under <see cref="_sessions"/>: takes <paramref name="s"/> out of the table and returns the
+    /// mounts no remaining session speaks for, each now marked as being released.
+    /// </summary>
+    private List<MountRelease>? EndLocked(ClientSession s)
+    {
+        _sessions.Remove(s.Key);
+        List<MountRelease>? gone = null;
+        foreach (var m in s.Mounts)
+        {
+            if (_releasing.ContainsKey(m)) continue;
+            bool spoken = false;
+            foreach (var o in _sessions.Values) if (o.Names(m)) { spoken = true; break; }
+            if (spoken) continue;
+            var r = new MountRelease(m, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            _releasing.Add(m, r.Done.Task);
+            (gone ??= []).Add(r);
+        }
+        return gone;
+    }
+
+    /// <summary>Tells the brick graph the mount is gone (its locks go), then lets its new sessions and calls in.</summary>
+    private void FinishMountRelease(MountRelease r, ClientSession last)
+    {
+        try
+        {
+            Child.ClientGone(r.Mount);
+            Interlocked.Increment(ref _mountsReleased);
+            _log.MountGone(last.Peer, r.Mount);
+        }
+        catch (Exception e) { _log.MountReleaseFailed(e, r.Mount); }
+        finally
+        {
+            lock (_sessions) _releasing.Remove(r.Mount);
+            r.Done.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// A call names a mount its session has not spoken for yet: from now on the session speaks for
+    /// it (so the mount's locks stay while the session lives). If that mount's locks are being
+    /// dropped right now, the call waits for that first, so what it takes is not dropped with them.
+    /// </summary>
+    private async ValueTask NoteMountAsync(ClientSession s, Guid mount)
+    {
+        while (true)
+        {
+            Task? wait;
+            lock (_sessions)
+            {
+                if (!_releasing.TryGetValue(mount, out wait)) { s.AddNamed(mount); return; }
+            }
+            await wait.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// rebind-locks: <c>q.Fd</c> is this session's (the new graph's) fd, <c>q.Fd2</c> an fd of the
+    /// session of client instance <c>q.Instance</c>, which must be another graph of the same mount.
+    /// An unknown session — or another mount's — or an unknown fd is EBADF: nothing is moved.
+    /// </summary>
+    private async ValueTask<FopReply> RebindAsync(ClientSession s, FopContext ctx, FopRequest q)
+    {
+        ClientSession? other = null;
+        lock (_sessions)
+        {
+            foreach (var o in _sessions.Values)
+                if (o.Instance == q.Instance && o.MountId == s.MountId && o.Names(ctx.MountId)) { other = o; break; }
+        }
+        if (other is null) return new FopReply(Errno.EBADF);
+        if (s.Get(q.Fd) is not { } to) return new FopReply(Errno.EBADF);
+        var from = other.Get(q.Fd2);
+        try
+        {
+            if (from is null) return new FopReply(Errno.EBADF);
+            var r = await Child.RebindLocksAsync(ctx, from, to).ConfigureAwait(false);
+            return r.Ok ? new FopReply { Value = r.Value } : new FopReply(r.Error);
+        }
+        finally
+        {
+            await ReleaseFdAsync(to).ConfigureAwait(false);
+            if (from is not null) await ReleaseFdAsync(from).ConfigureAwait(false);
+        }
+    }
+}
