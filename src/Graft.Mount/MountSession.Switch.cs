@@ -104,6 +104,7 @@ public sealed partial class MountSession
                 return new SwitchResult(SwitchOutcome.Failed, active.Generation, e.Message);
             }
             g.State = GraphState.Starting;
+            g.MountId = Options.MountId;
             Watch(g);
             cancel = new CancellationTokenSource();
             lock (_graphs) { _graphs.Add(g); _pending = g; _pendingCancel = cancel; }

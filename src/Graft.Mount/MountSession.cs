@@ -42,6 +42,9 @@ public sealed partial class MountSession : IAsyncDisposable
     public MountSession(Graph graph, MountOptions? options = null, ILoggerFactory? loggers = null)
     {
         Options = options ?? new MountOptions();
+        // The graph's clients already presented its identity to the bricks: the session's locks must carry the same.
+        if (graph.MountId != Options.MountId)
+            throw new ArgumentException($"graph {graph.Generation} serves mount {graph.MountId}, the session is mount {Options.MountId}", nameof(graph));
         _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Graft.Mount");
         graph.State = GraphState.Active;
         _active = graph;
@@ -309,7 +312,7 @@ public sealed class MountOptions
     public XlatorRegistry? Registry { get; init; }
 
     /// <summary>This mount's identity: the owner half of its locks, fixed for the session's life (DESIGN invariant 9).</summary>
-    public Guid MountId { get; init; } = Guid.NewGuid();
+    public Guid MountId { get; init; } = Graph.ProcessMountId;
 
     /// <summary>
     /// How long an old graph may be kept alive by fops that never come back (lost frames, held

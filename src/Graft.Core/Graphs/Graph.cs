@@ -39,6 +39,15 @@ public sealed partial class Graph
     }
 
     public long Generation { get; }
+
+    /// <summary>The identity of this process when it acts as one mount (the default of <see cref="MountId"/>).</summary>
+    public static Guid ProcessMountId { get; } = Guid.NewGuid();
+
+    /// <summary>
+    /// The mount this graph serves (DESIGN invariant 9): bricks own locks per mount, and protocol/client
+    /// presents it at connect. Set before <see cref="InitAsync"/>; every graph of one mount session has the same.
+    /// </summary>
+    public Guid MountId { get; set; } = ProcessMountId;
     public IReadOnlyList<Translator> Translators { get; }
     public Translator Top { get; }
     public InodeTable Inodes { get; }

@@ -173,6 +173,19 @@ internal sealed partial class InodeLockState
     }
 
     /// <summary>
+    /// A re-sent SETLKW that arrived already interrupted: had it come a moment earlier it would have
+    /// joined a re-bound request kept for it (see <see cref="Waiter.Rebound"/>) and then been
+    /// cancelled, so that request goes now, if no call still waits for it. True if one went.
+    /// </summary>
+    public bool DropOrphan(LockOwner owner, LockType type, LockRange range, bool flock)
+    {
+        if (FindQueued(owner, type, range, flock) is not { Rebound: true, Callers: 0 } w) return false;
+        TakeOff(w);
+        Settle();
+        return true;
+    }
+
+    /// <summary>
     /// Cancellation (INTERRUPT, connection gone) of one call: it gets <paramref name="error"/>, and
     /// the request leaves the queue when no call waits for it any more. Nothing held changes.
     /// False when the request already had its outcome (granted or failed): that outcome stands.

@@ -79,6 +79,11 @@ public sealed partial class LocksTranslator
         if (wait && ctx.Cancellation.IsCancellationRequested)
         {
             Interlocked.Increment(ref _cancelled);
+            if (Find(fd.Inode.Gfid) is { } orphanHome)
+            {
+                lock (orphanHome.Sync) orphanHome.DropOrphan(owner, lk.Type, range, lk.Flock);
+                DropIfEmpty(orphanHome);
+            }
             return Fail(Errno.EINTR);
         }
         Errno e;

@@ -24,17 +24,14 @@ public sealed partial class ProtocolClient : Translator
         new("reconnect-min-backoff", OptionKind.Time, "100ms", "first wait before reconnecting; doubles on each failure") { Min = 1 },
         new("reconnect-max-backoff", OptionKind.Time, "5s", "longest wait between reconnect attempts") { Min = 1 },
         new("mount-identity", OptionKind.String, null,
-            "the mount identity (a GUID) this client presents to the brick, which owns locks per mount; unset: the process's (ProtocolClient.MountIdentity). Lets one process act as several mounts"),
+            "the mount identity (a GUID) this client presents to the brick, which owns locks per mount; unset: the graph's (its mount session's). Lets one process act as several mounts"),
     ], "sends fops to a brick over TCP")
     { MinChildren = 0, MaxChildren = 0 };
 
-    /// <summary>
-    /// The mount's identity: one per process unless the mount session sets it before graphs are
-    /// built. With the graph generation it tells the brick who is (re)connecting.
-    /// </summary>
-    public static Guid MountIdentity { get; set; } = Guid.NewGuid();
+    /// <summary>The process's mount identity (<see cref="Graph.ProcessMountId"/>): what a client of a graph without one presents.</summary>
+    public static Guid MountIdentity => Graph.ProcessMountId;
 
-    /// <summary>The mount identity this instance presents: the <c>mount-identity</c> option, else <see cref="MountIdentity"/> at init.</summary>
+    /// <summary>The mount identity this instance presents: the <c>mount-identity</c> option, else its graph's <see cref="Graph.MountId"/> at init.</summary>
     public Guid Identity { get; private set; }
 
     /// <summary>This instance (with the identity and the graph generation, the brick's key for its session).</summary>
@@ -74,7 +71,7 @@ public sealed partial class ProtocolClient : Translator
         if (Options.GetStringOrNull("secret-file") is { } path) _secret = Wire.Handshake.LoadSecret(path);
         Identity = Options.GetStringOrNull("mount-identity") is { } id
             ? Guid.TryParse(id, out var parsed) && parsed != Guid.Empty ? parsed : throw new ArgumentException($"{this}: mount-identity '{id}' is not a GUID")
-            : MountIdentity;
+            : Graph?.MountId ?? MountIdentity;
         if (Graph is { } g) _log = g.Loggers.CreateLogger("Graft.Protocol.Client");
         return ValueTask.CompletedTask;
     }
