@@ -17,8 +17,8 @@ namespace Graft.Fuse.Bridge;
 public sealed partial class FuseBridge
 {
     // fh → fcntl lock owners that took locks through that open file and have not closed it (FLUSH) since.
-    // Filled only by lock requests, so a mount whose applications never lock pays one IsEmpty check per FLUSH
-    // and RELEASE.
+    // Filled only by lock requests, so a mount whose applications never lock pays one lock-free lookup per
+    // FLUSH and RELEASE (TryGetValue takes no lock; IsEmpty would take all of them when empty).
     readonly ConcurrentDictionary<ulong, OpenFileLockOwners> _lockOwners = new();
 
     public FuseInitFlags LockCapabilities => FuseInitFlags.PosixLocks | FuseInitFlags.FlockLocks;
@@ -64,7 +64,7 @@ public sealed partial class FuseBridge
     /// counts as an owner that still holds locks through this open file.</summary>
     void ForgetLockOwner(ulong fh, ulong owner)
     {
-        if (!_lockOwners.IsEmpty && _lockOwners.TryGetValue(fh, out var owners)) owners.Remove(owner);
+        if (_lockOwners.TryGetValue(fh, out var owners)) owners.Remove(owner);
     }
 
     /// <summary>
@@ -76,7 +76,7 @@ public sealed partial class FuseBridge
     /// </summary>
     async ValueTask UnlockOpenFileLocksAsync(FuseRequest r, ulong fh, MountFile file)
     {
-        if (_lockOwners.IsEmpty || !_lockOwners.TryRemove(fh, out var owners)) return;
+        if (!_lockOwners.TryGetValue(fh, out _) || !_lockOwners.TryRemove(fh, out var owners)) return;
         foreach (var owner in owners.Drain())
         {
             var ctx = Ctx(r, groups: false);
