@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Graft.Core;
 using Graft.Fuse.Bridge;
@@ -232,5 +233,63 @@ public class OpenFileLocksAtRelease
         Assert.Equal(Errno.EAGAIN, b.Answer(b.Send(FuseOpcode.SetLk, g, owner: 0x6, 0, FuseConst.OffsetMax, FuseConst.FWrlck, flock: true)));
         b.Release(f, FuseConst.ReleaseFlockUnlock, owner: 0xF);
         b.Granted(b.Send(FuseOpcode.SetLk, g, owner: 0x6, 0, FuseConst.OffsetMax, FuseConst.FWrlck, flock: true), g.Node);
+    }
+}
+
+/// <summary>Through the real kernel (a local graph: features/locks over storage/posix, no network): a process
+/// killed while blocked in a lock wait gets its SETLKW interrupted and answered, and leaves the queue.</summary>
+public class LockWaitsThroughTheKernel
+{
+    static Process Flock(string args)
+    {
+        var psi = new ProcessStartInfo("flock") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args.Split(' ')) psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
+    }
+
+    static async Task<int> ExitCode(Process p, double seconds = 30)
+    {
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(seconds));
+        return p.ExitCode;
+    }
+
+    [FuseFact]
+    public async Task A_waiter_killed_in_SETLKW_is_answered_and_leaves_the_queue()
+    {
+        await using var m = await BridgeMount.StartAsync(locks: true);
+        var f = m.P("f");
+        // FileShare.ReadWrite: .NET takes no flock of its own (which would linger until RELEASE reaches the brick).
+        await m.Io(() => new FileStream(f, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite).Dispose());
+        using var holder = Flock($"-s {f} sleep 60");       // shared flock, held for the test
+        var sw = Stopwatch.StartNew();
+        while (true) // the holder has it once an exclusive request is refused
+        {
+            using var p = Flock($"-n -x {f} true");
+            if (await ExitCode(p) != 0) break;
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), "the holder never got its lock");
+            await Task.Delay(20);
+        }
+        using var waiter = Flock($"-x {f} true");            // exclusive: waits behind the holder (SETLKW)
+        // Queued when a new shared request is refused although only a reader holds the file (fair queue).
+        sw.Restart();
+        while (true)
+        {
+            using var p = Flock($"-n -s {f} true");
+            if (await ExitCode(p) != 0) break;
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), "the exclusive waiter never showed in the queue");
+            await Task.Delay(20);
+        }
+        waiter.Kill();
+        Assert.True(await Task.Run(() => waiter.WaitForExit(30_000)), "the killed waiter's SETLKW was never answered");
+        sw.Restart();
+        while (true) // the waiter's request is gone: readers share with the holder again
+        {
+            using var p = Flock($"-n -s {f} true");
+            if (await ExitCode(p) == 0) break;
+            Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), "the killed waiter's request stayed in the queue");
+            await Task.Delay(20);
+        }
+        holder.Kill();
+        await holder.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
     }
 }
