@@ -10,19 +10,24 @@ using System.Runtime.InteropServices;
 //   create    create N files of 4 KiB in DIR/small          → files/s
 //   stat      stat them (caller drops caches)               → stats/s
 //   unlink    unlink them and the directory                 → files/s
-// Prints one line: "PHASE VALUE UNIT SECONDS".
+//   fcntl     N × (F_SETLK write lock on DIR/lockfile, F_SETLK unlock)  → µs per call
+//   flock     N × (flock LOCK_EX|LOCK_NB, flock LOCK_UN)                 → µs per call
+// Prints one line: "PHASE VALUE UNIT SECONDS"; the lock phases print
+// "PHASE LOCK_P50 us SECONDS LOCK_P99 UNLOCK_P50 UNLOCK_P99" (each call timed on its own).
 
-if (args.Length < 2) { Console.Error.WriteLine("usage: Graft.FsBench seqwrite|seqread|create|stat|unlink DIR [--size-mb N] [--files N]"); return 2; }
+if (args.Length < 2) { Console.Error.WriteLine("usage: Graft.FsBench seqwrite|seqread|create|stat|unlink|fcntl|flock DIR [--size-mb N] [--files N] [--iterations N]"); return 2; }
 var phase = args[0];
 var dir = args[1];
 long sizeMb = 1024;
 int files = 5000;
+int iterations = 2000;
 for (int i = 2; i + 1 < args.Length; i += 2)
 {
     switch (args[i])
     {
         case "--size-mb": sizeMb = long.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--files": files = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--iterations": iterations = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
     }
 }
@@ -64,7 +69,9 @@ switch (phase)
         var buf = new byte[4096];
         for (int i = 0; i < files; i++)
         {
-            using var fs = new FileStream(Path.Combine(smallDir, "f" + i.ToString(CultureInfo.InvariantCulture)), FileMode.CreateNew, FileAccess.Write, FileShare.None, 0);
+            // FileShare.ReadWrite: with None (or Read) .NET also takes a flock on the new file, which since
+            // FLOCK_LOCKS is a round trip to the brick — a lock the workload (cp, tar) does not take.
+            using var fs = new FileStream(Path.Combine(smallDir, "f" + i.ToString(CultureInfo.InvariantCulture)), FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite, 0);
             fs.Write(buf);
         }
         value = files / sw.Elapsed.TotalSeconds; unit = "files/s";
@@ -85,6 +92,14 @@ switch (phase)
         value = files / sw.Elapsed.TotalSeconds; unit = "files/s";
         break;
     }
+    case "fcntl":
+    case "flock":
+    {
+        var (lockUs, unlockUs) = LockLatency(Path.Combine(dir, "lockfile"), phase == "flock", iterations);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{phase} {Percentile(lockUs, 50):F1} us {sw.Elapsed.TotalSeconds:F3} {Percentile(lockUs, 99):F1} {Percentile(unlockUs, 50):F1} {Percentile(unlockUs, 99):F1}"));
+        return 0;
+    }
     default:
         Console.Error.WriteLine($"unknown phase {phase}"); return 2;
 }
@@ -98,8 +113,75 @@ static unsafe int Stat(string path)
     return StatNative(path, buf);
 }
 
+// Lock then unlock the whole file, N times after a warm-up, timing each call on its own: on a mount each is one
+// round trip to the brick (the lock also drops the kernel's cached pages of the file, FUSE's part of a grant).
+static (double[] Lock, double[] Unlock) LockLatency(string path, bool flock, int n)
+{
+    int fd = Open(path, 0x42 /* O_RDWR|O_CREAT */, 0x1A4);
+    if (fd < 0) throw new IOException($"open {path}: errno {Marshal.GetLastPInvokeError()}");
+    var lockUs = new double[n];
+    var unlockUs = new double[n];
+    try
+    {
+        for (int i = -Math.Min(200, n); i < n; i++) // negative i: warm-up, not recorded
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Check(flock ? Flock(fd, 2 | 4 /* LOCK_EX|LOCK_NB */) : SetLk(fd, 1 /* F_WRLCK */), "lock");
+            long t1 = Stopwatch.GetTimestamp();
+            Check(flock ? Flock(fd, 8 /* LOCK_UN */) : SetLk(fd, 2 /* F_UNLCK */), "unlock");
+            long t2 = Stopwatch.GetTimestamp();
+            if (i < 0) continue;
+            lockUs[i] = Stopwatch.GetElapsedTime(t0, t1).TotalMicroseconds;
+            unlockUs[i] = Stopwatch.GetElapsedTime(t1, t2).TotalMicroseconds;
+        }
+    }
+    finally { Close(fd); }
+    return (lockUs, unlockUs);
+
+    static void Check(int r, string what)
+    {
+        if (r != 0) throw new IOException($"{what}: errno {Marshal.GetLastPInvokeError()}");
+    }
+}
+
+static unsafe int SetLk(int fd, short type)
+{
+    var fl = new FlockStruct { Type = type, Whence = 0, Start = 0, Len = 0 };
+    return Fcntl(fd, 6 /* F_SETLK */, &fl);
+}
+
+static double Percentile(double[] values, int p)
+{
+    var sorted = (double[])values.Clone();
+    Array.Sort(sorted);
+    return sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p / 100.0 * sorted.Length) - 1)];
+}
+
 partial class Program
 {
+    [DllImport("libc", EntryPoint = "open", SetLastError = true)]
+    private static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
+
+    [DllImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static extern int Close(int fd);
+
+    [DllImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static extern unsafe int Fcntl(int fd, int cmd, FlockStruct* fl);
+
+    [DllImport("libc", EntryPoint = "flock", SetLastError = true)]
+    private static extern int Flock(int fd, int op);
+
+    /// <summary>struct flock on x86-64.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct FlockStruct
+    {
+        public short Type;
+        public short Whence;
+        public long Start;
+        public long Len;
+        public int Pid;
+    }
+
     [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
     private static extern unsafe int StatNative([MarshalAs(UnmanagedType.LPUTF8Str)] string path, byte* buf);
 }

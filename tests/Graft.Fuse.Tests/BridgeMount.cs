@@ -23,12 +23,17 @@ sealed class BridgeMount : IAsyncDisposable
         Fuse = fuse;
     }
 
-    public static async Task<BridgeMount> StartAsync(FuseBridgeOptions? bridgeOptions = null, bool defaultPermissions = true)
+    /// <param name="locks">Put features/locks above storage/posix, as on a brick, so lock requests are arbitrated
+    /// between lock owners rather than by the brick's own OS locks.</param>
+    public static async Task<BridgeMount> StartAsync(FuseBridgeOptions? bridgeOptions = null, bool defaultPermissions = true, bool locks = false)
     {
         string root = Path.Combine(TestMount.PrivateTemp(), "bridge-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path.Combine(root, "brick"));
         Directory.CreateDirectory(Path.Combine(root, "mnt"));
-        var graph = Graph.Linear(1, (PosixTranslator.Spec, "posix", new Dictionary<string, string> { ["directory"] = Path.Combine(root, "brick") }));
+        var posix = (PosixTranslator.Spec, "posix", (IReadOnlyDictionary<string, string>?)new Dictionary<string, string> { ["directory"] = Path.Combine(root, "brick") });
+        var graph = locks
+            ? Graph.Linear(1, posix, (Graft.Xlators.Features.Locks.LocksTranslator.Spec, "locks", null))
+            : Graph.Linear(1, posix);
         Assert.True(await graph.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None), "brick graph did not come up");
         var session = new MountSession(graph);
         var fuse = await FuseSession.MountAsync(Path.Combine(root, "mnt"), new FuseBridge(session, bridgeOptions),

@@ -33,6 +33,10 @@ public class FuseStructSizeTests
         Assert.Equal(24, Unsafe.SizeOf<FuseLseekIn>());
         Assert.Equal(56, Unsafe.SizeOf<FuseCopyFileRangeIn>());
         Assert.Equal(24, Unsafe.SizeOf<FuseDirent>());
+        Assert.Equal(24, Unsafe.SizeOf<FuseFileLock>());
+        Assert.Equal(48, Unsafe.SizeOf<FuseLkIn>());
+        Assert.Equal(24, Unsafe.SizeOf<FuseLkOut>());
+        Assert.Equal(24, Unsafe.SizeOf<FuseNotifyInvalInodeOut>());
     }
 
     [Fact]
@@ -43,5 +47,14 @@ public class FuseStructSizeTests
         Assert.Equal(0x11223344u, BitConverter.ToUInt32(bytes[20..]));
         Assert.Equal(0x5566, BitConverter.ToUInt16(bytes[28..]));
         Assert.Equal(0x778899AAu, BitConverter.ToUInt32(bytes[32..]));
+    }
+
+    [Fact]
+    public void Lk_in_fields_sit_at_the_kernel_offsets()
+    {
+        var a = new FuseLkIn { Fh = 1, Owner = 2, Lk = new FuseFileLock { Start = 3, End = 4, Type = 5, Pid = 6 }, LkFlags = 7 };
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(new ReadOnlySpan<FuseLkIn>(in a));
+        Assert.Equal((1ul, 2ul, 3ul, 4ul), (BitConverter.ToUInt64(bytes), BitConverter.ToUInt64(bytes[8..]), BitConverter.ToUInt64(bytes[16..]), BitConverter.ToUInt64(bytes[24..])));
+        Assert.Equal((5u, 6u, 7u), (BitConverter.ToUInt32(bytes[32..]), BitConverter.ToUInt32(bytes[36..]), BitConverter.ToUInt32(bytes[40..])));
     }
 }

@@ -61,7 +61,13 @@ public sealed partial class FuseBridge
 
     public async ValueTask Release(FuseRequest r, FuseReleaseIn a)
     {
-        if (_session.GetFile(a.Fh) is { } file) await _session.ReleaseAsync(file).ConfigureAwait(false);
+        if (_session.GetFile(a.Fh) is { } file)
+        {
+            // OFD locks go with their open file (FuseBridge.Locks.cs). flocks (RELEASE_FLOCK_UNLOCK) need nothing
+            // here: the brick drops those held through an fd when the fd is released, just below.
+            await UnlockOpenFileLocksAsync(r, a.Fh, file).ConfigureAwait(false);
+            await _session.ReleaseAsync(file).ConfigureAwait(false);
+        }
         r.ReplyOk(); // the kernel ignores RELEASE errors; the fh is gone either way
     }
 
@@ -72,6 +78,7 @@ public sealed partial class FuseBridge
         if (!TryFile(r, a.Fh, out var file)) return;
         var ctx = Ctx(r, groups: false);
         ctx.LockOwner = a.LockOwner; // FLUSH releases this owner's POSIX locks
+        ForgetLockOwner(a.Fh, a.LockOwner);
         ReplyErrno(r, await _session.FlushAsync(ctx, file).ConfigureAwait(false));
     }
 

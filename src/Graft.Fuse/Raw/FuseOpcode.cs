@@ -61,6 +61,18 @@ public static class FuseConst
     public const uint FsyncFdatasync = 1 << 0;
     public const uint WriteCache = 1 << 0, WriteLockOwner = 1 << 1, WriteKillSuidGid = 1 << 2;
 
+    /// <summary>fuse_lk_in.lk_flags: the request is flock(2), not fcntl.</summary>
+    public const uint LkFlock = 1 << 0;
+    /// <summary>release_in.release_flags: the file held flocks (release_in.lock_owner names them).</summary>
+    public const uint ReleaseFlockUnlock = 1 << 1;
+    /// <summary>The kernel's OFFSET_MAX: a lock End of this value runs to end of file.</summary>
+    public const ulong OffsetMax = long.MaxValue;
+    /// <summary>Lock types in fuse_file_lock (fcntl.h values).</summary>
+    public const uint FRdlck = 0, FWrlck = 1, FUnlck = 2;
+
+    /// <summary>Notify codes: a message from the filesystem with unique 0 carries one in the error field.</summary>
+    public const int NotifyInvalInode = 2;
+
     // RENAME2 flags (linux/fs.h)
     public const uint RenameNoReplace = 1 << 0, RenameExchange = 1 << 1, RenameWhiteout = 1 << 2;
 }

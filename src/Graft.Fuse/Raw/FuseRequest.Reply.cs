@@ -42,6 +42,8 @@ public sealed unsafe partial class FuseRequest
     public Errno ReplyWrite(uint written) => ReplyStruct(new FuseWriteOut { Size = written });
     public Errno ReplyStatFs(in FuseKstatfs st) => ReplyStruct(st);
     public Errno ReplyLseek(ulong offset) => ReplyStruct(new FuseLseekOut { Offset = offset });
+    /// <summary>GETLK's answer (SETLK and SETLKW answer with <see cref="ReplyOk"/>).</summary>
+    public Errno ReplyLock(in FuseFileLock lk) => ReplyStruct(new FuseLkOut { Lk = lk });
     /// <summary>COPY_FILE_RANGE answers with a write_out.</summary>
     public Errno ReplyCopyFileRange(uint copied) => ReplyWrite(copied);
 

@@ -61,6 +61,8 @@ public sealed unsafe partial class FuseRequest
     /// stop (only a wait that has changed nothing yet should); if it stops, it replies EINTR.</summary>
     public CancellationToken CancellationToken => _cts.Token;
     public FuseConnectionInfo Connection => _session.Connection;
+    /// <summary>The connection the request came on: notifications to the kernel go through it.</summary>
+    public FuseSession Session => _session;
 
     /// <summary>A slot a filesystem may use to cache per-request-object state (the bridge keeps its
     /// reusable fop context here). It stays with the pooled object across requests, so the hot path can

@@ -155,12 +155,17 @@ public sealed unsafe partial class FuseSession
             case FuseOpcode.Fallocate: return _fs.Fallocate(r, Arg<FuseFallocateIn>(p));
             case FuseOpcode.Lseek: return _fs.Lseek(r, Arg<FuseLseekIn>(p));
             case FuseOpcode.CopyFileRange: return _fs.CopyFileRange(r, Arg<FuseCopyFileRangeIn>(p));
+            case FuseOpcode.GetLk: return _fs.GetLk(r, Arg<FuseLkIn>(p));
+            case FuseOpcode.SetLk:
+            case FuseOpcode.SetLkW:
+                return _fs.SetLk(r, Arg<FuseLkIn>(p), wait: op == FuseOpcode.SetLkW);
             case FuseOpcode.Destroy:
                 // Only some mount types send it, before the connection ends; the readers stop on ENODEV.
                 r.ReplyOk();
                 return ValueTask.CompletedTask;
             default:
-                // STATX, SYNCFS, TMPFILE, IOCTL, POLL, BMAP, locks (not negotiated) and anything newer: the
+                // STATX, SYNCFS, TMPFILE, IOCTL, POLL, BMAP and anything newer (and locks, for a filesystem that
+                // does not serve them: they are then not negotiated, so only a misbehaving kernel sends them): the
                 // kernel remembers ENOSYS and falls back (STATX to GETATTR) or fails the call cleanly.
                 r.ReplyError(Errno.ENOSYS);
                 return ValueTask.CompletedTask;

@@ -43,11 +43,15 @@ public sealed unsafe partial class FuseSession
         // HANDLE_KILLPRIV_V2 moves clearing suid/sgid on write/chown/truncate to the filesystem (flags say
         // when); without it the kernel does it with an explicit SETATTR, correct whatever is below. Opt-in.
         if (_options.HandleKillPriv) f |= FuseInitFlags.HandleKillprivV2;
+        // POSIX_LOCKS: fcntl byte-range locks (and OFD locks, which reach us as fcntl locks owned by the open
+        // file) go to the filesystem as GETLK/SETLK/SETLKW, so a lock taken on one client excludes the others;
+        // without it the kernel would arbitrate them on this machine only. FLOCK_LOCKS: flock(2) the same way
+        // (SETLK/SETLKW with FUSE_LK_FLOCK). Asked for only when the filesystem serves them: a kernel that
+        // sends lock requests nobody answers would turn every application's lock into ENOSYS.
+        f |= _fs.LockCapabilities & (FuseInitFlags.PosixLocks | FuseInitFlags.FlockLocks);
         // Not asked for:
         //  WRITEBACK_CACHE — the kernel would buffer writes and own mtime/size: wrong for a file shared by
         //    several clients of a network filesystem (others would see stale sizes, close-to-open breaks).
-        //  POSIX_LOCKS / FLOCK_LOCKS — until the locks feature lands the kernel keeps applications' locks
-        //    working locally; negotiating them now would send GETLK/SETLK nobody serves.
         //  SPLICE_* — we read and write through plain buffers.
         //  POSIX_ACL, SECURITY_CTX, SETXATTR_EXT — no ACL/LSM handling yet; the 8-byte setxattr_in suffices.
         //  ABORT_ERROR — an abort and an unmount end the reader the same way; applications keep seeing ENOTCONN.

@@ -44,6 +44,12 @@ public sealed partial class FuseSession
     [LoggerMessage(Level = LogLevel.Information, Message = "-> {Unique} {Opcode} errno {Error} ({Length} bytes), write {WriteResult}")]
     partial void LogReply(ulong unique, FuseOpcode opcode, int error, int length, Errno writeResult);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "-> notify {Code} node {NodeId}, write {WriteResult}")]
+    partial void LogNotify(int code, ulong nodeId, Errno writeResult);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "notification {Code} for node {NodeId} failed: {Error}")]
+    partial void LogNotifyFailed(int code, ulong nodeId, Errno error);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "unmounting {MountPoint} failed: {Error}")]
     partial void LogUnmountFailed(string mountPoint, Errno error);
 }

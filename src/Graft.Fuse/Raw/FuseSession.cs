@@ -258,7 +258,8 @@ public sealed partial class FuseSession : IDisposable
         // Handlers still running after the readers stopped get a bounded chance to reply first.
         var deadline = DateTime.UtcNow + _options.StopTimeout;
         while (InFlight > 0 && DateTime.UtcNow < deadline) Thread.Sleep(5);
-        Volatile.Write(ref _closed, 1);
+        Interlocked.Exchange(ref _closed, 1); // a full fence: Notify counts itself, then looks at this
+        WaitForNotifications(DateTime.UtcNow + _options.StopTimeout);
         lock (_poolLock)
         {
             foreach (var fd in _fds) LibC.Close(fd);

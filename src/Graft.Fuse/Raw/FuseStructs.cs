@@ -337,6 +337,47 @@ public struct FuseCopyFileRangeIn
     public ulong Flags;
 }
 
+/// <summary>A byte-range lock as the kernel sends it: the range is inclusive, and End =
+/// <see cref="FuseConst.OffsetMax"/> runs to end of file. Type is F_RDLCK (0), F_WRLCK (1) or F_UNLCK (2);
+/// Pid is the caller's thread group id in the daemon's pid namespace (0 for unlocks and GETLK).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct FuseFileLock
+{
+    public ulong Start;
+    public ulong End;
+    public uint Type;
+    public uint Pid;
+}
+
+/// <summary>GETLK, SETLK and SETLKW. Owner is the kernel's lock owner: the process's file table for fcntl
+/// locks, the open file for flock and OFD locks. LkFlags has <see cref="FuseConst.LkFlock"/> for flock(2).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct FuseLkIn
+{
+    public ulong Fh;
+    public ulong Owner;
+    public FuseFileLock Lk;
+    public uint LkFlags;
+    public uint Padding;
+}
+
+/// <summary>GETLK's answer: the first conflicting lock, or Type = F_UNLCK when there is none.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct FuseLkOut
+{
+    public FuseFileLock Lk;
+}
+
+/// <summary>FUSE_NOTIFY_INVAL_INODE: drop the node's cached attributes and its cached pages from Off for Len
+/// bytes (Len 0: to the end; Off &lt; 0: attributes only). Ino is the nodeid, not st_ino.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct FuseNotifyInvalInodeOut
+{
+    public ulong Ino;
+    public long Off;
+    public long Len;
+}
+
 /// <summary>Header of one READDIR record; the name follows, then zero padding to 8 bytes.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct FuseDirent

@@ -19,6 +19,12 @@ public interface IFuseFileSystem
     /// <summary>DESTROY (sent on clean unmount of some mount types) or the connection ended.</summary>
     void Destroyed() { }
 
+    /// <summary>Which lock requests this filesystem serves: <see cref="FuseInitFlags.PosixLocks"/> (fcntl and OFD
+    /// locks: GETLK, SETLK, SETLKW) and <see cref="FuseInitFlags.FlockLocks"/> (flock(2): SETLK/SETLKW with
+    /// <see cref="FuseConst.LkFlock"/>). Asked for at INIT only if listed here; without them the kernel keeps
+    /// locks to itself, so they work between processes of this machine but no further.</summary>
+    FuseInitFlags LockCapabilities => FuseInitFlags.None;
+
     ValueTask Lookup(FuseRequest r, ReadOnlyMemory<byte> name) => NotImplemented(r);
 
     /// <summary>FORGET and BATCH_FORGET: drop <c>NLookup</c> from each node's lookup count. No reply.</summary>
@@ -69,6 +75,14 @@ public interface IFuseFileSystem
     ValueTask Fallocate(FuseRequest r, FuseFallocateIn args) => NotImplemented(r);
     ValueTask Lseek(FuseRequest r, FuseLseekIn args) => NotImplemented(r);
     ValueTask CopyFileRange(FuseRequest r, FuseCopyFileRangeIn args) => NotImplemented(r);
+
+    /// <summary>F_GETLK: reply with <c>r.ReplyLock</c> — the first conflicting lock, or F_UNLCK.</summary>
+    ValueTask GetLk(FuseRequest r, FuseLkIn args) => NotImplemented(r);
+
+    /// <summary>SETLK (<paramref name="wait"/> false) and SETLKW: set or clear a lock, fcntl or (with
+    /// <see cref="FuseConst.LkFlock"/>) flock. A waiting SETLKW ends with EINTR when <c>r.CancellationToken</c>
+    /// fires (INTERRUPT: a signal reached the caller) unless the lock was granted first.</summary>
+    ValueTask SetLk(FuseRequest r, FuseLkIn args, bool wait) => NotImplemented(r);
 
     protected static ValueTask NotImplemented(FuseRequest r)
     {

@@ -68,6 +68,14 @@ internal sealed class LockProcess : IAsyncDisposable
         try { _p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
     }
 
+    /// <summary>Whether the process has ended within <paramref name="seconds"/> (a process killed while blocked
+    /// in a FUSE request ends only once that request is answered).</summary>
+    public async Task<bool> ExitedWithinAsync(double seconds)
+    {
+        try { await _p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(seconds)); return true; }
+        catch (TimeoutException) { return false; }
+    }
+
     public async ValueTask DisposeAsync()
     {
         Kill();

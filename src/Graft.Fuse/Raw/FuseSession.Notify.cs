@@ -1,0 +1,76 @@
+using Graft.Core;
+using Graft.Fuse.Raw.Native;
+
+namespace Graft.Fuse.Raw;
+
+// Notifications: messages the filesystem sends the kernel unasked (unique 0, the notify code in the error field).
+//
+// Why they never run on a reader thread: the kernel handles INVAL_INODE inside our write(). It locks each cached
+// page of the file to drop it, and a page stays locked while a READ (or a WRITE, which locks the pages it copies)
+// of it is in flight — a request the kernel may still be waiting to hand to one of our readers. A reader blocked
+// in that write() could be the one that has to read it: with one reader, or all of them writing, the mount
+// hangs. Nor may a notification be written from the thread that completes a brick reply (it could be the reply
+// that READ is waiting for). So each one is written from the thread pool, and callers await it.
+public sealed unsafe partial class FuseSession
+{
+    int _notifying; // notifications being written; CloseDevice lets them finish before closing the fds
+
+    /// <summary>
+    /// Drops the kernel's cached attributes of <paramref name="nodeId"/> and its cached pages from
+    /// <paramref name="offset"/> for <paramref name="length"/> bytes (0: to the end; a negative offset drops the
+    /// attributes only), so the next read and stat ask the filesystem. Runs on the thread pool (see above) and
+    /// completes when the kernel has done it. Never fails in a way that needs handling: ENOENT means the kernel
+    /// has no such node cached (nothing to drop), ENODEV that the connection is gone (after unmount).
+    /// </summary>
+    public Task<Errno> NotifyInvalInodeAsync(ulong nodeId, long offset = 0, long length = 0)
+    {
+        var item = new InvalInodeItem(this, nodeId, offset, length);
+        ThreadPool.UnsafeQueueUserWorkItem(item, preferLocal: false);
+        return item.Done.Task;
+    }
+
+    sealed class InvalInodeItem(FuseSession session, ulong nodeId, long offset, long length) : IThreadPoolWorkItem
+    {
+        public readonly TaskCompletionSource<Errno> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Execute()
+        {
+            var body = new FuseNotifyInvalInodeOut { Ino = nodeId, Off = offset, Len = length };
+            Done.TrySetResult(session.Notify(FuseConst.NotifyInvalInode, nodeId, &body, sizeof(FuseNotifyInvalInodeOut)));
+        }
+    }
+
+    /// <summary>Writes one notification (blocking: never call it on a reader thread).</summary>
+    Errno Notify(int code, ulong nodeId, void* body, int length)
+    {
+        // Counted before the check, and CloseDevice marks the device closed before it looks at the count (both
+        // with full fences): either we see it closed, or it waits for this write. A closed fd number may already
+        // name another file, so after that we must not write at all.
+        Interlocked.Increment(ref _notifying);
+        try
+        {
+            if (Volatile.Read(ref _closed) != 0) return Errno.ENODEV;
+            var h = new FuseOutHeader { Len = (uint)(sizeof(FuseOutHeader) + length), Error = code, Unique = 0 };
+            var iov = stackalloc LibC.IoVec[2];
+            iov[0] = new LibC.IoVec { Base = &h, Length = (nuint)sizeof(FuseOutHeader) };
+            iov[1] = new LibC.IoVec { Base = body, Length = (nuint)length };
+            nint n = LibC.Writev(_masterFd, iov, 2);
+            var err = n >= 0 ? Errno.OK : (Errno)LibC.LastErrno;
+            if (_options.Debug) LogNotify(code, nodeId, err);
+            // ENOENT: the kernel no longer has the node (forgotten): nothing was cached. ENODEV/ECONNABORTED:
+            // unmounted or aborted: nothing is cached any more either.
+            if (err is not (Errno.OK or Errno.ENOENT or Errno.ENODEV or Errno.ECONNABORTED)) LogNotifyFailed(code, nodeId, err);
+            return err;
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _notifying);
+        }
+    }
+
+    /// <summary>Lets notifications being written finish (bounded) once the device is marked closed.</summary>
+    void WaitForNotifications(DateTime deadline)
+    {
+        while (Volatile.Read(ref _notifying) > 0 && DateTime.UtcNow < deadline) Thread.Sleep(1);
+    }
+}
