@@ -77,7 +77,14 @@ public static partial class MountDaemon
         }
 
         // The registry lets the session build new graphs when the volfile changes (live switching).
-        var session = new MountSession(graph, new MountOptions { Registry = registry, ChildUpTimeout = o.ChildUpTimeout }, loggers);
+        var defaults = new MountOptions();
+        var session = new MountSession(graph, new MountOptions
+        {
+            Registry = registry,
+            ChildUpTimeout = o.ChildUpTimeout,
+            SweepDelay = o.Settings.SweepDelay ?? defaults.SweepDelay,
+            RetirementTimeout = o.Settings.RetirementTimeout ?? defaults.RetirementTimeout,
+        }, loggers);
         var mounted = await FuseSession.MountAsync(mp, new FuseBridge(session, o.Settings.Bridge), o.Settings.Fuse,
             loggers.CreateLogger("Graft.Fuse")).ConfigureAwait(false);
         if (!mounted.Ok)

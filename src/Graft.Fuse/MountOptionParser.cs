@@ -5,7 +5,14 @@ using Graft.Fuse.Raw;
 namespace Graft.Fuse;
 
 /// <summary>The kernel-facing settings of one mount, as given with <c>-o</c>.</summary>
-public sealed record MountSettings(FuseMountOptions Fuse, FuseBridgeOptions Bridge);
+public sealed record MountSettings(FuseMountOptions Fuse, FuseBridgeOptions Bridge)
+{
+    /// <summary>How long after a graph switch the background sweep starts moving idle handles (null: the session's default).</summary>
+    public TimeSpan? SweepDelay { get; init; }
+
+    /// <summary>How long an old graph may be held by calls that never return before its teardown is forced (null: default).</summary>
+    public TimeSpan? RetirementTimeout { get; init; }
+}
 
 /// <summary>
 /// Parses <c>-o OPTIONS</c> (comma-separated, as mount(8) and FUSE users write them). Defaults are those of
@@ -17,7 +24,8 @@ public static class MountOptionParser
     /// <summary>Every option understood, for the error message and the help text.</summary>
     public const string Known =
         "entry_timeout=SEC, attr_timeout=SEC, negative_timeout=SEC, allow_other, noallow_other, " +
-        "default_permissions, nodefault_permissions, ro, rw, readers=N, read_ahead_kb=N, debug";
+        "default_permissions, nodefault_permissions, ro, rw, readers=N, read_ahead_kb=N, sweep_delay=SEC, " +
+        "retirement_timeout=SEC, debug";
 
     /// <summary>Readers: one per core is enough to keep the kernel's queue drained on small machines.</summary>
     public static int DefaultReaders => Math.Clamp(Environment.ProcessorCount, 2, 8);
@@ -37,6 +45,7 @@ public static class MountOptionParser
             ReadAheadKb = DefaultReadAheadKb,
         };
         var bridge = new FuseBridgeOptions();
+        TimeSpan? sweepDelay = null, retirementTimeout = null;
         settings = new MountSettings(fuse, bridge);
         error = "";
         foreach (var raw in (options ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -74,7 +83,16 @@ public static class MountOptionParser
                     if (!Int(key, value!, 0, 1 << 20, out var ra, ref error)) return false;
                     fuse = fuse with { ReadAheadKb = ra };
                     break;
-                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb":
+                case "sweep_delay" when !flag:
+                    if (!Seconds(key, value!, out var sd, ref error)) return false;
+                    sweepDelay = sd;
+                    break;
+                case "retirement_timeout" when !flag:
+                    if (!Seconds(key, value!, out var rt, ref error)) return false;
+                    if (rt < TimeSpan.FromSeconds(1)) { error = $"mount option {key}={value}: give at least 1 second"; return false; }
+                    retirementTimeout = rt;
+                    break;
+                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "sweep_delay" or "retirement_timeout":
                     error = $"mount option '{key}' needs a value ({key}=...)";
                     return false;
                 case "allow_other" or "noallow_other" or "default_permissions" or "nodefault_permissions" or "ro" or "rw" or "debug":
@@ -85,7 +103,7 @@ public static class MountOptionParser
                     return false;
             }
         }
-        settings = new MountSettings(fuse, bridge);
+        settings = new MountSettings(fuse, bridge) { SweepDelay = sweepDelay, RetirementTimeout = retirementTimeout };
         return true;
     }
 

@@ -22,7 +22,8 @@ public sealed partial class MountSession
         try
         {
             // Give busy handles the chance to move on their own first; the sweep is for idle ones.
-            await Task.Delay(Options.SweepDelay).ConfigureAwait(false);
+            // (Never past the retirement bound, which stays the bound.)
+            await Task.Delay(Options.SweepDelay < timeout ? Options.SweepDelay : timeout).ConfigureAwait(false);
             while (true)
             {
                 if (Volatile.Read(ref _disposed) != 0) { Interlocked.Decrement(ref _retiring); return; } // DisposeAsync tears every graph down

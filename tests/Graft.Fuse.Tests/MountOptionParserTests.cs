@@ -15,13 +15,16 @@ public class MountOptionParserTests
         Assert.Equal(TimeSpan.FromSeconds(1), s.Bridge.NegativeTimeout);
         Assert.Equal(MountOptionParser.DefaultReadAheadKb, s.Fuse.ReadAheadKb);
         Assert.InRange(s.Fuse.Readers, 2, 8);
+        Assert.Null(s.SweepDelay);          // the session's own defaults
+        Assert.Null(s.RetirementTimeout);
     }
 
     [Fact]
     public void Every_option_is_understood()
     {
         Assert.True(MountOptionParser.TryParse(
-            "entry_timeout=0.5,attr_timeout=2,negative_timeout=0,noallow_other,nodefault_permissions,ro,readers=3,read_ahead_kb=4096,debug",
+            "entry_timeout=0.5,attr_timeout=2,negative_timeout=0,noallow_other,nodefault_permissions,ro,readers=3,read_ahead_kb=4096,debug," +
+            "sweep_delay=600,retirement_timeout=90",
             out var s, out var error), error);
         Assert.Equal(TimeSpan.FromMilliseconds(500), s.Bridge.EntryTimeout);
         Assert.Equal(TimeSpan.FromSeconds(2), s.Bridge.AttrTimeout);
@@ -32,6 +35,8 @@ public class MountOptionParserTests
         Assert.Equal(3, s.Fuse.Readers);
         Assert.Equal(4096, s.Fuse.ReadAheadKb);
         Assert.True(s.Fuse.Debug);
+        Assert.Equal(TimeSpan.FromSeconds(600), s.SweepDelay);
+        Assert.Equal(TimeSpan.FromSeconds(90), s.RetirementTimeout);
         Assert.True(MountOptionParser.TryParse("allow_other,default_permissions,rw", out s, out _));
         Assert.True(s.Fuse.AllowOther && s.Fuse.DefaultPermissions && !s.Fuse.ReadOnly);
     }
@@ -45,6 +50,8 @@ public class MountOptionParserTests
     [InlineData("attr_timeout=soon", "give seconds")]
     [InlineData("readers=0", "whole number between 1 and 64")]
     [InlineData("read_ahead_kb=1.5", "whole number")]
+    [InlineData("retirement_timeout=0.5", "at least 1 second")]
+    [InlineData("sweep_delay", "needs a value")]
     public void Mistakes_are_named(string options, string message)
     {
         Assert.False(MountOptionParser.TryParse(options, out _, out var error));
