@@ -1,0 +1,82 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Graft.EndToEnd.Tests.Mounting;
+using Graft.EndToEnd.Tests.Network;
+using Graft.Mount.Control;
+
+namespace Graft.EndToEnd.Tests.Locking;
+
+/// <summary>
+/// The brick of a mounted volume is killed with SIGKILL while a process holds locks through one
+/// mount, and restarted on the same directory and port: the mount takes its locks back during the
+/// brick's lock grace, and a process on a second mount of the volume cannot take them in between.
+/// </summary>
+public class LocksThroughABrickRestart
+{
+    private const int GraceSeconds = 4;
+
+    private static JsonElement State(string mnt)
+    {
+        using var doc = JsonDocument.Parse(ControlClient.Send(ControlClient.SocketPathFor(mnt), "state", TimeSpan.FromSeconds(5)));
+        return doc.RootElement.Clone();
+    }
+
+    private static bool Up(string mnt) => State(mnt).GetProperty("graphs").EnumerateArray().All(g => g.GetProperty("childUp").GetBoolean());
+
+    [MountFact]
+    public async Task Locks_held_through_a_kill_9_of_the_brick_are_still_held_after_it_restarts_and_nobody_takes_them_in_the_grace()
+    {
+        await using var v = await MountedVolume.UpAsync("lock-restart");
+        var mnt2 = Path.Combine(v.Home, "mnt2");
+        Directory.CreateDirectory(mnt2);
+        var run = Path.Combine(v.Home, "var", "run");
+        var volfile = Directory.GetFiles(run, "*.vol").Single();
+        BrickProcess? restarted = null;
+        (await Proc.Graft(v.Home, "mount", "--log", Path.Combine(v.Home, "var", "log", "mnt2.mount.log"), "--volfile", volfile, mnt2)).Ok("second mount");
+        try
+        {
+            await using var a = await LockProcess.StartAsync("A");
+            await using var b = await LockProcess.StartAsync("B");
+            await a.ExpectAsync($"open f {v.P("db")} rwc", "ok");
+            await a.ExpectAsync($"open g {v.P("db")} rw", "ok");
+            await a.ExpectAsync("fcntl f setlk w 0 10", "ok");
+            await a.ExpectAsync("flock g ex nb", "ok");
+            await b.ExpectAsync($"open f {Path.Combine(mnt2, "db")} rw", "ok");
+            await b.ExpectAsync("fcntl f setlk r 0 1", "err EAGAIN");
+
+            // kill -9 the brick `graft up` started, then start it again on the same directory and port.
+            var pid = int.Parse(File.ReadAllText(Directory.GetFiles(run, "*.brick.pid").Single()).Trim());
+            var lines = File.ReadAllLines(volfile).Select(l => l.Trim()).ToArray();
+            string Opt(string name) => lines.Single(l => l.StartsWith("option " + name + " ", StringComparison.Ordinal)).Split(' ')[2];
+            Process.GetProcessById(pid).Kill();
+            await Proc.Until(() => !Directory.Exists($"/proc/{pid}"), "the brick is gone", seconds: 30);
+            await Proc.Until(() => !Up(v.Mnt) && !Up(mnt2), "both mounts noticed", seconds: 30);
+            restarted = await BrickProcess.StartAsync("--dir", v.Brick, "--name", Opt("remote-subvolume"),
+                "--port", Opt("remote-port"), "--listen", "127.0.0.1", "--lock-grace", GraceSeconds.ToString());
+            var sinceStart = Stopwatch.StartNew();
+            await Proc.Until(() => State(v.Mnt).GetProperty("counters").GetProperty("locksReclaimed").GetInt64() >= 2,
+                "mount 1 took its two locks back", seconds: 30);
+            await Proc.Until(() => Up(mnt2), "mount 2 reconnected", seconds: 30);
+
+            // During the grace the second mount's request waits; then it is refused: the lock is A's again.
+            await b.ExpectAsync("fcntl f setlk r 0 1", "err EAGAIN");
+            Assert.True(sinceStart.Elapsed >= TimeSpan.FromSeconds(GraceSeconds - 1),
+                $"B was answered {sinceStart.Elapsed.TotalSeconds:0.0} s after the restart, inside the {GraceSeconds} s grace");
+            await b.ExpectAsync("flock f sh nb", "err EAGAIN");
+            await b.ExpectAsync("fcntl f getlk r 0 1", $"lock w 0 10 {a.Pid}");
+            Assert.Equal(0, State(v.Mnt).GetProperty("counters").GetProperty("locksLost").GetInt64());
+
+            // Still A's to give up.
+            await a.ExpectAsync("fcntl f setlk u 0 0", "ok");
+            await b.ExpectAsync("fcntl f setlk w 0 10", "ok");
+            await a.ExpectAsync("flock g un", "ok");
+            await b.ExpectAsync("flock f ex nb", "ok");
+        }
+        finally
+        {
+            try { await Proc.Graft(v.Home, "umount", mnt2); } catch (TimeoutException) { }
+            if (Proc.IsMounted(mnt2)) await Proc.RunAsync("umount", ["-l", mnt2], seconds: 30);
+            if (restarted is not null) await restarted.DisposeAsync();
+        }
+    }
+}
