@@ -31,7 +31,7 @@ sealed class LockBridge : IAsyncDisposable
         Directory.CreateDirectory(root);
         var graph = Graph.Linear(1,
             (PosixTranslator.Spec, "posix", new Dictionary<string, string> { ["directory"] = root }),
-            (LocksTranslator.Spec, "locks", null));
+            (LocksTranslator.Spec, "locks", new Dictionary<string, string> { ["lock-grace"] = "0" })); // a fresh brick: nothing to reclaim
         Assert.True(await graph.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None));
         return new LockBridge(root, new MountSession(graph));
     }

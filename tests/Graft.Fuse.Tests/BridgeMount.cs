@@ -32,7 +32,7 @@ sealed class BridgeMount : IAsyncDisposable
         Directory.CreateDirectory(Path.Combine(root, "mnt"));
         var posix = (PosixTranslator.Spec, "posix", (IReadOnlyDictionary<string, string>?)new Dictionary<string, string> { ["directory"] = Path.Combine(root, "brick") });
         var graph = locks
-            ? Graph.Linear(1, posix, (Graft.Xlators.Features.Locks.LocksTranslator.Spec, "locks", null))
+            ? Graph.Linear(1, posix, (Graft.Xlators.Features.Locks.LocksTranslator.Spec, "locks", new Dictionary<string, string> { ["lock-grace"] = "0" }))
             : Graph.Linear(1, posix);
         Assert.True(await graph.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None), "brick graph did not come up");
         var session = new MountSession(graph);
