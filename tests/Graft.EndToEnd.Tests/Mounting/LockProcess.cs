@@ -17,7 +17,7 @@ internal sealed class LockProcess : IAsyncDisposable
     /// <summary>The process id, as F_GETLK reports it for this process's locks.</summary>
     public int Pid { get; }
 
-    /// <summary>The appender/checker/locker program, built beside the tests in the same configuration.</summary>
+    /// <summary>Graft.TestTools (appender, checker, locker), built beside the tests in the same configuration.</summary>
     public static string Tool
     {
         get

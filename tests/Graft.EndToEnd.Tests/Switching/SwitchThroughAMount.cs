@@ -12,16 +12,7 @@ namespace Graft.EndToEnd.Tests.Switching;
 public class SwitchThroughAMount(Xunit.Abstractions.ITestOutputHelper output)
 {
     /// <summary>The appender/checker program, built beside the tests in the same configuration.</summary>
-    private static string Tool
-    {
-        get
-        {
-            var cfgDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/')); // .../bin/<Config>/net10.0
-            var path = Path.Combine(Proc.RepoRoot, "tests", "Graft.TestTools", "bin", cfgDir.Parent!.Name, cfgDir.Name, "Graft.TestTools.dll");
-            Assert.True(File.Exists(path), $"{path} is not built");
-            return path;
-        }
-    }
+    private static string Tool => LockProcess.Tool;
 
     [MountTheory]
     [InlineData("debug/faults")]
