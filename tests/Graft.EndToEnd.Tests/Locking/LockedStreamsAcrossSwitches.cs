@@ -120,4 +120,27 @@ public class LockedStreamsAcrossSwitches
         // Nobody waits any more: the lock is free for the third stream, not given to the cancelled one.
         Assert.True(await third.TryLockRangeAsync(0, 0, exclusive: true));
     }
+
+    [Fact]
+    public async Task A_file_whose_locks_cannot_be_re_bound_fails_closed_and_its_lock_stays_held_until_it_is_closed()
+    {
+        await using var v = await NetVolume.StartAsync(writeBehind: false);
+        var holder = await OpenAsync(v, "f");
+        Assert.True(await holder.TryLockRangeAsync(0, 0, exclusive: true));
+
+        // The new graph refuses every rebind (as a brick without a lock manager would).
+        await v.ApplyAsync(writeBehind: false, faults: "    option fail rebindlocks\n    option fail-errno EINVAL\n");
+        var e = await Assert.ThrowsAsync<GraftIOException>(async () => await holder.StatAsync());
+        Assert.Equal(Errno.EIO, e.Errno);
+        // Every later call: EIO, never a quiet success on an unlocked file.
+        Assert.Equal(Errno.EIO, (await Assert.ThrowsAsync<GraftIOException>(async () => await holder.ReadExactlyAsync(new byte[1]))).Errno);
+        Assert.Equal(Errno.EIO, (await Assert.ThrowsAsync<GraftIOException>(async () => await holder.TryLockRangeAsync(0, 1, exclusive: false))).Errno);
+        Assert.Equal(1, v.State.Counters.LocksLost);
+
+        await using var prober = await OpenAsync(v, "f"); // opened on the new graph: nothing to re-bind
+        Assert.False(await prober.TryLockRangeAsync(0, 1, exclusive: false)); // still held
+        // close(2) reports the failure too, and still releases the owner's lock on the brick.
+        Assert.Equal(Errno.EIO, (await Assert.ThrowsAsync<GraftIOException>(async () => await holder.DisposeAsync())).Errno);
+        Assert.True(await prober.TryLockRangeAsync(0, 1, exclusive: true));
+    }
 }
