@@ -79,7 +79,18 @@ public sealed partial class MountSession
                 var r = await call.Task.ConfigureAwait(false);
                 if (r.Ok) await GrantedAsync(file, call.Fd, lk).ConfigureAwait(false);
                 await call.EndAsync(this).ConfigureAwait(false);
-                return r;
+                if (r.Error != Errno.ENOTCONN) return r;
+                if (!await ReconnectedForWaitAsync(ctx, file).ConfigureAwait(false))
+                    return ctx.Cancellation.IsCancellationRequested ? Errno.EINTR : r;
+                // The brick went away under the wait (its queue went with it) and is back, or the graph the
+                // wait was on was torn down: ask again on the active graph. A restarted brick holds it until its
+                // lock grace ends, so the locks taken back in the grace come first.
+                var again = ctx.CloneForCall();
+                var (g3, f3) = await EnterFileAsync(again, file).ConfigureAwait(false);
+                if (!f3.Ok) { g3.ExitFop(); return f3.Error; }
+                call = StartWait(again, g3, f3.Value, lk);
+                Interlocked.Increment(ref _counters.LockWaitsResent);
+                continue;
             }
             if (ReferenceEquals(ActiveGraph, call.Graph)) continue;
 
@@ -113,6 +124,29 @@ public sealed partial class MountSession
     }
 
     private static readonly TimeSpan MoveRetryDelay = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>How long a blocking lock request whose brick went away waits for it to come back before it fails (ENOTCONN).</summary>
+    private static readonly TimeSpan WaitReconnectBound = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// After a blocking lock call failed with ENOTCONN: true once the active graph is up again (bounded by
+    /// <see cref="WaitReconnectBound"/>), so the wait can be asked again; false if the caller gave up, the file
+    /// failed closed, the mount is going away, or the brick did not come back in time.
+    /// </summary>
+    private async ValueTask<bool> ReconnectedForWaitAsync(FopContext ctx, MountFile file)
+    {
+        var deadline = Environment.TickCount64 + (long)WaitReconnectBound.TotalMilliseconds;
+        // At least one short pause: a child that still looks up has not yet noticed what failed the call.
+        do
+        {
+            try { await Task.Delay(MoveRetryDelay, ctx.Cancellation).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return false; }
+            if (file.Failure != Errno.OK || file.Released || Volatile.Read(ref _disposed) != 0) return false;
+            if (ActiveGraph.IsChildUp) return true;
+        }
+        while (Environment.TickCount64 < deadline);
+        return false;
+    }
 
     private PendingWait StartWait(FopContext ctx, Graph g, Fd fd, FileLock lk)
     {

@@ -14,7 +14,7 @@ public sealed partial class MountSession
     {
         public long Lookups, NodesCreated, NodesForgotten, FilesOpened, FilesReleased, FdsReleased;
         public long InodeMisses, FdMisses, MigrationsDone, MigrationsFailed;
-        public long LocksRebound, LockWaitsMoved, LocksReclaimed, LocksLost;
+        public long LocksRebound, LockWaitsMoved, LocksReclaimed, LocksLost, LockWaitsResent;
         public long Switches, Reconfigures, GraphsDestroyed, RetirementsForced, HandlesSwept;
     }
 
@@ -56,7 +56,8 @@ public sealed partial class MountSession
                 Interlocked.Read(ref _counters.InodeMisses), Interlocked.Read(ref _counters.FdMisses),
                 Interlocked.Read(ref _counters.HandlesSwept),
                 Interlocked.Read(ref _counters.LocksRebound), Interlocked.Read(ref _counters.LockWaitsMoved),
-                Interlocked.Read(ref _counters.LocksReclaimed), Interlocked.Read(ref _counters.LocksLost)),
+                Interlocked.Read(ref _counters.LocksReclaimed), Interlocked.Read(ref _counters.LocksLost),
+                Interlocked.Read(ref _counters.LockWaitsResent)),
             LastVolfileError);
     }
 }
@@ -104,4 +105,6 @@ public sealed record CounterInfo(
     /// <summary>Locks taken back from a restarted brick during its grace.</summary>
     long LocksReclaimed = 0,
     /// <summary>Locks that could be neither re-bound nor taken back: each failed its file closed (EIO).</summary>
-    long LocksLost = 0);
+    long LocksLost = 0,
+    /// <summary>Blocking lock requests asked again after their brick went away and came back.</summary>
+    long LockWaitsResent = 0);

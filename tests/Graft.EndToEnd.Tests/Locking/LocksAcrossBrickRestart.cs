@@ -30,11 +30,15 @@ public class LocksAcrossBrickRestart
             await using var ranged = await volume.OpenAsync("/db", FileMode.Create, FileAccess.ReadWrite);
             await using var flocked = await volume.OpenAsync("/db", FileMode.Open, FileAccess.ReadWrite);
             await using var other = await volume.OpenAsync("/db", FileMode.Open, FileAccess.ReadWrite);
+            await using var waiter = await volume.OpenAsync("/db", FileMode.Open, FileAccess.ReadWrite);
 
             // Two ranges (0-39 and 60-99, by splitting 0-99) and a flock.
             Assert.True(await ranged.TryLockRangeAsync(0, 100, exclusive: true));
             await ranged.UnlockRangeAsync(40, 20);
             Assert.True(await flocked.TryLockFileAsync(exclusive: true));
+
+            // A blocking request waiting when the brick dies keeps waiting (asked again once it is back).
+            var wait = waiter.LockRangeAsync(0, 10, exclusive: true).AsTask();
 
             await brick.KillHardAsync();
             await NetClient.Until(() => !client.IsConnected, "the client noticed the kill");
@@ -52,8 +56,15 @@ public class LocksAcrossBrickRestart
             Assert.False(await other.TryLockFileAsync(exclusive: false));
             Assert.Equal(0, volume.GetState().Counters.LocksLost);
 
-            // And they are still the holder's to give up.
+            Assert.False(wait.IsCompleted, "the waiter got the lock while it was held");
+            Assert.Equal(1, volume.GetState().Counters.LockWaitsResent);
+
+            // And they are still the holder's to give up: then the waiter gets the range, once.
+            await other.UnlockRangeAsync(45, 10);
             await ranged.UnlockRangeAsync(0, 0);
+            await wait.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.False(await other.TryLockRangeAsync(0, 1, exclusive: false));
+            await waiter.UnlockRangeAsync(0, 10);
             Assert.True(await other.TryLockRangeAsync(0, 1, exclusive: true));
             await flocked.UnlockFileAsync();
             Assert.True(await other.TryLockFileAsync(exclusive: true));
