@@ -4,9 +4,10 @@ using Graft.Xlators.Tests.Protocol;
 namespace Graft.EndToEnd.Tests.Network;
 
 /// <summary>
-/// A POSIX lock on the brick is owned by (mount id, lock owner) as the call names them, not by the
-/// connection: two mounts conflict even with the same lock-owner number, while the same mount on
-/// a second connection (a newer graph) is the same owner (DESIGN invariant 9).
+/// A POSIX lock on the brick is owned by (mount id, lock owner), the mount being the one each
+/// connection's handshake presented, not the connection: two mounts conflict even with the same
+/// lock-owner number, while the same mount on a second connection (a newer graph) is the same owner
+/// (DESIGN invariant 9). A call naming another mount in its caller field does not become that mount.
 /// </summary>
 public class LockOwnershipCrossesTheWire
 {
@@ -16,9 +17,10 @@ public class LockOwnershipCrossesTheWire
         var temp = BrickProcess.NewTempDir();
         await using var brick = await BrickProcess.ServeDirAsync(temp, 0, "--name", "b");
         Guid mountA = Guid.NewGuid(), mountB = Guid.NewGuid();
-        var a1 = await NetClient.ConnectAsync(brick.Port, "b");
-        var a2 = await NetClient.ConnectAsync(brick.Port, "b");   // mount A's next graph: its own connection
-        var b = await NetClient.ConnectAsync(brick.Port, "b");
+        Dictionary<string, string> As(Guid mount) => new() { ["mount-identity"] = mount.ToString() };
+        var a1 = await NetClient.ConnectAsync(brick.Port, "b", As(mountA));
+        var a2 = await NetClient.ConnectAsync(brick.Port, "b", As(mountA));   // mount A's next graph: its own connection
+        var b = await NetClient.ConnectAsync(brick.Port, "b", As(mountB));
         FopContext Ctx(Guid mount) { var c = FopContext.Root(); c.MountId = mount; c.LockOwner = 7; return c; }
 
         var gfid = Gfid.NewGfid();
@@ -37,6 +39,8 @@ public class LockOwnershipCrossesTheWire
         Assert.True((await a1.Top.LkAsync(Ctx(mountA), fa1, LockCmd.SetLk, range)).Ok);
         Assert.Equal(Errno.EAGAIN, (await b.Top.LkAsync(Ctx(mountB), fb, LockCmd.SetLk, range)).Error);
         Assert.True((await a2.Top.LkAsync(Ctx(mountA), fa2, LockCmd.SetLk, range)).Ok, "the same mount's lock through another graph");
+        // Mount B naming mount A in its calls is still mount B.
+        Assert.Equal(Errno.EAGAIN, (await b.Top.LkAsync(Ctx(mountA), fb, LockCmd.SetLk, range)).Error);
 
         foreach (var (g, fd) in new[] { (a1, fa1), (a2, fa2), (b, fb) }) await FopScenario.Release(g.Top, fd);
         foreach (var g in new[] { a1, a2, b }) await g.StopAsync();

@@ -9,8 +9,8 @@ namespace Graft.Xlators.Protocol.Server;
 /// </summary>
 /// <remarks>
 /// One mount has one session per graph generation, so a mount's locks outlive any one session:
-/// they go only when the last session of the mount ends. "The mount" is the handshake's identity,
-/// plus any other mount id the session's calls named (a caller may name its mount per call).
+/// they go only when the last session of the mount ends. "The mount" is the handshake's identity:
+/// every call of the session is that mount's, whatever its caller field says.
 /// </remarks>
 internal sealed class ClientSession(string key, string peer, Guid mountId, Guid instance)
 {
@@ -22,20 +22,6 @@ internal sealed class ClientSession(string key, string peer, Guid mountId, Guid 
     public Guid MountId { get; } = mountId;
     /// <summary>The protocol/client instance on the other end: how a rebind names this session.</summary>
     public Guid Instance { get; } = instance;
-    /// <summary>Mount ids other than <see cref="MountId"/> that this session's calls named. Copy-on-write under the server's sessions lock.</summary>
-    private Guid[] _named = [];
-
-    /// <summary>Whether this session speaks for <paramref name="mount"/>: lock-free, allocation-free (the per-call check).</summary>
-    public bool Names(Guid mount) => mount == MountId || Array.IndexOf(Volatile.Read(ref _named), mount) >= 0;
-
-    /// <summary>Under the server's sessions lock.</summary>
-    public void AddNamed(Guid mount)
-    {
-        if (!Names(mount)) Volatile.Write(ref _named, [.. _named, mount]);
-    }
-
-    /// <summary>Every mount this session speaks for.</summary>
-    public Guid[] Mounts => [MountId, .. Volatile.Read(ref _named)];
     public string Peer { get; set; } = peer;
     /// <summary>The connection serving this session now, or null while it waits out the grace.</summary>
     public ServerConnection? Connection;

@@ -32,7 +32,6 @@ public sealed partial class ProtocolServer
         call.SetCaller(Graph, s.MountId);
         var ctx = call.Ctx;
         var c = Child;
-        if (!s.Names(ctx.MountId)) await NoteMountAsync(s, ctx.MountId).ConfigureAwait(false);
         switch (q.Op)
         {
             // ---- path fops ----

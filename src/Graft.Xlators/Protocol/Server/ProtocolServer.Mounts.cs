@@ -20,24 +20,18 @@ public sealed partial class ProtocolServer
     private long _mountsReleased;
 
     /// <summary>
-    /// Under <see cref="_sessions"/>: takes <paramref name="s"/> out of the table and returns the
-    /// mounts no remaining session speaks for, each now marked as being released.
+    /// Under <see cref="_sessions"/>: takes <paramref name="s"/> out of the table and, if no other
+    /// session of its mount is left, returns that mount, now marked as being released.
     /// </summary>
     private List<MountRelease>? EndLocked(ClientSession s)
     {
         _sessions.Remove(s.Key);
-        List<MountRelease>? gone = null;
-        foreach (var m in s.Mounts)
-        {
-            if (_releasing.ContainsKey(m)) continue;
-            bool spoken = false;
-            foreach (var o in _sessions.Values) if (o.Names(m)) { spoken = true; break; }
-            if (spoken) continue;
-            var r = new MountRelease(m, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            _releasing.Add(m, r.Done.Task);
-            (gone ??= []).Add(r);
-        }
-        return gone;
+        var m = s.MountId;
+        if (_releasing.ContainsKey(m)) return null;
+        foreach (var o in _sessions.Values) if (o.MountId == m) return null;
+        var r = new MountRelease(m, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        _releasing.Add(m, r.Done.Task);
+        return [r];
     }
 
     /// <summary>Tells the brick graph the mount is gone (its locks go), then lets its new sessions and calls in.</summary>
@@ -58,24 +52,6 @@ public sealed partial class ProtocolServer
     }
 
     /// <summary>
-    /// A call names a mount its session has not spoken for yet: from now on the session speaks for
-    /// it (so the mount's locks stay while the session lives). If that mount's locks are being
-    /// dropped right now, the call waits for that first, so what it takes is not dropped with them.
-    /// </summary>
-    private async ValueTask NoteMountAsync(ClientSession s, Guid mount)
-    {
-        while (true)
-        {
-            Task? wait;
-            lock (_sessions)
-            {
-                if (!_releasing.TryGetValue(mount, out wait)) { s.AddNamed(mount); return; }
-            }
-            await wait.ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
     /// rebind-locks: <c>q.Fd</c> is this session's (the new graph's) fd, <c>q.Fd2</c> an fd of the
     /// session of client instance <c>q.Instance</c>, which must be another graph of the same mount.
     /// An unknown session — or another mount's — or an unknown fd is EBADF: nothing is moved.
@@ -86,7 +62,7 @@ public sealed partial class ProtocolServer
         lock (_sessions)
         {
             foreach (var o in _sessions.Values)
-                if (o.Instance == q.Instance && o.MountId == s.MountId && o.Names(ctx.MountId)) { other = o; break; }
+                if (o.Instance == q.Instance && o.MountId == s.MountId) { other = o; break; }
         }
         if (other is null) return new FopReply(Errno.EBADF);
         if (s.Get(q.Fd) is not { } to) return new FopReply(Errno.EBADF);

@@ -77,8 +77,9 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         var c = Request.Caller;
         Ctx.Uid = c.Uid; Ctx.Gid = c.Gid; Ctx.Groups = c.Groups ?? []; Ctx.Pid = c.Pid; Ctx.LockOwner = c.LockOwner;
         Ctx.Graph = graph;
-        // Locks are owned by (mount, lock owner): the mount the call names, else the one the handshake named.
-        Ctx.MountId = c.MountId != Guid.Empty ? c.MountId : mountId;
+        // Locks are owned by (mount, lock owner), and the mount is the one the handshake proved: a
+        // client cannot act for another mount by naming it in a call (the caller's field is ignored).
+        Ctx.MountId = mountId;
     }
 }
 
