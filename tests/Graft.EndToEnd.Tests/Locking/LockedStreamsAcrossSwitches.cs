@@ -2,6 +2,7 @@ using Graft.Client;
 using Graft.Core;
 using Graft.EndToEnd.Tests.Mounting;
 using Graft.EndToEnd.Tests.Retirement;
+using Graft.Mount;
 
 namespace Graft.EndToEnd.Tests.Locking;
 
@@ -142,5 +143,21 @@ public class LockedStreamsAcrossSwitches
         // close(2) reports the failure too, and still releases the owner's lock on the brick.
         Assert.Equal(Errno.EIO, (await Assert.ThrowsAsync<GraftIOException>(async () => await holder.DisposeAsync())).Errno);
         Assert.True(await prober.TryLockRangeAsync(0, 1, exclusive: true));
+    }
+
+    [Fact]
+    public async Task Locks_move_to_a_graph_that_names_the_same_brick_by_another_host_name()
+    {
+        await using var v = await NetVolume.StartAsync(writeBehind: false);
+        await using var holder = await OpenAsync(v, "f");
+        Assert.True(await holder.TryLockRangeAsync(0, 0, exclusive: true));
+        var renamed = NetVolume.Volfile(v.BrickProcess.Port, writeBehind: true).Replace("remote-host 127.0.0.1", "remote-host localhost");
+        var r = await v.Volume.ApplyVolfileAsync(renamed, "client.vol");
+        Assert.Equal(SwitchOutcome.Switched, r.Outcome);
+        await holder.StatAsync(); // moves the file: its lock is re-bound, not lost
+        Assert.Equal(0, v.State.Counters.LocksLost);
+        Assert.True(v.State.Counters.LocksRebound >= 1);
+        await using var prober = await OpenAsync(v, "f");
+        Assert.False(await prober.TryLockRangeAsync(0, 1, exclusive: false));
     }
 }

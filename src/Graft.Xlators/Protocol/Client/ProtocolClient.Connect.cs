@@ -13,6 +13,7 @@ public sealed partial class ProtocolClient
     private long _epoch;
     private int _started, _stopping;
     private bool _childUpSent;   // touched only by the connect loop
+    private volatile IPEndPoint? _connectedTo;   // the server address of the last connect (for SameBrickAs)
 
     private void StartConnecting()
     {
@@ -96,6 +97,7 @@ public sealed partial class ProtocolClient
         {
             socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
             await socket.ConnectAsync(_host, _port, cts.Token).ConfigureAwait(false);
+            _connectedTo = socket.RemoteEndPoint as IPEndPoint;
             fc = new FrameConnection(socket);
             var (err, resumed) = await HandshakeAsync(fc, cts.Token).ConfigureAwait(false);
             if (err != Errno.OK)

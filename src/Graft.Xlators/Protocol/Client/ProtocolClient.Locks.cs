@@ -43,9 +43,16 @@ public sealed partial class ProtocolClient
         return p.Error == Errno.OK ? (int)p.Value : p.Error;
     }
 
-    /// <summary>Same brick: same server address and port, same brick name (so the same brick graph and sessions).</summary>
+    /// <summary>
+    /// Same brick: same brick name and port, and the same server — by the name in the volfile, or by
+    /// the address both connected to (a volfile that says 127.0.0.1 where the old one said localhost
+    /// names the same brick). Only a pre-filter: the brick itself refuses (EBADF) a rebind naming a
+    /// session it does not have.
+    /// </summary>
     private bool SameBrickAs(ProtocolClient other) =>
-        _port == other._port && _brick == other._brick && string.Equals(_host, other._host, StringComparison.OrdinalIgnoreCase);
+        _port == other._port && _brick == other._brick &&
+        (string.Equals(_host, other._host, StringComparison.OrdinalIgnoreCase) ||
+         (_connectedTo is { } a && other._connectedTo is { } b && a.Equals(b)));
 
     /// <summary>The remote fd id of <paramref name="ctx"/> if it is valid on this client's live connection now.</summary>
     private ulong? RemoteOnLiveConnection(ClientFdCtx ctx)
