@@ -46,6 +46,32 @@ internal static class LockTool
         return 0;
     }
 
+    /// <summary>`count FILE TIMES`: read-modify-write of a decimal counter under a whole-file write lock.</summary>
+    public static int Count(string path, int times)
+    {
+        int fd = Libc.open(path, 2 | 0x80000, 0);
+        if (fd < 0) { Console.Error.WriteLine($"open: {Err()}"); return 1; }
+        var buf = new byte[32];
+        Console.WriteLine("ready");
+        Console.Out.Flush();
+        for (int i = 0; i < times; i++)
+        {
+            var fl = new Flock { Type = 1, Start = 0, Len = 0 };
+            if (Libc.fcntl(fd, F_SETLKW, ref fl) != 0) { Console.Error.WriteLine($"lock {i}: {Err()}"); return 1; }
+            var n = Libc.pread(fd, buf, buf.Length, 0);
+            if (n < 0) { Console.Error.WriteLine($"read {i}: {Err()}"); return 1; }
+            var text = Encoding.ASCII.GetString(buf, 0, (int)n).Trim();
+            long value = text.Length == 0 ? 0 : long.Parse(text);
+            var next = Encoding.ASCII.GetBytes((value + 1).ToString("D12") + "\n");
+            if (Libc.pwrite(fd, next, next.Length, 0) != next.Length) { Console.Error.WriteLine($"write {i}: {Err()}"); return 1; }
+            fl.Type = 2;
+            if (Libc.fcntl(fd, F_SETLK, ref fl) != 0) { Console.Error.WriteLine($"unlock {i}: {Err()}"); return 1; }
+        }
+        Libc.close(fd);
+        Console.WriteLine($"counted {times}");
+        return 0;
+    }
+
     private static string Execute(Dictionary<string, int> files, string[] a)
     {
         switch (a[0])

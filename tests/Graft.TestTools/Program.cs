@@ -8,12 +8,17 @@ using System.Runtime.InteropServices;
 //     Prints "records N" and exits 0; on the first failed write or fsync prints the errno and exits 1.
 //   check FILE WRITER RECORDS
 //     verifies that FILE holds exactly RECORDS intact records of WRITER, in order.
+//   count FILE TIMES
+//     TIMES × (F_SETLKW write lock on the whole FILE, read the decimal counter in it, write it back
+//     plus one, unlock): with several of these at once, the final count proves mutual exclusion.
+//     Prints "counted TIMES" and exits 0; on the first failed call prints it and exits 1.
 //   lock
 //     a lock-taking process driven over stdin, one command per line, one answer line each
 //     (see LockTool.cs): it owns its POSIX locks as a process does, so tests can pit processes.
 return args.FirstOrDefault() switch
 {
     "lock" => LockTool.Run(Console.In, Console.Out),
+    "count" when args.Length == 3 => LockTool.Count(args[1], int.Parse(args[2])),
     "append" when args.Length >= 4 => Append(args[1], int.Parse(args[2]), args[3], args.Length > 4 ? int.Parse(args[4]) : 4),
     "check" when args.Length == 4 => Check(args[1], int.Parse(args[2]), int.Parse(args[3])),
     _ => Usage(),
@@ -21,7 +26,7 @@ return args.FirstOrDefault() switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: append FILE WRITER STOPFILE [FSYNC_EVERY] | check FILE WRITER RECORDS | lock");
+    Console.Error.WriteLine("usage: append FILE WRITER STOPFILE [FSYNC_EVERY] | check FILE WRITER RECORDS | count FILE TIMES | lock");
     return 2;
 }
 
