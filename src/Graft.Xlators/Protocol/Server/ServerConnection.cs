@@ -149,8 +149,7 @@ internal sealed partial class ServerConnection
             while (error is null && FrameHeader.TryRead(ref buf, out var h, out var body, out var ferr))
             {
                 if (h.Type == FrameType.Request && !_slots.Wait(0)) await _slots.WaitAsync().ConfigureAwait(false);
-                // Nothing more in the buffer: no request behind this one is held up if it is served here.
-                error = OnFrame(h, body, lastInBuffer: buf.IsEmpty);
+                error = OnFrame(h, body);
             }
             if (error is null && !res.IsCompleted)
             {
@@ -171,7 +170,7 @@ internal sealed partial class ServerConnection
     }
 
     /// <summary>Handles one frame; returns why the connection must close, or null.</summary>
-    private string? OnFrame(in FrameHeader h, in ReadOnlySequence<byte> body, bool lastInBuffer)
+    private string? OnFrame(in FrameHeader h, in ReadOnlySequence<byte> body)
     {
         switch (h.Type)
         {
@@ -198,17 +197,9 @@ internal sealed partial class ServerConnection
                     lock (_interruptible) _interruptible[h.Id] = call;
                 }
                 else call.Ctx.Cancellation = _closing.Token;
-                if (lastInBuffer && ServesInline(call.Request))
-                {
-                    // Started here, in the loop: see ServesInline. Whatever it awaits (a lock
-                    // queue, a grace period) leaves the loop free at that await.
-                    _ = ServeAsync(call);
-                    return null;
-                }
-                // Everything else is served on the thread pool, not in this loop: storage/posix
-                // blocks in its syscalls (an fsync can take a while), and one slow fop must
-                // neither hold up the others on this connection nor delay the pongs that prove
-                // the brick is alive.
+                // Served on the thread pool, not in this loop: storage/posix blocks in its syscalls
+                // (an fsync can take a while), and one slow fop must neither hold up the others on
+                // this connection nor delay the pongs that prove the brick is alive.
                 ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
                 return null;
             case FrameType.Ping:
@@ -234,43 +225,6 @@ internal sealed partial class ServerConnection
                 return $"unexpected {h.Type} frame after the handshake";
         }
     }
-
-    /// <summary>
-    /// Fops cheap enough to serve on the receive loop when no other request waits behind them in
-    /// the buffer: storage/posix answers them with a few short syscalls, so the reply leaves
-    /// without two thread hand-offs (to the pool and back). What can take long stays on the pool:
-    /// fsync, fallocate, copy_file_range, readdir (a whole batch of a big directory), I/O over
-    /// 64 KiB, anything that truncates (setattr of the size, O_TRUNC), and SETLKW, whose wait is on other clients. A request that
-    /// arrives meanwhile waits in the socket for at most that one fop (and is then served as
-    /// usual); nothing here waits for another request, so the loop cannot deadlock.
-    /// </summary>
-    private static bool ServesInline(in FopRequest q)
-    {
-        switch (q.Op)
-        {
-            case FopOp.Lookup: case FopOp.Stat: case FopOp.Fstat: case FopOp.Access: case FopOp.Readlink:
-            case FopOp.Statfs: case FopOp.Getxattr: case FopOp.Fgetxattr: case FopOp.Listxattr: case FopOp.Flistxattr:
-            case FopOp.Setxattr: case FopOp.Fsetxattr: case FopOp.Removexattr: case FopOp.Fremovexattr:
-            case FopOp.Mknod: case FopOp.Mkdir: case FopOp.Symlink: case FopOp.Link: case FopOp.Unlink: case FopOp.Rmdir:
-            case FopOp.Rename: case FopOp.Opendir:
-            case FopOp.Flush: case FopOp.Release: case FopOp.Releasedir: case FopOp.Lseek:
-                return true;
-            case FopOp.Create: case FopOp.Open:
-                return (q.Flags & OpenFlags.O_TRUNC) == 0;
-            case FopOp.Setattr: case FopOp.Fsetattr:
-                return (q.Attr.Valid & SetAttrValid.Size) == 0;
-            case FopOp.Readv:
-                return q.Size <= InlineIo;
-            case FopOp.Writev:
-                return q.Data.Length <= InlineIo;
-            case FopOp.Lk:
-                return q.Flags != (int)LockCmd.SetLkW;
-            default:
-                return false;
-        }
-    }
-
-    private const int InlineIo = 64 << 10;
 
     internal async Task ServeAsync(ServerCall call)
     {
