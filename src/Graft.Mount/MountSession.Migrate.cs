@@ -57,6 +57,9 @@ public sealed partial class MountSession
         try
         {
             if (file.Released) return Errno.EBADF;
+            // Failed closed by a caller that held the lock before us (its rebind was refused): the
+            // file stays where its locks are, and a second attempt would only fail (and count) again.
+            if (file.Failure != Errno.OK) return file.Failure;
             var old = file.Fd;
             var og = old.Graph!;
             if (ReferenceEquals(og, g))

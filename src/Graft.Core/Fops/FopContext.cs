@@ -22,6 +22,15 @@ public sealed class FopContext
     public CancellationToken Cancellation { get; set; }
     /// <summary>The graph this fop runs on; set by the mount session before the fop is wound.</summary>
     public Graph? Graph { get; set; }
+    /// <summary>
+    /// The code that runs after each await of this fop, up to and including the front end's, never
+    /// blocks its thread (no waiting on other work, no blocking calls): a transport may then run it on
+    /// the thread that read the reply instead of handing it to the thread pool, which saves a thread
+    /// wake-up per round trip. The FUSE bridge sets it; a library caller's code is unknown (it may
+    /// wait synchronously for the next call's reply, which that thread would have to read), so it
+    /// is off by default and not carried over by <see cref="CloneForCall"/>.
+    /// </summary>
+    public bool ContinueInline { get; set; }
 
     /// <summary>The mount's own trusted identity (root): used for internal work such as fd migration.</summary>
     public static FopContext Root() => new() { Uid = 0, Gid = 0 };

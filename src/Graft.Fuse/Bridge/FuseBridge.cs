@@ -53,6 +53,9 @@ public sealed partial class FuseBridge : IFuseFileSystem
         c.LockOwner = 0;
         c.Cancellation = r.CancellationToken;
         c.Graph = null;
+        // The bridge and everything below it are async all the way and the reply is one writev to
+        // /dev/fuse; notifications, the one write that may block, go through the thread pool.
+        c.ContinueInline = true;
         return c;
     }
 

@@ -156,7 +156,7 @@ internal sealed class ClientConnection
                     call.Complete(new TransportResult(TransportFailure.ProtocolError));
                     return false;
                 }
-                call.Complete(TransportResult.Replied);
+                call.CompleteReplied();
                 return true;
             case FrameType.Pong:
                 Volatile.Write(ref _pingSentMs, 0);

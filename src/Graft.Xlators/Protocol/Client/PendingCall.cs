@@ -27,10 +27,32 @@ internal sealed class PendingCall : IValueTaskSource<TransportResult>
     public byte[]? Reply;
     public int ReplyLength;
     public FrameFlags ReplyFlags;
+    /// <summary>The caller's continuation may run on the receive loop (<see cref="FopContext.ContinueInline"/>).</summary>
+    public bool ContinueInline;
 
     public ValueTask<TransportResult> AsValueTask() => new(this, _core.Version);
 
-    public void Complete(TransportResult r) => _core.SetResult(r);
+    /// <summary>
+    /// Completes the call; its caller continues on the thread pool. Used by every path that is not
+    /// the receive loop reading a reply (frame-timeout, the connection's death): those may run under
+    /// the client's own locks, where a continuation must not re-enter.
+    /// </summary>
+    public void Complete(TransportResult r)
+    {
+        _core.RunContinuationsAsynchronously = true;
+        _core.SetResult(r);
+    }
+
+    /// <summary>
+    /// Completes the call with its reply, from the receive loop. A caller that said its code never
+    /// blocks continues right here, before the next frame is read: no hand-off to the thread pool.
+    /// The loop holds no lock and does not touch the call afterwards (the caller returns it to the pool).
+    /// </summary>
+    public void CompleteReplied()
+    {
+        _core.RunContinuationsAsynchronously = !ContinueInline;
+        _core.SetResult(TransportResult.Replied);
+    }
 
     public ReadOnlyMemory<byte> ReplyBody => Reply is null ? default : Reply.AsMemory(0, ReplyLength);
 
@@ -57,6 +79,7 @@ internal sealed class PendingCall : IValueTaskSource<TransportResult>
         ReadError = Errno.OK;
         ReplyLength = 0;
         ReplyFlags = FrameFlags.None;
+        ContinueInline = false;
         // Large reply buffers (a big readdir) go back to the shared pool rather than staying pinned here.
         if (Reply is { Length: > 64 << 10 }) { ArrayPool<byte>.Shared.Return(Reply); Reply = null; }
     }

@@ -12,7 +12,7 @@ public sealed partial class ProtocolClient
         var conn = _conn;
         if (conn is null || _stopping != 0) return new(new FopReply(TransportErrors.ToErrno(TransportFailure.NotConnected)));
         q.Caller = WireCaller.From(ctx);
-        return CallOnAsync(conn, q, bounded: true);
+        return CallOnAsync(conn, q, bounded: true, ctx.ContinueInline);
     }
 
     /// <summary>
@@ -20,14 +20,16 @@ public sealed partial class ProtocolClient
     /// ENOTCONN after frame-timeout without a reply. <paramref name="interrupt"/> (a blocking lock's
     /// cancellation): when it fires, the brick is asked to interrupt the request, which then
     /// answers (EINTR, or the grant that won the race): the caller always learns the one outcome.
+    /// <paramref name="inline"/>: the caller's <see cref="FopContext.ContinueInline"/>.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FopReply> CallOnAsync(ClientConnection conn, FopRequest q, bool bounded, CancellationToken interrupt = default)
+    private async ValueTask<FopReply> CallOnAsync(ClientConnection conn, FopRequest q, bool bounded, bool inline = false, CancellationToken interrupt = default)
     {
         var call = _calls.Rent();
         try
         {
             call.Op = q.Op;
+            call.ContinueInline = inline;
             var flags = FopCodec.WriteRequest(call.Body, q);
             if (conn.Send(call, flags, bounded) is { } failed) return new FopReply(TransportErrors.ToErrno(failed));
             TransportResult t;
@@ -57,6 +59,7 @@ public sealed partial class ProtocolClient
         try
         {
             call.Op = FopOp.Readv;
+            call.ContinueInline = ctx.ContinueInline;
             call.ReadTarget = buffer;
             var q = new FopRequest(FopOp.Readv) { Caller = WireCaller.From(ctx), Fd = fd, Offset = offset, Size = (uint)buffer.Length };
             var flags = FopCodec.WriteRequest(call.Body, q);

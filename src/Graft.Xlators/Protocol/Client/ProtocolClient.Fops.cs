@@ -16,7 +16,7 @@ public sealed partial class ProtocolClient
         if (e != Errno.OK) return new(new FopReply(e));
         q.Fd = id;
         q.Caller = WireCaller.From(ctx);
-        return CallOnAsync(conn!, q, bounded: true);
+        return CallOnAsync(conn!, q, bounded: true, ctx.ContinueInline);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -106,7 +106,7 @@ public sealed partial class ProtocolClient
         if (conn is null) return TransportErrors.ToErrno(TransportFailure.NotConnected);
         var gfid = loc.Gfid.IsZero ? fd.Inode.Gfid : loc.Gfid;
         var q = new FopRequest(op) { Caller = WireCaller.From(ctx), Loc = new WireLoc(gfid, loc.ParentGfid, loc.Name), Flags = flags };
-        var p = await CallOnAsync(conn, q, bounded: true).ConfigureAwait(false);
+        var p = await CallOnAsync(conn, q, bounded: true, ctx.ContinueInline).ConfigureAwait(false);
         if (p.Error != Errno.OK) return p.Error;
         TrackFd(fd, new ClientFdCtx(this, gfid, flags, op == FopOp.Opendir) { Remote = new RemoteFd(conn.Epoch, p.Fd) });
         return Errno.OK;
@@ -174,7 +174,7 @@ public sealed partial class ProtocolClient
         {
             int n = Math.Min(data.Length - total, FrameHeader.MaxIo);
             var q = new FopRequest(FopOp.Writev) { Caller = WireCaller.From(ctx), Fd = id, Offset = offset + total, Data = data.Slice(total, n) };
-            var p = await CallOnAsync(conn!, q, bounded: true).ConfigureAwait(false);
+            var p = await CallOnAsync(conn!, q, bounded: true, ctx.ContinueInline).ConfigureAwait(false);
             if (p.Error != Errno.OK) return total > 0 ? total : p.Error;
             total += (int)p.Value;
             if (p.Value < n) break;
@@ -198,7 +198,7 @@ public sealed partial class ProtocolClient
         {
             Caller = WireCaller.From(ctx), Fd = idIn, Offset = offIn, Fd2 = idOut, Offset2 = offOut, Length = length, Flags = (int)flags,
         };
-        return ValueOf(CallOnAsync(conn!, q, bounded: true));
+        return ValueOf(CallOnAsync(conn!, q, bounded: true, ctx.ContinueInline));
     }
 
     public override ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length) =>

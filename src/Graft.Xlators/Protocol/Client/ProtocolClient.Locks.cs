@@ -19,7 +19,7 @@ public sealed partial class ProtocolClient
         if (e != Errno.OK) return e;
         var q = new FopRequest(FopOp.Lk) { Caller = WireCaller.From(ctx), Fd = id, Flags = (int)cmd, Lock = lk };
         bool blocking = cmd == LockCmd.SetLkW;
-        var p = await CallOnAsync(conn!, q, bounded: !blocking, blocking ? ctx.Cancellation : default).ConfigureAwait(false);
+        var p = await CallOnAsync(conn!, q, bounded: !blocking, ctx.ContinueInline, blocking ? ctx.Cancellation : default).ConfigureAwait(false);
         return p.Error == Errno.OK ? p.Lock : p.Error;
     }
 
@@ -39,7 +39,7 @@ public sealed partial class ProtocolClient
         if (conn is null || conn.IsDead || _stopping != 0 || mine.Remote is not { } r || r.Epoch != conn.Epoch) return Errno.ENOTCONN;
         if (theirs.Client.RemoteOnLiveConnection(theirs) is not { } old) return Errno.ENOTCONN;
         var q = new FopRequest(FopOp.RebindLocks) { Caller = WireCaller.From(ctx), Fd = r.Id, Instance = theirs.Client._instance, Fd2 = old };
-        var p = await CallOnAsync(conn, q, bounded: true).ConfigureAwait(false);
+        var p = await CallOnAsync(conn, q, bounded: true, ctx.ContinueInline).ConfigureAwait(false);
         return p.Error == Errno.OK ? (int)p.Value : p.Error;
     }
 

@@ -8,9 +8,11 @@ namespace Graft.Xlators.Protocol.Transport;
 
 /// <summary>
 /// One TCP connection carrying frames, shared by protocol/client and protocol/server. Receiving
-/// goes through a <see cref="PipeReader"/> the owner drains; sending goes through a pipe with no
-/// back-pressure threshold, so writers copy their frame in under <see cref="SendLock"/> without
-/// ever awaiting, and one send loop moves the bytes to the socket (Kestrel's shape).
+/// goes through a <see cref="PipeReader"/> the owner drains. Sending: when nothing is queued, a
+/// writer hands its frame to the socket itself with one non-blocking send under
+/// <see cref="SendLock"/> (no thread hand-off on the request/reply path); whatever the socket does
+/// not take at once, and every frame behind it, goes through a pipe with no back-pressure
+/// threshold that one send loop moves to the socket (Kestrel's shape). Writers never wait.
 /// </summary>
 public sealed class FrameConnection
 {
@@ -21,6 +23,15 @@ public sealed class FrameConnection
     private readonly TaskCompletionSource<string> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _sendClosed;   // guarded by SendLock: no more frames are accepted
     private bool _writerDone;   // guarded by SendLock: the send pipe's writer is completed
+    /// <summary>
+    /// Guarded by SendLock: bytes were queued in the send pipe and the send loop has not put all of
+    /// them on the socket yet. While set, frames queue behind them (never sent directly), so the
+    /// byte order on the wire is the order of <see cref="WriteFrameLocked"/> calls.
+    /// </summary>
+    private bool _queued;
+    /// <summary>Frames up to this size are sent directly from here (header and body in one send); larger ones always queue.</summary>
+    private readonly byte[] _direct = new byte[DirectMax];
+    private const int DirectMax = (64 << 10) + 1024;
     /// <summary>Bytes queued but not yet handed to the socket.</summary>
     private long _unsent;
     /// <summary>
@@ -40,6 +51,10 @@ public sealed class FrameConnection
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
         Input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false),
                                   new StreamPipeReaderOptions(bufferSize: 256 << 10, minimumReadSize: 64 << 10));
+        // After the stream is made (NetworkStream refuses a non-blocking socket): synchronous sends
+        // must never block a writer holding SendLock; they report WouldBlock and the rest queues.
+        // The async receive and the send loop's async sends are not affected.
+        _socket.Blocking = false;
         _ = SendLoopAsync();
     }
 
@@ -58,12 +73,23 @@ public sealed class FrameConnection
     {
         if (_sendClosed) return false;
         int bodyLen = body?.TotalLength ?? 0;
-        if (Interlocked.Add(ref _unsent, FrameHeader.Size + bodyLen) > MaxUnsent)
+        int total = FrameHeader.Size + bodyLen;
+        if (!_queued && total <= DirectMax)
         {
-            _sendClosed = true;
-            _ = Task.Run(() => Close($"peer not reading: over {MaxUnsent >> 20} MiB of frames unsent"));
-            return false;
+            var frame = _direct.AsSpan(0, total);
+            new FrameHeader(type, flags, op, id, bodyLen).Write(frame);
+            if (body is not null)
+            {
+                body.Written.CopyTo(frame[FrameHeader.Size..]);
+                body.Bulk.Span.CopyTo(frame[(FrameHeader.Size + body.Length)..]);
+            }
+            int sent = SendNow(frame);
+            if (sent == total) return true;
+            if (sent < 0) return false;
+            // The socket took part of it (its buffer is full): the rest goes first in the queue.
+            return Queue(frame[sent..]);
         }
+        if (!Reserve(total)) return false;
         var w = _out.Writer;
         var head = w.GetSpan(FrameHeader.Size);
         new FrameHeader(type, flags, op, id, bodyLen).Write(head);
@@ -73,9 +99,55 @@ public sealed class FrameConnection
             w.Write(body.Written);
             if (!body.Bulk.IsEmpty) w.Write(body.Bulk.Span);
         }
+        return Publish();
+    }
+
+    /// <summary>One non-blocking send of <paramref name="frame"/>: bytes taken (0 when the socket would block), or −1 when the connection failed.</summary>
+    private int SendNow(ReadOnlySpan<byte> frame)
+    {
+        SocketError err;
+        int n;
+        // Close disposes the socket only after taking SendLock, which the caller holds: no race with Dispose.
+        try { n = _socket.Send(frame, SocketFlags.None, out err); }
+        catch (ObjectDisposedException) { err = SocketError.Shutdown; n = 0; }
+        if (err == SocketError.Success) return n;
+        if (err == SocketError.WouldBlock) return 0;
+        CloseSoon("send failed: " + err);
+        return -1;
+    }
+
+    /// <summary>
+    /// Refuses further frames now and closes from the thread pool: the caller holds SendLock, and
+    /// Close runs the connection's owner's reaction to it. (Its own method, so the closure is only
+    /// allocated on this path.)
+    /// </summary>
+    private void CloseSoon(string reason)
+    {
+        _sendClosed = true;
+        _ = Task.Run(() => Close(reason));
+    }
+
+    /// <summary>Counts <paramref name="bytes"/> about to be queued; false (and the connection closing) past <see cref="MaxUnsent"/>.</summary>
+    private bool Reserve(int bytes)
+    {
+        if (Interlocked.Add(ref _unsent, bytes) <= MaxUnsent) return true;
+        CloseSoon($"peer not reading: over {MaxUnsent >> 20} MiB of frames unsent");
+        return false;
+    }
+
+    private bool Queue(ReadOnlySpan<byte> bytes)
+    {
+        if (!Reserve(bytes.Length)) return false;
+        _out.Writer.Write(bytes);
+        return Publish();
+    }
+
+    private bool Publish()
+    {
+        _queued = true;
         // With no pause threshold the pipe never applies back-pressure, so this flush completes
         // synchronously: it only publishes the bytes to the send loop.
-        var flush = w.FlushAsync();
+        var flush = _out.Writer.FlushAsync();
         if (!flush.IsCompletedSuccessfully || flush.Result.IsCompleted) { _sendClosed = true; return false; }
         return true;
     }
@@ -104,7 +176,9 @@ public sealed class FrameConnection
                 {
                     foreach (var seg in buf) await SendAllAsync(seg).ConfigureAwait(false);
                 }
-                Interlocked.Add(ref _unsent, -buf.Length);
+                // Everything queued is on the socket once the count is back to zero: writers may send
+                // directly again. Under SendLock, so no writer queues between the test and the clear.
+                lock (SendLock) if (Interlocked.Add(ref _unsent, -buf.Length) == 0) _queued = false;
                 reader.AdvanceTo(res.Buffer.End);
                 if (res.IsCompleted) break;
             }
