@@ -11,7 +11,7 @@ namespace Graft.Mount;
 //  - a blocking request waiting on a graph that is no longer active moves to the new graph
 //    keeping its place in the brick's queue (LkWaitAsync);
 //  - the mount remembers what it holds (NodeLocks) and takes it back after a brick restart,
-//    during the brick's lock grace (CHILD_RESET → ReclaimAsync).
+//    during the brick's lock grace (CHILD_RESET → ReclaimAllAsync).
 public sealed partial class MountSession
 {
     private readonly HashSet<MountNode> _lockedNodes = [];   // nodes with a NodeLocks; guarded by itself
