@@ -34,6 +34,8 @@ public class ParentDownDrainsFirst
         g.SendParentDown();
         await g.ParentDownHandled.WaitAsync(TimeSpan.FromSeconds(30));
         await Task.WhenAll(writes).WaitAsync(TimeSpan.FromSeconds(5));
+        // The graph's task completes before its TopEvent subscribers run: wait for the handler's entry too.
+        await NetClient.Until(() => { lock (order) return order.Count == 9; }, "nine entries", 5000);
 
         lock (order)
         {
