@@ -5,14 +5,14 @@ namespace Graft.Mount;
 /// <summary>
 /// The locks this mount holds on one file, as the bricks granted them (issue 7): what the
 /// session takes back after a brick restart, and which open file a lost lock fails closed.
-/// fcntl locks are kept per owner as non-overlapping ranges (a set cuts the owner's earlier
-/// coverage, as on the brick; adjacent ranges are not merged — that is only cosmetic here);
+/// fcntl locks are kept per owner as non-overlapping <see cref="LockRange"/>s (a set cuts the
+/// owner's earlier coverage, as on the brick; adjacent ranges are not merged — cosmetic here);
 /// flocks per open file. Guarded by its own monitor; nothing is awaited under it.
 /// </summary>
 internal sealed class NodeLocks
 {
-    /// <summary>One fcntl range: <see cref="End"/> is inclusive, <see cref="long.MaxValue"/> = to end of file.</summary>
-    internal readonly record struct Range(ulong Owner, LockType Type, long Start, long End, int Pid, MountFile Through);
+    /// <summary>One fcntl range an owner holds.</summary>
+    internal readonly record struct Range(ulong Owner, LockType Type, LockRange Bytes, int Pid, MountFile Through);
 
     private readonly List<Range> _ranges = [];
     private readonly Dictionary<MountFile, FileLock> _flocks = [];
@@ -30,16 +30,16 @@ internal sealed class NodeLocks
                 else _flocks[through] = lk;
                 return;
             }
-            if (!TryNormalize(lk, out var s, out var e)) return;
+            if (LockRange.TryFrom(lk, out var cut) != Errno.OK) return; // the brick refused it too
             for (int i = _ranges.Count - 1; i >= 0; i--)
             {
                 var r = _ranges[i];
-                if (r.Owner != lk.Owner || r.End < s || r.Start > e) continue;
+                if (r.Owner != lk.Owner || !r.Bytes.Overlaps(cut)) continue;
                 _ranges.RemoveAt(i);
-                if (r.Start < s) _ranges.Add(r with { End = s - 1 });
-                if (r.End > e) _ranges.Add(r with { Start = e + 1 });
+                if (r.Bytes.Start < cut.Start) _ranges.Add(r with { Bytes = r.Bytes with { End = cut.Start - 1 } });
+                if (r.Bytes.End > cut.End) _ranges.Add(r with { Bytes = r.Bytes with { Start = cut.End + 1 } });
             }
-            if (lk.Type != LockType.Unlock) _ranges.Add(new Range(lk.Owner, lk.Type, s, e, lk.Pid, through));
+            if (lk.Type != LockType.Unlock) _ranges.Add(new Range(lk.Owner, lk.Type, cut, lk.Pid, through));
         }
     }
 
@@ -62,8 +62,8 @@ internal sealed class NodeLocks
         {
             if (lk.Flock) { _flocks.Remove(through); return; }
             var owner = lk.Owner;
-            if (TryNormalize(lk, out var s, out var e))
-                _ranges.RemoveAll(r => r.Owner == owner && r.Start == s && r.End == e && ReferenceEquals(r.Through, through));
+            if (LockRange.TryFrom(lk, out var bytes) == Errno.OK)
+                _ranges.RemoveAll(r => r.Owner == owner && r.Bytes == bytes && ReferenceEquals(r.Through, through));
         }
     }
 
@@ -76,19 +76,10 @@ internal sealed class NodeLocks
             foreach (var r in _ranges)
                 all.Add((r.Through, new FileLock
                 {
-                    Type = r.Type, Start = r.Start, Length = r.End == long.MaxValue ? 0 : r.End - r.Start + 1, Pid = r.Pid, Owner = r.Owner,
+                    Type = r.Type, Start = r.Bytes.Start, Length = r.Bytes.Length, Pid = r.Pid, Owner = r.Owner,
                 }));
             foreach (var (f, lk) in _flocks) all.Add((f, lk));
             return all;
         }
-    }
-
-    /// <summary>The inclusive byte range of an fcntl request (POSIX: length 0 = to EOF, negative = before start).</summary>
-    internal static bool TryNormalize(in FileLock lk, out long start, out long end)
-    {
-        if (lk.Length == 0) { start = lk.Start; end = long.MaxValue; }
-        else if (lk.Length > 0) { start = lk.Start; end = lk.Start > long.MaxValue - lk.Length + 1 ? long.MaxValue : lk.Start + lk.Length - 1; }
-        else { start = lk.Start + lk.Length; end = lk.Start - 1; }
-        return start >= 0 && end >= start;
     }
 }

@@ -1,23 +1,11 @@
-using Graft.Core;
-
-namespace Graft.Xlators.Features.Locks;
+namespace Graft.Core;
 
 /// <summary>
-/// Who a lock belongs to: the mount (client process) it came from and the lock owner that mount
-/// gave it (the kernel's lock_owner). Not an fd and not a graph generation (DESIGN invariant 9):
-/// one process's fds on different graphs share an owner, so they never conflict with each other,
-/// while the same kernel owner value from two mounts names two different owners.
+/// A lock's byte range as two inclusive offsets, so "to end of file" is <see cref="Eof"/> and no
+/// arithmetic on it can overflow. FileLock's (Start, Length) is converted once, at the edge — by
+/// features/locks on the brick and by the mount's memory of the locks it holds.
 /// </summary>
-public readonly record struct LockOwner(Guid Mount, ulong Owner)
-{
-    public override string ToString() => $"{Mount:N}/{Owner:x}";
-}
-
-/// <summary>
-/// A byte range as two inclusive offsets, so "to end of file" is <see cref="Eof"/> and no
-/// arithmetic on it can overflow. FileLock's (Start, Length) is converted once, at the edge.
-/// </summary>
-internal readonly record struct LockRange(long Start, long End)
+public readonly record struct LockRange(long Start, long End)
 {
     /// <summary>The last offset: a range ending here runs to end of file, however the file grows.</summary>
     public const long Eof = long.MaxValue;
