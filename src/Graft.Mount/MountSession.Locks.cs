@@ -64,9 +64,8 @@ public sealed partial class MountSession
     private async ValueTask<Result<FileLock>> LkWaitAsync(FopContext ctx, MountFile file, FileLock lk)
     {
         file.NoteLocking();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
-        if (!f.Ok) { g.ExitFop(); return f.Error; }
-        var call = StartWait(ctx, g, f.Value, lk);
+        var (call, error) = await StartWaitAsync(ctx, file, lk).ConfigureAwait(false);
+        if (call is null) return error;
         Task? retry = null;
         while (true)
         {
@@ -85,21 +84,17 @@ public sealed partial class MountSession
                 // The brick went away under the wait (its queue went with it) and is back, or the graph the
                 // wait was on was torn down: ask again on the active graph. A restarted brick holds it until its
                 // lock grace ends, so the locks taken back in the grace come first.
-                var again = ctx.CloneForCall();
-                var (g3, f3) = await EnterFileAsync(again, file).ConfigureAwait(false);
-                if (!f3.Ok) { g3.ExitFop(); return f3.Error; }
-                call = StartWait(again, g3, f3.Value, lk);
+                (call, error) = await StartWaitAsync(ctx, file, lk).ConfigureAwait(false);
+                if (call is null) return error;
                 Interlocked.Increment(ref _counters.LockWaitsResent);
                 continue;
             }
             if (ReferenceEquals(ActiveGraph, call.Graph)) continue;
 
             // Move: the new call first (it joins the queued request the migration re-bound).
-            var next = ctx.CloneForCall();
-            var (g2, f2) = await EnterFileAsync(next, file).ConfigureAwait(false);
-            if (!f2.Ok)
+            var (moved, _) = await StartWaitAsync(ctx, file, lk).ConfigureAwait(false);
+            if (moved is null)
             {
-                g2.ExitFop();
                 if (file.Failure == Errno.OK)
                 {
                     // Could not move now (the brick unreachable from the new graph): the request
@@ -107,18 +102,13 @@ public sealed partial class MountSession
                     retry = Task.Delay(MoveRetryDelay);
                     continue;
                 }
-                call.Cancel();
-                await call.Task.ConfigureAwait(false);
-                await call.EndAsync(this).ConfigureAwait(false);
+                await call.CancelAndEndAsync(this).ConfigureAwait(false);
                 return file.Failure;
             }
-            var moved = StartWait(next, g2, f2.Value, lk);
             Interlocked.Increment(ref _counters.LockWaitsMoved);
             // If the grant beats this cancellation, the owner holds the lock and the new call is
             // answered at once by the brick (an owner never conflicts with itself).
-            call.Cancel();
-            await call.Task.ConfigureAwait(false);
-            await call.EndAsync(this).ConfigureAwait(false);
+            await call.CancelAndEndAsync(this).ConfigureAwait(false);
             call = moved;
         }
     }
@@ -148,20 +138,31 @@ public sealed partial class MountSession
         return false;
     }
 
-    private PendingWait StartWait(FopContext ctx, Graph g, Fd fd, FileLock lk)
+    /// <summary>
+    /// Sends the SETLKW through the file's fd on the active graph (migrating the file first if it
+    /// is behind, which re-binds its locks and queued requests there), with a cancellation of its
+    /// own linked to the caller's. Null with the error when the file cannot be used now.
+    /// </summary>
+    private async ValueTask<(PendingWait? Call, Errno Error)> StartWaitAsync(FopContext ctx, MountFile file, FileLock lk)
     {
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancellation);
         var callCtx = ctx.CloneForCall();
-        callCtx.Graph = g;
-        callCtx.MountId = Options.MountId;
+        var (g, f) = await EnterFileAsync(callCtx, file).ConfigureAwait(false);
+        if (!f.Ok) { g.ExitFop(); return (null, f.Error); }
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancellation);
         callCtx.Cancellation = cts.Token;
-        return new PendingWait(g, fd, cts, g.Top.LkAsync(callCtx, fd, LockCmd.SetLkW, lk).AsTask());
+        return (new PendingWait(g, f.Value, cts, g.Top.LkAsync(callCtx, f.Value, LockCmd.SetLkW, lk).AsTask()), Errno.OK);
     }
 
     /// <summary>One SETLKW call in flight on one graph: it holds that graph (in flight) and a reference on its fd.</summary>
     private sealed record PendingWait(Graph Graph, Fd Fd, CancellationTokenSource Cts, Task<Result<FileLock>> Task)
     {
-        public void Cancel() => Cts.Cancel();
+        /// <summary>Interrupts the call, waits for its answer (EINTR, or the grant if that won), and ends it.</summary>
+        public async ValueTask CancelAndEndAsync(MountSession s)
+        {
+            Cts.Cancel();
+            await Task.ConfigureAwait(false);
+            await EndAsync(s).ConfigureAwait(false);
+        }
 
         public async ValueTask EndAsync(MountSession s)
         {
