@@ -31,8 +31,9 @@ public sealed partial class MountSession
     public async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, MountFile file, LockCmd cmd, FileLock lk)
     {
         // As fcntl(2): a read lock needs an fd open for reading, a write lock one open for writing.
+        // (A reclaim takes back what was granted, possibly through another open of the file.)
         var acc = file.Flags & OpenFlags.O_ACCMODE;
-        if (!lk.Flock && cmd != LockCmd.GetLk &&
+        if (!lk.Flock && (cmd is LockCmd.SetLk or LockCmd.SetLkW) &&
             ((lk.Type == LockType.Write && acc == OpenFlags.O_RDONLY) || (lk.Type == LockType.Read && acc == OpenFlags.O_WRONLY)))
             return Errno.EBADF;
         if (cmd == LockCmd.SetLkW) return await LkWaitAsync(ctx, file, lk).ConfigureAwait(false);
@@ -310,20 +311,7 @@ public sealed partial class MountSession
                 if (file is null) { locks.Forget(through, lk); continue; }
                 var ctx = new FopContext { Uid = 0, Gid = 0, Pid = lk.Pid, LockOwner = lk.Owner };
                 Result<FileLock> r;
-                try
-                {
-                    var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
-                    try
-                    {
-                        if (!f.Ok) r = f.Error;
-                        else
-                        {
-                            try { r = await g.Top.LkAsync(ctx, f.Value, LockCmd.Reclaim, lk).ConfigureAwait(false); }
-                            finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
-                        }
-                    }
-                    finally { g.ExitFop(); }
-                }
+                try { r = await LkAsync(ctx, file, LockCmd.Reclaim, lk).ConfigureAwait(false); }
                 catch (ObjectDisposedException) { return; }
                 if (r.Ok) { taken++; continue; }
                 // Gone again: the next reconnect resets and reclaims again, within its own grace.
