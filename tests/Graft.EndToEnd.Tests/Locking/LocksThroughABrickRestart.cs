@@ -27,12 +27,11 @@ public class LocksThroughABrickRestart
     public async Task Locks_held_through_a_kill_9_of_the_brick_are_still_held_after_it_restarts_and_nobody_takes_them_in_the_grace()
     {
         await using var v = await MountedVolume.UpAsync("lock-restart");
-        var mnt2 = Path.Combine(v.Home, "mnt2");
-        Directory.CreateDirectory(mnt2);
+        await using var second = await SecondMount.StartAsync(v, "mnt2");
+        var mnt2 = second.Path;
         var run = Path.Combine(v.Home, "var", "run");
         var volfile = Directory.GetFiles(run, "*.vol").Single();
         BrickProcess? restarted = null;
-        (await Proc.Graft(v.Home, "mount", "--log", Path.Combine(v.Home, "var", "log", "mnt2.mount.log"), "--volfile", volfile, mnt2)).Ok("second mount");
         try
         {
             await using var a = await LockProcess.StartAsync("A");
@@ -75,8 +74,7 @@ public class LocksThroughABrickRestart
         }
         finally
         {
-            try { await Proc.Graft(v.Home, "umount", mnt2); } catch (TimeoutException) { }
-            if (Proc.IsMounted(mnt2)) await Proc.RunAsync("umount", ["-l", mnt2], seconds: 30);
+            await second.DisposeAsync(); // while a brick still answers its goodbye
             if (restarted is not null) await restarted.DisposeAsync();
         }
     }

@@ -122,25 +122,13 @@ public class LocksThroughMountSwitches(Xunit.Abstractions.ITestOutputHelper outp
     {
         const int perMount = 2, times = 300;
         await using var v = await MountedVolume.UpAsync("lock-count-2");
-        var mnt2 = Path.Combine(v.Home, "mnt2");
-        Directory.CreateDirectory(mnt2);
-        var volfile = Directory.GetFiles(Path.Combine(v.Home, "var", "run"), "*.vol").Single();
         // The second mount caches attributes and entries for a minute: what it reads after each grant
         // comes from the brick only because the grant dropped its cache.
-        (await Proc.Graft(v.Home, "mount", "-o", "attr_timeout=60,entry_timeout=60", "--log",
-            Path.Combine(v.Home, "var", "log", "mnt2.mount.log"), "--volfile", volfile, mnt2)).Ok("second mount");
-        try
-        {
-            File.WriteAllText(v.P("counter"), "");
-            var paths = Enumerable.Repeat(v.P("counter"), perMount).Concat(Enumerable.Repeat(Path.Combine(mnt2, "counter"), perMount));
-            await CountAsync(paths, times, () => Task.Delay(50));
-            Assert.Equal(2 * perMount * times, long.Parse(File.ReadAllText(Path.Combine(mnt2, "counter")).Trim()));
-        }
-        finally
-        {
-            try { await Proc.Graft(v.Home, "umount", mnt2); } catch (TimeoutException) { }
-            if (Proc.IsMounted(mnt2)) await Proc.RunAsync("umount", ["-l", mnt2], seconds: 30);
-        }
+        await using var m2 = await SecondMount.StartAsync(v, "mnt2", "attr_timeout=60,entry_timeout=60");
+        File.WriteAllText(v.P("counter"), "");
+        var paths = Enumerable.Repeat(v.P("counter"), perMount).Concat(Enumerable.Repeat(m2.P("counter"), perMount));
+        await CountAsync(paths, times, () => Task.Delay(50));
+        Assert.Equal(2 * perMount * times, long.Parse(File.ReadAllText(m2.P("counter")).Trim()));
     }
 
     /// <summary>

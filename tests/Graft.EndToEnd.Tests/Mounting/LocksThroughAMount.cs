@@ -11,9 +11,10 @@ namespace Graft.EndToEnd.Tests.Mounting;
 public sealed class TwoMountsFixture : IAsyncLifetime
 {
     MountedVolume? _v;
+    SecondMount? _m2;
 
     internal MountedVolume V => _v ?? throw new InvalidOperationException("no volume (tests skipped?)");
-    internal string Mnt2 => Path.Combine(V.Home, "mnt2");
+    internal string Mnt2 => _m2?.Path ?? throw new InvalidOperationException("no second mount (tests skipped?)");
 
     /// <summary>A new empty file in a fresh directory: its path on the first mount and on the second. Created with
     /// plain open/close: .NET's FileStream takes a flock of its own, released only when RELEASE reaches the volume.</summary>
@@ -32,13 +33,7 @@ public sealed class TwoMountsFixture : IAsyncLifetime
     {
         if (new MountFactAttribute().Skip is not null) return;
         _v = await MountedVolume.UpAsync("locks");
-        try
-        {
-            Directory.CreateDirectory(Mnt2);
-            var volfile = Directory.GetFiles(Path.Combine(_v.Home, "var", "run"), "*.vol").Single();
-            (await Proc.Graft(_v.Home, "mount", "-o", "attr_timeout=60,entry_timeout=60",
-                "--log", Path.Combine(_v.Home, "var", "log", "mnt2.mount.log"), "--volfile", volfile, Mnt2)).Ok("graft mount (second mount)");
-        }
+        try { _m2 = await SecondMount.StartAsync(_v, "mnt2", "attr_timeout=60,entry_timeout=60"); }
         catch
         {
             await DisposeAsync();
@@ -48,19 +43,8 @@ public sealed class TwoMountsFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_v is null) return;
-        int? pid = null;
-        try
-        {
-            var json = Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(Mnt2), "state", TimeSpan.FromSeconds(5));
-            using var doc = System.Text.Json.JsonDocument.Parse(json);
-            pid = doc.RootElement.GetProperty("pid").GetInt32();
-        }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or System.Text.Json.JsonException) { }
-        try { await Proc.Graft(_v.Home, "umount", Mnt2); } catch (TimeoutException) { }
-        if (Proc.IsMounted(Mnt2)) await Proc.RunAsync("umount", ["-l", Mnt2], seconds: 30);
-        if (pid is int p && Directory.Exists($"/proc/{p}")) Sys.kill(p, 9);
-        await _v.DisposeAsync();
+        if (_m2 is not null) await _m2.DisposeAsync();
+        if (_v is not null) await _v.DisposeAsync();
     }
 }
 
