@@ -137,7 +137,8 @@ public class SwitchThroughAMount(Xunit.Abstractions.ITestOutputHelper output)
     [MountFact]
     public async Task Two_threads_on_the_same_unmigrated_fd_cause_exactly_one_reopen()
     {
-        await using var m = await SwitchingMount.UpAsync("switch-single-flight");
+        // No background sweep: it could move the idle fd before the two threads get to it.
+        await using var m = new SwitchingMount(await MountedVolume.UpAsync("switch-single-flight", "sweep_delay=3600"));
         // Made in the brick directly, so no page of it is in the mount's cache: every read below
         // reaches the daemon (offsets far apart, beyond any read-ahead).
         using (var b = File.Create(Path.Combine(m.Volume.Brick, "shared"))) b.SetLength(64L << 20);
