@@ -24,7 +24,10 @@ public class LocksAcrossBrickRestart
         int port = brick.Port;
         try
         {
-            var graph = NetClient.NewGraph(port, "b", new() { ["frame-timeout"] = "5", ["ping-timeout"] = "2" });
+            // The kill is seen at once (the connection resets); the bounds only have to outlast a lock
+            // request held by the grace on a loaded machine (a 5 s frame-timeout and a 2 s ping-timeout
+            // once failed such a request with ENOTCONN in CI).
+            var graph = NetClient.NewGraph(port, "b", new() { ["frame-timeout"] = "30", ["ping-timeout"] = "10" });
             await using var volume = await Volume.OpenAsync(graph);
             var client = (ProtocolClient)graph.Top;
             await using var ranged = await volume.OpenAsync("/db", FileMode.Create, FileAccess.ReadWrite);
