@@ -138,7 +138,7 @@ public class SwitchThroughAMount(Xunit.Abstractions.ITestOutputHelper output)
     public async Task Two_threads_on_the_same_unmigrated_fd_cause_exactly_one_reopen()
     {
         // No background sweep: it could move the idle fd before the two threads get to it.
-        await using var m = new SwitchingMount(await MountedVolume.UpAsync("switch-single-flight", "sweep_delay=3600"));
+        await using var m = new SwitchingMount(await MountedVolume.UpAsync("switch-single-flight", "sweep_delay=3600", "debug"));
         // Made in the brick directly, so no page of it is in the mount's cache: every read below
         // reaches the daemon (offsets far apart, beyond any read-ahead).
         using (var b = File.Create(Path.Combine(m.Volume.Brick, "shared"))) b.SetLength(64L << 20);
@@ -157,7 +157,8 @@ public class SwitchThroughAMount(Xunit.Abstractions.ITestOutputHelper output)
             })).ToArray();
             go.Set();
             await Task.WhenAll(threads).WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.Equal(before + 1, m.Counter("fdMigrations"));
+            var after = m.Counter("fdMigrations");
+            Assert.True(before + 1 == after, $"round {round}: fdMigrations {before} -> {after}\n{m.Volume.Logs()[^Math.Min(m.Volume.Logs().Length, 20000)..]}");
         }
     }
 
