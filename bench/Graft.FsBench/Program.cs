@@ -4,23 +4,25 @@ using System.Runtime.InteropServices;
 
 // Graft.FsBench: one phase of the filesystem benchmark against a directory, through ordinary
 // POSIX calls, so the same code measures a native directory and a Graft mount alike.
-// Usage: Graft.FsBench PHASE DIR [--size-mb N] [--files N]
+// Usage: Graft.FsBench PHASE DIR [--size-mb N] [--files N] [--jobs N]
 //   seqwrite  write DIR/big (1 MiB blocks) then fsync      → MB/s
 //   seqread   read DIR/big sequentially (caller drops caches) → MB/s
 //   create    create N files of 4 KiB in DIR/small          → files/s
 //   stat      stat them (caller drops caches)               → stats/s
 //   unlink    unlink them and the directory                 → files/s
+//   (create, stat, unlink with --jobs N > 1: N threads, each on its own N-th of the files in DIR/small/jK)
 //   fcntl     N × (F_SETLK write lock on DIR/lockfile, F_SETLK unlock)  → µs per call
 //   flock     N × (flock LOCK_EX|LOCK_NB, flock LOCK_UN)                 → µs per call
 // Prints one line: "PHASE VALUE UNIT SECONDS"; the lock phases print
 // "PHASE LOCK_P50 us SECONDS LOCK_P99 UNLOCK_P50 UNLOCK_P99" (each call timed on its own).
 
-if (args.Length < 2) { Console.Error.WriteLine("usage: Graft.FsBench seqwrite|seqread|create|stat|unlink|fcntl|flock DIR [--size-mb N] [--files N] [--iterations N]"); return 2; }
+if (args.Length < 2) { Console.Error.WriteLine("usage: Graft.FsBench seqwrite|seqread|create|stat|unlink|fcntl|flock DIR [--size-mb N] [--files N] [--iterations N] [--jobs N]"); return 2; }
 var phase = args[0];
 var dir = args[1];
 long sizeMb = 1024;
 int files = 5000;
 int iterations = 2000;
+int jobs = 1;
 for (int i = 2; i + 1 < args.Length; i += 2)
 {
     switch (args[i])
@@ -28,6 +30,7 @@ for (int i = 2; i + 1 < args.Length; i += 2)
         case "--size-mb": sizeMb = long.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--files": files = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--iterations": iterations = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--jobs": jobs = Math.Max(1, int.Parse(args[i + 1], CultureInfo.InvariantCulture)); break;
         default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
     }
 }
@@ -66,28 +69,39 @@ switch (phase)
     case "create":
     {
         Directory.CreateDirectory(smallDir);
-        var buf = new byte[4096];
-        for (int i = 0; i < files; i++)
+        PerJob((jobDir, first, count) =>
         {
-            // FileShare.ReadWrite: with None (or Read) .NET also takes a flock on the new file, which since
-            // FLOCK_LOCKS is a round trip to the brick — a lock the workload (cp, tar) does not take.
-            using var fs = new FileStream(Path.Combine(smallDir, "f" + i.ToString(CultureInfo.InvariantCulture)), FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite, 0);
-            fs.Write(buf);
-        }
+            Directory.CreateDirectory(jobDir);
+            var buf = new byte[4096];
+            for (int i = first; i < first + count; i++)
+            {
+                // FileShare.ReadWrite: with None (or Read) .NET also takes a flock on the new file, which since
+                // FLOCK_LOCKS is a round trip to the brick — a lock the workload (cp, tar) does not take.
+                using var fs = new FileStream(SmallFile(jobDir, i), FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite, 0);
+                fs.Write(buf);
+            }
+        });
         value = files / sw.Elapsed.TotalSeconds; unit = "files/s";
         break;
     }
     case "stat":
     {
-        for (int i = 0; i < files; i++)
-            if (Stat(Path.Combine(smallDir, "f" + i.ToString(CultureInfo.InvariantCulture))) != 0)
-                throw new IOException($"stat f{i}: errno {Marshal.GetLastPInvokeError()}");
+        PerJob((jobDir, first, count) =>
+        {
+            for (int i = first; i < first + count; i++)
+                if (Stat(SmallFile(jobDir, i)) != 0)
+                    throw new IOException($"stat {SmallFile(jobDir, i)}: errno {Marshal.GetLastPInvokeError()}");
+        });
         value = files / sw.Elapsed.TotalSeconds; unit = "stats/s";
         break;
     }
     case "unlink":
     {
-        for (int i = 0; i < files; i++) File.Delete(Path.Combine(smallDir, "f" + i.ToString(CultureInfo.InvariantCulture)));
+        PerJob((jobDir, first, count) =>
+        {
+            for (int i = first; i < first + count; i++) File.Delete(SmallFile(jobDir, i));
+            if (jobDir != smallDir) Directory.Delete(jobDir);
+        });
         Directory.Delete(smallDir);
         value = files / sw.Elapsed.TotalSeconds; unit = "files/s";
         break;
@@ -105,6 +119,30 @@ switch (phase)
 }
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{phase} {value:F1} {unit} {sw.Elapsed.TotalSeconds:F3}"));
 return 0;
+
+// One job works in DIR/small itself (the layout of single-job runs); N jobs each in DIR/small/jK on
+// their own share of the files, in parallel threads, timed together.
+void PerJob(Action<string, int, int> work)
+{
+    if (jobs == 1) { work(smallDir, 0, files); return; }
+    var threads = new Thread[jobs];
+    Exception? failed = null;
+    for (int k = 0; k < jobs; k++)
+    {
+        int first = (int)((long)files * k / jobs), count = (int)((long)files * (k + 1) / jobs) - first;
+        var jobDir = Path.Combine(smallDir, "j" + k.ToString(CultureInfo.InvariantCulture));
+        threads[k] = new Thread(() =>
+        {
+            try { work(jobDir, first, count); }
+            catch (Exception e) { Interlocked.CompareExchange(ref failed, e, null); }
+        });
+        threads[k].Start();
+    }
+    foreach (var t in threads) t.Join();
+    if (failed is not null) throw new IOException("a job failed: " + failed.Message, failed);
+}
+
+static string SmallFile(string jobDir, int i) => Path.Combine(jobDir, "f" + i.ToString(CultureInfo.InvariantCulture));
 
 // A plain stat(2): File.Exists and FileInfo add work of their own that would blur the numbers.
 static unsafe int Stat(string path)

@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# Graft against GlusterFS on the same disk, in the same run: the default single-node Graft volume
+# (`graft up`: a brick process, protocol/client over loopback, default mount options) and a 1-brick
+# GlusterFS volume (glusterd on loopback, its default volume options, a fuse.glusterfs mount), both with
+# their bricks in one directory of this clone's filesystem, plus that filesystem natively.
+#
+# Phases (bench/Graft.FsBench: plain POSIX calls, the same code on every target; fio for random I/O; stat4 and unlink4 work on create4's files):
+#   seqwrite   SIZE_MB in 1 MiB writes, then fsync                      MB/s
+#   seqread    that file, cold (caches dropped)                          MB/s
+#   create1/4  FILES files of 4 KiB, 1 job / 4 jobs (threads)            files/s
+#   stat1/4    stat them, cold, 1 job / 4 jobs                           stats/s
+#   unlink1/4  unlink them, 1 job / 4 jobs                               files/s
+#   randwrite  fio: 4 KiB random writes, O_DIRECT, 4 jobs, RAND_SECONDS  IOPS
+#   randread   fio: 4 KiB random reads, O_DIRECT, 4 jobs, RAND_SECONDS   IOPS
+# Each round runs every target in turn, the order alternating between rounds (Graft first in odd rounds,
+# GlusterFS first in even ones); every phase starts after a sync. The CPU seconds (user+sys) that each
+# filesystem's brick and client processes spend in seqwrite are recorded too, as seconds per GiB.
+# Prints every measurement, then one table of medians with Graft÷GlusterFS (against the targets of
+# issue 15) and Graft÷native; the table and the raw lines are saved in bench/results/.
+#
+#   bench/vs-glusterfs.sh                     # ROUNDS=3 SIZE_MB=512 FILES=4000 RAND_SECONDS=15
+#   ROUNDS=1 SIZE_MB=64 FILES=500 RAND_SECONDS=3 bench/vs-glusterfs.sh   # a quick look
+#   PHASES="create1 stat1" bench/vs-glusterfs.sh
+#
+# Needs root (mounts, drop_caches, installing packages). Installs glusterfs-server, glusterfs-client and
+# fio from Debian's packages if they are missing (benchmark only: the tests never need GlusterFS). Starts
+# glusterd bound to 127.0.0.1 if none runs (and stops it again); tears down both volumes and all files.
+set -euo pipefail
+here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+ROUNDS="${ROUNDS:-3}"
+SIZE_MB="${SIZE_MB:-512}"
+FILES="${FILES:-4000}"
+RAND_SECONDS="${RAND_SECONDS:-15}"
+PHASES="${PHASES:-seqwrite seqread create1 stat1 unlink1 create4 stat4 unlink4 randwrite randread}"
+TARGETS="${TARGETS:-native graft gluster}"
+[ "$(id -u)" = 0 ] || { echo "vs-glusterfs: needs root (mounts, drop_caches, packages)" >&2; exit 1; }
+
+need=()
+command -v glusterd >/dev/null 2>&1 || need+=(glusterfs-server)
+command -v mount.glusterfs >/dev/null 2>&1 || [ -x /sbin/mount.glusterfs ] || need+=(glusterfs-client)
+command -v fio >/dev/null 2>&1 || need+=(fio)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "vs-glusterfs: installing ${need[*]} ..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+work="$here/.graft/bench/vs-glusterfs-$$"
+native="$work/native"
+gbrick="$work/gluster-brick"
+gmnt="$work/gluster-mnt"
+brick="$work/graft-brick"
+mnt="$work/graft-mnt"
+results="$work/results.txt"
+vol="graftbench$$"
+mkdir -p "$native" "$gbrick" "$gmnt" "$brick" "$mnt" "$here/bench/results"
+fstype="$(df --output=fstype "$work" | tail -1)"
+case "$fstype" in tmpfs|ramfs) echo "vs-glusterfs: $work is on $fstype; run it on a disk filesystem" >&2; exit 1 ;; esac
+
+echo "building bench/Graft.FsBench ..." >&2
+dotnet build "$here/bench/Graft.FsBench/Graft.FsBench.csproj" -c Release --nologo -v q -clp:ErrorsOnly >&2
+fsbench=(dotnet "$here/bench/Graft.FsBench/bin/Release/net10.0/Graft.FsBench.dll")
+
+started_glusterd=""
+gluster_up=""
+cleanup() {
+  set +e
+  GRAFT_HOME="$work" "$here/graft" down "$mnt" >/dev/null 2>&1
+  if [ -n "$gluster_up" ]; then
+    umount "$gmnt" >/dev/null 2>&1 || umount -l "$gmnt" >/dev/null 2>&1
+    gluster --mode=script volume stop "$vol" force >/dev/null 2>&1
+    gluster --mode=script volume delete "$vol" >/dev/null 2>&1
+  fi
+  if [ -n "$started_glusterd" ]; then
+    kill "$(cat "$work/glusterd.pid" 2>/dev/null)" >/dev/null 2>&1
+    # glusterd leaves its brick and self-heal processes for volumes it no longer knows: ours was deleted.
+    pkill -f "glusterfsd.*$vol" >/dev/null 2>&1
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---- GlusterFS: glusterd on loopback, a 1-brick volume, a FUSE mount (notes/glusterfs-peer.md) ----
+if [[ " $TARGETS " == *" gluster "* ]]; then
+  gvol=/etc/glusterfs/glusterd.vol
+  if ! grep -q 'transport.socket.bind-address' "$gvol"; then
+    sed -i 's/^\(\s*option transport-type socket.*\)$/\1\n    option transport.socket.bind-address 127.0.0.1/' "$gvol"
+  fi
+  if ! pgrep -x glusterd >/dev/null; then
+    glusterd -p "$work/glusterd.pid"
+    started_glusterd=1
+  fi
+  for _ in $(seq 1 100); do gluster --mode=script volume list >/dev/null 2>&1 && break; sleep 0.2; done
+  gluster --mode=script volume create "$vol" "$(hostname):$gbrick" force >&2
+  gluster --mode=script volume start "$vol" >&2
+  gluster_up=1
+  mount -t glusterfs "127.0.0.1:/$vol" "$gmnt"
+  for _ in $(seq 1 100); do mountpoint -q "$gmnt" && stat "$gmnt" >/dev/null 2>&1 && break; sleep 0.2; done
+  mountpoint -q "$gmnt" || { echo "vs-glusterfs: the GlusterFS mount did not come up" >&2; exit 1; }
+fi
+
+# ---- Graft: the README's one command ----
+if [[ " $TARGETS " == *" graft "* ]]; then
+  GRAFT_HOME="$work" "$here/graft" up "$brick" "$mnt" >&2
+fi
+
+# The processes whose CPU time a phase costs (none for native): ROLE is brick or client.
+procs() { # TARGET ROLE
+  case "$1,$2" in
+    graft,brick) cat "$work/var/run/"*.brick.pid 2>/dev/null ;;
+    graft,client) GRAFT_HOME="$work" "$here/graft" state "$mnt" | sed -n 's/.*"pid": \([0-9]*\).*/\1/p' | head -1 ;;
+    gluster,brick) pgrep -f "glusterfsd.*$vol" ;;
+    gluster,client) pgrep -f "glusterfs.*volfile-id=/$vol" ;;
+  esac | tr '\n' ' '
+}
+cpu_of() { # PIDS... → total user+sys clock ticks
+  local t=0 p f
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    f="$(sed 's/.*) //' "/proc/$p/stat")"
+    t=$((t + $(awk '{print $12 + $13}' <<<"$f")))
+  done
+  echo "$t"
+}
+hz="$(getconf CLK_TCK)"
+
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+
+dir_of() { case "$1" in native) echo "$native/b" ;; graft) echo "$mnt/b" ;; gluster) echo "$gmnt/b" ;; esac; }
+
+fio_iops() { # TARGET PHASE DIR
+  local rw; rw="${2#rand}"; rw="rand$rw"
+  fio --name="$2" --directory="$3" --rw="$rw" --bs=4k --direct=1 --ioengine=psync --numjobs=4 \
+      --size=64m --time_based --runtime="$RAND_SECONDS" --group_reporting --output-format=json 2>/dev/null |
+    python3 -c 'import json,sys; j=json.load(sys.stdin)["jobs"][0]; print("%.1f" % (j["read"]["iops"] + j["write"]["iops"]))'
+}
+
+phase() { # TARGET PHASE DIR
+  local t="$1" p="$2" d="$3" line bp cp b0 b1 c0 c1
+  sync
+  case "$p" in seqread|stat1|stat4) drop ;; esac
+  read -r -a bp <<<"$(procs "$t" brick)"
+  read -r -a cp <<<"$(procs "$t" client)"
+  b0="$(cpu_of "${bp[@]}")"; c0="$(cpu_of "${cp[@]}")"
+  case "$p" in
+    seqwrite|seqread) line="$("${fsbench[@]}" "$p" "$d" --size-mb "$SIZE_MB")" ;;
+    create1|stat1|unlink1) line="$("${fsbench[@]}" "${p%1}" "$d" --files "$FILES" --jobs 1)"; line="$p ${line#* }" ;;
+    create4|stat4|unlink4) line="$("${fsbench[@]}" "${p%4}" "$d" --files "$FILES" --jobs 4)"; line="$p ${line#* }" ;;
+    randwrite|randread)
+      # fio lays its files out first (untimed); the random reads then find data written.
+      line="$p $(fio_iops "$t" "$p" "$d") IOPS $RAND_SECONDS" ;;
+  esac
+  b1="$(cpu_of "${bp[@]}")"; c1="$(cpu_of "${cp[@]}")"
+  echo "$t $line" | tee -a "$results" >&2
+  if [ "$p" = seqwrite ] && [ "$t" != native ]; then
+    per_gib() { awk -v c="$1" -v hz="$hz" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", c / hz * 1024 / mb }'; }
+    echo "$t brick_cpu_s_per_gib $(per_gib $((b1 - b0))) s 0" | tee -a "$results" >&2
+    echo "$t client_cpu_s_per_gib $(per_gib $((c1 - c0))) s 0" | tee -a "$results" >&2
+  fi
+}
+
+: > "$results"
+load0="$(cut -d' ' -f1-3 /proc/loadavg)"
+for round in $(seq 1 "$ROUNDS"); do
+  echo "--- round $round of $ROUNDS" >&2
+  if [ $((round % 2)) = 1 ]; then order="native graft gluster"; else order="native gluster graft"; fi
+  for t in $order; do
+    [[ " $TARGETS " == *" $t "* ]] || continue
+    d="$(dir_of "$t")"
+    mkdir -p "$d"
+    for p in $PHASES; do phase "$t" "$p" "$d"; done
+    rm -rf "$d"
+  done
+done
+
+table="$(awk -v load="$load0" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
+  { v[$1 "," $2] = v[$1 "," $2] " " $3; unit[$2] = $4 }
+  function median(s,   a, n, i, j, t) {
+    n = split(s, a, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  END {
+    split("seqwrite seqread create1 create4 stat1 stat4 unlink1 unlink4 randwrite randread", ph, " ")
+    split("1.5 1.5 2 2 2.5 2.5 2 2 2 2", tg, " ")
+    printf "Graft vs GlusterFS vs native %s, medians of %d rounds (%d MiB, %d files); load average before: %s\n", fs, rounds, size, files, load
+    printf "%-10s %-8s %10s %10s %10s %9s %7s %-6s %9s\n", "phase", "unit", "native", "graft", "gluster", "gr÷gl", "target", "", "gr÷nat"
+    for (i = 1; i <= 10; i++) {
+      p = ph[i]; if (!(("graft," p) in v) && !(("gluster," p) in v)) continue
+      n = (("native," p) in v) ? median(v["native," p]) : 0
+      g = (("graft," p) in v) ? median(v["graft," p]) : 0
+      l = (("gluster," p) in v) ? median(v["gluster," p]) : 0
+      r = l > 0 ? g / l : 0; rn = n > 0 ? g / n : 0
+      printf "%-10s %-8s %10.1f %10.1f %10.1f %9.2f %7.2f %-6s %9.2f\n", p, unit[p], n, g, l, r, tg[i], (l > 0 ? (r >= tg[i] ? "ok" : "MISSED") : ""), rn
+    }
+    if (("graft,brick_cpu_s_per_gib") in v || ("gluster,brick_cpu_s_per_gib") in v) {
+      printf "\nseqwrite CPU, s per GiB written (targets for Graft: brick <= 1.5, client <= 1.0):\n"
+      printf "  brick:  graft %.2f  gluster %.2f\n", median(v["graft,brick_cpu_s_per_gib"]), median(v["gluster,brick_cpu_s_per_gib"])
+      printf "  client: graft %.2f  gluster %.2f\n", median(v["graft,client_cpu_s_per_gib"]), median(v["gluster,client_cpu_s_per_gib"])
+    }
+  }' "$results")"
+echo "$table"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+{ echo "$table"; echo; echo "raw:"; cat "$results"; } > "$here/bench/results/vs-glusterfs-$stamp.txt"
+echo "(saved bench/results/vs-glusterfs-$stamp.txt)" >&2
