@@ -25,6 +25,13 @@ public sealed partial class MountSession
             if (!r.Ok || r.Value.Gfid != gfid)
             {
                 await PutFdAsync(fd).ConfigureAwait(false);
+                // ESTALE without O_EXCL: the name holds another object, which a brick will not open
+                // under the GFID we sent. Look it up and open that.
+                if (r.Error == Errno.ESTALE && (flags & OpenFlags.O_EXCL) == 0)
+                {
+                    r = await g.Top.LookupAsync(ctx, Loc.Child(p.Value, name)).ConfigureAwait(false);
+                    if (r.Ok && r.Value.IsDir) return Errno.EISDIR;
+                }
                 if (!r.Ok) return r.Error;
                 if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
                 // The name existed (no O_EXCL) and the brick opened that object: open it properly

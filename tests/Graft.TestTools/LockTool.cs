@@ -14,6 +14,9 @@ using System.Text;
 ///   read NAME OFFSET LEN       → data TEXT (what was read, may be empty) | err ENAME
 ///   fstat NAME                 → ok SIZE | err ENAME
 ///   close NAME                 → ok | err ENAME
+///   park NAME COUNT START      COUNT threads, each blocked in F_SETLKW for a write lock on byte START+i
+///                              (one lock owner: this process) → ok once they are started
+///   parked                     → granted G failed F [first error ENAME]: how the parked calls ended so far
 ///   exit                       → ends the process (its locks go with it)
 /// A blocking command (setlkw, flock without nb) answers when it returns, so a test waits on the
 /// answer line; no other command is read meanwhile.
@@ -22,6 +25,8 @@ internal static class LockTool
 {
     private const int F_GETLK = 5, F_SETLK = 6, F_SETLKW = 7, F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
     private const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+
+    private static int s_granted, s_failed, s_firstError;
 
     public static int Run(TextReader input, TextWriter output)
     {
@@ -124,6 +129,23 @@ internal static class LockTool
                 if (Libc.fstat(files[a[1]], buf) != 0) return Err();
                 return $"ok {BitConverter.ToInt64(buf, 48)}"; // st_size on x86-64
             }
+            case "park":
+            {
+                int fd = files[a[1]], count = int.Parse(a[2]);
+                long start = long.Parse(a[3]);
+                for (int i = 0; i < count; i++)
+                {
+                    long at = start + i;
+                    // Small stacks: thousands of these only ever sit in one syscall.
+                    new Thread(() => Park(fd, at), 256 * 1024) { IsBackground = true }.Start();
+                }
+                return "ok";
+            }
+            case "parked":
+            {
+                int first = Volatile.Read(ref s_firstError);
+                return $"granted {Volatile.Read(ref s_granted)} failed {Volatile.Read(ref s_failed)}" + (first != 0 ? " first error " + Name(first) : "");
+            }
             case "close":
             {
                 var fd = files[a[1]];
@@ -135,17 +157,26 @@ internal static class LockTool
         }
     }
 
+    private static void Park(int fd, long at)
+    {
+        var fl = new Flock { Type = 1, Whence = 0, Start = at, Len = 1 };
+        if (Libc.fcntl(fd, F_SETLKW, ref fl) == 0) { Interlocked.Increment(ref s_granted); return; }
+        Interlocked.CompareExchange(ref s_firstError, Marshal.GetLastPInvokeError(), 0);
+        Interlocked.Increment(ref s_failed);
+    }
+
     private static short Type(string t) => t switch
     {
         "r" => 0, "w" => 1, "u" => 2, _ => throw new ArgumentException($"unknown lock type {t}"),
     };
 
-    private static string Err()
+    private static string Err() => "err " + Name(Marshal.GetLastPInvokeError());
+
+    private static string Name(int e)
     {
-        int e = Marshal.GetLastPInvokeError();
-        return "err " + e switch
+        return e switch
         {
-            1 => "EPERM", 2 => "ENOENT", 4 => "EINTR", 5 => "EIO", 9 => "EBADF", 11 => "EAGAIN", 13 => "EACCES",
+            1 => "EPERM", 2 => "ENOENT", 4 => "EINTR", 5 => "EIO", 9 => "EBADF", 11 => "EAGAIN", 13 => "EACCES", 23 => "ENFILE", 24 => "EMFILE",
             22 => "EINVAL", 35 => "EDEADLK", 37 => "ENOLCK", 38 => "ENOSYS", 107 => "ENOTCONN", 116 => "ESTALE",
             _ => "E" + e,
         };

@@ -33,9 +33,12 @@ public static class BrickCommand
             DefaultValueFactory = _ => 10,
         };
         lockGrace.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 0 or > 3600) r.AddError("--lock-grace must be between 0 and 3600 seconds"); });
+        var maxFds = Limit("--max-open-fds-per-session", "Files and directories one client session may have open; one more open gets EMFILE (default 16384).");
+        var maxLockWaits = Limit("--max-lock-waits-per-session", "Blocking lock requests (F_SETLKW) one client session may have waiting; one more gets ENOLCK (default 4096).");
+        var maxLocks = Limit("--max-locks-per-client", "Locks one client mount may hold on this brick; one more gets ENOLCK (default 16384).");
         var cmd = new Command("brick", "Serve a brick over TCP in the foreground until SIGTERM.")
         {
-            dir, volfile, port, name, listen, allow, secret, grace, lockGrace,
+            dir, volfile, port, name, listen, allow, secret, grace, lockGrace, maxFds, maxLockWaits, maxLocks,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -65,7 +68,8 @@ public static class BrickCommand
                 var brickName = parse.GetValue(name) ?? d.FullName.TrimEnd('/').Split('/')[^1];
                 if (brickName.Length == 0 || brickName.Any(char.IsWhiteSpace)) { error.WriteLine("graft brick: give a --name without spaces"); return 2; }
                 text = StandardBrickVolfile(brickName, d.FullName, parse.GetValue(listen)!, parse.GetValue(port), parse.GetValue(allow)!,
-                                            parse.GetValue(secret)?.FullName, parse.GetValue(grace), parse.GetValue(lockGrace));
+                                            parse.GetValue(secret)?.FullName, parse.GetValue(grace), parse.GetValue(lockGrace),
+                                            new BrickLimits(parse.GetValue(maxFds), parse.GetValue(maxLockWaits), parse.GetValue(maxLocks)));
                 file = "<brick " + brickName + ">";
             }
             return await ServeAsync(text, file, output, error);
@@ -83,16 +87,28 @@ public static class BrickCommand
     /// stopped starts without a lock grace.
     /// </summary>
     public static string StandardBrickVolfile(string name, string directory, string listen, int port, string allow, string? secretFile, string? grace,
-                                              int lockGrace = 10)
+                                              int lockGrace = 10, BrickLimits? limits = null)
     {
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-posix\n    type storage/posix\n    option directory {directory}\nend-volume\n\n");
-        sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type features/locks\n    option lock-grace {lockGrace}\n    option grace-marker {LockGraceMarker(directory)}\n    subvolumes {name}-posix\nend-volume\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type features/locks\n    option lock-grace {lockGrace}\n    option grace-marker {LockGraceMarker(directory)}\n");
+        if (limits?.MaxLocksPerClient is { } locks) sb.Append(CultureInfo.InvariantCulture, $"    option max-locks-per-client {locks}\n");
+        sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}-posix\nend-volume\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-server\n    type protocol/server\n    option listen-address {listen}\n    option listen-port {port}\n    option auth-allow {allow}\n");
+        if (limits?.MaxOpenFdsPerSession is { } fds) sb.Append(CultureInfo.InvariantCulture, $"    option max-open-fds-per-session {fds}\n");
+        if (limits?.MaxLockWaitsPerSession is { } waits) sb.Append(CultureInfo.InvariantCulture, $"    option max-lock-waits-per-session {waits}\n");
         if (secretFile is not null) sb.Append(CultureInfo.InvariantCulture, $"    option secret-file {secretFile}\n");
         if (grace is not null) sb.Append(CultureInfo.InvariantCulture, $"    option grace-timeout {grace}\n");
         sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}\nend-volume\n");
         return sb.ToString();
+    }
+
+    /// <summary>A per-client limit flag: a positive count, or absent for the translator's default.</summary>
+    private static Option<int?> Limit(string flag, string description)
+    {
+        var o = new Option<int?>(flag) { Description = description };
+        o.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError($"{flag} must be at least 1"); });
+        return o;
     }
 
     private static async Task<int> ServeAsync(string text, string file, TextWriter output, TextWriter error)
@@ -142,3 +158,6 @@ public static class BrickCommand
         return 0;
     }
 }
+
+/// <summary>Per-client limits of the standard brick graph (null: the translators' defaults).</summary>
+public sealed record BrickLimits(int? MaxOpenFdsPerSession, int? MaxLockWaitsPerSession, int? MaxLocksPerClient);

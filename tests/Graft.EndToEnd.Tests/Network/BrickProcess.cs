@@ -31,11 +31,17 @@ internal sealed partial class BrickProcess : IAsyncDisposable
         return t;
     }
 
-    public static async Task<BrickProcess> StartAsync(params string[] args)
+    public static Task<BrickProcess> StartAsync(params string[] args) => StartAsync(null, args);
+
+    /// <summary>A brick whose RLIMIT_NOFILE (soft and hard) is <paramref name="openFiles"/>, through prlimit(1).</summary>
+    public static Task<BrickProcess> StartWithFileLimitAsync(int openFiles, params string[] args) => StartAsync(openFiles, args);
+
+    private static async Task<BrickProcess> StartAsync(int? openFiles, string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "graft.dll");
         Assert.True(File.Exists(dll), $"CLI not built beside the tests: {dll}");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(openFiles is null ? "dotnet" : "prlimit") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (openFiles is int n) { psi.ArgumentList.Add($"--nofile={n}:{n}"); psi.ArgumentList.Add("dotnet"); }   // prlimit execs it: same pid
         psi.ArgumentList.Add(dll);
         psi.ArgumentList.Add("brick");
         foreach (var a in args) psi.ArgumentList.Add(a);

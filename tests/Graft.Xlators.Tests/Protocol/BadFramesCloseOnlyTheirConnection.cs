@@ -13,15 +13,7 @@ public class BadFramesCloseOnlyTheirConnection
 {
     public enum Bad { Oversized, UnknownOpcode, ReplayedId, ZeroId, RequestBeforeHandshake, TruncatedBody, ReplyFromClient, SecondHello, UnknownFrameType }
 
-    private static byte[] Frame(FrameType t, FrameFlags f, FopOp op, ulong id, BodyWriter? w)
-    {
-        int n = w?.TotalLength ?? 0;
-        var b = new byte[FrameHeader.Size + n];
-        new FrameHeader(t, f, op, id, n).Write(b);
-        w?.Written.CopyTo(b.AsSpan(FrameHeader.Size));
-        w?.Bulk.Span.CopyTo(b.AsSpan(FrameHeader.Size + (w?.Length ?? 0)));
-        return b;
-    }
+    private static byte[] Frame(FrameType t, FrameFlags f, FopOp op, ulong id, BodyWriter? w) => RawWireClient.Frame(t, f, op, id, w);
 
     private static byte[] Stat(ulong id)
     {

@@ -1,4 +1,5 @@
 using Graft.Core;
+using Graft.Xlators.Debug.Faults;
 using Graft.Xlators.Features.Locks;
 using Graft.Xlators.Protocol.Client;
 using Graft.Xlators.Protocol.Server;
@@ -15,6 +16,8 @@ internal sealed class InProcessBrick : IAsyncDisposable
     public string Dir => Path.Combine(Temp, "brick");
     public Graph Graph { get; }
     public ProtocolServer Server => (ProtocolServer)Graph.Top;
+    /// <summary>debug/faults right under the server, when the brick was started with it.</summary>
+    public FaultsTranslator? Faults => Graph.Translators.OfType<FaultsTranslator>().FirstOrDefault();
     /// <summary>features/locks, when the brick was started with it.</summary>
     public LocksTranslator? Locks => Graph.Translators.OfType<LocksTranslator>().FirstOrDefault();
     public int Port => Server.LocalEndPoint!.Port;
@@ -24,13 +27,17 @@ internal sealed class InProcessBrick : IAsyncDisposable
     /// asked for) sits between the server and storage/posix, as in the standard brick graph.
     /// </summary>
     public static async Task<InProcessBrick> StartAsync(Dictionary<string, string>? serverOptions = null, string? temp = null,
-                                                        Dictionary<string, string>? lockOptions = null)
+                                                        Dictionary<string, string>? lockOptions = null,
+                                                        Dictionary<string, string>? faultOptions = null)
     {
         temp ??= Path.Combine(Path.GetTempPath(), "graft-protocol-tests", Guid.NewGuid().ToString("n"));
         Directory.CreateDirectory(Path.Combine(temp, "brick"));
         var posix = new Dictionary<string, string> { ["directory"] = Path.Combine(temp, "brick") };
         Graph graph;
-        if (lockOptions is null)
+        if (faultOptions is not null)
+            graph = Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", posix), (FaultsTranslator.Spec, "brick", faultOptions),
+                                 (ProtocolServer.Spec, "server", serverOptions ?? []));
+        else if (lockOptions is null)
             graph = Graph.Linear(1, (PosixTranslator.Spec, "brick", posix), (ProtocolServer.Spec, "server", serverOptions ?? []));
         else
         {

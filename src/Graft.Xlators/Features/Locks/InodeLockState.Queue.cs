@@ -138,8 +138,17 @@ internal sealed partial class InodeLockState
             var w = node.Value;
             if (!CanGrant(w.Owner, w.Type, w.Range, w.Flock, before: node)) { node = node.Next; continue; }
             TakeOff(w);
-            Apply(w.Owner, w.Type, w.Range, w.Pid, w.Fd, w.Flock);
-            w.Complete(w.Granted);
+            if (WithinLimit(w.Owner, w.Type, w.Range, w.Flock))
+            {
+                Apply(w.Owner, w.Type, w.Range, w.Pid, w.Fd, w.Flock);
+                w.Complete(w.Granted);
+            }
+            else
+            {
+                // Its mount took other locks while it waited: past max-locks-per-client, this one is refused.
+                _counts.RefusedHeld();
+                w.Complete(Errno.ENOLCK);
+            }
             node = _queue.First;
         }
     }

@@ -31,11 +31,12 @@ internal sealed class HeldLock(LockOwner owner, LockType type, LockRange range, 
 /// them of the same type never touch (they are merged); an owner has at most one flock. fcntl
 /// and flock locks live in separate lists and never conflict with each other, as on Linux.
 /// </remarks>
-internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
+internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor, ClientLockCounts counts)
 {
     public readonly object Sync = new();
     public readonly Gfid Gfid = gfid;
     private readonly WaitForGraph _waitFor = waitFor;
+    private readonly ClientLockCounts _counts = counts;
     private readonly List<HeldLock> _posix = [];
     private readonly List<HeldLock> _flocks = [];
 
@@ -89,6 +90,7 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
     /// </summary>
     private void ApplyPosix(LockOwner owner, LockType type, LockRange range, int pid, Fd fd)
     {
+        int count = _posix.Count;
         for (int i = _posix.Count - 1; i >= 0; i--)
         {
             var h = _posix[i];
@@ -99,24 +101,69 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
             if (h.Range.End > range.End)
                 _posix.Add(new HeldLock(owner, h.Type, new LockRange(range.End + 1, h.Range.End), h.Pid, h.Fd, false));
         }
-        if (type == LockType.Unlock) return;
-        // After the cut, only locks directly adjacent to the range can touch it: at most one on each side.
-        var merged = range;
-        for (int i = _posix.Count - 1; i >= 0; i--)
+        if (type != LockType.Unlock)
         {
-            var h = _posix[i];
-            if (h.Owner != owner || h.Type != type || !h.Range.Touches(merged)) continue;
-            merged = merged.Union(h.Range);
-            _posix.RemoveAt(i);
+            // After the cut, only locks directly adjacent to the range can touch it: at most one on each side.
+            var merged = range;
+            for (int i = _posix.Count - 1; i >= 0; i--)
+            {
+                var h = _posix[i];
+                if (h.Owner != owner || h.Type != type || !h.Range.Touches(merged)) continue;
+                merged = merged.Union(h.Range);
+                _posix.RemoveAt(i);
+            }
+            _posix.Add(new HeldLock(owner, type, merged, pid, fd, false));
         }
-        _posix.Add(new HeldLock(owner, type, merged, pid, fd, false));
+        _counts.Add(owner.Mount, _posix.Count - count);
     }
 
     /// <summary>flock semantics: one lock per owner (open file); a new type converts it, Unlock drops it.</summary>
     private void ApplyFlock(LockOwner owner, LockType type, int pid, Fd fd)
     {
-        _flocks.RemoveAll(h => h.Owner == owner);
-        if (type != LockType.Unlock) _flocks.Add(new HeldLock(owner, type, LockRange.WholeFile, pid, fd, true));
+        int n = -_flocks.RemoveAll(h => h.Owner == owner);
+        if (type != LockType.Unlock) { _flocks.Add(new HeldLock(owner, type, LockRange.WholeFile, pid, fd, true)); n++; }
+        _counts.Add(owner.Mount, n);
+    }
+
+    /// <summary>
+    /// How many locks the owner would hold more (or fewer) after setting <paramref name="range"/> to
+    /// <paramref name="type"/>, as <see cref="ApplyPosix"/> would do it: each of its locks the range
+    /// overlaps is cut out, leaving a piece on each side that reaches past the range; a new lock
+    /// merges with at most one same-type neighbour on each side. An unlock that splits a lock grows too.
+    /// </summary>
+    private int Growth(LockOwner owner, LockType type, LockRange range, bool flock)
+    {
+        if (flock) return type != LockType.Unlock && FlockOf(owner) is null ? 1 : 0;
+        int growth = 0;
+        bool mergesLeft = false, mergesRight = false;
+        foreach (var h in _posix)
+        {
+            if (h.Owner != owner) continue;
+            if (h.Range.Overlaps(range))
+            {
+                growth--;
+                if (h.Range.Start < range.Start) { growth++; mergesLeft |= h.Type == type; }
+                if (h.Range.End > range.End) { growth++; mergesRight |= h.Type == type; }
+            }
+            else if (h.Type == type)
+            {
+                mergesLeft |= range.Start > 0 && h.Range.End == range.Start - 1;
+                mergesRight |= range.End < LockRange.Eof && h.Range.Start == range.End + 1;
+            }
+        }
+        if (type == LockType.Unlock) return growth;
+        return growth + 1 - (mergesLeft ? 1 : 0) - (mergesRight ? 1 : 0);
+    }
+
+    /// <summary>
+    /// Whether the owner's mount stays within max-locks-per-client after this change. One change
+    /// adds at most two locks (a lock set inside another of another type), so the exact count is
+    /// only worked out near the limit.
+    /// </summary>
+    private bool WithinLimit(LockOwner owner, LockType type, LockRange range, bool flock)
+    {
+        int held = _counts.Held(owner.Mount), max = _counts.Max;
+        return held + 2 <= max || held + Growth(owner, type, range, flock) <= max;
     }
 
     /// <summary>GETLK: the first lock that would exclude the request, or the request with Type=Unlock if none.</summary>
@@ -131,7 +178,8 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
     /// <summary>
     /// SETLK / SETLKW. OK with <paramref name="waiter"/> null: done. OK with a waiter: the call
     /// waits on <paramref name="caller"/>, completed later. Otherwise EAGAIN (SETLK on a
-    /// conflict), EDEADLK, ENOLCK.
+    /// conflict), EDEADLK, ENOLCK (the file's queue is full, or the owner's mount would hold more
+    /// than max-locks-per-client: also for an unlock that would split a lock, as fcntl can).
     /// </summary>
     public Errno Set(LockOwner owner, LockType type, LockRange range, int pid, Fd fd, bool flock, bool wait,
                      int maxWaiters, out Waiter? waiter, out TaskCompletionSource<Result<FileLock>>? caller)
@@ -149,6 +197,7 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
         }
         if (type == LockType.Unlock)
         {
+            if (!WithinLimit(owner, type, range, flock)) { _counts.RefusedHeld(); return Errno.ENOLCK; }
             Apply(owner, type, range, pid, fd, flock);
             Settle();
             return Errno.OK;
@@ -158,23 +207,27 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
             if (existing.Type == type) return Errno.OK;
             if (wait)
             {
-                if (_queue.Count >= maxWaiters) return Errno.ENOLCK;
+                if (_queue.Count >= maxWaiters) { _counts.RefusedWaiter(); return Errno.ENOLCK; }
                 // A blocking conversion lets go first, as Linux does: two holders of a shared
                 // flock both upgrading would otherwise wait for each other forever. Whoever was
                 // already waiting for our shared lock to go is served before us (FIFO).
                 _flocks.Remove(existing);
+                _counts.Add(owner.Mount, -1);
                 Settle();
             }
             // A non-blocking conversion that fails keeps the lock it had (Linux would have dropped it).
         }
         if (CanGrant(owner, type, range, flock, before: null))
         {
+            if (!WithinLimit(owner, type, range, flock)) { _counts.RefusedHeld(); return Errno.ENOLCK; }
             Apply(owner, type, range, pid, fd, flock);
             Settle(); // a downgrade or conversion can let waiters through
             return Errno.OK;
         }
         if (!wait) return Errno.EAGAIN;
-        if (_queue.Count >= maxWaiters) return Errno.ENOLCK;
+        if (_queue.Count >= maxWaiters) { _counts.RefusedWaiter(); return Errno.ENOLCK; }
+        // A request that could not be granted within the limit when it is its turn fails now, not then.
+        if (!WithinLimit(owner, type, range, flock)) { _counts.RefusedHeld(); return Errno.ENOLCK; }
 
         var w = new Waiter(this, owner, type, range, pid, fd, flock);
         w.Node = _queue.AddLast(w);
@@ -193,6 +246,7 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
     public int ReleasePosixOf(LockOwner owner)
     {
         int n = _posix.RemoveAll(h => h.Owner == owner);
+        _counts.Add(owner.Mount, -n);
         if (n > 0) Settle();
         return n;
     }
@@ -200,7 +254,7 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
     /// <summary>RELEASE of an fd: drops flocks held through it and fails requests still waiting through it.</summary>
     public int ReleaseFd(Fd fd)
     {
-        int n = _flocks.RemoveAll(h => h.Fd == fd);
+        int n = RemoveHeld(_flocks, h => h.Fd == fd);
         n += FailWaiters(w => w.Fd == fd, Errno.EBADF);
         if (n > 0) Settle();
         return n;
@@ -209,9 +263,23 @@ internal sealed partial class InodeLockState(Gfid gfid, WaitForGraph waitFor)
     /// <summary>A client gone for good: everything its mount holds or waits for here.</summary>
     public int ReleaseMount(Guid mount)
     {
-        int n = _posix.RemoveAll(h => h.Owner.Mount == mount) + _flocks.RemoveAll(h => h.Owner.Mount == mount);
+        int n = RemoveHeld(_posix, h => h.Owner.Mount == mount) + RemoveHeld(_flocks, h => h.Owner.Mount == mount);
         n += FailWaiters(w => w.Owner.Mount == mount, Errno.ENOTCONN);
         if (n > 0) Settle();
+        return n;
+    }
+
+    /// <summary>Removes the held locks that match, keeping each one's mount's count right.</summary>
+    private int RemoveHeld(List<HeldLock> list, Predicate<HeldLock> match)
+    {
+        int n = 0;
+        for (int i = list.Count - 1; i >= 0; i--)
+        {
+            if (!match(list[i])) continue;
+            _counts.Add(list[i].Owner.Mount, -1);
+            list.RemoveAt(i);
+            n++;
+        }
         return n;
     }
 

@@ -1,4 +1,5 @@
 using Graft.Core;
+using Microsoft.Extensions.Logging;
 
 namespace Graft.Xlators.Features.Locks;
 
@@ -104,6 +105,7 @@ public sealed partial class LocksTranslator
         DropIfEmpty(s); // an unlock, or a refused first request, can leave nothing behind
         switch (e)
         {
+            case Errno.ENOLCK: LogLimits(); break;
             case Errno.OK:
                 if (lk.Type != LockType.Unlock)
                 {
@@ -134,7 +136,15 @@ public sealed partial class LocksTranslator
             Interlocked.Increment(ref r.Ok ? ref _granted : ref _deadlocks);
         if (r.Ok) EnsureMarker(); // before the grant is answered
         if (!r.Ok) DropIfEmpty(w.Home);
+        if (r.Error == Errno.ENOLCK) LogLimits();
         return r;
+    }
+
+    /// <summary>A request was refused by a lock limit: say so in the log, at most once per 10 s, with the totals.</summary>
+    private void LogLimits()
+    {
+        if (!_limitLog.Due()) return;
+        _log.LimitsRefused(Name, _clients.HeldRefused, _clients.Max, _clients.WaitersRefused, _maxWaiters);
     }
 
     private void CancelWait(Waiter w, TaskCompletionSource<Result<FileLock>> caller)
@@ -147,4 +157,10 @@ public sealed partial class LocksTranslator
     }
 
     private static ValueTask<Result<FileLock>> Fail(Errno e) => new(new Result<FileLock>(e));
+}
+
+internal static partial class LocksLog
+{
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Name}: lock limits refused {OverClient} request(s) past max-locks-per-client {Max} and {QueueFull} past max-waiters-per-file {MaxWaiters} so far (ENOLCK)")]
+    public static partial void LimitsRefused(this ILogger log, string name, long overClient, int max, long queueFull, int maxWaiters);
 }

@@ -27,6 +27,8 @@ public sealed partial class LocksTranslator : Translator
             "most wait-for edges one deadlock check follows; bounds the work done under the check's lock") { Min = 1, Max = 1 << 20, Runtime = true },
         new("max-waiters-per-file", OptionKind.Int, "4096",
             "blocked lock requests one file may queue; one more gets ENOLCK instead of growing the queue without bound") { Min = 1, Max = 1 << 24, Runtime = true },
+        new("max-locks-per-client", OptionKind.Int, "16384",
+            "locks (fcntl ranges and flocks) one client mount may hold on this brick, over all its sessions; a lock, or an unlock that would split one, past it gets ENOLCK") { Min = 1, Max = 1 << 24, Runtime = true },
         new("lock-grace", OptionKind.Time, "10",
             "after the brick starts, how long only lock reclaims and unlocks are answered, so clients that held locks before a restart get them back before anyone else can take them; 0 = no grace") { Min = 0, Max = 3_600_000, Runtime = true },
         new("grace-marker", OptionKind.Path, null,
@@ -39,6 +41,8 @@ public sealed partial class LocksTranslator : Translator
     private readonly object _mapSync = new();
     private readonly Dictionary<Gfid, InodeLockState> _states = new();
     private readonly WaitForGraph _waitFor = new();
+    private readonly ClientLockCounts _clients = new();
+    private readonly LogThrottle _limitLog = new(TimeSpan.FromSeconds(10));
     private volatile int _maxWaiters = 4096;
     private long _granted, _conflicts, _deadlocks, _cancelled;
 
@@ -47,6 +51,7 @@ public sealed partial class LocksTranslator : Translator
         _waitFor.Enabled = o.GetBool("deadlock-detection");
         _waitFor.MaxDepth = o.GetInt("deadlock-search-limit");
         _maxWaiters = o.GetInt("max-waiters-per-file");
+        _clients.Max = o.GetInt("max-locks-per-client");
         SetGrace(o.GetLong("lock-grace"));
     }
 
@@ -69,7 +74,7 @@ public sealed partial class LocksTranslator : Translator
     {
         lock (_mapSync)
         {
-            if (!_states.TryGetValue(gfid, out var s)) _states[gfid] = s = new InodeLockState(gfid, _waitFor);
+            if (!_states.TryGetValue(gfid, out var s)) _states[gfid] = s = new InodeLockState(gfid, _waitFor, _clients);
             return s;
         }
     }
@@ -179,6 +184,8 @@ public sealed partial class LocksTranslator : Translator
                 ReclaimsRefused = Interlocked.Read(ref _reclaimsRefused),
                 HeldByGrace = Interlocked.Read(ref _heldByGrace),
                 MarkerWrites = Interlocked.Read(ref _markerWrites),
+                RefusedOverClientLimit = _clients.HeldRefused,
+                RefusedQueueFull = _clients.WaitersRefused,
             };
         }
     }
@@ -210,4 +217,8 @@ public readonly record struct LockCounts(int Files, int PosixHeld, int FlocksHel
     public long HeldByGrace { get; init; }
     /// <summary>Times the grace marker was written (once per "nothing locked → something locked", debounced).</summary>
     public long MarkerWrites { get; init; }
+    /// <summary>Requests refused with ENOLCK because their mount would have held more than max-locks-per-client.</summary>
+    public long RefusedOverClientLimit { get; init; }
+    /// <summary>Blocking requests refused with ENOLCK because their file's queue held max-waiters-per-file.</summary>
+    public long RefusedQueueFull { get; init; }
 }

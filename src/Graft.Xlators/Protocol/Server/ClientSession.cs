@@ -58,6 +58,31 @@ internal sealed class ClientSession(string key, string peer, Guid mountId, Guid 
         lock (_fds) return _fds.Remove(id, out var fd) ? fd : null;
     }
 
+    /// <summary><see cref="Add"/>, unless the session already has <paramref name="max"/> fds open (<paramref name="full"/>: nothing added, 0).</summary>
+    public ulong AddWithin(Fd fd, int max, out bool full)
+    {
+        lock (_fds)
+        {
+            full = _fds.Count >= max;
+            return full ? 0 : Add(fd);
+        }
+    }
+
+    private int _lockWaits;
+
+    /// <summary>Blocking lock requests of this session in service (max-lock-waits-per-session bounds them).</summary>
+    public int LockWaits => Volatile.Read(ref _lockWaits);
+
+    /// <summary>Counts one more blocking lock request in service, unless <paramref name="max"/> are already.</summary>
+    public bool TryEnterLockWait(int max)
+    {
+        if (Interlocked.Increment(ref _lockWaits) <= max) return true;
+        Interlocked.Decrement(ref _lockWaits);
+        return false;
+    }
+
+    public void ExitLockWait() => Interlocked.Decrement(ref _lockWaits);
+
     public List<Fd> RemoveAll()
     {
         lock (_fds)

@@ -196,6 +196,7 @@ public sealed partial class ProtocolServer
 
     private async ValueTask<FopReply> OpenAsync(ClientSession s, FopContext ctx, FopRequest q)
     {
+        if (s.FdCount >= MaxOpenFdsPerSession) return FdLimitReached(s);
         var ir = await InodeOfAsync(ctx, q.Loc.Gfid).ConfigureAwait(false);
         if (!ir.Ok) return new FopReply(ir.Error);
         var inode = ir.Value;
@@ -211,6 +212,7 @@ public sealed partial class ProtocolServer
     private async ValueTask<FopReply> CreateAsync(ClientSession s, FopContext ctx, FopRequest q)
     {
         if (q.NewGfid.IsZero || q.Loc.Name is null) return new FopReply(Errno.EINVAL);
+        if (s.FdCount >= MaxOpenFdsPerSession) return FdLimitReached(s);
         // The client chose the GFID, so the inode exists here before the file does (as the fop contract says).
         var inode = Table.Link(default, null, new Iatt { Gfid = q.NewGfid, Mode = PosixMode.S_IFREG | (q.Mode & PosixMode.PermMask) });
         var fd = new Fd(inode, q.Flags, ctx.Pid, ctx.LockOwner);
@@ -223,13 +225,15 @@ public sealed partial class ProtocolServer
 
     /// <summary>
     /// Puts a freshly opened fd in the session's table. A session that ended while the open was in
-    /// flight (its client went away) gets nothing: the fd is released here instead of leaking.
+    /// flight (its client went away) gets nothing: the fd is released here instead of leaking. So
+    /// does one that reached max-open-fds-per-session meanwhile (opens racing past the check made
+    /// before opening): EMFILE.
     /// </summary>
     private async ValueTask<FopReply> Register(ClientSession s, Fd fd, FopReply reply)
     {
-        var id = s.Add(fd);
+        var id = s.AddWithin(fd, MaxOpenFdsPerSession, out var full);
         if (id != 0) { reply.Fd = id; return reply; }
         await ReleaseFdAsync(fd).ConfigureAwait(false);
-        return new FopReply(Errno.ENOTCONN);
+        return full ? FdLimitReached(s) : new FopReply(Errno.ENOTCONN);
     }
 }

@@ -22,6 +22,11 @@ public sealed partial class ProtocolServer : Translator
         new("secret-file", OptionKind.Path, null, "file holding the shared secret clients must prove (HMAC challenge)") { Aliases = ["auth-secret-file"] },
         new("grace-timeout", OptionKind.Time, "10", "how long a client that vanished without goodbye keeps its fds, waiting for it to reconnect") { Min = 0 },
         new("handshake-timeout", OptionKind.Time, "10", "bound on a new connection's handshake") { Min = 10 },
+        // Limits on what one client may hold here (ProtocolServer.Limits.cs, docs/wire-protocol.md).
+        new("max-requests-in-service", OptionKind.Int, "1024", "requests one connection may have in service at once (blocking lock waits are not counted); more wait in its backlog") { Min = 1, Max = 1 << 20 },
+        new("max-request-backlog", OptionKind.Size, "16MB", "memory of requests read from one connection but not yet in service; past it the connection is not read until there is room again (pings, cancels and goodbyes are answered until then)") { Min = 64 << 10, Max = 1L << 32 },
+        new("max-lock-waits-per-session", OptionKind.Int, "4096", "blocking lock requests (F_SETLKW) one client session may have waiting; one more gets ENOLCK") { Min = 1, Max = 1 << 24 },
+        new("max-open-fds-per-session", OptionKind.Int, "16384", "files and directories one client session may have open; one more open, create or opendir gets EMFILE") { Min = 1, Max = 1 << 24 },
     ], "serves its child to clients over TCP");
 
     private readonly Dictionary<string, ClientSession> _sessions = new(StringComparer.Ordinal);   // guarded by itself
@@ -51,6 +56,7 @@ public sealed partial class ProtocolServer : Translator
         if (Options.GetStringOrNull("secret-file") is { } path) Secret = Wire.Handshake.LoadSecret(path);
         GraceTimeout = Options.GetTime("grace-timeout");
         HandshakeTimeout = Options.GetTime("handshake-timeout");
+        ReadLimits();
         var addr = IPAddress.Parse(Options.GetString("listen-address"));
         var s = new Socket(addr.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         // A restarted brick must get its port back at once, though the old one's sockets linger in TIME_WAIT.

@@ -25,6 +25,11 @@ internal sealed class ServerCall : IThreadPoolWorkItem
     public ServerConnection? Connection;
     /// <summary>A blocking lock's own cancellation: fired by the client's Cancel frame, or by the connection ending.</summary>
     public CancellationTokenSource? Interrupt;
+    /// <summary>A blocking lock request: it holds one of its session's lock waits instead of a request slot.</summary>
+    public bool HoldsLockWait;
+
+    /// <summary>What this call costs while it waits in a connection's backlog: its body buffer and the rest of it (about 1 KiB).</summary>
+    public int Footprint => _body.Length + 1024;
 
     void IThreadPoolWorkItem.Execute() => _ = Connection!.ServeAsync(this);
 
@@ -42,6 +47,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         c.Connection = null;
         c.Interrupt?.Dispose();
         c.Interrupt = null;
+        c.HoldsLockWait = false;
         c.Reply.Reset();
         c.Ctx.Clear();
         if (c._body.Length > KeepBuffer) { ArrayPool<byte>.Shared.Return(c._body); c._body = ArrayPool<byte>.Shared.Rent(4096); }

@@ -18,13 +18,6 @@ internal sealed partial class ServerConnection
     private readonly FrameConnection _conn;
     private ClientSession? _session;
     private ulong _lastId;   // request ids must increase: a replayed or reordered id is out of sequence
-    /// <summary>
-    /// Requests this connection may have in service at once. Past it the receive loop stops
-    /// reading, so TCP pushes back on a client that sends faster than the brick serves, and one
-    /// client cannot queue unbounded work (or memory) here.
-    /// </summary>
-    private const int MaxInFlight = 1024;
-    private readonly SemaphoreSlim _slots = new(MaxInFlight, MaxInFlight);
     private bool _goodbye;
     /// <summary>
     /// Cancelled when the connection ends: every call it started gets it as its cancellation, so a
@@ -73,6 +66,7 @@ internal sealed partial class ServerConnection
             try { await _conn.Input.CompleteAsync().ConfigureAwait(false); } catch (InvalidOperationException) { }
             // Before the session is detached: its waiters leave the queues first (their replies go nowhere).
             _closing.Cancel();
+            DropBacklog();
             _server.Forget(this);
             if (_session is { } s) _server.Detach(s, this, _goodbye);
         }
@@ -148,10 +142,10 @@ internal sealed partial class ServerConnection
             string? error = null;
             while (error is null && FrameHeader.TryRead(ref buf, out var h, out var body, out var ferr))
             {
-                if (h.Type == FrameType.Request && !_slots.Wait(0)) await _slots.WaitAsync().ConfigureAwait(false);
                 error = OnFrame(h, body);
+                if (_backlogFull) break;   // the rest stays in the pipe until there is room (Flow)
             }
-            if (error is null && !res.IsCompleted)
+            if (error is null && !_backlogFull && !res.IsCompleted)
             {
                 // TryRead stopped: either it needs more bytes, or the header is bad.
                 var probe = buf;
@@ -164,6 +158,13 @@ internal sealed partial class ServerConnection
                 return;
             }
             if (_goodbye) return;
+            if (_backlogFull)
+            {
+                // Frames left in the buffer are not examined yet: the next read returns them at once.
+                input.AdvanceTo(buf.Start);
+                await WaitForRoomAsync().ConfigureAwait(false);
+                continue;
+            }
             input.AdvanceTo(buf.Start, buf.End);
             if (res.IsCompleted) return;
         }
@@ -175,32 +176,38 @@ internal sealed partial class ServerConnection
         switch (h.Type)
         {
             case FrameType.Request:
-                // The receive loop took a slot for this request; whatever happens, it is given back.
-                if (h.Id <= _lastId) { _slots.Release(); return $"request id {h.Id} out of sequence (last {_lastId})"; }
+                if (h.Id <= _lastId) return $"request id {h.Id} out of sequence (last {_lastId})";
                 _lastId = h.Id;
-                if (!FopOps.IsKnown(h.Op)) { _slots.Release(); return $"unknown opcode {(ushort)h.Op}"; }
+                if (!FopOps.IsKnown(h.Op)) return $"unknown opcode {(ushort)h.Op}";
                 var call = ServerCall.Rent();
                 call.TakeBody(body);
                 if (!FopCodec.TryReadRequest(h.Op, h.Flags, call.BodyMemory, out call.Request, call.Ctx.Groups))
                 {
                     ServerCall.Return(call);
-                    _slots.Release();
                     return $"malformed {h.Op} request {h.Id}";
                 }
                 call.Id = h.Id;
                 call.Connection = this;
                 if (call.Request.Op == FopOp.Lk && call.Request.Flags == (int)LockCmd.SetLkW)
                 {
+                    // A blocking lock may wait as long as another client holds the lock: it takes one of its
+                    // session's lock waits, never a request slot, or parked waits would stop this loop.
+                    if (!_session!.TryEnterLockWait(_server.MaxLockWaitsPerSession))
+                    {
+                        _server.LockWaitLimitReached(_session);
+                        Answer(call, Errno.ENOLCK);
+                        return null;
+                    }
+                    call.HoldsLockWait = true;
                     // Registered here, in the receive loop, so a Cancel frame that follows finds it.
                     call.Interrupt = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
                     call.Ctx.Cancellation = call.Interrupt.Token;
                     lock (_interruptible) _interruptible[h.Id] = call;
+                    Serve(call);
+                    return null;
                 }
-                else call.Ctx.Cancellation = _closing.Token;
-                // Served on the thread pool, not in this loop: storage/posix blocks in its syscalls
-                // (an fsync can take a while), and one slow fop must neither hold up the others on
-                // this connection nor delay the pongs that prove the brick is alive.
-                ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
+                call.Ctx.Cancellation = _closing.Token;
+                Admit(call);
                 return null;
             case FrameType.Ping:
                 if (body.Length != 0) return "ping with a body";
@@ -244,8 +251,18 @@ internal sealed partial class ServerConnection
         finally
         {
             if (call.Interrupt is not null) lock (_interruptible) _interruptible.Remove(call.Id);
+            bool lockWait = call.HoldsLockWait;
             ServerCall.Return(call);
-            _slots.Release();
+            if (lockWait) _session!.ExitLockWait();
+            else Next();
         }
+    }
+
+    /// <summary>Answers a request the receive loop refuses itself (a limit), without serving it.</summary>
+    private void Answer(ServerCall call, Errno e)
+    {
+        FopCodec.WriteReply(call.Reply, call.Request.Op, new FopReply(e));
+        _conn.WriteFrame(FrameType.Reply, FrameFlags.None, call.Request.Op, call.Id, call.Reply);
+        ServerCall.Return(call);
     }
 }

@@ -38,6 +38,9 @@ internal static partial class ServerLog
     [LoggerMessage(Level = LogLevel.Error, Message = "releasing the locks of mount {Mount:N} failed")]
     public static partial void MountReleaseFailed(this ILogger log, Exception e, Guid mount);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "client {Peer} ({Key}) reached a limit: {What} past {Option} {Max} refused with {Errno} ({Total} refused so far; this line at most once per 10 s)")]
+    public static partial void LimitReached(this ILogger log, string peer, string key, string what, string option, long max, string errno, long total);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "release of {Fd} failed")]
     public static partial void ReleaseFailed(this ILogger log, Exception e, Graft.Core.Fd fd);
 }

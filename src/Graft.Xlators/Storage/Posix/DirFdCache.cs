@@ -20,7 +20,8 @@ internal sealed class DirHandle
 /// A bounded LRU of directory fds keyed by GFID. A directory fd follows its directory across
 /// renames, so an entry stays right until the directory is removed. Users hold a reference
 /// while they use the fd, so eviction never closes an fd another thread is passing to the kernel
-/// (which could otherwise be reused by an unrelated open).
+/// (which could otherwise be reused by an unrelated open). The cache gives way to open files:
+/// when the process nears RLIMIT_NOFILE (<see cref="FdBudget"/>) idle entries are shed.
 /// </summary>
 /// <remarks>Lock order: the cache lock is a leaf; no syscall but close runs under it.</remarks>
 internal sealed class DirFdCache : IDisposable
@@ -36,7 +37,10 @@ internal sealed class DirFdCache : IDisposable
         _capacity = capacity;
         // The root is pinned: never evicted, never closed here (the translator owns its fd).
         _root = new DirHandle(Gfid.Root, rootFd) { Refs = 1 };
+        FdBudget.Register(this);
     }
+
+    public int Capacity => _capacity;
 
     public int Count { get { lock (_lock) return _map.Count; } }
 
@@ -62,15 +66,16 @@ internal sealed class DirFdCache : IDisposable
     /// <summary>Adds a freshly opened fd (the cache owns it now) and returns a referenced handle for it.</summary>
     public DirHandle Add(Gfid gfid, int fd)
     {
-        List<int>? toClose = null;
+        List<int>? evicted = null;
         DirHandle result;
+        bool duplicate = false;
         lock (_lock)
         {
             if (_map.TryGetValue(gfid, out var existing))
             {
                 // Another thread opened it first; keep theirs.
                 existing.Refs++;
-                (toClose ??= []).Add(fd);
+                duplicate = true;
                 result = existing;
             }
             else
@@ -78,16 +83,52 @@ internal sealed class DirFdCache : IDisposable
                 result = new DirHandle(gfid, fd) { Refs = 1, InCache = true };
                 result.Node = _lru.AddFirst(result);
                 _map.Add(gfid, result);
+                FdBudget.CacheTook();
                 while (_map.Count > _capacity)
                 {
                     var victim = _lru.Last!.Value;
                     RemoveLocked(victim);
-                    if (victim.Refs == 0) (toClose ??= []).Add(victim.Fd);
+                    if (victim.Refs == 0) (evicted ??= []).Add(victim.Fd);
                 }
             }
         }
-        if (toClose is not null) foreach (var f in toClose) Libc.close(f);
+        if (duplicate) Libc.close(fd);
+        if (evicted is not null) CloseCached(evicted);
+        // Near the descriptor limit, open files need the room more than this cache does.
+        if (FdBudget.UnderPressure) FdBudget.ShedAll(toFree: 64);
         return result;
+    }
+
+    private static void CloseCached(List<int> fds)
+    {
+        foreach (var f in fds) Libc.close(f);
+        FdBudget.CacheClosed(fds.Count);
+    }
+
+    /// <summary>
+    /// Closes up to <paramref name="max"/> idle entries, least recently used first (entries in use
+    /// stay: their users hold the fd). Returns how many fds were closed.
+    /// </summary>
+    public int ShedIdle(int max)
+    {
+        List<int>? toClose = null;
+        lock (_lock)
+        {
+            for (var node = _lru.Last; node is not null && (toClose?.Count ?? 0) < max;)
+            {
+                var prev = node.Previous;
+                var h = node.Value;
+                if (h.Refs == 0)
+                {
+                    RemoveLocked(h);
+                    (toClose ??= []).Add(h.Fd);
+                }
+                node = prev;
+            }
+        }
+        if (toClose is null) return 0;
+        CloseCached(toClose);
+        return toClose.Count;
     }
 
     public void Release(DirHandle h)
@@ -95,7 +136,7 @@ internal sealed class DirFdCache : IDisposable
         if (ReferenceEquals(h, _root)) return;
         bool close;
         lock (_lock) close = --h.Refs == 0 && !h.InCache;
-        if (close) Libc.close(h.Fd);
+        if (close) CloseCached([h.Fd]);
     }
 
     /// <summary>The directory is gone (rmdir, replaced by rename): forget its fd.</summary>
@@ -111,7 +152,7 @@ internal sealed class DirFdCache : IDisposable
                 close = h.Refs == 0;
             }
         }
-        if (close) Libc.close(h!.Fd);
+        if (close) CloseCached([h!.Fd]);
     }
 
     private void RemoveLocked(DirHandle h)
@@ -124,12 +165,13 @@ internal sealed class DirFdCache : IDisposable
 
     public void Dispose()
     {
+        FdBudget.Unregister(this);
         List<DirHandle> all;
         lock (_lock)
         {
             all = [.. _map.Values];
             foreach (var h in all) RemoveLocked(h);
         }
-        foreach (var h in all) if (h.Refs == 0) Libc.close(h.Fd);
+        CloseCached([.. all.Where(h => h.Refs == 0).Select(h => h.Fd)]);
     }
 }

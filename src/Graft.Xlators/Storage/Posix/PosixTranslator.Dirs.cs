@@ -19,6 +19,7 @@ public sealed partial class PosixTranslator
         if (e != Errno.OK) return Done(e);
         try
         {
+            if (loc.Name is not null && TargetGfid(loc) is { IsZero: false } sent && obj.Gfid != sent) return Done(Errno.ESTALE);
             if (!obj.IsDir) return Done(Errno.ENOTDIR);
             int os = Reopen(ctx, obj.Fd, Libc.O_RDONLY | Libc.O_DIRECTORY);
             if (os < 0) return Done(LastErr());
@@ -93,9 +94,9 @@ public sealed partial class PosixTranslator
         bool dot = name == ".", dotdot = name == "..";
         // ".." of the brick root is the root itself: nothing outside the brick is ever looked at.
         if (dot || (dotdot && dir.Gfid.IsRoot))
-            fixed (byte* p = ".\0"u8) fd = Libc.openat(dir.Os, p, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+            fixed (byte* p = ".\0"u8) fd = FdBudget.OpenAt(dir.Os, p, Libc.O_PATH | Libc.O_CLOEXEC, 0);
         else
-            fixed (byte* p = z) fd = Libc.openat(dir.Os, p, OPathNoFollow, 0);
+            fixed (byte* p = z) fd = FdBudget.OpenAt(dir.Os, p, OPathNoFollow, 0);
         if (fd >= 0)
         {
             try

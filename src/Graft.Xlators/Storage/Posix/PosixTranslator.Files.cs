@@ -36,7 +36,7 @@ public sealed partial class PosixTranslator
             lock (NameLock(parent, name))
             {
                 using (FsCreds.Enter(ctx))
-                    fixed (byte* p = z) os = Libc.openat(dir.Fd, p, kflags | Libc.O_CREAT | Libc.O_EXCL, FileMode.S_IFREG | perm);
+                    fixed (byte* p = z) os = FdBudget.OpenAt(dir.Fd, p, kflags | Libc.O_CREAT | Libc.O_EXCL, FileMode.S_IFREG | perm);
                 if (os >= 0)
                 {
                     result = Stamp(ctx, dir, z, parent, name, gfid, perm, out objFd, createdFd: os);
@@ -48,11 +48,13 @@ public sealed partial class PosixTranslator
                     result = Existing(ctx, dir, z, parent, name, gfid, FileMode.S_IFREG, out objFd);
                     if (result.Error == Errno.EEXIST && (flags & OpenFlags.O_EXCL) == 0)
                     {
-                        // Plain O_CREAT of a name another client made first: open what is there.
+                        // Plain O_CREAT of a name that holds another object. A file is not opened under
+                        // the GFID the client sent (its fd would name one file and reach another): ESTALE,
+                        // and the client looks the name up and opens what is there.
                         var r = Resolve(ctx, Loc.Child(parent, name), out var obj);
                         result = r != Errno.OK ? r : obj.IsDir ? Errno.EISDIR
-                            : !FileMode.IsReg(obj.St.Mode) ? NotOpenable(obj.St.Mode) : ToIatt(obj.St, obj.Gfid);
-                        objFd = obj.Fd;
+                            : !FileMode.IsReg(obj.St.Mode) ? NotOpenable(obj.St.Mode) : Errno.ESTALE;
+                        obj.Close();
                     }
                     if (result.Ok)
                     {
@@ -68,9 +70,7 @@ public sealed partial class PosixTranslator
             ReleaseDir(dir);
         }
         if (!result.Ok) { DropOpen(gfid); return Done(result); }
-        var actual = result.Value.Gfid;
-        if (actual != gfid) { AddOpen(actual); DropOpen(gfid); }
-        Bind(fd, new PosixFd(os, actual, isDir: false));
+        Bind(fd, new PosixFd(os, gfid, isDir: false));
         return Done(result);
     }
 
@@ -82,6 +82,7 @@ public sealed partial class PosixTranslator
         try
         {
             if (e != Errno.OK) return Done(e);
+            if (loc.Name is not null && !nameless.IsZero && obj.Gfid != nameless) return Done(Errno.ESTALE); // the name now holds another object
             if (obj.IsDir && (flags & OpenFlags.O_ACCMODE) != OpenFlags.O_RDONLY) return Done(Errno.EISDIR);
             if (!obj.IsDir && !FileMode.IsReg(obj.St.Mode)) return Done(NotOpenable(obj.St.Mode));
             int os = Reopen(ctx, obj.Fd, flags & PassedOpenFlags);
@@ -195,6 +196,7 @@ public sealed partial class PosixTranslator
     private void Bind(Fd fd, PosixFd pf)
     {
         Interlocked.Increment(ref _osFds);
+        FdBudget.FileOpened();
         fd.SetCtx(this, pf);
     }
 
@@ -204,6 +206,7 @@ public sealed partial class PosixTranslator
         {
             Libc.close(pf.Os);
             Interlocked.Decrement(ref _osFds);
+            FdBudget.FileClosed();
             if (!pf.IsDir) DropOpen(pf.Gfid);
             fd.SetCtx(this, null);
         }

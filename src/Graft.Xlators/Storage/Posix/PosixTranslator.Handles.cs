@@ -151,7 +151,7 @@ public sealed partial class PosixTranslator
     {
         Span<byte> hp = stackalloc byte[HandlePathLen];
         HandlePath(g, hp);
-        fixed (byte* ph = hp) return Libc.openat(_handlesFd, ph, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+        fixed (byte* ph = hp) return FdBudget.OpenAt(_handlesFd, ph, Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
     }
 
     // ---- the unlinked-but-open rule ----
@@ -198,7 +198,7 @@ public sealed partial class PosixTranslator
             if (FileMode.IsLnk(st.Mode))
             {
                 // A directory's record (no GFID xattr) is not a file handle: it stays.
-                int fd = Libc.openat(_handlesFd, ph, OPathNoFollow, 0);
+                int fd = FdBudget.OpenAt(_handlesFd, ph, OPathNoFollow, 0);
                 if (fd < 0) return;
                 bool isObject = ReadGfid(fd, out var own) == Errno.OK && own == g;
                 Libc.close(fd);

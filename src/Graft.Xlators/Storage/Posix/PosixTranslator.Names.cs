@@ -70,6 +70,14 @@ public sealed partial class PosixTranslator
             return Libc.setxattr(pp, pn, pv, 16, replace ? Libc.XATTR_REPLACE : Libc.XATTR_CREATE) == 0 ? Errno.OK : LastErr();
     }
 
+    /// <summary>Removes the GFID xattr again (undoing a stamp whose handle could not be made).</summary>
+    private static unsafe void RemoveGfid(int fd)
+    {
+        Span<byte> path = stackalloc byte[ProcPathLen];
+        ProcPath(fd, path);
+        fixed (byte* pp = path) fixed (byte* pn = GfidXattrZ) Libc.removexattr(pp, pn);
+    }
+
     private object NameLock(Gfid parent, string name) =>
         _nameLocks[(int)((uint)HashCode.Combine(parent, name) % (uint)_nameLocks.Length)];
 

@@ -65,12 +65,14 @@ public sealed partial class PosixTranslator
                             _ => Libc.symlinkat(t, dir.Fd, p),
                         };
                 }
-                if (r != 0)
-                {
-                    e = LastErr();
-                    return e == Errno.EEXIST ? Existing(ctx, dir, z, parent, name, gfid, mode & FileMode.S_IFMT, out _) : e;
-                }
-                return Stamp(ctx, dir, z, parent, name, gfid, kind == NewKind.Symlink ? null : perm, out _);
+                if (r != 0 && LastErr() != Errno.EEXIST) return LastErr();
+                int objFd;
+                var made = r != 0 ? Existing(ctx, dir, z, parent, name, gfid, mode & FileMode.S_IFMT, out objFd)
+                                  : Stamp(ctx, dir, z, parent, name, gfid, kind == NewKind.Symlink ? null : perm, out objFd);
+                // Nothing keeps the object's O_PATH fd: left open, every mkdir, mknod and symlink cost the
+                // brick a descriptor for good (and one of a deleted object once it was removed).
+                if (objFd >= 0) Libc.close(objFd);
+                return made;
             }
         }
         finally { ReleaseDir(dir); }
@@ -91,9 +93,9 @@ public sealed partial class PosixTranslator
         {
             Span<byte> self = stackalloc byte[ProcPathLen];
             ProcPath(createdFd, self);
-            fixed (byte* p = self) fd = Libc.openat(Libc.AT_FDCWD, p, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+            fixed (byte* p = self) fd = FdBudget.OpenAt(Libc.AT_FDCWD, p, Libc.O_PATH | Libc.O_CLOEXEC, 0);
         }
-        else fixed (byte* p = z) fd = Libc.openat(dir.Fd, p, OPathNoFollow, 0);
+        else fixed (byte* p = z) fd = FdBudget.OpenAt(dir.Fd, p, OPathNoFollow, 0);
         if (fd < 0) return LastErr();
         var e = FStat(fd, out var st);
         var made = st;
@@ -102,7 +104,7 @@ public sealed partial class PosixTranslator
         // EEXIST here: the name no longer holds what this call made (a GFID is already on it).
         if (e == Errno.OK) e = WriteGfid(fd, gfid);
         // EEXIST from the handle store: another live object already has this GFID.
-        if (e == Errno.OK && isDir && DirGfidInUse(gfid, st)) e = Errno.EEXIST;
+        if (e == Errno.OK && isDir && GfidInUse(gfid, st)) e = Errno.EEXIST;
         if (e == Errno.OK) handled = (e = isDir ? WriteDirRecord(gfid, parent, name) : LinkFileHandle(fd, gfid)) == Errno.OK;
         if (e == Errno.OK && perm is { } want) e = FixCreatedMode(ctx, fd, want, isDir);
         if (e == Errno.OK) e = FStat(fd, out st);
@@ -121,8 +123,8 @@ public sealed partial class PosixTranslator
         return ToIatt(st, gfid);
     }
 
-    /// <summary>Whether a GFID already names a live object other than directory <paramref name="st"/> (a file's handle, or a record that still leads somewhere).</summary>
-    private bool DirGfidInUse(Gfid g, in Stat st)
+    /// <summary>Whether a GFID already names a live object other than <paramref name="st"/> (a file's handle, or a directory record that still leads somewhere).</summary>
+    private bool GfidInUse(Gfid g, in Stat st)
     {
         var e = ReadDirRecord(g, out _, out _);
         if (e == Errno.ENOENT) return false;
@@ -139,7 +141,7 @@ public sealed partial class PosixTranslator
         objFd = -1;
         int fd;
         using (FsCreds.Enter(ctx))
-            fixed (byte* p = z) fd = Libc.openat(dir.Fd, p, OPathNoFollow, 0);
+            fixed (byte* p = z) fd = FdBudget.OpenAt(dir.Fd, p, OPathNoFollow, 0);
         if (fd < 0) return LastErr() == Errno.ENOENT ? Errno.EEXIST : LastErr();
         var obj = new PosixObj { Fd = fd };
         var e = FStat(fd, out obj.St);
@@ -237,7 +239,7 @@ public sealed partial class PosixTranslator
             {
                 fixed (byte* p = z)
                 {
-                    fd = Libc.openat(pdir.Fd, p, OPathNoFollow, 0);
+                    fd = FdBudget.OpenAt(pdir.Fd, p, OPathNoFollow, 0);
                     if (fd < 0) return LastErr();
                     r = Libc.unlinkat(pdir.Fd, p, dir ? Libc.AT_REMOVEDIR : 0);
                 }
@@ -294,9 +296,9 @@ public sealed partial class PosixTranslator
             {
                 fixed (byte* po = oz) fixed (byte* pn = nz)
                 {
-                    src = Libc.openat(odir.Fd, po, OPathNoFollow, 0);
+                    src = FdBudget.OpenAt(odir.Fd, po, OPathNoFollow, 0);
                     if (src < 0) return Done(new Result<Iatt>(LastErr()));
-                    dst = Libc.openat(ndir.Fd, pn, OPathNoFollow, 0);
+                    dst = FdBudget.OpenAt(ndir.Fd, pn, OPathNoFollow, 0);
                 }
             }
             FStat(src, out var sst);

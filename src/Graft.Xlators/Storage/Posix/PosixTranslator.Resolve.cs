@@ -61,7 +61,7 @@ public sealed partial class PosixTranslator
         for (int i = chain.Count - 1; i >= 0; i--)
         {
             int fd;
-            fixed (byte* p = chain[i].NameZ) fd = Libc.openat(at.Fd, p, DirOpen, 0);
+            fixed (byte* p = chain[i].NameZ) fd = FdBudget.OpenAt(at.Fd, p, DirOpen, 0);
             var err = LastErr();
             dirs.Release(at);
             if (fd < 0) return err is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP ? Errno.ESTALE : err;
@@ -103,7 +103,7 @@ public sealed partial class PosixTranslator
         try
         {
             using (FsCreds.Enter(ctx))
-                fixed (byte* p = z) fd = Libc.openat(dir.Fd, p, OPathNoFollow, 0);
+                fixed (byte* p = z) fd = FdBudget.OpenAt(dir.Fd, p, OPathNoFollow, 0);
             if (fd < 0) return LastErr();
         }
         finally { ReleaseDir(dir); }
@@ -148,7 +148,7 @@ public sealed partial class PosixTranslator
     private unsafe int OpenSelf(DirHandle dir)
     {
         int fd;
-        fixed (byte* dot = ".\0"u8) fd = Libc.openat(dir.Fd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
+        fixed (byte* dot = ".\0"u8) fd = FdBudget.OpenAt(dir.Fd, dot, Libc.O_PATH | Libc.O_CLOEXEC, 0);
         var err = Libc.Errno();
         ReleaseDir(dir);
         System.Runtime.InteropServices.Marshal.SetLastPInvokeError(err);
@@ -157,25 +157,47 @@ public sealed partial class PosixTranslator
 
     /// <summary>
     /// Reads the object's GFID, giving it one if it has none (data that predates the brick, a
-    /// crash mid-create), and heals a missing handle or directory record.
+    /// crash mid-create), and heals a missing handle or directory record. A GFID the object has is
+    /// never replaced by <paramref name="wanted"/>; and <paramref name="wanted"/> — a client's
+    /// request (lookup's gfid-req, a create adopting a name) — is refused when another live object
+    /// holds it (EEXIST) or it is the root's (EINVAL): taking it would re-label that object, since
+    /// its handle or directory record would then lead here.
     /// </summary>
     private Errno EnsureGfid(ref PosixObj obj, Gfid parent, string name, Gfid wanted)
     {
         var e = ReadGfid(obj.Fd, out obj.Gfid);
         if (e == Errno.OK) return HealHandle(ref obj, parent, name);
         if (e != Errno.ENODATA) return e;
+        if (wanted.IsRoot) return Errno.EINVAL;
         lock (NameLock(parent, name))
         {
             if (ReadGfid(obj.Fd, out obj.Gfid) == Errno.OK) return HealHandle(ref obj, parent, name);
-            var g = wanted.IsZero ? Gfid.NewGfid() : wanted;
-            e = WriteGfid(obj.Fd, g);
-            if (e == Errno.EEXIST) return ReadGfid(obj.Fd, out obj.Gfid);
-            if (e != Errno.OK) return e;
-            obj.Gfid = g;
-            e = obj.IsDir ? WriteDirRecord(g, parent, name) : LinkFileHandle(obj.Fd, g);
-            if (e == Errno.OK && !obj.IsDir) e = FStat(obj.Fd, out obj.St);
+            if (wanted.IsZero) return Claim(ref obj, parent, name, Gfid.NewGfid());
+            // One claimant of a chosen GFID at a time, so two objects cannot both find it free.
+            lock (_claimLock)
+            {
+                if (GfidInUse(wanted, obj.St)) return Errno.EEXIST;
+                return Claim(ref obj, parent, name, wanted);
+            }
+        }
+    }
+
+    /// <summary>Stamps <paramref name="g"/> on a GFID-less object and makes its handle or record; undone if that fails.</summary>
+    private Errno Claim(ref PosixObj obj, Gfid parent, string name, Gfid g)
+    {
+        var e = WriteGfid(obj.Fd, g);
+        if (e == Errno.EEXIST) return ReadGfid(obj.Fd, out obj.Gfid); // stamped meanwhile (outside the name lock: by its creator)
+        if (e != Errno.OK) return e;
+        obj.Gfid = g;
+        e = obj.IsDir ? WriteDirRecord(g, parent, name) : LinkFileHandle(obj.Fd, g);
+        if (e != Errno.OK)
+        {
+            // The object keeps no GFID its handle does not back: the next lookup tries again.
+            RemoveGfid(obj.Fd);
+            obj.Gfid = default;
             return e;
         }
+        return obj.IsDir ? Errno.OK : FStat(obj.Fd, out obj.St);
     }
 
     private Errno HealHandle(ref PosixObj obj, Gfid parent, string name)
@@ -255,6 +277,6 @@ public sealed partial class PosixTranslator
         Span<byte> path = stackalloc byte[ProcPathLen];
         ProcPath(opathFd, path);
         using (FsCreds.Enter(ctx))
-            fixed (byte* p = path) return Libc.openat(Libc.AT_FDCWD, p, flags | Libc.O_CLOEXEC, 0);
+            fixed (byte* p = path) return FdBudget.OpenAt(Libc.AT_FDCWD, p, flags | Libc.O_CLOEXEC, 0);
     }
 }

@@ -22,7 +22,7 @@ public sealed partial class PosixTranslator : Translator
         [
             new OptionSpec("directory", OptionKind.Path, null, "the brick directory exported by this translator") { Required = true },
             new OptionSpec("dir-fd-cache-size", OptionKind.Int, "1024",
-                "how many directory fds (keyed by GFID) stay open to resolve directories without walking from the root") { Min = 16, Max = 65536 },
+                "how many directory fds (keyed by GFID) stay open to resolve directories without walking from the root; at most an eighth of the process's RLIMIT_NOFILE, and fewer while open files need the room") { Min = 16, Max = 65536 },
         ],
         "exports a local directory: the bottom of a brick's graph")
     {
@@ -49,6 +49,11 @@ public sealed partial class PosixTranslator : Translator
     // Serialises "create an object and give it a GFID" against "found without a GFID, assign one"
     // for the same (parent, name), so a lookup racing a create cannot stamp a random GFID first.
     private readonly object[] _nameLocks = CreateLocks(64);
+
+    // Serialises claiming a client-chosen GFID for an object found without one (checking that no
+    // live object holds it, then stamping it), so two objects cannot both find it free. Taken
+    // inside a name lock.
+    private readonly object _claimLock = new();
 
     /// <summary>The brick directory, as configured.</summary>
     public string Directory { get; private set; } = "";
@@ -83,7 +88,7 @@ public sealed partial class PosixTranslator : Translator
             InitRootGfid();
             _graftFd = OpenOrMakePrivateDir(_rootFd, GraftDirName);
             _handlesFd = OpenOrMakePrivateDir(_graftFd, "handles");
-            _dirs = new DirFdCache(Options.GetInt("dir-fd-cache-size"), _rootFd);
+            _dirs = new DirFdCache(Math.Min(Options.GetInt("dir-fd-cache-size"), FdBudget.CacheShare), _rootFd);
             if (FStat(_rootFd, out var rootSt) != Errno.OK) throw new IOException($"storage/posix: cannot stat {Directory}");
             _shared = SharedBrickState.Acquire(rootSt.Dev, rootSt.Ino, out var first);
             _openCounts = _shared.OpenCounts;

@@ -50,6 +50,14 @@ internal struct FlockNative
     public int Pid;
 }
 
+/// <summary>struct rlimit, for getrlimit.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct RLimit
+{
+    public ulong Cur;
+    public ulong Max;
+}
+
 /// <summary>
 /// The libc calls storage/posix makes. Every path argument is a NUL-terminated byte string
 /// relative to a directory fd; the brick never hands the kernel a path it did not build itself.
@@ -66,6 +74,7 @@ internal static unsafe partial class Libc
     public const long UTIME_NOW = (1L << 30) - 1, UTIME_OMIT = (1L << 30) - 2;
     public const int F_OFD_GETLK = 36, F_OFD_SETLK = 37, F_OFD_SETLKW = 38;
     public const int LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
+    public const int RLIMIT_NOFILE = 7;
 
     // Raw syscall numbers (x86-64): the ones glibc either lacks or implements process-wide.
     public const long SYS_setgroups = 116, SYS_setfsuid = 122, SYS_setfsgid = 123, SYS_getdents64 = 217,
@@ -73,6 +82,7 @@ internal static unsafe partial class Libc
 
     [LibraryImport(C, SetLastError = true)] public static partial int openat(int dirfd, byte* path, int flags, uint mode);
     [LibraryImport(C, SetLastError = true)] public static partial int close(int fd);
+    [LibraryImport(C, SetLastError = true)] public static partial int getrlimit(int resource, RLimit* limit);
     [LibraryImport(C, SetLastError = true)] public static partial int fstatat(int dirfd, byte* path, Stat* st, int flags);
     [LibraryImport(C, SetLastError = true)] public static partial int fstat(int fd, Stat* st);
     [LibraryImport(C, SetLastError = true)] public static partial int mkdirat(int dirfd, byte* path, uint mode);

@@ -1,0 +1,95 @@
+namespace Graft.Xlators.Protocol.Server;
+
+// Flow control of one connection. The receive loop never waits for a request slot: a request
+// that finds max-requests-in-service taken waits in the backlog (decoded, in arrival order) and
+// the loop reads on, so Ping, Cancel and Goodbye frames behind it are answered at once. Only when
+// the backlog holds max-request-backlog bytes does the loop stop reading, and TCP pushes back on
+// the client; it reads again as soon as a served request makes room. Blocking lock requests
+// (SETLKW) take no slot at all: they may wait for other clients indefinitely, and are bounded by
+// their session's max-lock-waits-per-session instead (ServerConnection.OnFrame).
+internal sealed partial class ServerConnection
+{
+    private readonly object _flow = new();          // guards the fields below; a leaf lock
+    private int _inService;                          // requests holding a slot
+    private readonly Queue<ServerCall> _backlog = new();
+    private long _backlogBytes;
+    private bool _flowEnded;                          // the connection is gone: nothing more is started
+    private TaskCompletionSource? _room;              // the receive loop waits on it while the backlog is full
+    private bool _backlogFull;                        // the receive loop's own: it stops reading frames (set under _flow by Admit)
+
+    /// <summary>Requests in service (holding a slot) and waiting in the backlog, for tests and state.</summary>
+    internal (int InService, int Backlog) FlowCounts { get { lock (_flow) return (_inService, _backlog.Count); } }
+
+    /// <summary>Starts a request now if a slot is free and nobody waits ahead of it; otherwise it joins the backlog.</summary>
+    private void Admit(ServerCall call)
+    {
+        lock (_flow)
+        {
+            if (_inService >= _server.MaxRequestsInService || _backlog.Count > 0)
+            {
+                _backlog.Enqueue(call);
+                _backlogBytes += call.Footprint;
+                _backlogFull = _backlogBytes >= _server.MaxRequestBacklog;
+                return;
+            }
+            _inService++;
+        }
+        Serve(call);
+    }
+
+    /// <summary>
+    /// A request that held a slot is done: the slot goes to the oldest request in the backlog, or
+    /// back. A receive loop paused on a full backlog reads again once there is room.
+    /// </summary>
+    private void Next()
+    {
+        ServerCall? next = null;
+        TaskCompletionSource? room = null;
+        lock (_flow)
+        {
+            if (!_flowEnded && _backlog.TryDequeue(out next))
+            {
+                _backlogBytes -= next.Footprint;
+                if (_room is not null && _backlogBytes < _server.MaxRequestBacklog) (room, _room) = (_room, null);
+            }
+            else _inService--;
+        }
+        room?.TrySetResult();
+        if (next is not null) Serve(next);
+    }
+
+    /// <summary>The receive loop, paused by a full backlog: returns once it has room again (or the connection closed).</summary>
+    private async Task WaitForRoomAsync()
+    {
+        Task wait;
+        lock (_flow)
+        {
+            _backlogFull = false;
+            if (_backlogBytes < _server.MaxRequestBacklog) return;
+            _room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            wait = Task.WhenAny(_room.Task, _conn.Closed);
+        }
+        await wait.ConfigureAwait(false);
+    }
+
+    /// <summary>The connection ended: requests still in the backlog are never started (their client is gone).</summary>
+    private void DropBacklog()
+    {
+        ServerCall[] dropped;
+        lock (_flow)
+        {
+            _flowEnded = true;
+            dropped = [.. _backlog];
+            _backlog.Clear();
+            _backlogBytes = 0;
+        }
+        foreach (var c in dropped) ServerCall.Return(c);
+    }
+
+    /// <summary>
+    /// Served on the thread pool, not in the receive loop: storage/posix blocks in its syscalls (an
+    /// fsync can take a while), and one slow fop must neither hold up the others on this
+    /// connection nor delay the pongs that prove the brick is alive.
+    /// </summary>
+    private static void Serve(ServerCall call) => ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
+}

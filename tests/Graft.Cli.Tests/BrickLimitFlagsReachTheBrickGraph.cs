@@ -1,0 +1,46 @@
+using Graft.Cli.Commands;
+
+namespace Graft.Cli.Tests;
+
+/// <summary>
+/// `graft brick --max-open-fds-per-session / --max-lock-waits-per-session / --max-locks-per-client`
+/// become the options of the standard brick graph's protocol/server and features/locks; without
+/// them the translators' defaults apply; a count below 1 is a usage error.
+/// </summary>
+public sealed class BrickLimitFlagsReachTheBrickGraph : IDisposable
+{
+    private readonly CliRunner _cli = new();
+
+    public void Dispose() => _cli.Dispose();
+
+    [Fact]
+    public void Given_limits_are_options_of_the_right_translators_and_the_volfile_checks()
+    {
+        var text = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null, 10, new BrickLimits(100, 20, 300));
+        var (code, output, err) = CliRunner.Run("volfile", "check", _cli.WriteFile("brick.vol", text));
+        Assert.True(code == 0, err);
+        var lines = output.ReplaceLineEndings("\n").Split('\n');
+        var server = Assert.Single(lines, l => l.Contains("(protocol/server)"));
+        Assert.Contains("max-open-fds-per-session=100", server);
+        Assert.Contains("max-lock-waits-per-session=20", server);
+        Assert.Contains("max-locks-per-client=300", Assert.Single(lines, l => l.Contains("(features/locks)")));
+    }
+
+    [Fact]
+    public void Without_them_the_defaults_apply()
+    {
+        var text = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null);
+        Assert.DoesNotContain("max-", text);
+    }
+
+    [Theory]
+    [InlineData("--max-open-fds-per-session")]
+    [InlineData("--max-lock-waits-per-session")]
+    [InlineData("--max-locks-per-client")]
+    public void A_count_below_one_is_a_usage_error(string flag)
+    {
+        var (code, _, err) = CliRunner.Run("brick", "--dir", _cli.PathOf(""), flag, "0");
+        Assert.NotEqual(0, code);
+        Assert.Contains($"{flag} must be at least 1", err);
+    }
+}
