@@ -82,3 +82,25 @@ public class LinkPointers
         Assert.All(Enumerable.Range(0, 3), i => Assert.Empty(Directory.GetFileSystemEntries(v.On(i, "/h"))));
     }
 }
+
+/// <summary>Renames of many names over each other, across bricks, keep each file once with its own data.</summary>
+public class RenamesOverEachOther
+{
+    [Fact]
+    public async Task Chained_renames_over_existing_targets_keep_the_right_data()
+    {
+        await using var v = await DistributedVolume.CreateAsync(3);
+        await v.Volume.CreateDirectoryAsync("/d");
+        for (int i = 0; i < 20; i++) await v.Volume.WriteAllBytesAsync($"/d/a{i}", System.Text.Encoding.ASCII.GetBytes($"{i}"));
+        for (int i = 0; i < 20; i++) await v.Volume.RenameAsync($"/d/a{i}", $"/d/b{i}");
+        for (int i = 0; i < 10; i++) await v.Volume.RenameAsync($"/d/b{2 * i}", $"/d/b{2 * i + 1}");
+        foreach (var i in new[] { 1, 3, 5, 7, 9 }) await v.Volume.RenameAsync($"/d/b{i}", $"/d/c{i}");
+        for (int k = 1; k < 9; k += 2)
+        {
+            await v.Volume.RenameAsync($"/d/c{k}", $"/d/c{k + 2}");
+            Assert.Equal("0", System.Text.Encoding.ASCII.GetString(await v.Volume.ReadAllBytesAsync($"/d/c{k + 2}"))); // c1 held b0's data, carried along the chain
+        }
+        var names = (await v.Volume.ListDirectoryAsync("/d")).Select(e => e.Name).Where(n => n is not ("." or "..")).Order().ToArray();
+        Assert.Equal(new[] { "b11", "b13", "b15", "b17", "b19", "c9" }, names);
+    }
+}

@@ -223,6 +223,17 @@ public sealed partial class DistributeTranslator
         var t = Trusted(ctx);
         var named = new Loc(default, loc.ParentGfid, loc.Name, null, loc.Parent);
         var r = await Children[subvol].MknodAsync(t, named, Linkfile.Mode, 0, 0, file.Gfid).ConfigureAwait(false);
+        if (r.Error == Errno.EEXIST)
+        {
+            // A brick holds one object per GFID: another name of this file (a hard link) may already
+            // have its pointer there. The new name becomes a hard link of that pointer.
+            var there = await Children[subvol].LookupAsync(t, Loc.Nameless(file.Gfid)).ConfigureAwait(false);
+            if (!there.Ok || !Linkfile.Suspect(there.Value) || await PointerTargetAsync(ctx, subvol, Loc.Nameless(file.Gfid)).ConfigureAwait(false) != target)
+                return Errno.EEXIST;
+            var l = await Children[subvol].LinkAsync(t, Loc.Nameless(file.Gfid), named).ConfigureAwait(false);
+            if (l.Ok) Interlocked.Increment(ref _pointersCreated);
+            return l.Error;
+        }
         if (!r.Ok) return r.Error;
         if (r.Value.Gfid != file.Gfid || !Linkfile.Suspect(r.Value) || r.Value.Size != 0) return Errno.EEXIST;
         var e = await Children[subvol].SetxattrAsync(t, named, Linkfile.Xattr, Encoding.UTF8.GetBytes(Children[target].Name), 0).ConfigureAwait(false);

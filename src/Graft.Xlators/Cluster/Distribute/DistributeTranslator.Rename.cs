@@ -50,14 +50,16 @@ public sealed partial class DistributeTranslator
                 return e;
             }
         }
+        // The old name's pointer goes first: a brick holds one object per GFID, and the new
+        // name's pointer may be due on the same brick.
+        if (h1 >= 0 && h1 != c && !(h1 == h2 && SameName(oldLoc, newLoc)))
+            await RemovePointerAsync(ctx, h1, oldLoc, src.Gfid).ConfigureAwait(false);
         if (h2 != c)
         {
             await RemovePointerAsync(ctx, h2, newLoc, default).ConfigureAwait(false);
             var e = await MakePointerAsync(ctx, h2, newLoc, src, c).ConfigureAwait(false);
             if (e != Errno.OK) LogPointerFailed(_log, Name, newLoc.ToString(), Children[h2].Name, e.Name());
         }
-        if (h1 >= 0 && h1 != c && !(h1 == h2 && SameName(oldLoc, newLoc)))
-            await RemovePointerAsync(ctx, h1, oldLoc, src.Gfid).ConfigureAwait(false);
         return r;
     }
 
