@@ -81,8 +81,8 @@ public sealed partial class DistributeTranslator
     /// </summary>
     private async Task<Layout> HealLayoutAsync(FopContext ctx, Iatt dir, Inode? dirInode, List<int> present)
     {
-        var layout = await ReadLayoutAsync(ctx, dir.Gfid, AllSubvols()).ConfigureAwait(false);
-        if (layout.HasUnknown) { RememberLayout(dir.Gfid, dirInode, layout); return layout; }
+        var layout = await ReadLayoutAsync(ctx, dir.Gfid, AllSubvols(), CtxOf(dirInode)?.Layout).ConfigureAwait(false);
+        if (layout.HasUnknown || !IsAllUp()) { RememberLayout(dir.Gfid, dirInode, layout); return layout; }
         LayoutEntry[]? write = null;
         if (layout.IsEmpty) write = await FirstLayoutAsync(ctx, dir, present).ConfigureAwait(false);
         else if (!layout.Complete)

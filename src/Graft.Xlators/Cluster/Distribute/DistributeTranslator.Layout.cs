@@ -67,7 +67,7 @@ public sealed partial class DistributeTranslator
         var inode = dirInode is not null && dirInode.Gfid == dir ? dirInode : Graph?.Inodes.Find(dir);
         if (CtxOf(inode) is { Layout: { } cached } c && Environment.TickCount64 - Volatile.Read(ref c.LayoutReadAt) <= maxAgeMs)
             return cached;
-        var layout = await ReadLayoutAsync(ctx, dir, AllSubvols()).ConfigureAwait(false);
+        var layout = await ReadLayoutAsync(ctx, dir, AllSubvols(), CtxOf(inode)?.Layout).ConfigureAwait(false);
         if (!layout.Complete && !layout.HasUnknown) return await HealUnlookedLayoutAsync(ctx, dir, inode).ConfigureAwait(false);
         if (inode is not null) RememberLayout(dir, inode, layout);
         return layout;
@@ -89,8 +89,12 @@ public sealed partial class DistributeTranslator
         return await HealLayoutAsync(ctx, got[present[0]].Value, inode, present).ConfigureAwait(false);
     }
 
-    /// <summary>Reads the layout xattr of every copy in <paramref name="subvols"/> (the others count as unknown).</summary>
-    private async Task<Layout> ReadLayoutAsync(FopContext ctx, Gfid dir, IReadOnlyList<int> subvols)
+    /// <summary>
+    /// Reads the layout xattr of every copy in <paramref name="subvols"/> (the others count as
+    /// unknown). A copy that cannot be read now (its brick is down) keeps what
+    /// <paramref name="previous"/> knew of it: its range did not change while nobody could write it.
+    /// </summary>
+    private async Task<Layout> ReadLayoutAsync(FopContext ctx, Gfid dir, IReadOnlyList<int> subvols, Layout? previous = null)
     {
         var t = Trusted(ctx);
         var entries = new LayoutEntry?[Children.Count];
@@ -103,6 +107,9 @@ public sealed partial class DistributeTranslator
             if (r.Ok) { unknown[i] = false; if (LayoutEntry.TryParse(r.Value, out var e)) entries[i] = e; }
             else if (r.Error is Errno.ENODATA or Errno.ENOENT or Errno.ESTALE) unknown[i] = false;
         }
+        if (previous is not null && previous.Entries.Count == entries.Length)
+            for (int i = 0; i < entries.Length; i++)
+                if (unknown[i] && !previous.IsUnknown(i)) { entries[i] = previous.Entries[i]; unknown[i] = false; }
         return new Layout(entries, unknown);
     }
 

@@ -126,6 +126,9 @@ public sealed partial class DistributeTranslator : Translator
 
     private bool IsUp(int i) { lock (_upSync) return _up[i]; }
 
+    /// <summary>Every subvolume is up: only then may a layout be judged incomplete and written again.</summary>
+    private bool IsAllUp() { lock (_upSync) return Array.TrueForAll(_up, u => u); }
+
     private int IndexOfChild(Translator t)
     {
         var c = Children;

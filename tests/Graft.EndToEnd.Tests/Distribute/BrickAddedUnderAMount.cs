@@ -1,0 +1,88 @@
+using System.Security.Cryptography;
+using System.Text;
+using Graft.EndToEnd.Tests.Mounting;
+
+namespace Graft.EndToEnd.Tests.Distribute;
+
+/// <summary>
+/// add-brick through a mount: the client volfile gains a subvolume, the mount switches to the new
+/// graph, and what applications hold open goes on working across the switch.
+/// </summary>
+public class BrickAddedUnderAMount
+{
+    [MountFact]
+    public async Task Appenders_lose_no_record_across_the_switch()
+    {
+        await using var m = await DistributedMount.StartAsync("dht-add", 2);
+        var d = m.P("live");
+        Directory.CreateDirectory(d);
+
+        const int writers = 4, records = 400;
+        using var stop = new CancellationTokenSource();
+        var tasks = Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+        {
+            var path = Path.Combine(d, $"log{w}");
+            await using var s = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1);
+            for (int r = 0; r < records; r++)
+            {
+                await s.WriteAsync(Record(w, r));
+                await s.FlushAsync();
+                if (r % 50 == 0) await Task.Delay(5);
+            }
+        })).ToArray();
+        await Task.Delay(100);
+        await m.AddBrickAsync();
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(120));
+
+        for (int w = 0; w < writers; w++)
+        {
+            var bytes = await File.ReadAllBytesAsync(Path.Combine(d, $"log{w}"));
+            var expected = Enumerable.Range(0, records).SelectMany(r => Record(w, r)).ToArray();
+            Assert.Equal(expected.Length, bytes.Length);
+            Assert.True(expected.AsSpan().SequenceEqual(bytes), $"log{w} differs");
+        }
+        Assert.Equal(0, m.Counter("fdMigrationFailures"));
+        Assert.True(m.Counter("switches") >= 1);
+        Assert.True(Directory.Exists(m.On(2, "/live")), "the directory was not healed onto the new brick");
+    }
+
+    [MountFact]
+    public async Task A_listing_half_read_across_the_switch_returns_each_entry_once()
+    {
+        await using var m = await DistributedMount.StartAsync("dht-list", 2);
+        var d = m.P("many");
+        Directory.CreateDirectory(d);
+        var pad = new string('x', 90);
+        var names = Enumerable.Range(0, 1500).Select(i => $"{pad}{i:D4}").ToList();
+        foreach (var n in names) File.Create(Path.Combine(d, n)).Dispose();
+        var script = Path.Combine(m.Home, "list.py");
+        var sig = Path.Combine(m.Home, "go");
+        var output = Path.Combine(m.Home, "listed");
+        await File.WriteAllTextAsync(script, """
+            import os, sys, time
+            d, sig, out = sys.argv[1:4]
+            it = os.scandir(d)
+            names = [next(it).name for _ in range(200)]
+            open(out + '.half', 'w').close()
+            deadline = time.time() + 60
+            while not os.path.exists(sig) and time.time() < deadline: time.sleep(0.01)
+            names += [e.name for e in it]
+            open(out, 'w').write('\n'.join(names))
+            """);
+        var lister = Proc.RunAsync("python3", [script, d, sig, output], seconds: 90);
+        await Proc.Until(() => File.Exists(output + ".half"), "the lister to read its first 200 entries", 30);
+        await m.AddBrickAsync();
+        await File.WriteAllTextAsync(sig, "");
+        (await lister).Ok("lister");
+        var listed = (await File.ReadAllTextAsync(output)).Split('\n');
+        Assert.Equal(names.Count, listed.Length);
+        Assert.Equal(names.Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+    }
+
+    private static byte[] Record(int writer, int n)
+    {
+        var body = $"w{writer} r{n:D5} ";
+        var sum = Convert.ToHexString(SHA256.HashData(Encoding.ASCII.GetBytes(body)))[..16];
+        return Encoding.ASCII.GetBytes(body + sum + "\n");
+    }
+}
