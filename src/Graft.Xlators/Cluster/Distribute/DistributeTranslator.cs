@@ -32,7 +32,7 @@ public sealed partial class DistributeTranslator : Translator
     ], "spreads files over its subvolumes by the hash of their names (GlusterFS's dht)")
     {
         MinChildren = 1,
-        MaxChildren = 1 << 16,
+        MaxChildren = int.MaxValue,
     };
 
     /// <summary>The same translator under GlusterFS's name.</summary>
