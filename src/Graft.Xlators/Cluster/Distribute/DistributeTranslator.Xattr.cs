@@ -14,6 +14,7 @@ public sealed partial class DistributeTranslator
 
     public override async ValueTask<Errno> SetxattrAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> value, int flags)
     {
+        if (name == FixLayoutKey) return await FixLayoutAsync(ctx, loc).ConfigureAwait(false);
         if (Screen(name, write: true) is var s && s != Errno.OK) return s;
         if (IsDirLoc(loc)) return await OnDirWriteAllAsync(ctx, i => Children[i].SetxattrAsync(ctx, loc, name, value, flags)).ConfigureAwait(false);
         return (await OnFileAsync(ctx, loc, (c, l) => Children[c].SetxattrAsync(ctx, l, name, value, flags)).ConfigureAwait(false)).Error;
@@ -21,6 +22,7 @@ public sealed partial class DistributeTranslator
 
     public override async ValueTask<Result<byte[]>> GetxattrAsync(FopContext ctx, Loc loc, string name)
     {
+        if (name == LayoutKey) return await VirtualGetAsync(ctx, loc).ConfigureAwait(false);
         if (Screen(name, write: false) is var s && s != Errno.OK) return s;
         if (IsDirLoc(loc)) return await OnDirReadAsync(i => Children[i].GetxattrAsync(ctx, loc, name)).ConfigureAwait(false);
         return await OnFileAsync(ctx, loc, (c, l) => Children[c].GetxattrAsync(ctx, l, name)).ConfigureAwait(false);
