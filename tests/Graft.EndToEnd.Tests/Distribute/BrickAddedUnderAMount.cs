@@ -79,6 +79,26 @@ public class BrickAddedUnderAMount
         Assert.Equal(names.Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
     }
 
+    [MountFact]
+    public async Task After_fix_layout_new_names_in_old_directories_reach_the_new_brick_and_old_files_stay_readable()
+    {
+        // layout-refresh 0: the mount reads a layout again before every placement, so it sees the fix at once.
+        await using var m = await DistributedMount.StartAsync("dht-fix", 2, "layout-refresh 0");
+        var d = m.P("old");
+        Directory.CreateDirectory(d);
+        for (int i = 0; i < 40; i++) await File.WriteAllTextAsync(Path.Combine(d, $"f{i}"), $"{i}");
+        await m.AddBrickAsync();
+        for (int i = 0; i < 20; i++) await File.WriteAllTextAsync(Path.Combine(d, $"before{i}"), "x");
+        Assert.Empty(Directory.GetFiles(m.On(2, "/old")));   // the old layout gives the new brick nothing
+        var r = await Proc.Graft(m.Home, "rebalance", "--volfile", m.VolfilePath, "--fix-layout");
+        r.Ok("graft rebalance --fix-layout");
+        Assert.Contains("rebalance: 0 moved, 0 skipped, 0 failed", r.Out);
+        for (int i = 0; i < 60; i++) await File.WriteAllTextAsync(Path.Combine(d, $"after{i}"), "y");
+        Assert.NotEmpty(Directory.GetFiles(m.On(2, "/old")));
+        for (int i = 0; i < 40; i++) Assert.Equal($"{i}", await File.ReadAllTextAsync(Path.Combine(d, $"f{i}")));
+        Assert.Equal(120, Directory.GetFiles(d).Length);
+    }
+
     private static byte[] Record(int writer, int n)
     {
         var body = $"w{writer} r{n:D5} ";
