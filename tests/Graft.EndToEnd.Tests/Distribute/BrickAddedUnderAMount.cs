@@ -99,6 +99,24 @@ public class BrickAddedUnderAMount
         Assert.Equal(120, Directory.GetFiles(d).Length);
     }
 
+    [MountFact]
+    public async Task A_lock_held_across_the_switch_is_still_held_and_then_granted_to_the_waiter()
+    {
+        await using var m = await DistributedMount.StartAsync("dht-lock", 2);
+        var f = m.P("locked");
+        File.WriteAllText(f, "");
+        await using var a = await LockProcess.StartAsync("A");
+        await using var b = await LockProcess.StartAsync("B");
+        await a.ExpectAsync($"open f {f} rw", "ok");
+        await b.ExpectAsync($"open f {f} rw", "ok");
+        await a.ExpectAsync("fcntl f setlk w 0 100", "ok");
+        await m.AddBrickAsync();
+        await b.ExpectAsync("fcntl f setlk w 50 10", "err EAGAIN");   // still A's, on the brick that holds the file
+        await a.ExpectAsync("fcntl f setlk u 0 100", "ok");
+        await b.ExpectAsync("fcntl f setlk w 50 10", "ok");
+        Assert.Equal(0, m.Counter("locksLost"));
+    }
+
     private static byte[] Record(int writer, int n)
     {
         var body = $"w{writer} r{n:D5} ";
