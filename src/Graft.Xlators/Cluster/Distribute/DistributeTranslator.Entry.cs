@@ -54,22 +54,19 @@ public sealed partial class DistributeTranslator
         return r;
     }
 
-    public override async ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid)
-    {
-        var (s, layout, existing) = await PlaceAsync(ctx, loc).ConfigureAwait(false);
-        if (s < 0) return NoPlace(layout);
-        if (existing.Ok) return Errno.EEXIST;
-        var r = await Children[s].MknodAsync(ctx, loc, mode, rdev, umask, gfid).ConfigureAwait(false);
-        if (r.Ok) RememberFile(r.Value, null, s);
-        return r;
-    }
+    public override ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid) =>
+        NewNameAsync(ctx, loc, s => Children[s].MknodAsync(ctx, loc, mode, rdev, umask, gfid));
 
-    public override async ValueTask<Result<Iatt>> SymlinkAsync(FopContext ctx, string target, Loc loc, uint umask, Gfid gfid)
+    public override ValueTask<Result<Iatt>> SymlinkAsync(FopContext ctx, string target, Loc loc, uint umask, Gfid gfid) =>
+        NewNameAsync(ctx, loc, s => Children[s].SymlinkAsync(ctx, target, loc, umask, gfid));
+
+    /// <summary>A special file or symlink: made on the subvolume its name hashes to (EEXIST if the name is anywhere).</summary>
+    private async ValueTask<Result<Iatt>> NewNameAsync(FopContext ctx, Loc loc, Func<int, ValueTask<Result<Iatt>>> make)
     {
         var (s, layout, existing) = await PlaceAsync(ctx, loc).ConfigureAwait(false);
         if (s < 0) return NoPlace(layout);
         if (existing.Ok) return Errno.EEXIST;
-        var r = await Children[s].SymlinkAsync(ctx, target, loc, umask, gfid).ConfigureAwait(false);
+        var r = await make(s).ConfigureAwait(false);
         if (r.Ok) RememberFile(r.Value, null, s);
         return r;
     }
