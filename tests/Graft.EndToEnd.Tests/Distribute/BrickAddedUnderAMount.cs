@@ -11,7 +11,7 @@ namespace Graft.EndToEnd.Tests.Distribute;
 public class BrickAddedUnderAMount
 {
     [MountFact]
-    public async Task Appenders_lose_no_record_across_the_switch()
+    public async Task Appenders_and_an_fsx_run_lose_no_byte_across_the_switch()
     {
         await using var m = await DistributedMount.StartAsync("dht-add", 2);
         var d = m.P("live");
@@ -30,9 +30,17 @@ public class BrickAddedUnderAMount
                 if (r % 50 == 0) await Task.Delay(5);
             }
         })).ToArray();
-        await Task.Delay(100);
+        // And an fsx-style run beside them: random writes, truncates and reads of one file checked
+        // against a model of its bytes, before, during and after the switch.
+        var fsxOps = new int[1];
+        var fsx = Task.Run(() => FsxRun(Path.Combine(d, "fsx"), fsxOps, stop.Token));
+        await Proc.Until(() => Volatile.Read(ref fsxOps[0]) >= 100, "the fsx run to start", 60);
         await m.AddBrickAsync();
+        int atSwitch = Volatile.Read(ref fsxOps[0]);
         await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(120));
+        await Proc.Until(() => Volatile.Read(ref fsxOps[0]) >= atSwitch + 300, "300 fsx ops after the switch", 120);
+        stop.Cancel();
+        Assert.True(await fsx.WaitAsync(TimeSpan.FromSeconds(60)) >= atSwitch + 300);
 
         for (int w = 0; w < writers; w++)
         {
@@ -115,6 +123,55 @@ public class BrickAddedUnderAMount
         await a.ExpectAsync("fcntl f setlk u 0 100", "ok");
         await b.ExpectAsync("fcntl f setlk w 50 10", "ok");
         Assert.Equal(0, m.Counter("locksLost"));
+    }
+
+    /// <summary>
+    /// A small fsx: random pwrite / ftruncate / pread on one file through the mount until
+    /// cancelled, every read compared with a model of what the file must hold. Counts its ops in
+    /// <paramref name="ops"/>[0] as it goes; returns them.
+    /// </summary>
+    private static int FsxRun(string path, int[] ops, CancellationToken ct)
+    {
+        var rnd = new Random(12);
+        var model = new List<byte>();
+        using var h = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite);
+        int done = 0;
+        for (; !ct.IsCancellationRequested; done++, Volatile.Write(ref ops[0], done))
+        {
+            switch (rnd.Next(4))
+            {
+                case 0: case 1:
+                {
+                    int off = rnd.Next(0, 256 << 10), len = rnd.Next(1, 16 << 10);
+                    var data = new byte[len];
+                    rnd.NextBytes(data);
+                    RandomAccess.Write(h, data, off);
+                    while (model.Count < off + len) model.Add(0);
+                    for (int i = 0; i < len; i++) model[off + i] = data[i];
+                    break;
+                }
+                case 2:
+                {
+                    int size = rnd.Next(0, 256 << 10);
+                    RandomAccess.SetLength(h, size);
+                    if (size < model.Count) model.RemoveRange(size, model.Count - size);
+                    else while (model.Count < size) model.Add(0);
+                    break;
+                }
+                default:
+                {
+                    Assert.Equal(model.Count, RandomAccess.GetLength(h));
+                    int off = model.Count == 0 ? 0 : rnd.Next(0, model.Count), len = rnd.Next(1, 32 << 10);
+                    var buf = new byte[len];
+                    int n = RandomAccess.Read(h, buf, off);
+                    Assert.Equal(Math.Max(0, Math.Min(len, model.Count - off)), n);
+                    for (int i = 0; i < n; i++)
+                        if (buf[i] != model[off + i]) Assert.Fail($"fsx: op {done}: byte {off + i} is {buf[i]}, expected {model[off + i]}");
+                    break;
+                }
+            }
+        }
+        return done;
     }
 
     private static byte[] Record(int writer, int n)
