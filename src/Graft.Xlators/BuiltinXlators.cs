@@ -15,6 +15,8 @@ public static class BuiltinXlators
         r.Register(Features.Locks.LocksTranslator.Spec);
         r.Register(Protocol.Client.ProtocolClient.Spec);
         r.Register(Protocol.Server.ProtocolServer.Spec);
+        r.Register(Cluster.Distribute.DistributeTranslator.Spec);
+        r.Register(Cluster.Distribute.DistributeTranslator.AliasSpec);
         return r;
     }
 }

@@ -7,7 +7,13 @@ namespace Graft.EndToEnd.Tests.Mounting;
 /// over loopback, default options: attribute and entry caches of 1 s). Every attribute checked right after
 /// a change is one the kernel caches, so a stale cache would show here.
 /// </summary>
-public class FileOperationsThroughAMount(VolumeFixture fx) : IClassFixture<VolumeFixture>
+public class FileOperationsThroughAMount(VolumeFixture fx) : FileOperationsBattery(fx), IClassFixture<VolumeFixture>;
+
+/// <summary>The same battery through a mount of three bricks under cluster/distribute.</summary>
+public class FileOperationsThroughADistributedMount(DistributedVolumeFixture fx) : FileOperationsBattery(fx), IClassFixture<DistributedVolumeFixture>;
+
+/// <summary>POSIX checks any mounted volume must pass, whatever its graph: run by one class per kind of volume.</summary>
+public abstract class FileOperationsBattery(IMountUnderTest fx)
 {
     static async Task<string> Sh(string script) => (await Proc.Sh(script)).Ok(script).Out.Trim();
 
@@ -185,12 +191,14 @@ public class FileOperationsThroughAMount(VolumeFixture fx) : IClassFixture<Volum
     [MountFact]
     public async Task Statfs_reports_the_brick_filesystem()
     {
-        var mnt = (await Sh($"stat -f -c '%S %b %c' '{fx.V.Mnt}'")).Split(' ');
-        var brick = (await Sh($"stat -f -c '%S %b %c' '{fx.V.Brick}'")).Split(' ');
-        long Bytes(string[] s) => long.Parse(s[0], System.Globalization.CultureInfo.InvariantCulture) * long.Parse(s[1], System.Globalization.CultureInfo.InvariantCulture);
-        Assert.Equal(Bytes(brick), Bytes(mnt));   // same total size
-        Assert.Equal(brick[2], mnt[2]);          // same total inodes
-        Assert.Contains(fx.V.Mnt, await Sh($"df -P '{fx.V.Mnt}'"));
+        // A volume is the sum of its bricks (here all on one filesystem, so counted once per brick).
+        var mnt = (await Sh($"stat -f -c '%S %b %c' '{fx.Mnt}'")).Split(' ');
+        var brick = (await Sh($"stat -f -c '%S %b %c' '{fx.BrickDirs[0]}'")).Split(' ');
+        static long L(string s) => long.Parse(s, System.Globalization.CultureInfo.InvariantCulture);
+        long Bytes(string[] s) => L(s[0]) * L(s[1]);
+        Assert.Equal(Bytes(brick) * fx.BrickDirs.Count, Bytes(mnt));   // same total size
+        Assert.Equal(L(brick[2]) * fx.BrickDirs.Count, L(mnt[2]));     // same total inodes
+        Assert.Contains(fx.Mnt, await Sh($"df -P '{fx.Mnt}'"));
     }
 
     [MountFact]
@@ -259,5 +267,82 @@ public class FileOperationsThroughAMount(VolumeFixture fx) : IClassFixture<Volum
             var slice = all.AsSpan(w * region, region);
             Assert.True(slice.IndexOfAnyExcept(want) < 0, $"writer {w}'s region holds other bytes");
         }
+    }
+
+    [MountFact]
+    public async Task Renames_between_many_names_and_over_existing_targets_keep_each_file_once()
+    {
+        // Names spread over every brick of a distributed volume, so these renames cross bricks.
+        var d = fx.NewDir("renames");
+        string P(string n) => Path.Combine(d, n);
+        for (int i = 0; i < 20; i++) await File.WriteAllTextAsync(P($"a{i}"), $"{i}");
+        for (int i = 0; i < 20; i++) File.Move(P($"a{i}"), P($"b{i}"));
+        for (int i = 0; i < 10; i++) File.Move(P($"b{2 * i}"), P($"b{2 * i + 1}"), overwrite: true);
+        var names = Directory.GetFileSystemEntries(d).Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => $"b{2 * i + 1}").Order(StringComparer.Ordinal).ToArray(), names);
+        for (int i = 0; i < 10; i++) Assert.Equal($"{2 * i}", await File.ReadAllTextAsync(P($"b{2 * i + 1}")));
+        Assert.Equal("10", await Sh($"ls '{d}' | wc -l"));
+        // Back over each other with the shell's mv, then a directory full of them renamed.
+        Assert.Equal("", await Sh($"cd '{d}' && for i in 1 3 5 7 9; do mv b$i c$i; done && mv c1 c3"));
+        Assert.Equal("0", await File.ReadAllTextAsync(P("c3")));
+        Directory.CreateDirectory(P("sub"));
+        File.Move(P("c3"), P("sub/c3"));
+        Directory.Move(P("sub"), P("sub2"));
+        Assert.Equal("0", await File.ReadAllTextAsync(P("sub2/c3")));
+    }
+
+    [MountFact]
+    public async Task An_unlinked_open_file_keeps_its_data_until_closed()
+    {
+        var f = Path.Combine(fx.NewDir("unlinked"), "f");
+        await using (var s = new FileStream(f, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete))
+        {
+            s.Write("before|"u8);
+            s.Flush();
+            File.Delete(f);
+            Assert.False(File.Exists(f));
+            s.Write("after"u8);
+            s.Flush();
+            s.Position = 0;
+            var buf = new byte[64];
+            int n = s.Read(buf);
+            Assert.Equal("before|after", Encoding.ASCII.GetString(buf, 0, n));
+        }
+        Assert.False(File.Exists(f));
+        Assert.Empty(Directory.GetFileSystemEntries(Path.GetDirectoryName(f)!));
+    }
+
+    [MountFact]
+    public async Task Rmdir_of_a_directory_with_entries_is_ENOTEMPTY_and_of_an_empty_one_works()
+    {
+        var d = fx.NewDir("rmdir");
+        for (int i = 0; i < 8; i++) Directory.CreateDirectory(Path.Combine(d, "full", $"sub{i}"));
+        await File.WriteAllTextAsync(Path.Combine(d, "full", "x"), "x");
+        var r = await Proc.Sh($"rmdir '{d}/full'");
+        Assert.NotEqual(0, r.Code);
+        Assert.Contains("not empty", r.Err);
+        File.Delete(Path.Combine(d, "full", "x"));
+        Assert.NotEqual(0, (await Proc.Sh($"rmdir '{d}/full'")).Code); // its subdirectories are still there
+        for (int i = 0; i < 8; i++) Directory.Delete(Path.Combine(d, "full", $"sub{i}"));
+        Directory.Delete(Path.Combine(d, "full"));
+        Assert.False(Directory.Exists(Path.Combine(d, "full")));
+        Assert.Empty(Directory.GetFileSystemEntries(d));
+    }
+
+    [MountFact]
+    public async Task Many_hard_links_share_one_file()
+    {
+        var d = fx.NewDir("hardlinks");
+        var f = Path.Combine(d, "f");
+        await File.WriteAllTextAsync(f, "one");
+        for (int i = 0; i < 8; i++) Assert.Equal("", await Sh($"ln '{f}' '{d}/l{i}'"));
+        Assert.Equal("9", await Sh($"stat -c %h '{d}/l5'"));
+        await File.AppendAllTextAsync(Path.Combine(d, "l3"), "+two");
+        for (int i = 0; i < 8; i++) Assert.Equal("one+two", await File.ReadAllTextAsync(Path.Combine(d, $"l{i}")));
+        Assert.Equal(9, Directory.GetFileSystemEntries(d).Length);
+        File.Delete(f);
+        for (int i = 0; i < 7; i++) File.Delete(Path.Combine(d, $"l{i}"));
+        Assert.Equal("1", await Sh($"stat -c %h '{d}/l7'"));
+        Assert.Equal("one+two", await File.ReadAllTextAsync(Path.Combine(d, "l7")));
     }
 }

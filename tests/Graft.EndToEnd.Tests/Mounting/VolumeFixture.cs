@@ -4,14 +4,17 @@ namespace Graft.EndToEnd.Tests.Mounting;
 /// One `graft up` volume shared by the POSIX tests of a class (bringing a volume up costs seconds); each
 /// test works in its own directory. Nothing is started when the tests are skipped (no root, CI unset).
 /// </summary>
-public sealed class VolumeFixture : IAsyncLifetime
+public sealed class VolumeFixture : IAsyncLifetime, IMountUnderTest
 {
     MountedVolume? _v;
 
     internal MountedVolume V => _v ?? throw new InvalidOperationException("no volume (tests skipped?)");
 
     /// <summary>A fresh directory on the mount for one test, world-writable so other users can be tried in it.</summary>
-    internal string NewDir(string name)
+    public string Mnt => V.Mnt;
+    public IReadOnlyList<string> BrickDirs => [V.Brick];
+
+    public string NewDir(string name)
     {
         var d = V.P(name + "-" + Guid.NewGuid().ToString("N")[..6]);
         Directory.CreateDirectory(d);

@@ -19,7 +19,7 @@ public sealed partial class PosixTranslator
         if (string.IsNullOrEmpty(name) || name.Contains('\0')) return Errno.EINVAL;
         if (Encoding.UTF8.GetByteCount(name) > 255) return Errno.ERANGE;
         if (name == AclAccess || name == AclDefault) return Errno.EOPNOTSUPP;
-        if (name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal)) return op == XattrOp.Get ? Errno.ENODATA : Errno.EPERM;
+        if (name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal) && !IsClusterXattr(ctx, name)) return op == XattrOp.Get ? Errno.ENODATA : Errno.EPERM;
         // The credential switch keeps CAP_SYS_ADMIN, so refuse what the kernel would refuse a non-root caller.
         if (!ctx.IsRoot)
         {
@@ -30,8 +30,16 @@ public sealed partial class PosixTranslator
     }
 
     private static bool Visible(FopContext ctx, string name) =>
-        !name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal) && name != AclAccess && name != AclDefault
+        (!name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal) || IsClusterXattr(ctx, name)) && name != AclAccess && name != AclDefault
         && (ctx.IsRoot || !name.StartsWith("trusted.", StringComparison.Ordinal));
+
+    /// <summary>
+    /// The cluster translators' state on this brick (distribute's layouts and link pointers,
+    /// <c>trusted.graft.dht.*</c>): a root caller — a mount's trusted identity — may read, list,
+    /// set and remove them; everyone else sees nothing. Above the bricks, distribute keeps
+    /// applications away from them (docs/distribute.md).
+    /// </summary>
+    private static bool IsClusterXattr(FopContext ctx, string name) => ctx.IsRoot && name.StartsWith(ClusterXattrPrefix, StringComparison.Ordinal);
 
     private static byte[] Z(string s) => Encoding.UTF8.GetBytes(s + "\0");
 

@@ -33,6 +33,8 @@ public sealed partial class PosixTranslator : Translator
     internal const string GraftDirName = ".graft";
     internal const string GfidXattr = "trusted.graft.gfid";
     internal const string InternalXattrPrefix = "trusted.graft.";
+    /// <summary>The part of <see cref="InternalXattrPrefix"/> a mount's trusted identity may use (cluster translators' state).</summary>
+    public const string ClusterXattrPrefix = "trusted.graft.dht.";
 
     private int _rootFd = -1;
     private int _graftFd = -1;

@@ -1,0 +1,183 @@
+using System.Security.Cryptography;
+using System.Text;
+using Graft.EndToEnd.Tests.Mounting;
+
+namespace Graft.EndToEnd.Tests.Distribute;
+
+/// <summary>
+/// add-brick through a mount: the client volfile gains a subvolume, the mount switches to the new
+/// graph, and what applications hold open goes on working across the switch.
+/// </summary>
+public class BrickAddedUnderAMount
+{
+    [MountFact]
+    public async Task Appenders_and_an_fsx_run_lose_no_byte_across_the_switch()
+    {
+        await using var m = await DistributedMount.StartAsync("dht-add", 2);
+        var d = m.P("live");
+        Directory.CreateDirectory(d);
+
+        const int writers = 4, records = 400;
+        using var stop = new CancellationTokenSource();
+        var tasks = Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
+        {
+            var path = Path.Combine(d, $"log{w}");
+            await using var s = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1);
+            for (int r = 0; r < records; r++)
+            {
+                await s.WriteAsync(Record(w, r));
+                await s.FlushAsync();
+                if (r % 50 == 0) await Task.Delay(5);
+            }
+        })).ToArray();
+        // And an fsx-style run beside them: random writes, truncates and reads of one file checked
+        // against a model of its bytes, before, during and after the switch.
+        var fsxOps = new int[1];
+        var fsx = Task.Run(() => FsxRun(Path.Combine(d, "fsx"), fsxOps, stop.Token));
+        await Proc.Until(() => Volatile.Read(ref fsxOps[0]) >= 100, "the fsx run to start", 60);
+        await m.AddBrickAsync();
+        int atSwitch = Volatile.Read(ref fsxOps[0]);
+        await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(120));
+        await Proc.Until(() => Volatile.Read(ref fsxOps[0]) >= atSwitch + 300, "300 fsx ops after the switch", 120);
+        stop.Cancel();
+        Assert.True(await fsx.WaitAsync(TimeSpan.FromSeconds(60)) >= atSwitch + 300);
+
+        for (int w = 0; w < writers; w++)
+        {
+            var bytes = await File.ReadAllBytesAsync(Path.Combine(d, $"log{w}"));
+            var expected = Enumerable.Range(0, records).SelectMany(r => Record(w, r)).ToArray();
+            Assert.Equal(expected.Length, bytes.Length);
+            Assert.True(expected.AsSpan().SequenceEqual(bytes), $"log{w} differs");
+        }
+        Assert.Equal(0, m.Counter("fdMigrationFailures"));
+        Assert.True(m.Counter("switches") >= 1);
+        Assert.True(Directory.Exists(m.On(2, "/live")), "the directory was not healed onto the new brick");
+    }
+
+    [MountFact]
+    public async Task A_listing_half_read_across_the_switch_returns_each_entry_once()
+    {
+        await using var m = await DistributedMount.StartAsync("dht-list", 2);
+        var d = m.P("many");
+        Directory.CreateDirectory(d);
+        var pad = new string('x', 90);
+        var names = Enumerable.Range(0, 1500).Select(i => $"{pad}{i:D4}").ToList();
+        foreach (var n in names) File.Create(Path.Combine(d, n)).Dispose();
+        var script = Path.Combine(m.Home, "list.py");
+        var sig = Path.Combine(m.Home, "go");
+        var output = Path.Combine(m.Home, "listed");
+        await File.WriteAllTextAsync(script, """
+            import os, sys, time
+            d, sig, out = sys.argv[1:4]
+            it = os.scandir(d)
+            names = [next(it).name for _ in range(200)]
+            open(out + '.half', 'w').close()
+            deadline = time.time() + 60
+            while not os.path.exists(sig) and time.time() < deadline: time.sleep(0.01)
+            names += [e.name for e in it]
+            open(out, 'w').write('\n'.join(names))
+            """);
+        var lister = Proc.RunAsync("python3", [script, d, sig, output], seconds: 90);
+        await Proc.Until(() => File.Exists(output + ".half"), "the lister to read its first 200 entries", 30);
+        await m.AddBrickAsync();
+        await File.WriteAllTextAsync(sig, "");
+        (await lister).Ok("lister");
+        var listed = (await File.ReadAllTextAsync(output)).Split('\n');
+        Assert.Equal(names.Count, listed.Length);
+        Assert.Equal(names.Order(StringComparer.Ordinal), listed.Order(StringComparer.Ordinal));
+    }
+
+    [MountFact]
+    public async Task After_fix_layout_new_names_in_old_directories_reach_the_new_brick_and_old_files_stay_readable()
+    {
+        // layout-refresh 0: the mount reads a layout again before every placement, so it sees the fix at once.
+        await using var m = await DistributedMount.StartAsync("dht-fix", 2, "layout-refresh 0");
+        var d = m.P("old");
+        Directory.CreateDirectory(d);
+        for (int i = 0; i < 40; i++) await File.WriteAllTextAsync(Path.Combine(d, $"f{i}"), $"{i}");
+        await m.AddBrickAsync();
+        for (int i = 0; i < 20; i++) await File.WriteAllTextAsync(Path.Combine(d, $"before{i}"), "x");
+        Assert.Empty(Directory.GetFiles(m.On(2, "/old")));   // the old layout gives the new brick nothing
+        var r = await Proc.Graft(m.Home, "rebalance", "--volfile", m.VolfilePath, "--fix-layout");
+        r.Ok("graft rebalance --fix-layout");
+        Assert.Contains("rebalance: 0 moved, 0 skipped, 0 failed", r.Out);
+        for (int i = 0; i < 60; i++) await File.WriteAllTextAsync(Path.Combine(d, $"after{i}"), "y");
+        Assert.NotEmpty(Directory.GetFiles(m.On(2, "/old")));
+        for (int i = 0; i < 40; i++) Assert.Equal($"{i}", await File.ReadAllTextAsync(Path.Combine(d, $"f{i}")));
+        Assert.Equal(120, Directory.GetFiles(d).Length);
+    }
+
+    [MountFact]
+    public async Task A_lock_held_across_the_switch_is_still_held_and_then_granted_to_the_waiter()
+    {
+        await using var m = await DistributedMount.StartAsync("dht-lock", 2);
+        var f = m.P("locked");
+        File.WriteAllText(f, "");
+        await using var a = await LockProcess.StartAsync("A");
+        await using var b = await LockProcess.StartAsync("B");
+        await a.ExpectAsync($"open f {f} rw", "ok");
+        await b.ExpectAsync($"open f {f} rw", "ok");
+        await a.ExpectAsync("fcntl f setlk w 0 100", "ok");
+        await m.AddBrickAsync();
+        await b.ExpectAsync("fcntl f setlk w 50 10", "err EAGAIN");   // still A's, on the brick that holds the file
+        await a.ExpectAsync("fcntl f setlk u 0 100", "ok");
+        await b.ExpectAsync("fcntl f setlk w 50 10", "ok");
+        Assert.Equal(0, m.Counter("locksLost"));
+    }
+
+    /// <summary>
+    /// A small fsx: random pwrite / ftruncate / pread on one file through the mount until
+    /// cancelled, every read compared with a model of what the file must hold. Counts its ops in
+    /// <paramref name="ops"/>[0] as it goes; returns them.
+    /// </summary>
+    private static int FsxRun(string path, int[] ops, CancellationToken ct)
+    {
+        var rnd = new Random(12);
+        var model = new List<byte>();
+        using var h = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite);
+        int done = 0;
+        for (; !ct.IsCancellationRequested; done++, Volatile.Write(ref ops[0], done))
+        {
+            switch (rnd.Next(4))
+            {
+                case 0: case 1:
+                {
+                    int off = rnd.Next(0, 256 << 10), len = rnd.Next(1, 16 << 10);
+                    var data = new byte[len];
+                    rnd.NextBytes(data);
+                    RandomAccess.Write(h, data, off);
+                    while (model.Count < off + len) model.Add(0);
+                    for (int i = 0; i < len; i++) model[off + i] = data[i];
+                    break;
+                }
+                case 2:
+                {
+                    int size = rnd.Next(0, 256 << 10);
+                    RandomAccess.SetLength(h, size);
+                    if (size < model.Count) model.RemoveRange(size, model.Count - size);
+                    else while (model.Count < size) model.Add(0);
+                    break;
+                }
+                default:
+                {
+                    Assert.Equal(model.Count, RandomAccess.GetLength(h));
+                    int off = model.Count == 0 ? 0 : rnd.Next(0, model.Count), len = rnd.Next(1, 32 << 10);
+                    var buf = new byte[len];
+                    int n = RandomAccess.Read(h, buf, off);
+                    Assert.Equal(Math.Max(0, Math.Min(len, model.Count - off)), n);
+                    for (int i = 0; i < n; i++)
+                        if (buf[i] != model[off + i]) Assert.Fail($"fsx: op {done}: byte {off + i} is {buf[i]}, expected {model[off + i]}");
+                    break;
+                }
+            }
+        }
+        return done;
+    }
+
+    private static byte[] Record(int writer, int n)
+    {
+        var body = $"w{writer} r{n:D5} ";
+        var sum = Convert.ToHexString(SHA256.HashData(Encoding.ASCII.GetBytes(body)))[..16];
+        return Encoding.ASCII.GetBytes(body + sum + "\n");
+    }
+}

@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Graft.EndToEnd.Tests.Network;
+
+namespace Graft.EndToEnd.Tests.Mounting;
+
+/// <summary>
+/// A distributed volume for end-to-end tests: N real `graft brick` processes, a client volfile
+/// with one protocol/client per brick under cluster/distribute, and a real `graft mount` of it,
+/// all in a private directory. Bricks can be added live (the volfile is rewritten and the mount
+/// switches to the new graph) and killed. Dispose unmounts and stops everything it started.
+/// </summary>
+internal sealed class DistributedMount : IAsyncDisposable
+{
+    private readonly List<BrickProcess?> _procs = [];
+    private readonly string _options;
+
+    public string Home { get; }
+    public string Mnt => Path.Combine(Home, "mnt");
+    public string VolfilePath => Path.Combine(Home, "client.vol");
+    public List<string> BrickDirs { get; } = [];
+    public IReadOnlyList<BrickProcess?> Bricks => _procs;
+
+    private DistributedMount(string home, string options) { Home = home; _options = options; }
+
+    /// <param name="dhtOptions">distribute options, `key value` pairs separated by ';'.</param>
+    public static async Task<DistributedMount> StartAsync(string what, int bricks, string dhtOptions = "", params string[] mountOptions)
+    {
+        var m = new DistributedMount(Proc.PrivateDir(what), dhtOptions);
+        try
+        {
+            for (int i = 0; i < bricks; i++) await m.StartBrickAsync();
+            Directory.CreateDirectory(m.Mnt);
+            await File.WriteAllTextAsync(m.VolfilePath, m.Volfile());
+            string[] args = ["mount", "--volfile", m.VolfilePath, "--log", Path.Combine(m.Home, "mount.log"), m.Mnt];
+            if (mountOptions.Length > 0) args = [.. args, "-o", string.Join(',', mountOptions)];
+            (await Proc.Graft(m.Home, args)).Ok("graft mount");
+        }
+        catch { await m.DisposeAsync(); throw; }
+        return m;
+    }
+
+    private async Task StartBrickAsync()
+    {
+        var dir = Path.Combine(Home, "b" + BrickDirs.Count);
+        Directory.CreateDirectory(dir);
+        BrickDirs.Add(dir);
+        _procs.Add(await BrickProcess.ServeDirAsync(dir));
+    }
+
+    /// <summary>The client volfile over every brick started so far.</summary>
+    public string Volfile()
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < BrickDirs.Count; i++)
+            sb.Append(CultureInfo.InvariantCulture, $"volume b{i}\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {Port(i)}\n")
+              .Append(CultureInfo.InvariantCulture, $"    option remote-subvolume b{i}\n    option reconnect-max-backoff 500ms\nend-volume\n\n");
+        sb.Append("volume dht\n    type cluster/distribute\n");
+        foreach (var o in _options.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
+        sb.Append("    subvolumes ").AppendJoin(' ', Enumerable.Range(0, BrickDirs.Count).Select(i => "b" + i)).Append("\nend-volume\n");
+        return sb.ToString();
+    }
+
+    private readonly Dictionary<int, int> _ports = [];
+    private int Port(int i) => _procs[i]?.Port ?? _ports[i];
+
+    /// <summary>add-brick: one more brick process, and the mount switched to a graph over all of them.</summary>
+    public async Task AddBrickAsync()
+    {
+        await StartBrickAsync();
+        long before = ActiveGeneration();
+        var tmp = VolfilePath + ".new";
+        await File.WriteAllTextAsync(tmp, Volfile());
+        File.Move(tmp, VolfilePath, overwrite: true);
+        await Proc.Until(() => ActiveGeneration() > before, "the mount to switch to the graph with the new brick", 30);
+    }
+
+    /// <summary>Kills brick <paramref name="i"/> (SIGKILL); its port is remembered so the volfile still names it.</summary>
+    public async Task KillBrickAsync(int i)
+    {
+        var b = _procs[i]!;
+        _ports[i] = b.Port;
+        await b.KillHardAsync();
+        await b.DisposeAsync();
+        _procs[i] = null;
+    }
+
+    public string State() => Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(Mnt), "state", TimeSpan.FromSeconds(5));
+
+    public long ActiveGeneration()
+    {
+        using var doc = JsonDocument.Parse(State());
+        return doc.RootElement.GetProperty("activeGeneration").GetInt64();
+    }
+
+    public long Counter(string name)
+    {
+        using var doc = JsonDocument.Parse(State());
+        return doc.RootElement.GetProperty("counters").GetProperty(name).GetInt64();
+    }
+
+    public string P(params string[] parts) => Path.Combine([Mnt, .. parts]);
+
+    /// <summary>Where a path of the volume is on brick <paramref name="i"/>'s own directory.</summary>
+    public string On(int i, string path) => Path.Combine(BrickDirs[i], path.TrimStart('/'));
+
+    public string Logs() => File.Exists(Path.Combine(Home, "mount.log")) ? File.ReadAllText(Path.Combine(Home, "mount.log")) : "";
+
+    public async ValueTask DisposeAsync()
+    {
+        int? pid = null;
+        try { using var doc = JsonDocument.Parse(State()); pid = doc.RootElement.GetProperty("pid").GetInt32(); }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or JsonException) { }
+        if (Proc.IsMounted(Mnt))
+        {
+            try { await Proc.Graft(Home, "umount", Mnt); } catch (TimeoutException) { }
+            if (Proc.IsMounted(Mnt)) await Proc.RunAsync("umount", ["-l", Mnt], seconds: 30);
+        }
+        if (pid is int p && Directory.Exists($"/proc/{p}")) Sys.kill(p, 9);
+        foreach (var b in _procs) if (b is not null) { await b.StopAsync(); await b.DisposeAsync(); }
+        try { Directory.Delete(Home, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>A mounted volume a test battery runs on: one brick (`graft up`) or several under distribute.</summary>
+public interface IMountUnderTest
+{
+    string Mnt { get; }
+    IReadOnlyList<string> BrickDirs { get; }
+    /// <summary>A fresh directory on the mount for one test, world-writable so other users can be tried in it.</summary>
+    string NewDir(string name);
+}
+
+/// <summary>One distributed volume of three brick processes shared by the tests of a class; each test works in its own directory.</summary>
+public sealed class DistributedVolumeFixture : IAsyncLifetime, IMountUnderTest
+{
+    DistributedMount? _m;
+
+    internal DistributedMount M => _m ?? throw new InvalidOperationException("no volume (tests skipped?)");
+    public string Mnt => M.Mnt;
+    public IReadOnlyList<string> BrickDirs => M.BrickDirs;
+
+    public string NewDir(string name)
+    {
+        var d = M.P(name + "-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(d);
+        return d;
+    }
+
+    public async Task InitializeAsync()
+    {
+        if (new MountFactAttribute().Skip is not null) return;
+        _m = await DistributedMount.StartAsync("dht3", 3);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_m is not null) await _m.DisposeAsync();
+    }
+}
