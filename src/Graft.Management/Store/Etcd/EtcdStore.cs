@@ -196,6 +196,7 @@ public sealed partial class EtcdStore : IClusterStore
                 Interlocked.CompareExchange(ref _current, (i + 1) % _clients.Length, i);
             }
             catch (OperationCanceledException) { break; }
+            catch (RpcException) { break; } // cancelled by our own token
             try { await Task.Delay(100, ct).ConfigureAwait(false); } catch (OperationCanceledException) { break; }
         }
         changes.TryComplete();
