@@ -55,6 +55,13 @@ public sealed partial class ManagementDaemon
         if (v is null) return;
         job = job with { State = "running", Leader = Self, UpdatedUnixMs = Now };
         await PutJobAsync(job, ct).ConfigureAwait(false);
+        // Bricks just added are started by their hosts' daemons: the job needs every brick up.
+        if (!await AllBricksOnlineAsync(v, _o.BrickStartTimeout, ct).ConfigureAwait(false))
+        {
+            await PutJobAsync(job with { State = "failed (bricks not online)", Output = $"not every brick of {v.Name} came online within {_o.BrickStartTimeout.TotalSeconds:0}s (graft volume status {v.Name})", UpdatedUnixMs = Now }, ct).ConfigureAwait(false);
+            return;
+        }
+        v = await Volumes.GetAsync(v.Name, ct).ConfigureAwait(false);
         var volfile = Path.Combine(_o.StateDir, "run", $"rebalance-{v.Name}.vol");
         PrivateFile.Write(volfile, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off" } }, SecretFile));
         var args = new List<string>(_o.GraftCommand.Skip(1)) { "rebalance", "--volfile", volfile, "--json" };
@@ -70,7 +77,13 @@ public sealed partial class ManagementDaemon
         string state;
         while (true)
         {
-            if (p.WaitForExit(200)) { state = p.ExitCode == 0 ? "completed" : $"failed (exit {p.ExitCode})"; break; }
+            using (var tick = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                tick.CancelAfter(JobPoll);
+                try { await p.WaitForExitAsync(tick.Token).ConfigureAwait(false); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+            }
+            if (p.HasExited) { state = p.ExitCode == 0 ? "completed" : $"failed (exit {p.ExitCode})"; break; }
             var cur = await _store.GetAsync("rebalance/" + v.Name, ct).ConfigureAwait(false);
             if (cur is null || JsonSerializer.Deserialize<RebalanceStatus>(cur.Value, Volume.Json)!.State == "stopping")
             {
@@ -85,6 +98,23 @@ public sealed partial class ManagementDaemon
         if (text.Length > 8192) text = text[^8192..];
         await PutJobAsync(job with { State = state, Output = text, UpdatedUnixMs = Now }, ct).ConfigureAwait(false);
         LogJobDone(_log, job.Kind, v.Name, state);
+    }
+
+    /// <summary>Waits (bounded) until every brick of the volume reports online in the store.</summary>
+    private async Task<bool> AllBricksOnlineAsync(Volume v, TimeSpan bound, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + bound;
+        while (true)
+        {
+            var online = (await _store.ListAsync($"status/{v.Name}/", ct).ConfigureAwait(false))
+                .Select(e => JsonSerializer.Deserialize<BrickStatus>(e.Value, Volume.Json)!)
+                .Where(s => s.Online).Select(s => (s.Host, s.Path)).ToHashSet();
+            var cur = await Volumes.FindAsync(v.Name, ct).ConfigureAwait(false);
+            if (cur is null) return false;
+            if (cur.Bricks.All(b => online.Contains((b.Host, b.Path)))) return true;
+            if (DateTime.UtcNow > deadline) return false;
+            await Task.Delay(200, ct).ConfigureAwait(false);
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Host} leads the cluster's jobs")]

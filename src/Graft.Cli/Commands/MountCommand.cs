@@ -61,6 +61,12 @@ public static class MountCommand
                     var sub = await MountFromDaemon.SubscribeAsync(spec, mp, settings, loggers, error, ct);
                     if (sub is null) return 1;
                     daemon = daemon with { VolfilePath = sub.Name, Source = sub, InitialVolfile = sub.InitialText };
+                    try { return await MountDaemon.RunAsync(daemon, registry(), loggers, output, error); }
+                    finally
+                    {
+                        sub.Dispose();
+                        try { File.Delete(sub.SecretFile); } catch (IOException) { } // the credentials go with the mount
+                    }
                 }
                 return await MountDaemon.RunAsync(daemon, registry(), loggers, output, error);
             }

@@ -65,21 +65,22 @@ public sealed class MountFollowsTheDaemon
                 f.Write("one\n"u8); f.Flush(true);
 
                 var switches = Counter(mnt, "switches");
+                // Measured from before the CLI starts, so the bound holds whatever the CLI's own start-up costs.
                 var sw = Stopwatch.StartNew();
                 (await d.Cli("volume", "set", "v", "performance.write-behind", "off")).Ok("set write-behind off");
-                sw.Restart();
+                var cli = sw.Elapsed;
                 var took = await Within(sw, Reach, () => Counter(mnt, "switches") == switches + 1, "the switch to a graph without write-behind");
-                Console.WriteLine($"write-behind off reached the mount {took.TotalMilliseconds:0} ms after set returned");
+                Console.WriteLine($"write-behind off: the CLI took {cli.TotalMilliseconds:0} ms, the mount had switched {took.TotalMilliseconds:0} ms after it started");
                 f.Write("two\n"u8); f.Flush(true);
 
-                (await d.Cli("volume", "set", "v", "performance.write-behind", "on")).Ok("set write-behind on");
                 sw.Restart();
+                (await d.Cli("volume", "set", "v", "performance.write-behind", "on")).Ok("set write-behind on");
                 await Within(sw, Reach, () => Counter(mnt, "switches") == switches + 2, "the switch back to write-behind");
                 f.Write("three\n"u8); f.Flush(true);
 
                 var reconfigures = Counter(mnt, "reconfigures");
-                (await d.Cli("volume", "set", "v", "performance.write-behind-window-size", "2MB")).Ok("set window");
                 sw.Restart();
+                (await d.Cli("volume", "set", "v", "performance.write-behind-window-size", "2MB")).Ok("set window");
                 await Within(sw, Reach, () => Counter(mnt, "reconfigures") == reconfigures + 1, "the in-place reconfigure");
                 Assert.Equal(switches + 2, Counter(mnt, "switches"));
                 f.Write("four\n"u8); f.Flush(true);

@@ -76,6 +76,10 @@ public sealed class VolumeLifecycleThroughTheDaemon
         var r = await Proc.RunAsync("dotnet", [dll, "volume", "--server", d.Server, "--secret-file", wrong, "info"]);
         Assert.NotEqual(0, r.Code);
         Assert.Contains("wrong cluster secret", r.Err);
+        // One daemon per state dir: a second one says so and exits.
+        var second = await Proc.RunAsync("dotnet", [dll, "daemon", "--state-dir", d.StateDir, "--port", "0"], seconds: 60);
+        Assert.Equal(1, second.Code);
+        Assert.Contains("another graft daemon uses the state dir", second.Err);
         try { Directory.Delete(home, true); } catch (IOException) { }
     }
 }
