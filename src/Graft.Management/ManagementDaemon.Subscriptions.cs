@@ -45,6 +45,9 @@ public sealed partial class ManagementDaemon
     {
         var name = request["volume"]?.GetValue<string>() ?? throw new ManagementError("volfile.subscribe: no volume named");
         var secretFile = request["secretFile"]?.GetValue<string>();
+        // The path goes into the volfile as an option value: one absolute path on one line, nothing else.
+        if (secretFile is not null && (!secretFile.StartsWith('/') || secretFile.Any(char.IsControl)))
+            throw new ManagementError("volfile.subscribe: secretFile must be an absolute path");
         var v = await Volumes.GetAsync(name, ct).ConfigureAwait(false);
         if (!session.Authenticated
             && !PeerPool.Allowed(session.Remote, VolumeKeys.ValueOf(v, VolumeKeys.Find(VolumeKeys.AuthAllow)!), await Pool.HostsAsync(ct).ConfigureAwait(false)))
