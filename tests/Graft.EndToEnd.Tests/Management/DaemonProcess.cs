@@ -112,11 +112,24 @@ internal sealed class DaemonProcess : IAsyncDisposable
             if (int.TryParse(File.ReadAllText(f).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) yield return pid;
     }
 
+    /// <summary>Every running brick started with this daemon's secret file: found in /proc, so a test that removed the state dir leaves none behind.</summary>
+    private IEnumerable<int> RunningBricks()
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) continue;
+            string[] args;
+            try { args = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0'); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { continue; }
+            var i = Array.IndexOf(args, "--secret-file");
+            if (args.Contains("brick") && i >= 0 && i + 1 < args.Length && args[i + 1] == SecretFile) yield return pid;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         try { await KillAsync(); } catch (Exception e) when (e is InvalidOperationException or TimeoutException) { }
-        foreach (var pid in BrickPids())
-            if (Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").Contains("brick", StringComparison.Ordinal)) Sys.kill(pid, 9);
+        foreach (var pid in RunningBricks().ToList()) Sys.kill(pid, 9);
         _p.Dispose();
     }
 }
