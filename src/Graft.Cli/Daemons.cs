@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
+using Graft.Management.Bricks;
 using Graft.Mount.Control;
 
 namespace Graft.Cli;
@@ -11,7 +11,7 @@ namespace Graft.Cli;
 /// Starting graft's own daemons (mount, brick) detached from the terminal, finding them again and
 /// stopping them: what `graft mount` (without -f), `umount`, `up` and `down` share.
 /// </summary>
-internal static partial class Daemons
+internal static class Daemons
 {
     /// <summary>Where defaults live: $GRAFT_HOME (the ./graft wrapper sets it to the clone), else the current directory.</summary>
     public static string Home => Environment.GetEnvironmentVariable("GRAFT_HOME") is { Length: > 0 } h
@@ -37,21 +37,8 @@ internal static partial class Daemons
     /// stdin from /dev/null, stdout and stderr appended to <paramref name="log"/>. The returned process is
     /// the daemon itself: sh and setsid exec into it, so its pid is the daemon's.
     /// </summary>
-    public static Process StartDetached(string log, IEnumerable<string> args)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(log)!);
-        var psi = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add("log=$1; shift; exec setsid \"$@\" </dev/null >>\"$log\" 2>&1");
-        psi.ArgumentList.Add("graft-detach");
-        psi.ArgumentList.Add(log);
-        var exe = Environment.ProcessPath ?? "dotnet";
-        psi.ArgumentList.Add(exe);
-        // Run as `dotnet graft.dll` unless we are an apphost; in-process test hosts are dotnet too.
-        if (Path.GetFileNameWithoutExtension(exe) == "dotnet") psi.ArgumentList.Add(typeof(Daemons).Assembly.Location);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        return Process.Start(psi) ?? throw new InvalidOperationException("cannot start /bin/sh");
-    }
+    public static Process StartDetached(string log, IEnumerable<string> args) =>
+        Processes.StartDetached(log, [.. Processes.SelfCommand(typeof(Daemons).Assembly), .. args]);
 
     /// <summary>The log's current length, so that only what a new daemon writes is shown on failure.</summary>
     public static long LogLength(string log) => File.Exists(log) ? new FileInfo(log).Length : 0;
@@ -108,26 +95,10 @@ internal static partial class Daemons
         return type;
     }
 
-    public static bool Alive(int pid) => pid > 0 && Directory.Exists($"/proc/{pid}") && !IsZombie(pid);
-
-    static bool IsZombie(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var close = stat.LastIndexOf(')');
-            return close > 0 && close + 2 < stat.Length && stat[close + 2] == 'Z';
-        }
-        catch (IOException) { return false; }
-    }
+    public static bool Alive(int pid) => Processes.Alive(pid);
 
     /// <summary>The process's command line, NUL-separated arguments joined by spaces ("" if gone).</summary>
-    public static string CommandLine(int pid)
-    {
-        try { return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim(); }
-        catch (IOException) { return ""; }
-        catch (UnauthorizedAccessException) { return ""; }
-    }
+    public static string CommandLine(int pid) => Processes.CommandLine(pid);
 
     /// <summary>Waits (bounded, polling) until <paramref name="pid"/> is gone.</summary>
     public static bool WaitExit(int pid, TimeSpan bound)
@@ -141,12 +112,9 @@ internal static partial class Daemons
         return true;
     }
 
-    public const int SIGKILL = 9, SIGTERM = 15;
+    public const int SIGKILL = Processes.SIGKILL, SIGTERM = Processes.SIGTERM;
 
-    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static partial int KillNative(int pid, int sig);
-
-    public static bool Signal(int pid, int sig) => KillNative(pid, sig) == 0;
+    public static bool Signal(int pid, int sig) => Processes.Signal(pid, sig);
 
     /// <summary>SIGTERM, a bounded wait, then SIGKILL and another bounded wait. True once the process is gone.</summary>
     public static bool Stop(int pid, TimeSpan grace)

@@ -31,6 +31,10 @@ public static class Program
         root.Subcommands.Add(UpCommand.Create());
         root.Subcommands.Add(UpCommand.CreateDown());
         root.Subcommands.Add(RebalanceCommand.Create(registry));
+        root.Subcommands.Add(DaemonCommand.Create());
+        root.Subcommands.Add(VolumeCommand.Create());
+        root.Subcommands.Add(PeerCommand.Create());
+        root.Subcommands.Add(InstallCommand.Create());
         // The built-in --version reports the entry assembly, which is the test host when the CLI
         // runs in-process; report this assembly's version instead.
         foreach (var o in root.Options)

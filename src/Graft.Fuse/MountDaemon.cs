@@ -18,6 +18,13 @@ public sealed record MountDaemonOptions(string VolfilePath, string MountPoint, M
     /// <summary>After SIGTERM, how long a lazily detached mount (files still open) is served before the
     /// connection is aborted so the daemon can exit.</summary>
     public TimeSpan UnmountTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The volfile comes from this source (a management daemon's subscription) instead of the file
+    /// <see cref="VolfilePath"/> (then only the name errors are reported under); <see cref="InitialVolfile"/>
+    /// is its first content.
+    /// </summary>
+    public IVolfileSource? Source { get; init; }
+    public string? InitialVolfile { get; init; }
 }
 
 /// <summary>
@@ -45,12 +52,16 @@ public static partial class MountDaemon
         }
 
         string text;
-        var volfile = Path.GetFullPath(o.VolfilePath);
-        try { text = await File.ReadAllTextAsync(volfile).ConfigureAwait(false); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        var volfile = o.Source is null ? Path.GetFullPath(o.VolfilePath) : o.VolfilePath;
+        if (o.InitialVolfile is { } given) text = given;
+        else
         {
-            error.WriteLine($"graft mount: {volfile}: cannot read: {e.Message}");
-            return 1;
+            try { text = await File.ReadAllTextAsync(volfile).ConfigureAwait(false); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                error.WriteLine($"graft mount: {volfile}: cannot read: {e.Message}");
+                return 1;
+            }
         }
         Graph graph;
         try { graph = GraphBuilder.Build(text, volfile, registry, generation: 1, loggers: loggers); }
@@ -94,19 +105,22 @@ public static partial class MountDaemon
             return 1;
         }
         var fuse = mounted.Value;
+        // Every new content of the volfile (an edit, a replace by rename, SIGHUP, or a push from the
+        // management daemon) is applied to the session: reconfigured in place or switched to a new graph;
+        // a refused one shows in `graft state`.
+        using var follower = o.Source is { } source
+            ? new VolfileFollower(session, source, loggers)
+            : new VolfileFollower(session, volfile, text, loggers);
         ControlServer? control = null;
         try
         {
-            control = new ControlServer(ControlClient.SocketPathFor(mp), command => Answer(session, command));
+            control = new ControlServer(ControlClient.SocketPathFor(mp), command => Answer(session, follower, command));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
         {
             // The mount works without it; only `graft state` cannot see it.
             LogControlFailed(log, e, mp);
         }
-        // Every new content of the volfile (an edit, a replace by rename, or SIGHUP) is applied to the
-        // session: reconfigured in place or switched to a new graph; a refused one shows in `graft state`.
-        using var follower = new VolfileFollower(session, volfile, text, loggers);
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; follower.Reload(); });
         output.WriteLine($"{ReadyPrefix}{mp} (pid {Environment.ProcessId})");
         output.Flush();
@@ -140,9 +154,9 @@ public static partial class MountDaemon
     }
 
     /// <summary>The control socket's commands. Runs on the control thread; reads counters only, never calls into a graph.</summary>
-    static string Answer(MountSession session, string command) => command switch
+    static string Answer(MountSession session, VolfileFollower follower, string command) => command switch
     {
-        "state" => session.GetState().ToJson(),
+        "state" => (session.GetState() with { VolfileSource = follower.Source }).ToJson(),
         _ => $"{{\"error\":{JsonSerializer.Serialize("unknown command: " + command)}}}",
     };
 

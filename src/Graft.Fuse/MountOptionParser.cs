@@ -12,6 +12,9 @@ public sealed record MountSettings(FuseMountOptions Fuse, FuseBridgeOptions Brid
 
     /// <summary>How long an old graph may be held by calls that never return before its teardown is forced (null: default).</summary>
     public TimeSpan? RetirementTimeout { get; init; }
+
+    /// <summary>Management daemons to fetch the volfile from when the first one is gone (each HOST or HOST:PORT).</summary>
+    public IReadOnlyList<string> BackupVolfileServers { get; init; } = [];
 }
 
 /// <summary>
@@ -25,7 +28,7 @@ public static class MountOptionParser
     public const string Known =
         "entry_timeout=SEC, attr_timeout=SEC, negative_timeout=SEC, allow_other, noallow_other, " +
         "default_permissions, nodefault_permissions, ro, rw, readers=N, read_ahead_kb=N, sweep_delay=SEC, " +
-        "retirement_timeout=SEC, debug";
+        "retirement_timeout=SEC, debug, backup-volfile-servers=H1[:PORT]:H2[:PORT]...";
 
     /// <summary>Readers: one per core is enough to keep the kernel's queue drained on small machines.</summary>
     public static int DefaultReaders => Math.Clamp(Environment.ProcessorCount, 2, 8);
@@ -46,6 +49,7 @@ public static class MountOptionParser
         };
         var bridge = new FuseBridgeOptions();
         TimeSpan? sweepDelay = null, retirementTimeout = null;
+        IReadOnlyList<string> backups = [];
         settings = new MountSettings(fuse, bridge);
         error = "";
         foreach (var raw in (options ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -92,7 +96,11 @@ public static class MountOptionParser
                     if (rt < TimeSpan.FromSeconds(1)) { error = $"mount option {key}={value}: give at least 1 second"; return false; }
                     retirementTimeout = rt;
                     break;
-                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "sweep_delay" or "retirement_timeout":
+                case "backup-volfile-servers" when !flag:
+                    backups = ServerList(value!);
+                    if (backups.Count == 0) { error = $"mount option {key}={value}: give H1:H2 (each host may be followed by :PORT)"; return false; }
+                    break;
+                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "sweep_delay" or "retirement_timeout" or "backup-volfile-servers":
                     error = $"mount option '{key}' needs a value ({key}=...)";
                     return false;
                 case "allow_other" or "noallow_other" or "default_permissions" or "nodefault_permissions" or "ro" or "rw" or "debug":
@@ -103,8 +111,21 @@ public static class MountOptionParser
                     return false;
             }
         }
-        settings = new MountSettings(fuse, bridge) { SweepDelay = sweepDelay, RetirementTimeout = retirementTimeout };
+        settings = new MountSettings(fuse, bridge) { SweepDelay = sweepDelay, RetirementTimeout = retirementTimeout, BackupVolfileServers = backups };
         return true;
+    }
+
+    /// <summary>GlusterFS's colon-separated host list; a number after a host is that host's port ("h1:24008:h2" = h1:24008, h2).</summary>
+    static List<string> ServerList(string value)
+    {
+        var list = new List<string>();
+        foreach (var part in value.Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (list.Count > 0 && int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out _) && !list[^1].Contains(':', StringComparison.Ordinal))
+                list[^1] += ":" + part;
+            else list.Add(part);
+        }
+        return list;
     }
 
     static bool Seconds(string key, string value, out TimeSpan t, ref string error)

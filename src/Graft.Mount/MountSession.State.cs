@@ -74,6 +74,9 @@ public sealed record MountState(
     CounterInfo Counters,
     VolfileErrorInfo? LastVolfileError)
 {
+    /// <summary>Where the mount's volfile comes from (a file, or a management daemon and the revision last applied); set by the mount daemon.</summary>
+    public Switching.VolfileSourceInfo? VolfileSource { get; init; }
+
     private static readonly JsonSerializerOptions Json = new()
     {
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,

@@ -52,9 +52,22 @@ public class MountOptionParserTests
     [InlineData("read_ahead_kb=1.5", "whole number")]
     [InlineData("retirement_timeout=0.5", "at least 1 second")]
     [InlineData("sweep_delay", "needs a value")]
+    [InlineData("backup-volfile-servers", "needs a value")]
+    [InlineData("backup-volfile-servers=:", "give H1:H2")]
     public void Mistakes_are_named(string options, string message)
     {
         Assert.False(MountOptionParser.TryParse(options, out _, out var error));
         Assert.Contains(message, error);
+    }
+
+    [Fact]
+    public void Backup_volfile_servers_are_a_colon_list_whose_numbers_are_ports()
+    {
+        Assert.True(MountOptionParser.TryParse("backup-volfile-servers=h1:h2", out var s, out _));
+        Assert.Equal(["h1", "h2"], s.BackupVolfileServers);
+        Assert.True(MountOptionParser.TryParse("ro,backup-volfile-servers=10.0.0.2:24008:10.0.0.3", out s, out _));
+        Assert.Equal(["10.0.0.2:24008", "10.0.0.3"], s.BackupVolfileServers);
+        Assert.True(MountOptionParser.TryParse(null, out s, out _));
+        Assert.Empty(s.BackupVolfileServers);
     }
 }

@@ -19,11 +19,15 @@ public static class MountCommand
     {
         var foreground = new Option<bool>("-f", "--foreground") { Description = "Stay in the foreground (logs on stderr) until unmounted." };
         var options = new Option<string?>("-o", "--options") { Description = "Mount options, comma-separated: " + MountOptionParser.Known + "." };
-        var volfile = new Option<FileInfo>("--volfile") { Description = "The client volfile describing the volume's graph.", Required = true };
+        var volfile = new Option<FileInfo?>("--volfile") { Description = "The client volfile describing the volume's graph (instead of HOST:/VOLUME)." };
         var log = new Option<FileInfo?>("--log") { Description = "Where a detached daemon writes its output (default under " + Daemons.DefaultLogDir + ")." };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the mount to answer (detached) or the volume to come up.", DefaultValueFactory = _ => 60 };
-        var mountPoint = new Argument<DirectoryInfo>("MOUNTPOINT") { Description = "An existing, empty directory." };
-        var cmd = new Command("mount", "Mount a volume through FUSE. The daemon follows its volfile: edit it (in place or by rename) or send it SIGHUP, and run-time options change in place while anything else switches to a new graph with files kept open (graft state shows lastVolfileError if a volfile is refused).") { foreground, options, volfile, log, timeout, mountPoint };
+        var places = new Argument<string[]>("[HOST[:PORT]:/VOLUME] MOUNTPOINT")
+        {
+            Description = "The volume of a management daemon (graft daemon) to mount, unless --volfile is given; then an existing, empty directory.",
+            Arity = new ArgumentArity(1, 2),
+        };
+        var cmd = new Command("mount", "Mount a volume through FUSE, from a management daemon (HOST[:PORT]:/VOLUME; every change of the volume is applied as it is made, -o backup-volfile-servers=H1:H2 names daemons to fall back on) or from a volfile (--volfile FILE: edit it in place or by rename, or send SIGHUP). Run-time options change in place; anything else switches to a new graph with files kept open (graft state shows lastVolfileError if a volfile is refused).") { foreground, options, volfile, log, timeout, places };
         cmd.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -34,8 +38,15 @@ public static class MountCommand
                 error.WriteLine("graft mount: " + problem);
                 return 2;
             }
-            var mp = Daemons.FullPath(parse.GetValue(mountPoint)!.FullName);
-            var vf = parse.GetValue(volfile)!.FullName;
+            var given = parse.GetValue(places)!;
+            var mp = Daemons.FullPath(given[^1]);
+            var spec = given.Length == 2 ? given[0] : null;
+            if ((spec is null) == (parse.GetValue(volfile) is null))
+            {
+                error.WriteLine("graft mount: give either HOST[:PORT]:/VOLUME or --volfile FILE, and the mount point");
+                return 2;
+            }
+            var vf = spec ?? parse.GetValue(volfile)!.FullName;
             var bound = TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(timeout)));
             if (parse.GetValue(foreground))
             {
@@ -45,10 +56,23 @@ public static class MountCommand
                     .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
                     .AddFilter("Microsoft", LogLevel.Warning));
                 var daemon = new MountDaemonOptions(vf, mp, settings) { ChildUpTimeout = bound };
+                if (spec is not null)
+                {
+                    var sub = await MountFromDaemon.SubscribeAsync(spec, mp, settings, loggers, error, ct);
+                    if (sub is null) return 1;
+                    daemon = daemon with { VolfilePath = sub.Name, Source = sub, InitialVolfile = sub.InitialText };
+                    try { return await MountDaemon.RunAsync(daemon, registry(), loggers, output, error); }
+                    finally
+                    {
+                        sub.Dispose();
+                        try { File.Delete(sub.SecretFile); } catch (IOException) { } // the credentials go with the mount
+                    }
+                }
                 return await MountDaemon.RunAsync(daemon, registry(), loggers, output, error);
             }
             if (!Directory.Exists(mp)) { error.WriteLine($"graft mount: {mp}: no such directory"); return 1; }
-            if (!File.Exists(vf)) { error.WriteLine($"graft mount: {vf}: no such file"); return 1; }
+            if (spec is null && !File.Exists(vf)) { error.WriteLine($"graft mount: {vf}: no such file"); return 1; }
+            if (spec is not null && !MountFromDaemon.TryParseSpec(spec, out _, out _, out var why)) { error.WriteLine("graft mount: " + why); return 2; }
             if (FuseMount.FindDevice(mp) is not null)
             {
                 error.WriteLine($"graft mount: something is already mounted on {mp} (graft umount {mp} first)");
@@ -68,7 +92,10 @@ public static class MountCommand
     /// </summary>
     internal static int StartDetached(string mp, string volfile, string? options, string log, TimeSpan bound, TextWriter error, out int pid)
     {
-        var args = new List<string> { "mount", "-f", "--volfile", volfile, "--timeout", ((int)bound.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        var args = new List<string> { "mount", "-f", "--timeout", ((int)bound.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        // A daemon's volume (HOST[:PORT]:/VOLUME) or a volfile path.
+        if (MountFromDaemon.TryParseSpec(volfile, out _, out _, out _)) args.Add(volfile);
+        else { args.Add("--volfile"); args.Add(volfile); }
         if (!string.IsNullOrEmpty(options)) { args.Add("-o"); args.Add(options); }
         args.Add(mp);
         var from = Daemons.LogLength(log);

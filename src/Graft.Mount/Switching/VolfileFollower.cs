@@ -12,7 +12,8 @@ public sealed partial class VolfileFollower : IDisposable
 {
     private readonly MountSession _session;
     private readonly string _path;
-    private readonly VolfileWatcher _watcher;
+    private readonly VolfileWatcher? _watcher;
+    private readonly IVolfileSource? _source;
     private readonly ILogger _log;
 
     public VolfileFollower(MountSession session, string path, string appliedText, ILoggerFactory? loggers = null)
@@ -24,11 +25,28 @@ public sealed partial class VolfileFollower : IDisposable
         _watcher.ReadFailed += e => LogReadFailed(_log, e, _path);
     }
 
+    /// <summary>Follows a management daemon's subscription instead of a file (`graft mount HOST:/VOLUME`).</summary>
+    public VolfileFollower(MountSession session, IVolfileSource source, ILoggerFactory? loggers = null)
+    {
+        _session = session;
+        _path = source.Name;
+        _source = source;
+        _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Graft.Mount.Volfile");
+        source.Start(ApplyAsync);
+    }
+
+    /// <summary>Where the volfile comes from, for `graft state`.</summary>
+    public VolfileSourceInfo Source => _source?.Info ?? new VolfileSourceInfo("file", _path, null);
+
     /// <summary>The outcome of the last volfile applied (tests and logs).</summary>
     public SwitchResult? Last { get; private set; }
 
     /// <summary>Re-reads the volfile now (SIGHUP).</summary>
-    public void Reload() => _watcher.Poke();
+    public void Reload()
+    {
+        _watcher?.Poke();
+        _source?.Poke();
+    }
 
     private async Task ApplyAsync(string text)
     {
@@ -37,7 +55,11 @@ public sealed partial class VolfileFollower : IDisposable
         LogApplied(_log, _path, r.Outcome, r.Generation, r.Message);
     }
 
-    public void Dispose() => _watcher.Dispose();
+    public void Dispose()
+    {
+        _watcher?.Dispose();
+        _source?.Dispose();
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "volfile {Path}: {Outcome} (graph {Generation}): {Message}")]
     private static partial void LogApplied(ILogger log, string path, SwitchOutcome outcome, long generation, string message);

@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Graft.Management.Store;
+using Graft.Management.Volumes;
+using Microsoft.Extensions.Logging;
+
+namespace Graft.Management;
+
+// Work that must run once in the cluster (a rebalance, a fix-layout after add-brick, a remove-brick
+// drain) is asked for in the store ("rebalance/VOLUME", state "requested") by whichever daemon took the
+// command, and run by the leader: the daemon holding the "jobs" election (an etcd lease; with SQLite the
+// one daemon). The job is `graft rebalance --volfile FILE --json` (issue 12) over a generated client
+// volfile; its state and output are written back for `volume rebalance NAME status`.
+public sealed partial class ManagementDaemon
+{
+    /// <summary>How often the leader looks for requested jobs.</summary>
+    private static readonly TimeSpan JobPoll = TimeSpan.FromMilliseconds(500);
+
+    private async Task LeaderLoopAsync()
+    {
+        var ct = _stop.Token;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var lead = await _store.LeadAsync("jobs", Self, ct).ConfigureAwait(false);
+                LogLeading(_log, Self);
+                using var both = CancellationTokenSource.CreateLinkedTokenSource(ct, lead.Lost);
+                while (!both.IsCancellationRequested)
+                {
+                    foreach (var e in await _store.ListAsync("rebalance/", both.Token).ConfigureAwait(false))
+                    {
+                        var job = JsonSerializer.Deserialize<RebalanceStatus>(e.Value, Volume.Json)!;
+                        if (job.State == "requested") await RunJobAsync(job, both.Token).ConfigureAwait(false);
+                    }
+                    await Task.Delay(JobPoll, both.Token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (OperationCanceledException) { LogLeadLost(_log, Self); }
+            catch (StoreUnavailableException e) { LogJobsFailed(_log, e.Message); }
+            try { await Task.Delay(500, ct).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
+        }
+    }
+
+    private Task PutJobAsync(RebalanceStatus job, CancellationToken ct) =>
+        _store.CommitAsync([], [new StoreOp.Put("rebalance/" + job.Volume, JsonSerializer.Serialize(job, Volume.Json))], ct);
+
+    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    private async Task RunJobAsync(RebalanceStatus job, CancellationToken ct)
+    {
+        var v = await Volumes.FindAsync(job.Volume, ct).ConfigureAwait(false);
+        if (v is null) return;
+        job = job with { State = "running", Leader = Self, UpdatedUnixMs = Now };
+        await PutJobAsync(job, ct).ConfigureAwait(false);
+        // Bricks just added are started by their hosts' daemons: the job needs every brick up.
+        if (!await AllBricksOnlineAsync(v, _o.BrickStartTimeout, ct).ConfigureAwait(false))
+        {
+            await PutJobAsync(job with { State = "failed (bricks not online)", Output = $"not every brick of {v.Name} came online within {_o.BrickStartTimeout.TotalSeconds:0}s (graft volume status {v.Name})", UpdatedUnixMs = Now }, ct).ConfigureAwait(false);
+            return;
+        }
+        v = await Volumes.GetAsync(v.Name, ct).ConfigureAwait(false);
+        var volfile = Path.Combine(_o.StateDir, "run", $"rebalance-{v.Name}.vol");
+        PrivateFile.Write(volfile, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off" } }, SecretFile));
+        var args = new List<string>(_o.GraftCommand.Skip(1)) { "rebalance", "--volfile", volfile, "--json" };
+        if (job.Kind == "fix-layout") args.Add("--fix-layout");
+        foreach (var b in v.Bricks.Where(b => v.Removing.Contains(b.Name))) { args.Add("--remove"); args.Add($"{v.Name}-client-{b.Id}"); }
+        var psi = new ProcessStartInfo(_o.GraftCommand[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        LogJob(_log, job.Kind, v.Name);
+        using var p = Process.Start(psi)!;
+        var output = new StringBuilder();
+        var outTask = p.StandardOutput.ReadToEndAsync(ct);
+        var errTask = p.StandardError.ReadToEndAsync(ct);
+        string state;
+        while (true)
+        {
+            using (var tick = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                tick.CancelAfter(JobPoll);
+                try { await p.WaitForExitAsync(tick.Token).ConfigureAwait(false); }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+            }
+            if (p.HasExited) { state = p.ExitCode == 0 ? "completed" : $"failed (exit {p.ExitCode})"; break; }
+            var cur = await _store.GetAsync("rebalance/" + v.Name, ct).ConfigureAwait(false);
+            if (cur is null || JsonSerializer.Deserialize<RebalanceStatus>(cur.Value, Volume.Json)!.State == "stopping")
+            {
+                p.Kill(entireProcessTree: true);
+                await p.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                state = "stopped";
+                break;
+            }
+        }
+        output.Append(await outTask.ConfigureAwait(false)).Append(await errTask.ConfigureAwait(false));
+        var text = output.ToString().Trim();
+        if (text.Length > 8192) text = text[^8192..];
+        await PutJobAsync(job with { State = state, Output = text, UpdatedUnixMs = Now }, ct).ConfigureAwait(false);
+        LogJobDone(_log, job.Kind, v.Name, state);
+    }
+
+    /// <summary>Waits (bounded) until every brick of the volume reports online in the store.</summary>
+    private async Task<bool> AllBricksOnlineAsync(Volume v, TimeSpan bound, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + bound;
+        while (true)
+        {
+            var online = (await _store.ListAsync($"status/{v.Name}/", ct).ConfigureAwait(false))
+                .Select(e => JsonSerializer.Deserialize<BrickStatus>(e.Value, Volume.Json)!)
+                .Where(s => s.Online).Select(s => (s.Host, s.Path)).ToHashSet();
+            var cur = await Volumes.FindAsync(v.Name, ct).ConfigureAwait(false);
+            if (cur is null) return false;
+            if (cur.Bricks.All(b => online.Contains((b.Host, b.Path)))) return true;
+            if (DateTime.UtcNow > deadline) return false;
+            await Task.Delay(200, ct).ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Host} leads the cluster's jobs")]
+    private static partial void LogLeading(ILogger log, string host);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Host} lost the jobs leadership")]
+    private static partial void LogLeadLost(ILogger log, string host);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "jobs: {Problem}")]
+    private static partial void LogJobsFailed(ILogger log, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Kind} of volume {Volume} started")]
+    private static partial void LogJob(ILogger log, string kind, string volume);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Kind} of volume {Volume}: {State}")]
+    private static partial void LogJobDone(ILogger log, string kind, string volume, string state);
+}

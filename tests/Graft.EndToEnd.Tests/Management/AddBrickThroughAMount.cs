@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Graft.EndToEnd.Tests.Mounting;
+
+namespace Graft.EndToEnd.Tests.Management;
+
+/// <summary>
+/// Needs the cluster/distribute translator and `graft rebalance` (issue 12, built on another branch): until
+/// they are merged the test says so as its skip reason; once they are, it runs (in CI always).
+/// </summary>
+internal sealed class NeedsDistributeFactAttribute : FactAttribute
+{
+    public NeedsDistributeFactAttribute()
+    {
+        if (Graft.Xlators.BuiltinXlators.CreateRegistry().Find("cluster/distribute") is null)
+            Skip = "needs cluster/distribute and graft rebalance (issue 12; not merged on this branch yet)";
+        else if (Environment.GetEnvironmentVariable("CI") is not { Length: > 0 } && (!File.Exists("/dev/fuse") || Sys.geteuid() != 0))
+            Skip = "needs root and /dev/fuse (runs in CI)";
+    }
+}
+
+/// <summary>
+/// `volume add-brick` on a mounted volume: the mount switches to a graph with cluster/distribute over one
+/// more subvolume while a file stays open and is written across, and the daemon runs a fix-layout
+/// (`graft rebalance --fix-layout`) that completes, so new files can land on the new brick.
+/// </summary>
+public sealed class AddBrickThroughAMount
+{
+    [NeedsDistributeFact]
+    public async Task Add_brick_switches_the_mount_and_fixes_the_layout()
+    {
+        var home = Proc.PrivateDir("mgmt-addbrick");
+        var mnt = Path.Combine(home, "mnt");
+        Directory.CreateDirectory(mnt);
+        await using var d = await DaemonProcess.StartAsync(Path.Combine(home, "state"));
+        try
+        {
+            (await d.Cli("volume", "create", "v", $"127.0.0.1:{home}/b1")).Ok("create");
+            (await d.Cli("volume", "start", "v")).Ok("start");
+            (await Proc.Graft(home, "mount", $"{d.Server}:/v", mnt)).Ok("mount");
+            await using (var f = new FileStream(Path.Combine(mnt, "held"), FileMode.Create, FileAccess.Write, FileShare.ReadWrite))
+            {
+                f.Write("before\n"u8); f.Flush(true);
+                var switches = MountFollowsTheDaemon.Counter(mnt, "switches");
+                (await d.Cli("volume", "add-brick", "v", $"127.0.0.1:{home}/b2")).Ok("add-brick");
+                await MountFollowsTheDaemon.Within(Stopwatch.StartNew(), TimeSpan.FromSeconds(30),
+                    () => MountFollowsTheDaemon.Counter(mnt, "switches") == switches + 1, "the switch to two subvolumes");
+                Assert.True(MountFollowsTheDaemon.State(mnt).GetProperty("lastVolfileError").ValueKind == System.Text.Json.JsonValueKind.Null);
+                f.Write("after\n"u8); f.Flush(true);
+            }
+            Assert.Equal("before\nafter\n", File.ReadAllText(Path.Combine(mnt, "held")));
+            Assert.Equal(2, ((JsonArray)(await d.StatusAsync("v"))["bricks"]!).Count);
+
+            var sw = Stopwatch.StartNew();
+            string state;
+            while ((state = (await d.Json("volume", "rebalance", "v", "status"))["state"]!.GetValue<string>()) is "requested" or "running")
+            {
+                Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), "the fix-layout did not finish within 60 s");
+                await Task.Delay(200);
+            }
+            Assert.Equal("completed", state);
+            for (int i = 0; i < 20; i++) File.WriteAllText(Path.Combine(mnt, $"new{i}"), $"{i}\n");
+            for (int i = 0; i < 20; i++) Assert.Equal($"{i}\n", File.ReadAllText(Path.Combine(mnt, $"new{i}")));
+        }
+        catch (Exception) { Console.Error.WriteLine(d.Log); throw; }
+        finally
+        {
+            await Proc.Graft(home, "umount", mnt);
+            if (Proc.IsMounted(mnt)) await Proc.RunAsync("umount", ["-l", mnt], seconds: 30);
+        }
+        try { Directory.Delete(home, true); } catch (IOException) { }
+    }
+}
