@@ -5,28 +5,13 @@ using Graft.EndToEnd.Tests.Mounting;
 namespace Graft.EndToEnd.Tests.Management;
 
 /// <summary>
-/// Needs the cluster/distribute translator and `graft rebalance` (issue 12, built on another branch): until
-/// they are merged the test says so as its skip reason; once they are, it runs (in CI always).
-/// </summary>
-internal sealed class NeedsDistributeFactAttribute : FactAttribute
-{
-    public NeedsDistributeFactAttribute()
-    {
-        if (Graft.Xlators.BuiltinXlators.CreateRegistry().Find("cluster/distribute") is null)
-            Skip = "needs cluster/distribute and graft rebalance (issue 12; not merged on this branch yet)";
-        else if (Environment.GetEnvironmentVariable("CI") is not { Length: > 0 } && (!File.Exists("/dev/fuse") || Sys.geteuid() != 0))
-            Skip = "needs root and /dev/fuse (runs in CI)";
-    }
-}
-
-/// <summary>
 /// `volume add-brick` on a mounted volume: the mount switches to a graph with cluster/distribute over one
 /// more subvolume while a file stays open and is written across, and the daemon runs a fix-layout
 /// (`graft rebalance --fix-layout`) that completes, so new files can land on the new brick.
 /// </summary>
 public sealed class AddBrickThroughAMount
 {
-    [NeedsDistributeFact]
+    [MountFact]
     public async Task Add_brick_switches_the_mount_and_fixes_the_layout()
     {
         var home = Proc.PrivateDir("mgmt-addbrick");
