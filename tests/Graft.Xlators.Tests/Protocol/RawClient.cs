@@ -52,11 +52,11 @@ internal sealed class RawClient : IAsyncDisposable
         return new RawClient(s, ssl);
     }
 
-    public static byte[] Frame(FrameType t, FopOp op, ulong id, BodyWriter? w)
+    public static byte[] Frame(FrameType t, FopOp op, ulong id, BodyWriter? w, FrameFlags flags = FrameFlags.None)
     {
         int n = w?.TotalLength ?? 0;
         var b = new byte[FrameHeader.Size + n];
-        new FrameHeader(t, FrameFlags.None, op, id, n).Write(b);
+        new FrameHeader(t, flags, op, id, n).Write(b);
         w?.Written.CopyTo(b.AsSpan(FrameHeader.Size));
         w?.Bulk.Span.CopyTo(b.AsSpan(FrameHeader.Size + (w?.Length ?? 0)));
         return b;
@@ -126,6 +126,22 @@ internal sealed class RawClient : IAsyncDisposable
         if (f is null) return null;
         Assert.Equal(FrameType.Welcome, f.Value.Header.Type);
         return Handshake.ReadWelcome(f.Value.Body);
+    }
+
+    private ulong _lastId;
+
+    /// <summary>One request, and its reply (the next frame must be it).</summary>
+    public async Task<FopReply> CallAsync(FopRequest q)
+    {
+        var w = new BodyWriter();
+        var flags = FopCodec.WriteRequest(w, q);
+        var id = ++_lastId;
+        await SendAsync(Frame(FrameType.Request, q.Op, id, w, flags));
+        var f = await ReadFrameAsync();
+        Assert.True(f is { Header.Type: FrameType.Reply }, $"no reply to {q.Op}");
+        Assert.Equal(id, f.Value.Header.Id);
+        Assert.True(FopCodec.TryReadReply(q.Op, f.Value.Header.Flags, f.Value.Body, out var p), $"malformed {q.Op} reply");
+        return p;
     }
 
     public async ValueTask DisposeAsync()
