@@ -30,6 +30,8 @@ public sealed partial class ProtocolServer
         TlsNotEnabled,
         /// <summary>The TLS handshake failed.</summary>
         TlsFailed,
+        /// <summary>Nothing (or no complete TLS handshake) arrived within handshake-timeout.</summary>
+        HandshakeTimeout,
         /// <summary>The client's certificate was missing or not signed by tls-ca.</summary>
         UntrustedCertificate,
         /// <summary>A handshake frame over <see cref="Handshake.MaxBody"/>.</summary>
@@ -182,14 +184,19 @@ public sealed partial class ProtocolServer
             await ssl.AuthenticateAsServerAsync(Tls.ServerOptions(verdict), cts.Token).ConfigureAwait(false);
             return (new FrameConnection(s, ssl), verdict);
         }
-        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
         {
-            var why = e is OperationCanceledException ? $"no handshake within {HandshakeTimeout.TotalSeconds:0.###} s" : e.Message;
-            _log.RefusingCounted(peer.ToString(), "TLS handshake failed: " + why, CountRefusal(Refusal.TlsFailed));
-            ssl?.Dispose();
-            s.Dispose();
-            return (null, null);
+            _log.RefusingCounted(peer.ToString(), $"no {(ssl is null ? "hello" : "TLS handshake")} within handshake-timeout ({HandshakeTimeout.TotalSeconds:0.###} s)",
+                                 CountRefusal(Refusal.HandshakeTimeout));
         }
+        catch (Exception e) when (e is AuthenticationException or IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            if (ssl is not null) _log.RefusingCounted(peer.ToString(), "TLS handshake failed: " + e.Message, CountRefusal(Refusal.TlsFailed));
+            else _log.Ended(peer.ToString(), e.Message);
+        }
+        ssl?.Dispose();
+        s.Dispose();
+        return (null, null);
     }
 
     /// <summary>True for a TLS handshake record, false for anything else, null when the peer closed first.</summary>

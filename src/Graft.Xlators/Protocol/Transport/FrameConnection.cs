@@ -221,6 +221,8 @@ public sealed class FrameConnection
         }
     }
 
+    // Pooled: over TLS every frame passes here, and a write that waits would box the state machine each time.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendAllAsync(ReadOnlyMemory<byte> m)
     {
         if (_tls is not null) { await _tls.WriteAsync(m).ConfigureAwait(false); return; }

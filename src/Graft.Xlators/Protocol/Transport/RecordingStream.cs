@@ -13,6 +13,8 @@ internal sealed class RecordingStream(Stream inner, int keep) : Stream
     /// <summary>The first bytes received (up to the size given).</summary>
     public ReadOnlyMemory<byte> Received => _first.AsMemory(0, _kept);
 
+    // Pooled: it stays under the TLS stream for the connection's life, one call per read.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {
         int n = await inner.ReadAsync(buffer, ct).ConfigureAwait(false);
@@ -32,7 +34,7 @@ internal sealed class RecordingStream(Stream inner, int keep) : Stream
 
     private void Keep(ReadOnlySpan<byte> got)
     {
-        if (_kept == _first.Length) return;
+        if (_kept == _first.Length || got.IsEmpty) return;
         int n = Math.Min(got.Length, _first.Length - _kept);
         got[..n].CopyTo(_first.AsSpan(_kept));
         _kept += n;
