@@ -182,7 +182,7 @@ public sealed partial class ProtocolClient
         LastConnectMessage = why;
         Log($"handshake refused: {err.Name()}: {why}");
         if (err is Errno.EACCES or Errno.EPROTO or Errno.ENOENT)
-            Graph?.ReportSetupFailure(this, $"{_host}:{_port}/{_brick} refused the connection: {why} ({err.Name()})");
+            Graph?.ReportSetupFailure(this, $"cannot connect to {_host}:{_port}/{_brick}: {why} ({err.Name()})");
     }
 
     // ---- open fds, so they can be reopened on a new connection ----
