@@ -80,7 +80,8 @@ public class AClientThatFailsTheTlsChecksIsRefusedWithAReason(CertificateFixture
         Assert.Contains(reason, client.LastConnectMessage);
         Assert.Contains(reason, g.SetupFailure);
         await g.StopAsync();
-        if (counted is { } kind) await ClientGraphs.Until(() => brick.Server.Refused(kind) == 1, $"the brick counted {kind}");
+        // At least once: the client may have tried again before it was stopped.
+        if (counted is { } kind) await ClientGraphs.Until(() => brick.Server.Refused(kind) >= 1, $"the brick counted {kind}");
         Assert.Equal(0, brick.Server.SessionCount);
     }
 }

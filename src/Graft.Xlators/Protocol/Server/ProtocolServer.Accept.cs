@@ -118,7 +118,8 @@ public sealed partial class ProtocolServer
         _ = ServeSocketAsync(s, peer, addr);
     }
 
-    private static IPAddress Normalize(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
+    /// <summary>An IPv4 peer of a dual-stack socket as plain IPv4, so it is counted and named as one address.</summary>
+    internal static IPAddress Normalize(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 
     /// <summary>Connections admitted and not yet ended (including those still in their TLS handshake).</summary>
     public int AdmittedConnections { get { lock (_admit) return _admitted; } }

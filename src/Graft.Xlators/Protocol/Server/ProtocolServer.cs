@@ -128,12 +128,12 @@ public sealed partial class ProtocolServer : Translator
     /// While the locks of this mount are being dropped (its last session just ended), a new session
     /// of it must not start: it could take locks that the drop then removes. The caller waits for
     /// <c>Wait</c> and tries again.
-    /// </remarks>
     /// <para>
     /// Taking over an existing session needs its resume token (issued in its Welcome) and the same
     /// principal: a client that merely knows the key — the mount identity, generation and instance are
     /// no secrets — gets <c>Refused</c>, and the session and its connection are left as they were.
     /// </para>
+    /// </remarks>
     internal (ClientSession? Session, bool Resumed, Task? Wait, bool Refused) Attach(string key, Guid mountId, Guid instance, ServerConnection conn,
                                                                                    string principal, bool trusted, byte[] token)
     {

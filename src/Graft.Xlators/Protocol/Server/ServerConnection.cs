@@ -110,15 +110,17 @@ internal sealed partial class ServerConnection
         // anything else is only an address, and its callers' ids are claims (root-squashed).
         var (principal, trusted) = _tls?.Principal is { } p ? (p, true)
             : _server.Secret is not null ? ("secret", true)
-            : ("address " + (_conn.RemoteEndPoint?.Address is { } a && a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : _conn.RemoteEndPoint?.Address), false);
+            : ("address " + (_conn.RemoteEndPoint is { } ep ? ProtocolServer.Normalize(ep.Address) : "?"), false);
         var key = $"{hello.Identity:N}/{hello.Generation}/{hello.Instance:N}";
         ClientSession? session;
         bool resumed;
         while (true)
         {
             (session, resumed, var wait, var refused) = _server.Attach(key, hello.Identity, hello.Instance, this, principal, trusted, auth.ResumeToken);
+            // EBUSY, not EACCES: a client whose Welcome was lost in a cut connection lacks that session's
+            // token through no fault of its own; it is refused until the session's grace runs out, then served.
             if (refused)
-                return Refuse(Errno.EACCES, "session is in use: a resume needs its token and the principal that opened it",
+                return Refuse(Errno.EBUSY, "session is in use: a resume needs its token and the principal that opened it",
                               ProtocolServer.Refusal.ResumeRefused);
             if (wait is null) break;
             // This mount's last session just ended and its locks are being dropped: start after that.

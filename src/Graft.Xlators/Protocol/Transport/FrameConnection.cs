@@ -24,6 +24,8 @@ namespace Graft.Xlators.Protocol.Transport;
 public sealed class FrameConnection
 {
     private readonly Socket _socket;
+    /// <summary>The TLS stream frames travel through, or null on a plaintext connection.</summary>
+    private readonly SslStream? _tls;
     private readonly Pipe _out = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: 64 << 10, useSynchronizationContext: false));
     /// <summary>Small batches spanning several pipe segments are gathered here so they leave in one send.</summary>
     private readonly byte[] _gather = new byte[64 << 10];
@@ -75,10 +77,6 @@ public sealed class FrameConnection
         socket.SendBufferSize = 4 << 20;
         socket.ReceiveBufferSize = 4 << 20;
     }
-
-    /// <summary>The TLS stream frames travel through, or null on a plaintext connection.</summary>
-    private readonly SslStream? _tls;
-    public bool IsTls => _tls is not null;
 
     /// <summary>Serialises writers. A leaf lock: nothing is awaited and no callback runs under it.</summary>
     public object SendLock { get; } = new();
