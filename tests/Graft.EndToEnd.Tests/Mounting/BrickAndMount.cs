@@ -50,20 +50,7 @@ internal sealed class BrickAndMount : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        int? pid = null;
-        try
-        {
-            var json = Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(Mnt), "state", TimeSpan.FromSeconds(5));
-            using var doc = System.Text.Json.JsonDocument.Parse(json);
-            pid = doc.RootElement.GetProperty("pid").GetInt32();
-        }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or System.Text.Json.JsonException) { }
-        if (Proc.IsMounted(Mnt))
-        {
-            try { await Proc.Graft(Home, "umount", Mnt); } catch (TimeoutException) { }
-            if (Proc.IsMounted(Mnt)) await Proc.RunAsync("umount", ["-l", Mnt], seconds: 30);
-        }
-        if (pid is int p && Directory.Exists($"/proc/{p}")) Sys.kill(p, 9);
+        await Proc.UnmountAndStopAsync(Home, Mnt);
         await Brick.DisposeAsync();
         if (!Proc.IsMounted(Mnt))
             try { Directory.Delete(Home, recursive: true); } catch (IOException) { }

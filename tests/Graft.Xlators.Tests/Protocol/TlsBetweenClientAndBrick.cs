@@ -25,15 +25,7 @@ public class ATlsBrickServesClientsItsCaSigned(CertificateFixture f) : IClassFix
         var (g, c) = await brick.ConnectAsync(f.Certs.ClientOptions());
         await FopScenario.RunAsync(g.Top, g.Inodes);
 
-        var gfid = Gfid.NewGfid();
-        var fd = FopScenario.NewFd(g.Inodes, new Iatt { Gfid = gfid, Mode = PosixMode.S_IFREG }, OpenFlags.O_RDWR);
-        Assert.True((await c.CreateAsync(FopContext.Root(), Loc.Child(Gfid.Root, "big"), OpenFlags.O_RDWR | OpenFlags.O_CREAT, 0x1a4, 0, gfid, fd)).Ok);
-        var data = new byte[3 * (1 << 20) + 12345];
-        new Random(7).NextBytes(data);
-        Assert.Equal(data.Length, (await c.WritevAsync(FopContext.Root(), fd, data, 0)).Value);
-        var back = new byte[data.Length];
-        Assert.Equal(data.Length, (await c.ReadvAsync(FopContext.Root(), fd, back, 0)).Value);
-        Assert.Equal(data, back);
+        var fd = await EveryFopOverLoopback.LargeIoRoundTripAsync(g, c);
         // Trusted by its certificate: the file is root's, not squashed to 65534.
         Assert.Equal(0u, (await c.FstatAsync(FopContext.Root(), fd)).Value.Uid);
         await FopScenario.Release(c, fd);
