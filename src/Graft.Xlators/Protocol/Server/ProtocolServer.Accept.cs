@@ -121,9 +121,6 @@ public sealed partial class ProtocolServer
     /// <summary>An IPv4 peer of a dual-stack socket as plain IPv4, so it is counted and named as one address.</summary>
     internal static IPAddress Normalize(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 
-    /// <summary>Connections admitted and not yet ended (including those still in their TLS handshake).</summary>
-    public int AdmittedConnections { get { lock (_admit) return _admitted; } }
-
     private async Task ServeSocketAsync(Socket s, IPEndPoint peer, IPAddress addr)
     {
         try
@@ -138,6 +135,12 @@ public sealed partial class ProtocolServer
                 _connections.Add(conn);
             }
             await conn.RunAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // A bug, not the client's fault; still, one connection must never take the brick down.
+            _log.Failed(e, peer.ToString());
+            s.Dispose();
         }
         finally
         {
