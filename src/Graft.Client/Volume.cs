@@ -28,14 +28,14 @@ public sealed partial class Volume : IAsyncDisposable
     /// Opens a volume on <paramref name="graph"/>: initialises it, sends PARENT_UP and waits
     /// (bounded by <see cref="VolumeOptions.ChildUpTimeout"/>) for CHILD_UP.
     /// </summary>
-    /// <exception cref="GraftIOException">ENOTCONN when the graph's children did not come up in time.</exception>
+    /// <exception cref="GraftIOException">ENOTCONN when the graph's children did not come up in time, or were refused (the message says why).</exception>
     public static async Task<Volume> OpenAsync(Graph graph, VolumeOptions? options = null, ILoggerFactory? loggers = null, CancellationToken ct = default)
     {
         options ??= new VolumeOptions();
         if (!await graph.StartAndWaitAsync(options.ChildUpTimeout, ct).ConfigureAwait(false))
         {
             await graph.DestroyAsync().ConfigureAwait(false);
-            throw new GraftIOException(Errno.ENOTCONN, "open volume", null);
+            throw new GraftIOException(Errno.ENOTCONN, graph.SetupFailure is { } why ? $"open volume ({why})" : "open volume", null);
         }
         return FromGraph(graph, options, loggers);
     }

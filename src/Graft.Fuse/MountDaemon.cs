@@ -81,8 +81,9 @@ public static partial class MountDaemon
         }
         if (!up)
         {
-            error.WriteLine($"graft mount: the volume did not come up within {o.ChildUpTimeout.TotalSeconds:0}s " +
-                            "(is its brick running and reachable?)");
+            error.WriteLine(graph.SetupFailure is { } why
+                ? $"graft mount: the volume cannot come up: {why}"
+                : $"graft mount: the volume did not come up within {o.ChildUpTimeout.TotalSeconds:0}s (is its brick running and reachable?)");
             await graph.DestroyAsync().ConfigureAwait(false);
             return 1;
         }

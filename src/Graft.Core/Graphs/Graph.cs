@@ -13,6 +13,7 @@ public sealed partial class Graph
 {
     private readonly TaskCompletionSource _childUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _parentDownHandled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<string> _setupFailure = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _fopsInFlight;
     private int _state;
     private int _parentDownSent;
@@ -90,14 +91,28 @@ public sealed partial class Graph
     /// <summary>PARENT_UP from the top: translators start (connect, ...) and answer CHILD_UP when ready.</summary>
     public void Start() => Top.Notify(GraphEvent.ParentUp, null);
 
-    /// <summary>Initialises, starts, and waits (bounded) until the graph's children are up.</summary>
+    /// <summary>
+    /// Initialises, starts, and waits (bounded) until the graph's children are up. False when they
+    /// are not up in time, or as soon as a translator reports a <see cref="SetupFailure"/>.
+    /// </summary>
     public async Task<bool> StartAndWaitAsync(TimeSpan childUpTimeout, CancellationToken ct)
     {
         await InitAsync(ct).ConfigureAwait(false);
         Start();
-        try { await ChildUp.WaitAsync(childUpTimeout, ct).ConfigureAwait(false); return true; }
+        try { await Task.WhenAny(ChildUp, _setupFailure.Task).WaitAsync(childUpTimeout, ct).ConfigureAwait(false); }
         catch (TimeoutException) { return false; }
+        return ChildUp.IsCompleted;
     }
+
+    /// <summary>
+    /// The first reason a translator gave for why its child can never come up as configured (a brick
+    /// that refused this client's credentials, a TLS mismatch), or null. Waiting longer would not help,
+    /// so <see cref="StartAndWaitAsync"/> stops waiting and a front end can print it.
+    /// </summary>
+    public string? SetupFailure => _setupFailure.Task.IsCompleted ? _setupFailure.Task.Result : null;
+
+    /// <summary>Reports a <see cref="SetupFailure"/>; the first one is kept.</summary>
+    public void ReportSetupFailure(Translator xl, string message) => _setupFailure.TrySetResult($"{xl.Name}: {message}");
 
     /// <summary>PARENT_DOWN from the top; <see cref="ParentDownHandled"/> completes when every translator has drained.</summary>
     public void SendParentDown()

@@ -53,7 +53,7 @@ public class LocksThroughABrickRestart
             // Started before the brick: its grace begins somewhere between here and "listening".
             var sinceStart = Stopwatch.StartNew();
             restarted = await BrickProcess.StartAsync("--dir", v.Brick, "--name", Opt("remote-subvolume"),
-                "--port", Opt("remote-port"), "--listen", "127.0.0.1", "--lock-grace", GraceSeconds.ToString());
+                "--port", Opt("remote-port"), "--listen", "127.0.0.1", "--lock-grace", GraceSeconds.ToString(), "--secret-file", Opt("secret-file"));
             await Proc.Until(() => State(v.Mnt).GetProperty("counters").GetProperty("locksReclaimed").GetInt64() >= 2,
                 "mount 1 took its two locks back", seconds: 30);
             await Proc.Until(() => Up(mnt2), "mount 2 reconnected", seconds: 30);

@@ -119,6 +119,25 @@ internal static class Proc
         }
     }
 
+    /// <summary>
+    /// `graft umount MNT` (with defaults under <paramref name="home"/>), a lazy umount if that did not
+    /// do it, and SIGKILL for the mount's daemon if it is still there: nothing of a test's mount stays.
+    /// </summary>
+    public static async Task UnmountAndStopAsync(string home, string mnt)
+    {
+        int? pid = null;
+        try
+        {
+            var json = global::Graft.Mount.Control.ControlClient.Send(global::Graft.Mount.Control.ControlClient.SocketPathFor(mnt), "state", TimeSpan.FromSeconds(5));
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            pid = doc.RootElement.GetProperty("pid").GetInt32();
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or System.Text.Json.JsonException) { }
+        try { await Graft(home, "umount", mnt); } catch (TimeoutException) { }
+        if (IsMounted(mnt)) await RunAsync("umount", ["-l", mnt], seconds: 30);
+        if (pid is int p && Directory.Exists($"/proc/{p}")) Sys.kill(p, 9);
+    }
+
     public static bool IsMounted(string dir)
     {
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));

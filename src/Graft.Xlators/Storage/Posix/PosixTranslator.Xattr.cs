@@ -7,6 +7,8 @@ namespace Graft.Xlators.Storage.Posix;
 // Extended attributes, by loc or by fd, all through the object's /proc/self/fd link (which
 // reaches the inode itself, symlink or not) and with the caller's credentials. The brick's own
 // xattrs (trusted.graft.*) are invisible; POSIX ACL xattrs are refused rather than half-honoured.
+// A caller whose identity was not authenticated (FopContext.Untrusted: a brick session that proved
+// nothing) sees no trusted.* or security.* xattr at all, whatever uid it names.
 public sealed partial class PosixTranslator
 {
     private const string AclAccess = "system.posix_acl_access", AclDefault = "system.posix_acl_default";
@@ -20,6 +22,7 @@ public sealed partial class PosixTranslator
         if (Encoding.UTF8.GetByteCount(name) > 255) return Errno.ERANGE;
         if (name == AclAccess || name == AclDefault) return Errno.EOPNOTSUPP;
         if (name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal) && !IsClusterXattr(ctx, name)) return op == XattrOp.Get ? Errno.ENODATA : Errno.EPERM;
+        if (ctx.Untrusted && IsPrivileged(name)) return op == XattrOp.Get ? Errno.ENODATA : Errno.EPERM;
         // The credential switch keeps CAP_SYS_ADMIN, so refuse what the kernel would refuse a non-root caller.
         if (!ctx.IsRoot)
         {
@@ -31,7 +34,12 @@ public sealed partial class PosixTranslator
 
     private static bool Visible(FopContext ctx, string name) =>
         (!name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal) || IsClusterXattr(ctx, name)) && name != AclAccess && name != AclDefault
-        && (ctx.IsRoot || !name.StartsWith("trusted.", StringComparison.Ordinal));
+        && (ctx.IsRoot || !name.StartsWith("trusted.", StringComparison.Ordinal))
+        && !(ctx.Untrusted && IsPrivileged(name));
+
+    /// <summary>The namespaces only an authenticated caller may touch: trusted.* (root's) and security.* (capabilities, LSM labels).</summary>
+    private static bool IsPrivileged(string name) =>
+        name.StartsWith("trusted.", StringComparison.Ordinal) || name.StartsWith("security.", StringComparison.Ordinal);
 
     /// <summary>
     /// The cluster translators' state on this brick (distribute's layouts and link pointers,
