@@ -1,4 +1,3 @@
-using System.Text;
 using Graft.Core;
 using Graft.Fuse.Raw;
 using Graft.Mount;
@@ -62,7 +61,7 @@ public sealed partial class FuseBridge
     {
         if (!TryNode(r, r.NodeId, out var node)) return;
         var res = await _session.ReadlinkAsync(Ctx(r), node).ConfigureAwait(false);
-        if (res.Ok) r.ReplyData(Encoding.UTF8.GetBytes(res.Value));
+        if (res.Ok) r.ReplyData(NameBytes.GetBytes(res.Value));
         else r.ReplyError(res.Error);
     }
 
@@ -147,9 +146,16 @@ public sealed partial class FuseBridge
         if (!TryNode(r, r.NodeId, out var node)) return;
         var res = await _session.ListxattrAsync(Ctx(r), node).ConfigureAwait(false);
         if (!res.Ok) { r.ReplyError(res.Error); return; }
-        var sb = new StringBuilder();
-        foreach (var n in res.Value) sb.Append(n).Append('\0');
-        r.ReplyXattr(Encoding.UTF8.GetBytes(sb.ToString()));
+        int total = 0;
+        foreach (var n in res.Value) total += NameBytes.GetByteCount(n) + 1;
+        var list = new byte[total];
+        int at = 0;
+        foreach (var n in res.Value)
+        {
+            at += NameBytes.GetBytes(n, list.AsSpan(at));
+            list[at++] = 0;
+        }
+        r.ReplyXattr(list);
     }
 
     public async ValueTask RemoveXattr(FuseRequest r, ReadOnlyMemory<byte> name)

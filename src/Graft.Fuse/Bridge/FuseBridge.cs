@@ -1,4 +1,3 @@
-using System.Text;
 using Graft.Core;
 using Graft.Fuse.Raw;
 using Graft.Mount;
@@ -59,7 +58,8 @@ public sealed partial class FuseBridge : IFuseFileSystem
         return c;
     }
 
-    static string Str(ReadOnlyMemory<byte> name) => Encoding.UTF8.GetString(name.Span);
+    /// <summary>A name, symlink target or xattr name from the kernel: bytes, mapped losslessly (<see cref="NameBytes"/>).</summary>
+    static string Str(ReadOnlyMemory<byte> name) => NameBytes.GetString(name.Span);
 
     public static FuseAttr ToAttr(in Iatt a) => new()
     {
