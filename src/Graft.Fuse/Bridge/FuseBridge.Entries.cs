@@ -21,13 +21,17 @@ public sealed partial class FuseBridge
     public async ValueTask GetAttr(FuseRequest r, FuseGetattrIn a)
     {
         Result<Iatt> res;
+        MountNode node;
         // With GETATTR_FH the kernel names the open file (fstat): the hot path, resolved by fd.
         if ((a.GetattrFlags & FuseConst.GetattrFh) != 0 && _session.GetFile(a.Fh) is { } file)
+        {
+            node = file.Node;
             res = await _session.GetattrAsync(Ctx(r, groups: false), file).ConfigureAwait(false);
-        else if (TryNode(r, r.NodeId, out var node))
+        }
+        else if (TryNode(r, r.NodeId, out node))
             res = await _session.GetattrAsync(Ctx(r), node).ConfigureAwait(false);
         else return;
-        if (res.Ok) r.ReplyAttr(AttrOut(res.Value));
+        if (res.Ok) r.ReplyAttr(AttrOut(node, res.Value));
         else r.ReplyError(res.Error);
     }
 
@@ -48,12 +52,16 @@ public sealed partial class FuseBridge
         var ctx = Ctx(r);
         if ((a.Valid & FuseConst.FattrLockOwner) != 0) ctx.LockOwner = a.LockOwner;
         Result<Iatt> res;
+        MountNode node;
         if ((a.Valid & FuseConst.FattrFh) != 0 && _session.GetFile(a.Fh) is { } file)
+        {
+            node = file.Node;
             res = await _session.SetattrAsync(ctx, file, sa).ConfigureAwait(false);
-        else if (TryNode(r, r.NodeId, out var node))
+        }
+        else if (TryNode(r, r.NodeId, out node))
             res = await _session.SetattrAsync(ctx, node, sa).ConfigureAwait(false);
         else return;
-        if (res.Ok) r.ReplyAttr(AttrOut(res.Value));
+        if (res.Ok) r.ReplyAttr(AttrOut(node, res.Value));
         else r.ReplyError(res.Error);
     }
 
