@@ -46,7 +46,15 @@ public static partial class MountDaemon
 
         string text;
         var volfile = Path.GetFullPath(o.VolfilePath);
-        try { text = await File.ReadAllTextAsync(volfile).ConfigureAwait(false); }
+        try
+        {
+            // The daemon follows this file for as long as it runs: only root or its own user may be able to write it.
+            if (!TrustedVolfile.TryRead(volfile, out text, out var refusal))
+            {
+                error.WriteLine($"graft mount: {volfile}: refused: {refusal}");
+                return 1;
+            }
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             error.WriteLine($"graft mount: {volfile}: cannot read: {e.Message}");

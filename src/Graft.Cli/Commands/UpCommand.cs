@@ -80,7 +80,9 @@ public static class UpCommand
         }
         Directory.CreateDirectory(brickDir);
         Directory.CreateDirectory(mp);
-        Directory.CreateDirectory(l.RunDir);
+        // The mount daemon follows the volfile in RunDir only if nobody else can write it or its directories:
+        // explicit modes, whatever the umask.
+        Directory.CreateDirectory(l.RunDir, Daemons.DirMode);
         Directory.CreateDirectory(l.LogDir);
 
         var name = BrickName(brickDir);
@@ -96,7 +98,7 @@ public static class UpCommand
             return 1;
         }
         File.WriteAllText(l.BrickPid, brickPid.ToString(CultureInfo.InvariantCulture) + "\n");
-        File.WriteAllText(l.Volfile, ClientVolfile(name, port));
+        Daemons.WriteVolfile(l.Volfile, ClientVolfile(name, port));
 
         var code = MountCommand.StartDetached(mp, l.Volfile, options, l.MountLog, TimeSpan.FromSeconds(30), error, out var mountPid);
         if (code != 0)

@@ -63,12 +63,28 @@ internal static class Proc
         throw new InvalidOperationException("cannot find the clone above " + AppContext.BaseDirectory);
     }
 
-    /// <summary>A private directory for one test under the clone's .graft/tmp (never bare /tmp: hung mounts there block walkers).</summary>
+    /// <summary>A private directory for one test under the clone's .graft/tmp (never bare /tmp: hung mounts there block walkers).
+    /// 0755 whatever the umask: a mount daemon follows a volfile only in directories nobody else may write.</summary>
     public static string PrivateDir(string what)
     {
         var d = Path.Combine(RepoRoot, ".graft", "tmp", "e2e-mount", what + "-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(d);
+        Directory.CreateDirectory(d, DirMode);
         return d;
+    }
+
+    public const UnixFileMode DirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+        | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+
+    /// <summary>Writes a volfile a mount daemon may follow: created 0644 whatever the umask (a daemon refuses one that
+    /// anyone but its owner could write); an existing file keeps its mode.</summary>
+    public static void WriteVolfile(string path, string text)
+    {
+        using var f = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.Create, Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+        });
+        f.Write(Encoding.UTF8.GetBytes(text));
     }
 
     public static async Task<Run> RunAsync(string file, IEnumerable<string> args, string? cwd = null,
