@@ -26,22 +26,6 @@ internal static partial class Daemons
 
     public static string FullPath(string p) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(p));
 
-    /// <summary>0755: a directory a mount daemon's volfile may live in (only its owner may change what is in it).</summary>
-    public const UnixFileMode DirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-        | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
-
-    /// <summary>Writes a volfile a mount daemon will follow as 0644 whatever the umask: a daemon refuses one that
-    /// anyone but its owner could write (TrustedVolfile).</summary>
-    public static void WriteVolfile(string path, string text)
-    {
-        using var f = new FileStream(path, new FileStreamOptions
-        {
-            Mode = FileMode.Create, Access = FileAccess.Write,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-        });
-        f.Write(Encoding.UTF8.GetBytes(text));
-    }
-
     /// <summary>Where a detached daemon's stdout and stderr go unless told otherwise.</summary>
     public static string DefaultLogDir =>
         Environment.GetEnvironmentVariable("GRAFT_HOME") is { Length: > 0 } ? Path.Combine(Home, "var", "log")

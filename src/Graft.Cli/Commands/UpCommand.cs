@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Graft.Fuse.Raw;
+using Graft.Mount.Switching;
 
 namespace Graft.Cli.Commands;
 
@@ -82,7 +83,7 @@ public static class UpCommand
         Directory.CreateDirectory(mp);
         // The mount daemon follows the volfile in RunDir only if nobody else can write it or its directories:
         // explicit modes, whatever the umask.
-        Directory.CreateDirectory(l.RunDir, Daemons.DirMode);
+        Directory.CreateDirectory(l.RunDir, TrustedVolfile.DirectoryMode);
         Directory.CreateDirectory(l.LogDir);
 
         var name = BrickName(brickDir);
@@ -98,7 +99,7 @@ public static class UpCommand
             return 1;
         }
         File.WriteAllText(l.BrickPid, brickPid.ToString(CultureInfo.InvariantCulture) + "\n");
-        Daemons.WriteVolfile(l.Volfile, ClientVolfile(name, port));
+        TrustedVolfile.Write(l.Volfile, ClientVolfile(name, port));
 
         var code = MountCommand.StartDetached(mp, l.Volfile, options, l.MountLog, TimeSpan.FromSeconds(30), error, out var mountPid);
         if (code != 0)

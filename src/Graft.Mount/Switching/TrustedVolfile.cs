@@ -43,6 +43,23 @@ public static partial class TrustedVolfile
         return true;
     }
 
+    /// <summary>0755: a mode for directories that hold volfiles (only the owner may change what is in them).</summary>
+    public const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+        | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
+
+    /// <summary>Writes a volfile a mount daemon may follow: a new file is created 0644 whatever the umask (the umask can
+    /// only take bits away); an existing one keeps its mode and owner.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public static void Write(string path, string text)
+    {
+        using var f = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.Create, Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+        });
+        f.Write(Encoding.UTF8.GetBytes(text));
+    }
+
     /// <summary>Resolves <paramref name="path"/> one component at a time from "/", checking every directory it
     /// passes through (and the directory of every symlink it follows). Null when all are trusted.</summary>
     private static string? Walk(string path, uint me, out string real)

@@ -68,24 +68,12 @@ internal static class Proc
     public static string PrivateDir(string what)
     {
         var d = Path.Combine(RepoRoot, ".graft", "tmp", "e2e-mount", what + "-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(d, DirMode);
+        Directory.CreateDirectory(d, global::Graft.Mount.Switching.TrustedVolfile.DirectoryMode);
         return d;
     }
 
-    public const UnixFileMode DirMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
-        | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute;
-
-    /// <summary>Writes a volfile a mount daemon may follow: created 0644 whatever the umask (a daemon refuses one that
-    /// anyone but its owner could write); an existing file keeps its mode.</summary>
-    public static void WriteVolfile(string path, string text)
-    {
-        using var f = new FileStream(path, new FileStreamOptions
-        {
-            Mode = FileMode.Create, Access = FileAccess.Write,
-            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
-        });
-        f.Write(Encoding.UTF8.GetBytes(text));
-    }
+    /// <summary>Writes a volfile a mount daemon may follow (0644 whatever the umask: a daemon refuses one others could write).</summary>
+    public static void WriteVolfile(string path, string text) => global::Graft.Mount.Switching.TrustedVolfile.Write(path, text);
 
     public static async Task<Run> RunAsync(string file, IEnumerable<string> args, string? cwd = null,
         IDictionary<string, string>? env = null, double seconds = 120, string? stdin = null)
