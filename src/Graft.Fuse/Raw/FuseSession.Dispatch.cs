@@ -16,68 +16,19 @@ public sealed unsafe partial class FuseSession
     /// </summary>
     void Dispatch(FuseRequest r, int fd, int length)
     {
-        FuseOpcode op;
-        try
-        {
-            if (!r.Begin(fd, length, _extensionsValid))
-            {
-                LogMalformed(length);
-                if (length >= sizeof(FuseInHeader)) { r.ReplyError(Errno.EIO); Release(r); }
-                else Return(r);
-                return;
-            }
-            op = r.Opcode;
-            if (_options.Debug) LogRequest(r.Unique, op, r.NodeId, r.Uid, r.Pid, length);
-            // Each branch that gives the request back (Return) does so as its last step, so the catch below never
-            // sees a request that is already someone else's.
-            switch (op)
-            {
-                case FuseOpcode.Forget:
-                {
-                    Span<FuseForgetOne> one = [new FuseForgetOne { NodeId = r.NodeId, NLookup = Arg<ulong>(r.Payload) }];
-                    NoReply(r, one);
-                    return;
-                }
-                case FuseOpcode.BatchForget:
-                {
-                    var p = r.Payload;
-                    if (p.Length < sizeof(FuseBatchForgetIn))
-                    {
-                        LogMalformed(length); // takes no reply, so there is nobody to tell
-                        r.MarkNoReply();
-                        Return(r);
-                        return;
-                    }
-                    uint count = Arg<FuseBatchForgetIn>(p).Count;
-                    var items = MemoryMarshal.Cast<byte, FuseForgetOne>(p[sizeof(FuseBatchForgetIn)..]);
-                    NoReply(r, items[..(int)Math.Min(count, (uint)items.Length)]);
-                    return;
-                }
-                case FuseOpcode.Interrupt:
-                    r.MarkNoReply();
-                    OnInterrupt(Arg<FuseInterruptIn>(r.Payload).Unique, r.Unique, fd);
-                    Return(r);
-                    return;
-                case FuseOpcode.NotifyReply: // data for a NOTIFY_RETRIEVE we never send; takes no reply
-                    r.MarkNoReply();
-                    Return(r);
-                    return;
-                case FuseOpcode.Init:
-                    HandleInit(r);
-                    Return(r);
-                    return;
-            }
-        }
+        bool forHandler;
+        try { forHandler = Prepare(r, fd, length); }
         catch (Exception e)
         {
             FailUndispatched(r, e);
             return;
         }
+        if (!forHandler) return;
         Register(r);
         ValueTask task;
         try
         {
-            task = Call(r, op);
+            task = Call(r, r.Opcode);
         }
         catch (Exception e)
         {
@@ -85,6 +36,60 @@ public sealed unsafe partial class FuseSession
             return;
         }
         r.Track(task);
+    }
+
+    /// <summary>Checks the header and answers what the session answers itself (FORGET, INTERRUPT, INIT ...). True when
+    /// the request is for the filesystem. Each branch that gives the request back (Return) does so as its last step, so
+    /// an exception never finds a request that is already someone else's.</summary>
+    bool Prepare(FuseRequest r, int fd, int length)
+    {
+        if (!r.Begin(fd, length, _extensionsValid))
+        {
+            LogMalformed(length);
+            if (length >= sizeof(FuseInHeader)) { r.ReplyError(Errno.EIO); Release(r); }
+            else Return(r);
+            return false;
+        }
+        var op = r.Opcode;
+        if (_options.Debug) LogRequest(r.Unique, op, r.NodeId, r.Uid, r.Pid, length);
+        switch (op)
+        {
+            case FuseOpcode.Forget:
+            {
+                Span<FuseForgetOne> one = [new FuseForgetOne { NodeId = r.NodeId, NLookup = Arg<ulong>(r.Payload) }];
+                NoReply(r, one);
+                return false;
+            }
+            case FuseOpcode.BatchForget:
+            {
+                var p = r.Payload;
+                if (p.Length < sizeof(FuseBatchForgetIn))
+                {
+                    LogMalformed(length); // takes no reply, so there is nobody to tell
+                    r.MarkNoReply();
+                    Return(r);
+                    return false;
+                }
+                uint count = Arg<FuseBatchForgetIn>(p).Count;
+                var items = MemoryMarshal.Cast<byte, FuseForgetOne>(p[sizeof(FuseBatchForgetIn)..]);
+                NoReply(r, items[..(int)Math.Min(count, (uint)items.Length)]);
+                return false;
+            }
+            case FuseOpcode.Interrupt:
+                r.MarkNoReply();
+                OnInterrupt(Arg<FuseInterruptIn>(r.Payload).Unique, r.Unique, fd);
+                Return(r);
+                return false;
+            case FuseOpcode.NotifyReply: // data for a NOTIFY_RETRIEVE we never send; takes no reply
+                r.MarkNoReply();
+                Return(r);
+                return false;
+            case FuseOpcode.Init:
+                HandleInit(r);
+                Return(r);
+                return false;
+        }
+        return true;
     }
 
     /// <summary>An exception before the request reached a handler: EIO if it takes a reply and has none yet.</summary>
