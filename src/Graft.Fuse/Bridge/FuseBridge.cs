@@ -84,25 +84,25 @@ public sealed partial class FuseBridge : IFuseFileSystem
         BlkSize = a.Blksize > 0 ? (uint)a.Blksize : 4096,
     };
 
-    FuseEntryOut Entry(MountNode node, in Iatt attr)
+    FuseEntryOut Entry(MountNode node, in Iatt attr) => new()
     {
-        node.ReportedMode = attr.Mode;
-        return new()
-        {
-            NodeId = node.HandleId,
-            // nodeid is already unique for the mount's life (slot + generation); the generation repeats it for NFS
-            // file handles, which carry both.
-            Generation = node.HandleId >> 32,
-            EntryValid = _entryTtl.Sec, EntryValidNsec = _entryTtl.Nsec,
-            AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec,
-            Attr = ToAttr(attr),
-        };
-    }
+        NodeId = node.HandleId,
+        // nodeid is already unique for the mount's life (slot + generation); the generation repeats it for NFS
+        // file handles, which carry both.
+        Generation = node.HandleId >> 32,
+        EntryValid = _entryTtl.Sec, EntryValidNsec = _entryTtl.Nsec,
+        AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec,
+        Attr = Reported(node, attr),
+    };
 
-    FuseAttrOut AttrOut(MountNode node, in Iatt attr)
+    FuseAttrOut AttrOut(MountNode node, in Iatt attr) => new() { AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec, Attr = Reported(node, attr) };
+
+    /// <summary>The attributes the kernel is about to cache for <paramref name="node"/>; their mode is remembered
+    /// (<see cref="MountNode.ReportedMode"/>) for <see cref="DropStaleSetIdAsync"/>.</summary>
+    static FuseAttr Reported(MountNode node, in Iatt attr)
     {
         node.ReportedMode = attr.Mode;
-        return new() { AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec, Attr = ToAttr(attr) };
+        return ToAttr(attr);
     }
 
     /// <summary>
