@@ -89,8 +89,9 @@ public class NamesAreBytesThroughAMount
             Assert.Equal(0, RawFs.Create(RawFs.P(v.Mnt, probe), probe));
             var (e, data) = RawFs.Read(RawFs.P(v.Brick, probe));
             Assert.Equal((0, Convert.ToHexString(probe)), (e, Convert.ToHexString(data)));
+            Assert.Equal(0, RawFs.Unlink(RawFs.P(v.Mnt, probe)));
         }
-        finally { Directory.Delete(native, recursive: true); }
+        finally { await Network.LibraryOverABrickProcess.RemoveTreeAsync(native); }
     }
 
     [MountFact]
@@ -108,5 +109,7 @@ public class NamesAreBytesThroughAMount
         }
         Assert.Equal(Names.Select(Convert.ToHexString).Order(StringComparer.Ordinal),
             RawFs.List(RawFs.P(v.Mnt, "old"u8.ToArray())).Select(Convert.ToHexString));
+        foreach (var n in Names) Assert.Equal(0, RawFs.Unlink(RawFs.P(v.Mnt, "old"u8.ToArray(), n)));
+        Assert.Empty(RawFs.List(RawFs.P(v.Brick, "old"u8.ToArray())));
     }
 }

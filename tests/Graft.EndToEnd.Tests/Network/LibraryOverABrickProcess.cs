@@ -33,7 +33,7 @@ internal sealed class LibraryOverABrickProcess : IAsyncDisposable
         catch
         {
             if (brick is not null) await brick.DisposeAsync();
-            Directory.Delete(temp, recursive: true);
+            await RemoveTreeAsync(temp);
             throw;
         }
     }
@@ -46,6 +46,10 @@ internal sealed class LibraryOverABrickProcess : IAsyncDisposable
     {
         await Volume.DisposeAsync();
         await Brick.DisposeAsync();
-        Directory.Delete(_temp, recursive: true);
+        await RemoveTreeAsync(_temp);
     }
+
+    /// <summary>rm -rf: Directory.Delete cannot remove names that are not UTF-8 (it sees them as U+FFFD).</summary>
+    public static async Task RemoveTreeAsync(string path) =>
+        (await Mounting.Proc.RunAsync("rm", ["-rf", path], seconds: 60)).Ok("rm -rf " + path);
 }
