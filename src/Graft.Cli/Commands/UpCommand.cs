@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Graft.Fuse.Raw;
+using Graft.Mount.Switching;
 
 namespace Graft.Cli.Commands;
 
@@ -82,7 +83,9 @@ public static class UpCommand
         }
         Directory.CreateDirectory(brickDir);
         Directory.CreateDirectory(mp);
-        Directory.CreateDirectory(l.RunDir);
+        // The mount daemon follows the volfile in RunDir only if nobody else can write it or its directories:
+        // explicit modes, whatever the umask.
+        Directory.CreateDirectory(l.RunDir, TrustedVolfile.DirectoryMode);
         Directory.CreateDirectory(l.LogDir);
 
         var name = BrickName(brickDir);
@@ -100,7 +103,7 @@ public static class UpCommand
             return 1;
         }
         File.WriteAllText(l.BrickPid, brickPid.ToString(CultureInfo.InvariantCulture) + "\n");
-        File.WriteAllText(l.Volfile, ClientVolfile(name, port, l.Secret));
+        TrustedVolfile.Write(l.Volfile, ClientVolfile(name, port, l.Secret));
 
         var code = MountCommand.StartDetached(mp, l.Volfile, options, l.MountLog, TimeSpan.FromSeconds(30), error, out var mountPid);
         if (code != 0)

@@ -63,13 +63,17 @@ internal static class Proc
         throw new InvalidOperationException("cannot find the clone above " + AppContext.BaseDirectory);
     }
 
-    /// <summary>A private directory for one test under the clone's .graft/tmp (never bare /tmp: hung mounts there block walkers).</summary>
+    /// <summary>A private directory for one test under the clone's .graft/tmp (never bare /tmp: hung mounts there block walkers).
+    /// 0755 whatever the umask: a mount daemon follows a volfile only in directories nobody else may write.</summary>
     public static string PrivateDir(string what)
     {
         var d = Path.Combine(RepoRoot, ".graft", "tmp", "e2e-mount", what + "-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(d);
+        Directory.CreateDirectory(d, global::Graft.Mount.Switching.TrustedVolfile.DirectoryMode);
         return d;
     }
+
+    /// <summary>Writes a volfile a mount daemon may follow (0644 whatever the umask: a daemon refuses one others could write).</summary>
+    public static void WriteVolfile(string path, string text) => global::Graft.Mount.Switching.TrustedVolfile.Write(path, text);
 
     public static async Task<Run> RunAsync(string file, IEnumerable<string> args, string? cwd = null,
         IDictionary<string, string>? env = null, double seconds = 120, string? stdin = null)

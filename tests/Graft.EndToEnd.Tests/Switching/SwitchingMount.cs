@@ -42,11 +42,11 @@ internal sealed class SwitchingMount : IAsyncDisposable
     /// <summary>Writes the volfile, alternately in place and by replace-by-rename (both must be noticed).</summary>
     public void Write(string text)
     {
-        if (_writes++ % 2 == 0) File.WriteAllText(VolfilePath, text);
+        if (_writes++ % 2 == 0) Proc.WriteVolfile(VolfilePath, text);
         else
         {
             var tmp = VolfilePath + ".tmp";
-            File.WriteAllText(tmp, text);
+            Proc.WriteVolfile(tmp, text);
             File.Move(tmp, VolfilePath, overwrite: true);
         }
     }

@@ -1,4 +1,3 @@
-using System.Text;
 using Graft.Core;
 using Graft.Xlators.Storage.Posix.Native;
 
@@ -18,8 +17,9 @@ public sealed partial class PosixTranslator
     /// <summary>What this brick answers for <paramref name="name"/> before the kernel sees it (OK: pass it on).</summary>
     private static Errno Screen(FopContext ctx, string name, XattrOp op)
     {
-        if (string.IsNullOrEmpty(name) || name.Contains('\0')) return Errno.EINVAL;
-        if (Encoding.UTF8.GetByteCount(name) > 255) return Errno.ERANGE;
+        // Xattr names are bytes as file names are (NameBytes): "user." followed by any bytes but NUL.
+        if (string.IsNullOrEmpty(name) || name.Contains('\0') || !NameBytes.IsCanonical(name)) return Errno.EINVAL;
+        if (NameBytes.GetByteCount(name) > 255) return Errno.ERANGE;
         if (name == AclAccess || name == AclDefault) return Errno.EOPNOTSUPP;
         if (name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal) && !IsClusterXattr(ctx, name)) return op == XattrOp.Get ? Errno.ENODATA : Errno.EPERM;
         if (ctx.Untrusted && IsPrivileged(name)) return op == XattrOp.Get ? Errno.ENODATA : Errno.EPERM;
@@ -49,7 +49,12 @@ public sealed partial class PosixTranslator
     /// </summary>
     private static bool IsClusterXattr(FopContext ctx, string name) => ctx.IsRoot && name.StartsWith(ClusterXattrPrefix, StringComparison.Ordinal);
 
-    private static byte[] Z(string s) => Encoding.UTF8.GetBytes(s + "\0");
+    private static byte[] Z(string s)
+    {
+        var z = new byte[NameBytes.GetByteCount(s) + 1];
+        NameBytes.GetBytes(s, z);
+        return z;
+    }
 
     private static unsafe Errno SetX(FopContext ctx, int fd, string name, ReadOnlySpan<byte> value, int flags)
     {
@@ -108,7 +113,8 @@ public sealed partial class PosixTranslator
             }
         }
         var names = new List<string>();
-        foreach (var part in Encoding.UTF8.GetString(buf, 0, (int)size).Split('\0', StringSplitOptions.RemoveEmptyEntries))
+        // NUL is a byte below 0x80, so decoding the whole list and splitting at NUL decodes each name on its own.
+        foreach (var part in NameBytes.GetString(buf.AsSpan(0, (int)size)).Split('\0', StringSplitOptions.RemoveEmptyEntries))
             if (Visible(ctx, part)) names.Add(part);
         return names.ToArray();
     }
