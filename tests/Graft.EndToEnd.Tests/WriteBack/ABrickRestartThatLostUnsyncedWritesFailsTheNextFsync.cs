@@ -1,8 +1,5 @@
-using System.Diagnostics;
-using System.Text.Json;
 using Graft.EndToEnd.Tests.Mounting;
 using Graft.EndToEnd.Tests.Network;
-using Graft.Mount.Control;
 
 namespace Graft.EndToEnd.Tests.WriteBack;
 
@@ -15,19 +12,10 @@ namespace Graft.EndToEnd.Tests.WriteBack;
 /// </summary>
 public class ABrickRestartThatLostUnsyncedWritesFailsTheNextFsync
 {
-    private static bool Up(string mnt)
-    {
-        using var doc = JsonDocument.Parse(ControlClient.Send(ControlClient.SocketPathFor(mnt), "state", TimeSpan.FromSeconds(5)));
-        return doc.RootElement.GetProperty("graphs").EnumerateArray().All(g => g.GetProperty("childUp").GetBoolean());
-    }
-
     [MountFact]
     public async Task The_unsynced_file_fails_its_next_fsync_with_EIO_and_the_synced_one_does_not()
     {
         await using var v = await MountedVolume.UpAsync("wb-restart");
-        var run = Path.Combine(v.Home, "var", "run");
-        var lines = File.ReadAllLines(Directory.GetFiles(run, "*.vol").Single()).Select(l => l.Trim()).ToArray();
-        string Opt(string name) => lines.Single(l => l.StartsWith("option " + name + " ", StringComparison.Ordinal)).Split(' ')[2];
         BrickProcess? restarted = null;
         try
         {
@@ -38,13 +26,9 @@ public class ABrickRestartThatLostUnsyncedWritesFailsTheNextFsync
             await app.ExpectAsync("fsync synced", "ok");
             await app.ExpectAsync("write unsynced 0 at-risk", "ok 7"); // the brick has it, not yet durably
 
-            var pid = v.BrickPid();
-            Process.GetProcessById(pid).Kill();
-            await Proc.Until(() => !Directory.Exists($"/proc/{pid}"), "the brick is gone", seconds: 30);
-            await Proc.Until(() => !Up(v.Mnt), "the mount noticed", seconds: 30);
-            restarted = await BrickProcess.StartAsync("--dir", v.Brick, "--name", Opt("remote-subvolume"),
-                "--port", Opt("remote-port"), "--listen", "127.0.0.1");
-            await Proc.Until(() => Up(v.Mnt), "the mount reconnected and reopened its files", seconds: 30);
+            await v.KillBrickAsync();
+            restarted = await v.RestartBrickAsync();
+            await Proc.Until(v.ChildrenUp, "the mount reconnected and reopened its files", seconds: 30);
 
             await app.ExpectAsync("fsync synced", "ok");
             await app.ExpectAsync("fsync unsynced", "err EIO");
