@@ -116,9 +116,11 @@ public sealed partial class MountSession
     /// </summary>
     private async ValueTask<Errno> DrainAsync(MountFile file, Fd old, Graph og)
     {
-        // Nothing can be pending behind a directory or a read-only fd (writes through other fds
-        // of the file are drained when those fds move).
-        if (file.IsDirectory || (file.Flags & OpenFlags.O_ACCMODE) == OpenFlags.O_RDONLY) return Errno.OK;
+        // Nothing is pending behind a directory. A read-only fd has nothing of its own, but while
+        // the old graph holds bytes (written through other fds of the file) it waits for them too:
+        // if they fail, this open file must carry that as well.
+        if (file.IsDirectory) return Errno.OK;
+        if ((file.Flags & OpenFlags.O_ACCMODE) == OpenFlags.O_RDONLY && BytesHeld(og) == 0) return Errno.OK;
         var e = Errno.OK;
         if (og.State != GraphState.Destroyed)
         {
