@@ -14,6 +14,7 @@ public sealed partial class Graph
     private readonly TaskCompletionSource _childUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _parentDownHandled = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource<string> _setupFailure = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _destroyedTcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _fopsInFlight;
     private int _state;
     private int _parentDownSent;
@@ -72,6 +73,13 @@ public sealed partial class Graph
     /// <summary>Completes when PARENT_DOWN_HANDLED reaches the top after <see cref="SendParentDown"/>.</summary>
     public Task ParentDownHandled => _parentDownHandled.Task;
 
+    /// <summary>
+    /// Completes when <see cref="DestroyAsync"/> has run every translator's fini. <see cref="State"/>
+    /// says Destroyed from the start of the teardown; what the translators record as they go (e.g.
+    /// write-behind's lost data) is all there once this completes.
+    /// </summary>
+    public Task Destroyed => _destroyedTcs.Task;
+
     /// <summary>Counts a fop in flight on this graph. Pair with <see cref="ExitFop"/>.</summary>
     public void EnterFop() => Interlocked.Increment(ref _fopsInFlight);
     public void ExitFop() => Interlocked.Decrement(ref _fopsInFlight);
@@ -126,12 +134,16 @@ public sealed partial class Graph
         // Once only: retirement and unmount can both reach a graph's end.
         if (Interlocked.Exchange(ref _destroyed, 1) != 0) return;
         State = GraphState.Destroyed;
-        for (int i = Translators.Count - 1; i >= 0; i--)
+        try
         {
-            try { await Translators[i].FiniAsync().ConfigureAwait(false); }
-            catch (Exception e) { ReportError(Translators[i], "fini failed", e); }
+            for (int i = Translators.Count - 1; i >= 0; i--)
+            {
+                try { await Translators[i].FiniAsync().ConfigureAwait(false); }
+                catch (Exception e) { ReportError(Translators[i], "fini failed", e); }
+            }
+            Inodes.Clear();
         }
-        Inodes.Clear();
+        finally { _destroyedTcs.TrySetResult(); }
     }
 
     /// <summary>Raised for every event that reaches the top from below.</summary>

@@ -189,6 +189,37 @@ internal sealed class MountedVolume : IAsyncDisposable
     public int BrickPid() => int.Parse(File.ReadAllText(Directory.GetFiles(Path.Combine(Home, "var", "run"), "*.brick.pid").Single()).Trim(),
         System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>Whether every graph of the mount has its children up (its brick connected).</summary>
+    public bool ChildrenUp()
+    {
+        var json = Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(Mnt), "state", TimeSpan.FromSeconds(5));
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("graphs").EnumerateArray().All(g => g.GetProperty("childUp").GetBoolean());
+    }
+
+    /// <summary>
+    /// Kills the brick `graft up` started with SIGKILL and waits (bounded) until it is gone and the mount noticed.
+    /// </summary>
+    public async Task KillBrickAsync()
+    {
+        var pid = BrickPid();
+        System.Diagnostics.Process.GetProcessById(pid).Kill();
+        await Proc.Until(() => !Directory.Exists($"/proc/{pid}"), "the brick is gone", seconds: 30);
+        await Proc.Until(() => !ChildrenUp(), "the mount noticed the brick is gone", seconds: 30);
+    }
+
+    /// <summary>
+    /// A new brick process on the same directory, name and port as the one `graft up` started (after
+    /// <see cref="KillBrickAsync"/>); the caller disposes it. <paramref name="more"/>: further brick options.
+    /// </summary>
+    public Task<Network.BrickProcess> RestartBrickAsync(params string[] more)
+    {
+        var lines = File.ReadAllLines(Directory.GetFiles(Path.Combine(Home, "var", "run"), "*.vol").Single()).Select(l => l.Trim()).ToArray();
+        string Opt(string name) => lines.Single(l => l.StartsWith("option " + name + " ", StringComparison.Ordinal)).Split(' ')[2];
+        return Network.BrickProcess.StartAsync(["--dir", Brick, "--name", Opt("remote-subvolume"), "--port", Opt("remote-port"), "--listen", "127.0.0.1",
+                                                  "--secret-file", Opt("secret-file"), .. more]);
+    }
+
     public string Logs()
     {
         var sb = new StringBuilder();

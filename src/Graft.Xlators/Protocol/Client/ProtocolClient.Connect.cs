@@ -203,6 +203,8 @@ public sealed partial class ProtocolClient
         {
             var old = f.Remote;
             if (resumed && old is not null) { f.Remote = new RemoteFd(conn.Epoch, old.Id); continue; }
+            // The brick lost the session: what it acknowledged and nobody fsynced may be gone with it.
+            if (!resumed && f.LoseUnsyncedWrites()) Log($"{f.Gfid}: writes not covered by an fsync may be lost; its next fsync and close fail with EIO");
             var q = new FopRequest(f.IsDir ? FopOp.Opendir : FopOp.Open)
             {
                 Caller = new WireCaller { Groups = [] },
@@ -230,7 +232,7 @@ internal sealed record RemoteFd(long Epoch, ulong Id);
 /// What protocol/client keeps on an fd: how to reopen it, its id on the brick, and which client
 /// instance it belongs to (a newer graph's client finds it by that when re-binding locks).
 /// </summary>
-internal sealed class ClientFdCtx(ProtocolClient client, Gfid gfid, int flags, bool isDir)
+internal sealed partial class ClientFdCtx(ProtocolClient client, Gfid gfid, int flags, bool isDir)
 {
     public ProtocolClient Client { get; } = client;
     public Gfid Gfid { get; } = gfid;
