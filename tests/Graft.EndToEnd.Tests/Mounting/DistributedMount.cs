@@ -55,7 +55,7 @@ internal sealed class DistributedMount : IAsyncDisposable
         var sb = new StringBuilder();
         for (int i = 0; i < BrickDirs.Count; i++)
             sb.Append(CultureInfo.InvariantCulture, $"volume b{i}\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {Port(i)}\n")
-              .Append(CultureInfo.InvariantCulture, $"    option remote-subvolume b{i}\n    option reconnect-max-backoff 500ms\nend-volume\n\n");
+              .Append(CultureInfo.InvariantCulture, $"    option remote-subvolume b{i}\n    option reconnect-max-backoff 500ms\n    option secret-file {TestSecret.File}\nend-volume\n\n");
         sb.Append("volume dht\n    type cluster/distribute\n");
         foreach (var o in _options.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
         sb.Append("    subvolumes ").AppendJoin(' ', Enumerable.Range(0, BrickDirs.Count).Select(i => "b" + i)).Append("\nend-volume\n");
