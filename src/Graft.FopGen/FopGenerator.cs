@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Linq;
 using System.Text;
 using Microsoft.CodeAnalysis;
@@ -45,6 +46,23 @@ public sealed class FopGenerator : IIncrementalGenerator
             spc.AddSource("FopOp.g.cs", SourceText.From(WireEmitter.Ops(x.Left, x.Right), Encoding.UTF8));
             spc.AddSource($"{x.Left.Name}.Layouts.g.cs", SourceText.From(WireEmitter.Codec(x.Left, x.Right), Encoding.UTF8));
         });
+
+        Protocol(context, list, "Graft.Core.GeneratesFopClientAttribute", ProtocolEmitter.Client);
+        Protocol(context, list, "Graft.Core.GeneratesFopServerAttribute", ProtocolEmitter.Server);
+    }
+
+    private static void Protocol(IncrementalGeneratorInitializationContext context, IncrementalValueProvider<FopList> list, string attribute,
+                                 System.Func<Target, FopList, System.Collections.Generic.List<Diagnostic>, string> emit)
+    {
+        var targets = context.SyntaxProvider.ForAttributeWithMetadataName(attribute, (n, _) => n is ClassDeclarationSyntax, (a, _) => new Target(a.TargetSymbol));
+        context.RegisterSourceOutput(targets.Combine(list), (spc, x) =>
+        {
+            if (!x.Right.Problems.IsEmpty) return;
+            var problems = new System.Collections.Generic.List<Diagnostic>();
+            var text = emit(x.Left, x.Right, problems);
+            foreach (var d in problems) spc.ReportDiagnostic(d);
+            if (problems.Count == 0) spc.AddSource($"{x.Left.Name}.Fops.g.cs", SourceText.From(text, Encoding.UTF8));
+        });
     }
 }
 
@@ -55,9 +73,12 @@ internal sealed class Target : System.IEquatable<Target>
     public readonly bool IsStatic, IsSealed;
     /// <summary>What the class's Intercept method returns when it intercepts (its return type without the ?).</summary>
     public readonly string InterceptState = "";
+    /// <summary>Names of the members the class declares by hand (what the generator must not write).</summary>
+    public readonly System.Collections.Immutable.ImmutableHashSet<string> Members = System.Collections.Immutable.ImmutableHashSet<string>.Empty;
 
     public Target(ISymbol s)
     {
+        if (s is INamedTypeSymbol declared) Members = declared.GetMembers().Select(m => m.Name).ToImmutableHashSet();
         if (s is INamedTypeSymbol t && t.GetMembers("Intercept").OfType<IMethodSymbol>().FirstOrDefault() is { } m)
         {
             var r = m.ReturnType is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } n ? n.TypeArguments[0] : m.ReturnType.WithNullableAnnotation(NullableAnnotation.NotAnnotated);
@@ -73,7 +94,7 @@ internal sealed class Target : System.IEquatable<Target>
     public string Header =>
         $"{Accessibility} {(IsStatic ? "static " : IsSealed ? "sealed " : "")}partial class {Name}";
 
-    public bool Equals(Target? o) => o is not null && o.Namespace == Namespace && o.Name == Name && o.Accessibility == Accessibility && o.InterceptState == InterceptState && o.IsStatic == IsStatic && o.IsSealed == IsSealed;
+    public bool Equals(Target? o) => o is not null && o.Namespace == Namespace && o.Name == Name && o.Accessibility == Accessibility && o.InterceptState == InterceptState && o.Members.SetEquals(Members) && o.IsStatic == IsStatic && o.IsSealed == IsSealed;
     public override bool Equals(object? obj) => Equals(obj as Target);
     public override int GetHashCode() => (Namespace + "." + Name).GetHashCode();
 }

@@ -14,6 +14,7 @@ internal enum FopShape { Result, Errno, Void }
 internal sealed class FopParam
 {
     public string Name = "", Type = "", Default = "";
+    public bool IsEnum;
 }
 
 /// <summary>One [Fop] method of Translator, reduced to the strings the emitters need.</summary>
@@ -70,7 +71,7 @@ internal sealed class FopList : IEquatable<FopList>
                 Location = m.Locations.FirstOrDefault(),
                 Params = m.Parameters.Select(p => new FopParam
                 {
-                    Name = p.Name, Type = p.Type.ToDisplayString(TypeFormat),
+                    Name = p.Name, Type = p.Type.ToDisplayString(TypeFormat), IsEnum = p.Type.TypeKind == TypeKind.Enum,
                     Default = !p.HasExplicitDefaultValue ? ""
                         : p.ExplicitDefaultValue is null ? (p.Type.IsValueType ? "default" : "null")
                         : $"({p.Type.ToDisplayString(TypeFormat)}){SymbolDisplay.FormatPrimitive(p.ExplicitDefaultValue, quoteStrings: true, useHexadecimalNumbers: false)}",
@@ -126,6 +127,10 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor BadNumbering = new("GRAFTFOP002", "Fop numbers must run 1..N",
         "[Fop] method '{0}' has number {1} where {2} was expected: fop numbers are unique and run from 1 without gaps",
+        "Graft.FopGen", DiagnosticSeverity.Error, true);
+
+    public static readonly DiagnosticDescriptor NotMapped = new("GRAFTFOP004", "Fop needs hand-written protocol code",
+        "'{0}' does not map one to one onto its wire layout, so {1} must {2} by hand",
         "Graft.FopGen", DiagnosticSeverity.Error, true);
 
     public static readonly DiagnosticDescriptor BadWireField = new("GRAFTFOP003", "Unknown wire field",

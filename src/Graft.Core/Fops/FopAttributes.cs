@@ -42,3 +42,22 @@ public sealed class InterceptsEveryFopAttribute : Attribute;
 /// </summary>
 [AttributeUsage(AttributeTargets.Class, Inherited = false)]
 public sealed class GeneratesFopWireAttribute : Attribute;
+
+/// <summary>
+/// On protocol/client: the generator overrides every fop whose arguments map one to one, in order,
+/// onto its Request layout and whose answer is its one Reply value, by sending it through the
+/// class's <c>CallAsync(ctx, request)</c> (or <c>FdCallAsync(ctx, fd, request)</c> when its first
+/// argument is its fd). A fop the class overrides by hand is left to it; a fop that does not map
+/// and is not overridden is a build error.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class GeneratesFopClientAttribute : Attribute;
+
+/// <summary>
+/// On protocol/server: the generator writes <c>ServeAsync</c>, the dispatch of every fop. A fop that
+/// maps one to one onto its layout is served inline; any other is served by the class's own
+/// <c>Serve{Fop}(session, call, ctx[, fd])</c> (with the resolved fd when its first argument is its
+/// fd). A fop that neither maps nor has a Serve method is a build error.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class GeneratesFopServerAttribute : Attribute;
