@@ -163,6 +163,16 @@ public abstract partial class Translator
     [Fop(37, Request = "Fd Name")]
     public virtual partial ValueTask<Errno> FremovexattrAsync(FopContext ctx, Fd fd, string name);
 
+    /// <summary>
+    /// xattrop: adds <paramref name="deltas"/> — signed 64-bit big-endian counters, one after
+    /// another — to the counters kept in xattr <paramref name="name"/> (an absent xattr counts as
+    /// zeros) in one atomic step on the brick, and returns the new value. Two adds to one object
+    /// never lose one another. A value of another length than <paramref name="deltas"/> is EINVAL.
+    /// Cluster translators keep pending-operation counts this way.
+    /// </summary>
+    [Fop(41, Request = "Loc Name Data", Reply = "Bytes")]
+    public virtual partial ValueTask<Result<byte[]>> XattropAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> deltas);
+
     // ---- end of life: not errors, each translator drops its own state then passes on ----
 
     /// <summary>The fd's last reference is gone (file).</summary>
