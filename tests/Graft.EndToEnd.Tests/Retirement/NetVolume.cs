@@ -86,6 +86,13 @@ internal sealed class NetVolume : IAsyncDisposable
         return r;
     }
 
+    /// <summary>Changes only run-time options (e.g. debug/faults'): applied in place, no new graph.</summary>
+    public async Task ReconfigureAsync(bool writeBehind, string? faults = null)
+    {
+        var r = await Volume.ApplyVolfileAsync(Volfile(BrickProcess.Port, writeBehind, faults), "client.vol");
+        Assert.True(r.Outcome == SwitchOutcome.Reconfigured, $"{r.Outcome}: {r.Message}");
+    }
+
     public MountState State => Volume.GetState();
 
     /// <summary>Waits (bounded) until only the active graph is left: every old one retired and destroyed.</summary>

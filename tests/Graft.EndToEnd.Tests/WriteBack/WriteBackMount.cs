@@ -47,6 +47,14 @@ internal sealed class WriteBackMount : IAsyncDisposable
             """;
     }
 
+    /// <summary>Rewrites debug/faults' options only (an in-place reconfigure, no new graph) and waits (bounded) until the mount applied it.</summary>
+    public async Task ReconfigureFaultsAsync(string[] faults)
+    {
+        var before = Mount.Counter("reconfigures");
+        Mount.Write(Layered(Mount.Original, faults));
+        await Proc.Until(() => Mount.Counter("reconfigures") > before, "the faults reconfigured in place", seconds: 30);
+    }
+
     public string P(params string[] parts) => Mount.P(parts);
 
     /// <summary>Bytes write-behind of the active graph acknowledged and has not yet written (or failed to).</summary>
