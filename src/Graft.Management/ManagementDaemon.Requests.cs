@@ -105,13 +105,16 @@ public sealed partial class ManagementDaemon
         foreach (var e in await _store.ListAsync($"clients/{v.Name}/", ct).ConfigureAwait(false))
             if (long.TryParse(e.Value, System.Globalization.CultureInfo.InvariantCulture, out var n)) clients += n;
         var bricks = new JsonArray();
+        // A brick's status is its daemon's word: with that daemon gone it is only what the brick was.
+        var up = await HostsUpAsync(v.Bricks.Select(b => b.Host), ct).ConfigureAwait(false);
         foreach (var b in v.Bricks)
         {
             var s = v.State == VolumeState.Started ? statuses.GetValueOrDefault(b.Name) : null;
+            var daemonUp = up.Contains(b.Host);
             bricks.Add(new JsonObject
             {
-                ["host"] = b.Host, ["path"] = b.Path, ["port"] = b.Port, ["pid"] = s?.Pid ?? 0, ["online"] = s?.Online ?? false,
-                ["restarts"] = s?.Restarts ?? 0, ["name"] = b.Name,
+                ["host"] = b.Host, ["path"] = b.Path, ["port"] = b.Port, ["pid"] = s?.Pid ?? 0, ["online"] = daemonUp && (s?.Online ?? false),
+                ["restarts"] = s?.Restarts ?? 0, ["name"] = b.Name, ["daemon"] = daemonUp ? "up" : "down",
             });
         }
         return new JsonObject { ["name"] = v.Name, ["state"] = v.State.ToString().ToLowerInvariant(), ["bricks"] = bricks, ["clients"] = clients };

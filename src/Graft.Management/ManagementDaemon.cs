@@ -96,6 +96,7 @@ public sealed partial class ManagementDaemon : IAsyncDisposable, IControlHandler
             d._background.Add(Task.Run(d.ReconcileLoopAsync));
             d._background.Add(Task.Run(d.ChangeLoopAsync));
             d._background.Add(Task.Run(d.LeaderLoopAsync));
+            d._background.Add(Task.Run(d.PresenceLoopAsync));
             LogStarted(d._log, d.Self, d.EndPoint!.ToString(), store.Kind, d.ClusterId);
             return d;
         }
