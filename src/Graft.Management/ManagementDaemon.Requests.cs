@@ -138,13 +138,14 @@ public sealed partial class ManagementDaemon
         JsonObject info;
         try
         {
-            await using var c = await ManagementClient.ConnectAsync(host, port, secret: null, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+            await using var c = await ManagementClient.ConnectAsync(host, port, secret: null, TimeSpan.FromSeconds(5), ct, _tls).ConfigureAwait(false);
             info = (JsonObject)(await c.CallAsync("daemon.info", ct: ct).ConfigureAwait(false))!;
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
             throw new ManagementError($"no graft daemon answers at {host}:{port}: {e.Message}");
         }
+        catch (ManagementError e) { throw new ManagementError($"cannot probe {host}:{port}: {e.Message}"); }
         var theirs = info["clusterId"]?.GetValue<string>();
         if (theirs != ClusterId)
             throw new ManagementError($"{host}:{port} is a daemon of another cluster (its {info["store"]} store, cluster {theirs}); " +
@@ -165,7 +166,7 @@ public sealed partial class ManagementDaemon
             {
                 try
                 {
-                    await using var c = await ManagementClient.ConnectAsync(p.Host, p.Port, null, TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);
+                    await using var c = await ManagementClient.ConnectAsync(p.Host, p.Port, null, TimeSpan.FromSeconds(2), ct, _tls).ConfigureAwait(false);
                     connected = true;
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ManagementError) { }
