@@ -15,6 +15,16 @@ public sealed record MountSettings(FuseMountOptions Fuse, FuseBridgeOptions Brid
 
     /// <summary>Management daemons to fetch the volfile from when the first one is gone (each HOST or HOST:PORT).</summary>
     public IReadOnlyList<string> BackupVolfileServers { get; init; } = [];
+
+    /// <summary>-o tls: TLS to the management daemons and the bricks, with the default files unless named below.</summary>
+    public bool Tls { get; init; }
+    /// <summary>-o tls-cert=, tls-key=, tls-ca=: the mount's certificate, its key and the cluster's CA (absolute paths); each implies tls.</summary>
+    public string? TlsCert { get; init; }
+    public string? TlsKey { get; init; }
+    public string? TlsCa { get; init; }
+
+    /// <summary>Whether any TLS option was given (they apply to HOST:/VOLUME mounts only).</summary>
+    public bool UsesTls => Tls || TlsCert is not null || TlsKey is not null || TlsCa is not null;
 }
 
 /// <summary>
@@ -28,7 +38,8 @@ public static class MountOptionParser
     public const string Known =
         "entry_timeout=SEC, attr_timeout=SEC, negative_timeout=SEC, allow_other, noallow_other, " +
         "default_permissions, nodefault_permissions, ro, rw, readers=N, read_ahead_kb=N, sweep_delay=SEC, " +
-        "retirement_timeout=SEC, debug, backup-volfile-servers=H1[:PORT]:H2[:PORT]...";
+        "retirement_timeout=SEC, debug, backup-volfile-servers=H1[:PORT]:H2[:PORT]..., " +
+        "tls, tls-cert=FILE, tls-key=FILE, tls-ca=FILE (HOST:/VOLUME mounts of a daemon with TLS)";
 
     /// <summary>Readers: one per core is enough to keep the kernel's queue drained on small machines.</summary>
     public static int DefaultReaders => Math.Clamp(Environment.ProcessorCount, 2, 8);
@@ -50,6 +61,8 @@ public static class MountOptionParser
         var bridge = new FuseBridgeOptions();
         TimeSpan? sweepDelay = null, retirementTimeout = null;
         IReadOnlyList<string> backups = [];
+        bool tls = false;
+        string? tlsCert = null, tlsKey = null, tlsCa = null;
         settings = new MountSettings(fuse, bridge);
         error = "";
         foreach (var raw in (options ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -100,10 +113,19 @@ public static class MountOptionParser
                     backups = ServerList(value!);
                     if (backups.Count == 0) { error = $"mount option {key}={value}: give H1:H2 (each host may be followed by :PORT)"; return false; }
                     break;
-                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "sweep_delay" or "retirement_timeout" or "backup-volfile-servers":
+                case "tls" when flag: tls = true; break;
+                case "tls-cert" or "tls-key" or "tls-ca" when !flag:
+                    // Absolute: the mount daemon and mount(8)'s helper run from another directory.
+                    if (!value!.StartsWith('/')) { error = $"mount option {key}={value}: give an absolute path"; return false; }
+                    if (key == "tls-cert") tlsCert = value;
+                    else if (key == "tls-key") tlsKey = value;
+                    else tlsCa = value;
+                    break;
+                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "sweep_delay" or "retirement_timeout" or "backup-volfile-servers"
+                    or "tls-cert" or "tls-key" or "tls-ca":
                     error = $"mount option '{key}' needs a value ({key}=...)";
                     return false;
-                case "allow_other" or "noallow_other" or "default_permissions" or "nodefault_permissions" or "ro" or "rw" or "debug":
+                case "allow_other" or "noallow_other" or "default_permissions" or "nodefault_permissions" or "ro" or "rw" or "debug" or "tls":
                     error = $"mount option '{key}' takes no value";
                     return false;
                 default:
@@ -111,7 +133,11 @@ public static class MountOptionParser
                     return false;
             }
         }
-        settings = new MountSettings(fuse, bridge) { SweepDelay = sweepDelay, RetirementTimeout = retirementTimeout, BackupVolfileServers = backups };
+        settings = new MountSettings(fuse, bridge)
+        {
+            SweepDelay = sweepDelay, RetirementTimeout = retirementTimeout, BackupVolfileServers = backups,
+            Tls = tls, TlsCert = tlsCert, TlsKey = tlsKey, TlsCa = tlsCa,
+        };
         return true;
     }
 

@@ -63,7 +63,7 @@ public sealed partial class ManagementDaemon
         }
         v = await Volumes.GetAsync(v.Name, ct).ConfigureAwait(false);
         var volfile = Path.Combine(_o.StateDir, "run", $"rebalance-{v.Name}.vol");
-        PrivateFile.Write(volfile, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off" } }, SecretFile));
+        PrivateFile.Write(volfile, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off" } }, SecretFile, _o.Tls));
         var args = new List<string>(_o.GraftCommand.Skip(1)) { "rebalance", "--volfile", volfile, "--json" };
         if (job.Kind == "fix-layout") args.Add("--fix-layout");
         foreach (var b in v.Bricks.Where(b => v.Removing.Contains(b.Name))) { args.Add("--remove"); args.Add($"{v.Name}-client-{b.Id}"); }

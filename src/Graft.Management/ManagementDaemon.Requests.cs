@@ -105,13 +105,16 @@ public sealed partial class ManagementDaemon
         foreach (var e in await _store.ListAsync($"clients/{v.Name}/", ct).ConfigureAwait(false))
             if (long.TryParse(e.Value, System.Globalization.CultureInfo.InvariantCulture, out var n)) clients += n;
         var bricks = new JsonArray();
+        // A brick's status is its daemon's word: with that daemon gone it is only what the brick was.
+        var up = await HostsUpAsync(v.Bricks.Select(b => b.Host), ct).ConfigureAwait(false);
         foreach (var b in v.Bricks)
         {
             var s = v.State == VolumeState.Started ? statuses.GetValueOrDefault(b.Name) : null;
+            var daemonUp = up.Contains(b.Host);
             bricks.Add(new JsonObject
             {
-                ["host"] = b.Host, ["path"] = b.Path, ["port"] = b.Port, ["pid"] = s?.Pid ?? 0, ["online"] = s?.Online ?? false,
-                ["restarts"] = s?.Restarts ?? 0, ["name"] = b.Name,
+                ["host"] = b.Host, ["path"] = b.Path, ["port"] = b.Port, ["pid"] = s?.Pid ?? 0, ["online"] = daemonUp && (s?.Online ?? false),
+                ["restarts"] = s?.Restarts ?? 0, ["name"] = b.Name, ["daemon"] = daemonUp ? "up" : "down",
             });
         }
         return new JsonObject { ["name"] = v.Name, ["state"] = v.State.ToString().ToLowerInvariant(), ["bricks"] = bricks, ["clients"] = clients };
@@ -135,13 +138,14 @@ public sealed partial class ManagementDaemon
         JsonObject info;
         try
         {
-            await using var c = await ManagementClient.ConnectAsync(host, port, secret: null, TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+            await using var c = await ManagementClient.ConnectAsync(host, port, secret: null, TimeSpan.FromSeconds(5), ct, _tls).ConfigureAwait(false);
             info = (JsonObject)(await c.CallAsync("daemon.info", ct: ct).ConfigureAwait(false))!;
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
             throw new ManagementError($"no graft daemon answers at {host}:{port}: {e.Message}");
         }
+        catch (ManagementError e) { throw new ManagementError($"cannot probe {host}:{port}: {e.Message}"); }
         var theirs = info["clusterId"]?.GetValue<string>();
         if (theirs != ClusterId)
             throw new ManagementError($"{host}:{port} is a daemon of another cluster (its {info["store"]} store, cluster {theirs}); " +
@@ -162,7 +166,7 @@ public sealed partial class ManagementDaemon
             {
                 try
                 {
-                    await using var c = await ManagementClient.ConnectAsync(p.Host, p.Port, null, TimeSpan.FromSeconds(2), ct).ConfigureAwait(false);
+                    await using var c = await ManagementClient.ConnectAsync(p.Host, p.Port, null, TimeSpan.FromSeconds(2), ct, _tls).ConfigureAwait(false);
                     connected = true;
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ManagementError) { }

@@ -48,6 +48,8 @@ public sealed partial class ManagementDaemon
         // The path goes into the volfile as an option value: one absolute path on one line, nothing else.
         if (secretFile is not null && (!secretFile.StartsWith('/') || secretFile.Any(char.IsControl)))
             throw new ManagementError("volfile.subscribe: secretFile must be an absolute path");
+        // With TLS the bricks require it too: the volfile names the mount's own files (it proved them on this connection).
+        var tls = _o.Tls is null ? null : ClientTls(request);
         var v = await Volumes.GetAsync(name, ct).ConfigureAwait(false);
         if (!session.Authenticated
             && !PeerPool.Allowed(session.Remote, VolumeKeys.ValueOf(v, VolumeKeys.Find(VolumeKeys.AuthAllow)!), await Pool.HostsAsync(ct).ConfigureAwait(false)))
@@ -74,7 +76,7 @@ public sealed partial class ManagementDaemon
                     // A stopped volume keeps its last volfile on the mounts; they follow again once it starts.
                     if (cur.State == VolumeState.Started && cur.Bricks.All(b => b.Port != 0))
                     {
-                        var text = VolfileGenerator.Client(cur, secretFile);
+                        var text = VolfileGenerator.Client(cur, secretFile, tls);
                         if (text != sent)
                         {
                             var m = new JsonObject { ["volume"] = name, ["volfile"] = text, ["revision"] = revision.ModRevision, ["server"] = Self };
@@ -93,6 +95,16 @@ public sealed partial class ManagementDaemon
             }
         }
         finally { AddSubscriber(name, -1); }
+    }
+
+    /// <summary>The mount's TLS files from a subscription request ("tls": {cert, key, ca}: absolute paths).</summary>
+    private static TlsFiles ClientTls(JsonObject request)
+    {
+        string? P(string k) => request["tls"] is JsonObject t && t[k] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+        var (cert, key, ca) = (P("cert"), P("key"), P("ca"));
+        if (!TlsFiles.Acceptable(cert) || !TlsFiles.Acceptable(key) || !TlsFiles.Acceptable(ca))
+            throw new ManagementError("volfile.subscribe: this cluster's bricks use TLS; the request must name the mount's tls files (absolute paths)");
+        return new TlsFiles(cert!, key!, ca!);
     }
 
     /// <summary>A just-started volume's bricks get their ports from their daemons: wait for them (bounded).</summary>

@@ -7,6 +7,7 @@ using Graft.Management.Store;
 using Graft.Management.Store.Etcd;
 using Graft.Management.Store.Sqlite;
 using Graft.Management.Volumes;
+using Graft.Xlators.Protocol.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Graft.Management;
@@ -27,6 +28,12 @@ public sealed record DaemonOptions(string StateDir, IPAddress Listen, int Port, 
     /// <summary>Bound on `volume start` waiting for the bricks of this host to come up, and on a mount's fetch waiting for brick ports.</summary>
     public TimeSpan BrickStartTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// TLS for the control port (every connection proves a certificate of this CA), this host's bricks
+    /// (run with these files) and the volfiles mounts get (naming the mount's own files); null: none.
+    /// </summary>
+    public TlsFiles? Tls { get; init; }
+
     public string HostName => Host ?? Listen.ToString();
 }
 
@@ -45,6 +52,8 @@ public sealed partial class ManagementDaemon : IAsyncDisposable, IControlHandler
     private readonly FileStream _lock;
     private readonly CancellationTokenSource _stop = new();
     private ManagementServer? _server;
+    /// <summary>This daemon's TLS as a client of other daemons (probe, peer status), or null.</summary>
+    private TlsConfig? _tls;
     private readonly List<Task> _background = [];
 
     public VolumeService Volumes { get; }
@@ -63,12 +72,14 @@ public sealed partial class ManagementDaemon : IAsyncDisposable, IControlHandler
         _log = loggers.CreateLogger("Graft.Management.Daemon");
         Pool = new PeerPool(store);
         Volumes = new VolumeService(store, Pool.HostsAsync);
-        _bricks = new BrickEnvironment(o.GraftCommand, Path.Combine(o.StateDir, "run"), Path.Combine(o.StateDir, "log"), SecretFile);
+        _bricks = new BrickEnvironment(o.GraftCommand, Path.Combine(o.StateDir, "run"), Path.Combine(o.StateDir, "log"), SecretFile) { Tls = o.Tls };
     }
 
     /// <summary>Opens the state dir and the store, joins or creates the cluster, listens. Throws <see cref="ManagementError"/> on a bad configuration.</summary>
     public static async Task<ManagementDaemon> StartAsync(DaemonOptions o, ILoggerFactory loggers, CancellationToken ct = default)
     {
+        // Bad TLS files are a configuration error now, not a refused connection later.
+        var tls = o.Tls?.Load("this host's certificate");
         Directory.CreateDirectory(o.StateDir);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(o.StateDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         FileStream stateLock;
@@ -89,13 +100,16 @@ public sealed partial class ManagementDaemon : IAsyncDisposable, IControlHandler
         var d = new ManagementDaemon(o, store, stateLock, loggers);
         try
         {
+            d._tls = tls;
             await d.JoinClusterAsync(ct).ConfigureAwait(false);
+            await d.CheckTlsModeAsync(ct).ConfigureAwait(false);
             var secret = Handshake.LoadSecret(d.SecretFile);
-            d._server = new ManagementServer(new IPEndPoint(o.Listen, o.Port), secret, d, loggers.CreateLogger("Graft.Management.Protocol"));
+            d._server = new ManagementServer(new IPEndPoint(o.Listen, o.Port), secret, d, loggers.CreateLogger("Graft.Management.Protocol"), tls);
             await d.UpdateOwnPortAsync(ct).ConfigureAwait(false);
             d._background.Add(Task.Run(d.ReconcileLoopAsync));
             d._background.Add(Task.Run(d.ChangeLoopAsync));
             d._background.Add(Task.Run(d.LeaderLoopAsync));
+            d._background.Add(Task.Run(d.PresenceLoopAsync));
             LogStarted(d._log, d.Self, d.EndPoint!.ToString(), store.Kind, d.ClusterId);
             return d;
         }

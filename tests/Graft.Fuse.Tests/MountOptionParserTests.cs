@@ -54,6 +54,9 @@ public class MountOptionParserTests
     [InlineData("sweep_delay", "needs a value")]
     [InlineData("backup-volfile-servers", "needs a value")]
     [InlineData("backup-volfile-servers=:", "give H1:H2")]
+    [InlineData("tls-cert=certs/c.pem", "give an absolute path")]
+    [InlineData("tls-ca", "needs a value")]
+    [InlineData("tls=yes", "takes no value")]
     public void Mistakes_are_named(string options, string message)
     {
         Assert.False(MountOptionParser.TryParse(options, out _, out var error));
@@ -69,5 +72,17 @@ public class MountOptionParserTests
         Assert.Equal(["10.0.0.2:24008", "10.0.0.3"], s.BackupVolfileServers);
         Assert.True(MountOptionParser.TryParse(null, out s, out _));
         Assert.Empty(s.BackupVolfileServers);
+    }
+
+    [Fact]
+    public void Tls_options_name_the_mounts_files()
+    {
+        Assert.True(MountOptionParser.TryParse("tls-cert=/etc/c.pem,tls-key=/etc/c.key,tls-ca=/etc/ca.pem", out var s, out _));
+        Assert.Equal(("/etc/c.pem", "/etc/c.key", "/etc/ca.pem"), (s.TlsCert, s.TlsKey, s.TlsCa));
+        Assert.True(s.UsesTls);
+        Assert.True(MountOptionParser.TryParse("tls", out s, out _));
+        Assert.True(s is { Tls: true, UsesTls: true, TlsCert: null });
+        Assert.True(MountOptionParser.TryParse("ro", out s, out _));
+        Assert.False(s.UsesTls);
     }
 }

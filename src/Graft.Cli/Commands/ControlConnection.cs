@@ -9,7 +9,8 @@ namespace Graft.Cli.Commands;
 /// <summary>
 /// What the `volume` and `peer` verbs share: which daemon to ask (`--server HOST[:PORT]`, default
 /// $GRAFT_SERVER or 127.0.0.1:24007), the cluster secret that proves the CLI may (`--secret-file`,
-/// default the state dir's secret, readable by root only), `--json`, and one place that turns a
+/// default the state dir's secret, readable by root only), TLS (`--tls`, `--tls-cert/--tls-key/--tls-ca`)
+/// for a daemon that requires it, `--json`, and one place that turns a
 /// refusal or an unreachable daemon into a message and exit code 1.
 /// </summary>
 internal static class ControlConnection
@@ -25,6 +26,19 @@ internal static class ControlConnection
     };
 
     public static readonly Option<bool> Json = new("--json") { Description = "Print the daemon's answer as JSON.", Recursive = true };
+
+    public static readonly Option<bool> Tls = new("--tls")
+    {
+        Description = $"Connect with TLS, presenting this machine's certificate ({TlsFiles.DefaultDir}/node.pem, node.key, ca.pem unless --tls-cert, --tls-key, --tls-ca say otherwise). Needed for a daemon started with TLS.",
+        Recursive = true,
+    };
+
+    public static readonly Option<FileInfo?> TlsCert = new("--tls-cert") { Description = "This client's certificate (PEM), signed by the cluster's CA; implies --tls.", Recursive = true };
+    public static readonly Option<FileInfo?> TlsKey = new("--tls-key") { Description = "The key of --tls-cert (PEM); implies --tls.", Recursive = true };
+    public static readonly Option<FileInfo?> TlsCa = new("--tls-ca") { Description = "The cluster's CA (PEM): the daemon's certificate must be signed by it and name the --server host; implies --tls.", Recursive = true };
+
+    /// <summary>Every option that says how to reach the daemon, for the group commands.</summary>
+    public static Option[] All => [Server, SecretFile, Json, Tls, TlsCert, TlsKey, TlsCa];
 
     public static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
@@ -44,7 +58,9 @@ internal static class ControlConnection
                 error.WriteLine($"graft {verb}: cannot read the cluster secret {secretPath} ({e.Message}); give --secret-file (root's daemons keep it in their state dir)");
                 return 1;
             }
-            await using var c = await ManagementClient.ConnectAsync(host, port, secret, TimeSpan.FromSeconds(10), ct);
+            var tls = TlsFiles.From(parse.GetValue(Tls), parse.GetValue(TlsCert)?.FullName, parse.GetValue(TlsKey)?.FullName, parse.GetValue(TlsCa)?.FullName)
+                      ?.Load("this client's certificate");
+            await using var c = await ManagementClient.ConnectAsync(host, port, secret, TimeSpan.FromSeconds(10), ct, tls);
             return await body(c, parse.InvocationConfiguration.Output);
         }
         catch (ManagementError e) { error.WriteLine($"graft {verb}: {e.Message}"); return 1; }

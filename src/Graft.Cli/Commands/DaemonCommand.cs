@@ -3,6 +3,7 @@ using System.Net;
 using System.Runtime.InteropServices;
 using Graft.Management;
 using Graft.Management.Bricks;
+using Graft.Management.Protocol;
 using Graft.Management.Volumes;
 using Microsoft.Extensions.Logging;
 
@@ -29,9 +30,16 @@ public static class DaemonCommand
         var host = new Option<string?>("--host") { Description = "This host's name in bricks (HOST:/DIR) and in the pool (default the --listen address)." };
         var etcd = new Option<string?>("--etcd") { Description = "etcd endpoints (URL,...): keep the cluster's state in etcd, shared by the daemons of several hosts. Default: SQLite in the state dir (one node)." };
         var prefix = new Option<string>("--etcd-prefix") { Description = "Key prefix of this cluster in etcd.", DefaultValueFactory = _ => "/graft/" };
+        var tls = new Option<bool>("--tls")
+        {
+            Description = $"TLS 1.3 on the control port, for this host's bricks and in the volfiles mounts get: every connection must present a certificate of the cluster's CA. Files: {TlsFiles.DefaultDir}/node.pem, node.key, ca.pem unless --tls-cert, --tls-key, --tls-ca say otherwise. Every daemon of a cluster uses TLS or none.",
+        };
+        var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "This host's certificate (PEM; the cluster's CA signed it; it names the --host/--listen address; serverAuth and clientAuth purposes). Implies --tls." };
+        var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "The key of --tls-cert (PEM, root's 0600). Implies --tls." };
+        var tlsCa = new Option<FileInfo?>("--tls-ca") { Description = "The cluster's CA (PEM): clients, peers and bricks must present certificates it signed. Implies --tls." };
         var cmd = new Command("daemon", "Run the management daemon in the foreground: volumes, peers, this host's bricks, and volfiles for mounts.")
         {
-            stateDir, listen, port, host, etcd, prefix,
+            stateDir, listen, port, host, etcd, prefix, tls, tlsCert, tlsKey, tlsCa,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -57,6 +65,7 @@ public static class DaemonCommand
                 Host = parse.GetValue(host),
                 Etcd = parse.GetValue(etcd)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [],
                 EtcdPrefix = parse.GetValue(prefix)!,
+                Tls = TlsFiles.From(parse.GetValue(tls), parse.GetValue(tlsCert)?.FullName, parse.GetValue(tlsKey)?.FullName, parse.GetValue(tlsCa)?.FullName),
             };
             var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); });

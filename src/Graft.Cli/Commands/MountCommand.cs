@@ -28,7 +28,7 @@ public static class MountCommand
             Description = "The volume of a management daemon (graft daemon) to mount, unless --volfile is given; then an existing, empty directory.",
             Arity = new ArgumentArity(1, 2),
         };
-        var cmd = new Command("mount", "Mount a volume through FUSE, from a management daemon (HOST[:PORT]:/VOLUME; every change of the volume is applied as it is made, -o backup-volfile-servers=H1:H2 names daemons to fall back on) or from a volfile (--volfile FILE: edit it in place or by rename, or send SIGHUP). Run-time options change in place; anything else switches to a new graph with files kept open (graft state shows lastVolfileError if a volfile is refused).") { foreground, options, volfile, log, timeout, places };
+        var cmd = new Command("mount", "Mount a volume through FUSE, from a management daemon (HOST[:PORT]:/VOLUME; every change of the volume is applied as it is made, -o backup-volfile-servers=H1:H2 names daemons to fall back on; -o tls-cert=FILE,tls-key=FILE,tls-ca=FILE, or -o tls for " + Graft.Management.Protocol.TlsFiles.DefaultDir + ", for a daemon with TLS: its bricks are then reached over TLS too) or from a volfile (--volfile FILE: edit it in place or by rename, or send SIGHUP). Run-time options change in place; anything else switches to a new graph with files kept open (graft state shows lastVolfileError if a volfile is refused).") { foreground, options, volfile, log, timeout, places };
         cmd.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
@@ -45,6 +45,11 @@ public static class MountCommand
             if ((spec is null) == (parse.GetValue(volfile) is null))
             {
                 error.WriteLine("graft mount: give either HOST[:PORT]:/VOLUME or --volfile FILE, and the mount point");
+                return 2;
+            }
+            if (spec is null && settings.UsesTls)
+            {
+                error.WriteLine("graft mount: tls options are for HOST:/VOLUME mounts; a volfile names its bricks' tls files itself (protocol/client tls-cert, tls-key, tls-ca)");
                 return 2;
             }
             var vf = spec ?? parse.GetValue(volfile)!.FullName;

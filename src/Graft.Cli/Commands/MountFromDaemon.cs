@@ -39,7 +39,8 @@ internal static class MountFromDaemon
         }
         // The cluster secret the daemon hands over lives beside the mount's control socket: root's, 0600.
         var secretFile = Path.ChangeExtension(ControlClient.SocketPathFor(mountPoint), ".secret");
-        try { return await VolfileSubscription.OpenAsync(servers, volume, secretFile, loggers, ct); }
+        var tls = TlsFiles.From(settings.Tls, settings.TlsCert, settings.TlsKey, settings.TlsCa);
+        try { return await VolfileSubscription.OpenAsync(servers, volume, secretFile, loggers, ct, tls); }
         catch (ManagementError e) { error.WriteLine("graft mount: " + e.Message); return null; }
     }
 }

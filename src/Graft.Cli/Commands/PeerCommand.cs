@@ -9,7 +9,8 @@ public static class PeerCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("peer", "The trusted pool: the hosts whose bricks volumes may use.") { Server, SecretFile, Json };
+        var cmd = new Command("peer", "The trusted pool: the hosts whose bricks volumes may use.");
+        foreach (var o in All) cmd.Options.Add(o);
         var address = new Argument<string>("HOST[:PORT]");
         var probe = new Command("probe", "Add the host whose daemon answers at HOST[:PORT] to the pool (it must share this cluster's store: the same --etcd).") { address };
         probe.SetAction((parse, ct) => RunAsync(parse, "peer probe", async (c, o) =>

@@ -7,10 +7,8 @@ public static class VolumeCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("volume", "Create, start, change and inspect volumes through the management daemon (graft daemon).")
-        {
-            ControlConnection.Server, ControlConnection.SecretFile, ControlConnection.Json,
-        };
+        var cmd = new Command("volume", "Create, start, change and inspect volumes through the management daemon (graft daemon).");
+        foreach (var o in ControlConnection.All) cmd.Options.Add(o);
         cmd.Subcommands.Add(VolumeCreateCommand.Create());
         foreach (var c in VolumeStateCommands.Create()) cmd.Subcommands.Add(c);
         foreach (var c in VolumeInfoCommands.Create()) cmd.Subcommands.Add(c);

@@ -39,7 +39,7 @@ public static class VolumeInfoCommands
         yield return info;
 
         var statusName = new Argument<string?>("NAME") { Arity = ArgumentArity.ZeroOrOne };
-        var status = new Command("status", "Show the bricks' processes (port, pid, online, restarts) and the mounted clients.") { statusName };
+        var status = new Command("status", "Show the bricks' processes (port, pid, online, restarts) and the mounted clients. Online is ? for a brick whose host's daemon is down: its last status is not known to hold.") { statusName };
         status.SetAction((parse, ct) => RunAsync(parse, "volume status", async (c, o) =>
         {
             var r = (JsonArray)(await c.CallAsync("volume.status", new JsonObject { ["name"] = parse.GetValue(statusName) }, ct))!;
@@ -54,11 +54,15 @@ public static class VolumeInfoCommands
                 o.WriteLine($"Status of volume: {S(v!["name"])} ({S(v["state"])}), clients: {S(v["clients"])}");
                 o.WriteLine($"{"Brick",-48} {"Port",6} {"Online",6} {"Pid",8} {"Restarts",8}");
                 foreach (var b in (JsonArray)v["bricks"]!)
-                    o.WriteLine($"{S(b!["host"]) + ":" + S(b["path"]),-48} {S(b["port"]),6} {(b["online"]!.GetValue<bool>() ? "Y" : "N"),6} {S(b["pid"]),8} {S(b["restarts"]),8}");
+                    o.WriteLine($"{S(b!["host"]) + ":" + S(b["path"]),-48} {S(b["port"]),6} {Online(b),6} {S(b["pid"]),8} {S(b["restarts"]),8}");
                 o.WriteLine();
             }
             return 0;
         }, ct));
         yield return status;
     }
+
+    /// <summary>Y, N, or ? when the brick's daemon is down (its last status is not known to hold).</summary>
+    private static string Online(JsonNode b) =>
+        S(b["daemon"]) == "down" ? "?" : b["online"]!.GetValue<bool>() ? "Y" : "N";
 }

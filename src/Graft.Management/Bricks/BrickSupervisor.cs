@@ -19,6 +19,8 @@ public sealed record BrickEnvironment(IReadOnlyList<string> GraftCommand, string
     public TimeSpan CheckInterval { get; init; } = TimeSpan.FromMilliseconds(200);
     /// <summary>Bound on a brick's SIGTERM shutdown before SIGKILL.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(20);
+    /// <summary>The daemon's TLS files, given to every brick (--tls-cert, --tls-key, --tls-ca); null: plaintext bricks.</summary>
+    public Protocol.TlsFiles? Tls { get; init; }
 }
 
 /// <summary>
@@ -64,15 +66,22 @@ public sealed partial class BrickSupervisor : IAsyncDisposable
     [
         "brick", "--dir", Brick.Path, "--name", Brick.Name, "--port", Brick.Port.ToString(CultureInfo.InvariantCulture),
         "--listen", ListenAddress(Brick.Host), "--auth-allow", "*", "--secret-file", _env.SecretFile,
+        .. _env.Tls is { } t ? (string[])["--tls-cert", t.Cert, "--tls-key", t.Key, "--tls-ca", t.Ca] : [],
     ];
 
     private static string ListenAddress(string host) =>
         IPAddress.TryParse(host, out _) ? host
         : Dns.GetHostAddresses(host).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)?.ToString() ?? host;
 
-    /// <summary>The pid file names a live process running exactly this brick (same directory, name and port).</summary>
-    private int Adoptable()
+    /// <summary>
+    /// The pid file names a live process running exactly this brick (same arguments): adopted. One
+    /// running this brick with other settings (TLS turned on or off, another port) is
+    /// <paramref name="outdated"/>: it must stop before the brick starts again. Anything else (a
+    /// reused pid) is neither.
+    /// </summary>
+    private int Adoptable(out int outdated)
     {
+        outdated = 0;
         try
         {
             if (!int.TryParse(File.ReadAllText(PidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) return 0;
@@ -80,17 +89,30 @@ public sealed partial class BrickSupervisor : IAsyncDisposable
             var args = Processes.Arguments(pid);
             var want = BrickArguments();
             // The brick's own arguments end its command line (after the runtime and the CLI's path).
-            return args.Length >= want.Count && args[^want.Count..].SequenceEqual(want) ? pid : 0;
+            if (args.Length >= want.Count && args[^want.Count..].SequenceEqual(want)) return pid;
+            if (Follows(args, "brick", "--dir") && Follows(args, "--dir", Brick.Path) && Follows(args, "--name", Brick.Name)) outdated = pid;
+            return 0;
         }
         catch (IOException) { return 0; }
+    }
+
+    private static bool Follows(string[] args, string first, string then)
+    {
+        var i = Array.IndexOf(args, first);
+        return i >= 0 && i + 1 < args.Length && args[i + 1] == then;
     }
 
     private async Task RunAsync()
     {
         var ct = _stop.Token;
         var backoff = _env.MinBackoff;
-        _pid = Adoptable();
+        _pid = Adoptable(out var outdated);
         if (_pid != 0) LogAdopted(_log, _volume, Brick.Name, _pid);
+        if (outdated != 0)
+        {
+            LogOutdated(_log, _volume, Brick.Name, outdated);
+            if (!await Processes.StopAsync(outdated, _env.StopTimeout).ConfigureAwait(false)) LogStopFailed(_log, _volume, Brick.Name, outdated);
+        }
         while (!ct.IsCancellationRequested)
         {
             if (_pid == 0)
@@ -185,6 +207,9 @@ public sealed partial class BrickSupervisor : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "volume {Volume}: brick {Brick} adopted (pid {Pid})")]
     private static partial void LogAdopted(ILogger log, string volume, string brick, int pid);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "volume {Volume}: brick {Brick} (pid {Pid}) runs with other settings; restarting it")]
+    private static partial void LogOutdated(ILogger log, string volume, string brick, int pid);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "volume {Volume}: brick {Brick} (pid {Pid}) exited after {Seconds:0.#}s; restarting")]
     private static partial void LogExited(ILogger log, string volume, string brick, int pid, double seconds);

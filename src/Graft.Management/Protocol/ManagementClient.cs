@@ -1,12 +1,16 @@
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text.Json.Nodes;
 using Graft.Management.Volumes;
+using Graft.Xlators.Protocol.Transport;
 
 namespace Graft.Management.Protocol;
 
 /// <summary>
 /// One control connection to a daemon: the CLI's requests (authenticated with the cluster secret) or a
-/// mount's volfile subscription (with or without it). Calls are one at a time.
+/// mount's volfile subscription (with or without it). Calls are one at a time. With <see cref="TlsConfig"/>
+/// the connection is TLS (a daemon without TLS is refused, as a TLS daemon refuses a client without it).
 /// </summary>
 public sealed class ManagementClient : IAsyncDisposable
 {
@@ -42,8 +46,13 @@ public sealed class ManagementClient : IAsyncDisposable
         int.TryParse(p, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n is > 0 and < 65536
             ? n : throw new FormatException($"'{address}': '{p}' is not a port");
 
-    /// <summary>Connects and authenticates (with <paramref name="secret"/>, or as an anonymous volfile client when null).</summary>
-    public static async Task<ManagementClient> ConnectAsync(string host, int port, byte[]? secret, TimeSpan timeout, CancellationToken ct = default)
+    /// <summary>
+    /// Connects and authenticates (with <paramref name="secret"/>, or as an anonymous volfile client when
+    /// null), over TLS with <paramref name="tls"/>: the daemon's certificate must be of that CA and name
+    /// <paramref name="host"/>.
+    /// </summary>
+    public static async Task<ManagementClient> ConnectAsync(string host, int port, byte[]? secret, TimeSpan timeout, CancellationToken ct = default,
+                                                            TlsConfig? tls = null)
     {
         using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
         bound.CancelAfter(timeout);
@@ -55,10 +64,17 @@ public sealed class ManagementClient : IAsyncDisposable
             {
                 throw new IOException($"no answer from {host}:{port} within {timeout.TotalSeconds:0.#}s");
             }
-            var s = tcp.GetStream();
-            var hello = await Frames.ReadAsync(s, bound.Token).ConfigureAwait(false)
-                        ?? throw new IOException($"{host}:{port} closed the connection");
-            if (hello["hello"]?.GetValue<string>() != "graft-mgmt") throw new IOException($"{host}:{port} is not a graft daemon");
+            Stream s = tcp.GetStream();
+            var hello = await ReadHelloAsync(s, host, port, bound.Token).ConfigureAwait(false);
+            var daemonTls = hello["tls"] is JsonValue t && t.TryGetValue<bool>(out var on) && on;
+            if (daemonTls && tls is null) throw new ManagementError($"{host}:{port}: {ManagementServer.RequiresTls}");
+            if (!daemonTls && tls is not null)
+                throw new ManagementError($"{host}:{port}: this daemon does not use TLS; connect without --tls-cert, --tls-key, --tls-ca and --tls (mount: without -o tls...)");
+            if (tls is not null)
+            {
+                s = await StartTlsAsync(s, host, port, tls, bound.Token).ConfigureAwait(false);
+                hello = await ReadHelloAsync(s, host, port, bound.Token).ConfigureAwait(false);
+            }
             var serverNonce = Handshake.Bytes(hello, "nonce") ?? throw new IOException($"{host}:{port}: handshake without a nonce");
             var clientNonce = Handshake.NewNonce();
             await Frames.WriteAsync(s, new JsonObject
@@ -80,6 +96,38 @@ public sealed class ManagementClient : IAsyncDisposable
         catch
         {
             tcp.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The daemon's hello; an error frame in its place (a refusal) throws its message.</summary>
+    private static async Task<JsonObject> ReadHelloAsync(Stream s, string host, int port, CancellationToken ct)
+    {
+        var hello = await Frames.ReadAsync(s, ct).ConfigureAwait(false) ?? throw new IOException($"{host}:{port} closed the connection");
+        if (hello["error"] is JsonValue err) throw new ManagementError($"{host}:{port}: {err.GetValue<string>()}");
+        if (hello["hello"]?.GetValue<string>() != "graft-mgmt") throw new IOException($"{host}:{port} is not a graft daemon");
+        return hello;
+    }
+
+    private static async Task<Stream> StartTlsAsync(Stream plain, string host, int port, TlsConfig tls, CancellationToken ct)
+    {
+        var ssl = new SslStream(plain, leaveInnerStreamOpen: false);
+        var verdict = new TlsConfig.PeerVerdict();
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(tls.ClientOptions(host, verdict), ct).ConfigureAwait(false);
+            return ssl;
+        }
+        catch (AuthenticationException e)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new ManagementError(verdict.Problem is { } p
+                ? $"{host}:{port}: the daemon's {p} (tls-ca; its certificate must name {host})"
+                : $"{host}:{port}: TLS handshake failed: {e.Message}");
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -112,9 +160,9 @@ public sealed class ManagementClient : IAsyncDisposable
     /// <summary>The next push, or null when the daemon closed the connection.</summary>
     public Task<JsonObject?> ReadPushAsync(CancellationToken ct) => Frames.ReadAsync(_stream, ct);
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         _tcp.Dispose();
-        return ValueTask.CompletedTask;
+        await _stream.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -1,7 +1,10 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using System.Text.Json.Nodes;
 using Graft.Management.Volumes;
+using Graft.Xlators.Protocol.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Graft.Management.Protocol;
@@ -27,12 +30,15 @@ public interface IControlHandler
 /// answered one at a time per connection. Administrative requests need an authenticated session (the
 /// cluster secret); an unauthenticated one may only subscribe to volfiles (the handler checks auth.allow).
 /// A malformed frame or a handshake that does not finish in <see cref="HandshakeTimeout"/> closes that
-/// connection only.
+/// connection only. With TLS every connection, whatever it asks, first proves a client certificate of
+/// the cluster's CA (see <see cref="StartTlsAsync"/>); the handshake and everything after it travel
+/// inside TLS.
 /// </summary>
 public sealed partial class ManagementServer : IAsyncDisposable
 {
     private readonly TcpListener _listener;
     private readonly byte[] _secret;
+    private readonly TlsConfig? _tls;
     private readonly IControlHandler _handler;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
@@ -43,9 +49,10 @@ public sealed partial class ManagementServer : IAsyncDisposable
     /// <summary>An idle connection (no request) is closed after this long; subscriptions are kept alive by pings.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(5);
 
-    public ManagementServer(IPEndPoint endpoint, byte[] secret, IControlHandler handler, ILogger log)
+    public ManagementServer(IPEndPoint endpoint, byte[] secret, IControlHandler handler, ILogger log, TlsConfig? tls = null)
     {
         _secret = secret;
+        _tls = tls;
         _handler = handler;
         _log = log;
         _listener = new TcpListener(endpoint);
@@ -77,9 +84,15 @@ public sealed partial class ManagementServer : IAsyncDisposable
         c.NoDelay = true;
         var remote = ((IPEndPoint)c.Client.RemoteEndPoint!).Address;
         if (remote.IsIPv4MappedToIPv6) remote = remote.MapToIPv4();
-        var stream = c.GetStream();
+        Stream stream = c.GetStream();
         try
         {
+            if (_tls is not null)
+            {
+                var secured = await StartTlsAsync(c.Client, stream, remote).ConfigureAwait(false);
+                if (secured is null) return;
+                stream = secured;
+            }
             var session = await OpenAsync(stream, remote).ConfigureAwait(false);
             if (session is null) return;
             while (!_stop.IsCancellationRequested)
@@ -115,7 +128,59 @@ public sealed partial class ManagementServer : IAsyncDisposable
         {
             LogBadFrame(_log, remote, e.Message); // a field of the wrong JSON type
         }
+        finally { await stream.DisposeAsync().ConfigureAwait(false); }
     }
+
+    /// <summary>
+    /// The TLS daemon's opening: a plaintext hello that says TLS follows (so a client without TLS can
+    /// say what is wrong instead of waiting), then the client's TLS handshake, TLS 1.3 only, with a
+    /// client certificate our CA signed. A client that answers in plaintext, or with a certificate we do
+    /// not trust, gets an error frame it can read (in plaintext, or inside TLS) and is closed. Returns
+    /// the TLS stream, or null when the connection was refused or ended.
+    /// </summary>
+    private async Task<Stream?> StartTlsAsync(Socket socket, Stream plain, IPAddress remote)
+    {
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        bound.CancelAfter(HandshakeTimeout);
+        await Frames.WriteAsync(plain, new JsonObject { ["hello"] = "graft-mgmt", ["version"] = Handshake.Version, ["tls"] = true }, bound.Token).ConfigureAwait(false);
+        var tls = await TlsConfig.LooksLikeTlsAsync(socket, bound.Token).ConfigureAwait(false);
+        if (tls is null) return null;
+        if (tls == false)
+        {
+            LogTlsRefused(_log, remote, "it answered in plaintext");
+            await Frames.WriteAsync(plain, Error(RequiresTls), bound.Token).ConfigureAwait(false);
+            return null;
+        }
+        var ssl = new SslStream(plain, leaveInnerStreamOpen: false);
+        var verdict = new TlsConfig.PeerVerdict();
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(_tls!.ServerOptions(verdict), bound.Token).ConfigureAwait(false);
+            if (!verdict.Trusted)
+            {
+                LogTlsRefused(_log, remote, "client " + verdict.Problem);
+                await Frames.WriteAsync(ssl, Error($"client {verdict.Problem} (the daemon's tls-ca)"), bound.Token).ConfigureAwait(false);
+                await ssl.DisposeAsync().ConfigureAwait(false);
+                return null;
+            }
+            return ssl;
+        }
+        catch (AuthenticationException e)
+        {
+            LogTlsRefused(_log, remote, "TLS handshake failed: " + e.Message);
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            return null;
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>What a client without TLS is told by a TLS daemon (older clients read it as their welcome).</summary>
+    public const string RequiresTls =
+        "this daemon requires TLS: give a certificate of the cluster's CA (graft: --tls-cert, --tls-key, --tls-ca or --tls; mount: -o tls-cert=,tls-key=,tls-ca= or -o tls)";
 
     public static JsonObject Error(string message) => new() { ["ok"] = false, ["error"] = message };
 
@@ -194,6 +259,9 @@ public sealed partial class ManagementServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "control connection from {Remote} dropped: {Problem}")]
     private static partial void LogBadFrame(ILogger log, IPAddress remote, string problem);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "control connection from {Remote} refused: {Problem}")]
+    private static partial void LogTlsRefused(ILogger log, IPAddress remote, string problem);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "control connection from {Remote} refused: wrong cluster secret")]
     private static partial void LogRefused(ILogger log, IPAddress remote);

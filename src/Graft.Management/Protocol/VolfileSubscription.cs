@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Graft.Management.Volumes;
 using Graft.Mount.Switching;
+using Graft.Xlators.Protocol.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -13,12 +14,15 @@ namespace Graft.Management.Protocol;
 /// <see cref="Silence"/>), it subscribes again — to the next server of the list (the backup volfile
 /// servers), round and round with a growing wait — and a volfile that changed meanwhile is applied.
 /// The cluster secret that comes with the first volfile is kept in <see cref="SecretFile"/> (0600,
-/// the mount daemon's own); the volfile only names that file.
+/// the mount daemon's own); the volfile only names that file. With <see cref="TlsFiles"/> every
+/// connection to a daemon is TLS with the mount's certificate, and the volfile names the same files for
+/// the bricks.
 /// </summary>
 public sealed partial class VolfileSubscription : IVolfileSource
 {
     private readonly IReadOnlyList<(string Host, int Port)> _servers;
     private readonly string _volume;
+    private readonly (TlsFiles Files, TlsConfig Config)? _tls;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
     private ManagementClient _client;
@@ -35,11 +39,12 @@ public sealed partial class VolfileSubscription : IVolfileSource
     public string SecretFile { get; }
     public string InitialText { get; }
 
-    private VolfileSubscription(IReadOnlyList<(string, int)> servers, string volume, string secretFile, ManagementClient client, int index,
-                                string text, long revision, ILogger log)
+    private VolfileSubscription(IReadOnlyList<(string, int)> servers, string volume, string secretFile, (TlsFiles, TlsConfig)? tls,
+                                ManagementClient client, int index, string text, long revision, ILogger log)
     {
         _servers = servers;
         _volume = volume;
+        _tls = tls;
         SecretFile = secretFile;
         _client = client;
         _serverIndex = index;
@@ -60,18 +65,20 @@ public sealed partial class VolfileSubscription : IVolfileSource
     }
 
     /// <summary>Subscribes to the first server that serves the volume; throws <see cref="ManagementError"/> (or IOException) with every server's answer when none does.</summary>
+    /// <param name="tls">The mount's TLS files (for daemons with TLS), or null; bad files throw <see cref="ManagementError"/> at once.</param>
     public static async Task<VolfileSubscription> OpenAsync(IReadOnlyList<(string Host, int Port)> servers, string volume, string secretFile,
-                                                             ILoggerFactory? loggers = null, CancellationToken ct = default)
+                                                             ILoggerFactory? loggers = null, CancellationToken ct = default, TlsFiles? tls = null)
     {
         var log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Graft.Mount.Volfile");
+        (TlsFiles, TlsConfig)? withTls = tls is null ? null : (tls, tls.Load("the mount's certificate"));
         var problems = new List<string>();
         for (int i = 0; i < servers.Count; i++)
         {
             try
             {
-                var (client, result) = await SubscribeAsync(servers[i], volume, secretFile, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
+                var (client, result) = await SubscribeAsync(servers[i], volume, secretFile, withTls, TimeSpan.FromSeconds(10), ct).ConfigureAwait(false);
                 var text = Text(result);
-                return new VolfileSubscription(servers, volume, secretFile, client, i, text, result["revision"]?.GetValue<long>() ?? 0, log);
+                return new VolfileSubscription(servers, volume, secretFile, withTls, client, i, text, result["revision"]?.GetValue<long>() ?? 0, log);
             }
             catch (Exception e) when (e is IOException or ManagementError or System.Net.Sockets.SocketException or InvalidDataException)
             {
@@ -84,14 +91,16 @@ public sealed partial class VolfileSubscription : IVolfileSource
     private static string Text(JsonObject m) => m["volfile"]?.GetValue<string>() ?? throw new InvalidDataException("a volfile message without a volfile");
 
     private static async Task<(ManagementClient, JsonObject)> SubscribeAsync((string Host, int Port) server, string volume, string secretFile,
-                                                                            TimeSpan timeout, CancellationToken ct)
+                                                                            (TlsFiles Files, TlsConfig Config)? tls, TimeSpan timeout, CancellationToken ct)
     {
-        var client = await ManagementClient.ConnectAsync(server.Host, server.Port, secret: null, timeout, ct).ConfigureAwait(false);
+        var client = await ManagementClient.ConnectAsync(server.Host, server.Port, secret: null, timeout, ct, tls?.Config).ConfigureAwait(false);
         try
         {
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
             bound.CancelAfter(timeout + TimeSpan.FromSeconds(30)); // the daemon may wait for brick ports of a just-started volume
-            var result = await client.SubscribeAsync(new JsonObject { ["volume"] = volume, ["secretFile"] = secretFile }, bound.Token).ConfigureAwait(false);
+            var request = new JsonObject { ["volume"] = volume, ["secretFile"] = secretFile };
+            if (tls is { Files: var f }) request["tls"] = new JsonObject { ["cert"] = f.Cert, ["key"] = f.Key, ["ca"] = f.Ca };
+            var result = await client.SubscribeAsync(request, bound.Token).ConfigureAwait(false);
             if (result["secret"]?.GetValue<string>() is { Length: > 0 } secret) PrivateFile.Write(secretFile, secret + "\n");
             return (client, result);
         }
@@ -135,7 +144,7 @@ public sealed partial class VolfileSubscription : IVolfileSource
                 var next = (Volatile.Read(ref _serverIndex) + 1) % _servers.Count;
                 try
                 {
-                    var (client, result) = await SubscribeAsync(_servers[next], _volume, SecretFile, ConnectTimeout, ct).ConfigureAwait(false);
+                    var (client, result) = await SubscribeAsync(_servers[next], _volume, SecretFile, _tls, ConnectTimeout, ct).ConfigureAwait(false);
                     _client = client;
                     Volatile.Write(ref _serverIndex, next);
                     LogResubscribed(_log, Info.Source);

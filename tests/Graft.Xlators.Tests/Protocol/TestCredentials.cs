@@ -32,8 +32,8 @@ internal static class TestSecret
 
 /// <summary>
 /// PEM certificates made for one test with <see cref="CertificateRequest"/>: a CA; a brick certificate
-/// for 127.0.0.1 and localhost; two client certificates it signed; and a client certificate from
-/// another CA that the brick must not trust.
+/// for 127.0.0.1-3 and localhost; a node certificate for the same names that is also a client's; two
+/// client certificates it signed; and a client certificate from another CA that the brick must not trust.
 /// </summary>
 internal sealed class TestCertificates
 {
@@ -45,6 +45,8 @@ internal sealed class TestCertificates
     public (string Cert, string Key) Brick => (P("brick.pem"), P("brick.key"));
     public (string Cert, string Key) Client => (P("client.pem"), P("client.key"));
     public (string Cert, string Key) Client2 => (P("client2.pem"), P("client2.key"));
+    /// <summary>A host's certificate for both purposes (a management daemon: server to its clients, client of other daemons and bricks).</summary>
+    public (string Cert, string Key) Node => (P("node.pem"), P("node.key"));
     /// <summary>A client certificate signed by <see cref="OtherCa"/>.</summary>
     public (string Cert, string Key) Stranger => (P("stranger.pem"), P("stranger.key"));
 
@@ -72,6 +74,7 @@ internal sealed class TestCertificates
         Write(t.Ca, ca.ExportCertificatePem());
         Write(t.OtherCa, other.ExportCertificatePem());
         Leaf(t.Brick, "CN=brick", ca, caKey, server: true);
+        Leaf(t.Node, "CN=node", ca, caKey, server: true, client: true);
         Leaf(t.Client, "CN=client one", ca, caKey, server: false);
         Leaf(t.Client2, "CN=client two", ca, caKey, server: false);
         Leaf(t.Stranger, "CN=stranger", other, otherKey, server: false);
@@ -90,19 +93,23 @@ internal sealed class TestCertificates
         return (req.CreateSelfSigned(NotBefore, NotAfter.AddDays(1)), key);
     }
 
-    private static void Leaf((string Cert, string Key) files, string subject, X509Certificate2 ca, ECDsa caKey, bool server)
+    private static void Leaf((string Cert, string Key) files, string subject, X509Certificate2 ca, ECDsa caKey, bool server, bool? client = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var req = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
         req.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
         req.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
-            [new Oid(server ? "1.3.6.1.5.5.7.3.1" : "1.3.6.1.5.5.7.3.2")], false));
+        var purposes = new OidCollection();
+        if (server) purposes.Add(new Oid("1.3.6.1.5.5.7.3.1"));
+        if (client ?? !server) purposes.Add(new Oid("1.3.6.1.5.5.7.3.2"));
+        req.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(purposes, false));
         req.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
         if (server)
         {
             var san = new SubjectAlternativeNameBuilder();
             san.AddIpAddress(IPAddress.Loopback);
+            san.AddIpAddress(IPAddress.Parse("127.0.0.2"));
+            san.AddIpAddress(IPAddress.Parse("127.0.0.3"));
             san.AddDnsName("localhost");
             req.CertificateExtensions.Add(san.Build());
         }

@@ -167,7 +167,7 @@ public sealed partial class ProtocolServer
         try
         {
             FrameConnection.Tune(s);
-            var tls = await LooksLikeTlsAsync(s, cts.Token).ConfigureAwait(false);
+            var tls = await TlsConfig.LooksLikeTlsAsync(s, cts.Token).ConfigureAwait(false);
             if (tls is null) { s.Dispose(); return (null, null); }   // closed before saying anything
             if (Tls is null)
             {
@@ -201,21 +201,6 @@ public sealed partial class ProtocolServer
         ssl?.Dispose();
         s.Dispose();
         return (null, null);
-    }
-
-    /// <summary>True for a TLS handshake record, false for anything else, null when the peer closed first.</summary>
-    private static async Task<bool?> LooksLikeTlsAsync(Socket s, CancellationToken ct)
-    {
-        var first = new byte[2];
-        while (true)
-        {
-            int n = await s.ReceiveAsync(first, SocketFlags.Peek, ct).ConfigureAwait(false);
-            if (n == 0) return null;
-            if (first[0] != 0x16) return false;
-            if (n >= 2) return first[1] == 0x03;
-            // Only one byte has arrived (a peek returns at once with what is there): rare, wait a little.
-            await Task.Delay(5, ct).ConfigureAwait(false);
-        }
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -92,6 +93,25 @@ public sealed class TlsConfig
         CertificateChainPolicy = PolicyFor(ServerAuth),
         RemoteCertificateValidationCallback = (_, cert, chain, errors) => verdict.Set(cert, chain, errors),
     };
+
+    /// <summary>
+    /// Whether the peer's first bytes are a TLS handshake record (0x16 0x03): true, false for anything
+    /// else (a plaintext frame length), null when the peer closed first. Peeks: the bytes stay for the
+    /// TLS stream or the plaintext reader. Shared by the bricks and the management daemon.
+    /// </summary>
+    public static async Task<bool?> LooksLikeTlsAsync(Socket s, CancellationToken ct)
+    {
+        var first = new byte[2];
+        while (true)
+        {
+            int n = await s.ReceiveAsync(first, SocketFlags.Peek, ct).ConfigureAwait(false);
+            if (n == 0) return null;
+            if (first[0] != 0x16) return false;
+            if (n >= 2) return first[1] == 0x03;
+            // Only one byte has arrived (a peek returns at once with what is there): rare, wait a little.
+            await Task.Delay(5, ct).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>The outcome of checking one peer's certificate.</summary>
     public sealed class PeerVerdict
