@@ -4,6 +4,7 @@ using System.Text.Json;
 using Graft.EndToEnd.Tests.Mounting;
 using Graft.EndToEnd.Tests.Network;
 using Graft.Mount.Control;
+using Graft.Xlators.Tests.Protocol;
 using Xunit.Abstractions;
 
 namespace Graft.EndToEnd.Tests.Locking;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Graft.EndToEnd.Tests.Network;
+using Graft.Xlators.Tests.Protocol;
 
 namespace Graft.EndToEnd.Tests.Mounting;
 
