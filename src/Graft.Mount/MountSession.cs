@@ -9,7 +9,8 @@ namespace Graft.Mount;
 public readonly record struct NodeEntry(MountNode Node, Iatt Attr);
 
 /// <summary>What create returns: the new node (with one lookup), its attributes and the open file.</summary>
-public readonly record struct CreatedFile(MountNode Node, Iatt Attr, MountFile File);
+/// <summary>What CREATE made or opened. <see cref="New"/>: the file was made by this call (not a name that existed, opened instead).</summary>
+public readonly record struct CreatedFile(MountNode Node, Iatt Attr, MountFile File, bool New = true);
 
 /// <summary>
 /// The mount session: owns the active graph and the mount-level objects (nodes and open files)
