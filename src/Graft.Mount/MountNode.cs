@@ -61,8 +61,8 @@ public sealed class MountNode : IHandle
     /// <summary>
     /// Until this <see cref="Environment.TickCount64"/>, the front end may take the file's security.capability
     /// xattr as absent without asking (0: unknown). The FUSE bridge keeps it: the kernel asks for that xattr
-    /// before the first write of every open, and a file this mount has just created, or whose absence it has
-    /// just been told, needs no round trip for it within the attribute timeout.
+    /// before the first write of every open, and a file this mount has just created needs no round trip for
+    /// it within the attribute timeout.
     /// </summary>
     public long NoCapabilityUntilMs
     {

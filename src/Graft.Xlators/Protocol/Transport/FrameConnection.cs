@@ -40,7 +40,8 @@ public sealed class FrameConnection
     /// byte order on the wire is the order of <see cref="WriteFrameLocked"/> calls.
     /// </summary>
     private bool _queued;
-    /// <summary>Frames up to this size are sent directly from here (header and body in one send); larger ones always queue.</summary>
+    /// <summary>Frames up to this size are sent directly from here (header and body in one send); larger ones
+    /// whose header and body fit are sent with their bulk gathered (<see cref="SendGathered"/>); the rest queue.</summary>
     private readonly byte[] _direct = new byte[DirectMax];
     private const int DirectMax = (64 << 10) + 1024;
     /// <summary>The socket's descriptor for gather sends; used only under SendLock before <see cref="_sendClosed"/>, which Close sets before it disposes the socket.</summary>
