@@ -1,98 +1,101 @@
 namespace Graft.Core;
 
-// The complete fop set. Each passes to the first child unless a translator overrides it; a
-// translator with no children must override every fop it supports (the rest answer ENOSYS).
+// The fop list: the one place a fop is declared (docs/dev/adding-a-fop.md). Each [Fop] method's
+// body is generated (src/Graft.FopGen): it passes to the first child unless a translator overrides
+// it; a translator with no children must override every fop it supports (the rest answer ENOSYS).
+// The same declarations give FopKind, debug/faults' overrides, the wire opcode (the number) and the
+// wire layout of the request's arguments and the reply's values (FopRequest/FopReply field names).
 public abstract partial class Translator
 {
     // ---- entries and attributes ----
 
     /// <summary>Resolves a name in a directory, or an object by GFID when <see cref="Loc.IsNameless"/>.</summary>
-    public virtual ValueTask<Result<Iatt>> LookupAsync(FopContext ctx, Loc loc, Xdata? xdata = null)
-        => FirstChild is { } c ? c.LookupAsync(ctx, loc, xdata) : NoSys<Iatt>();
+    [Fop(1, Request = "Loc", Reply = "Iatt")]
+    public virtual partial ValueTask<Result<Iatt>> LookupAsync(FopContext ctx, Loc loc, Xdata? xdata = null);
 
-    public virtual ValueTask<Result<Iatt>> StatAsync(FopContext ctx, Loc loc)
-        => FirstChild is { } c ? c.StatAsync(ctx, loc) : NoSys<Iatt>();
+    [Fop(2, Request = "Loc", Reply = "Iatt")]
+    public virtual partial ValueTask<Result<Iatt>> StatAsync(FopContext ctx, Loc loc);
 
-    public virtual ValueTask<Result<Iatt>> FstatAsync(FopContext ctx, Fd fd)
-        => FirstChild is { } c ? c.FstatAsync(ctx, fd) : NoSys<Iatt>();
+    [Fop(3, Request = "Fd", Reply = "Iatt")]
+    public virtual partial ValueTask<Result<Iatt>> FstatAsync(FopContext ctx, Fd fd);
 
     /// <summary>Changes mode, owner, size, atime, mtime as <see cref="SetAttr.Valid"/> says; returns the new attributes.</summary>
-    public virtual ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, Loc loc, SetAttr attr)
-        => FirstChild is { } c ? c.SetattrAsync(ctx, loc, attr) : NoSys<Iatt>();
+    [Fop(4, Request = "Loc Attr", Reply = "Iatt")]
+    public virtual partial ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, Loc loc, SetAttr attr);
 
-    public virtual ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr)
-        => FirstChild is { } c ? c.FsetattrAsync(ctx, fd, attr) : NoSys<Iatt>();
+    [Fop(5, Request = "Fd Attr", Reply = "Iatt")]
+    public virtual partial ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr);
 
     /// <summary>access(2): <paramref name="mask"/> is R_OK(4)|W_OK(2)|X_OK(1), or F_OK(0).</summary>
-    public virtual ValueTask<Errno> AccessAsync(FopContext ctx, Loc loc, int mask)
-        => FirstChild is { } c ? c.AccessAsync(ctx, loc, mask) : NoSysE();
+    [Fop(6, Request = "Loc Flags")]
+    public virtual partial ValueTask<Errno> AccessAsync(FopContext ctx, Loc loc, int mask);
 
-    public virtual ValueTask<Result<string>> ReadlinkAsync(FopContext ctx, Loc loc)
-        => FirstChild is { } c ? c.ReadlinkAsync(ctx, loc) : NoSys<string>();
+    [Fop(7, Request = "Loc", Reply = "Text")]
+    public virtual partial ValueTask<Result<string>> ReadlinkAsync(FopContext ctx, Loc loc);
 
     // ---- namespace: the caller picks the new object's GFID, so a retried call is idempotent ----
 
-    public virtual ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid)
-        => FirstChild is { } c ? c.MknodAsync(ctx, loc, mode, rdev, umask, gfid) : NoSys<Iatt>();
+    [Fop(8, Request = "Loc Mode Rdev Umask NewGfid", Reply = "Iatt")]
+    public virtual partial ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid);
 
-    public virtual ValueTask<Result<Iatt>> MkdirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid)
-        => FirstChild is { } c ? c.MkdirAsync(ctx, loc, mode, umask, gfid) : NoSys<Iatt>();
+    [Fop(9, Request = "Loc Mode Umask NewGfid", Reply = "Iatt")]
+    public virtual partial ValueTask<Result<Iatt>> MkdirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid);
 
-    public virtual ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc)
-        => FirstChild is { } c ? c.UnlinkAsync(ctx, loc) : NoSysE();
+    [Fop(10, Request = "Loc")]
+    public virtual partial ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc);
 
-    public virtual ValueTask<Errno> RmdirAsync(FopContext ctx, Loc loc)
-        => FirstChild is { } c ? c.RmdirAsync(ctx, loc) : NoSysE();
+    [Fop(11, Request = "Loc")]
+    public virtual partial ValueTask<Errno> RmdirAsync(FopContext ctx, Loc loc);
 
-    public virtual ValueTask<Result<Iatt>> SymlinkAsync(FopContext ctx, string target, Loc loc, uint umask, Gfid gfid)
-        => FirstChild is { } c ? c.SymlinkAsync(ctx, target, loc, umask, gfid) : NoSys<Iatt>();
+    [Fop(12, Request = "Name Loc Umask NewGfid", Reply = "Iatt")]
+    public virtual partial ValueTask<Result<Iatt>> SymlinkAsync(FopContext ctx, string target, Loc loc, uint umask, Gfid gfid);
 
     /// <summary>rename with RENAME_NOREPLACE / RENAME_EXCHANGE; returns the moved object's attributes.</summary>
-    public virtual ValueTask<Result<Iatt>> RenameAsync(FopContext ctx, Loc oldLoc, Loc newLoc, RenameFlags flags)
-        => FirstChild is { } c ? c.RenameAsync(ctx, oldLoc, newLoc, flags) : NoSys<Iatt>();
+    [Fop(13, Request = "Loc Loc2 Flags", Reply = "Iatt")]
+    public virtual partial ValueTask<Result<Iatt>> RenameAsync(FopContext ctx, Loc oldLoc, Loc newLoc, RenameFlags flags);
 
     /// <summary>Makes <paramref name="newLoc"/> another name of <paramref name="oldLoc"/>.</summary>
-    public virtual ValueTask<Result<Iatt>> LinkAsync(FopContext ctx, Loc oldLoc, Loc newLoc)
-        => FirstChild is { } c ? c.LinkAsync(ctx, oldLoc, newLoc) : NoSys<Iatt>();
+    [Fop(14, Request = "Loc Loc2", Reply = "Iatt")]
+    public virtual partial ValueTask<Result<Iatt>> LinkAsync(FopContext ctx, Loc oldLoc, Loc newLoc);
 
     // ---- files ----
 
     /// <summary>Creates and opens <paramref name="loc"/> into <paramref name="fd"/> (whose inode the caller made for <paramref name="gfid"/>).</summary>
-    public virtual ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
-        => FirstChild is { } c ? c.CreateAsync(ctx, loc, flags, mode, umask, gfid, fd) : NoSys<Iatt>();
+    [Fop(15, Request = "Loc Flags Mode Umask NewGfid", Reply = "Iatt Fd")]
+    public virtual partial ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd);
 
-    public virtual ValueTask<Errno> OpenAsync(FopContext ctx, Loc loc, int flags, Fd fd)
-        => FirstChild is { } c ? c.OpenAsync(ctx, loc, flags, fd) : NoSysE();
+    [Fop(16, Request = "Loc Flags", Reply = "Fd")]
+    public virtual partial ValueTask<Errno> OpenAsync(FopContext ctx, Loc loc, int flags, Fd fd);
 
     /// <summary>Reads into <paramref name="buffer"/>; returns the bytes read (0 at end of file).</summary>
-    public virtual ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset)
-        => FirstChild is { } c ? c.ReadvAsync(ctx, fd, buffer, offset) : NoSys<int>();
+    [Fop(17, Request = "Fd Offset Size", Reply = "Bulk")]
+    public virtual partial ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset);
 
     /// <summary>Writes <paramref name="data"/> at <paramref name="offset"/> (ignored for O_APPEND fds); returns bytes written.</summary>
-    public virtual ValueTask<Result<int>> WritevAsync(FopContext ctx, Fd fd, ReadOnlyMemory<byte> data, long offset)
-        => FirstChild is { } c ? c.WritevAsync(ctx, fd, data, offset) : NoSys<int>();
+    [Fop(18, Request = "Fd Offset Bulk", Reply = "Value")]
+    public virtual partial ValueTask<Result<int>> WritevAsync(FopContext ctx, Fd fd, ReadOnlyMemory<byte> data, long offset);
 
     /// <summary>What close(2) sends: releases the caller's POSIX locks on the file. Never used for migration.</summary>
-    public virtual ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd)
-        => FirstChild is { } c ? c.FlushAsync(ctx, fd) : NoSysE();
+    [Fop(19, Request = "Fd")]
+    public virtual partial ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd);
 
-    public virtual ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly)
-        => FirstChild is { } c ? c.FsyncAsync(ctx, fd, dataOnly) : NoSysE();
+    [Fop(20, Request = "Fd DataOnly")]
+    public virtual partial ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly);
 
-    public virtual ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, Fd fdIn, long offIn, Fd fdOut, long offOut, long length, uint flags)
-        => FirstChild is { } c ? c.CopyFileRangeAsync(ctx, fdIn, offIn, fdOut, offOut, length, flags) : NoSys<long>();
+    [Fop(21, Request = "Fd Offset Fd2 Offset2 Length Flags", Reply = "Value")]
+    public virtual partial ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, Fd fdIn, long offIn, Fd fdOut, long offOut, long length, uint flags);
 
     /// <summary>fallocate(2) modes (FALLOC_FL_*); a mode the brick filesystem lacks gives EOPNOTSUPP.</summary>
-    public virtual ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length)
-        => FirstChild is { } c ? c.FallocateAsync(ctx, fd, mode, offset, length) : NoSysE();
+    [Fop(22, Request = "Fd Flags Offset Length")]
+    public virtual partial ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length);
 
     /// <summary>SEEK_DATA (3) / SEEK_HOLE (4) and the plain whences.</summary>
-    public virtual ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence)
-        => FirstChild is { } c ? c.LseekAsync(ctx, fd, offset, whence) : NoSys<long>();
+    [Fop(23, Request = "Fd Offset Flags", Reply = "Value")]
+    public virtual partial ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence);
 
     /// <summary>POSIX byte-range locks (and flock with <see cref="FileLock.Flock"/>).</summary>
-    public virtual ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
-        => FirstChild is { } c ? c.LkAsync(ctx, fd, cmd, lk) : NoSys<FileLock>();
+    [Fop(24, Request = "Fd Flags Lock", Reply = "Lock")]
+    public virtual partial ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk);
 
     /// <summary>
     /// Moves every lock held and every lock request waiting through <paramref name="from"/> to
@@ -101,8 +104,8 @@ public abstract partial class Translator
     /// <paramref name="from"/> belongs to another graph: a translator maps each fd with its own
     /// context and passes both on.
     /// </summary>
-    public virtual ValueTask<Result<int>> RebindLocksAsync(FopContext ctx, Fd from, Fd to)
-        => FirstChild is { } c ? c.RebindLocksAsync(ctx, from, to) : NoSys<int>();
+    [Fop(40, Request = "Fd Instance Fd2", Reply = "Value")]
+    public virtual partial ValueTask<Result<int>> RebindLocksAsync(FopContext ctx, Fd from, Fd to);
 
     /// <summary>
     /// A client (mount identity) is gone from a server for good: protocol/server calls it at the
@@ -117,62 +120,70 @@ public abstract partial class Translator
 
     // ---- directories ----
 
-    public virtual ValueTask<Errno> OpendirAsync(FopContext ctx, Loc loc, Fd fd)
-        => FirstChild is { } c ? c.OpendirAsync(ctx, loc, fd) : NoSysE();
+    [Fop(25, Request = "Loc", Reply = "Fd")]
+    public virtual partial ValueTask<Errno> OpendirAsync(FopContext ctx, Loc loc, Fd fd);
 
     /// <summary>Entries from cookie <paramref name="offset"/> (0 = start), at most <paramref name="maxEntries"/>; empty at the end.</summary>
-    public virtual ValueTask<Result<IReadOnlyList<DirEntry>>> ReaddirAsync(FopContext ctx, Fd fd, long offset, int maxEntries)
-        => FirstChild is { } c ? c.ReaddirAsync(ctx, fd, offset, maxEntries) : NoSys<IReadOnlyList<DirEntry>>();
+    [Fop(26, Request = "Fd Offset Size", Reply = "Entries")]
+    public virtual partial ValueTask<Result<IReadOnlyList<DirEntry>>> ReaddirAsync(FopContext ctx, Fd fd, long offset, int maxEntries);
 
     /// <summary>As readdir, with each entry's attributes filled in.</summary>
-    public virtual ValueTask<Result<IReadOnlyList<DirEntry>>> ReaddirpAsync(FopContext ctx, Fd fd, long offset, int maxEntries)
-        => FirstChild is { } c ? c.ReaddirpAsync(ctx, fd, offset, maxEntries) : NoSys<IReadOnlyList<DirEntry>>();
+    [Fop(27, Request = "Fd Offset Size", Reply = "Entries")]
+    public virtual partial ValueTask<Result<IReadOnlyList<DirEntry>>> ReaddirpAsync(FopContext ctx, Fd fd, long offset, int maxEntries);
 
-    public virtual ValueTask<Errno> FsyncdirAsync(FopContext ctx, Fd fd, bool dataOnly)
-        => FirstChild is { } c ? c.FsyncdirAsync(ctx, fd, dataOnly) : NoSysE();
+    [Fop(28, Request = "Fd DataOnly")]
+    public virtual partial ValueTask<Errno> FsyncdirAsync(FopContext ctx, Fd fd, bool dataOnly);
 
-    public virtual ValueTask<Result<StatVfs>> StatfsAsync(FopContext ctx, Loc loc)
-        => FirstChild is { } c ? c.StatfsAsync(ctx, loc) : NoSys<StatVfs>();
+    [Fop(29, Request = "Loc", Reply = "Vfs")]
+    public virtual partial ValueTask<Result<StatVfs>> StatfsAsync(FopContext ctx, Loc loc);
 
     // ---- extended attributes (XATTR_CREATE = 1, XATTR_REPLACE = 2) ----
 
-    public virtual ValueTask<Errno> SetxattrAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> value, int flags)
-        => FirstChild is { } c ? c.SetxattrAsync(ctx, loc, name, value, flags) : NoSysE();
+    [Fop(30, Request = "Loc Name Data Flags")]
+    public virtual partial ValueTask<Errno> SetxattrAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> value, int flags);
 
-    public virtual ValueTask<Result<byte[]>> GetxattrAsync(FopContext ctx, Loc loc, string name)
-        => FirstChild is { } c ? c.GetxattrAsync(ctx, loc, name) : NoSys<byte[]>();
+    [Fop(31, Request = "Loc Name", Reply = "Bytes")]
+    public virtual partial ValueTask<Result<byte[]>> GetxattrAsync(FopContext ctx, Loc loc, string name);
 
-    public virtual ValueTask<Result<string[]>> ListxattrAsync(FopContext ctx, Loc loc)
-        => FirstChild is { } c ? c.ListxattrAsync(ctx, loc) : NoSys<string[]>();
+    [Fop(32, Request = "Loc", Reply = "Names")]
+    public virtual partial ValueTask<Result<string[]>> ListxattrAsync(FopContext ctx, Loc loc);
 
-    public virtual ValueTask<Errno> RemovexattrAsync(FopContext ctx, Loc loc, string name)
-        => FirstChild is { } c ? c.RemovexattrAsync(ctx, loc, name) : NoSysE();
+    [Fop(33, Request = "Loc Name")]
+    public virtual partial ValueTask<Errno> RemovexattrAsync(FopContext ctx, Loc loc, string name);
 
-    public virtual ValueTask<Errno> FsetxattrAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> value, int flags)
-        => FirstChild is { } c ? c.FsetxattrAsync(ctx, fd, name, value, flags) : NoSysE();
+    [Fop(34, Request = "Fd Name Data Flags")]
+    public virtual partial ValueTask<Errno> FsetxattrAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> value, int flags);
 
-    public virtual ValueTask<Result<byte[]>> FgetxattrAsync(FopContext ctx, Fd fd, string name)
-        => FirstChild is { } c ? c.FgetxattrAsync(ctx, fd, name) : NoSys<byte[]>();
+    [Fop(35, Request = "Fd Name", Reply = "Bytes")]
+    public virtual partial ValueTask<Result<byte[]>> FgetxattrAsync(FopContext ctx, Fd fd, string name);
 
-    public virtual ValueTask<Result<string[]>> FlistxattrAsync(FopContext ctx, Fd fd)
-        => FirstChild is { } c ? c.FlistxattrAsync(ctx, fd) : NoSys<string[]>();
+    [Fop(36, Request = "Fd", Reply = "Names")]
+    public virtual partial ValueTask<Result<string[]>> FlistxattrAsync(FopContext ctx, Fd fd);
 
-    public virtual ValueTask<Errno> FremovexattrAsync(FopContext ctx, Fd fd, string name)
-        => FirstChild is { } c ? c.FremovexattrAsync(ctx, fd, name) : NoSysE();
+    [Fop(37, Request = "Fd Name")]
+    public virtual partial ValueTask<Errno> FremovexattrAsync(FopContext ctx, Fd fd, string name);
+
+    /// <summary>
+    /// xattrop: adds <paramref name="deltas"/> — signed 64-bit big-endian counters, one after
+    /// another — to the counters kept in xattr <paramref name="name"/> (an absent xattr counts as
+    /// zeros) in one atomic step on the brick, and returns the new value. Two adds to one object
+    /// never lose one another. A value of another length than <paramref name="deltas"/> is EINVAL.
+    /// Cluster translators keep pending-operation counts this way.
+    /// </summary>
+    [Fop(41, Request = "Loc Name Data", Reply = "Bytes")]
+    public virtual partial ValueTask<Result<byte[]>> XattropAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> deltas);
 
     // ---- end of life: not errors, each translator drops its own state then passes on ----
 
     /// <summary>The fd's last reference is gone (file).</summary>
-    public virtual ValueTask ReleaseAsync(Fd fd)
-        => FirstChild is { } c ? c.ReleaseAsync(fd) : ValueTask.CompletedTask;
+    [Fop(38, Request = "Fd")]
+    public virtual partial ValueTask ReleaseAsync(Fd fd);
 
     /// <summary>The fd's last reference is gone (directory).</summary>
-    public virtual ValueTask ReleasedirAsync(Fd fd)
-        => FirstChild is { } c ? c.ReleasedirAsync(fd) : ValueTask.CompletedTask;
+    [Fop(39, Request = "Fd")]
+    public virtual partial ValueTask ReleasedirAsync(Fd fd);
 
     /// <summary>The inode left its table; drop any context kept for it.</summary>
     public virtual void Forget(Inode inode) { }
 
-    private static ValueTask<Result<T>> NoSys<T>() => new(new Result<T>(Errno.ENOSYS));
-    private static ValueTask<Errno> NoSysE() => new(Errno.ENOSYS);
 }

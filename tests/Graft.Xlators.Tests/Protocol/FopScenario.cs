@@ -104,6 +104,10 @@ internal static class FopScenario
         Assert.Equal("pv"u8.ToArray(), Ok(await top.GetxattrAsync(Root, Loc.Nameless(fileGfid), "user.p"), "getxattr"));
         Assert.Contains("user.p", Ok(await top.ListxattrAsync(Root, Loc.Nameless(fileGfid)), "listxattr"));
         Ok(await top.RemovexattrAsync(Root, Loc.Nameless(fileGfid), "user.p"), "removexattr");
+        byte[] one = [0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe];   // +1, -2 (big-endian)
+        Ok(await top.XattropAsync(Root, Loc.Nameless(fileGfid), "user.n", one), "xattrop");
+        Assert.Equal(new byte[] { 0, 0, 0, 0, 0, 0, 0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfc },
+                     Ok(await top.XattropAsync(Root, Loc.Nameless(fileGfid), "user.n", one), "xattrop"));
 
         var linkGfid = Gfid.NewGfid();
         var sl = Ok(await top.SymlinkAsync(Root, "file", Loc.Child(dirGfid, "sym"), 0, linkGfid), "symlink");

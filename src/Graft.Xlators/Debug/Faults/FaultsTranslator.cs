@@ -13,6 +13,12 @@ namespace Graft.Xlators.Debug.Faults;
 /// A dropped call is held until the caller cancels it (EINTR) or the graph is torn down (ENOTCONN):
 /// exactly what a lost frame looks like from above, so retirement bounds can be tested with it.
 /// </remarks>
+/// <remarks>
+/// Every fop is overridden by the fop generator (<see cref="InterceptsEveryFopAttribute"/>): an
+/// idle layer costs one volatile read per call and allocates nothing; the closure that goes on to
+/// the child is made only for a call that is faulted.
+/// </remarks>
+[InterceptsEveryFop]
 public sealed partial class FaultsTranslator : Translator
 {
     public static readonly XlatorSpec Spec = new("debug/faults", () => new FaultsTranslator(),
@@ -55,8 +61,6 @@ public sealed partial class FaultsTranslator : Translator
     private long _injected;
     private TimeSpan _delay;
     private Errno _failErrno;
-
-    private bool Armed => _armed;
 
     /// <summary>Calls injected so far (dropped, failed or delayed).</summary>
     public long Injected => Interlocked.Read(ref _injected);
@@ -115,6 +119,9 @@ public sealed partial class FaultsTranslator : Translator
     }
 
     /// <summary>The fault to apply to this call, or null to pass it through.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private FaultAction? Intercept(FopKind fop, FopContext ctx) => _armed ? Pick(fop) : null;
+
     private FaultAction? Pick(FopKind fop)
     {
         foreach (var r in _rules)
@@ -122,15 +129,15 @@ public sealed partial class FaultsTranslator : Translator
         return null;
     }
 
-    private async ValueTask<Result<T>> Inject<T>(FaultAction? action, FopContext ctx, Func<ValueTask<Result<T>>> pass)
+    private async ValueTask<Result<T>> Intercepted<T>(FaultAction action, FopContext ctx, Func<ValueTask<Result<T>>> pass)
     {
-        var e = await BeforeAsync(action!.Value, ctx).ConfigureAwait(false);
+        var e = await BeforeAsync(action, ctx).ConfigureAwait(false);
         return e == Errno.OK ? await pass().ConfigureAwait(false) : new Result<T>(e);
     }
 
-    private async ValueTask<Errno> InjectErrno(FaultAction? action, FopContext ctx, Func<ValueTask<Errno>> pass)
+    private async ValueTask<Errno> InterceptedErrno(FaultAction action, FopContext ctx, Func<ValueTask<Errno>> pass)
     {
-        var e = await BeforeAsync(action!.Value, ctx).ConfigureAwait(false);
+        var e = await BeforeAsync(action, ctx).ConfigureAwait(false);
         return e == Errno.OK ? await pass().ConfigureAwait(false) : e;
     }
 

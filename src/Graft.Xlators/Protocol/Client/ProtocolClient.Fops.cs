@@ -5,7 +5,9 @@ using Graft.Xlators.Protocol.Wire;
 namespace Graft.Xlators.Protocol.Client;
 
 // Every fop goes over the wire. Path fops carry GFIDs and names; fd fops carry the remote fd id
-// valid on the connection they are sent on.
+// valid on the connection they are sent on. A fop whose arguments and answer map one to one onto
+// its wire layout is sent by generated code ([GeneratesFopClient]); the ones here do more.
+[GeneratesFopClient]
 public sealed partial class ProtocolClient
 {
     private static WireLoc L(in Loc loc) => WireLoc.From(loc);
@@ -35,59 +37,11 @@ public sealed partial class ProtocolClient
         return p.Error == Errno.OK ? p.Value : p.Error;
     }
 
-    // ---- entries and attributes ----
-
-    public override ValueTask<Result<Iatt>> LookupAsync(FopContext ctx, Loc loc, Xdata? xdata = null) =>
-        IattOf(CallAsync(ctx, new FopRequest(FopOp.Lookup) { Loc = L(loc), Xdata = xdata }));
-
-    public override ValueTask<Result<Iatt>> StatAsync(FopContext ctx, Loc loc) =>
-        IattOf(CallAsync(ctx, new FopRequest(FopOp.Stat) { Loc = L(loc) }));
-
-    public override ValueTask<Result<Iatt>> FstatAsync(FopContext ctx, Fd fd) =>
-        IattOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fstat)));
-
-    public override ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, Loc loc, SetAttr attr) =>
-        IattOf(CallAsync(ctx, new FopRequest(FopOp.Setattr) { Loc = L(loc), Attr = attr }));
-
     public override ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr)
     {
         var call = FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsetattr) { Attr = attr });
         return IattOf((attr.Valid & SetAttrValid.Size) != 0 ? WrittenAsync(call, fd) : call); // a truncate changes data
     }
-
-    public override ValueTask<Errno> AccessAsync(FopContext ctx, Loc loc, int mask) =>
-        ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Access) { Loc = L(loc), Flags = mask }));
-
-    public override async ValueTask<Result<string>> ReadlinkAsync(FopContext ctx, Loc loc)
-    {
-        var p = await CallAsync(ctx, new FopRequest(FopOp.Readlink) { Loc = L(loc) }).ConfigureAwait(false);
-        return p.Error == Errno.OK ? p.Text! : p.Error;
-    }
-
-    // ---- namespace ----
-
-    public override ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid) =>
-        IattOf(CallAsync(ctx, new FopRequest(FopOp.Mknod) { Loc = L(loc), Mode = mode, Rdev = rdev, Umask = umask, NewGfid = gfid }));
-
-    public override ValueTask<Result<Iatt>> MkdirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid) =>
-        IattOf(CallAsync(ctx, new FopRequest(FopOp.Mkdir) { Loc = L(loc), Mode = mode, Umask = umask, NewGfid = gfid }));
-
-    public override ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc) =>
-        ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Unlink) { Loc = L(loc) }));
-
-    public override ValueTask<Errno> RmdirAsync(FopContext ctx, Loc loc) =>
-        ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Rmdir) { Loc = L(loc) }));
-
-    public override ValueTask<Result<Iatt>> SymlinkAsync(FopContext ctx, string target, Loc loc, uint umask, Gfid gfid) =>
-        IattOf(CallAsync(ctx, new FopRequest(FopOp.Symlink) { Name = target, Loc = L(loc), Umask = umask, NewGfid = gfid }));
-
-    public override ValueTask<Result<Iatt>> RenameAsync(FopContext ctx, Loc oldLoc, Loc newLoc, RenameFlags flags) =>
-        IattOf(CallAsync(ctx, new FopRequest(FopOp.Rename) { Loc = L(oldLoc), Loc2 = L(newLoc), Flags = (int)flags }));
-
-    public override ValueTask<Result<Iatt>> LinkAsync(FopContext ctx, Loc oldLoc, Loc newLoc) =>
-        IattOf(CallAsync(ctx, new FopRequest(FopOp.Link) { Loc = L(oldLoc), Loc2 = L(newLoc) }));
-
-    // ---- files ----
 
     public override async ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
     {
@@ -244,11 +198,6 @@ public sealed partial class ProtocolClient
     public override ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length) =>
         ErrnoOf(WrittenAsync(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fallocate) { Flags = mode, Offset = offset, Length = length }), fd));
 
-    public override ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence) =>
-        ValueOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Lseek) { Offset = offset, Flags = whence }));
-
-    // ---- directories ----
-
     public override async ValueTask<Result<IReadOnlyList<DirEntry>>> ReaddirAsync(FopContext ctx, Fd fd, long offset, int maxEntries)
     {
         var p = await FdCallAsync(ctx, fd, new FopRequest(FopOp.Readdir) { Offset = offset, Size = (uint)Math.Max(0, maxEntries) }).ConfigureAwait(false);
@@ -260,55 +209,6 @@ public sealed partial class ProtocolClient
         var p = await FdCallAsync(ctx, fd, new FopRequest(FopOp.Readdirp) { Offset = offset, Size = (uint)Math.Max(0, maxEntries) }).ConfigureAwait(false);
         return p.Error == Errno.OK ? new Result<IReadOnlyList<DirEntry>>(p.Entries!) : p.Error;
     }
-
-    public override ValueTask<Errno> FsyncdirAsync(FopContext ctx, Fd fd, bool dataOnly) =>
-        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsyncdir) { DataOnly = dataOnly }));
-
-    public override async ValueTask<Result<StatVfs>> StatfsAsync(FopContext ctx, Loc loc)
-    {
-        var p = await CallAsync(ctx, new FopRequest(FopOp.Statfs) { Loc = L(loc) }).ConfigureAwait(false);
-        return p.Error == Errno.OK ? p.Vfs : p.Error;
-    }
-
-    // ---- extended attributes ----
-
-    public override ValueTask<Errno> SetxattrAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> value, int flags) =>
-        ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Setxattr) { Loc = L(loc), Name = name, Data = value, Flags = flags }));
-
-    public override async ValueTask<Result<byte[]>> GetxattrAsync(FopContext ctx, Loc loc, string name)
-    {
-        var p = await CallAsync(ctx, new FopRequest(FopOp.Getxattr) { Loc = L(loc), Name = name }).ConfigureAwait(false);
-        return p.Error == Errno.OK ? p.Bytes! : p.Error;
-    }
-
-    public override async ValueTask<Result<string[]>> ListxattrAsync(FopContext ctx, Loc loc)
-    {
-        var p = await CallAsync(ctx, new FopRequest(FopOp.Listxattr) { Loc = L(loc) }).ConfigureAwait(false);
-        return p.Error == Errno.OK ? p.Names! : p.Error;
-    }
-
-    public override ValueTask<Errno> RemovexattrAsync(FopContext ctx, Loc loc, string name) =>
-        ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Removexattr) { Loc = L(loc), Name = name }));
-
-    public override ValueTask<Errno> FsetxattrAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> value, int flags) =>
-        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsetxattr) { Name = name, Data = value, Flags = flags }));
-
-    public override async ValueTask<Result<byte[]>> FgetxattrAsync(FopContext ctx, Fd fd, string name)
-    {
-        var p = await FdCallAsync(ctx, fd, new FopRequest(FopOp.Fgetxattr) { Name = name }).ConfigureAwait(false);
-        return p.Error == Errno.OK ? p.Bytes! : p.Error;
-    }
-
-    public override async ValueTask<Result<string[]>> FlistxattrAsync(FopContext ctx, Fd fd)
-    {
-        var p = await FdCallAsync(ctx, fd, new FopRequest(FopOp.Flistxattr)).ConfigureAwait(false);
-        return p.Error == Errno.OK ? p.Names! : p.Error;
-    }
-
-    public override ValueTask<Errno> FremovexattrAsync(FopContext ctx, Fd fd, string name) =>
-        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fremovexattr) { Name = name }));
-
-    // ---- end of life ----
 
     public override ValueTask ReleaseAsync(Fd fd) => ReleaseCoreAsync(fd, FopOp.Release);
     public override ValueTask ReleasedirAsync(Fd fd) => ReleaseCoreAsync(fd, FopOp.Releasedir);

@@ -6,6 +6,7 @@ namespace Graft.Xlators.Protocol.Server;
 
 // Serving one request: remote fd ids become this client's Fd objects, GFIDs become this graph's
 // inodes where the table knows them, and what a fop creates or finds is remembered in the table.
+[GeneratesFopServer]
 public sealed partial class ProtocolServer
 {
     /// <summary>readdir replies stay well under a frame: at most this many entries per call.</summary>
@@ -25,150 +26,134 @@ public sealed partial class ProtocolServer
         Table.Unref(i);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    internal async ValueTask<FopReply> DispatchAsync(ClientSession s, ServerCall call)
+    /// <summary>
+    /// Serves one request. The dispatch (ServeAsync) is generated from the fop list
+    /// ([GeneratesFopServer]): a fop whose arguments and answer map one to one onto its wire layout
+    /// is served there; the Serve methods below are the fops that do more (remember or forget
+    /// names in the table, open fds, fill the read buffer, a second fd).
+    /// </summary>
+    internal ValueTask<FopReply> DispatchAsync(ClientSession s, ServerCall call)
+    {
+        call.SetCaller(Graph, s);
+        return ServeAsync(s, call, call.Ctx);
+    }
+
+    // ---- path fops ----
+
+    private async ValueTask<FopReply> ServeLookup(ClientSession s, ServerCall call, FopContext ctx)
     {
         var q = call.Request;
-        call.SetCaller(Graph, s);
-        var ctx = call.Ctx;
-        var c = Child;
-        switch (q.Op)
+        var r = await Child.LookupAsync(ctx, ToLoc(q.Loc), q.Xdata).ConfigureAwait(false);
+        if (r.Ok) Remember(q.Loc, r.Value);
+        return IattReply(r);
+    }
+
+    private async ValueTask<FopReply> ServeMknod(ClientSession s, ServerCall call, FopContext ctx)
+    {
+        var q = call.Request;
+        return Made(q.Loc, await Child.MknodAsync(ctx, ToLoc(q.Loc), q.Mode, q.Rdev, q.Umask, q.NewGfid).ConfigureAwait(false));
+    }
+
+    private async ValueTask<FopReply> ServeMkdir(ClientSession s, ServerCall call, FopContext ctx)
+    {
+        var q = call.Request;
+        return Made(q.Loc, await Child.MkdirAsync(ctx, ToLoc(q.Loc), q.Mode, q.Umask, q.NewGfid).ConfigureAwait(false));
+    }
+
+    private async ValueTask<FopReply> ServeSymlink(ClientSession s, ServerCall call, FopContext ctx)
+    {
+        var q = call.Request;
+        return Made(q.Loc, await Child.SymlinkAsync(ctx, q.Name!, ToLoc(q.Loc), q.Umask, q.NewGfid).ConfigureAwait(false));
+    }
+
+    private async ValueTask<FopReply> ServeLink(ClientSession s, ServerCall call, FopContext ctx)
+    {
+        var q = call.Request;
+        return Made(q.Loc2, await Child.LinkAsync(ctx, ToLoc(q.Loc), ToLoc(q.Loc2)).ConfigureAwait(false));
+    }
+
+    private async ValueTask<FopReply> ServeUnlink(ClientSession s, ServerCall call, FopContext ctx)
+    {
+        var q = call.Request;
+        return Unlinked(q.Loc, await Child.UnlinkAsync(ctx, ToLoc(q.Loc)).ConfigureAwait(false));
+    }
+
+    private async ValueTask<FopReply> ServeRmdir(ClientSession s, ServerCall call, FopContext ctx)
+    {
+        var q = call.Request;
+        return Unlinked(q.Loc, await Child.RmdirAsync(ctx, ToLoc(q.Loc)).ConfigureAwait(false));
+    }
+
+    private FopReply Unlinked(in WireLoc loc, Errno e)
+    {
+        if (e == Errno.OK && loc.Name is { } n) Table.Unlink(loc.ParentGfid, n);
+        return new FopReply(e);
+    }
+
+    private async ValueTask<FopReply> ServeRename(ClientSession s, ServerCall call, FopContext ctx)
+    {
+        var q = call.Request;
+        var r = await Child.RenameAsync(ctx, ToLoc(q.Loc), ToLoc(q.Loc2), (RenameFlags)q.Flags).ConfigureAwait(false);
+        if (r.Ok && q.Loc.Name is { } a && q.Loc2.Name is { } b)
         {
-            // ---- path fops ----
-            case FopOp.Lookup:
-            {
-                var r = await c.LookupAsync(ctx, ToLoc(q.Loc), q.Xdata).ConfigureAwait(false);
-                if (r.Ok) Remember(q.Loc, r.Value);
-                return IattReply(r);
-            }
-            case FopOp.Stat: return IattReply(await c.StatAsync(ctx, ToLoc(q.Loc)).ConfigureAwait(false));
-            case FopOp.Setattr: return IattReply(await c.SetattrAsync(ctx, ToLoc(q.Loc), q.Attr).ConfigureAwait(false));
-            case FopOp.Access: return new FopReply(await c.AccessAsync(ctx, ToLoc(q.Loc), q.Flags).ConfigureAwait(false));
-            case FopOp.Readlink:
-            {
-                var r = await c.ReadlinkAsync(ctx, ToLoc(q.Loc)).ConfigureAwait(false);
-                return r.Ok ? new FopReply { Text = r.Value } : new FopReply(r.Error);
-            }
-            case FopOp.Mknod: return Made(q.Loc, await c.MknodAsync(ctx, ToLoc(q.Loc), q.Mode, q.Rdev, q.Umask, q.NewGfid).ConfigureAwait(false));
-            case FopOp.Mkdir: return Made(q.Loc, await c.MkdirAsync(ctx, ToLoc(q.Loc), q.Mode, q.Umask, q.NewGfid).ConfigureAwait(false));
-            case FopOp.Symlink: return Made(q.Loc, await c.SymlinkAsync(ctx, q.Name!, ToLoc(q.Loc), q.Umask, q.NewGfid).ConfigureAwait(false));
-            case FopOp.Link: return Made(q.Loc2, await c.LinkAsync(ctx, ToLoc(q.Loc), ToLoc(q.Loc2)).ConfigureAwait(false));
-            case FopOp.Unlink:
-            case FopOp.Rmdir:
-            {
-                var e = q.Op == FopOp.Unlink ? await c.UnlinkAsync(ctx, ToLoc(q.Loc)).ConfigureAwait(false)
-                                             : await c.RmdirAsync(ctx, ToLoc(q.Loc)).ConfigureAwait(false);
-                if (e == Errno.OK && q.Loc.Name is { } n) Table.Unlink(q.Loc.ParentGfid, n);
-                return new FopReply(e);
-            }
-            case FopOp.Rename:
-            {
-                var r = await c.RenameAsync(ctx, ToLoc(q.Loc), ToLoc(q.Loc2), (RenameFlags)q.Flags).ConfigureAwait(false);
-                if (r.Ok && q.Loc.Name is { } a && q.Loc2.Name is { } b)
-                {
-                    if (((RenameFlags)q.Flags & RenameFlags.Exchange) != 0) Table.Exchange(q.Loc.ParentGfid, a, q.Loc2.ParentGfid, b);
-                    else Table.Rename(q.Loc.ParentGfid, a, q.Loc2.ParentGfid, b);
-                }
-                return IattReply(r);
-            }
-            case FopOp.Statfs:
-            {
-                var r = await c.StatfsAsync(ctx, ToLoc(q.Loc)).ConfigureAwait(false);
-                return r.Ok ? new FopReply { Vfs = r.Value } : new FopReply(r.Error);
-            }
-            case FopOp.Setxattr: return new FopReply(await c.SetxattrAsync(ctx, ToLoc(q.Loc), q.Name!, q.Data, q.Flags).ConfigureAwait(false));
-            case FopOp.Getxattr:
-            {
-                var r = await c.GetxattrAsync(ctx, ToLoc(q.Loc), q.Name!).ConfigureAwait(false);
-                return r.Ok ? new FopReply { Bytes = r.Value } : new FopReply(r.Error);
-            }
-            case FopOp.Listxattr:
-            {
-                var r = await c.ListxattrAsync(ctx, ToLoc(q.Loc)).ConfigureAwait(false);
-                return r.Ok ? new FopReply { Names = r.Value } : new FopReply(r.Error);
-            }
-            case FopOp.Removexattr: return new FopReply(await c.RemovexattrAsync(ctx, ToLoc(q.Loc), q.Name!).ConfigureAwait(false));
-
-            // ---- opening ----
-            case FopOp.Create: return await CreateAsync(s, ctx, q).ConfigureAwait(false);
-            case FopOp.Open:
-            case FopOp.Opendir: return await OpenAsync(s, ctx, q).ConfigureAwait(false);
-            case FopOp.Release:
-            case FopOp.Releasedir:
-            {
-                if (s.Remove(q.Fd) is not { } fd) return new FopReply(Errno.EBADF);
-                await ReleaseFdAsync(fd).ConfigureAwait(false);
-                return new FopReply(Errno.OK);
-            }
-            case FopOp.RebindLocks: return await RebindAsync(s, ctx, q).ConfigureAwait(false);
+            if (((RenameFlags)q.Flags & RenameFlags.Exchange) != 0) Table.Exchange(q.Loc.ParentGfid, a, q.Loc2.ParentGfid, b);
+            else Table.Rename(q.Loc.ParentGfid, a, q.Loc2.ParentGfid, b);
         }
+        return IattReply(r);
+    }
 
-        // ---- fd fops ----
-        if (s.Get(q.Fd) is not { } f) return new FopReply(Errno.EBADF);
-        Fd? f2 = null;
+    // ---- opening and releasing ----
+
+    private ValueTask<FopReply> ServeCreate(ClientSession s, ServerCall call, FopContext ctx) => CreateAsync(s, ctx, call.Request);
+    private ValueTask<FopReply> ServeOpen(ClientSession s, ServerCall call, FopContext ctx) => OpenAsync(s, ctx, call.Request);
+    private ValueTask<FopReply> ServeOpendir(ClientSession s, ServerCall call, FopContext ctx) => OpenAsync(s, ctx, call.Request);
+    private ValueTask<FopReply> ServeRelease(ClientSession s, ServerCall call, FopContext ctx) => ReleaseRemoteAsync(s, call.Request.Fd);
+    private ValueTask<FopReply> ServeReleasedir(ClientSession s, ServerCall call, FopContext ctx) => ReleaseRemoteAsync(s, call.Request.Fd);
+
+    private async ValueTask<FopReply> ReleaseRemoteAsync(ClientSession s, ulong id)
+    {
+        if (s.Remove(id) is not { } fd) return new FopReply(Errno.EBADF);
+        await ReleaseFdAsync(fd).ConfigureAwait(false);
+        return new FopReply(Errno.OK);
+    }
+
+    // ---- fd fops: the generated dispatch resolved the fd and releases it afterwards ----
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<FopReply> ServeReadv(ClientSession s, ServerCall call, FopContext ctx, Fd fd)
+    {
+        var buf = call.ReadBuffer((int)call.Request.Size);
+        var r = await Child.ReadvAsync(ctx, fd, buf, call.Request.Offset).ConfigureAwait(false);
+        if (!r.Ok) return new FopReply(r.Error);
+        return new FopReply { Data = buf[..Math.Clamp(r.Value, 0, buf.Length)] };
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<FopReply> ServeWritev(ClientSession s, ServerCall call, FopContext ctx, Fd fd) =>
+        ValueReply(await Child.WritevAsync(ctx, fd, call.Request.Data, call.Request.Offset).ConfigureAwait(false));
+
+    private async ValueTask<FopReply> ServeCopyFileRange(ClientSession s, ServerCall call, FopContext ctx, Fd fd)
+    {
+        var q = call.Request;
+        if (s.Get(q.Fd2) is not { } fd2) return new FopReply(Errno.EBADF);
         try
         {
-            switch (q.Op)
-            {
-                case FopOp.Fstat: return IattReply(await c.FstatAsync(ctx, f).ConfigureAwait(false));
-                case FopOp.Fsetattr: return IattReply(await c.FsetattrAsync(ctx, f, q.Attr).ConfigureAwait(false));
-                case FopOp.Readv:
-                {
-                    var buf = call.ReadBuffer((int)q.Size);
-                    var r = await c.ReadvAsync(ctx, f, buf, q.Offset).ConfigureAwait(false);
-                    if (!r.Ok) return new FopReply(r.Error);
-                    return new FopReply { Data = buf[..Math.Clamp(r.Value, 0, buf.Length)] };
-                }
-                case FopOp.Writev: return ValueReply(await c.WritevAsync(ctx, f, q.Data, q.Offset).ConfigureAwait(false));
-                case FopOp.Flush: return new FopReply(await c.FlushAsync(ctx, f).ConfigureAwait(false));
-                case FopOp.Fsync: return new FopReply(await c.FsyncAsync(ctx, f, q.DataOnly).ConfigureAwait(false));
-                case FopOp.Fsyncdir: return new FopReply(await c.FsyncdirAsync(ctx, f, q.DataOnly).ConfigureAwait(false));
-                case FopOp.CopyFileRange:
-                {
-                    if ((f2 = s.Get(q.Fd2)) is null) return new FopReply(Errno.EBADF);
-                    var r = await c.CopyFileRangeAsync(ctx, f, q.Offset, f2, q.Offset2, q.Length, (uint)q.Flags).ConfigureAwait(false);
-                    return r.Ok ? new FopReply { Value = r.Value } : new FopReply(r.Error);
-                }
-                case FopOp.Fallocate: return new FopReply(await c.FallocateAsync(ctx, f, q.Flags, q.Offset, q.Length).ConfigureAwait(false));
-                case FopOp.Lseek:
-                {
-                    var r = await c.LseekAsync(ctx, f, q.Offset, q.Flags).ConfigureAwait(false);
-                    return r.Ok ? new FopReply { Value = r.Value } : new FopReply(r.Error);
-                }
-                case FopOp.Lk:
-                {
-                    var r = await c.LkAsync(ctx, f, (LockCmd)q.Flags, q.Lock).ConfigureAwait(false);
-                    return r.Ok ? new FopReply { Lock = r.Value } : new FopReply(r.Error);
-                }
-                case FopOp.Readdir:
-                case FopOp.Readdirp:
-                {
-                    int max = (int)Math.Min(q.Size, MaxDirEntries);
-                    var r = q.Op == FopOp.Readdir ? await c.ReaddirAsync(ctx, f, q.Offset, max).ConfigureAwait(false)
-                                                  : await c.ReaddirpAsync(ctx, f, q.Offset, max).ConfigureAwait(false);
-                    return r.Ok ? new FopReply { Entries = r.Value } : new FopReply(r.Error);
-                }
-                case FopOp.Fsetxattr: return new FopReply(await c.FsetxattrAsync(ctx, f, q.Name!, q.Data, q.Flags).ConfigureAwait(false));
-                case FopOp.Fgetxattr:
-                {
-                    var r = await c.FgetxattrAsync(ctx, f, q.Name!).ConfigureAwait(false);
-                    return r.Ok ? new FopReply { Bytes = r.Value } : new FopReply(r.Error);
-                }
-                case FopOp.Flistxattr:
-                {
-                    var r = await c.FlistxattrAsync(ctx, f).ConfigureAwait(false);
-                    return r.Ok ? new FopReply { Names = r.Value } : new FopReply(r.Error);
-                }
-                case FopOp.Fremovexattr: return new FopReply(await c.FremovexattrAsync(ctx, f, q.Name!).ConfigureAwait(false));
-                default: return new FopReply(Errno.ENOSYS);
-            }
+            var r = await Child.CopyFileRangeAsync(ctx, fd, q.Offset, fd2, q.Offset2, q.Length, (uint)q.Flags).ConfigureAwait(false);
+            return r.Ok ? new FopReply { Value = r.Value } : new FopReply(r.Error);
         }
         finally
         {
-            await ReleaseFdAsync(f).ConfigureAwait(false);
-            if (f2 is not null) await ReleaseFdAsync(f2).ConfigureAwait(false);
+            await ReleaseFdAsync(fd2).ConfigureAwait(false);
         }
     }
+
+    private async ValueTask<FopReply> ServeReaddir(ClientSession s, ServerCall call, FopContext ctx, Fd fd) =>
+        EntriesReply(await Child.ReaddirAsync(ctx, fd, call.Request.Offset, (int)Math.Min(call.Request.Size, MaxDirEntries)).ConfigureAwait(false));
+
+    private async ValueTask<FopReply> ServeReaddirp(ClientSession s, ServerCall call, FopContext ctx, Fd fd) =>
+        EntriesReply(await Child.ReaddirpAsync(ctx, fd, call.Request.Offset, (int)Math.Min(call.Request.Size, MaxDirEntries)).ConfigureAwait(false));
+
+    private static FopReply EntriesReply(in Result<IReadOnlyList<DirEntry>> r) => r.Ok ? new FopReply { Entries = r.Value } : new FopReply(r.Error);
 
     private static FopReply IattReply(in Result<Iatt> r) => r.Ok ? new FopReply { Iatt = r.Value } : new FopReply(r.Error);
     private static FopReply ValueReply(in Result<int> r) => r.Ok ? new FopReply { Value = r.Value } : new FopReply(r.Error);

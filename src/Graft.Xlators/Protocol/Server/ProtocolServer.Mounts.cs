@@ -56,27 +56,24 @@ public sealed partial class ProtocolServer
     /// session of client instance <c>q.Instance</c>, which must be another graph of the same mount.
     /// An unknown session — or another mount's — or an unknown fd is EBADF: nothing is moved.
     /// </summary>
-    private async ValueTask<FopReply> RebindAsync(ClientSession s, FopContext ctx, FopRequest q)
+    private async ValueTask<FopReply> ServeRebindLocks(ClientSession s, ServerCall call, FopContext ctx, Fd to)
     {
+        var q = call.Request;
         ClientSession? other = null;
         lock (_sessions)
         {
             foreach (var o in _sessions.Values)
                 if (o.Instance == q.Instance && o.MountId == s.MountId) { other = o; break; }
         }
-        if (other is null) return new FopReply(Errno.EBADF);
-        if (s.Get(q.Fd) is not { } to) return new FopReply(Errno.EBADF);
-        var from = other.Get(q.Fd2);
+        if (other?.Get(q.Fd2) is not { } from) return new FopReply(Errno.EBADF);
         try
         {
-            if (from is null) return new FopReply(Errno.EBADF);
             var r = await Child.RebindLocksAsync(ctx, from, to).ConfigureAwait(false);
             return r.Ok ? new FopReply { Value = r.Value } : new FopReply(r.Error);
         }
         finally
         {
-            await ReleaseFdAsync(to).ConfigureAwait(false);
-            if (from is not null) await ReleaseFdAsync(from).ConfigureAwait(false);
+            await ReleaseFdAsync(from).ConfigureAwait(false);
         }
     }
 }

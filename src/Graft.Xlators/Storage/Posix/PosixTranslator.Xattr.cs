@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Graft.Core;
 using Graft.Xlators.Storage.Posix.Native;
 
@@ -174,4 +175,37 @@ public sealed partial class PosixTranslator
 
     public override ValueTask<Errno> FremovexattrAsync(FopContext ctx, Fd fd, string name) =>
         Done(fd.GetCtx(this) is PosixFd pf ? RemoveX(ctx, pf.Os, name) : Errno.EBADF);
+
+    public override ValueTask<Result<byte[]>> XattropAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> deltas)
+    {
+        if (deltas.Length == 0 || deltas.Length % 8 != 0) return Done(new Result<byte[]>(Errno.EINVAL));
+        var e = Resolve(ctx, loc, out var obj);
+        if (e != Errno.OK) return Done(new Result<byte[]>(e));
+        try
+        {
+            lock (_shared!.XattrLock(obj.St.Dev, obj.St.Ino)) return Done(AddX(ctx, obj.Fd, name, deltas.Span));
+        }
+        finally { obj.Close(); }
+    }
+
+    /// <summary>Reads the counters (zeros when absent), adds the deltas, writes them back: the caller holds the object's xattr lock.</summary>
+    private static Result<byte[]> AddX(FopContext ctx, int fd, string name, ReadOnlySpan<byte> deltas)
+    {
+        var old = GetX(ctx, fd, name);
+        byte[] value;
+        if (old.Ok)
+        {
+            if (old.Value.Length != deltas.Length) return Errno.EINVAL;
+            value = old.Value;
+        }
+        else if (old.Error == Errno.ENODATA) value = new byte[deltas.Length];
+        else return old.Error;
+        for (int i = 0; i < value.Length; i += 8)
+        {
+            var sum = unchecked(BinaryPrimitives.ReadInt64BigEndian(value.AsSpan(i)) + BinaryPrimitives.ReadInt64BigEndian(deltas[i..]));
+            BinaryPrimitives.WriteInt64BigEndian(value.AsSpan(i), sum);
+        }
+        var e = SetX(ctx, fd, name, value, 0);
+        return e == Errno.OK ? value : e;
+    }
 }

@@ -21,6 +21,15 @@ internal sealed class SharedBrickState
     public readonly object Sync = new();
     public readonly Dictionary<Gfid, int> OpenCounts = new();
 
+    /// <summary>
+    /// Locks for read-modify-write of an object's xattrs (xattrop), striped by inode: every
+    /// instance on this brick takes the same one for the same object, so concurrent adds never
+    /// lose one. The critical section is two xattr syscalls.
+    /// </summary>
+    private readonly object[] _xattrLocks = Enumerable.Range(0, 64).Select(_ => new object()).ToArray();
+
+    public object XattrLock(ulong dev, ulong ino) => _xattrLocks[(int)((ino ^ (dev << 7)) % (ulong)_xattrLocks.Length)];
+
     private SharedBrickState((ulong, ulong) key) { _key = key; }
 
     /// <summary>
