@@ -56,6 +56,20 @@ public sealed class MountNode : IHandle
         set => Volatile.Write(ref _reportedMode, value);
     }
 
+    private long _noCapabilityUntilMs;
+
+    /// <summary>
+    /// Until this <see cref="Environment.TickCount64"/>, the front end may take the file's security.capability
+    /// xattr as absent without asking (0: unknown). The FUSE bridge keeps it: the kernel asks for that xattr
+    /// before the first write of every open, and a file this mount has just created needs no round trip for
+    /// it within the attribute timeout.
+    /// </summary>
+    public long NoCapabilityUntilMs
+    {
+        get => Volatile.Read(ref _noCapabilityUntilMs);
+        set => Volatile.Write(ref _noCapabilityUntilMs, value);
+    }
+
     /// <summary>The locks this mount holds on the file (null when none were ever taken); see <see cref="NodeLocks"/>.</summary>
     internal NodeLocks? Locks;
 

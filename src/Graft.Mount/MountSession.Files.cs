@@ -39,7 +39,7 @@ public sealed partial class MountSession
                 var existing = LinkNode(g, parent.Gfid, name, r.Value);
                 var opened = await OpenOnAsync(ctx, g, existing, existing.Inode, flags & ~(OpenFlags.O_CREAT | OpenFlags.O_EXCL)).ConfigureAwait(false);
                 if (!opened.Ok) { Forget(existing, 1); return opened.Error; }
-                return new CreatedFile(existing, r.Value, opened.Value);
+                return new CreatedFile(existing, r.Value, opened.Value, New: false);
             }
             var node = LinkNode(g, parent.Gfid, name, r.Value);
             return new CreatedFile(node, r.Value, Register(node, flags, ctx.LockOwner, fd, isDirectory: false));

@@ -8,8 +8,9 @@ namespace Graft.Mount;
 /// <summary>A node and the attributes an entry fop (lookup, mkdir, create, ...) returned for it.</summary>
 public readonly record struct NodeEntry(MountNode Node, Iatt Attr);
 
-/// <summary>What create returns: the new node (with one lookup), its attributes and the open file.</summary>
-public readonly record struct CreatedFile(MountNode Node, Iatt Attr, MountFile File);
+/// <summary>What create returns: the new node (with one lookup), its attributes and the open file. <see cref="New"/>:
+/// the file was made by this call (false: the name existed, no O_EXCL, and that file was opened instead).</summary>
+public readonly record struct CreatedFile(MountNode Node, Iatt Attr, MountFile File, bool New = true);
 
 /// <summary>
 /// The mount session: owns the active graph and the mount-level objects (nodes and open files)

@@ -138,12 +138,20 @@ public sealed partial class FuseBridge
     public async ValueTask SetXattr(FuseRequest r, FuseSetxattrIn a, ReadOnlyMemory<byte> name, ReadOnlyMemory<byte> value)
     {
         if (!TryNode(r, r.NodeId, out var node)) return;
+        node.NoCapabilityUntilMs = 0;   // before the change is sent: no GETXATTR after it is answered from memory
         ReplyErrno(r, await _session.SetxattrAsync(Ctx(r), node, Str(name), value, (int)a.Flags).ConfigureAwait(false));
     }
 
     public async ValueTask GetXattr(FuseRequest r, uint size, ReadOnlyMemory<byte> name)
     {
         if (!TryNode(r, r.NodeId, out var node)) return;
+        // The kernel asks for this one before the first write of every open (to strip file capabilities);
+        // for a file this mount just created the answer is known (FuseBridge.Files.cs, Create).
+        if (Environment.TickCount64 < node.NoCapabilityUntilMs && name.Span.SequenceEqual(SecurityCapability))
+        {
+            r.ReplyError(Errno.ENODATA);
+            return;
+        }
         var res = await _session.GetxattrAsync(Ctx(r), node, Str(name)).ConfigureAwait(false);
         if (res.Ok) r.ReplyXattr(res.Value);
         else r.ReplyError(res.Error);
@@ -169,8 +177,11 @@ public sealed partial class FuseBridge
     public async ValueTask RemoveXattr(FuseRequest r, ReadOnlyMemory<byte> name)
     {
         if (!TryNode(r, r.NodeId, out var node)) return;
+        node.NoCapabilityUntilMs = 0;
         ReplyErrno(r, await _session.RemovexattrAsync(Ctx(r), node, Str(name)).ConfigureAwait(false));
     }
+
+    static ReadOnlySpan<byte> SecurityCapability => "security.capability"u8;
 
     static void ReplyErrno(FuseRequest r, Errno e)
     {

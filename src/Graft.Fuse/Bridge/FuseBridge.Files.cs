@@ -33,6 +33,9 @@ public sealed partial class FuseBridge
         var res = await _session.CreateAsync(Ctx(r), parent, Str(name), (int)a.Flags, a.Mode, a.Umask).ConfigureAwait(false);
         if (!res.Ok) { r.ReplyError(res.Error); return; }
         var c = res.Value;
+        // A new file has no xattrs: the kernel's GETXATTR(security.capability) before its first write is
+        // answered from memory for one attribute timeout (as long as the kernel trusts the attributes too).
+        if (c.New && _attrTtlMs > 0) c.Node.NoCapabilityUntilMs = Environment.TickCount64 + _attrTtlMs;
         if (r.ReplyCreate(Entry(c.Node, c.Attr), new FuseOpenOut { Fh = c.File.HandleId }) != Errno.OK)
         {
             _session.Forget(c.Node, 1);

@@ -25,6 +25,7 @@ public sealed partial class FuseBridge : IFuseFileSystem
 {
     readonly MountSession _session;
     readonly (ulong Sec, uint Nsec) _entryTtl, _attrTtl, _negativeTtl;
+    readonly long _attrTtlMs;
 
     public FuseBridge(MountSession session, FuseBridgeOptions? options = null)
     {
@@ -32,6 +33,7 @@ public sealed partial class FuseBridge : IFuseFileSystem
         options ??= new FuseBridgeOptions();
         _entryTtl = Ttl(options.EntryTimeout);
         _attrTtl = Ttl(options.AttrTimeout);
+        _attrTtlMs = (long)options.AttrTimeout.TotalMilliseconds;
         _negativeTtl = Ttl(options.NegativeTimeout);
     }
 

@@ -140,6 +140,15 @@ public sealed partial class ProtocolClient
         return total;
     }
 
+    /// <summary>
+    /// A FLUSH only matters to the brick when this process may hold locks on the file (see
+    /// <see cref="LockedFiles"/>); otherwise it is answered here, after the same fd checks, and a
+    /// close costs no round trip.
+    /// </summary>
+    public override ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd) =>
+        LockedFiles.MayHold(fd.Inode.Gfid) ? ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Flush)))
+                                           : new(Resolve(fd, out _, out _));
+
     public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly)
     {
         var c = fd.GetCtx(this) as ClientFdCtx;

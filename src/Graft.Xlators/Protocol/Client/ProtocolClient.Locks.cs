@@ -17,6 +17,7 @@ public sealed partial class ProtocolClient
     {
         var e = Resolve(fd, out var conn, out var id);
         if (e != Errno.OK) return e;
+        if (cmd != LockCmd.GetLk) LockedFiles.Note(fd.Inode.Gfid);
         var q = new FopRequest(FopOp.Lk) { Caller = WireCaller.From(ctx), Fd = id, Flags = (int)cmd, Lock = lk };
         bool blocking = cmd == LockCmd.SetLkW;
         var p = await CallOnAsync(conn!, q, bounded: !blocking, ctx.ContinueInline, blocking ? ctx.Cancellation : default).ConfigureAwait(false);
@@ -38,6 +39,7 @@ public sealed partial class ProtocolClient
         var conn = _conn;
         if (conn is null || conn.IsDead || _stopping != 0 || mine.Remote is not { } r || r.Epoch != conn.Epoch) return Errno.ENOTCONN;
         if (theirs.Client.RemoteOnLiveConnection(theirs) is not { } old) return Errno.ENOTCONN;
+        LockedFiles.Note(to.Inode.Gfid);
         var q = new FopRequest(FopOp.RebindLocks) { Caller = WireCaller.From(ctx), Fd = r.Id, Instance = theirs.Client._instance, Fd2 = old };
         var p = await CallOnAsync(conn, q, bounded: true, ctx.ContinueInline).ConfigureAwait(false);
         return p.Error == Errno.OK ? (int)p.Value : p.Error;

@@ -11,9 +11,11 @@ namespace Graft.Xlators.Protocol.Transport;
 /// One TCP connection carrying frames, shared by protocol/client and protocol/server. Receiving
 /// goes through a <see cref="PipeReader"/> the owner drains. Sending: when nothing is queued, a
 /// writer hands its frame to the socket itself with one non-blocking send under
-/// <see cref="SendLock"/> (no thread hand-off on the request/reply path); whatever the socket does
-/// not take at once, and every frame behind it, goes through a pipe with no back-pressure
-/// threshold that one send loop moves to the socket (Kestrel's shape). Writers never wait.
+/// <see cref="SendLock"/> (no thread hand-off on the request/reply path); a frame with a big bulk
+/// payload (a 1 MiB writev or readv reply) leaves in one gather send straight from the caller's memory,
+/// not copied. Whatever the socket does not take at once, and every frame behind it, goes through a
+/// pipe with no back-pressure threshold that one send loop moves to the socket (Kestrel's shape).
+/// Writers never wait.
 /// </summary>
 /// <remarks>
 /// Over TLS the same frames go through an <see cref="SslStream"/> instead: every frame is queued and
@@ -38,9 +40,12 @@ public sealed class FrameConnection
     /// byte order on the wire is the order of <see cref="WriteFrameLocked"/> calls.
     /// </summary>
     private bool _queued;
-    /// <summary>Frames up to this size are sent directly from here (header and body in one send); larger ones always queue.</summary>
+    /// <summary>Frames up to this size are sent directly from here (header and body in one send); larger ones
+    /// whose header and body fit are sent with their bulk gathered (<see cref="SendGathered"/>); the rest queue.</summary>
     private readonly byte[] _direct = new byte[DirectMax];
     private const int DirectMax = (64 << 10) + 1024;
+    /// <summary>The socket's descriptor for gather sends; used only under SendLock before <see cref="_sendClosed"/>, which Close sets before it disposes the socket.</summary>
+    private readonly int _fd = -1;
     /// <summary>Bytes queued but not yet handed to the socket.</summary>
     private long _unsent;
     /// <summary>
@@ -64,7 +69,11 @@ public sealed class FrameConnection
         // must never block a writer holding SendLock; they report WouldBlock and the rest queues.
         // The async receive and the send loop's async sends are not affected. (Over TLS nothing is
         // sent directly, and the TLS stream's own NetworkStream wants a blocking socket.)
-        if (tls is null) _socket.Blocking = false;
+        if (tls is null)
+        {
+            _socket.Blocking = false;
+            if (SocketGather.Supported) _fd = (int)_socket.SafeHandle.DangerousGetHandle();
+        }
         _ = SendLoopAsync();
     }
 
@@ -109,6 +118,8 @@ public sealed class FrameConnection
             // The socket took part of it (its buffer is full): the rest goes first in the queue.
             return Queue(frame[sent..]);
         }
+        if (!_queued && _fd >= 0 && body is not null && FrameHeader.Size + body.Length <= DirectMax)
+            return SendGathered(type, flags, op, id, body);
         if (!Reserve(total)) return false;
         var w = _out.Writer;
         var head = w.GetSpan(FrameHeader.Size);
@@ -119,6 +130,26 @@ public sealed class FrameConnection
             w.Write(body.Written);
             if (!body.Bulk.IsEmpty) w.Write(body.Bulk.Span);
         }
+        return Publish();
+    }
+
+    /// <summary>
+    /// A frame too big for the direct buffer whose size is its bulk payload: header and body from the
+    /// direct buffer, the bulk from where the caller has it, in one non-blocking sendmsg. What the socket
+    /// does not take goes first in the queue (copied only then).
+    /// </summary>
+    private bool SendGathered(FrameType type, FrameFlags flags, FopOp op, ulong id, BodyWriter body)
+    {
+        var head = _direct.AsSpan(0, FrameHeader.Size + body.Length);
+        new FrameHeader(type, flags, op, id, body.TotalLength).Write(head);
+        body.Written.CopyTo(head[FrameHeader.Size..]);
+        var bulk = body.Bulk.Span;
+        nint sent = SocketGather.Send(_fd, head, bulk, out int errno);
+        if (sent == head.Length + bulk.Length) return true;
+        if (sent < 0) { CloseSoon("send failed: " + System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)); return false; }
+        if (!Reserve(head.Length + bulk.Length - (int)sent)) return false;
+        if (sent < head.Length) { _out.Writer.Write(head[(int)sent..]); _out.Writer.Write(bulk); }
+        else _out.Writer.Write(bulk[((int)sent - head.Length)..]);
         return Publish();
     }
 
