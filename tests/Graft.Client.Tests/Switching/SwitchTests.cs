@@ -293,7 +293,8 @@ public class FailedMigrations
     public async Task A_file_gone_from_the_volume_fails_with_ESTALE_when_it_would_move()
     {
         await using var t = await SwitchVolume.CreateAsync();
-        await using var s = await t.Volume.OpenAsync("/doomed", OpenFlags.O_CREAT | OpenFlags.O_RDWR);
+        // Not `await using`: closing it throws ESTALE, which would hide the assertion that failed.
+        var s = await t.Volume.OpenAsync("/doomed", OpenFlags.O_CREAT | OpenFlags.O_RDWR);
         await s.WriteAsync("x"u8.ToArray());
         // Removed behind Graft's back on the brick: its name and its handle.
         var gfid = s.Gfid.ToString();
@@ -302,7 +303,8 @@ public class FailedMigrations
         await t.ToggleAsync();
         var e = await Assert.ThrowsAnyAsync<GraftIOException>(async () => await s.WriteAsync("y"u8.ToArray()));
         Assert.Equal(Errno.ESTALE, e.Errno);
-        Assert.Equal(1, t.State.Counters.FdMigrationFailures);
+        // The background sweep may have tried (and failed) to move it first, once or more.
+        Assert.True(t.State.Counters.FdMigrationFailures >= 1, $"{t.State.Counters.FdMigrationFailures} failed migrations");
         // close reports it too, and the stream is closed all the same
         Assert.Equal(Errno.ESTALE, (await Assert.ThrowsAnyAsync<GraftIOException>(() => s.DisposeAsync().AsTask())).Errno);
         Assert.False(s.CanSeek);
