@@ -41,10 +41,11 @@ public sealed partial class DistributeTranslator
         if (copies.FirstOrDefault(r => !r.Ok) is { Ok: false } missing) return missing.Error == Errno.ESTALE ? Errno.EIO : missing.Error;
         var current = await ReadLayoutAsync(ctx, gfid, all).ConfigureAwait(false);
         if (current.HasUnknown) return Errno.ENOTCONN;
-        var even = Layout.Fresh(Children.Count, all, 0, settled: false);
+        var members = LayoutMembers(all);
+        var even = Layout.Fresh(Children.Count, members, 0, settled: false);
         if (current.Complete && all.All(i => current.Entries[i]?.Range == even[i].Range)) return Errno.OK;
         uint epoch = current.Entries.Max(e => e?.Epoch ?? 0) + 1;
-        var target = Layout.Fresh(Children.Count, all, epoch, settled: false);
+        var target = Layout.Fresh(Children.Count, members, epoch, settled: false);
         var wrote = await FanOutAsync(all, i => WriteLayoutAsync(ctx, i, gfid, target[i])).ConfigureAwait(false);
         if (wrote.FirstOrDefault(e => e != Errno.OK) is var e and not Errno.OK) return e;
         RememberLayout(gfid, loc.Inode, new Layout([.. target.Select(x => (LayoutEntry?)x)]));
