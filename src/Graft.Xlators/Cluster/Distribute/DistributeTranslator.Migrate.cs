@@ -25,8 +25,9 @@ public sealed partial class DistributeTranslator
     /// setxattr on a directory, root only, value = the name of an entry: moves that entry to the subvolume
     /// its name hashes to. Answers OK (moved), EALREADY (already there), EBUSY (it has a writer, or a writer
     /// came and the move gave way), EINPROGRESS (another move holds it: a rebalance that ended mid-move,
-    /// until its brick lets go of the mark), EMLINK (hard links), EOPNOTSUPP (not a regular file), ENOENT
-    /// (gone), EAGAIN (changed under the move), or why it failed.
+    /// until its brick lets go of the mark), EMLINK (hard links: left where it is), EXDEV (hard links on a
+    /// decommissioned subvolume: it cannot be drained), ENOENT (gone), EAGAIN (changed under the move), or
+    /// why it failed. Symlinks and special files are moved too (made again where they hash).
     /// </summary>
     public const string MigrateKey = "graft.dht.migrate";
 
@@ -65,9 +66,47 @@ public sealed partial class DistributeTranslator
             if ((flags & MigrateCleanLeftovers) != 0) await RemoveRetiredCopiesAsync(t, loc, file.Gfid, hashed).ConfigureAwait(false);
             return Errno.EALREADY;
         }
-        if (!file.IsReg) return Errno.EOPNOTSUPP;
-        if (file.Nlink > 1) return Errno.EMLINK;
+        // Several names of one file, possibly in other directories: moving one would split them.
+        if (file.Nlink > 1) return IsDecommissioned(src) ? Errno.EXDEV : Errno.EMLINK;
+        if (!file.IsReg) return await MoveOtherAsync(t, loc, file, src, hashed).ConfigureAwait(false);
         return await MoveFileAsync(t, ctx.Cancellation, loc, file, src, hashed).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A symlink or special file: it has no data a writer could change, so no mark — it is made again on
+    /// <paramref name="dst"/> with its GFID, owner, times and xattrs (in place of its pointer, which holds the
+    /// same GFID), then its old name goes. A change made to it in between (chown, an xattr) can be lost: the
+    /// window is the few round trips of the move.
+    /// </summary>
+    private async ValueTask<Errno> MoveOtherAsync(FopContext t, Loc loc, Iatt file, int src, int dst)
+    {
+        var named = Named(loc);
+        string? target = null;
+        if (file.IsSymlink)
+        {
+            var l = await Children[src].ReadlinkAsync(t, named.WithTarget(file.Gfid)).ConfigureAwait(false);
+            if (!l.Ok) return l.Error;
+            target = l.Value;
+        }
+        var xattrs = await UserXattrsAsync(t, src, file.Gfid).ConfigureAwait(false);
+        await RemovePointerAsync(t, dst, loc, file.Gfid).ConfigureAwait(false);
+        var made = target is not null
+            ? await Children[dst].SymlinkAsync(t, target, named, 0, file.Gfid).ConfigureAwait(false)
+            : await Children[dst].MknodAsync(t, named, file.Mode, file.Rdev, 0, file.Gfid).ConfigureAwait(false);
+        if (!made.Ok) return made.Error;
+        foreach (var (n, v) in xattrs) await Children[dst].SetxattrAsync(t, Loc.Nameless(file.Gfid), n, v, 0).ConfigureAwait(false);
+        var attr = new SetAttr
+        {
+            Valid = SetAttrValid.Uid | SetAttrValid.Gid | SetAttrValid.Atime | SetAttrValid.Mtime | (target is null ? SetAttrValid.Mode : 0),
+            Uid = file.Uid, Gid = file.Gid, Atime = file.Atime, Mtime = file.Mtime, Mode = file.Mode & PosixMode.PermMask,
+        };
+        var set = await Children[dst].SetattrAsync(t, Loc.Nameless(file.Gfid), attr).ConfigureAwait(false);
+        if (!set.Ok) return set.Error;
+        var e = await Children[src].UnlinkAsync(t, named).ConfigureAwait(false);
+        if (e is not (Errno.OK or Errno.ENOENT)) return e;
+        RememberFile(made.Value, null, dst);
+        Interlocked.Increment(ref _filesMoved);
+        return Errno.OK;
     }
 
     private async ValueTask<Errno> MoveFileAsync(FopContext t, CancellationToken ct, Loc loc, Iatt file, int src, int dst)

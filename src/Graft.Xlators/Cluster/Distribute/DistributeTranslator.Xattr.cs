@@ -25,6 +25,7 @@ public sealed partial class DistributeTranslator
     public override async ValueTask<Result<byte[]>> GetxattrAsync(FopContext ctx, Loc loc, string name)
     {
         if (name == LayoutKey) return await VirtualGetAsync(ctx, loc).ConfigureAwait(false);
+        if (name == SubvolumeKey) return await SubvolumeOfAsync(ctx, loc).ConfigureAwait(false);
         if (Screen(name, write: false) is var s && s != Errno.OK) return s;
         if (IsDirLoc(loc)) return await OnDirReadAsync(i => Children[i].GetxattrAsync(ctx, loc, name)).ConfigureAwait(false);
         return await OnFileAsync(ctx, loc, (c, l) => Children[c].GetxattrAsync(ctx, l, name)).ConfigureAwait(false);
