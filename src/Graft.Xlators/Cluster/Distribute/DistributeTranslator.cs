@@ -68,6 +68,15 @@ public sealed partial class DistributeTranslator : Translator
     public long LookupsEverywhere => Volatile.Read(ref _lookupsEverywhere);
     private long _dirsHealed, _layoutsHealed, _pointersCreated, _lookupsEverywhere;
 
+    /// <summary>For `graft state`: what this translator did on its graph.</summary>
+    public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>
+    {
+        ["directoriesHealed"] = DirectoriesHealed, ["layoutsHealed"] = LayoutsHealed, ["layoutsFixed"] = LayoutsFixed,
+        ["pointersCreated"] = PointersCreated, ["lookupsEverywhere"] = LookupsEverywhere,
+        ["filesMoved"] = FilesMoved, ["bytesMoved"] = BytesMoved,
+        ["waitsForMoves"] = WaitsForMoves, ["moveWaitsTimedOut"] = MoveWaitsTimedOut,
+    };
+
     public override ValueTask InitAsync(CancellationToken ct)
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
