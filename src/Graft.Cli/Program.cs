@@ -5,6 +5,9 @@ using Graft.Cli.Commands;
 using Graft.Core;
 using Graft.Xlators;
 
+// graft runs on Linux only (FUSE, *at() syscalls, Unix file modes for what its daemons must trust).
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
+
 namespace Graft.Cli;
 
 public static class Program

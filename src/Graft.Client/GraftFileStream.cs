@@ -7,10 +7,18 @@ namespace Graft.Client;
 /// <summary>
 /// An open file of a <see cref="Volume"/> as a <see cref="Stream"/>. Nothing is buffered here:
 /// each read and write is one fop on the session (the graph's own caches do the buffering), so
-/// <see cref="Flush()"/> has nothing to do and <see cref="Fsync"/> is what makes data durable.
+/// <see cref="Flush()"/> writes nothing and <see cref="Fsync"/> is what makes data durable.
 /// Disposing sends FLUSH (which drops this stream's POSIX locks, as close(2) does) and RELEASE.
 /// Like <see cref="FileStream"/>, one stream is for one caller at a time.
 /// </summary>
+/// <remarks>
+/// Written bytes a graph acknowledged and then failed to write (write-behind's background write,
+/// a brick that restarted before an fsync) are reported as fsync(2) and close(2) report them:
+/// <see cref="Fsync"/> throws <see cref="GraftIOException"/> (EIO, or ENOSPC/EDQUOT) once for each
+/// such failure, and disposing throws it whenever one happened while the stream was open.
+/// <see cref="Flush()"/> throws what the next Fsync would, without clearing it. Reads, writes and
+/// stat never do. Every stream of the file that was open at the time hears of it.
+/// </remarks>
 public sealed class GraftFileStream : Stream
 {
     private readonly Volume _volume;
@@ -191,16 +199,28 @@ public sealed class GraftFileStream : Stream
         }
     }
 
-    /// <summary>Nothing is buffered in the stream; use <see cref="Fsync"/> to make written data durable.</summary>
-    public override void Flush() => ThrowIfDisposed();
+    /// <summary>
+    /// Nothing is buffered in the stream, so nothing is written; use <see cref="Fsync"/> to make
+    /// written data durable. Throws (EIO, ENOSPC, EDQUOT) if bytes written earlier were lost on the
+    /// way to the brick — the error the next <see cref="Fsync"/> will report, left for it.
+    /// </summary>
+    public override void Flush()
+    {
+        ThrowIfDisposed();
+        ThrowHelper.Check(_session.PendingWriteBackError(_file), "flush", Path);
+    }
 
     public override Task FlushAsync(CancellationToken ct)
     {
-        ThrowIfDisposed();
+        Flush();
         return Task.CompletedTask;
     }
 
-    /// <summary>fsync(2) (fdatasync with <paramref name="dataOnly"/>): drains the graph's write caches to the bricks' disks.</summary>
+    /// <summary>
+    /// fsync(2) (fdatasync with <paramref name="dataOnly"/>): drains the graph's write caches to the
+    /// bricks' disks. Throws if bytes written through any stream of the file since this one last
+    /// fsynced (or opened) were lost; the next call succeeds unless more were.
+    /// </summary>
     public void Fsync(bool dataOnly = false) => SyncOver.Run(FsyncAsync(dataOnly));
 
     public async ValueTask FsyncAsync(bool dataOnly = false, CancellationToken ct = default)

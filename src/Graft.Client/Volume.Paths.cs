@@ -65,6 +65,7 @@ public sealed partial class Volume
     public async Task CreateDirectoryAsync(string path, uint mode = 0x1FF, CancellationToken ct = default)
     {
         var ctx = NewContext(ct);
+        CheckName(path, "mkdir", path);
         var dir = Session.Root;
         var sofar = "";
         try
@@ -227,6 +228,7 @@ public sealed partial class Volume
     public async Task<Iatt> SymlinkAsync(string target, string linkPath, CancellationToken ct = default)
     {
         var ctx = NewContext(ct);
+        CheckName(target, "symlink", linkPath);
         var (dir, name) = ThrowHelper.Check(await WalkParentAsync(ctx, linkPath).ConfigureAwait(false), "symlink", linkPath);
         try
         {

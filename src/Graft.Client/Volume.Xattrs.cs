@@ -11,6 +11,7 @@ public sealed partial class Volume
     public async Task<byte[]> GetXattrAsync(string path, string name, CancellationToken ct = default)
     {
         var ctx = NewContext(ct);
+        CheckName(name, "getxattr", path);
         var node = ThrowHelper.Check(await WalkAsync(ctx, path, true).ConfigureAwait(false), "getxattr", path);
         try { return ThrowHelper.Check(await Session.GetxattrAsync(ctx, node, name).ConfigureAwait(false), "getxattr", path); }
         finally { Release(node); }
@@ -19,6 +20,7 @@ public sealed partial class Volume
     public async Task SetXattrAsync(string path, string name, ReadOnlyMemory<byte> value, int flags = 0, CancellationToken ct = default)
     {
         var ctx = NewContext(ct);
+        CheckName(name, "setxattr", path);
         var node = ThrowHelper.Check(await WalkAsync(ctx, path, true).ConfigureAwait(false), "setxattr", path);
         try { ThrowHelper.Check(await Session.SetxattrAsync(ctx, node, name, value, flags).ConfigureAwait(false), "setxattr", path); }
         finally { Release(node); }
@@ -35,6 +37,7 @@ public sealed partial class Volume
     public async Task RemoveXattrAsync(string path, string name, CancellationToken ct = default)
     {
         var ctx = NewContext(ct);
+        CheckName(name, "removexattr", path);
         var node = ThrowHelper.Check(await WalkAsync(ctx, path, true).ConfigureAwait(false), "removexattr", path);
         try { ThrowHelper.Check(await Session.RemovexattrAsync(ctx, node, name).ConfigureAwait(false), "removexattr", path); }
         finally { Release(node); }

@@ -8,6 +8,9 @@ namespace Graft.Client;
 /// A volume used from .NET code in this process (GlusterFS's gfapi): a mount session without
 /// a kernel. Paths are absolute within the volume ("/a/b"); each call walks them component by
 /// component through the session, holding a lookup on each node only while it is needed.
+/// Names are bytes on Linux: a path, symlink target or xattr name stands for the bytes <see cref="NameBytes"/>
+/// maps it to (UTF-8, with U+DC80..U+DCFF for each byte that is not), and names read back (directory entries,
+/// readlink) come in the same form. A string that stands for no bytes (a stray surrogate) is EINVAL.
 /// </summary>
 public sealed partial class Volume : IAsyncDisposable
 {
@@ -28,14 +31,14 @@ public sealed partial class Volume : IAsyncDisposable
     /// Opens a volume on <paramref name="graph"/>: initialises it, sends PARENT_UP and waits
     /// (bounded by <see cref="VolumeOptions.ChildUpTimeout"/>) for CHILD_UP.
     /// </summary>
-    /// <exception cref="GraftIOException">ENOTCONN when the graph's children did not come up in time.</exception>
+    /// <exception cref="GraftIOException">ENOTCONN when the graph's children did not come up in time, or were refused (the message says why).</exception>
     public static async Task<Volume> OpenAsync(Graph graph, VolumeOptions? options = null, ILoggerFactory? loggers = null, CancellationToken ct = default)
     {
         options ??= new VolumeOptions();
         if (!await graph.StartAndWaitAsync(options.ChildUpTimeout, ct).ConfigureAwait(false))
         {
             await graph.DestroyAsync().ConfigureAwait(false);
-            throw new GraftIOException(Errno.ENOTCONN, "open volume", null);
+            throw new GraftIOException(Errno.ENOTCONN, graph.SetupFailure is { } why ? $"open volume ({why})" : "open volume", null);
         }
         return FromGraph(graph, options, loggers);
     }
@@ -100,6 +103,7 @@ public sealed partial class Volume : IAsyncDisposable
     /// </summary>
     internal async ValueTask<Result<MountNode>> WalkAsync(FopContext ctx, string path, bool followLast)
     {
+        if (!NameBytes.IsCanonical(path)) return Errno.EINVAL;
         var pending = new List<string>(Split(path));
         pending.Reverse(); // a stack: the next component is at the end
         var held = new List<MountNode> { Session.Root };
@@ -150,6 +154,7 @@ public sealed partial class Volume : IAsyncDisposable
     /// <summary>Resolves the directory that holds <paramref name="path"/>'s last component, and that component's name.</summary>
     internal async ValueTask<Result<(MountNode Parent, string Name)>> WalkParentAsync(FopContext ctx, string path)
     {
+        if (!NameBytes.IsCanonical(path)) return Errno.EINVAL;
         var parts = Split(path);
         if (parts.Length == 0) return Errno.EINVAL; // the root has no parent entry
         var name = parts[^1];
@@ -159,6 +164,12 @@ public sealed partial class Volume : IAsyncDisposable
         if (!p.Ok) return p.Error;
         if (!p.Value.IsDir) { Release(p.Value); return Errno.ENOTDIR; }
         return (p.Value, name);
+    }
+
+    /// <summary>A symlink target or xattr name given by the caller: EINVAL when it stands for no bytes.</summary>
+    internal static void CheckName(string s, string operation, string path)
+    {
+        if (!NameBytes.IsCanonical(s)) ThrowHelper.Throw(Errno.EINVAL, operation, path);
     }
 
     /// <summary>Drops the one lookup a walk handed out (no-op for the root).</summary>

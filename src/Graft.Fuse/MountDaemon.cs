@@ -53,10 +53,18 @@ public static partial class MountDaemon
 
         string text;
         var volfile = o.Source is null ? Path.GetFullPath(o.VolfilePath) : o.VolfilePath;
-        if (o.InitialVolfile is { } given) text = given;
+        if (o.InitialVolfile is { } given) text = given;   // fetched from a management daemon: held in memory, never a file others could write
         else
         {
-            try { text = await File.ReadAllTextAsync(volfile).ConfigureAwait(false); }
+            try
+            {
+                // The daemon follows this file for as long as it runs: only root or its own user may be able to write it.
+                if (!TrustedVolfile.TryRead(volfile, out text, out var refusal))
+                {
+                    error.WriteLine($"graft mount: {volfile}: refused: {refusal}");
+                    return 1;
+                }
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 error.WriteLine($"graft mount: {volfile}: cannot read: {e.Message}");
@@ -81,8 +89,9 @@ public static partial class MountDaemon
         }
         if (!up)
         {
-            error.WriteLine($"graft mount: the volume did not come up within {o.ChildUpTimeout.TotalSeconds:0}s " +
-                            "(is its brick running and reachable?)");
+            error.WriteLine(graph.SetupFailure is { } why
+                ? $"graft mount: the volume cannot come up: {why}"
+                : $"graft mount: the volume did not come up within {o.ChildUpTimeout.TotalSeconds:0}s (is its brick running and reachable?)");
             await graph.DestroyAsync().ConfigureAwait(false);
             return 1;
         }

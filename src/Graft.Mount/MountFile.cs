@@ -43,14 +43,8 @@ public sealed class MountFile : IHandle
     /// <summary>Why the last attempt to move this file to the active graph failed (OK if none did).</summary>
     public Errno LastMigrationError { get; internal set; }
 
-    // A drain that failed on an old graph (a background write-behind write that never landed):
-    // the failing call reports it, and close(2) must report it again, as write-behind itself
-    // would have on its own graph — the fd that gets the FLUSH is a fresh one that knows nothing.
-    private int _closeError;
-
-    internal void NoteCloseError(Errno e) => Interlocked.CompareExchange(ref _closeError, (int)e, 0);
-
-    internal Errno TakeCloseError() => (Errno)Interlocked.Exchange(ref _closeError, 0);
+    /// <summary>Write-back errors of the fds this file had on older graphs, still to be reported by fsync and close.</summary>
+    internal CarriedWriteBackErrors WriteBackErrors;
 
     // ---- locks ----
     private int _locking;

@@ -45,6 +45,17 @@ public sealed class MountNode : IHandle
     internal Inode? CompareExchangeInode(Inode value, Inode expected) =>
         Interlocked.CompareExchange(ref _inode, value, expected);
 
+    private uint _reportedMode;
+
+    /// <summary>The mode in the attributes last handed to the front end for this node (0 before any). The FUSE
+    /// bridge keeps it to know what the kernel has cached: a write that makes the brick clear a set-id bit changes
+    /// the mode without any reply carrying it, and the kernel must then be told its copy is stale.</summary>
+    public uint ReportedMode
+    {
+        get => Volatile.Read(ref _reportedMode);
+        set => Volatile.Write(ref _reportedMode, value);
+    }
+
     /// <summary>The locks this mount holds on the file (null when none were ever taken); see <see cref="NodeLocks"/>.</summary>
     internal NodeLocks? Locks;
 

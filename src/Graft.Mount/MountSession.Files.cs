@@ -136,19 +136,27 @@ public sealed partial class MountSession
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
-            // Data an old graph acknowledged and could not write is reported on close too (MountFile.NoteCloseError).
-            var lost = file.TakeCloseError();
             if (!f.Ok) return f.Error;
-            Errno e;
-            try { e = await g.Top.FlushAsync(ctx, f.Value).ConfigureAwait(false); }
+            Errno e, lost;
+            try
+            {
+                e = await g.Top.FlushAsync(ctx, f.Value).ConfigureAwait(false);
+                // After the flush: it let the file's held writes land or fail first.
+                lost = file.WriteBackErrors.ForClose(f.Value);
+            }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
             // close(2) ends the owner's fcntl locks on the file whatever the flush answered.
             file.Node.Locks?.DropOwner(ctx.LockOwner);
-            return e != Errno.OK ? e : lost;
+            return WriteBackReport(e, lost);
         }
         finally { g.ExitFop(); }
     }
 
+    /// <summary>
+    /// FSYNC (fsync, fdatasync, and msync through the kernel): the fop, then the file's write-back
+    /// errors this fd has not reported yet (<see cref="ErrorSeq"/>) — consumed here, whatever the
+    /// fop answered, as Linux does; the fop's own error wins the reply.
+    /// </summary>
     public async ValueTask<Errno> FsyncAsync(FopContext ctx, MountFile file, bool dataOnly)
     {
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
@@ -157,12 +165,26 @@ public sealed partial class MountSession
             if (!f.Ok) return f.Error;
             try
             {
-                return f.Value.IsDirectory ? await g.Top.FsyncdirAsync(ctx, f.Value, dataOnly).ConfigureAwait(false)
-                                           : await g.Top.FsyncAsync(ctx, f.Value, dataOnly).ConfigureAwait(false);
+                var e = f.Value.IsDirectory ? await g.Top.FsyncdirAsync(ctx, f.Value, dataOnly).ConfigureAwait(false)
+                                            : await g.Top.FsyncAsync(ctx, f.Value, dataOnly).ConfigureAwait(false);
+                return WriteBackReport(e, file.WriteBackErrors.TakeForFsync(f.Value));
             }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
         finally { g.ExitFop(); }
+    }
+
+    /// <summary>
+    /// The write-back error the next fsync of <paramref name="file"/> would report, without consuming
+    /// it (no fop, no graph entered): for front ends that can tell early, like a stream's Flush().
+    /// </summary>
+    public Errno PendingWriteBackError(MountFile file) => file.WriteBackErrors.PeekForFsync(file.Fd);
+
+    private Errno WriteBackReport(Errno fop, Errno lost)
+    {
+        if (lost == Errno.OK) return fop;
+        Interlocked.Increment(ref _counters.WriteBackErrorsReported);
+        return fop != Errno.OK ? fop : lost;
     }
 
     /// <summary>FSYNCDIR: the same as <see cref="FsyncAsync"/> on a directory handle.</summary>

@@ -68,7 +68,6 @@ public sealed partial class MountSession
 
             var ctx = MigrationContext(file, g);
             var e = await DrainAsync(file, old, og).ConfigureAwait(false);
-            if (e != Errno.OK) file.NoteCloseError(e);
             if (e == Errno.OK)
             {
                 var inode = await ResolveAsync(ctx, file.Node, g).ConfigureAwait(false);
@@ -86,6 +85,8 @@ public sealed partial class MountSession
                     if (e != Errno.OK) await PutFdAsync(fresh).ConfigureAwait(false);
                     else
                     {
+                        // What the old fd would still report to fsync and close goes with the file.
+                        file.WriteBackErrors.Carry(old);
                         // Publish, then let go of the old fd: fops still running on it keep their
                         // own references, and its release goes to its own graph after the last.
                         file.CompareExchangeFd(fresh, old);
@@ -106,22 +107,42 @@ public sealed partial class MountSession
         finally { file.MigrationLock.Release(); }
     }
 
-    /// <summary>The barrier on the old graph: makes acknowledged (write-behind) data land before the fd moves.</summary>
+    /// <summary>
+    /// The barrier on the old graph: makes acknowledged (write-behind) data land before the fd moves.
+    /// It is an fsync the application did not ask for, so its failure is the application's to hear
+    /// at its next fsync and close, not the answer of whatever call caused the move: a failure is
+    /// recorded on the old file's write-back errors (which the move carries) and the file moves on.
+    /// Only "the brick cannot be reached now" fails the call, to be tried again by the next one.
+    /// </summary>
     private async ValueTask<Errno> DrainAsync(MountFile file, Fd old, Graph og)
     {
-        // Nothing can be pending behind a directory or a read-only fd (writes through other fds
-        // of the file are drained when those fds move), and a graph torn down by force has
-        // nothing left to drain.
-        if (file.IsDirectory || (file.Flags & OpenFlags.O_ACCMODE) == OpenFlags.O_RDONLY || og.State == GraphState.Destroyed)
-            return Errno.OK;
-        og.EnterFop();
-        try
+        // Nothing is pending behind a directory. A read-only fd has nothing of its own, but while
+        // the old graph holds bytes (written through other fds of the file) it waits for them too:
+        // if they fail, this open file must carry that as well.
+        if (file.IsDirectory) return Errno.OK;
+        if ((file.Flags & OpenFlags.O_ACCMODE) == OpenFlags.O_RDONLY && BytesHeld(og) == 0) return Errno.OK;
+        var e = Errno.OK;
+        if (og.State != GraphState.Destroyed)
         {
-            if (og.State == GraphState.Destroyed) return Errno.OK;
-            var ctx = MigrationContext(file, og);
-            return await og.Top.FsyncAsync(ctx, old, dataOnly: true).ConfigureAwait(false);
+            og.EnterFop();
+            try
+            {
+                if (og.State != GraphState.Destroyed)
+                    e = await og.Top.FsyncAsync(MigrationContext(file, og), old, dataOnly: true).ConfigureAwait(false);
+            }
+            finally { og.ExitFop(); }
         }
-        finally { og.ExitFop(); }
+        if (og.State == GraphState.Destroyed)
+        {
+            // Torn down by force, before or during the barrier: nothing is left to drain, and what
+            // was lost is recorded on the file by the teardown (write-behind's fini). Wait for that,
+            // so the move carries it.
+            await og.Destroyed.ConfigureAwait(false);
+            return Errno.OK;
+        }
+        if (e is Errno.OK or Errno.ENOTCONN or Errno.ETIMEDOUT or Errno.EINTR) return e;
+        old.Inode.WriteBackErrors.Record(e);
+        return Errno.OK;
     }
 
     /// <summary>

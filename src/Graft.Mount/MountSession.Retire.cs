@@ -72,14 +72,19 @@ public sealed partial class MountSession
         lock (_nodesSync)
         {
             foreach (var n in _nodes.Values)
-                if (ReferenceEquals(n.Inode.Graph, g) && !dead.Contains(n)) nodes.Add(n);
+                if (ReferenceEquals(n.Inode.Graph, g) && !IsDead(n)) nodes.Add(n);
         }
         return (files, nodes);
+
+        bool IsDead(MountNode n) { lock (dead) return dead.Contains(n); } // a sweep past its budget may still add to it
     }
 
     /// <summary>
     /// Moves idle handles to the active graph, at most <see cref="MountOptions.SweepRate"/> a
-    /// second, exactly as a fop on them would (so the same single-flight rules apply).
+    /// second, exactly as a fop on them would (so the same single-flight rules apply). Each move
+    /// is waited for only within <paramref name="budget"/>: a move can be held by the old graph
+    /// itself (its barrier waits for a write that never comes back), and only the teardown this
+    /// bound leads to can free it — the move then finishes on its own.
     /// </summary>
     private async Task SweepAsync(List<MountFile> files, List<MountNode> nodes, HashSet<MountNode> dead, TimeSpan budget)
     {
@@ -92,20 +97,45 @@ public sealed partial class MountSession
             var due = perHandle * done - clock.Elapsed;
             if (due > TimeSpan.Zero) await Task.Delay(due).ConfigureAwait(false);
         }
+        async Task<bool> WithinBudgetAsync(Task move)
+        {
+            var left = budget - clock.Elapsed;
+            try { await move.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero).ConfigureAwait(false); return true; }
+            catch (TimeoutException) { return false; }
+        }
 
         foreach (var f in files)
         {
             if (clock.Elapsed > budget || Volatile.Read(ref _disposed) != 0) return;
-            var ctx = FopContext.Root();
-            var (g, r) = await EnterFileAsync(ctx, f).ConfigureAwait(false);
-            try { if (r.Ok) await PutFdAsync(r.Value).ConfigureAwait(false); }
-            finally { g.ExitFop(); }
+            if (!await WithinBudgetAsync(SweepFileAsync(f)).ConfigureAwait(false)) return;
             Interlocked.Increment(ref _counters.HandlesSwept);
             await PaceAsync().ConfigureAwait(false);
         }
         foreach (var n in nodes)
         {
             if (clock.Elapsed > budget || Volatile.Read(ref _disposed) != 0) return;
+            if (!await WithinBudgetAsync(SweepNodeAsync(n, dead)).ConfigureAwait(false)) return;
+            Interlocked.Increment(ref _counters.HandlesSwept);
+            await PaceAsync().ConfigureAwait(false);
+        }
+        if (files.Count + nodes.Count > 0 && done == 0) await Task.Delay(10).ConfigureAwait(false);
+    }
+
+    private async Task SweepFileAsync(MountFile f)
+    {
+        try
+        {
+            var (g, r) = await EnterFileAsync(FopContext.Root(), f).ConfigureAwait(false);
+            try { if (r.Ok) await PutFdAsync(r.Value).ConfigureAwait(false); }
+            finally { g.ExitFop(); }
+        }
+        catch (ObjectDisposedException) { } // unmounted meanwhile: DisposeAsync releases everything
+    }
+
+    private async Task SweepNodeAsync(MountNode n, HashSet<MountNode> dead)
+    {
+        try
+        {
             var ctx = FopContext.Root();
             var g = Enter(ctx);
             try
@@ -113,13 +143,11 @@ public sealed partial class MountSession
                 var r = await ResolveAsync(ctx, n, g).ConfigureAwait(false);
                 // A node whose object is gone from the volume cannot move; it no longer holds the
                 // old graph (its next use answers ESTALE).
-                if (r.Error is Errno.ENOENT or Errno.ESTALE) dead.Add(n);
+                if (r.Error is Errno.ENOENT or Errno.ESTALE) lock (dead) dead.Add(n);
             }
             finally { g.ExitFop(); }
-            Interlocked.Increment(ref _counters.HandlesSwept);
-            await PaceAsync().ConfigureAwait(false);
         }
-        if (files.Count + nodes.Count > 0 && done == 0) await Task.Delay(10).ConfigureAwait(false);
+        catch (ObjectDisposedException) { }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "graph {Generation} retired and destroyed after {Ms:F0} ms")]

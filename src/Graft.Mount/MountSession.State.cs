@@ -16,6 +16,7 @@ public sealed partial class MountSession
         public long InodeMisses, FdMisses, MigrationsDone, MigrationsFailed;
         public long LocksRebound, LockWaitsMoved, LocksReclaimed, LocksLost, LockWaitsResent;
         public long Switches, Reconfigures, GraphsDestroyed, RetirementsForced, HandlesSwept;
+        public long WriteBackErrorsReported;
     }
 
     /// <summary>Acknowledged bytes the graph's translators (write-behind) have not yet written below them.</summary>
@@ -66,7 +67,8 @@ public sealed partial class MountSession
                 Interlocked.Read(ref _counters.HandlesSwept),
                 Interlocked.Read(ref _counters.LocksRebound), Interlocked.Read(ref _counters.LockWaitsMoved),
                 Interlocked.Read(ref _counters.LocksReclaimed), Interlocked.Read(ref _counters.LocksLost),
-                Interlocked.Read(ref _counters.LockWaitsResent)),
+                Interlocked.Read(ref _counters.LockWaitsResent),
+                Interlocked.Read(ref _counters.WriteBackErrorsReported)),
             LastVolfileError);
     }
 }
@@ -120,4 +122,6 @@ public sealed record CounterInfo(
     /// <summary>Locks that could be neither re-bound nor taken back: each failed its file closed (EIO).</summary>
     long LocksLost = 0,
     /// <summary>Blocking lock requests asked again after their brick went away and came back.</summary>
-    long LockWaitsResent = 0);
+    long LockWaitsResent = 0,
+    /// <summary>fsync and close calls that reported a write-back error (acknowledged bytes that did not land).</summary>
+    long WriteBackErrorsReported = 0);

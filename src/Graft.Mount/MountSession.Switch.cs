@@ -42,6 +42,10 @@ public sealed partial class MountSession
     /// <summary>The last volfile (or graph) that could not be applied; null once a later one was.</summary>
     public VolfileErrorInfo? LastVolfileError => _lastVolfileError;
 
+    /// <summary>Records that the volfile at <paramref name="file"/> was not read at all (it could have been written by
+    /// someone it may not come from): shown as <see cref="LastVolfileError"/> like a broken one; the graph is unchanged.</summary>
+    public void RefuseVolfile(string file, string reason) => _lastVolfileError = new VolfileErrorInfo(file, 0, $"{file}: {reason}");
+
     /// <summary>Graphs this session still holds: the active one, older ones not yet retired, and one starting.</summary>
     public IReadOnlyList<Graph> Graphs { get { lock (_graphs) return [.. _graphs]; } }
 

@@ -16,7 +16,7 @@ public sealed class BrickLimitFlagsReachTheBrickGraph : IDisposable
     [Fact]
     public void Given_limits_are_options_of_the_right_translators_and_the_volfile_checks()
     {
-        var text = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null, 10, new BrickLimits(100, 20, 300));
+        var text = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null, 10, limits: new BrickLimits(100, 20, 300));
         var (code, output, err) = CliRunner.Run("volfile", "check", _cli.WriteFile("brick.vol", text));
         Assert.True(code == 0, err);
         var lines = output.ReplaceLineEndings("\n").Split('\n');

@@ -27,6 +27,16 @@ public class CliExplainsItself
     }
 
     [Fact]
+    public void Brick_help_explains_who_is_trusted_and_lists_the_security_options()
+    {
+        var (code, output, _) = CliRunner.Run("brick", "--help");
+        Assert.Equal(0, code);
+        foreach (var text in new[] { "trusted", "root squash", "65534", "docs/security.md", "--secret-file", "--no-root-squash", "--insecure",
+                                     "--tls-cert", "--tls-key", "--tls-ca", "--max-connections", "--max-connections-per-address" })
+            Assert.Contains(text, output);
+    }
+
+    [Fact]
     public void A_missing_argument_is_a_usage_error()
     {
         var (code, _, err) = CliRunner.Run("volfile", "check");

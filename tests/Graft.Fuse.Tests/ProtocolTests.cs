@@ -26,6 +26,21 @@ public class InitNegotiation
         Assert.False(flags.HasFlag(FuseInitFlags.HandleKillprivV2));
     }
 
+    sealed class ClearsSetIdBitsFs : IFuseFileSystem
+    {
+        public bool HandlesKillPriv => true;
+    }
+
+    [Fact]
+    public void HANDLE_KILLPRIV_V2_is_asked_for_only_by_a_filesystem_that_clears_set_id_bits_itself()
+    {
+        // Without it the kernel clears them with a SETATTR of the mode as the writer, which a brick checking
+        // permissions refuses to anyone but the owner; with it, the filesystem must do it (storage/posix does).
+        using var k = new FakeKernel(new ClearsSetIdBitsFs());
+        var o = k.Init(minor: 45);
+        Assert.True(((FuseInitFlags)o.Flags).HasFlag(FuseInitFlags.HandleKillprivV2));
+    }
+
     [Fact]
     public void Only_offered_flags_are_accepted()
     {

@@ -3,7 +3,8 @@ using System.Text;
 
 /// <summary>
 /// `lock`: a process that takes POSIX (fcntl), OFD and flock locks when told to, so end-to-end
-/// tests can pit real processes (lock owners) against each other. Prints "ready PID" first, then
+/// tests can pit real processes (lock owners) against each other, and makes plain file calls
+/// (write, fsync, close, ...) so they can see what each syscall returns. Prints "ready PID" first, then
 /// answers each command line with exactly one line:
 ///   open NAME PATH MODE        MODE: r | w | rw, with a trailing c to create (e.g. rwc)  → ok | err ENAME
 ///   fcntl NAME CMD TYPE START LEN
@@ -13,6 +14,9 @@ using System.Text;
 ///   write NAME OFFSET TEXT     → ok N | err ENAME
 ///   read NAME OFFSET LEN       → data TEXT (what was read, may be empty) | err ENAME
 ///   fstat NAME                 → ok SIZE | err ENAME
+///   seekend NAME               → ok OFFSET | err ENAME  (lseek SEEK_END: the kernel asks the size by fh)
+///   stat PATH                  → ok SIZE | err ENAME
+///   fsync NAME | fdatasync NAME → ok | err ENAME
 ///   close NAME                 → ok | err ENAME
 ///   park NAME COUNT START      COUNT threads, each blocked in F_SETLKW for a write lock on byte START+i
 ///                              (one lock owner: this process) → ok once they are started
@@ -146,6 +150,21 @@ internal static class LockTool
                 int first = Volatile.Read(ref s_firstError);
                 return $"granted {Volatile.Read(ref s_granted)} failed {Volatile.Read(ref s_failed)}" + (first != 0 ? " first error " + Name(first) : "");
             }
+            case "seekend":
+            {
+                var off = Libc.lseek(files[a[1]], 0, 2);
+                return off < 0 ? Err() : $"ok {off}";
+            }
+            case "stat":
+            {
+                var buf = new byte[144];
+                if (Libc.stat(a[1], buf) != 0) return Err();
+                return $"ok {BitConverter.ToInt64(buf, 48)}";
+            }
+            case "fsync":
+                return Libc.fsync(files[a[1]]) == 0 ? "ok" : Err();
+            case "fdatasync":
+                return Libc.fdatasync(files[a[1]]) == 0 ? "ok" : Err();
             case "close":
             {
                 var fd = files[a[1]];
@@ -177,6 +196,7 @@ internal static class LockTool
         return e switch
         {
             1 => "EPERM", 2 => "ENOENT", 4 => "EINTR", 5 => "EIO", 9 => "EBADF", 11 => "EAGAIN", 13 => "EACCES", 23 => "ENFILE", 24 => "EMFILE",
+            28 => "ENOSPC", 122 => "EDQUOT",
             22 => "EINVAL", 35 => "EDEADLK", 37 => "ENOLCK", 38 => "ENOSYS", 107 => "ENOTCONN", 116 => "ESTALE",
             _ => "E" + e,
         };
@@ -205,4 +225,10 @@ internal static partial class Libc
     public static partial nint pread(int fd, byte[] buf, nint count, long offset);
     [LibraryImport("libc", SetLastError = true)]
     public static partial int fstat(int fd, byte[] buf);
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int stat(string path, byte[] buf);
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial long lseek(int fd, long offset, int whence);
+    [LibraryImport("libc", SetLastError = true)]
+    public static partial int fdatasync(int fd);
 }

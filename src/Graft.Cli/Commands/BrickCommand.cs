@@ -25,7 +25,14 @@ public static class BrickCommand
         var name = new Option<string?>("--name") { Description = "Brick name clients ask for (remote-subvolume); defaults to the directory's last component." };
         var listen = new Option<string>("--listen") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
         var allow = new Option<string>("--auth-allow") { Description = "Comma-separated addresses/CIDRs allowed to connect, or *.", DefaultValueFactory = _ => "*" };
-        var secret = new Option<FileInfo?>("--secret-file") { Description = "File holding the shared secret clients must prove." };
+        var secret = new Option<FileInfo?>("--secret-file") { Description = "File holding the shared secret clients must prove (HMAC, never sent); sessions that prove it are trusted." };
+        var noSquash = new Option<bool>("--no-root-squash") { Description = "Trust the uid/gid that unauthenticated sessions send, root included (only where every local user may be root on the brick)." };
+        var insecure = new Option<bool>("--insecure") { Description = "Allow a non-loopback --listen with neither --secret-file nor TLS." };
+        var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "PEM certificate the brick presents; with --tls-key and --tls-ca clients must speak TLS 1.3." };
+        var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "PEM private key of --tls-cert." };
+        var tlsCa = new Option<FileInfo?>("--tls-ca") { Description = "PEM CA: clients must present a certificate it signed; such sessions are trusted." };
+        var maxConn = new Option<int?>("--max-connections") { Description = "Connections served at once (default 1024); more are refused." };
+        var maxPerAddr = new Option<int?>("--max-connections-per-address") { Description = "Connections from one address at once (default 64); more are refused." };
         var grace = new Option<string?>("--grace-timeout") { Description = "How long an uncleanly disconnected client keeps its fds (e.g. 10s)." };
         var lockGrace = new Option<int>("--lock-grace")
         {
@@ -36,9 +43,19 @@ public static class BrickCommand
         var maxFds = Limit("--max-open-fds-per-session", "Files and directories one client session may have open; one more open gets EMFILE (default 16384).");
         var maxLockWaits = Limit("--max-lock-waits-per-session", "Blocking lock requests (F_SETLKW) one client session may have waiting; one more gets ENOLCK (default 4096).");
         var maxLocks = Limit("--max-locks-per-client", "Locks one client mount may hold on this brick; one more gets ENOLCK (default 16384).");
-        var cmd = new Command("brick", "Serve a brick over TCP in the foreground until SIGTERM.")
+        var cmd = new Command("brick", """
+            Serve a brick over TCP in the foreground until SIGTERM.
+
+            Trust: a session that proves --secret-file or presents a client certificate signed by --tls-ca is
+            trusted, and the uid/gid/groups of its calls are used as sent (root included). Any other session is
+            untrusted: its uid and gid 0 become 65534 (root squash) and it gets no trusted.* or security.* xattrs;
+            other ids are still taken on its word, so listening beyond loopback needs a secret or TLS (or --insecure).
+            --no-root-squash trusts every session. `graft up` makes a secret for its brick and mount.
+            See docs/security.md.
+            """)
         {
-            dir, volfile, port, name, listen, allow, secret, grace, lockGrace, maxFds, maxLockWaits, maxLocks,
+            dir, volfile, port, name, listen, allow, secret, grace, lockGrace, noSquash, insecure, tlsCert, tlsKey, tlsCa, maxConn, maxPerAddr,
+            maxFds, maxLockWaits, maxLocks,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -67,8 +84,14 @@ public static class BrickCommand
                 if (!d!.Exists) { error.WriteLine($"graft brick: {d.FullName}: no such directory"); return 1; }
                 var brickName = parse.GetValue(name) ?? d.FullName.TrimEnd('/').Split('/')[^1];
                 if (brickName.Length == 0 || brickName.Any(char.IsWhiteSpace)) { error.WriteLine("graft brick: give a --name without spaces"); return 2; }
+                var security = new BrickSecurity
+                {
+                    NoRootSquash = parse.GetValue(noSquash), Insecure = parse.GetValue(insecure),
+                    TlsCert = parse.GetValue(tlsCert)?.FullName, TlsKey = parse.GetValue(tlsKey)?.FullName, TlsCa = parse.GetValue(tlsCa)?.FullName,
+                    MaxConnections = parse.GetValue(maxConn), MaxConnectionsPerAddress = parse.GetValue(maxPerAddr),
+                };
                 text = StandardBrickVolfile(brickName, d.FullName, parse.GetValue(listen)!, parse.GetValue(port), parse.GetValue(allow)!,
-                                            parse.GetValue(secret)?.FullName, parse.GetValue(grace), parse.GetValue(lockGrace),
+                                            parse.GetValue(secret)?.FullName, parse.GetValue(grace), parse.GetValue(lockGrace), security,
                                             new BrickLimits(parse.GetValue(maxFds), parse.GetValue(maxLockWaits), parse.GetValue(maxLocks)));
                 file = "<brick " + brickName + ">";
             }
@@ -87,7 +110,7 @@ public static class BrickCommand
     /// stopped starts without a lock grace.
     /// </summary>
     public static string StandardBrickVolfile(string name, string directory, string listen, int port, string allow, string? secretFile, string? grace,
-                                              int lockGrace = 10, BrickLimits? limits = null)
+                                              int lockGrace = 10, BrickSecurity? security = null, BrickLimits? limits = null)
     {
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-posix\n    type storage/posix\n    option directory {directory}\nend-volume\n\n");
@@ -99,6 +122,7 @@ public static class BrickCommand
         if (limits?.MaxLockWaitsPerSession is { } waits) sb.Append(CultureInfo.InvariantCulture, $"    option max-lock-waits-per-session {waits}\n");
         if (secretFile is not null) sb.Append(CultureInfo.InvariantCulture, $"    option secret-file {secretFile}\n");
         if (grace is not null) sb.Append(CultureInfo.InvariantCulture, $"    option grace-timeout {grace}\n");
+        security?.AppendOptions(sb);
         sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}\nend-volume\n");
         return sb.ToString();
     }
@@ -109,6 +133,30 @@ public static class BrickCommand
         var o = new Option<int?>(flag) { Description = description };
         o.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError($"{flag} must be at least 1"); });
         return o;
+    }
+
+    /// <summary>The security flags of `graft brick --dir`, as protocol/server options.</summary>
+    public sealed record BrickSecurity
+    {
+        public bool NoRootSquash { get; init; }
+        public bool Insecure { get; init; }
+        public string? TlsCert { get; init; }
+        public string? TlsKey { get; init; }
+        public string? TlsCa { get; init; }
+        public int? MaxConnections { get; init; }
+        public int? MaxConnectionsPerAddress { get; init; }
+
+        internal void AppendOptions(StringBuilder sb)
+        {
+            void Opt(string key, object? value) { if (value is not null) sb.Append(CultureInfo.InvariantCulture, $"    option {key} {value}\n"); }
+            if (NoRootSquash) Opt("root-squash", "off");
+            if (Insecure) Opt("allow-insecure", "on");
+            Opt("tls-cert", TlsCert);
+            Opt("tls-key", TlsKey);
+            Opt("tls-ca", TlsCa);
+            Opt("max-connections", MaxConnections);
+            Opt("max-connections-per-address", MaxConnectionsPerAddress);
+        }
     }
 
     private static async Task<int> ServeAsync(string text, string file, TextWriter output, TextWriter error)

@@ -4,6 +4,7 @@ using Graft.Core;
 using Graft.Fuse;
 using Graft.Fuse.Raw;
 using Graft.Mount.Control;
+using Graft.Mount.Switching;
 using Microsoft.Extensions.Logging;
 
 namespace Graft.Cli.Commands;
@@ -71,8 +72,21 @@ public static class MountCommand
                 return await MountDaemon.RunAsync(daemon, registry(), loggers, output, error);
             }
             if (!Directory.Exists(mp)) { error.WriteLine($"graft mount: {mp}: no such directory"); return 1; }
-            if (spec is null && !File.Exists(vf)) { error.WriteLine($"graft mount: {vf}: no such file"); return 1; }
-            if (spec is not null && !MountFromDaemon.TryParseSpec(spec, out _, out _, out var why)) { error.WriteLine("graft mount: " + why); return 2; }
+            if (spec is null)
+            {
+                if (!File.Exists(vf)) { error.WriteLine($"graft mount: {vf}: no such file"); return 1; }
+                // Checked here too, so the refusal is said at once rather than through the daemon's log.
+                try
+                {
+                    if (!TrustedVolfile.TryRead(vf, out _, out var refusal)) { error.WriteLine($"graft mount: {vf}: refused: {refusal}"); return 1; }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    error.WriteLine($"graft mount: {vf}: cannot read: {e.Message}");
+                    return 1;
+                }
+            }
+            else if (!MountFromDaemon.TryParseSpec(spec, out _, out _, out var why)) { error.WriteLine("graft mount: " + why); return 2; }
             if (FuseMount.FindDevice(mp) is not null)
             {
                 error.WriteLine($"graft mount: something is already mounted on {mp} (graft umount {mp} first)");

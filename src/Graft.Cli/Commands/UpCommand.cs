@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Graft.Fuse.Raw;
+using Graft.Mount.Switching;
 
 namespace Graft.Cli.Commands;
 
@@ -26,6 +27,8 @@ public static class UpCommand
         public string RunDir => Path.Combine(VarDir, "run");
         public string LogDir => Path.Combine(VarDir, "log");
         public string BrickPid => Path.Combine(RunDir, Slug + ".brick.pid");
+        /// <summary>The shared secret brick and mount prove to each other (0600; made by up, removed by down).</summary>
+        public string Secret => Path.Combine(RunDir, Slug + ".secret");
         public string Volfile => Path.Combine(RunDir, Slug + ".vol");
         public string BrickLog => Path.Combine(LogDir, Slug + ".brick.log");
         public string MountLog => Path.Combine(LogDir, Slug + ".mount.log");
@@ -51,7 +54,7 @@ public static class UpCommand
     public static Command CreateDown()
     {
         var mountPoint = new Argument<DirectoryInfo?>("MOUNTPOINT") { Description = "The mount point given to graft up (default var/mnt).", Arity = ArgumentArity.ZeroOrOne };
-        var cmd = new Command("down", "Undo graft up: unmount, stop the brick, remove its pid file and volfile.") { mountPoint };
+        var cmd = new Command("down", "Undo graft up: unmount, stop the brick, remove its pid file, volfile and secret.") { mountPoint };
         cmd.SetAction(parse =>
         {
             var mp = Daemons.FullPath(parse.GetValue(mountPoint)?.FullName ?? DefaultMount);
@@ -80,12 +83,15 @@ public static class UpCommand
         }
         Directory.CreateDirectory(brickDir);
         Directory.CreateDirectory(mp);
-        Directory.CreateDirectory(l.RunDir);
+        // The mount daemon follows the volfile in RunDir only if nobody else can write it or its directories:
+        // explicit modes, whatever the umask.
+        Directory.CreateDirectory(l.RunDir, TrustedVolfile.DirectoryMode);
         Directory.CreateDirectory(l.LogDir);
 
         var name = BrickName(brickDir);
+        WriteSecret(l.Secret);
         var from = Daemons.LogLength(l.BrickLog);
-        var brick = Daemons.StartDetached(l.BrickLog, ["brick", "--dir", brickDir, "--name", name, "--port", "0", "--listen", "127.0.0.1"]);
+        var brick = Daemons.StartDetached(l.BrickLog, ["brick", "--dir", brickDir, "--name", name, "--port", "0", "--listen", "127.0.0.1", "--secret-file", l.Secret]);
         int brickPid = brick.Id;
         var port = WaitListening(brick, l.BrickLog, from, TimeSpan.FromSeconds(60), out var why);
         brick.Dispose();
@@ -93,10 +99,11 @@ public static class UpCommand
         {
             error.WriteLine("graft up: the brick did not start: " + why);
             Daemons.Stop(brickPid, TimeSpan.FromSeconds(10));
+            Cleanup(l);
             return 1;
         }
         File.WriteAllText(l.BrickPid, brickPid.ToString(CultureInfo.InvariantCulture) + "\n");
-        File.WriteAllText(l.Volfile, ClientVolfile(name, port));
+        TrustedVolfile.Write(l.Volfile, ClientVolfile(name, port, l.Secret));
 
         var code = MountCommand.StartDetached(mp, l.Volfile, options, l.MountLog, TimeSpan.FromSeconds(30), error, out var mountPid);
         if (code != 0)
@@ -133,7 +140,7 @@ public static class UpCommand
 
     static void Cleanup(Layout l)
     {
-        foreach (var f in new[] { l.BrickPid, l.Volfile })
+        foreach (var f in new[] { l.BrickPid, l.Volfile, l.Secret })
         {
             try { File.Delete(f); } catch (IOException) { }
         }
@@ -158,13 +165,29 @@ public static class UpCommand
     }
 
     /// <summary>
+    /// A fresh random secret for this brick and its mount, readable by root only. Without one the brick
+    /// would squash the mount's root (it cannot tell the mount from any local process that connects);
+    /// with it the mount is trusted and behaves as a local filesystem for root. Made anew by each up
+    /// (a leftover from a crash is replaced) and removed by down, so none outlives its brick.
+    /// </summary>
+    static void WriteSecret(string path)
+    {
+        File.Delete(path);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        // Created 0600, never wider for a moment. (Graft runs on Linux only; the test keeps the analyzer content.)
+        if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using var f = new FileStream(path, options);
+        f.Write(Encoding.ASCII.GetBytes(Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) + "\n"));
+    }
+
+    /// <summary>
     /// Just protocol/client: the brick does locking and storage. Write-behind would speed up small writes,
     /// but is left out until its flush-on-close and error reporting are proven through a mount.
     /// </summary>
-    static string ClientVolfile(string brick, int port) => string.Create(CultureInfo.InvariantCulture,
+    static string ClientVolfile(string brick, int port, string secret) => string.Create(CultureInfo.InvariantCulture,
         $"# written by graft up; the volume is the last volume in the file\n" +
         $"volume {brick}-client\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {port}\n" +
-        $"    option remote-subvolume {brick}\nend-volume\n");
+        $"    option remote-subvolume {brick}\n    option secret-file {secret}\nend-volume\n");
 
     /// <summary>Waits for the brick's "listening ADDR:PORT" line in its log; returns the port, or 0 with the reason.</summary>
     static int WaitListening(Process brick, string log, long from, TimeSpan bound, out string why)

@@ -31,6 +31,13 @@ public sealed class FopContext
     /// is off by default and not carried over by <see cref="CloneForCall"/>.
     /// </summary>
     public bool ContinueInline { get; set; }
+    /// <summary>
+    /// The caller's identity was not authenticated: it came from a brick session that proved neither
+    /// the brick's secret nor a certificate, so the uid it names is only a claim. storage/posix then
+    /// keeps <c>trusted.*</c> and <c>security.*</c> xattrs from it. False in graphs with no
+    /// protocol/server above them (the caller is this process); protocol/server sets it on every call.
+    /// </summary>
+    public bool Untrusted { get; set; }
 
     /// <summary>The mount's own trusted identity (root): used for internal work such as fd migration.</summary>
     public static FopContext Root() => new() { Uid = 0, Gid = 0 };
@@ -44,6 +51,7 @@ public sealed class FopContext
     public FopContext CloneForCall() => new()
     {
         Uid = Uid, Gid = Gid, Groups = Groups, Pid = Pid, LockOwner = LockOwner, MountId = MountId, Cancellation = Cancellation,
+        Untrusted = Untrusted,
     };
 
     public bool InGroup(uint gid) => Gid == gid || Array.IndexOf(Groups, gid) >= 0;

@@ -13,6 +13,8 @@ public sealed partial class Graph
 {
     private readonly TaskCompletionSource _childUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _parentDownHandled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<string> _setupFailure = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _destroyedTcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _fopsInFlight;
     private int _state;
     private int _parentDownSent;
@@ -71,6 +73,13 @@ public sealed partial class Graph
     /// <summary>Completes when PARENT_DOWN_HANDLED reaches the top after <see cref="SendParentDown"/>.</summary>
     public Task ParentDownHandled => _parentDownHandled.Task;
 
+    /// <summary>
+    /// Completes when <see cref="DestroyAsync"/> has run every translator's fini. <see cref="State"/>
+    /// says Destroyed from the start of the teardown; what the translators record as they go (e.g.
+    /// write-behind's lost data) is all there once this completes.
+    /// </summary>
+    public Task Destroyed => _destroyedTcs.Task;
+
     /// <summary>Counts a fop in flight on this graph. Pair with <see cref="ExitFop"/>.</summary>
     public void EnterFop() => Interlocked.Increment(ref _fopsInFlight);
     public void ExitFop() => Interlocked.Decrement(ref _fopsInFlight);
@@ -90,14 +99,28 @@ public sealed partial class Graph
     /// <summary>PARENT_UP from the top: translators start (connect, ...) and answer CHILD_UP when ready.</summary>
     public void Start() => Top.Notify(GraphEvent.ParentUp, null);
 
-    /// <summary>Initialises, starts, and waits (bounded) until the graph's children are up.</summary>
+    /// <summary>
+    /// Initialises, starts, and waits (bounded) until the graph's children are up. False when they
+    /// are not up in time, or as soon as a translator reports a <see cref="SetupFailure"/>.
+    /// </summary>
     public async Task<bool> StartAndWaitAsync(TimeSpan childUpTimeout, CancellationToken ct)
     {
         await InitAsync(ct).ConfigureAwait(false);
         Start();
-        try { await ChildUp.WaitAsync(childUpTimeout, ct).ConfigureAwait(false); return true; }
+        try { await Task.WhenAny(ChildUp, _setupFailure.Task).WaitAsync(childUpTimeout, ct).ConfigureAwait(false); }
         catch (TimeoutException) { return false; }
+        return ChildUp.IsCompleted;
     }
+
+    /// <summary>
+    /// The first reason a translator gave for why its child can never come up as configured (a brick
+    /// that refused this client's credentials, a TLS mismatch), or null. Waiting longer would not help,
+    /// so <see cref="StartAndWaitAsync"/> stops waiting and a front end can print it.
+    /// </summary>
+    public string? SetupFailure => _setupFailure.Task.IsCompleted ? _setupFailure.Task.Result : null;
+
+    /// <summary>Reports a <see cref="SetupFailure"/>; the first one is kept.</summary>
+    public void ReportSetupFailure(Translator xl, string message) => _setupFailure.TrySetResult($"{xl.Name}: {message}");
 
     /// <summary>PARENT_DOWN from the top; <see cref="ParentDownHandled"/> completes when every translator has drained.</summary>
     public void SendParentDown()
@@ -111,12 +134,16 @@ public sealed partial class Graph
         // Once only: retirement and unmount can both reach a graph's end.
         if (Interlocked.Exchange(ref _destroyed, 1) != 0) return;
         State = GraphState.Destroyed;
-        for (int i = Translators.Count - 1; i >= 0; i--)
+        try
         {
-            try { await Translators[i].FiniAsync().ConfigureAwait(false); }
-            catch (Exception e) { ReportError(Translators[i], "fini failed", e); }
+            for (int i = Translators.Count - 1; i >= 0; i--)
+            {
+                try { await Translators[i].FiniAsync().ConfigureAwait(false); }
+                catch (Exception e) { ReportError(Translators[i], "fini failed", e); }
+            }
+            Inodes.Clear();
         }
-        Inodes.Clear();
+        finally { _destroyedTcs.TrySetResult(); }
     }
 
     /// <summary>Raised for every event that reaches the top from below.</summary>

@@ -8,6 +8,8 @@ public sealed class Fd
 {
     private readonly ContextSlots _ctx;
     private int _refs = 1;
+    private readonly long _openedAt;   // the file's write-back error sequence when this fd was opened
+    private long _fsyncSeen;           // ... and as far as fsync has reported it
 
     public Fd(Inode inode, int flags, int pid = 0, ulong lockOwner = 0)
     {
@@ -15,6 +17,7 @@ public sealed class Fd
         Flags = flags;
         Pid = pid;
         LockOwner = lockOwner;
+        _openedAt = _fsyncSeen = inode.WriteBackErrors.Sample();
         _ctx = new ContextSlots(inode.Table.CtxSlots);
         inode.Table.OnFdCreated(this);
     }
@@ -26,6 +29,21 @@ public sealed class Fd
     public bool IsDirectory => Inode.IsDir;
     public Graph? Graph => Inode.Table.Graph;
     public int RefCount => Volatile.Read(ref _refs);
+
+    /// <summary>
+    /// What fsync reports: the latest write-back error of the file recorded since this fd was
+    /// opened or last reported one, reported once (the next fsync succeeds unless a new one came).
+    /// </summary>
+    public Errno TakeWriteBackError() => Inode.WriteBackErrors.CheckAndAdvance(ref _fsyncSeen);
+
+    /// <summary>What the next <see cref="TakeWriteBackError"/> would report, without consuming it.</summary>
+    public Errno PendingWriteBackError => Inode.WriteBackErrors.Check(Volatile.Read(ref _fsyncSeen));
+
+    /// <summary>
+    /// What close reports: the latest write-back error of the file recorded while this fd was open,
+    /// whether or not an fsync reported it already (close tells whether every write landed).
+    /// </summary>
+    public Errno WriteBackErrorSinceOpen => Inode.WriteBackErrors.Check(_openedAt);
 
     public object? GetCtx(Translator xl) => _ctx.Get(xl);
 

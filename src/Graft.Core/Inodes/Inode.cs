@@ -31,6 +31,14 @@ public sealed class Inode
     internal LinkedListNode<Inode>? LruNode;
     internal bool Purged;
 
+    private ErrorSeq _writeBackErrors;
+
+    /// <summary>
+    /// Writes to this file that were acknowledged and then failed to land (see <see cref="ErrorSeq"/>):
+    /// recorded by whoever learns of the loss, read by each <see cref="Fd"/> of the file.
+    /// </summary>
+    public ref ErrorSeq WriteBackErrors => ref _writeBackErrors;
+
     public int RefCount { get { lock (Table.Sync) return Refs; } }
     public ulong LookupCount { get { lock (Table.Sync) return Lookups; } }
 

@@ -1,4 +1,3 @@
-using System.Text;
 using Graft.Core;
 using Graft.Fuse.Raw;
 using Graft.Mount;
@@ -55,7 +54,8 @@ public sealed partial class FuseBridge
         foreach (var me in entries)
         {
             var e = me.Entry;
-            int len = Encoding.UTF8.GetBytes(e.Name, name);
+            // A brick's names are at most NAME_MAX (255) bytes; the kernel takes none longer than 1024 (FUSE_NAME_MAX).
+            int len = NameBytes.GetBytes(e.Name, name);
             ulong ino = e.Ino != 0 ? e.Ino : Iatt.InoOf(e.Gfid);
             bool ok;
             if (plus)

@@ -1,4 +1,3 @@
-using System.Text;
 using Graft.Core;
 using Graft.Fuse.Raw;
 using Graft.Mount;
@@ -22,13 +21,17 @@ public sealed partial class FuseBridge
     public async ValueTask GetAttr(FuseRequest r, FuseGetattrIn a)
     {
         Result<Iatt> res;
+        MountNode node;
         // With GETATTR_FH the kernel names the open file (fstat): the hot path, resolved by fd.
         if ((a.GetattrFlags & FuseConst.GetattrFh) != 0 && _session.GetFile(a.Fh) is { } file)
+        {
+            node = file.Node;
             res = await _session.GetattrAsync(Ctx(r, groups: false), file).ConfigureAwait(false);
-        else if (TryNode(r, r.NodeId, out var node))
+        }
+        else if (TryNode(r, r.NodeId, out node))
             res = await _session.GetattrAsync(Ctx(r), node).ConfigureAwait(false);
         else return;
-        if (res.Ok) r.ReplyAttr(AttrOut(res.Value));
+        if (res.Ok) r.ReplyAttr(AttrOut(node, res.Value));
         else r.ReplyError(res.Error);
     }
 
@@ -49,12 +52,16 @@ public sealed partial class FuseBridge
         var ctx = Ctx(r);
         if ((a.Valid & FuseConst.FattrLockOwner) != 0) ctx.LockOwner = a.LockOwner;
         Result<Iatt> res;
+        MountNode node;
         if ((a.Valid & FuseConst.FattrFh) != 0 && _session.GetFile(a.Fh) is { } file)
+        {
+            node = file.Node;
             res = await _session.SetattrAsync(ctx, file, sa).ConfigureAwait(false);
-        else if (TryNode(r, r.NodeId, out var node))
+        }
+        else if (TryNode(r, r.NodeId, out node))
             res = await _session.SetattrAsync(ctx, node, sa).ConfigureAwait(false);
         else return;
-        if (res.Ok) r.ReplyAttr(AttrOut(res.Value));
+        if (res.Ok) r.ReplyAttr(AttrOut(node, res.Value));
         else r.ReplyError(res.Error);
     }
 
@@ -62,7 +69,7 @@ public sealed partial class FuseBridge
     {
         if (!TryNode(r, r.NodeId, out var node)) return;
         var res = await _session.ReadlinkAsync(Ctx(r), node).ConfigureAwait(false);
-        if (res.Ok) r.ReplyData(Encoding.UTF8.GetBytes(res.Value));
+        if (res.Ok) r.ReplyData(NameBytes.GetBytes(res.Value));
         else r.ReplyError(res.Error);
     }
 
@@ -147,9 +154,16 @@ public sealed partial class FuseBridge
         if (!TryNode(r, r.NodeId, out var node)) return;
         var res = await _session.ListxattrAsync(Ctx(r), node).ConfigureAwait(false);
         if (!res.Ok) { r.ReplyError(res.Error); return; }
-        var sb = new StringBuilder();
-        foreach (var n in res.Value) sb.Append(n).Append('\0');
-        r.ReplyXattr(Encoding.UTF8.GetBytes(sb.ToString()));
+        int total = 0;
+        foreach (var n in res.Value) total += NameBytes.GetByteCount(n) + 1;
+        var list = new byte[total];
+        int at = 0;
+        foreach (var n in res.Value)
+        {
+            at += NameBytes.GetBytes(n, list.AsSpan(at));
+            list[at++] = 0;
+        }
+        r.ReplyXattr(list);
     }
 
     public async ValueTask RemoveXattr(FuseRequest r, ReadOnlyMemory<byte> name)

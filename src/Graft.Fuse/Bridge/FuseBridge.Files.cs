@@ -12,8 +12,9 @@ public sealed partial class FuseBridge
     public async ValueTask Open(FuseRequest r, FuseOpenIn a)
     {
         if (!TryNode(r, r.NodeId, out var node)) return;
-        // O_TRUNC arrives here (ATOMIC_O_TRUNC) and is applied by the brick with the open.
+        // O_TRUNC arrives here (ATOMIC_O_TRUNC) and is applied by the brick with the open, as the caller.
         var res = await _session.OpenAsync(Ctx(r), node, (int)a.Flags).ConfigureAwait(false);
+        if (res.Ok && (a.OpenFlags & FuseConst.OpenKillSuidGid) != 0) await DropStaleSetIdAsync(r, node).ConfigureAwait(false);
         await ReplyOpenedAsync(r, res).ConfigureAwait(false);
     }
 
@@ -52,9 +53,13 @@ public sealed partial class FuseBridge
     public async ValueTask Write(FuseRequest r, FuseWriteIn a, ReadOnlyMemory<byte> data)
     {
         if (!TryFile(r, a.Fh, out var file)) return;
-        var ctx = Ctx(r, groups: false);
+        // The caller lacks CAP_FSETID: if the file has a set-group-ID bit, whether the brick clears it depends on the
+        // caller's groups (a short cache; nothing is read from /proc on the steady path).
+        bool kill = (a.WriteFlags & FuseConst.WriteKillSuidGid) != 0;
+        var ctx = Ctx(r, groups: kill);
         ctx.LockOwner = a.LockOwner;
         var res = await _session.WriteAsync(ctx, file, data, (long)a.Offset).ConfigureAwait(false);
+        if (kill && res.Ok) await DropStaleSetIdAsync(r, file.Node).ConfigureAwait(false);
         if (res.Ok) r.ReplyWrite((uint)res.Value);
         else r.ReplyError(res.Error);
     }
@@ -99,7 +104,9 @@ public sealed partial class FuseBridge
     public async ValueTask Fallocate(FuseRequest r, FuseFallocateIn a)
     {
         if (!TryFile(r, a.Fh, out var file)) return;
-        ReplyErrno(r, await _session.FallocateAsync(Ctx(r), file, (int)a.Mode, (long)a.Offset, (long)a.Length).ConfigureAwait(false));
+        var e = await _session.FallocateAsync(Ctx(r), file, (int)a.Mode, (long)a.Offset, (long)a.Length).ConfigureAwait(false);
+        if (e == Errno.OK && r.Uid != 0) await DropStaleSetIdAsync(r, file.Node).ConfigureAwait(false);
+        ReplyErrno(r, e);
     }
 
     public async ValueTask Lseek(FuseRequest r, FuseLseekIn a)
@@ -115,6 +122,7 @@ public sealed partial class FuseBridge
         if (!TryFile(r, a.FhIn, out var fin) || !TryFile(r, a.FhOut, out var fout)) return;
         var res = await _session.CopyFileRangeAsync(Ctx(r), fin, (long)a.OffIn, fout, (long)a.OffOut, (long)a.Len, (uint)a.Flags)
             .ConfigureAwait(false);
+        if (res.Ok && r.Uid != 0) await DropStaleSetIdAsync(r, fout.Node).ConfigureAwait(false);
         if (res.Ok) r.ReplyCopyFileRange((uint)Math.Min(res.Value, uint.MaxValue));
         else r.ReplyError(res.Error);
     }

@@ -1,4 +1,3 @@
-using System.Text;
 using Graft.Core;
 using Graft.Fuse.Raw;
 using Graft.Mount;
@@ -38,6 +37,11 @@ public sealed partial class FuseBridge : IFuseFileSystem
 
     public MountSession Session => _session;
 
+    /// <summary>The brick clears set-id bits when a non-root caller changes a file (storage/posix runs such a write
+    /// as the caller), for every front end alike; the kernel's own SETATTR of the mode, as the writer, would be
+    /// refused to anyone but the owner.</summary>
+    public bool HandlesKillPriv => true;
+
     static (ulong, uint) Ttl(TimeSpan t) =>
         t <= TimeSpan.Zero ? (0, 0) : ((ulong)(t.Ticks / TimeSpan.TicksPerSecond), (uint)(t.Ticks % TimeSpan.TicksPerSecond * 100));
 
@@ -59,7 +63,8 @@ public sealed partial class FuseBridge : IFuseFileSystem
         return c;
     }
 
-    static string Str(ReadOnlyMemory<byte> name) => Encoding.UTF8.GetString(name.Span);
+    /// <summary>A name, symlink target or xattr name from the kernel: bytes, mapped losslessly (<see cref="NameBytes"/>).</summary>
+    static string Str(ReadOnlyMemory<byte> name) => NameBytes.GetString(name.Span);
 
     public static FuseAttr ToAttr(in Iatt a) => new()
     {
@@ -87,10 +92,30 @@ public sealed partial class FuseBridge : IFuseFileSystem
         Generation = node.HandleId >> 32,
         EntryValid = _entryTtl.Sec, EntryValidNsec = _entryTtl.Nsec,
         AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec,
-        Attr = ToAttr(attr),
+        Attr = Reported(node, attr),
     };
 
-    FuseAttrOut AttrOut(in Iatt attr) => new() { AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec, Attr = ToAttr(attr) };
+    FuseAttrOut AttrOut(MountNode node, in Iatt attr) => new() { AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec, Attr = Reported(node, attr) };
+
+    /// <summary>The attributes the kernel is about to cache for <paramref name="node"/>; their mode is remembered
+    /// (<see cref="MountNode.ReportedMode"/>) for <see cref="DropStaleSetIdAsync"/>.</summary>
+    static FuseAttr Reported(MountNode node, in Iatt attr)
+    {
+        node.ReportedMode = attr.Mode;
+        return ToAttr(attr);
+    }
+
+    /// <summary>
+    /// Before answering a call that may have made the brick clear a set-id bit (a write, truncating open,
+    /// fallocate or copy by a caller without CAP_FSETID): if the kernel holds a mode with such a bit for the file,
+    /// it is told to drop its cached attributes (only those), so a stat right after sees what the brick has. The
+    /// kernel invalidates size and times after a write by itself, but not the mode. Costs nothing for any other file.
+    /// </summary>
+    async ValueTask DropStaleSetIdAsync(FuseRequest r, MountNode node)
+    {
+        if (!PosixMode.IsReg(node.ReportedMode) || (node.ReportedMode & (PosixMode.S_ISUID | PosixMode.S_ISGID)) == 0) return;
+        await r.Session.NotifyInvalInodeAsync(node.HandleId, offset: -1).ConfigureAwait(false);
+    }
 
     /// <summary>Replies with a new lookup of <paramref name="e"/>; if the kernel did not take it, gives it back.</summary>
     void ReplyEntry(FuseRequest r, in NodeEntry e)

@@ -24,10 +24,6 @@ public sealed record FuseMountOptions
     public int? ReadAheadKb { get; init; }
     /// <summary>Kernel queue depth for background requests (read-ahead, async direct I/O).</summary>
     public ushort MaxBackground { get; init; } = 64;
-    /// <summary>Ask for HANDLE_KILLPRIV_V2: the filesystem, not the kernel, clears suid/sgid on write,
-    /// chown and truncate. Off by default: then the kernel does it with an explicit SETATTR, which is
-    /// correct whatever the filesystem below does.</summary>
-    public bool HandleKillPriv { get; init; }
     /// <summary>Mount through fusermount3 even as root (otherwise used only when not root).</summary>
     public bool UseFusermount { get; init; }
     /// <summary>How long mounting waits for the kernel's INIT.</summary>

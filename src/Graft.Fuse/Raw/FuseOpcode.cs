@@ -60,6 +60,8 @@ public static class FuseConst
     public const uint ReleaseFlush = 1 << 0;
     public const uint FsyncFdatasync = 1 << 0;
     public const uint WriteCache = 1 << 0, WriteLockOwner = 1 << 1, WriteKillSuidGid = 1 << 2;
+    /// <summary>open_in.open_flags (HANDLE_KILLPRIV_V2): an O_TRUNC open by a caller without CAP_FSETID.</summary>
+    public const uint OpenKillSuidGid = 1 << 0;
 
     /// <summary>fuse_lk_in.lk_flags: the request is flock(2), not fcntl.</summary>
     public const uint LkFlock = 1 << 0;

@@ -179,6 +179,9 @@ public sealed unsafe partial class FuseRequest
 
     internal void MarkNoReply() => _replied = 1;
 
+    /// <summary>A reply was written (or the request takes none).</summary>
+    internal bool Replied => Volatile.Read(ref _replied) != 0;
+
     internal void Free()
     {
         NativeMemory.AlignedFree(_buffer);

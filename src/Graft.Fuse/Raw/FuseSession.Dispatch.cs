@@ -8,14 +8,47 @@ public sealed unsafe partial class FuseSession
 {
     volatile bool _extensionsValid;
 
+    /// <summary>
+    /// Parses one request and hands it to the filesystem. Never throws: the reader thread that called it must go
+    /// on reading whatever one request contained. Until the request is registered and given to its handler
+    /// (after which <see cref="FuseRequest.Track"/> answers EIO for a handler that throws), an exception is
+    /// answered here, EIO for a request that takes a reply, and logged once with its opcode.
+    /// </summary>
     void Dispatch(FuseRequest r, int fd, int length)
+    {
+        bool forHandler;
+        try { forHandler = Prepare(r, fd, length); }
+        catch (Exception e)
+        {
+            FailUndispatched(r, e);
+            return;
+        }
+        if (!forHandler) return;
+        Register(r);
+        ValueTask task;
+        try
+        {
+            task = Call(r, r.Opcode);
+        }
+        catch (Exception e)
+        {
+            r.Finish(e);
+            return;
+        }
+        r.Track(task);
+    }
+
+    /// <summary>Checks the header and answers what the session answers itself (FORGET, INTERRUPT, INIT ...). True when
+    /// the request is for the filesystem. Each branch that gives the request back (Return) does so as its last step, so
+    /// an exception never finds a request that is already someone else's.</summary>
+    bool Prepare(FuseRequest r, int fd, int length)
     {
         if (!r.Begin(fd, length, _extensionsValid))
         {
             LogMalformed(length);
             if (length >= sizeof(FuseInHeader)) { r.ReplyError(Errno.EIO); Release(r); }
             else Return(r);
-            return;
+            return false;
         }
         var op = r.Opcode;
         if (_options.Debug) LogRequest(r.Unique, op, r.NodeId, r.Uid, r.Pid, length);
@@ -25,42 +58,53 @@ public sealed unsafe partial class FuseSession
             {
                 Span<FuseForgetOne> one = [new FuseForgetOne { NodeId = r.NodeId, NLookup = Arg<ulong>(r.Payload) }];
                 NoReply(r, one);
-                return;
+                return false;
             }
             case FuseOpcode.BatchForget:
             {
                 var p = r.Payload;
+                if (p.Length < sizeof(FuseBatchForgetIn))
+                {
+                    LogMalformed(length); // takes no reply, so there is nobody to tell
+                    r.MarkNoReply();
+                    Return(r);
+                    return false;
+                }
                 uint count = Arg<FuseBatchForgetIn>(p).Count;
                 var items = MemoryMarshal.Cast<byte, FuseForgetOne>(p[sizeof(FuseBatchForgetIn)..]);
                 NoReply(r, items[..(int)Math.Min(count, (uint)items.Length)]);
-                return;
+                return false;
             }
             case FuseOpcode.Interrupt:
                 r.MarkNoReply();
                 OnInterrupt(Arg<FuseInterruptIn>(r.Payload).Unique, r.Unique, fd);
                 Return(r);
-                return;
+                return false;
             case FuseOpcode.NotifyReply: // data for a NOTIFY_RETRIEVE we never send; takes no reply
                 r.MarkNoReply();
                 Return(r);
-                return;
+                return false;
             case FuseOpcode.Init:
                 HandleInit(r);
                 Return(r);
-                return;
+                return false;
         }
-        Register(r);
-        ValueTask task;
+        return true;
+    }
+
+    /// <summary>An exception before the request reached a handler: EIO if it takes a reply and has none yet.</summary>
+    void FailUndispatched(FuseRequest r, Exception e)
+    {
+        bool hasHeader = r.Length >= sizeof(FuseInHeader);
+        var op = hasHeader ? r.Opcode : 0;
+        LogDispatchFailed(hasHeader ? r.Unique : 0, op, e);
         try
         {
-            task = Call(r, op);
+            if (hasHeader && !r.Replied && op is not (FuseOpcode.Forget or FuseOpcode.BatchForget or FuseOpcode.Interrupt or FuseOpcode.NotifyReply))
+                r.ReplyError(Errno.EIO);
+            if (op == FuseOpcode.Init) _initDone.TrySetException(e);
         }
-        catch (Exception e)
-        {
-            r.Finish(e);
-            return;
-        }
-        r.Track(task);
+        finally { Return(r); }
     }
 
     void NoReply(FuseRequest r, ReadOnlySpan<FuseForgetOne> forgets)
@@ -87,8 +131,10 @@ public sealed unsafe partial class FuseSession
                 return _fs.Symlink(r, name, Name(r, H + next, p[next..], out _));
             }
             case FuseOpcode.Mknod:
+                if (p.Length < 16) break;
                 return _fs.Mknod(r, Arg<FuseMknodIn>(p), Name(r, H + 16, p[16..], out _));
             case FuseOpcode.Mkdir:
+                if (p.Length < 8) break;
                 return _fs.Mkdir(r, Arg<FuseMkdirIn>(p), Name(r, H + 8, p[8..], out _));
             case FuseOpcode.Unlink: return _fs.Unlink(r, Name(r, H, p, out _));
             case FuseOpcode.Rmdir: return _fs.Rmdir(r, Name(r, H, p, out _));
@@ -103,6 +149,7 @@ public sealed unsafe partial class FuseSession
                 return _fs.Rename(r, oldName, a.NewDir, newName, op == FuseOpcode.Rename ? 0 : a.Flags);
             }
             case FuseOpcode.Link:
+                if (p.Length < 8) break;
                 return _fs.Link(r, Arg<ulong>(p), Name(r, H + 8, p[8..], out _));
             case FuseOpcode.Open: return _fs.Open(r, Arg<FuseOpenIn>(p));
             case FuseOpcode.Read:
@@ -124,6 +171,7 @@ public sealed unsafe partial class FuseSession
             case FuseOpcode.SetXattr:
             {
                 // 8-byte setxattr_in: SETXATTR_EXT (16 bytes) is not negotiated.
+                if (p.Length < 8) break;
                 var a = Arg<FuseSetxattrIn>(p);
                 var name = Name(r, H + 8, p[8..], out int next);
                 int valueAt = 8 + next;
@@ -132,6 +180,7 @@ public sealed unsafe partial class FuseSession
             }
             case FuseOpcode.GetXattr:
             {
+                if (p.Length < 8) break;
                 var a = Arg<FuseGetxattrIn>(p);
                 r.SetXattrSize(a.Size);
                 return _fs.GetXattr(r, a.Size, Name(r, H + 8, p[8..], out _));
@@ -151,6 +200,7 @@ public sealed unsafe partial class FuseSession
             case FuseOpcode.FsyncDir: return _fs.FsyncDir(r, Arg<FuseFsyncIn>(p));
             case FuseOpcode.Access: return _fs.Access(r, Arg<FuseAccessIn>(p).Mask);
             case FuseOpcode.Create:
+                if (p.Length < 16) break;
                 return _fs.Create(r, Arg<FuseCreateIn>(p), Name(r, H + 16, p[16..], out _));
             case FuseOpcode.Fallocate: return _fs.Fallocate(r, Arg<FuseFallocateIn>(p));
             case FuseOpcode.Lseek: return _fs.Lseek(r, Arg<FuseLseekIn>(p));

@@ -40,9 +40,13 @@ public sealed unsafe partial class FuseSession
             // Creates in a directory whose group differs from the caller's fsgid carry that group when the
             // caller is a member, so the brick can choose the new object's group without asking /proc.
             | FuseInitFlags.CreateSuppGroup;
-        // HANDLE_KILLPRIV_V2 moves clearing suid/sgid on write/chown/truncate to the filesystem (flags say
-        // when); without it the kernel does it with an explicit SETATTR, correct whatever is below. Opt-in.
-        if (_options.HandleKillPriv) f |= FuseInitFlags.HandleKillprivV2;
+        // HANDLE_KILLPRIV_V2: clearing set-user-ID/set-group-ID bits on write, truncate, fallocate and chown is the
+        // filesystem's job (WRITE_KILL_SUIDGID, FATTR_KILL_SUIDGID and OPEN_KILL_SUIDGID say when the caller lacks
+        // CAP_FSETID). Without it the kernel sends a SETATTR of the mode as the writer before the write, which a
+        // filesystem that checks permissions must refuse to anyone but the owner (the write then fails with
+        // EPERM), and probes security.capability with a GETXATTR first. Only for a filesystem that says it clears
+        // the bits itself.
+        if (_fs.HandlesKillPriv) f |= FuseInitFlags.HandleKillprivV2;
         // POSIX_LOCKS: fcntl byte-range locks (and OFD locks, which reach us as fcntl locks owned by the open
         // file) go to the filesystem as GETLK/SETLK/SETLKW, so a lock taken on one client excludes the others;
         // without it the kernel would arbitrate them on this machine only. FLOCK_LOCKS: flock(2) the same way

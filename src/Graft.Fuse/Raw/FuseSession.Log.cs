@@ -32,6 +32,9 @@ public sealed partial class FuseSession
     [LoggerMessage(Level = LogLevel.Error, Message = "handler for request {Unique} ({Opcode}) threw")]
     partial void LogHandlerFailed(ulong unique, FuseOpcode opcode, Exception e);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "request {Unique} ({Opcode}) failed before reaching its handler; answered EIO if it takes a reply")]
+    partial void LogDispatchFailed(ulong unique, FuseOpcode opcode, Exception e);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "malformed FUSE request of {Length} bytes")]
     partial void LogMalformed(int length);
 

@@ -25,6 +25,11 @@ public interface IFuseFileSystem
     /// locks to itself, so they work between processes of this machine but no further.</summary>
     FuseInitFlags LockCapabilities => FuseInitFlags.None;
 
+    /// <summary>True when the filesystem itself clears set-user-ID and set-group-ID bits as the kernel would, on a
+    /// write, truncate, fallocate or chown by a caller without CAP_FSETID (HANDLE_KILLPRIV_V2 is then asked for at
+    /// INIT). Otherwise the kernel asks for it with a SETATTR of the mode, made as the writer.</summary>
+    bool HandlesKillPriv => false;
+
     ValueTask Lookup(FuseRequest r, ReadOnlyMemory<byte> name) => NotImplemented(r);
 
     /// <summary>FORGET and BATCH_FORGET: drop <c>NLookup</c> from each node's lookup count. No reply.</summary>

@@ -23,6 +23,11 @@ public sealed partial class VolfileFollower : IDisposable
         _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Graft.Mount.Volfile");
         _watcher = new VolfileWatcher(path, appliedText, ApplyAsync);
         _watcher.ReadFailed += e => LogReadFailed(_log, e, _path);
+        _watcher.Refused += why =>
+        {
+            _session.RefuseVolfile(_path, why);
+            LogRefused(_log, _path, why);
+        };
     }
 
     /// <summary>Follows a management daemon's subscription instead of a file (`graft mount HOST:/VOLUME`).</summary>
@@ -63,6 +68,9 @@ public sealed partial class VolfileFollower : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "volfile {Path}: {Outcome} (graph {Generation}): {Message}")]
     private static partial void LogApplied(ILogger log, string path, SwitchOutcome outcome, long generation, string message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "volfile {Path} refused, the active graph keeps serving: {Reason}")]
+    private static partial void LogRefused(ILogger log, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "volfile {Path} could not be read; waiting for the next change")]
     private static partial void LogReadFailed(ILogger log, Exception e, string path);

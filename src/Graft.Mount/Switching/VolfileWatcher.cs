@@ -6,7 +6,8 @@ namespace Graft.Mount.Switching;
 /// Watches a volfile and reports each new content once. Notices a write in place as well as a
 /// replace-by-rename (what editors and config tools do), and can be poked by hand (SIGHUP).
 /// Events are debounced: a burst of writes yields one reload of the final content, and an
-/// unchanged file (same bytes) yields none.
+/// unchanged file (same bytes) yields none. Only a file that <see cref="TrustedVolfile"/> accepts is
+/// read; one that others could have written is reported through <see cref="Refused"/> instead.
 /// </summary>
 public sealed class VolfileWatcher : IDisposable
 {
@@ -30,9 +31,11 @@ public sealed class VolfileWatcher : IDisposable
         _lastHash = Hash(initialText);
         // Watch the directory, not the file: a rename over the file replaces its inode, and a
         // watch on the old inode would go silent.
+        // Attributes: a chmod or chown decides whether the file may be followed, so it is a reason to read it again.
         _fsw = new FileSystemWatcher(Path.GetDirectoryName(_path)!, Path.GetFileName(_path))
         {
-            NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,
+            NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime
+                | NotifyFilters.Attributes,
         };
         _fsw.Changed += (_, _) => Poke();
         _fsw.Created += (_, _) => Poke();
@@ -47,6 +50,10 @@ public sealed class VolfileWatcher : IDisposable
     /// <summary>Reads and errors of the file itself (not of its content), for logging.</summary>
     public event Action<Exception>? ReadFailed;
 
+    /// <summary>The file (or a directory on the way to it) could have been written by someone other than root or
+    /// this process's user: its content is not applied. The argument says why.</summary>
+    public event Action<string>? Refused;
+
     private async Task LoopAsync()
     {
         var ct = _stop.Token;
@@ -59,10 +66,19 @@ public sealed class VolfileWatcher : IDisposable
                 await Task.Delay(_debounce, ct).ConfigureAwait(false);
                 while (_signal.CurrentCount > 0) await _signal.WaitAsync(ct).ConfigureAwait(false);
                 string text;
-                try { text = await File.ReadAllTextAsync(_path, ct).ConfigureAwait(false); }
+                string? refusal;
+                try { TrustedVolfile.TryRead(_path, out text, out refusal); }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
                     ReadFailed?.Invoke(e); // e.g. between unlink and rename: the next event retries
+                    continue;
+                }
+                if (refusal is not null)
+                {
+                    // Forget what was last applied, so that the same content, once the file is safe again, is
+                    // offered again (and clears the error it left).
+                    _lastHash = [];
+                    Refused?.Invoke(refusal);
                     continue;
                 }
                 // A write in place truncates first: an empty file is a moment of that, not a volfile.

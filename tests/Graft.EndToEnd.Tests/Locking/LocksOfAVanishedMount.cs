@@ -3,6 +3,7 @@ using System.Text.Json;
 using Graft.EndToEnd.Tests.Mounting;
 using Graft.EndToEnd.Tests.Network;
 using Graft.Mount.Control;
+using Graft.Xlators.Tests.Protocol;
 
 namespace Graft.EndToEnd.Tests.Locking;
 
@@ -22,8 +23,8 @@ public class LocksOfAVanishedMount
         foreach (var d in new[] { brickDir, mnt1, mnt2 }) Directory.CreateDirectory(d);
         var brick = await BrickProcess.ServeDirAsync(brickDir, 0, "--name", "b", "--grace-timeout", "3s");
         var volfile = Path.Combine(home, "client.vol");
-        File.WriteAllText(volfile, string.Create(CultureInfo.InvariantCulture,
-            $"volume b-client\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {brick.Port}\n    option remote-subvolume b\nend-volume\n"));
+        Proc.WriteVolfile(volfile, string.Create(CultureInfo.InvariantCulture,
+            $"volume b-client\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {brick.Port}\n    option remote-subvolume b\n    option secret-file {TestSecret.File}\nend-volume\n"));
         int? daemon1 = null;
         try
         {

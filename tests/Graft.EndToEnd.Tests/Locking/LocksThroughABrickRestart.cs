@@ -29,8 +29,6 @@ public class LocksThroughABrickRestart
         await using var v = await MountedVolume.UpAsync("lock-restart");
         await using var second = await SecondMount.StartAsync(v, "mnt2");
         var mnt2 = second.Path;
-        var run = Path.Combine(v.Home, "var", "run");
-        var volfile = Directory.GetFiles(run, "*.vol").Single();
         BrickProcess? restarted = null;
         try
         {
@@ -44,16 +42,11 @@ public class LocksThroughABrickRestart
             await b.ExpectAsync("fcntl f setlk r 0 1", "err EAGAIN");
 
             // kill -9 the brick `graft up` started, then start it again on the same directory and port.
-            var pid = int.Parse(File.ReadAllText(Directory.GetFiles(run, "*.brick.pid").Single()).Trim());
-            var lines = File.ReadAllLines(volfile).Select(l => l.Trim()).ToArray();
-            string Opt(string name) => lines.Single(l => l.StartsWith("option " + name + " ", StringComparison.Ordinal)).Split(' ')[2];
-            Process.GetProcessById(pid).Kill();
-            await Proc.Until(() => !Directory.Exists($"/proc/{pid}"), "the brick is gone", seconds: 30);
-            await Proc.Until(() => !Up(v.Mnt) && !Up(mnt2), "both mounts noticed", seconds: 30);
+            await v.KillBrickAsync();
+            await Proc.Until(() => !Up(mnt2), "the second mount noticed", seconds: 30);
             // Started before the brick: its grace begins somewhere between here and "listening".
             var sinceStart = Stopwatch.StartNew();
-            restarted = await BrickProcess.StartAsync("--dir", v.Brick, "--name", Opt("remote-subvolume"),
-                "--port", Opt("remote-port"), "--listen", "127.0.0.1", "--lock-grace", GraceSeconds.ToString());
+            restarted = await v.RestartBrickAsync("--lock-grace", GraceSeconds.ToString());
             await Proc.Until(() => State(v.Mnt).GetProperty("counters").GetProperty("locksReclaimed").GetInt64() >= 2,
                 "mount 1 took its two locks back", seconds: 30);
             await Proc.Until(() => Up(mnt2), "mount 2 reconnected", seconds: 30);

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Graft.EndToEnd.Tests.Mounting;
 using Graft.EndToEnd.Tests.Network;
 using Graft.Mount.Control;
+using Graft.Xlators.Tests.Protocol;
 using Xunit.Abstractions;
 
 namespace Graft.EndToEnd.Tests.Locking;
@@ -40,7 +41,7 @@ public class ParkedLockWaitsDoNotStarveAMount(ITestOutputHelper output)
         // A short ping-timeout: a brick that stops reading this connection would be dropped within seconds.
         var volfile = Path.Combine(home, "client.vol");
         File.WriteAllText(volfile, string.Create(CultureInfo.InvariantCulture,
-            $"volume b-client\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {brick.Port}\n    option remote-subvolume b\n    option ping-timeout 3\nend-volume\n"));
+            $"volume b-client\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {brick.Port}\n    option remote-subvolume b\n    option ping-timeout 3\n    option secret-file {TestSecret.File}\nend-volume\n"));
         var stop = Path.Combine(home, "stop");
         Process? appender = null;
         try

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Graft.EndToEnd.Tests.Network;
+using Graft.Xlators.Tests.Protocol;
 
 namespace Graft.EndToEnd.Tests.Mounting;
 
@@ -70,7 +71,7 @@ internal sealed class DistributedMount : IAsyncDisposable
         {
             var name = faults?.Brick == i ? $"b{i}-client" : $"b{i}";
             sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {Port(i)}\n")
-              .Append(CultureInfo.InvariantCulture, $"    option remote-subvolume b{i}\n    option reconnect-max-backoff 500ms\nend-volume\n\n");
+              .Append(CultureInfo.InvariantCulture, $"    option remote-subvolume b{i}\n    option reconnect-max-backoff 500ms\n    option secret-file {TestSecret.File}\nend-volume\n\n");
             if (faults?.Brick == i)
             {
                 sb.Append(CultureInfo.InvariantCulture, $"volume b{i}\n    type debug/faults\n");
@@ -86,7 +87,7 @@ internal sealed class DistributedMount : IAsyncDisposable
 
     /// <summary>A client volfile of one brick alone (its protocol/client), to look at it directly as the mount's trusted identity would.</summary>
     public string BrickVolfile(int i) =>
-        string.Create(CultureInfo.InvariantCulture, $"volume b{i}\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {Port(i)}\n    option remote-subvolume b{i}\nend-volume\n");
+        string.Create(CultureInfo.InvariantCulture, $"volume b{i}\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {Port(i)}\n    option remote-subvolume b{i}\n    option secret-file {TestSecret.File}\nend-volume\n");
 
     /// <summary>Replaces the mount's volfile (write, rename over) and waits until the mount applied it: a new graph, or options changed in place.</summary>
     public async Task ApplyVolfileAsync(string text)

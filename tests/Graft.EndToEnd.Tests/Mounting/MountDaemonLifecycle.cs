@@ -108,7 +108,7 @@ public class MountDaemonLifecycle
         await using var v = await MountedVolume.UpAsync("volfile-edit");
         var vol = Directory.GetFiles(Path.Combine(v.Home, "var", "run"), "*.vol").Single();
         var good = await File.ReadAllTextAsync(vol);
-        await File.WriteAllTextAsync(vol, good + "volume extra\n    type no/such-type\nend-volume\n");
+        Proc.WriteVolfile(vol, good + "volume extra\n    type no/such-type\nend-volume\n");
         var badLine = good.Split('\n').Length + 1;
         JsonElement? err = null;
         await Proc.Until(() =>
@@ -126,7 +126,7 @@ public class MountDaemonLifecycle
         await File.WriteAllTextAsync(v.P("still"), "works");
         Assert.Equal("works", await File.ReadAllTextAsync(Path.Combine(v.Brick, "still")));
 
-        await File.WriteAllTextAsync(vol, good);
+        Proc.WriteVolfile(vol, good);
         await Proc.Until(() => (Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(v.Mnt), "state",
             TimeSpan.FromSeconds(5))).Contains("\"lastVolfileError\": null", StringComparison.Ordinal), "a good volfile to clear the error");
     }
@@ -142,7 +142,7 @@ public class MountDaemonLifecycle
         open.Flush();
 
         // A new graph: write-behind over the same client. The daemon follows its volfile.
-        await File.WriteAllTextAsync(vol, await File.ReadAllTextAsync(vol) +
+        Proc.WriteVolfile(vol, await File.ReadAllTextAsync(vol) +
             $"\nvolume wb\n    type performance/write-behind\n    subvolumes {client}\nend-volume\n");
         string State() => Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(v.Mnt), "state", TimeSpan.FromSeconds(5));
         await Proc.Until(() => State().Contains("\"activeGeneration\": 2", StringComparison.Ordinal), "the mount to switch to graph 2");
@@ -180,7 +180,7 @@ public class MountDaemonLifecycle
 
         // A volfile whose brick does not answer: the daemon's own error, and nothing left mounted.
         var dead = Path.Combine(v.Home, "dead.vol");
-        await File.WriteAllTextAsync(dead, "volume c\n    type protocol/client\n    option remote-port 1\n    option remote-subvolume x\nend-volume\n");
+        Proc.WriteVolfile(dead, "volume c\n    type protocol/client\n    option remote-port 1\n    option remote-subvolume x\nend-volume\n");
         var down = await Proc.Graft(v.Home, "mount", "--timeout", "2", "--volfile", dead, other);
         Assert.Equal(1, down.Code);
         Assert.Contains("did not come up", down.Err);
@@ -198,7 +198,7 @@ public class MountDaemonLifecycle
         finally { await Proc.RunAsync("umount", [other]); }
 
         var broken = Path.Combine(v.Home, "broken.vol");
-        await File.WriteAllTextAsync(broken, "volume c\n    type no/such\nend-volume\n");
+        Proc.WriteVolfile(broken, "volume c\n    type no/such\nend-volume\n");
         var parse = await Proc.Graft(v.Home, "mount", "--volfile", broken, other);
         Assert.Equal(1, parse.Code);
         Assert.Contains("broken.vol:2", parse.Err);

@@ -63,13 +63,17 @@ internal static class Proc
         throw new InvalidOperationException("cannot find the clone above " + AppContext.BaseDirectory);
     }
 
-    /// <summary>A private directory for one test under the clone's .graft/tmp (never bare /tmp: hung mounts there block walkers).</summary>
+    /// <summary>A private directory for one test under the clone's .graft/tmp (never bare /tmp: hung mounts there block walkers).
+    /// 0755 whatever the umask: a mount daemon follows a volfile only in directories nobody else may write.</summary>
     public static string PrivateDir(string what)
     {
         var d = Path.Combine(RepoRoot, ".graft", "tmp", "e2e-mount", what + "-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(d);
+        Directory.CreateDirectory(d, global::Graft.Mount.Switching.TrustedVolfile.DirectoryMode);
         return d;
     }
+
+    /// <summary>Writes a volfile a mount daemon may follow (0644 whatever the umask: a daemon refuses one others could write).</summary>
+    public static void WriteVolfile(string path, string text) => global::Graft.Mount.Switching.TrustedVolfile.Write(path, text);
 
     public static async Task<Run> RunAsync(string file, IEnumerable<string> args, string? cwd = null,
         IDictionary<string, string>? env = null, double seconds = 120, string? stdin = null)
@@ -119,6 +123,25 @@ internal static class Proc
         }
     }
 
+    /// <summary>
+    /// `graft umount MNT` (with defaults under <paramref name="home"/>), a lazy umount if that did not
+    /// do it, and SIGKILL for the mount's daemon if it is still there: nothing of a test's mount stays.
+    /// </summary>
+    public static async Task UnmountAndStopAsync(string home, string mnt)
+    {
+        int? pid = null;
+        try
+        {
+            var json = global::Graft.Mount.Control.ControlClient.Send(global::Graft.Mount.Control.ControlClient.SocketPathFor(mnt), "state", TimeSpan.FromSeconds(5));
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            pid = doc.RootElement.GetProperty("pid").GetInt32();
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or System.Text.Json.JsonException) { }
+        try { await Graft(home, "umount", mnt); } catch (TimeoutException) { }
+        if (IsMounted(mnt)) await RunAsync("umount", ["-l", mnt], seconds: 30);
+        if (pid is int p && Directory.Exists($"/proc/{p}")) Sys.kill(p, 9);
+    }
+
     public static bool IsMounted(string dir)
     {
         var full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(dir));
@@ -165,6 +188,37 @@ internal sealed class MountedVolume : IAsyncDisposable
     /// <summary>The brick's pid, from the pid file `graft up` wrote.</summary>
     public int BrickPid() => int.Parse(File.ReadAllText(Directory.GetFiles(Path.Combine(Home, "var", "run"), "*.brick.pid").Single()).Trim(),
         System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Whether every graph of the mount has its children up (its brick connected).</summary>
+    public bool ChildrenUp()
+    {
+        var json = Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(Mnt), "state", TimeSpan.FromSeconds(5));
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("graphs").EnumerateArray().All(g => g.GetProperty("childUp").GetBoolean());
+    }
+
+    /// <summary>
+    /// Kills the brick `graft up` started with SIGKILL and waits (bounded) until it is gone and the mount noticed.
+    /// </summary>
+    public async Task KillBrickAsync()
+    {
+        var pid = BrickPid();
+        System.Diagnostics.Process.GetProcessById(pid).Kill();
+        await Proc.Until(() => !Directory.Exists($"/proc/{pid}"), "the brick is gone", seconds: 30);
+        await Proc.Until(() => !ChildrenUp(), "the mount noticed the brick is gone", seconds: 30);
+    }
+
+    /// <summary>
+    /// A new brick process on the same directory, name and port as the one `graft up` started (after
+    /// <see cref="KillBrickAsync"/>); the caller disposes it. <paramref name="more"/>: further brick options.
+    /// </summary>
+    public Task<Network.BrickProcess> RestartBrickAsync(params string[] more)
+    {
+        var lines = File.ReadAllLines(Directory.GetFiles(Path.Combine(Home, "var", "run"), "*.vol").Single()).Select(l => l.Trim()).ToArray();
+        string Opt(string name) => lines.Single(l => l.StartsWith("option " + name + " ", StringComparison.Ordinal)).Split(' ')[2];
+        return Network.BrickProcess.StartAsync(["--dir", Brick, "--name", Opt("remote-subvolume"), "--port", Opt("remote-port"), "--listen", "127.0.0.1",
+                                                  "--secret-file", Opt("secret-file"), .. more]);
+    }
 
     public string Logs()
     {

@@ -32,16 +32,6 @@ internal sealed class SecondMount : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        int? pid = null;
-        try
-        {
-            var json = Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(Path), "state", TimeSpan.FromSeconds(5));
-            using var doc = System.Text.Json.JsonDocument.Parse(json);
-            pid = doc.RootElement.GetProperty("pid").GetInt32();
-        }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException or System.Text.Json.JsonException) { }
-        try { await Proc.Graft(_v.Home, "umount", Path); } catch (TimeoutException) { }
-        if (Proc.IsMounted(Path)) await Proc.RunAsync("umount", ["-l", Path], seconds: 30);
-        if (pid is int p && Directory.Exists($"/proc/{p}")) Sys.kill(p, 9);
+        await Proc.UnmountAndStopAsync(_v.Home, Path);
     }
 }

@@ -1,4 +1,5 @@
 using Graft.Core;
+using Graft.Xlators.Tests.Protocol;
 
 namespace Graft.EndToEnd.Tests.Network;
 
@@ -26,6 +27,7 @@ public class BrickFromAVolfile
             volume server
                 type protocol/server
                 option listen-port 0
+                option secret-file {TestSecret.File}
                 subvolumes exported
             end-volume
             """);

@@ -4,8 +4,18 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using Graft.Core;
 using Graft.Xlators.Protocol.Client;
+using Graft.Xlators.Tests.Protocol;
 
 namespace Graft.EndToEnd.Tests.Network;
+
+/// <summary>How a test brick authenticates its clients.</summary>
+internal enum BrickAuth
+{
+    /// <summary>Clients must prove <see cref="TestSecret"/> (the default: tests act as root, which an unauthenticated session is not).</summary>
+    TestSecret,
+    /// <summary>No secret: every session is unauthenticated (root-squashed), unless TLS or the arguments say otherwise.</summary>
+    None,
+}
 
 /// <summary>
 /// `graft brick` as a real child process on loopback: started from the CLI assembly built beside
@@ -31,13 +41,18 @@ internal sealed partial class BrickProcess : IAsyncDisposable
         return t;
     }
 
-    public static Task<BrickProcess> StartAsync(params string[] args) => StartAsync(null, args);
+    /// <summary>`graft brick ARGS`, with the test secret unless the arguments bring their own (or a volfile).</summary>
+    public static Task<BrickProcess> StartAsync(params string[] args) => StartAsync(BrickAuth.TestSecret, null, args);
+
+    public static Task<BrickProcess> StartAsync(BrickAuth auth, params string[] args) => StartAsync(auth, null, args);
 
     /// <summary>A brick whose RLIMIT_NOFILE (soft and hard) is <paramref name="openFiles"/>, through prlimit(1).</summary>
-    public static Task<BrickProcess> StartWithFileLimitAsync(int openFiles, params string[] args) => StartAsync(openFiles, args);
+    public static Task<BrickProcess> StartWithFileLimitAsync(int openFiles, params string[] args) => StartAsync(BrickAuth.TestSecret, openFiles, args);
 
-    private static async Task<BrickProcess> StartAsync(int? openFiles, string[] args)
+    private static async Task<BrickProcess> StartAsync(BrickAuth auth, int? openFiles, string[] args)
     {
+        if (auth == BrickAuth.TestSecret && !args.Contains("--secret-file") && !args.Contains("--volfile"))
+            args = [.. args, "--secret-file", TestSecret.File];
         var dll = Path.Combine(AppContext.BaseDirectory, "graft.dll");
         Assert.True(File.Exists(dll), $"CLI not built beside the tests: {dll}");
         var psi = new ProcessStartInfo(openFiles is null ? "dotnet" : "prlimit") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -64,8 +79,10 @@ internal sealed partial class BrickProcess : IAsyncDisposable
         return b;
     }
 
-    public static Task<BrickProcess> ServeDirAsync(string dir, int port = 0, params string[] more) =>
-        StartAsync([.. new[] { "--dir", dir, "--port", port.ToString(CultureInfo.InvariantCulture) }, .. more]);
+    public static Task<BrickProcess> ServeDirAsync(string dir, int port = 0, params string[] more) => ServeDirAsync(BrickAuth.TestSecret, dir, port, more);
+
+    public static Task<BrickProcess> ServeDirAsync(BrickAuth auth, string dir, int port = 0, params string[] more) =>
+        StartAsync(auth, [.. new[] { "--dir", dir, "--port", port.ToString(CultureInfo.InvariantCulture) }, .. more]);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int sig);
@@ -143,7 +160,8 @@ internal sealed partial class BrickProcess : IAsyncDisposable
 /// <summary>A client graph (protocol/client only) in this process, pointed at a brick.</summary>
 internal static class NetClient
 {
-    public static Graph NewGraph(int port, string brick, Dictionary<string, string>? options = null, long generation = 1)
+    /// <summary>The client graph; with <paramref name="auth"/> <see cref="BrickAuth.TestSecret"/> (the default) it proves the test secret.</summary>
+    public static Graph NewGraph(int port, string brick, Dictionary<string, string>? options = null, long generation = 1, BrickAuth auth = BrickAuth.TestSecret)
     {
         var o = new Dictionary<string, string>
         {
@@ -153,13 +171,14 @@ internal static class NetClient
             ["reconnect-min-backoff"] = "50ms",
             ["reconnect-max-backoff"] = "500ms",
         };
+        if (auth == BrickAuth.TestSecret) o["secret-file"] = TestSecret.File;
         foreach (var (k, v) in options ?? []) o[k] = v;
         return Graph.Linear(generation, (ProtocolClient.Spec, "client", o));
     }
 
-    public static async Task<Graph> ConnectAsync(int port, string brick, Dictionary<string, string>? options = null)
+    public static async Task<Graph> ConnectAsync(int port, string brick, Dictionary<string, string>? options = null, BrickAuth auth = BrickAuth.TestSecret)
     {
-        var g = NewGraph(port, brick, options);
+        var g = NewGraph(port, brick, options, auth: auth);
         Assert.True(await g.StartAndWaitAsync(TimeSpan.FromSeconds(15), CancellationToken.None), "client did not come up");
         return g;
     }

@@ -1,3 +1,4 @@
+using Graft.Client;
 using Graft.Core;
 
 namespace Graft.EndToEnd.Tests.Retirement;
@@ -88,13 +89,14 @@ public class AcknowledgedWritesSurviveASwitch
 
 /// <summary>
 /// A write write-behind acknowledged on the old graph and then failed to write is never lost
-/// silently across a switch: the next call on that stream reports it (the migration's barrier
-/// finds it), and so does close.
+/// silently across a switch: the stream moves to the new graph at its next call (which succeeds:
+/// only fsync and close report write-back errors), and carries the error there — its next fsync
+/// reports it once, Flush() says so until then, and close reports it.
 /// </summary>
 public class FailedBackgroundWriteIsReportedAcrossASwitch
 {
     [Fact]
-    public async Task The_next_call_and_close_report_it()
+    public async Task The_next_fsync_and_close_on_the_new_graph_report_it()
     {
         await using var t = await NetVolume.StartAsync(writeBehind: true,
             faults: "    option fail writev\n    option fail-count 1\n    option fail-errno ENOSPC\n");
@@ -103,16 +105,22 @@ public class FailedBackgroundWriteIsReportedAcrossASwitch
         {
             await s.WriteAsync(new byte[Records.Size]); // acknowledged by write-behind, then fails below it
             await NetClientWait.Until(() => t.State.Graphs.Single(g => g.State == "active").WriteBehindBytes == 0, "the background write ran");
+            var oldGen = t.Volume.Session.ActiveGraph.Generation;
             await t.ApplyAsync(writeBehind: false);
 
-            var next = await Assert.ThrowsAsync<Graft.Client.GraftIOException>(async () => await s.WriteAsync(new byte[Records.Size]));
-            Assert.Equal(Errno.ENOSPC, next.Errno);
+            await s.WriteAsync(new byte[Records.Size]); // moves the stream; writes report nothing
+            Assert.NotEqual(oldGen, s.Handle.Fd.Graph!.Generation);
+            Assert.Equal(Errno.ENOSPC, Assert.Throws<GraftIOException>(() => s.Flush()).Errno);
+            Assert.Equal(Errno.ENOSPC, (await Assert.ThrowsAsync<GraftIOException>(async () => await s.FsyncAsync())).Errno);
+            await s.FsyncAsync(); // reported once
+            s.Flush();
         }
         finally
         {
-            var close = await Assert.ThrowsAsync<Graft.Client.GraftIOException>(async () => await s.DisposeAsync());
+            var close = await Assert.ThrowsAsync<GraftIOException>(async () => await s.DisposeAsync());
             Assert.Equal(Errno.ENOSPC, close.Errno);
         }
-        Assert.Equal(1, t.State.Counters.FdMigrationFailures);
+        Assert.Equal(0, t.State.Counters.FdMigrationFailures);
+        Assert.Equal(2, t.State.Counters.WriteBackErrorsReported);
     }
 }

@@ -3,6 +3,7 @@ using Graft.Client;
 using Graft.Core;
 using Graft.EndToEnd.Tests.Network;
 using Graft.Mount;
+using Graft.Xlators.Tests.Protocol;
 
 namespace Graft.EndToEnd.Tests.Retirement;
 
@@ -61,6 +62,7 @@ internal sealed class NetVolume : IAsyncDisposable
                 option remote-port {port.ToString(CultureInfo.InvariantCulture)}
                 option remote-subvolume {Brick}
                 option frame-timeout 30
+                option secret-file {TestSecret.File}
             end-volume
 
             """;

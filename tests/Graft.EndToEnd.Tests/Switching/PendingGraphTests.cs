@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Graft.Client;
 using Graft.EndToEnd.Tests.Network;
 using Graft.Mount;
+using Graft.Xlators.Tests.Protocol;
 
 namespace Graft.EndToEnd.Tests.Switching;
 
@@ -15,6 +16,7 @@ public class APendingGraph
             option remote-host 127.0.0.1
             option remote-port {port}
             option remote-subvolume {brick}
+            option secret-file {TestSecret.File}
             option reconnect-min-backoff 50ms
             option reconnect-max-backoff 200ms
         end-volume

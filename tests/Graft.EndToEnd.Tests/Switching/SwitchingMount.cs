@@ -23,7 +23,10 @@ internal sealed class SwitchingMount : IAsyncDisposable
         _original = File.ReadAllText(VolfilePath);
     }
 
-    public static async Task<SwitchingMount> UpAsync(string what) => new(await MountedVolume.UpAsync(what));
+    public static async Task<SwitchingMount> UpAsync(string what, params string[] mountOptions) => new(await MountedVolume.UpAsync(what, mountOptions));
+
+    /// <summary>The volfile `graft up` wrote.</summary>
+    public string Original => _original;
 
     public string Mnt => Volume.Mnt;
     public string P(params string[] parts) => Volume.P(parts);
@@ -36,27 +39,33 @@ internal sealed class SwitchingMount : IAsyncDisposable
         return _original.TrimEnd() + $"\n\nvolume graft-test-layer\n    type {type}\n{layerOptions}    subvolumes {top}\nend-volume\n";
     }
 
-    private static string TopName(string volfile) =>
+    internal static string TopName(string volfile) =>
         volfile.Split('\n').Select(l => l.Trim()).Where(l => l.StartsWith("volume ", StringComparison.Ordinal)).Last()[7..].Trim();
 
     /// <summary>Writes the volfile, alternately in place and by replace-by-rename (both must be noticed).</summary>
     public void Write(string text)
     {
-        if (_writes++ % 2 == 0) File.WriteAllText(VolfilePath, text);
+        if (_writes++ % 2 == 0) Proc.WriteVolfile(VolfilePath, text);
         else
         {
             var tmp = VolfilePath + ".tmp";
-            File.WriteAllText(tmp, text);
+            Proc.WriteVolfile(tmp, text);
             File.Move(tmp, VolfilePath, overwrite: true);
         }
     }
 
     /// <summary>Inserts or removes a layer (debug/faults by default) and waits (bounded) until the mount runs the new graph.</summary>
-    public async Task<long> ToggleAsync(string type = "debug/faults")
+    public Task<long> ToggleAsync(string type = "debug/faults")
+    {
+        _faults = !_faults;
+        return ApplyAsync(Variant(_faults, type: type));
+    }
+
+    /// <summary>Writes <paramref name="volfile"/> and waits (bounded) until the mount runs a newer graph.</summary>
+    public async Task<long> ApplyAsync(string volfile)
     {
         var before = State().GetProperty("activeGeneration").GetInt64();
-        _faults = !_faults;
-        Write(Variant(_faults, type: type));
+        Write(volfile);
         long now = before;
         await Proc.Until(() => (now = State().GetProperty("activeGeneration").GetInt64()) > before,
             $"a switch past generation {before}", seconds: 30);

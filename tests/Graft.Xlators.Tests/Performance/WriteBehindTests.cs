@@ -11,12 +11,14 @@ internal sealed class MemoryLeaf : Translator
     public readonly List<(long Offset, int Length)> Writes = [];
     public TaskCompletionSource Gate = Open();
     public Errno FailNextWrite;
+    public int Arrived; // writes that reached this leaf (counted before the gate)
     public bool Drained;
 
     public static TaskCompletionSource Open() { var t = new TaskCompletionSource(); t.SetResult(); return t; }
 
     public override async ValueTask<Result<int>> WritevAsync(FopContext ctx, Fd fd, ReadOnlyMemory<byte> data, long offset)
     {
+        Interlocked.Increment(ref Arrived);
         await Gate.Task.WaitAsync(TimeSpan.FromSeconds(10));
         lock (_files)
         {
@@ -155,15 +157,62 @@ public class WriteBehindTests
     }
 
     [Fact]
-    public async Task A_failed_background_write_is_reported_on_the_next_fop_and_on_close()
+    public async Task A_failed_background_write_is_recorded_on_the_file_and_no_other_fop_returns_or_consumes_it()
     {
         var (g, wb, leaf) = await Build();
         var fd = NewFd(g);
+        var other = new Fd(fd.Inode, OpenFlags.O_RDONLY);
         leaf.FailNextWrite = Errno.ENOSPC;
         Assert.Equal(4, (await wb.WritevAsync(Ctx, fd, new byte[4], 0)).Value); // acknowledged
         await WaitUntil(() => wb.BytesHeld == 0 && wb.Failures == 1);
-        Assert.Equal(Errno.ENOSPC, (await wb.WritevAsync(Ctx, fd, new byte[4], 0)).Error); // next fop
-        Assert.Equal(Errno.ENOSPC, await wb.FlushAsync(Ctx, fd)); // and close
+        // Writes, reads and stat go on (Linux reports write-back errors only to fsync and close).
+        Assert.Equal(4, (await wb.WritevAsync(Ctx, fd, new byte[4], 0)).Value);
+        Assert.True((await wb.FstatAsync(Ctx, fd)).Ok);
+        Assert.True((await wb.ReadvAsync(Ctx, other, new byte[4], 0)).Ok);
+        Assert.Equal(Errno.OK, await wb.FsyncAsync(Ctx, fd, false)); // the translator's fsync is the fop; the session reports
+        // ... and the file holds it for every fd that was open, until each reports it.
+        Assert.Equal(Errno.ENOSPC, fd.TakeWriteBackError());
+        Assert.Equal(Errno.ENOSPC, other.TakeWriteBackError());
+        Assert.Equal(Errno.ENOSPC, fd.WriteBackErrorSinceOpen);
+    }
+
+    [Fact]
+    public async Task A_teardown_by_force_with_writes_held_records_EIO_on_those_files_only()
+    {
+        var (g, wb, leaf) = await Build();
+        var held = NewFd(g);
+        var idle = NewFd(g);
+        Assert.Equal(1, (await wb.WritevAsync(Ctx, idle, new byte[1], 0)).Value);
+        Assert.Equal(Errno.OK, await wb.FsyncAsync(Ctx, idle, false)); // landed before the teardown
+        leaf.Gate = new TaskCompletionSource();
+        await wb.WritevAsync(Ctx, held, new byte[] { 1 }, 0);
+        await WaitUntil(() => Volatile.Read(ref leaf.Arrived) == 2); // in flight, held at the gate
+        await wb.WritevAsync(Ctx, held, new byte[] { 2 }, 1); // queued behind it
+        Assert.True(wb.BytesHeld > 0);
+
+        var destroy = g.DestroyAsync(); // no PARENT_DOWN handled: the retirement bound ran out
+        Assert.Equal(Errno.EIO, held.PendingWriteBackError); // recorded at once, before the held call is failed below
+        Assert.Equal(Errno.OK, idle.PendingWriteBackError);
+        leaf.Gate.SetResult();
+        await destroy.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(g.Destroyed.IsCompleted);
+        await WaitUntil(() => wb.BytesHeld == 0);
+        Assert.Equal(2, leaf.Writes.Count); // idle's, and the one in flight: what was queued was dropped, not written after the teardown
+        Assert.Equal(Errno.EIO, held.TakeWriteBackError());
+        Assert.Equal(Errno.EIO, held.WriteBackErrorSinceOpen);
+    }
+
+    [Fact]
+    public async Task A_teardown_after_parent_down_drained_everything_records_nothing()
+    {
+        var (g, wb, leaf) = await Build();
+        var fd = NewFd(g);
+        await wb.WritevAsync(Ctx, fd, new byte[] { 5 }, 0);
+        g.SendParentDown();
+        await g.ParentDownHandled.WaitAsync(TimeSpan.FromSeconds(5));
+        await g.DestroyAsync();
+        Assert.Equal(Errno.OK, fd.WriteBackErrorSinceOpen);
+        Assert.Equal(new byte[] { 5 }, leaf.Content(fd.Inode.Gfid));
     }
 
     [Fact]

@@ -6,16 +6,18 @@ namespace Graft.Xlators.Tests.Protocol;
 /// <summary>
 /// The steady-state data path (readv, writev, fstat on an open fd) allocates nothing per call
 /// beyond pooled buffers, on the client and on the server: measured over the whole process,
-/// which holds both ends of the loopback connection.
+/// which holds both ends of the loopback connection. The same over TLS.
 /// </summary>
 [Collection(AllocationMeasurements.Name)]
-public class DataPathAllocations(ITestOutputHelper output)
+public class DataPathAllocations(ITestOutputHelper output, CertificateFixture f) : IClassFixture<CertificateFixture>
 {
-    [Fact]
-    public async Task Readv_writev_and_fstat_allocate_next_to_nothing_per_call()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Readv_writev_and_fstat_allocate_next_to_nothing_per_call(bool tls)
     {
-        await using var brick = await InProcessBrick.StartAsync();
-        var (g, c) = await brick.ConnectAsync(new() { ["ping-timeout"] = "0" });
+        await using var brick = await InProcessBrick.StartAsync(tls ? f.Certs.ServerOptions : null);
+        var (g, c) = await brick.ConnectAsync(new(tls ? f.Certs.ClientOptions() : []) { ["ping-timeout"] = "0" });
         var root = FopContext.Root();
         var gfid = Gfid.NewGfid();
         var fd = FopScenario.NewFd(g.Inodes, new Iatt { Gfid = gfid, Mode = PosixMode.S_IFREG }, OpenFlags.O_RDWR);
@@ -39,7 +41,7 @@ public class DataPathAllocations(ITestOutputHelper output)
         long b3 = GC.GetTotalAllocatedBytes(precise: true);
 
         long w = (b1 - b0) / N, r = (b2 - b1) / N, s = (b3 - b2) / N;
-        output.WriteLine($"bytes allocated per call, client and brick together: writev(64 KiB) {w}, readv(64 KiB) {r}, fstat {s}");
+        output.WriteLine($"bytes allocated per call{(tls ? " over TLS" : "")}, client and brick together: writev(64 KiB) {w}, readv(64 KiB) {r}, fstat {s}");
         // Not quite zero, and it varies run to run (0-300 B for writev): the shared ArrayPool now and
         // then misses when a pipe segment was returned on another thread and a fresh 64 KiB array
         // is made, amortised over the calls. What this pins down is that nothing is allocated *per

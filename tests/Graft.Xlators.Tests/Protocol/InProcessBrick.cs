@@ -10,7 +10,7 @@ namespace Graft.Xlators.Tests.Protocol;
 /// <summary>A brick graph (protocol/server over storage/posix) in this process, on a real directory and a real loopback socket.</summary>
 internal sealed class InProcessBrick : IAsyncDisposable
 {
-    private InProcessBrick(string temp, Graph graph) { Temp = temp; Graph = graph; }
+    private InProcessBrick(string temp, Graph graph, string? secretFile) { Temp = temp; Graph = graph; SecretFile = secretFile; }
 
     public string Temp { get; }
     public string Dir => Path.Combine(Temp, "brick");
@@ -21,33 +21,39 @@ internal sealed class InProcessBrick : IAsyncDisposable
     /// <summary>features/locks, when the brick was started with it.</summary>
     public LocksTranslator? Locks => Graph.Translators.OfType<LocksTranslator>().FirstOrDefault();
     public int Port => Server.LocalEndPoint!.Port;
+    /// <summary>The secret clients must prove (<see cref="TestSecret"/>), or null for a brick that asks none.</summary>
+    public string? SecretFile { get; }
 
     /// <summary>
     /// The brick graph; with <paramref name="lockOptions"/>, features/locks (no lock grace unless
-    /// asked for) sits between the server and storage/posix, as in the standard brick graph.
+    /// asked for) sits between the server and storage/posix, as in the standard brick graph. With
+    /// <paramref name="secret"/> (the default) clients must prove <see cref="TestSecret"/>, and
+    /// <see cref="NewClientGraph"/> makes clients that do; without it (or with TLS) the brick asks none.
     /// </summary>
     public static async Task<InProcessBrick> StartAsync(Dictionary<string, string>? serverOptions = null, string? temp = null,
                                                         Dictionary<string, string>? lockOptions = null,
-                                                        Dictionary<string, string>? faultOptions = null)
+                                                        Dictionary<string, string>? faultOptions = null, bool secret = true)
     {
+        serverOptions = new Dictionary<string, string>(serverOptions ?? []);
+        if (secret && !serverOptions.ContainsKey("tls-cert")) serverOptions.TryAdd("secret-file", TestSecret.File);
         temp ??= Path.Combine(Path.GetTempPath(), "graft-protocol-tests", Guid.NewGuid().ToString("n"));
         Directory.CreateDirectory(Path.Combine(temp, "brick"));
         var posix = new Dictionary<string, string> { ["directory"] = Path.Combine(temp, "brick") };
         Graph graph;
         if (faultOptions is not null)
             graph = Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", posix), (FaultsTranslator.Spec, "brick", faultOptions),
-                                 (ProtocolServer.Spec, "server", serverOptions ?? []));
+                                 (ProtocolServer.Spec, "server", serverOptions));
         else if (lockOptions is null)
-            graph = Graph.Linear(1, (PosixTranslator.Spec, "brick", posix), (ProtocolServer.Spec, "server", serverOptions ?? []));
+            graph = Graph.Linear(1, (PosixTranslator.Spec, "brick", posix), (ProtocolServer.Spec, "server", serverOptions));
         else
         {
             var lo = new Dictionary<string, string> { ["lock-grace"] = "0" };
             foreach (var (k, v) in lockOptions) lo[k] = v;
             graph = Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", posix), (LocksTranslator.Spec, "brick", lo),
-                                 (ProtocolServer.Spec, "server", serverOptions ?? []));
+                                 (ProtocolServer.Spec, "server", serverOptions));
         }
         Assert.True(await graph.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None));
-        return new InProcessBrick(temp, graph);
+        return new InProcessBrick(temp, graph, serverOptions.GetValueOrDefault("secret-file"));
     }
 
     /// <summary>A client graph whose only translator is protocol/client pointed at this brick.</summary>
@@ -59,6 +65,7 @@ internal sealed class InProcessBrick : IAsyncDisposable
             ["remote-port"] = Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["remote-subvolume"] = "brick",
         };
+        if (SecretFile is not null) o["secret-file"] = SecretFile;
         foreach (var (k, v) in options ?? []) o[k] = v;
         return Graph.Linear(generation, (ProtocolClient.Spec, "client", o));
     }

@@ -29,6 +29,13 @@ public class EveryFopOverLoopback
     {
         await using var brick = await InProcessBrick.StartAsync();
         var (g, c) = await brick.ConnectAsync();
+        await FopScenario.Release(c, await LargeIoRoundTripAsync(g, c));
+        await g.StopAsync();
+    }
+
+    /// <summary>Writes 3 MiB and a bit to a new file and reads it back whole; returns the still open fd.</summary>
+    internal static async Task<Fd> LargeIoRoundTripAsync(Graph g, ProtocolClient c)
+    {
         var gfid = Gfid.NewGfid();
         var fd = FopScenario.NewFd(g.Inodes, new Iatt { Gfid = gfid, Mode = PosixMode.S_IFREG }, OpenFlags.O_RDWR);
         Assert.True((await c.CreateAsync(FopContext.Root(), Loc.Child(Gfid.Root, "big"), OpenFlags.O_RDWR | OpenFlags.O_CREAT, 0x1a4, 0, gfid, fd)).Ok);
@@ -38,8 +45,7 @@ public class EveryFopOverLoopback
         var back = new byte[data.Length];
         Assert.Equal(data.Length, (await c.ReadvAsync(FopContext.Root(), fd, back, 0)).Value);
         Assert.Equal(data, back);
-        await FopScenario.Release(c, fd);
-        await g.StopAsync();
+        return fd;
     }
 
     [Fact]

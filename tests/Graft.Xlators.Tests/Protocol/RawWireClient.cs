@@ -29,11 +29,13 @@ internal sealed class RawWireClient : IAsyncDisposable
         await s.ConnectAsync("127.0.0.1", port);
         var c = new RawWireClient(s);
         var w = new BodyWriter();
-        Handshake.Write(w, new Handshake.Hello(Handshake.Version, identity ?? Guid.NewGuid(), 1, Guid.NewGuid(), brick, Handshake.NewNonce()));
+        var hello = new Handshake.Hello(Handshake.Version, identity ?? Guid.NewGuid(), 1, Guid.NewGuid(), brick, Handshake.NewNonce());
+        Handshake.Write(w, hello);
         await c.SendAsync(Frame(FrameType.Hello, FrameFlags.None, FopOp.None, 0, w));
-        await c.WaitForAsync(f => f.Type == FrameType.Challenge, "challenge");
+        var challenge = Handshake.ReadChallenge((await c.WaitForAsync(f => f.Type == FrameType.Challenge, "challenge")).Body)!;
         var a = new BodyWriter();
-        Handshake.WriteAuth(a, []);
+        // The test bricks ask for the test secret (a brick without one asks for nothing, and an unasked proof is ignored).
+        Handshake.Write(a, new Handshake.Auth(challenge.SecretRequired ? Handshake.Proof(TestSecret.Bytes, Handshake.ClientRole, hello, challenge.ServerNonce) : [], []));
         await c.SendAsync(Frame(FrameType.Auth, FrameFlags.None, FopOp.None, 0, a));
         var welcome = await c.WaitForAsync(f => f.Type == FrameType.Welcome, "welcome");
         Assert.Equal(Errno.OK, Handshake.ReadWelcome(welcome.Body)!.Error);

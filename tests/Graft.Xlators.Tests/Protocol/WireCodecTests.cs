@@ -141,6 +141,41 @@ public class WireCodecRoundTrips
         Assert.False(Handshake.ProofMatches(proof, Handshake.Proof(secret, Handshake.ClientRole, hello with { Generation = 8 }, nonce)));
         Assert.False(Handshake.ProofMatches(proof, Handshake.Proof(secret, Handshake.ClientRole, hello, Handshake.NewNonce())));
     }
+
+    [Fact]
+    public void Auth_and_welcome_carry_the_resume_token_and_a_bounded_reason()
+    {
+        var w = new BodyWriter();
+        var auth = new Handshake.Auth(Handshake.NewNonce(), Handshake.NewToken());
+        Handshake.Write(w, auth);
+        var a = Handshake.ReadAuth(w.Written.ToArray())!;
+        Assert.Equal(auth.Proof, a.Proof);
+        Assert.Equal(auth.ResumeToken, a.ResumeToken);
+        w.Reset();
+        Handshake.Write(w, new Handshake.Auth([], []));
+        Assert.Equal(2, w.Length);
+        Assert.Empty(Handshake.ReadAuth(w.Written.ToArray())!.ResumeToken);
+
+        w.Reset();
+        var welcome = new Handshake.Welcome(Errno.OK, true, Handshake.NewNonce(), Handshake.NewToken(), "");
+        Handshake.Write(w, welcome);
+        var back = Handshake.ReadWelcome(w.Written.ToArray())!;
+        Assert.True(back.Resumed);
+        Assert.Equal(welcome.ServerProof, back.ServerProof);
+        Assert.Equal(welcome.ResumeToken, back.ResumeToken);
+        Assert.Equal("", back.Reason);
+
+        // A refusal's reason is cut to MaxReason bytes (whole characters), so a refusal always fits a handshake frame.
+        w.Reset();
+        Handshake.Write(w, Handshake.Welcome.Refusal(Errno.EACCES, new string('é', Handshake.MaxReason)));
+        var refusal = Handshake.ReadWelcome(w.Written.ToArray())!;
+        Assert.Equal(Errno.EACCES, refusal.Error);
+        Assert.Equal(new string('é', Handshake.MaxReason / 2), refusal.Reason);
+        Assert.True(w.Length <= Handshake.MaxBody);
+
+        // A token or proof of any other length than 0 or 32 is malformed.
+        Assert.Null(Handshake.ReadAuth(new byte[] { 0, 5, 1, 2, 3, 4, 5 }));
+    }
 }
 
 /// <summary>Bytes that are not a valid frame or body are refused, never trusted and never thrown on.</summary>

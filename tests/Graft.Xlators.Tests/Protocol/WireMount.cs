@@ -31,6 +31,8 @@ internal sealed class WireMount
             ["mount-identity"] = identity.ToString(),
             ["reconnect-min-backoff"] = "20ms",
             ["reconnect-max-backoff"] = "200ms",
+            // The test bricks (InProcessBrick, BrickProcess) ask for the test secret unless told otherwise.
+            ["secret-file"] = TestSecret.File,
         };
         foreach (var (k, v) in options ?? []) o[k] = v;
         var g = Graph.Linear(generation, (ProtocolClient.Spec, "client", o));

@@ -3,36 +3,15 @@ using Graft.Core;
 namespace Graft.Xlators.Performance.WriteBehind;
 
 // The fops write-behind takes part in. Everything that could observe data or size first settles
-// the inode's queue; everything on an fd first reports that fd's background failure, if any.
+// the inode's queue. A background write that failed is recorded on the file's write-back error
+// sequence (Inode.WriteBackErrors), never returned by whichever fop comes next: fsync and close
+// report it to every fd open at the time, through the mount session (see ErrorSeq).
 public sealed partial class WriteBehindTranslator
 {
-    /// <summary>Per-fd failure state: reported once on the next fop, and again on close.</summary>
-    private sealed class WbFd
-    {
-        public Errno Unreported;
-        public Errno OnClose;
-    }
-
     private const int SyncFlags = OpenFlags.O_DSYNC | OpenFlags.O_DIRECT; // O_SYNC includes O_DSYNC
-
-    private void RecordFailure(Fd fd, Errno err)
-    {
-        Interlocked.Increment(ref _failures);
-        var s = fd.GetCtx(this) as WbFd ?? new WbFd();
-        lock (s) { s.Unreported = err; s.OnClose = err; }
-        fd.SetCtx(this, s);
-    }
-
-    /// <summary>The failure of an earlier background write on this fd, reported once.</summary>
-    private Errno TakeFailure(Fd fd)
-    {
-        if (fd.GetCtx(this) is not WbFd s) return Errno.OK;
-        lock (s) { var e = s.Unreported; s.Unreported = Errno.OK; return e; }
-    }
 
     public override async ValueTask<Result<int>> WritevAsync(FopContext ctx, Fd fd, ReadOnlyMemory<byte> data, long offset)
     {
-        if (TakeFailure(fd) is var failed && failed != Errno.OK) return failed;
         var w = State(fd.Inode);
         if (!_enabled || (fd.Flags & SyncFlags) != 0 || data.Length > Volatile.Read(ref _window))
         {
@@ -51,24 +30,21 @@ public sealed partial class WriteBehindTranslator
 
     public override async ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset)
     {
-        if (TakeFailure(fd) is var failed && failed != Errno.OK) return failed;
         await SettleAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.ReadvAsync(ctx, fd, buffer, offset).ConfigureAwait(false);
     }
 
+    /// <summary>close: the file's acknowledged writes land (or are recorded as failed) before the child sees FLUSH.</summary>
     public override async ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd)
     {
         await SettleAsync(fd.Inode).ConfigureAwait(false);
-        var onClose = Errno.OK;
-        if (fd.GetCtx(this) is WbFd s) lock (s) { onClose = s.OnClose; s.Unreported = Errno.OK; }
-        var e = await FirstChild!.FlushAsync(ctx, fd).ConfigureAwait(false);
-        return onClose != Errno.OK ? onClose : e;
+        return await FirstChild!.FlushAsync(ctx, fd).ConfigureAwait(false);
     }
 
+    /// <summary>fsync: as FLUSH; the mount session then reports what was recorded meanwhile.</summary>
     public override async ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly)
     {
         await SettleAsync(fd.Inode).ConfigureAwait(false);
-        if (TakeFailure(fd) is var failed && failed != Errno.OK) return failed;
         return await FirstChild!.FsyncAsync(ctx, fd, dataOnly).ConfigureAwait(false);
     }
 
@@ -86,35 +62,30 @@ public sealed partial class WriteBehindTranslator
 
     public override async ValueTask<Result<Iatt>> FstatAsync(FopContext ctx, Fd fd)
     {
-        if (TakeFailure(fd) is var failed && failed != Errno.OK) return failed;
         await SettleAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.FstatAsync(ctx, fd).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr)
     {
-        if (TakeFailure(fd) is var failed && failed != Errno.OK) return failed;
         await SettleAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.FsetattrAsync(ctx, fd, attr).ConfigureAwait(false);
     }
 
     public override async ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length)
     {
-        if (TakeFailure(fd) is var failed && failed != Errno.OK) return failed;
         await SettleAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.FallocateAsync(ctx, fd, mode, offset, length).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence)
     {
-        if (TakeFailure(fd) is var failed && failed != Errno.OK) return failed;
         await SettleAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.LseekAsync(ctx, fd, offset, whence).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, Fd fdIn, long offIn, Fd fdOut, long offOut, long length, uint flags)
     {
-        if (TakeFailure(fdOut) is var failed && failed != Errno.OK) return failed;
         await SettleAsync(fdIn.Inode).ConfigureAwait(false);
         await SettleAsync(fdOut.Inode).ConfigureAwait(false);
         return await FirstChild!.CopyFileRangeAsync(ctx, fdIn, offIn, fdOut, offOut, length, flags).ConfigureAwait(false);

@@ -13,9 +13,13 @@ namespace Graft.Xlators.Performance.WriteBehind;
 /// - every fop that could observe the file's data or size (reads, stat, lookup, truncate,
 ///   fsync, flush, fallocate, lseek, copy_file_range) first waits until the inode's queue is
 ///   written, so it sees the acknowledged bytes, through any fd;
-/// - FLUSH (close) and fsync wait for the pending writes and report a background failure;
-/// - a failed background write is reported on the next fop of that fd and again on close:
-///   an acknowledged byte is never lost silently;
+/// - FLUSH (close) and fsync wait for the pending writes;
+/// - a failed background write is recorded on the file's write-back error sequence
+///   (<see cref="Inode.WriteBackErrors"/>), which the mount session reports on the next fsync and
+///   on close of every fd open at the time: an acknowledged byte is never lost silently, and no
+///   other fop (a read, a kernel's getattr) can consume the report;
+/// - a teardown by force (the graph's retirement bound) records EIO on every file whose
+///   acknowledged writes are still queued or in flight, and drops what is queued;
 /// - O_SYNC, O_DSYNC and O_DIRECT writes are never delayed;
 /// - PARENT_DOWN waits until every queue is written before it goes further down, and the
 ///   fsync-style barrier of fd migration waits for the same.
@@ -41,6 +45,7 @@ public sealed partial class WriteBehindTranslator : Translator
     private volatile bool _enabled = true;
     private long _bytesHeld;
     private long _failures;
+    private volatile bool _tornDown;
 
     /// <summary>Acknowledged bytes not yet written to the child, over all files.</summary>
     public override long BytesHeld => Interlocked.Read(ref _bytesHeld);
@@ -53,6 +58,29 @@ public sealed partial class WriteBehindTranslator : Translator
         Volatile.Write(ref _window, o.GetLong("cache-size"));
         Volatile.Write(ref _aggregate, o.GetInt("aggregate-size"));
         _enabled = o.GetBool("enable");
+    }
+
+    /// <summary>
+    /// The graph is being torn down (after PARENT_DOWN, or by force when its retirement bound ran
+    /// out with writes still held): whatever is still queued will never be written. Each file that
+    /// had acknowledged bytes queued or in flight gets EIO recorded now — before the layers below
+    /// fail the held calls, and before anyone moves the file to another graph (the mount session
+    /// waits for <see cref="Graph.Destroyed"/>) — so its next fsync and its close say so.
+    /// </summary>
+    public override ValueTask FiniAsync()
+    {
+        _tornDown = true;
+        WbInode[] busy;
+        lock (_allSync) busy = [.. _busy];
+        foreach (var w in busy)
+            if (w.Abandon()) RecordFailure(w.Inode, Errno.EIO);
+        return ValueTask.CompletedTask;
+    }
+
+    private void RecordFailure(Inode inode, Errno err)
+    {
+        Interlocked.Increment(ref _failures);
+        inode.WriteBackErrors.Record(err);
     }
 
     /// <summary>PARENT_DOWN: every queued write reaches the child before the event goes further down.</summary>
@@ -77,8 +105,10 @@ public sealed partial class WriteBehindTranslator : Translator
     }
 
     /// <summary>The write-behind state of one inode. Lock order: this object, never while awaiting.</summary>
-    private sealed class WbInode(WriteBehindTranslator owner)
+    private sealed class WbInode(WriteBehindTranslator owner, Inode inode)
     {
+        public Inode Inode { get; } = inode;
+
         private readonly Queue<Pending> _queue = new();
         private long _bytes;           // queued + in flight
         private bool _pumping;
@@ -144,6 +174,24 @@ public sealed partial class WriteBehindTranslator : Translator
             Interlocked.Add(ref owner._bytesHeld, n);
         }
 
+        /// <summary>Teardown: drops the queued writes (the one in flight finishes); true if anything was held.</summary>
+        public bool Abandon()
+        {
+            lock (this)
+            {
+                if (!_pumping && _queue.Count == 0) return false;
+                while (_queue.TryDequeue(out var p))
+                {
+                    _bytes -= p.Length;
+                    Interlocked.Add(ref owner._bytesHeld, -p.Length);
+                    ArrayPool<byte>.Shared.Return(p.Buffer);
+                }
+                _last = null;
+                _room?.TrySetResult(); _room = null;
+                return true;
+            }
+        }
+
         public Task WaitDrainedAsync()
         {
             lock (this)
@@ -185,7 +233,8 @@ public sealed partial class WriteBehindTranslator : Translator
                     owner.Graph?.ReportError(owner, "background write threw", e);
                     err = Errno.EIO;
                 }
-                if (err != Errno.OK) owner.RecordFailure(p.Fd, err);
+                // After a teardown the cause below is the teardown itself: the bytes are lost (EIO).
+                if (err != Errno.OK) owner.RecordFailure(Inode, owner._tornDown ? Errno.EIO : err);
                 ArrayPool<byte>.Shared.Return(p.Buffer);
                 lock (this)
                 {
@@ -202,7 +251,7 @@ public sealed partial class WriteBehindTranslator : Translator
         lock (_allSync) { if (busy) _busy.Add(w); else _busy.Remove(w); }
     }
 
-    private WbInode State(Inode inode) => inode.GetCtx(this) as WbInode ?? inode.GetOrSetCtx(this, new WbInode(this));
+    private WbInode State(Inode inode) => inode.GetCtx(this) as WbInode ?? inode.GetOrSetCtx(this, new WbInode(this, inode));
 
     /// <summary>Waits until every acknowledged write of this inode is written (no-op, no allocation when idle).</summary>
     private ValueTask SettleAsync(Inode? inode)

@@ -98,12 +98,12 @@ public sealed partial class ProtocolClient
             socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
             await socket.ConnectAsync(_host, _port, cts.Token).ConfigureAwait(false);
             _connectedTo = socket.RemoteEndPoint as IPEndPoint;
-            fc = new FrameConnection(socket);
-            var (err, resumed) = await HandshakeAsync(fc, cts.Token).ConfigureAwait(false);
+            fc = await OpenTransportAsync(socket, cts.Token).ConfigureAwait(false);
+            if (fc is null) { socket.Dispose(); return null; }
+            var (err, why, resumed) = await HandshakeAsync(fc, cts.Token).ConfigureAwait(false);
             if (err != Errno.OK)
             {
-                LastConnectError = err;
-                Log($"handshake refused: {err.Name()}");
+                Refused(err, why);
                 fc.Close("handshake refused");
                 return null;
             }
@@ -112,6 +112,7 @@ public sealed partial class ProtocolClient
             await ReopenFdsAsync(conn, resumed).ConfigureAwait(false);
             if (conn.IsDead) return null;
             LastConnectError = Errno.OK;
+            LastConnectMessage = null;
             Log(resumed ? "connected, session resumed" : "connected");
             return conn;
         }
@@ -136,27 +137,52 @@ public sealed partial class ProtocolClient
         return null;
     }
 
-    private async Task<(Errno, bool Resumed)> HandshakeAsync(FrameConnection fc, CancellationToken ct)
+    /// <summary>The token of the session the brick gave us last; presented to resume it after a reconnect. Never logged.</summary>
+    private byte[] _resumeToken = [];
+
+    /// <summary>Hello → Challenge → Auth → Welcome; on a refusal the errno and the reason to report.</summary>
+    private async Task<(Errno, string Why, bool Resumed)> HandshakeAsync(FrameConnection fc, CancellationToken ct)
     {
         var hello = new Handshake.Hello(Handshake.Version, Identity, Graph?.Generation ?? 0, _instance, _brick, Handshake.NewNonce());
         var w = new BodyWriter();
         Handshake.Write(w, hello);
         fc.WriteFrame(FrameType.Hello, FrameFlags.None, FopOp.None, 0, w);
-        var f = await HandshakeIo.ReadFrameAsync(fc.Input, ct).ConfigureAwait(false);
-        if (f is not { Header.Type: FrameType.Challenge } ch || Handshake.ReadChallenge(ch.Body) is not { } challenge)
-            return (f is null ? Errno.ECONNRESET : Errno.EPROTO, false);
-        if (challenge.SecretRequired && _secret is null) return (Errno.EACCES, false);
+        var f = await HandshakeIo.ReadFrameAsync(fc.Input, Handshake.MaxBody, ct).ConfigureAwait(false);
+        // A brick that turns us away before any challenge (TLS mode, our certificate, its limits) says why in a Welcome.
+        if (f is { Ok: true, Header.Type: FrameType.Welcome } && Handshake.ReadWelcome(f.Body) is { Error: not Errno.OK } early)
+            return (early.Error, early.Reason, false);
+        if (f is not { Ok: true, Header.Type: FrameType.Challenge } || Handshake.ReadChallenge(f.Body) is not { } challenge)
+            return Unexpected(f);
+        if (challenge.SecretRequired && _secret is null) return (Errno.EACCES, "the brick requires a shared secret: give this client secret-file", false);
         w.Reset();
-        Handshake.WriteAuth(w, _secret is null ? [] : Handshake.Proof(_secret, Handshake.ClientRole, hello, challenge.ServerNonce));
+        Handshake.Write(w, new Handshake.Auth(_secret is null ? [] : Handshake.Proof(_secret, Handshake.ClientRole, hello, challenge.ServerNonce), _resumeToken));
         fc.WriteFrame(FrameType.Auth, FrameFlags.None, FopOp.None, 0, w);
-        f = await HandshakeIo.ReadFrameAsync(fc.Input, ct).ConfigureAwait(false);
-        if (f is not { Header.Type: FrameType.Welcome } wf || Handshake.ReadWelcome(wf.Body) is not { } welcome)
-            return (f is null ? Errno.ECONNRESET : Errno.EPROTO, false);
-        if (welcome.Error != Errno.OK) return (welcome.Error, false);
+        f = await HandshakeIo.ReadFrameAsync(fc.Input, Handshake.MaxBody, ct).ConfigureAwait(false);
+        if (f is not { Ok: true, Header.Type: FrameType.Welcome } || Handshake.ReadWelcome(f.Body) is not { } welcome) return Unexpected(f);
+        if (welcome.Error != Errno.OK) return (welcome.Error, welcome.Reason, false);
         // Mutual: with a secret, the brick must prove it too, or we might be talking to an impostor.
         if (_secret is not null && !Handshake.ProofMatches(Handshake.Proof(_secret, Handshake.ServerRole, hello, challenge.ServerNonce), welcome.ServerProof))
-            return (Errno.EACCES, false);
-        return (Errno.OK, welcome.Resumed);
+            return (Errno.EACCES, "the brick did not prove the shared secret (it has another secret-file, or none)", false);
+        _resumeToken = welcome.ResumeToken;
+        return (Errno.OK, "", welcome.Resumed);
+    }
+
+    private static (Errno, string, bool) Unexpected(in HandshakeIo.Read f) => f.Ok
+        ? (Errno.EPROTO, $"the brick answered with an unexpected {f.Header.Type} frame (another protocol version?)", false)
+        : (Errno.ECONNRESET, $"the brick ended the handshake: {f.Error}", false);
+
+    /// <summary>
+    /// Records a refused connect. A refusal that waiting cannot cure (credentials, TLS mode or trust,
+    /// protocol version, brick name) is also the graph's setup failure, so a mount that is starting
+    /// stops waiting for this brick and prints why.
+    /// </summary>
+    private void Refused(Errno err, string why)
+    {
+        LastConnectError = err;
+        LastConnectMessage = why;
+        Log($"handshake refused: {err.Name()}: {why}");
+        if (err is Errno.EACCES or Errno.EPROTO or Errno.ENOENT)
+            Graph?.ReportSetupFailure(this, $"cannot connect to {_host}:{_port}/{_brick}: {why} ({err.Name()})");
     }
 
     // ---- open fds, so they can be reopened on a new connection ----
@@ -177,6 +203,8 @@ public sealed partial class ProtocolClient
         {
             var old = f.Remote;
             if (resumed && old is not null) { f.Remote = new RemoteFd(conn.Epoch, old.Id); continue; }
+            // The brick lost the session: what it acknowledged and nobody fsynced may be gone with it.
+            if (!resumed && f.LoseUnsyncedWrites()) Log($"{f.Gfid}: writes not covered by an fsync may be lost; its next fsync and close fail with EIO");
             var q = new FopRequest(f.IsDir ? FopOp.Opendir : FopOp.Open)
             {
                 Caller = new WireCaller { Groups = [] },
@@ -204,7 +232,7 @@ internal sealed record RemoteFd(long Epoch, ulong Id);
 /// What protocol/client keeps on an fd: how to reopen it, its id on the brick, and which client
 /// instance it belongs to (a newer graph's client finds it by that when re-binding locks).
 /// </summary>
-internal sealed class ClientFdCtx(ProtocolClient client, Gfid gfid, int flags, bool isDir)
+internal sealed partial class ClientFdCtx(ProtocolClient client, Gfid gfid, int flags, bool isDir)
 {
     public ProtocolClient Client { get; } = client;
     public Gfid Gfid { get; } = gfid;

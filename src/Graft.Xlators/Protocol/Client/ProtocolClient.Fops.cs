@@ -49,8 +49,11 @@ public sealed partial class ProtocolClient
     public override ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, Loc loc, SetAttr attr) =>
         IattOf(CallAsync(ctx, new FopRequest(FopOp.Setattr) { Loc = L(loc), Attr = attr }));
 
-    public override ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr) =>
-        IattOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsetattr) { Attr = attr }));
+    public override ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr)
+    {
+        var call = FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsetattr) { Attr = attr });
+        return IattOf((attr.Valid & SetAttrValid.Size) != 0 ? WrittenAsync(call, fd) : call); // a truncate changes data
+    }
 
     public override ValueTask<Errno> AccessAsync(FopContext ctx, Loc loc, int mask) =>
         ErrnoOf(CallAsync(ctx, new FopRequest(FopOp.Access) { Loc = L(loc), Flags = mask }));
@@ -91,7 +94,7 @@ public sealed partial class ProtocolClient
         var conn = _conn;
         var p = await CallAsync(ctx, new FopRequest(FopOp.Create) { Loc = L(loc), Flags = flags, Mode = mode, Umask = umask, NewGfid = gfid }).ConfigureAwait(false);
         if (p.Error != Errno.OK) return p.Error;
-        var ctxFd = new ClientFdCtx(this, p.Iatt.Gfid.IsZero ? gfid : p.Iatt.Gfid, flags, isDir: false) { Remote = new RemoteFd(conn?.Epoch ?? 0, p.Fd) };
+        var ctxFd = new ClientFdCtx(this, p.Iatt.Gfid.IsZero ? gfid : p.Iatt.Gfid, flags, isDir: false) { Remote = new RemoteFd(conn?.Epoch ?? 0, p.Fd), Inode = fd.Inode };
         TrackFd(fd, ctxFd);
         return p.Iatt;
     }
@@ -108,7 +111,7 @@ public sealed partial class ProtocolClient
         var q = new FopRequest(op) { Caller = WireCaller.From(ctx), Loc = new WireLoc(gfid, loc.ParentGfid, loc.Name), Flags = flags };
         var p = await CallOnAsync(conn, q, bounded: true, ctx.ContinueInline).ConfigureAwait(false);
         if (p.Error != Errno.OK) return p.Error;
-        TrackFd(fd, new ClientFdCtx(this, gfid, flags, op == FopOp.Opendir) { Remote = new RemoteFd(conn.Epoch, p.Fd) });
+        TrackFd(fd, new ClientFdCtx(this, gfid, flags, op == FopOp.Opendir) { Remote = new RemoteFd(conn.Epoch, p.Fd), Inode = fd.Inode });
         return Errno.OK;
     }
 
@@ -176,6 +179,7 @@ public sealed partial class ProtocolClient
             var q = new FopRequest(FopOp.Writev) { Caller = WireCaller.From(ctx), Fd = id, Offset = offset + total, Data = data.Slice(total, n) };
             var p = await CallOnAsync(conn!, q, bounded: true, ctx.ContinueInline).ConfigureAwait(false);
             if (p.Error != Errno.OK) return total > 0 ? total : p.Error;
+            if (total == 0) NoteWritten(fd);
             total += (int)p.Value;
             if (p.Value < n) break;
         } while (total < data.Length);
@@ -185,8 +189,38 @@ public sealed partial class ProtocolClient
     public override ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd) =>
         ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Flush)));
 
-    public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly) =>
-        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsync) { DataOnly = dataOnly }));
+    public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly)
+    {
+        var c = fd.GetCtx(this) as ClientFdCtx;
+        return SyncedAsync(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fsync) { DataOnly = dataOnly }), c, c?.WrittenMark ?? 0);
+    }
+
+    /// <summary>An fsync that succeeded covers every write acknowledged before it was sent.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<Errno> SyncedAsync(ValueTask<FopReply> call, ClientFdCtx? c, long mark)
+    {
+        var e = (await call.ConfigureAwait(false)).Error;
+        if (e == Errno.OK) c?.NoteSynced(mark);
+        return e;
+    }
+
+    /// <summary>
+    /// The brick acknowledged a change to the fd's data: until an fsync sent after this covers it,
+    /// a brick that loses the session may lose it. Counted after the reply, never before: the brick
+    /// runs one connection's requests concurrently, so only an fsync sent after the acknowledgement
+    /// is known to come after the change.
+    /// </summary>
+    private void NoteWritten(Fd fd)
+    {
+        if (fd.GetCtx(this) is ClientFdCtx c) c.NoteWritten();
+    }
+
+    private async ValueTask<FopReply> WrittenAsync(ValueTask<FopReply> call, Fd fd)
+    {
+        var p = await call.ConfigureAwait(false);
+        if (p.Error == Errno.OK) NoteWritten(fd);
+        return p;
+    }
 
     public override ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, Fd fdIn, long offIn, Fd fdOut, long offOut, long length, uint flags)
     {
@@ -198,11 +232,11 @@ public sealed partial class ProtocolClient
         {
             Caller = WireCaller.From(ctx), Fd = idIn, Offset = offIn, Fd2 = idOut, Offset2 = offOut, Length = length, Flags = (int)flags,
         };
-        return ValueOf(CallOnAsync(conn!, q, bounded: true, ctx.ContinueInline));
+        return ValueOf(WrittenAsync(CallOnAsync(conn!, q, bounded: true, ctx.ContinueInline), fdOut));
     }
 
     public override ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length) =>
-        ErrnoOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fallocate) { Flags = mode, Offset = offset, Length = length }));
+        ErrnoOf(WrittenAsync(FdCallAsync(ctx, fd, new FopRequest(FopOp.Fallocate) { Flags = mode, Offset = offset, Length = length }), fd));
 
     public override ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence) =>
         ValueOf(FdCallAsync(ctx, fd, new FopRequest(FopOp.Lseek) { Offset = offset, Flags = whence }));

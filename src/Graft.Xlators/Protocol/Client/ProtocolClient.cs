@@ -25,6 +25,10 @@ public sealed partial class ProtocolClient : Translator
         new("reconnect-max-backoff", OptionKind.Time, "5s", "longest wait between reconnect attempts") { Min = 1 },
         new("mount-identity", OptionKind.String, null,
             "the mount identity (a GUID) this client presents to the brick, which owns locks per mount; unset: the graph's (its mount session's). Lets one process act as several mounts"),
+        new("tls-cert", OptionKind.Path, null, "PEM client certificate (with tls-key and tls-ca: speak TLS 1.3 to the brick)"),
+        new("tls-key", OptionKind.Path, null, "PEM private key of tls-cert"),
+        new("tls-ca", OptionKind.Path, null, "PEM CA certificate(s) the brick's certificate must be signed by"),
+        new("tls-server-name", OptionKind.String, null, "name the brick's certificate must be issued for; unset: remote-host"),
     ], "sends fops to a brick over TCP")
     { MinChildren = 0, MaxChildren = 0 };
 
@@ -44,6 +48,8 @@ public sealed partial class ProtocolClient : Translator
     private int _port;
     private long _frameTimeoutMs, _pingTimeoutMs, _connectTimeoutMs, _minBackoffMs, _maxBackoffMs;
     private byte[]? _secret;
+    private Transport.TlsConfig? _tls;
+    private string _serverName = "";
 
     /// <summary>The live, handshaken connection, or null. Published only after every open fd was reopened on it.</summary>
     private volatile ClientConnection? _conn;
@@ -51,6 +57,8 @@ public sealed partial class ProtocolClient : Translator
     public bool IsConnected => _conn is { IsDead: false };
     /// <summary>Why the last connect attempt failed (ECONNREFUSED, EACCES for a refused handshake, ...), OK after success.</summary>
     public Errno LastConnectError { get; private set; } = Errno.ENOTCONN;
+    /// <summary>The last connect attempt's failure in words (the brick's reason for a refusal, a TLS problem), or null.</summary>
+    public string? LastConnectMessage { get; private set; }
     public int Connects => Volatile.Read(ref _connects);
     /// <summary>Reconnects that found the brick had lost this client's session (CHILD_RESET sent).</summary>
     public int Resets => Volatile.Read(ref _resets);
@@ -69,6 +77,11 @@ public sealed partial class ProtocolClient : Translator
         _minBackoffMs = Options.GetLong("reconnect-min-backoff");
         _maxBackoffMs = Math.Max(_minBackoffMs, Options.GetLong("reconnect-max-backoff"));
         if (Options.GetStringOrNull("secret-file") is { } path) _secret = Wire.Handshake.LoadSecret(path);
+        var cert = Options.GetStringOrNull("tls-cert");
+        var key = Options.GetStringOrNull("tls-key");
+        var ca = Options.GetStringOrNull("tls-ca");
+        if (cert is not null || key is not null || ca is not null) _tls = Transport.TlsConfig.Load(ToString(), cert, key, ca);
+        _serverName = Options.GetStringOrNull("tls-server-name") ?? _host;
         Identity = Options.GetStringOrNull("mount-identity") is { } id
             ? Guid.TryParse(id, out var parsed) && parsed != Guid.Empty ? parsed : throw new ArgumentException($"{this}: mount-identity '{id}' is not a GUID")
             : Graph?.MountId ?? MountIdentity;

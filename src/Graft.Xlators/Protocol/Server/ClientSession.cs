@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
 using Graft.Core;
 
 namespace Graft.Xlators.Protocol.Server;
@@ -15,13 +17,18 @@ namespace Graft.Xlators.Protocol.Server;
 internal sealed class ClientSession(string key, string peer, Guid mountId, Guid instance)
 {
     private readonly Dictionary<ulong, Fd> _fds = new();   // guarded by itself; leaf lock
-    private ulong _nextFd;
     private bool _ended;   // guarded by _fds: released for good; an open finishing late must not land here
 
     public string Key { get; } = key;
     public Guid MountId { get; } = mountId;
     /// <summary>The protocol/client instance on the other end: how a rebind names this session.</summary>
     public Guid Instance { get; } = instance;
+    /// <summary>Who opened the session (a certificate, "secret", or an address): only the same principal may resume it.</summary>
+    public required string Principal { get; init; }
+    /// <summary>The session is untrusted and root-squashed: its callers' uid/gid 0 become 65534, and privileged xattrs are refused.</summary>
+    public bool Squash { get; init; }
+    /// <summary>Issued in the session's Welcome; a reconnect must present it to resume. Never logged.</summary>
+    public byte[] ResumeToken { get; } = Wire.Handshake.NewToken();
     public string Peer { get; set; } = peer;
     /// <summary>The connection serving this session now, or null while it waits out the grace.</summary>
     public ServerConnection? Connection;
@@ -36,7 +43,11 @@ internal sealed class ClientSession(string key, string peer, Guid mountId, Guid 
         lock (_fds)
         {
             if (_ended) return 0;
-            var id = ++_nextFd;
+            // Random, not a counter: an fd id says nothing about other fds or sessions (0 is never one).
+            Span<byte> r = stackalloc byte[8];
+            ulong id;
+            do { RandomNumberGenerator.Fill(r); id = BinaryPrimitives.ReadUInt64LittleEndian(r); }
+            while (id == 0 || _fds.ContainsKey(id));
             _fds.Add(id, fd);
             return id;
         }

@@ -29,7 +29,7 @@ public sealed partial class ProtocolServer
     internal async ValueTask<FopReply> DispatchAsync(ClientSession s, ServerCall call)
     {
         var q = call.Request;
-        call.SetCaller(Graph, s.MountId);
+        call.SetCaller(Graph, s);
         var ctx = call.Ctx;
         var c = Child;
         switch (q.Op)

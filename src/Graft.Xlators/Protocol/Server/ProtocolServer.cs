@@ -7,11 +7,16 @@ using Microsoft.Extensions.Logging;
 namespace Graft.Xlators.Protocol.Server;
 
 /// <summary>
-/// protocol/server: the top of a brick graph. Listens on TCP, authenticates clients (address
-/// allow-list, optional shared secret), and serves fops from many clients at once to its one
+/// protocol/server: the top of a brick graph. Listens on TCP (optionally TLS), authenticates clients (address
+/// allow-list, optional shared secret, client certificates), and serves fops from many clients at once to its one
 /// child, whose volume name is the brick name clients ask for (remote-subvolume). Keeps a
 /// per-client fd table and releases a client's fds when it goes away.
 /// </summary>
+/// <remarks>
+/// Trust (docs/security.md): a session that proved the secret or presented a certificate our CA
+/// signed is trusted, and its callers' ids are used as sent. Any other session is untrusted: with
+/// root-squash (the default) its uid/gid 0 become 65534 and it gets no trusted.*/security.* xattrs.
+/// </remarks>
 public sealed partial class ProtocolServer : Translator
 {
     public static readonly XlatorSpec Spec = new("protocol/server", () => new ProtocolServer(),
@@ -22,6 +27,14 @@ public sealed partial class ProtocolServer : Translator
         new("secret-file", OptionKind.Path, null, "file holding the shared secret clients must prove (HMAC challenge)") { Aliases = ["auth-secret-file"] },
         new("grace-timeout", OptionKind.Time, "10", "how long a client that vanished without goodbye keeps its fds, waiting for it to reconnect") { Min = 0 },
         new("handshake-timeout", OptionKind.Time, "10", "bound on a new connection's handshake") { Min = 10 },
+        new("root-squash", OptionKind.Bool, "on", "sessions that proved neither the secret nor a client certificate act as 65534 where they claim uid/gid 0, and get no trusted.*/security.* xattrs; off trusts every session's ids") { Aliases = ["server.root-squash"] },
+        new("allow-insecure", OptionKind.Bool, "off", "allow listening on a non-loopback address with neither secret-file nor TLS (anyone who reaches the port can then act as any non-root user)"),
+        new("tls-cert", OptionKind.Path, null, "PEM certificate (and intermediates) the brick presents: with tls-key and tls-ca, clients must speak TLS 1.3"),
+        new("tls-key", OptionKind.Path, null, "PEM private key of tls-cert"),
+        new("tls-ca", OptionKind.Path, null, "PEM CA certificate(s): clients must present a certificate signed by one"),
+        new("max-connections", OptionKind.Int, "1024", "connections served at once; more are refused at accept (EAGAIN)") { Min = 1, Max = 1 << 20 },
+        new("max-connections-per-address", OptionKind.Int, "64", "connections from one client address at once; more are refused at accept (EAGAIN)") { Min = 1, Max = 1 << 20 },
+        new("accept-max-backoff", OptionKind.Time, "1s", "longest pause of the accept loop while the process is out of file descriptors (EMFILE/ENFILE)") { Min = 10 },
         // Limits on what one client may hold here (ProtocolServer.Limits.cs, docs/wire-protocol.md).
         new("max-requests-in-service", OptionKind.Int, "1024", "requests one connection may have in service at once (blocking lock waits are not counted); more wait in its backlog") { Min = 1, Max = 1 << 20 },
         new("max-request-backlog", OptionKind.Size, "16MB", "memory of requests read from one connection but not yet in service; past it the connection is not read until there is room again (pings, cancels and goodbyes are answered until then)") { Min = 64 << 10, Max = 1L << 32 },
@@ -39,6 +52,10 @@ public sealed partial class ProtocolServer : Translator
     internal byte[]? Secret { get; private set; }
     internal TimeSpan GraceTimeout { get; private set; }
     internal TimeSpan HandshakeTimeout { get; private set; }
+    /// <summary>Untrusted sessions are root-squashed and kept from privileged xattrs (option root-squash).</summary>
+    internal bool RootSquash { get; private set; }
+    /// <summary>Clients must speak TLS and present a certificate this CA signed; null: plaintext.</summary>
+    internal TlsConfig? Tls { get; private set; }
 
     /// <summary>The brick name clients must ask for: the child's volume name.</summary>
     public string BrickName => FirstChild?.Name ?? Name;
@@ -56,8 +73,20 @@ public sealed partial class ProtocolServer : Translator
         if (Options.GetStringOrNull("secret-file") is { } path) Secret = Wire.Handshake.LoadSecret(path);
         GraceTimeout = Options.GetTime("grace-timeout");
         HandshakeTimeout = Options.GetTime("handshake-timeout");
+        RootSquash = Options.GetBool("root-squash");
+        var cert = Options.GetStringOrNull("tls-cert");
+        var key = Options.GetStringOrNull("tls-key");
+        var ca = Options.GetStringOrNull("tls-ca");
+        if (cert is not null || key is not null || ca is not null) Tls = TlsConfig.Load(ToString(), cert, key, ca);
+        InitLimits();
         ReadLimits();
         var addr = IPAddress.Parse(Options.GetString("listen-address"));
+        if (!IPAddress.IsLoopback(addr) && Secret is null && Tls is null && !Options.GetBool("allow-insecure"))
+            throw new ArgumentException(
+                $"{this}: refusing to listen on {addr} with neither a secret (secret-file) nor TLS (tls-cert, tls-key, tls-ca): " +
+                "anyone who can reach the port could act as any non-root user on this brick. Give one of them, or allow-insecure " +
+                "(graft brick --insecure) if the network is trusted");
+        if (!IPAddress.IsLoopback(addr) && Secret is null && Tls is null) _log.InsecureListen(addr.ToString());
         var s = new Socket(addr.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         // A restarted brick must get its port back at once, though the old one's sockets linger in TIME_WAIT.
         s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
@@ -91,22 +120,6 @@ public sealed partial class ProtocolServer : Translator
         return false;
     }
 
-    private async Task AcceptLoopAsync()
-    {
-        var listener = _listener!;
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket s;
-            try { s = await listener.AcceptAsync(_stop.Token).ConfigureAwait(false); }
-            catch (OperationCanceledException) { break; }
-            catch (ObjectDisposedException) { break; }
-            catch (SocketException e) { _log.AcceptFailed(e.SocketErrorCode); continue; }
-            var conn = new ServerConnection(this, new FrameConnection(s));
-            lock (_sessions) _connections.Add(conn);
-            _ = conn.RunAsync();
-        }
-    }
-
     internal void Forget(ServerConnection conn)
     {
         lock (_sessions) _connections.Remove(conn);
@@ -121,8 +134,14 @@ public sealed partial class ProtocolServer : Translator
     /// While the locks of this mount are being dropped (its last session just ended), a new session
     /// of it must not start: it could take locks that the drop then removes. The caller waits for
     /// <c>Wait</c> and tries again.
+    /// <para>
+    /// Taking over an existing session needs its resume token (issued in its Welcome) and the same
+    /// principal: a client that merely knows the key — the mount identity, generation and instance are
+    /// no secrets — gets <c>Refused</c>, and the session and its connection are left as they were.
+    /// </para>
     /// </remarks>
-    internal (ClientSession? Session, bool Resumed, Task? Wait) Attach(string key, Guid mountId, Guid instance, ServerConnection conn)
+    internal (ClientSession? Session, bool Resumed, Task? Wait, bool Refused) Attach(string key, Guid mountId, Guid instance, ServerConnection conn,
+                                                                                   string principal, bool trusted, byte[] token)
     {
         ServerConnection? stale = null;
         ClientSession? s;
@@ -130,8 +149,13 @@ public sealed partial class ProtocolServer : Translator
         lock (_sessions)
         {
             resumed = _sessions.TryGetValue(key, out s);
-            if (s is null && _releasing.TryGetValue(mountId, out var wait)) return (null, false, wait);
-            if (s is null) { s = new ClientSession(key, conn.Peer, mountId, instance); _sessions.Add(key, s); }
+            if (s is not null && (s.Principal != principal || !Wire.Handshake.ProofMatches(s.ResumeToken, token))) return (null, false, null, true);
+            if (s is null && _releasing.TryGetValue(mountId, out var wait)) return (null, false, wait, false);
+            if (s is null)
+            {
+                s = new ClientSession(key, conn.Peer, mountId, instance) { Principal = principal, Squash = !trusted && RootSquash };
+                _sessions.Add(key, s);
+            }
             stale = s.Connection;
             s.Connection = conn;
             s.Peer = conn.Peer;
@@ -139,7 +163,7 @@ public sealed partial class ProtocolServer : Translator
             s.Grace = null;
         }
         stale?.Close("replaced by a reconnect of the same client");
-        return (s, resumed, null);
+        return (s, resumed, null, false);
     }
 
     /// <summary>

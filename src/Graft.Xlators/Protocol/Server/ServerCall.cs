@@ -18,7 +18,8 @@ internal sealed class ServerCall : IThreadPoolWorkItem
     private int _bodyLength;
     private byte[]? _read;
 
-    public readonly FopContext Ctx = new();
+    /// <summary>Untrusted until <see cref="SetCaller"/> says otherwise: a pooled context never carries trust over.</summary>
+    public readonly FopContext Ctx = new() { Untrusted = true };
     public readonly BodyWriter Reply = new();
     public FopRequest Request;
     public ulong Id;
@@ -77,20 +78,36 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         return _read.AsMemory(0, size);
     }
 
-    /// <summary>Fills <see cref="Ctx"/> with the caller the request named.</summary>
-    public void SetCaller(Graph? graph, Guid mountId)
+    /// <summary>
+    /// Fills <see cref="Ctx"/> with the caller the request named, root-squashed when the session is
+    /// untrusted: its ids are only claims, so root's become nobody's (uid, gid and supplementary group
+    /// 0 → 65534), and storage/posix keeps privileged xattrs from it. Non-zero ids pass as claimed.
+    /// </summary>
+    public void SetCaller(Graph? graph, ClientSession s)
     {
         var c = Request.Caller;
-        Ctx.Uid = c.Uid; Ctx.Gid = c.Gid; Ctx.Groups = c.Groups ?? []; Ctx.Pid = c.Pid; Ctx.LockOwner = c.LockOwner;
+        var groups = c.Groups ?? [];
+        if (s.Squash)
+        {
+            // The groups array is this call's own (decoded into it), so squashing in place is safe.
+            for (int i = 0; i < groups.Length; i++) if (groups[i] == 0) groups[i] = Nobody;
+        }
+        Ctx.Uid = s.Squash && c.Uid == 0 ? Nobody : c.Uid;
+        Ctx.Gid = s.Squash && c.Gid == 0 ? Nobody : c.Gid;
+        Ctx.Groups = groups; Ctx.Pid = c.Pid; Ctx.LockOwner = c.LockOwner;
+        Ctx.Untrusted = s.Squash;
         Ctx.Graph = graph;
         // Locks are owned by (mount, lock owner), and the mount is the one the handshake proved: a
         // client cannot act for another mount by naming it in a call (the caller's field is ignored).
-        Ctx.MountId = mountId;
+        Ctx.MountId = s.MountId;
     }
+
+    /// <summary>The overflow id root is squashed to ("nobody").</summary>
+    public const uint Nobody = 65534;
 }
 
 internal static class FopContextReset
 {
     /// <summary>Drops what a served request left in a pooled context.</summary>
-    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; }
+    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; ctx.Untrusted = true; }
 }

@@ -27,10 +27,14 @@ internal sealed partial class ServerConnection
     /// <summary>Blocking lock requests in service, by request id, so a Cancel frame can interrupt one. Guarded by itself.</summary>
     private readonly Dictionary<ulong, ServerCall> _interruptible = new();
 
-    public ServerConnection(ProtocolServer server, FrameConnection conn)
+    /// <summary>The verdict on the client's certificate over TLS; null on a plaintext connection.</summary>
+    private readonly TlsConfig.PeerVerdict? _tls;
+
+    public ServerConnection(ProtocolServer server, FrameConnection conn, TlsConfig.PeerVerdict? tls = null)
     {
         _server = server;
         _conn = conn;
+        _tls = tls;
         Peer = conn.RemoteEndPoint?.ToString() ?? "?";
     }
 
@@ -75,31 +79,43 @@ internal sealed partial class ServerConnection
     private async Task<bool> HandshakeAsync()
     {
         using var cts = new CancellationTokenSource(_server.HandshakeTimeout);
-        var allowed = _server.IsAllowed(_conn.RemoteEndPoint);
-        var f = await HandshakeIo.ReadFrameAsync(_conn.Input, cts.Token).ConfigureAwait(false);
-        if (f is not { Header.Type: FrameType.Hello } hf || Handshake.ReadHello(hf.Body) is not { } hello)
-            return Reject("expected a valid hello frame");
-        if (hello.Version != Handshake.Version) return Refuse(Errno.EPROTO, $"protocol version {hello.Version}");
+        // Over TLS the certificate was checked already; an untrusted one gets this refusal and nothing else.
+        if (_tls is { Trusted: false } v) return Refuse(Errno.EACCES, "client " + v.Problem, ProtocolServer.Refusal.UntrustedCertificate);
+        var f = await HandshakeIo.ReadFrameAsync(_conn.Input, Handshake.MaxBody, cts.Token).ConfigureAwait(false);
+        if (f.Oversized) return Reject(f.Error!, ProtocolServer.Refusal.HandshakeTooLarge);
+        if (f is not { Ok: true, Header.Type: FrameType.Hello } || Handshake.ReadHello(f.Body) is not { } hello)
+            return Reject(f.Error ?? "expected a valid hello frame");
+        if (hello.Version != Handshake.Version)
+            return Refuse(Errno.EPROTO, $"protocol version {hello.Version} (this brick speaks {Handshake.Version})", ProtocolServer.Refusal.BadHello);
         var w = new BodyWriter();
         var serverNonce = Handshake.NewNonce();
         Handshake.Write(w, new Handshake.Challenge(serverNonce, _server.Secret is not null));
         _conn.WriteFrame(FrameType.Challenge, FrameFlags.None, FopOp.None, 0, w);
-        f = await HandshakeIo.ReadFrameAsync(_conn.Input, cts.Token).ConfigureAwait(false);
-        if (f is not { Header.Type: FrameType.Auth } af || Handshake.ReadAuth(af.Body) is not { } proof)
-            return Reject("expected a valid auth frame");
-        // The address check is decided before the secret is looked at but answered only now, so a
-        // refused client learns nothing about whether a secret would have been accepted.
-        if (!allowed) return Refuse(Errno.EACCES, "address not allowed");
+        f = await HandshakeIo.ReadFrameAsync(_conn.Input, Handshake.MaxBody, cts.Token).ConfigureAwait(false);
+        if (f.Oversized) return Reject(f.Error!, ProtocolServer.Refusal.HandshakeTooLarge);
+        if (f is not { Ok: true, Header.Type: FrameType.Auth } || Handshake.ReadAuth(f.Body) is not { } auth)
+            return Reject(f.Error ?? "expected a valid auth frame");
         if (_server.Secret is { } secret &&
-            !Handshake.ProofMatches(Handshake.Proof(secret, Handshake.ClientRole, hello, serverNonce), proof))
-            return Refuse(Errno.EACCES, "wrong secret");
-        if (hello.Brick != _server.BrickName) return Refuse(Errno.ENOENT, $"no brick '{hello.Brick}' here");
+            !Handshake.ProofMatches(Handshake.Proof(secret, Handshake.ClientRole, hello, serverNonce), auth.Proof))
+            return Refuse(Errno.EACCES, auth.Proof.Length == 0 ? "no secret proof (the brick requires secret-file)" : "wrong secret",
+                          ProtocolServer.Refusal.WrongSecret);
+        if (hello.Brick != _server.BrickName) return Refuse(Errno.ENOENT, $"no brick '{hello.Brick}' here", ProtocolServer.Refusal.BadHello);
+        // Who this is: a certificate names its holder; a secret proves membership of the cluster;
+        // anything else is only an address, and its callers' ids are claims (root-squashed).
+        var (principal, trusted) = _tls?.Principal is { } p ? (p, true)
+            : _server.Secret is not null ? ("secret", true)
+            : ("address " + (_conn.RemoteEndPoint is { } ep ? ProtocolServer.Normalize(ep.Address) : "?"), false);
         var key = $"{hello.Identity:N}/{hello.Generation}/{hello.Instance:N}";
         ClientSession? session;
         bool resumed;
         while (true)
         {
-            (session, resumed, var wait) = _server.Attach(key, hello.Identity, hello.Instance, this);
+            (session, resumed, var wait, var refused) = _server.Attach(key, hello.Identity, hello.Instance, this, principal, trusted, auth.ResumeToken);
+            // EBUSY, not EACCES: a client whose Welcome was lost in a cut connection lacks that session's
+            // token through no fault of its own; it is refused until the session's grace runs out, then served.
+            if (refused)
+                return Refuse(Errno.EBUSY, "session is in use: a resume needs its token and the principal that opened it",
+                              ProtocolServer.Refusal.ResumeRefused);
             if (wait is null) break;
             // This mount's last session just ended and its locks are being dropped: start after that.
             await wait.WaitAsync(cts.Token).ConfigureAwait(false);
@@ -107,25 +123,28 @@ internal sealed partial class ServerConnection
         _session = session!;
         w.Reset();
         var serverProof = _server.Secret is { } s2 ? Handshake.Proof(s2, Handshake.ServerRole, hello, serverNonce) : [];
-        Handshake.Write(w, new Handshake.Welcome(Errno.OK, resumed, serverProof));
+        Handshake.Write(w, new Handshake.Welcome(Errno.OK, resumed, serverProof, _session.ResumeToken, ""));
         _conn.WriteFrame(FrameType.Welcome, FrameFlags.None, FopOp.None, 0, w);
         Log.Connected(Peer, key, hello.Brick, resumed ? "resumed" : "new", _session.FdCount);
+        Log.Trust(Peer, key, _tls?.Subject is { } subject ? $"{principal} ({subject})" : principal,
+                  trusted ? "trusted" : _session.Squash ? "untrusted: root squashed, no trusted.*/security.* xattrs" : "untrusted, ids used as sent (root-squash off)");
         return true;
     }
 
     /// <summary>A handshake step that broke the protocol: close without an answer.</summary>
-    private bool Reject(string why)
+    private bool Reject(string why, ProtocolServer.Refusal? counted = null)
     {
-        Log.Closing(Peer, why);
+        if (counted is { } c) Log.RefusingCounted(Peer, why, _server.CountRefusal(c));
+        else Log.Closing(Peer, why);
         return false;
     }
 
     /// <summary>A well-formed handshake we refuse: say why (the client reports it), then close.</summary>
-    private bool Refuse(Errno e, string why)
+    private bool Refuse(Errno e, string why, ProtocolServer.Refusal counted)
     {
-        Log.Refusing(Peer, why);
+        Log.RefusingCounted(Peer, why, _server.CountRefusal(counted));
         var w = new BodyWriter();
-        Handshake.Write(w, new Handshake.Welcome(e, false, []));
+        Handshake.Write(w, Handshake.Welcome.Refusal(e, why));
         _conn.WriteFrame(FrameType.Welcome, FrameFlags.None, FopOp.None, 0, w);
         _conn.CloseAfterSend();
         return false;

@@ -17,9 +17,6 @@ internal static partial class ServerLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "closing connection from {Peer}: {Why}")]
     public static partial void Closing(this ILogger log, string peer, string why);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "refusing {Peer}: {Why}")]
-    public static partial void Refusing(this ILogger log, string peer, string why);
-
     [LoggerMessage(Level = LogLevel.Error, Message = "{Op} from {Peer} failed")]
     public static partial void FopFailed(this ILogger log, Exception e, Wire.FopOp op, string peer);
 

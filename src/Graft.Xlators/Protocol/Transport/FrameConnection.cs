@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using Graft.Xlators.Protocol.Wire;
 
@@ -14,9 +15,17 @@ namespace Graft.Xlators.Protocol.Transport;
 /// not take at once, and every frame behind it, goes through a pipe with no back-pressure
 /// threshold that one send loop moves to the socket (Kestrel's shape). Writers never wait.
 /// </summary>
+/// <remarks>
+/// Over TLS the same frames go through an <see cref="SslStream"/> instead: every frame is queued and
+/// the send loop writes it to the stream (an SslStream takes one writer at a time, and its writes
+/// cannot be made non-blocking the way a socket send can), and the receive pipe reads the decrypted
+/// stream. The plaintext path is untouched.
+/// </remarks>
 public sealed class FrameConnection
 {
     private readonly Socket _socket;
+    /// <summary>The TLS stream frames travel through, or null on a plaintext connection.</summary>
+    private readonly SslStream? _tls;
     private readonly Pipe _out = new(new PipeOptions(pauseWriterThreshold: 0, resumeWriterThreshold: 0, minimumSegmentSize: 64 << 10, useSynchronizationContext: false));
     /// <summary>Small batches spanning several pipe segments are gathered here so they leave in one send.</summary>
     private readonly byte[] _gather = new byte[64 << 10];
@@ -40,22 +49,33 @@ public sealed class FrameConnection
     /// </summary>
     public const long MaxUnsent = 64L << 20;
 
-    public FrameConnection(Socket socket)
+    public FrameConnection(Socket socket) : this(socket, null) { }
+
+    /// <param name="tls">The authenticated TLS stream over <paramref name="socket"/>, or null for plaintext.</param>
+    public FrameConnection(Socket socket, SslStream? tls)
     {
         _socket = socket;
-        _socket.NoDelay = true;
-        // Room for a whole 1 MiB I/O frame in flight each way, so a big reply or write goes out in
-        // one send instead of a ping-pong of partial sends with the peer's reader.
-        _socket.SendBufferSize = 4 << 20;
-        _socket.ReceiveBufferSize = 4 << 20;
+        _tls = tls;
+        Tune(socket);
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
-        Input = PipeReader.Create(new NetworkStream(socket, ownsSocket: false),
+        Input = PipeReader.Create(tls ?? (Stream)new NetworkStream(socket, ownsSocket: false),
                                   new StreamPipeReaderOptions(bufferSize: 256 << 10, minimumReadSize: 64 << 10));
         // After the stream is made (NetworkStream refuses a non-blocking socket): synchronous sends
         // must never block a writer holding SendLock; they report WouldBlock and the rest queues.
-        // The async receive and the send loop's async sends are not affected.
-        _socket.Blocking = false;
+        // The async receive and the send loop's async sends are not affected. (Over TLS nothing is
+        // sent directly, and the TLS stream's own NetworkStream wants a blocking socket.)
+        if (tls is null) _socket.Blocking = false;
         _ = SendLoopAsync();
+    }
+
+    /// <summary>Socket settings for frames; applied before a TLS handshake too, so it runs on them.</summary>
+    public static void Tune(Socket socket)
+    {
+        socket.NoDelay = true;
+        // Room for a whole 1 MiB I/O frame in flight each way, so a big reply or write goes out in
+        // one send instead of a ping-pong of partial sends with the peer's reader.
+        socket.SendBufferSize = 4 << 20;
+        socket.ReceiveBufferSize = 4 << 20;
     }
 
     /// <summary>Serialises writers. A leaf lock: nothing is awaited and no callback runs under it.</summary>
@@ -74,7 +94,7 @@ public sealed class FrameConnection
         if (_sendClosed) return false;
         int bodyLen = body?.TotalLength ?? 0;
         int total = FrameHeader.Size + bodyLen;
-        if (!_queued && total <= DirectMax)
+        if (!_queued && total <= DirectMax && _tls is null)
         {
             var frame = _direct.AsSpan(0, total);
             new FrameHeader(type, flags, op, id, bodyLen).Write(frame);
@@ -183,6 +203,11 @@ public sealed class FrameConnection
                 if (res.IsCompleted) break;
             }
             // A graceful close (Goodbye sent, then Close): let the peer read everything first.
+            if (_tls is not null)
+            {
+                try { await _tls.ShutdownAsync().ConfigureAwait(false); }
+                catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException or NotSupportedException) { }
+            }
             try { _socket.Shutdown(SocketShutdown.Send); } catch (SocketException) { } catch (ObjectDisposedException) { }
             reader.Complete();
             Close("closed");
@@ -194,8 +219,11 @@ public sealed class FrameConnection
         }
     }
 
+    // Pooled: over TLS every frame passes here, and a write that waits would box the state machine each time.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendAllAsync(ReadOnlyMemory<byte> m)
     {
+        if (_tls is not null) { await _tls.WriteAsync(m).ConfigureAwait(false); return; }
         while (!m.IsEmpty)
         {
             int n = await _socket.SendAsync(m, SocketFlags.None).ConfigureAwait(false);
@@ -229,6 +257,7 @@ public sealed class FrameConnection
         }
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
         _socket.Dispose();
+        _tls?.Dispose();
         Input.CancelPendingRead();
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Text;
 using Graft.Core;
 
 namespace Graft.Xlators.Protocol.Wire;
@@ -13,7 +12,6 @@ public struct BodyReader
 {
     /// <summary>Longest string accepted (a symlink target or an xattr name: PATH_MAX).</summary>
     public const int MaxString = 4096;
-    private static readonly UTF8Encoding Strict = new(false, true);
     private readonly ReadOnlyMemory<byte> _mem;
     private int _pos;
 
@@ -61,6 +59,8 @@ public struct BodyReader
     public ReadOnlySpan<byte> Raw(int n) => Take(n);
     public Guid Guid() { var s = Take(16); return s.IsEmpty ? System.Guid.Empty : new Guid(s); }
 
+    /// <summary>A string's bytes, mapped by <see cref="NameBytes"/>: names, symlink targets and xattr names are bytes
+    /// on Linux, and any bytes decode (bytes that are not UTF-8 to U+DC80..U+DCFF), so nothing is lost or refused.</summary>
     public string? String()
     {
         uint n = U32();
@@ -68,8 +68,7 @@ public struct BodyReader
         if (n > MaxString) { Failed = true; return null; }
         var s = Take((int)n);
         if (Failed) return null;
-        try { return Strict.GetString(s); }
-        catch (DecoderFallbackException) { Failed = true; return null; }
+        return NameBytes.GetString(s);
     }
 
     /// <summary>A string that must be present.</summary>

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Text;
 using Graft.Core;
 
 namespace Graft.Xlators.Protocol.Wire;
@@ -61,13 +60,14 @@ public sealed class BodyWriter
     public void Guid(Guid g) => g.TryWriteBytes(Take(16));
     public void Time(Timespec t) { I64(t.Sec); U32(t.Nsec); }
 
-    /// <summary>u32 byte count then UTF-8; null is written as count 0xFFFFFFFF.</summary>
+    /// <summary>u32 byte count then the bytes the string stands for (<see cref="NameBytes"/>: UTF-8, and each
+    /// U+DC80..U+DCFF as the byte it escapes); null is written as count 0xFFFFFFFF.</summary>
     public void String(string? s)
     {
         if (s is null) { U32(uint.MaxValue); return; }
-        int n = Encoding.UTF8.GetByteCount(s);
+        int n = NameBytes.GetByteCount(s);
         U32((uint)n);
-        Encoding.UTF8.GetBytes(s, Take(n));
+        NameBytes.GetBytes(s, Take(n));
     }
 
     /// <summary>u32 byte count then the bytes, copied into the body.</summary>

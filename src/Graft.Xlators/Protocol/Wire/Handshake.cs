@@ -7,19 +7,37 @@ namespace Graft.Xlators.Protocol.Wire;
 /// <summary>
 /// The connect-time exchange: Hello → Challenge → Auth → Welcome. The shared secret never
 /// travels: each side proves it holds it with an HMAC over both sides' fresh nonces and the
-/// client's identity, so a recorded exchange cannot be replayed.
+/// client's identity, so a recorded exchange cannot be replayed. The Welcome of an accepted session
+/// carries a random resume token: only a client that presents it again (and is the same principal)
+/// may take the session over after a reconnect.
 /// </summary>
 public static class Handshake
 {
-    public const uint Version = 1;
-    public const int NonceSize = 32, ProofSize = 32;
+    /// <summary>2: Auth carries a resume token, Welcome issues one and says why it refuses.</summary>
+    public const uint Version = 2;
+    public const int NonceSize = 32, ProofSize = 32, TokenSize = 32;
+    /// <summary>
+    /// Largest body of a handshake frame. A Hello with a long brick name fits with room to spare;
+    /// anything bigger before the session exists is an attack on the brick's memory, not a client.
+    /// </summary>
+    public const int MaxBody = 496;
+    /// <summary>Longest refusal reason a Welcome carries (bytes of UTF-8).</summary>
+    public const int MaxReason = 256;
 
     /// <param name="Identity">The mount's identity, fixed for the life of the client process.</param>
     /// <param name="Generation">The client graph's generation.</param>
     /// <param name="Instance">This protocol/client instance: with the two above, names the server-side session a reconnect resumes.</param>
     public sealed record Hello(uint Version, Guid Identity, long Generation, Guid Instance, string Brick, byte[] ClientNonce);
     public sealed record Challenge(byte[] ServerNonce, bool SecretRequired);
-    public sealed record Welcome(Errno Error, bool Resumed, byte[] ServerProof);
+    /// <param name="Proof">The client's HMAC proof of the secret, or empty.</param>
+    /// <param name="ResumeToken">The token of the session this client had (from its Welcome), or empty.</param>
+    public sealed record Auth(byte[] Proof, byte[] ResumeToken);
+    /// <param name="ResumeToken">Issued with an accepted session (empty on a refusal); never logged.</param>
+    /// <param name="Reason">Why a refusal was made, for the client to show (empty when accepted).</param>
+    public sealed record Welcome(Errno Error, bool Resumed, byte[] ServerProof, byte[] ResumeToken, string Reason)
+    {
+        public static Welcome Refusal(Errno e, string reason) => new(e, false, [], [], reason);
+    }
 
     public static void Write(BodyWriter w, Hello h)
     {
@@ -55,33 +73,51 @@ public static class Handshake
         return r.Ok ? new Challenge(nonce, req) : null;
     }
 
-    /// <summary>Auth body: u8 proof length (0 or 32) then the proof.</summary>
-    public static void WriteAuth(BodyWriter w, ReadOnlySpan<byte> proof) { w.U8((byte)proof.Length); w.Raw(proof); }
+    /// <summary>Auth body: u8 proof length (0 or 32), the proof, u8 token length (0 or 32), the resume token.</summary>
+    public static void Write(BodyWriter w, Auth a)
+    {
+        w.U8((byte)a.Proof.Length); w.Raw(a.Proof);
+        w.U8((byte)a.ResumeToken.Length); w.Raw(a.ResumeToken);
+    }
 
-    public static byte[]? ReadAuth(ReadOnlyMemory<byte> body)
+    public static Auth? ReadAuth(ReadOnlyMemory<byte> body)
     {
         var r = new BodyReader(body);
-        int n = r.U8();
-        if (n is not (0 or ProofSize)) return null;
-        var p = r.Raw(n).ToArray();
-        return r.Ok ? p : null;
+        var proof = Sized(ref r, ProofSize);
+        var token = Sized(ref r, TokenSize);
+        return r.Ok ? new Auth(proof, token) : null;
     }
 
     public static void Write(BodyWriter w, Welcome m)
     {
-        w.I32((int)m.Error); w.Bool(m.Resumed); w.U8((byte)m.ServerProof.Length); w.Raw(m.ServerProof);
+        w.I32((int)m.Error); w.Bool(m.Resumed);
+        w.U8((byte)m.ServerProof.Length); w.Raw(m.ServerProof);
+        w.U8((byte)m.ResumeToken.Length); w.Raw(m.ResumeToken);
+        var reason = m.Reason;
+        while (Encoding.UTF8.GetByteCount(reason) > MaxReason) reason = reason[..^1];
+        w.String(reason);
     }
 
     public static Welcome? ReadWelcome(ReadOnlyMemory<byte> body)
     {
         var r = new BodyReader(body);
-        var e = (Errno)r.I32(); var resumed = r.Bool(); int n = r.U8();
-        if (n is not (0 or ProofSize)) return null;
-        var proof = r.Raw(n).ToArray();
-        return r.Ok ? new Welcome(e, resumed, proof) : null;
+        var e = (Errno)r.I32(); var resumed = r.Bool();
+        var proof = Sized(ref r, ProofSize);
+        var token = Sized(ref r, TokenSize);
+        var reason = r.RequiredString();
+        return r.Ok && Encoding.UTF8.GetByteCount(reason) <= MaxReason ? new Welcome(e, resumed, proof, token, reason) : null;
+    }
+
+    /// <summary>u8 length (0 or <paramref name="size"/>) then that many bytes.</summary>
+    private static byte[] Sized(ref BodyReader r, int size)
+    {
+        int n = r.U8();
+        if (n is not 0 && n != size) { r.Fail(); return []; }
+        return r.Raw(n).ToArray();
     }
 
     public static byte[] NewNonce() => RandomNumberGenerator.GetBytes(NonceSize);
+    public static byte[] NewToken() => RandomNumberGenerator.GetBytes(TokenSize);
 
     /// <summary>
     /// HMAC-SHA256 over a role label, both nonces and the client's identity. The label differs for
@@ -104,8 +140,9 @@ public static class Handshake
 
     public const string ClientRole = "graft-client-v1", ServerRole = "graft-server-v1";
 
+    /// <summary>Constant-time comparison, for proofs and resume tokens (an empty <paramref name="given"/> never matches).</summary>
     public static bool ProofMatches(byte[] expected, ReadOnlySpan<byte> given) =>
-        given.Length == expected.Length && CryptographicOperations.FixedTimeEquals(expected, given);
+        given.Length == expected.Length && given.Length > 0 && CryptographicOperations.FixedTimeEquals(expected, given);
 
     /// <summary>Reads a secret file: its text with surrounding whitespace trimmed, as UTF-8 bytes.</summary>
     public static byte[] LoadSecret(string path)

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Text;
 using Graft.Core;
 using FileMode = Graft.Core.PosixMode;
 using Graft.Xlators.Storage.Posix.Native;
@@ -82,7 +81,7 @@ public sealed partial class PosixTranslator
 
     private unsafe DirEntry MakeEntry(PosixFd dir, in RawDirent d, bool plus)
     {
-        var name = Encoding.UTF8.GetString(d.Name);
+        var name = NameBytes.GetString(d.Name);
         uint type = (uint)d.Type << 12; // DT_* are S_IFMT >> 12
         Gfid g = default;
         Stat st = default;

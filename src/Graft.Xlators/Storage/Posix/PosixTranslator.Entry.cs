@@ -1,4 +1,3 @@
-using System.Text;
 using Graft.Core;
 using FileMode = Graft.Core.PosixMode;
 using Graft.Xlators.Storage.Posix.Native;
@@ -150,7 +149,7 @@ public sealed partial class PosixTranslator
             using (FsCreds.Enter(ctx))
                 fixed (byte* empty = "\0"u8) fixed (byte* p = buf) n = Libc.readlinkat(obj.Fd, empty, p, (nuint)buf.Length);
             if (n < 0) return Done(new Result<string>(LastErr()));
-            return Done(new Result<string>(Encoding.UTF8.GetString(buf, 0, (int)n)));
+            return Done(new Result<string>(NameBytes.GetString(buf.AsSpan(0, (int)n))));
         }
         finally { obj.Close(); }
     }

@@ -6,7 +6,8 @@ namespace Graft.Xlators.Storage.Posix;
 
 // create, open, and I/O on open fds. readv/writev/fstat are the hot path: one pread/pwrite/
 // fstat on the OS fd kept in the Fd's context, no allocation, no credential switch (the
-// kernel checked the caller's access when the fd was opened).
+// kernel checked the caller's access when the fd was opened) — except a non-root caller's
+// write to a set-user-ID or set-group-ID file, which runs as the caller (ModifyAs).
 public sealed partial class PosixTranslator
 {
     // Open flags passed to the kernel. O_CREAT/O_EXCL are handled by create; O_NOFOLLOW would stop the
@@ -138,8 +139,32 @@ public sealed partial class PosixTranslator
     {
         if (fd.GetCtx(this) is not PosixFd pf) return Done(new Result<int>(Errno.EBADF));
         nint n;
-        fixed (byte* p = data.Span) n = Libc.pwrite(pf.Os, p, (nuint)data.Length, offset);
-        return Done(n < 0 ? new Result<int>(LastErr()) : new Result<int>((int)n));
+        using (ModifyAs(ctx, pf.Os))
+        {
+            fixed (byte* p = data.Span) n = Libc.pwrite(pf.Os, p, (nuint)data.Length, offset);
+            if (n < 0) return Done(new Result<int>(LastErr())); // read before the credentials are restored
+        }
+        return Done(new Result<int>((int)n));
+    }
+
+    /// <summary>
+    /// The caller's credentials for a call that changes a file's data, where they matter. The kernel clears the
+    /// set-user-ID bit on such a call (write, copy_file_range into the file, fallocate) by a caller without
+    /// CAP_FSETID, and the set-group-ID bit when the file is group-executable or the caller is not in its group —
+    /// but this brick writes as root, which keeps them. So a non-root caller's call on a regular file carrying
+    /// either bit runs as the caller, and the kernel applies exactly its own rule (as ext4 on the caller's own
+    /// machine would). Any other call stays on the hot path: one fstat more, no credential switch.
+    /// truncate, open with O_TRUNC and chown already run as the caller, and clear the bits the same way.
+    /// </summary>
+    /// <remarks>A chmod that adds a bit between the fstat and the write is ordered after the write (the bits
+    /// stay), where the kernel would order it either way; both outcomes are ones a local chmod racing a write
+    /// can give.</remarks>
+    private static unsafe FsCreds.Scope ModifyAs(FopContext ctx, int os)
+    {
+        if (ctx.IsRoot || !FsCreds.CanSwitch) return default;
+        Stat st;
+        if (Libc.fstat(os, &st) != 0 || !FileMode.IsReg(st.Mode) || (st.Mode & (FileMode.S_ISUID | FileMode.S_ISGID)) == 0) return default;
+        return FsCreds.Enter(ctx);
     }
 
     /// <summary>Nothing to do here: POSIX locks belong to features/locks; the OS fd lives until release.</summary>
@@ -156,14 +181,20 @@ public sealed partial class PosixTranslator
     {
         if (fdIn.GetCtx(this) is not PosixFd a || fdOut.GetCtx(this) is not PosixFd b) return Done(new Result<long>(Errno.EBADF));
         if (length < 0) return Done(new Result<long>(Errno.EINVAL));
-        nint n = Libc.copy_file_range(a.Os, &offIn, b.Os, &offOut, (nuint)length, flags);
-        return Done(n < 0 ? new Result<long>(LastErr()) : new Result<long>(n));
+        nint n;
+        using (ModifyAs(ctx, b.Os))
+        {
+            n = Libc.copy_file_range(a.Os, &offIn, b.Os, &offOut, (nuint)length, flags);
+            if (n < 0) return Done(new Result<long>(LastErr()));
+        }
+        return Done(new Result<long>(n));
     }
 
     public override ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length)
     {
         if (fd.GetCtx(this) is not PosixFd pf) return Done(Errno.EBADF);
-        return Done(Libc.fallocate(pf.Os, mode, offset, length) == 0 ? Errno.OK : LastErr());
+        using (ModifyAs(ctx, pf.Os))
+            return Done(Libc.fallocate(pf.Os, mode, offset, length) == 0 ? Errno.OK : LastErr());
     }
 
     public override ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence)

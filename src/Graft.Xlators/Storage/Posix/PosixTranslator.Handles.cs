@@ -87,7 +87,7 @@ public sealed partial class PosixTranslator
         "../../"u8.CopyTo(target);
         HandlePath(parent, target[6..]);
         target[48] = (byte)'/';
-        int n = Encoding.UTF8.GetBytes(name, target[49..]);
+        int n = NameBytes.GetBytes(name, target[49..]);
         target[49 + n] = 0;
 
         Span<byte> hp = stackalloc byte[HandlePathLen];

@@ -1,4 +1,3 @@
-using System.Text;
 using Graft.Core;
 using FileMode = Graft.Core.PosixMode;
 using Graft.Xlators.Storage.Posix.Native;
@@ -9,23 +8,24 @@ namespace Graft.Xlators.Storage.Posix;
 public sealed partial class PosixTranslator
 {
     internal const int NameMax = 255;
-    /// <summary>A name's UTF-8 bytes plus NUL.</summary>
+    /// <summary>A name's bytes plus NUL.</summary>
     internal const int NameBufLen = NameMax + 1;
     private const int ProcPathLen = 32;
 
     private static Errno LastErr() => (Errno)Libc.Errno();
 
     /// <summary>
-    /// Checks a client-supplied name and writes it NUL-terminated into <paramref name="z"/>
-    /// (at least <see cref="NameBufLen"/> bytes). A name is one path component: never empty,
-    /// '.', '..', and without '/' or NUL, at most NAME_MAX bytes of UTF-8.
+    /// Checks a client-supplied name and writes its bytes (<see cref="NameBytes"/>), NUL-terminated, into
+    /// <paramref name="z"/> (at least <see cref="NameBufLen"/> bytes). A name is one path component: never empty,
+    /// '.', '..', and without '/' or NUL, at most NAME_MAX bytes; a string that stands for no bytes (a stray
+    /// surrogate) is not a name.
     /// </summary>
     internal static Errno EncodeName(string? name, Span<byte> z)
     {
         if (string.IsNullOrEmpty(name) || name == "." || name == "..") return Errno.EINVAL;
-        if (name.AsSpan().IndexOfAny('/', '\0') >= 0) return Errno.EINVAL;
-        if (name.Length > NameMax * 3 || Encoding.UTF8.GetByteCount(name) > NameMax) return Errno.ENAMETOOLONG;
-        int n = Encoding.UTF8.GetBytes(name, z);
+        if (name.AsSpan().IndexOfAny('/', '\0') >= 0 || !NameBytes.IsCanonical(name)) return Errno.EINVAL;
+        if (name.Length > NameMax || NameBytes.GetByteCount(name) > NameMax) return Errno.ENAMETOOLONG;
+        int n = NameBytes.GetBytes(name, z);
         z[n] = 0;
         return Errno.OK;
     }

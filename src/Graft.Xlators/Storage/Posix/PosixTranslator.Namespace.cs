@@ -43,9 +43,12 @@ public sealed partial class PosixTranslator
         byte[]? tz = null;
         if (kind == NewKind.Symlink)
         {
-            if (string.IsNullOrEmpty(target) || target.Contains('\0')) return Errno.EINVAL;
-            if (Encoding.UTF8.GetByteCount(target) > SymlinkMax) return Errno.ENAMETOOLONG;
-            tz = Encoding.UTF8.GetBytes(target + "\0");
+            // A target is bytes too (NameBytes), any but NUL; one that stands for no bytes is refused.
+            if (string.IsNullOrEmpty(target) || target.Contains('\0') || !NameBytes.IsCanonical(target)) return Errno.EINVAL;
+            int tn = NameBytes.GetByteCount(target);
+            if (tn > SymlinkMax) return Errno.ENAMETOOLONG;
+            tz = new byte[tn + 1];
+            NameBytes.GetBytes(target, tz);
         }
         uint perm = mode & FileMode.PermMask & ~umask;
         e = AcquireDir(parent, out var dir);

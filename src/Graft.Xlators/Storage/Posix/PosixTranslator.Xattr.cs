@@ -1,4 +1,3 @@
-using System.Text;
 using Graft.Core;
 using Graft.Xlators.Storage.Posix.Native;
 
@@ -7,6 +6,8 @@ namespace Graft.Xlators.Storage.Posix;
 // Extended attributes, by loc or by fd, all through the object's /proc/self/fd link (which
 // reaches the inode itself, symlink or not) and with the caller's credentials. The brick's own
 // xattrs (trusted.graft.*) are invisible; POSIX ACL xattrs are refused rather than half-honoured.
+// A caller whose identity was not authenticated (FopContext.Untrusted: a brick session that proved
+// nothing) sees no trusted.* or security.* xattr at all, whatever uid it names.
 public sealed partial class PosixTranslator
 {
     private const string AclAccess = "system.posix_acl_access", AclDefault = "system.posix_acl_default";
@@ -16,10 +17,12 @@ public sealed partial class PosixTranslator
     /// <summary>What this brick answers for <paramref name="name"/> before the kernel sees it (OK: pass it on).</summary>
     private static Errno Screen(FopContext ctx, string name, XattrOp op)
     {
-        if (string.IsNullOrEmpty(name) || name.Contains('\0')) return Errno.EINVAL;
-        if (Encoding.UTF8.GetByteCount(name) > 255) return Errno.ERANGE;
+        // Xattr names are bytes as file names are (NameBytes): "user." followed by any bytes but NUL.
+        if (string.IsNullOrEmpty(name) || name.Contains('\0') || !NameBytes.IsCanonical(name)) return Errno.EINVAL;
+        if (NameBytes.GetByteCount(name) > 255) return Errno.ERANGE;
         if (name == AclAccess || name == AclDefault) return Errno.EOPNOTSUPP;
         if (name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal) && !IsClusterXattr(ctx, name)) return op == XattrOp.Get ? Errno.ENODATA : Errno.EPERM;
+        if (ctx.Untrusted && IsPrivileged(name)) return op == XattrOp.Get ? Errno.ENODATA : Errno.EPERM;
         // The credential switch keeps CAP_SYS_ADMIN, so refuse what the kernel would refuse a non-root caller.
         if (!ctx.IsRoot)
         {
@@ -31,7 +34,12 @@ public sealed partial class PosixTranslator
 
     private static bool Visible(FopContext ctx, string name) =>
         (!name.StartsWith(InternalXattrPrefix, StringComparison.Ordinal) || IsClusterXattr(ctx, name)) && name != AclAccess && name != AclDefault
-        && (ctx.IsRoot || !name.StartsWith("trusted.", StringComparison.Ordinal));
+        && (ctx.IsRoot || !name.StartsWith("trusted.", StringComparison.Ordinal))
+        && !(ctx.Untrusted && IsPrivileged(name));
+
+    /// <summary>The namespaces only an authenticated caller may touch: trusted.* (root's) and security.* (capabilities, LSM labels).</summary>
+    private static bool IsPrivileged(string name) =>
+        name.StartsWith("trusted.", StringComparison.Ordinal) || name.StartsWith("security.", StringComparison.Ordinal);
 
     /// <summary>
     /// The cluster translators' state on this brick (distribute's layouts and link pointers,
@@ -41,7 +49,12 @@ public sealed partial class PosixTranslator
     /// </summary>
     private static bool IsClusterXattr(FopContext ctx, string name) => ctx.IsRoot && name.StartsWith(ClusterXattrPrefix, StringComparison.Ordinal);
 
-    private static byte[] Z(string s) => Encoding.UTF8.GetBytes(s + "\0");
+    private static byte[] Z(string s)
+    {
+        var z = new byte[NameBytes.GetByteCount(s) + 1];
+        NameBytes.GetBytes(s, z);
+        return z;
+    }
 
     private static unsafe Errno SetX(FopContext ctx, int fd, string name, ReadOnlySpan<byte> value, int flags)
     {
@@ -100,7 +113,8 @@ public sealed partial class PosixTranslator
             }
         }
         var names = new List<string>();
-        foreach (var part in Encoding.UTF8.GetString(buf, 0, (int)size).Split('\0', StringSplitOptions.RemoveEmptyEntries))
+        // NUL is a byte below 0x80, so decoding the whole list and splitting at NUL decodes each name on its own.
+        foreach (var part in NameBytes.GetString(buf.AsSpan(0, (int)size)).Split('\0', StringSplitOptions.RemoveEmptyEntries))
             if (Visible(ctx, part)) names.Add(part);
         return names.ToArray();
     }
