@@ -100,7 +100,7 @@ internal static class Moves
     public static bool IsPointer(string brickFile) => Xattr.Get(brickFile, Linkfile.Xattr) is not null;
 
     /// <summary>
-    /// Checks every brick's copy of <paramref name="dir"/>: no move is half done (no retired source left,
+    /// Checks every brick's copy of <paramref name="dir"/>: no move is half done (no mark, no retired source left,
     /// no pointer holding data), and each file that holds data is on the brick its name hashes to, unless
     /// it is one of <paramref name="allowedElsewhere"/>.
     /// </summary>
@@ -113,12 +113,18 @@ internal static class Moves
             {
                 var name = Path.GetFileName(f);
                 Assert.Null(Xattr.Get(f, PosixTranslator.MigratedXattr));
+                Assert.Null(Xattr.Get(f, PosixTranslator.MigratingXattr));
                 if (IsPointer(f)) { Assert.Equal(0, new FileInfo(f).Length); continue; }
                 Assert.True(seen.Add(name), $"{dir}/{name} holds data on two bricks");
                 if (allowedElsewhere?.Contains(name) == true) continue;
                 Assert.True(layout.Search(DhtHash.OfName(name)) == i, $"{dir}/{name} is on b{i}, not where its name hashes");
             }
     }
+
+    /// <summary>Files of the volume in a brick's own directory that hold data: not the brick's .graft, not link pointers.</summary>
+    public static List<string> DataFilesOn(string brickDir) =>
+        [.. Directory.GetFiles(brickDir, "*", SearchOption.AllDirectories)
+            .Where(f => !f.StartsWith(Path.Combine(brickDir, ".graft") + "/", StringComparison.Ordinal) && !IsPointer(f))];
 }
 
 /// <summary>Reads a brick file's xattrs directly.</summary>
