@@ -108,7 +108,7 @@ internal sealed class Rebalancer(Volume volume, DistributeTranslator dht, Rebala
     {
         try
         {
-            await volume.SetXattrAsync(dir, DistributeTranslator.MigrateKey, Encoding.UTF8.GetBytes(name),
+            await volume.SetXattrAsync(dir, DistributeTranslator.MigrateKey, NameBytes.GetBytes(name),
                                        listedTwice ? DistributeTranslator.MigrateCleanLeftovers : 0, ct).ConfigureAwait(false);
             return Errno.OK;
         }

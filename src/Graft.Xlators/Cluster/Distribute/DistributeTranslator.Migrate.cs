@@ -48,7 +48,7 @@ public sealed partial class DistributeTranslator
         if (!IsDirLoc(dirLoc)) return Errno.ENOTDIR;
         if (!IsAllUp()) return Errno.ENOTCONN;
         if (nameBytes.Length == 0) return Errno.EINVAL;
-        var name = Encoding.UTF8.GetString(nameBytes.Span);
+        var name = NameBytes.GetString(nameBytes.Span);
         var dir = dirLoc.Inode!;
         var t = Trusted(ctx);
         var layout = await LayoutOfAsync(ctx, dir.Gfid, dir, 0).ConfigureAwait(false);
@@ -200,7 +200,7 @@ public sealed partial class DistributeTranslator
         var e = await Children[dst].FremovexattrAsync(t, dfd, Linkfile.Xattr).ConfigureAwait(false);
         if (e is not (Errno.OK or Errno.ENODATA)) return LogMoveStuck(loc, src, "linkto", e);
         e = await Children[src].SetxattrAsync(t, Loc.Nameless(loc.ParentGfid), PosixTranslator.UnlinkMigratedXattr,
-                                              Encoding.UTF8.GetBytes(loc.Name!), 0).ConfigureAwait(false);
+                                              NameBytes.GetBytes(loc.Name!), 0).ConfigureAwait(false);
         if (e is not (Errno.OK or Errno.ENOENT)) return LogMoveStuck(loc, src, "unlink", e);
         // Pointers of this file on other subvolumes led to where it was.
         foreach (var i in AllSubvols())
@@ -343,7 +343,7 @@ public sealed partial class DistributeTranslator
         {
             if (!got[k].Ok || got[k].Value.Gfid != gfid || !got[k].Value.IsReg || Linkfile.Suspect(got[k].Value)) continue;
             await Children[others[k]].SetxattrAsync(t, Loc.Nameless(loc.ParentGfid), PosixTranslator.UnlinkMigratedXattr,
-                                                    Encoding.UTF8.GetBytes(loc.Name!), 0).ConfigureAwait(false);
+                                                    NameBytes.GetBytes(loc.Name!), 0).ConfigureAwait(false);
         }
     }
 

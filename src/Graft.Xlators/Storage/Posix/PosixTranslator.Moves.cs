@@ -180,6 +180,6 @@ public sealed partial class PosixTranslator
         if (name.Length == 0 || name.Length > NameMax) return Errno.EINVAL;
         var dirGfid = TargetGfid(dir);
         if (dirGfid.IsZero) return Errno.EINVAL;
-        return RemoveEntry(ctx, Loc.Child(dirGfid, Encoding.UTF8.GetString(name)), dir: false, retiredOnly: true);
+        return RemoveEntry(ctx, Loc.Child(dirGfid, NameBytes.GetString(name)), dir: false, retiredOnly: true);
     }
 }
