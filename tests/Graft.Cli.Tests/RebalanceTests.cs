@@ -137,6 +137,28 @@ public sealed class RebalanceAsAClient : IDisposable
     }
 
     [Fact]
+    public async Task On_a_terminal_it_draws_a_progress_bar_of_files_moved_bytes_rate_and_eta()
+    {
+        var (three, _) = await GrownAsync();
+        // script(1) gives the process a pseudo-terminal for its output, as a user's shell would.
+        var dll = Path.Combine(AppContext.BaseDirectory, "graft.dll");
+        var psi = new System.Diagnostics.ProcessStartInfo("script", ["-qec", $"dotnet '{dll}' rebalance --volfile '{three}'", "/dev/null"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        Assert.True(p.WaitForExit(120_000), "graft rebalance under script did not finish within 120 s");
+        var text = await output;
+        Assert.True(p.ExitCode == 0, text);
+        // The bar is redrawn in place (carriage return) and ends full, with counts, bytes, rate and ETA.
+        Assert.Contains("\r", text);
+        Assert.Matches(@"done \[#{24}\] 60/60 files, [1-9]\d* moved \([\d.]+ (B|KiB), [\d.]+ (B|KiB|MiB)/s\), 0 skipped, 0 failed, ETA \d\d:\d\d:\d\d", text);
+        Assert.DoesNotContain("{\"elapsed\"", text);
+        Assert.Matches(@"rebalance: [1-9]\d* moved, 0 skipped, 0 failed\s*$", text);
+    }
+
+    [Fact]
     public async Task Remove_needs_the_subvolume_decommissioned_then_drains_it_for_a_volfile_without_it()
     {
         var (three, files) = await GrownAsync();
