@@ -185,6 +185,29 @@ public sealed class RebalanceAsAClient : IDisposable
             Assert.Equal(20, (await without.ListDirectoryAsync(dir)).Count(e => e.Type != Graft.Core.PosixMode.S_IFDIR));
     }
 
+    [Fact]
+    public async Task A_file_that_cannot_leave_a_subvolume_being_removed_fails_the_drain_and_the_exit_status()
+    {
+        var (_, files) = await GrownAsync();
+        // A file on b1 with a second name: moving one name would split it, so it cannot be drained. Its two
+        // names fail once each, though a drain walks twice.
+        var held = files.Keys.First(f => File.Exists(Path.Combine(_root, "b1", f.TrimStart('/'))) && Xattr(Path.Combine(_root, "b1", f.TrimStart('/')), Linkfile.Xattr) is null);
+        await using (var v = await Volume.OpenVolfileAsync(Volfile(3)))
+            await v.LinkAsync(held, held + "-link");
+
+        var (code, output, err) = CliRunner.Run("rebalance", "--volfile", Volfile(3, "decommissioned b1"), "--remove", "b1", "--json", "--busy-wait", "1");
+        Assert.True(code == 1, $"exit {code}\n{output}\n{err}");
+        Assert.Contains($"{held}: hard links: cannot leave a subvolume being removed", err);
+        Assert.Contains("not drained: b1 still holds files (above); do not remove it yet", output);
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(output.TrimEnd(), @"rebalance: [1-9]\d* moved, 0 skipped, 2 failed$"), output + err);
+        using var last = JsonDocument.Parse(output.Split('\n').Last(l => l.StartsWith('{')));
+        Assert.Contains(last.RootElement.GetProperty("failedFiles").EnumerateArray(), f => f.GetProperty("path").GetString() == held);
+        // Everything else did leave b1.
+        Assert.All(Directory.GetFiles(Path.Combine(_root, "b1"), "*", SearchOption.AllDirectories)
+                       .Where(f => !f.Contains("/.graft/", StringComparison.Ordinal) && Xattr(f, Linkfile.Xattr) is null),
+                   f => Assert.StartsWith(Path.Combine(_root, "b1", held.TrimStart('/')), f));
+    }
+
     private static byte[]? Xattr(string path, string name)
     {
         var buf = new byte[256];

@@ -21,6 +21,8 @@ internal sealed class Rebalancer(Volume volume, DistributeTranslator dht, Rebala
     private readonly record struct Pending(string Dir, string Name, Errno Why);
 
     private readonly long _bytesBase = dht.BytesMoved;
+    // A drain walks twice: a file that failed or was skipped the first time is reported once, not again.
+    private readonly HashSet<string> _failed = new(StringComparer.Ordinal), _skipped = new(StringComparer.Ordinal);
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -140,6 +142,7 @@ internal sealed class Rebalancer(Volume volume, DistributeTranslator dht, Rebala
     private async Task RetryAsync(List<Pending> pending, CancellationToken ct)
     {
         bool draining = settings.Removing.Count > 0;
+        pending = [.. pending.DistinctBy(x => (x.Dir, x.Name))];
         var retry = pending.Where(x => draining || x.Why != Errno.EBUSY).ToList();
         var final = pending.Where(x => !(draining || x.Why != Errno.EBUSY)).ToList();
         if (retry.Count > 0 && !ct.IsCancellationRequested)
@@ -185,12 +188,14 @@ internal sealed class Rebalancer(Volume volume, DistributeTranslator dht, Rebala
 
     private void Skipped(string path, string why)
     {
+        if (!_skipped.Add(path)) return;
         p.Skip(path, why);
         lock (p) error.WriteLine($"graft rebalance: {path}: skipped ({why})");
     }
 
     private void Failed(string path, string why)
     {
+        if (!_failed.Add(path)) return;
         p.Fail(path, why);
         lock (p) error.WriteLine($"graft rebalance: {path}: {why}");
     }
