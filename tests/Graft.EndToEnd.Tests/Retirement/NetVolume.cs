@@ -102,7 +102,8 @@ internal sealed class NetVolume : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try { await Volume.DisposeAsync(); }
+        // Bounded: a test that failed half-way may leave a stream whose flush never gets an answer.
+        try { await Volume.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(60)); }
         finally
         {
             await BrickProcess.DisposeAsync();

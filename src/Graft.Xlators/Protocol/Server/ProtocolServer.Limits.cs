@@ -23,6 +23,9 @@ public sealed partial class ProtocolServer
     /// <summary>Blocking lock requests refused with ENOLCK (max-lock-waits-per-session).</summary>
     public long LockWaitsRefused => Interlocked.Read(ref _lockWaitsRefused);
 
+    /// <summary>Bytes held by requests waiting in backlogs, over every connection.</summary>
+    public long RequestBacklogBytes { get { lock (_sessions) return _connections.Sum(c => c.BacklogBytes); } }
+
     /// <summary>Requests in service (holding a slot) and waiting in backlogs, over every connection.</summary>
     public (int InService, int Backlogged) RequestCounts
     {

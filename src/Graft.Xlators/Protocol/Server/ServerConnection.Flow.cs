@@ -20,6 +20,9 @@ internal sealed partial class ServerConnection
     /// <summary>Requests in service (holding a slot) and waiting in the backlog, for tests and state.</summary>
     internal (int InService, int Backlog) FlowCounts { get { lock (_flow) return (_inService, _backlog.Count); } }
 
+    /// <summary>What the backlog's requests hold (their footprints), for tests and state.</summary>
+    internal long BacklogBytes { get { lock (_flow) return _backlogBytes; } }
+
     /// <summary>Starts a request now if a slot is free and nobody waits ahead of it; otherwise it joins the backlog.</summary>
     private void Admit(ServerCall call)
     {

@@ -254,10 +254,14 @@ internal sealed partial class ServerConnection
 
     internal async Task ServeAsync(ServerCall call)
     {
+        // A lock wait gives its place back before its answer leaves: a client that sees its wait end
+        // may park another at once, and must not find the place still taken.
+        bool lockWait = call.HoldsLockWait, waiting = lockWait;
         try
         {
             var reply = await _server.DispatchAsync(_session!, call).ConfigureAwait(false);
             var flags = FopCodec.WriteReply(call.Reply, call.Request.Op, reply);
+            if (waiting) { waiting = false; _session!.ExitLockWait(); }
             _conn.WriteFrame(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply);
         }
         catch (Exception e)
@@ -265,15 +269,15 @@ internal sealed partial class ServerConnection
             Log.FopFailed(e, call.Request.Op, Peer);
             call.Reply.Reset();
             FopCodec.WriteReply(call.Reply, call.Request.Op, new FopReply(Errno.EIO));
+            if (waiting) { waiting = false; _session!.ExitLockWait(); }
             _conn.WriteFrame(FrameType.Reply, FrameFlags.None, call.Request.Op, call.Id, call.Reply);
         }
         finally
         {
             if (call.Interrupt is not null) lock (_interruptible) _interruptible.Remove(call.Id);
-            bool lockWait = call.HoldsLockWait;
             ServerCall.Return(call);
-            if (lockWait) _session!.ExitLockWait();
-            else Next();
+            if (waiting) _session!.ExitLockWait();
+            if (!lockWait) Next();
         }
     }
 
