@@ -66,7 +66,9 @@ public sealed partial class ManagementDaemon
         PrivateFile.Write(volfile, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off" } }, SecretFile, _o.Tls));
         var args = new List<string>(_o.GraftCommand.Skip(1)) { "rebalance", "--volfile", volfile, "--json" };
         if (job.Kind == "fix-layout") args.Add("--fix-layout");
-        foreach (var b in v.Bricks.Where(b => v.Removing.Contains(b.Name))) { args.Add("--remove"); args.Add($"{v.Name}-client-{b.Id}"); }
+        // Any full run while bricks are being removed drains them (a fix-layout cannot: it moves nothing).
+        if (job.Kind != "fix-layout")
+            foreach (var s in VolfileGenerator.DrainedSubvolumes(v)) { args.Add("--remove"); args.Add(s); }
         var psi = new ProcessStartInfo(_o.GraftCommand[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) psi.ArgumentList.Add(a);
         LogJob(_log, job.Kind, v.Name);

@@ -223,8 +223,11 @@ public sealed partial class ManagementDaemon
         {
             case "start":
             {
-                var v = await Volumes.StartRemoveAsync(name, bricks, ct).ConfigureAwait(false);
-                if (v.State == VolumeState.Started) await RequestJobAsync(name, "remove-brick", ct).ConfigureAwait(false);
+                // The drain is a client of the volume: it needs the bricks served (and a stopped volume's files would be left behind).
+                if ((await Volumes.GetAsync(name, ct).ConfigureAwait(false)).State != VolumeState.Started)
+                    throw new ManagementError($"volume {name} is not started: start it, so its files can be moved off the bricks being removed");
+                await Volumes.StartRemoveAsync(name, bricks, ct).ConfigureAwait(false);
+                await RequestJobAsync(name, "remove-brick", ct).ConfigureAwait(false);
                 return await JobStatusAsync(name, ct).ConfigureAwait(false);
             }
             case "status": return await JobStatusAsync(name, ct).ConfigureAwait(false);
@@ -232,8 +235,12 @@ public sealed partial class ManagementDaemon
             {
                 var cur = await _store.GetAsync("rebalance/" + name, ct).ConfigureAwait(false);
                 var job = cur is null ? null : JsonSerializer.Deserialize<RebalanceStatus>(cur.Value, Volume.Json);
-                if (job is { Kind: "remove-brick", State: "requested" or "running" })
+                if (job is { State: "requested" or "running" or "stopping" })
                     throw new ManagementError($"the bricks of {name} are still being drained (graft volume remove-brick {name} ... status)");
+                // Committing takes the bricks out of every client's graph: a file still on them would vanish from the volume.
+                if (job is not { Kind: "remove-brick" or "rebalance", State: "completed" })
+                    throw new ManagementError($"the bricks of {name} are not drained (last drain: {job?.State ?? "none"}); " +
+                                              $"see graft volume remove-brick {name} ... status, then run start again");
                 var v = await Volumes.CommitRemoveAsync(name, bricks, ct).ConfigureAwait(false);
                 WakeReconcile();
                 return Info(v);

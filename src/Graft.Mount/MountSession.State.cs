@@ -27,6 +27,15 @@ public sealed partial class MountSession
         return n;
     }
 
+    /// <summary>The counters of the graph's translators that keep some, by translator name.</summary>
+    private static Dictionary<string, IReadOnlyDictionary<string, long>> TranslatorCounters(Graph g)
+    {
+        var all = new Dictionary<string, IReadOnlyDictionary<string, long>>(StringComparer.Ordinal);
+        foreach (var t in g.Translators)
+            if (t.Counters is { } c) all[t.Name] = c;
+        return all;
+    }
+
     /// <summary>A consistent-enough snapshot of the session for state dumps (counters are read one by one).</summary>
     public MountState GetState()
     {
@@ -43,7 +52,7 @@ public sealed partial class MountSession
         {
             graphs.Add(new GraphStateInfo(g.Generation, g.State.ToString().ToLowerInvariant(), g.FopsInFlight, g.Inodes.Count,
                                           g.Inodes.FdCount, g.Inodes.ActiveCount, g.Inodes.LruCount, g.IsChildUp,
-                                          BytesHeld(g)));
+                                          BytesHeld(g), TranslatorCounters(g)));
         }
         return new MountState(
             Environment.ProcessId, active.Generation, graphs, perGen, files.Count, NodeCount,
@@ -93,11 +102,12 @@ public sealed record MountState(
 
 /// <summary>
 /// One graph the session holds. <see cref="State"/> is starting, active, draining or destroyed;
-/// <see cref="WriteBehindBytes"/> is what write-behind acknowledged on it and has not yet written.
+/// <see cref="WriteBehindBytes"/> is what write-behind acknowledged on it and has not yet written;
+/// <see cref="Translators"/> the counters of its translators that keep some (e.g. distribute's heals and moves).
 /// </summary>
 public sealed record GraphStateInfo(
     long Generation, string State, long FopsInFlight, int Inodes, int Fds, int ActiveInodes, int LruInodes, bool ChildUp,
-    long WriteBehindBytes);
+    long WriteBehindBytes, IReadOnlyDictionary<string, IReadOnlyDictionary<string, long>>? Translators = null);
 
 public sealed record CounterInfo(
     long Switches, long Reconfigures, long FdMigrations, long FdMigrationFailures, long GraphsDestroyed, long RetirementsForced,

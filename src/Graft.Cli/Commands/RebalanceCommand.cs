@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Text.Json;
+using System.Runtime.InteropServices;
+using Graft.Cli.Rebalance;
 using Graft.Client;
 using Graft.Core;
 using Graft.Xlators.Cluster.Distribute;
@@ -8,38 +8,47 @@ using Graft.Xlators.Cluster.Distribute;
 namespace Graft.Cli.Commands;
 
 /// <summary>
-/// `graft rebalance --volfile FILE --fix-layout`: a client of the volume that walks every directory
-/// and rewrites its layout over all of distribute's subvolumes (after add-brick, so new bricks take
-/// new names). Moving files (a full rebalance, `--remove`) is not built yet and says so.
+/// `graft rebalance --volfile FILE [--fix-layout] [--remove SUBVOLUME] [--json]`: a client of the volume
+/// (as GlusterFS's rebalance process is) that gives every directory a layout over all of distribute's
+/// subvolumes and, unless --fix-layout, moves each file whose name now hashes elsewhere (docs/distribute.md).
 /// </summary>
 public static class RebalanceCommand
 {
     public static Command Create(Func<XlatorRegistry> registry)
     {
         var volfile = new Option<FileInfo>("--volfile") { Description = "The client volfile of the volume (its top is, or is above, cluster/distribute).", Required = true };
-        var fixLayout = new Option<bool>("--fix-layout") { Description = "Rewrite every directory's layout over all subvolumes; move no file." };
+        var fixLayout = new Option<bool>("--fix-layout") { Description = "Only rewrite every directory's layout over all subvolumes; move no file." };
         var json = new Option<bool>("--json") { Description = "Print progress as one JSON object per second (and a last one at the end) instead of a progress bar." };
-        var remove = new Option<string?>("--remove") { Description = "Drain SUBVOLUME (move its files to the others) so a volfile without it can follow (not available yet)." };
+        var remove = new Option<string[]>("--remove")
+        {
+            Description = "Drain SUBVOLUME (repeatable): move every file off it, so a volfile without it can follow. The volfile must list it in " +
+                          "distribute's 'option decommissioned' first (mounts apply that in place, and stop placing new names on it).",
+            HelpName = "SUBVOLUME",
+            Arity = ArgumentArity.OneOrMore,
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var busyWait = new Option<int>("--busy-wait")
+        {
+            Description = "Seconds to keep trying files found busy (being moved by an interrupted earlier run; with --remove, open for writing) before they count as skipped (or, on a subvolume being removed, failed).",
+            DefaultValueFactory = _ => 30,
+        };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the volume's bricks to come up.", DefaultValueFactory = _ => 30 };
         var cmd = new Command("rebalance",
-            "Rebalance a distributed volume as a client of it: with --fix-layout, give every directory a layout over all " +
-            "subvolumes (after a brick was added). Ends with 'rebalance: N moved, S skipped, F failed'; exits 1 if F > 0. " +
-            "Can be interrupted and run again.")
+            "Rebalance a distributed volume as a client of it: give every directory a layout over all subvolumes (after a brick was added), " +
+            "then move each file whose name now hashes to another subvolume (data, GFID, mode, owner, times, xattrs, holes). A file open for " +
+            "writing is skipped and reported; a writer that starts during a move waits for it. Ends with 'rebalance: N moved, S skipped, " +
+            "F failed'; exits 1 if F > 0, 130 if interrupted. Can be interrupted and run again.")
         {
-            volfile, fixLayout, json, remove, timeout,
+            volfile, fixLayout, json, remove, busyWait, timeout,
         };
         cmd.SetAction(async (parse, ct) =>
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
-            if (parse.GetValue(remove) is { } sub)
+            var removing = parse.GetValue(remove) ?? [];
+            if (parse.GetValue(fixLayout) && removing.Length > 0)
             {
-                error.WriteLine($"graft rebalance: --remove {sub}: draining a subvolume (moving files) is not available yet");
-                return 2;
-            }
-            if (!parse.GetValue(fixLayout))
-            {
-                error.WriteLine("graft rebalance: moving files (a full rebalance) is not available yet; run with --fix-layout");
+                error.WriteLine("graft rebalance: --fix-layout moves no file, so it cannot drain a subvolume (--remove)");
                 return 2;
             }
             var path = parse.GetRequiredValue(volfile).FullName;
@@ -55,86 +64,79 @@ public static class RebalanceCommand
             catch (GraftIOException e) { error.WriteLine($"graft rebalance: {path}: {e.Message}"); return 1; }
             await using (volume.ConfigureAwait(false))
             {
-                if (!volume.Session.ActiveGraph.Translators.Any(t => t is DistributeTranslator))
+                if (volume.Session.ActiveGraph.Translators.OfType<DistributeTranslator>().FirstOrDefault() is not { } dht)
                 {
                     error.WriteLine($"graft rebalance: {path}: the volume has no cluster/distribute");
                     return 1;
                 }
-                var progress = new Progress();
-                var terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected && !parse.GetValue(json);
-                using var ticker = new Timer(_ => Report(output, progress, parse.GetValue(json), terminal, last: false), null,
-                                             parse.GetValue(json) ? 1000 : 200, parse.GetValue(json) ? 1000 : 200);
-                await FixLayoutsAsync(volume, progress, error, ct).ConfigureAwait(false);
-                ticker.Dispose();
-                Report(output, progress, parse.GetValue(json), terminal, last: true);
-                output.WriteLine($"fix-layout: {progress.Directories} directories, {progress.LayoutsFixed} layouts written, {progress.Files} files seen");
-                output.WriteLine($"rebalance: 0 moved, 0 skipped, {progress.Failed} failed");
-                return progress.Failed > 0 ? 1 : 0;
+                if (CheckRemoving(dht, removing, path) is { } problem)
+                {
+                    error.WriteLine($"graft rebalance: {problem}");
+                    return 2;
+                }
+                // SIGINT and SIGTERM stop the walk between files (a move under way is finished or undone first).
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+                using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+                var progress = new RebalanceProgress();
+                bool asJson = parse.GetValue(json);
+                var terminal = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected && !asJson;
+                int period = asJson ? 1000 : 200;
+                using (new Timer(_ => Report(output, progress, asJson, terminal, last: false), null, period, period))
+                {
+                    var settings = new RebalanceSettings(parse.GetValue(fixLayout), removing, TimeSpan.FromSeconds(parse.GetValue(busyWait)));
+                    await new Rebalancer(volume, dht, progress, error, settings).RunAsync(stop.Token).ConfigureAwait(false);
+                }
+                progress.Interrupted = stop.IsCancellationRequested;
+                progress.Phase = "done";
+                Report(output, progress, asJson, terminal, last: true);
+                lock (progress)
+                {
+                    output.WriteLine($"fix-layout: {progress.Directories} directories, {progress.LayoutsFixed} layouts written, {progress.FilesSeen} files seen");
+                    if (!parse.GetValue(fixLayout))
+                    {
+                        double s = progress.MoveStartedMs < 0 ? 0 : (progress.Clock.ElapsedMilliseconds - progress.MoveStartedMs) / 1000.0;
+                        output.WriteLine($"moved: {progress.Moved} files, {RebalanceProgress.Size(progress.BytesMoved)} in {s:0.0}s " +
+                                         $"({RebalanceProgress.Size((long)(progress.BytesMoved / Math.Max(s, 1e-3)))}/s)");
+                    }
+                    if (removing.Length > 0 && !progress.Interrupted)
+                        output.WriteLine(progress.Failed == 0
+                            ? $"drained: {string.Join(", ", removing)} holds no file of the volume; a volfile without it can follow"
+                            : $"not drained: {string.Join(", ", removing)} still holds files (above); do not remove it yet");
+                    if (progress.Interrupted) output.WriteLine("interrupted: run graft rebalance again to finish");
+                    output.WriteLine($"rebalance: {progress.Moved} moved, {progress.Skipped} skipped, {progress.Failed} failed");
+                    output.Flush();
+                }
+                return progress.Interrupted ? 130 : progress.Failed > 0 ? 1 : 0;
             }
         });
         return cmd;
     }
 
-    private sealed class Progress
+    /// <summary>Each subvolume to drain must be one of distribute's, listed as decommissioned, so no mount places new names on it.</summary>
+    private static string? CheckRemoving(DistributeTranslator dht, string[] removing, string path)
     {
-        public readonly Stopwatch Clock = Stopwatch.StartNew();
-        public long Directories, LayoutsFixed, Files, Failed;
-        public readonly object Sync = new();
-    }
-
-    /// <summary>
-    /// Breadth first from the root: each directory is looked up by name on the way (which makes its
-    /// copy on a new brick), listed, then fixed. A directory that fails is reported and counted; the
-    /// walk goes on. Running again is harmless: a layout that is already the even split is left alone.
-    /// </summary>
-    private static async Task FixLayoutsAsync(Volume volume, Progress p, TextWriter error, CancellationToken ct)
-    {
-        var queue = new Queue<string>();
-        queue.Enqueue("/");
-        while (queue.Count > 0 && !ct.IsCancellationRequested)
+        var names = dht.Children.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        var decommissioned = dht.Options.GetString("decommissioned").Split([',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var r in removing)
         {
-            var dir = queue.Dequeue();
-            try
-            {
-                await foreach (var e in volume.EnumerateEntriesAsync(dir, ct).ConfigureAwait(false))
-                {
-                    if (e.Name is "." or "..") continue;
-                    if (e.Type == PosixMode.S_IFDIR) queue.Enqueue(dir == "/" ? "/" + e.Name : dir + "/" + e.Name);
-                    else Interlocked.Increment(ref p.Files);
-                }
-                var before = await volume.GetXattrAsync(dir, DistributeTranslator.LayoutKey, ct).ConfigureAwait(false);
-                await volume.SetXattrAsync(dir, DistributeTranslator.FixLayoutKey, ReadOnlyMemory<byte>.Empty, 0, ct).ConfigureAwait(false);
-                var after = await volume.GetXattrAsync(dir, DistributeTranslator.LayoutKey, ct).ConfigureAwait(false);
-                if (!before.AsSpan().SequenceEqual(after)) Interlocked.Increment(ref p.LayoutsFixed);
-                Interlocked.Increment(ref p.Directories);
-            }
-            catch (GraftIOException e)
-            {
-                Interlocked.Increment(ref p.Failed);
-                lock (p.Sync) error.WriteLine($"graft rebalance: {dir}: {e.Errno.Name()}");
-            }
+            if (!names.Contains(r)) return $"--remove {r}: not a subvolume of {dht.Name} ({string.Join(", ", names)})";
+            if (!decommissioned.Contains(r))
+                return $"--remove {r}: {path} does not list it in {dht.Name}'s 'option decommissioned': add it there first " +
+                       "(mounts apply it in place and stop placing new names on it), then drain it";
         }
+        return null;
     }
 
-    private static void Report(TextWriter output, Progress p, bool json, bool terminal, bool last)
+    private static void Report(TextWriter output, RebalanceProgress p, bool json, bool terminal, bool last)
     {
-        double s = Math.Max(p.Clock.Elapsed.TotalSeconds, 1e-3);
-        long dirs = Interlocked.Read(ref p.Directories);
-        lock (p.Sync)
+        lock (p)
         {
-            if (json)
-            {
-                output.WriteLine(JsonSerializer.Serialize(new
-                {
-                    elapsed = Math.Round(s, 3), phase = "fix-layout", directories = dirs, layoutsFixed = Interlocked.Read(ref p.LayoutsFixed),
-                    filesScanned = Interlocked.Read(ref p.Files), moved = 0, skipped = 0, bytesMoved = 0, failed = Interlocked.Read(ref p.Failed),
-                    directoriesPerSecond = Math.Round(dirs / s, 1), done = last,
-                }));
-            }
+            if (!last && p.Phase == "done") return; // a tick that lost the race with the last report
+            if (json) output.WriteLine(RebalanceProgress.Json(p.Snapshot(last)));
             else if (terminal)
             {
-                output.Write($"\rfix-layout: {dirs} directories ({dirs / s:0.0}/s), {Interlocked.Read(ref p.LayoutsFixed)} layouts written, " +
-                             $"{Interlocked.Read(ref p.Files)} files seen, {Interlocked.Read(ref p.Failed)} failed, {p.Clock.Elapsed:mm\\:ss}   ");
+                output.Write("\r" + p.Line() + "   ");
                 if (last) output.WriteLine();
             }
             output.Flush();

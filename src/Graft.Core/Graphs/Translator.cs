@@ -37,6 +37,12 @@ public abstract partial class Translator
     /// </summary>
     public virtual long BytesHeld => 0;
 
+    /// <summary>
+    /// This translator's own counters for state dumps (`graft state` lists them per graph under the
+    /// translator's name), or null when it keeps none. Keys are camelCase and, once shown, never renamed.
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, long>? Counters => null;
+
     /// <summary>Called once, bottom-up, after options are set. Throw for bad configuration.</summary>
     public virtual ValueTask InitAsync(CancellationToken ct)
     {

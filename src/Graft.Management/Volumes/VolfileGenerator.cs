@@ -27,7 +27,7 @@ public static class VolfileGenerator
         var clients = new List<string>();
         foreach (var b in v.Bricks)
         {
-            var name = $"{v.Name}-client-{b.Id}";
+            var name = ClientName(v, b);
             clients.Add(name);
             Volume(sb, name, ProtocolClient.Spec.Type, [], w =>
             {
@@ -50,7 +50,7 @@ public static class VolfileGenerator
             var sets = new List<string>();
             for (int i = 0; i + v.Replica <= clients.Count; i += v.Replica)
             {
-                var name = $"{v.Name}-replicate-{v.Bricks[i].Id}";
+                var name = SetName(v, i);
                 sets.Add(name);
                 Volume(sb, name, Replicate, clients.GetRange(i, v.Replica), _ => { });
             }
@@ -60,7 +60,8 @@ public static class VolfileGenerator
         if (below.Count > 1)
         {
             top = $"{v.Name}-dht";
-            Volume(sb, top, Distribute, below, _ => { });
+            var draining = DrainedSubvolumes(v);
+            Volume(sb, top, Distribute, below, w => { if (draining.Count > 0) Opt(w, "decommissioned", string.Join(',', draining)); });
         }
         if (VolumeKeys.IsOn(v, VolumeKeys.WriteBehind))
         {
@@ -71,6 +72,24 @@ public static class VolfileGenerator
         }
         return sb.ToString();
     }
+
+    /// <summary>
+    /// distribute's subvolumes that `remove-brick start` is draining: the protocol/client of each brick being
+    /// removed, or with replica the replicate set they make up (whole sets only). Written in the volfile as
+    /// distribute's `decommissioned`, so mounts stop placing names there, and given to `graft rebalance --remove`.
+    /// </summary>
+    public static List<string> DrainedSubvolumes(Volume v)
+    {
+        var result = new List<string>();
+        int step = v.Replica > 1 ? v.Replica : 1;
+        for (int i = 0; i + step <= v.Bricks.Count; i += step)
+            if (v.Bricks.Skip(i).Take(step).All(b => v.Removing.Contains(b.Name)))
+                result.Add(step > 1 ? SetName(v, i) : ClientName(v, v.Bricks[i]));
+        return result;
+    }
+
+    private static string ClientName(Volume v, Brick b) => $"{v.Name}-client-{b.Id}";
+    private static string SetName(Volume v, int first) => $"{v.Name}-replicate-{v.Bricks[first].Id}";
 
     /// <summary>Options of translator <paramref name="xlator"/> that the volume's set keys map to.</summary>
     private static void KeyOptions(StringBuilder sb, Volume v, string xlator)

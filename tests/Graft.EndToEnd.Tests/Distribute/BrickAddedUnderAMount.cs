@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Graft.EndToEnd.Tests.Mounting;
 
 namespace Graft.EndToEnd.Tests.Distribute;
@@ -25,7 +23,7 @@ public class BrickAddedUnderAMount
             await using var s = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1);
             for (int r = 0; r < records; r++)
             {
-                await s.WriteAsync(Record(w, r));
+                await s.WriteAsync(Workloads.Record(w, r));
                 await s.FlushAsync();
                 if (r % 50 == 0) await Task.Delay(5);
             }
@@ -33,7 +31,7 @@ public class BrickAddedUnderAMount
         // And an fsx-style run beside them: random writes, truncates and reads of one file checked
         // against a model of its bytes, before, during and after the switch.
         var fsxOps = new int[1];
-        var fsx = Task.Run(() => FsxRun(Path.Combine(d, "fsx"), fsxOps, stop.Token));
+        var fsx = Task.Run(() => Workloads.FsxRun(Path.Combine(d, "fsx"), fsxOps, stop.Token));
         await Proc.Until(() => Volatile.Read(ref fsxOps[0]) >= 100, "the fsx run to start", 60);
         await m.AddBrickAsync();
         int atSwitch = Volatile.Read(ref fsxOps[0]);
@@ -45,7 +43,7 @@ public class BrickAddedUnderAMount
         for (int w = 0; w < writers; w++)
         {
             var bytes = await File.ReadAllBytesAsync(Path.Combine(d, $"log{w}"));
-            var expected = Enumerable.Range(0, records).SelectMany(r => Record(w, r)).ToArray();
+            var expected = Enumerable.Range(0, records).SelectMany(r => Workloads.Record(w, r)).ToArray();
             Assert.Equal(expected.Length, bytes.Length);
             Assert.True(expected.AsSpan().SequenceEqual(bytes), $"log{w} differs");
         }
@@ -123,61 +121,5 @@ public class BrickAddedUnderAMount
         await a.ExpectAsync("fcntl f setlk u 0 100", "ok");
         await b.ExpectAsync("fcntl f setlk w 50 10", "ok");
         Assert.Equal(0, m.Counter("locksLost"));
-    }
-
-    /// <summary>
-    /// A small fsx: random pwrite / ftruncate / pread on one file through the mount until
-    /// cancelled, every read compared with a model of what the file must hold. Counts its ops in
-    /// <paramref name="ops"/>[0] as it goes; returns them.
-    /// </summary>
-    private static int FsxRun(string path, int[] ops, CancellationToken ct)
-    {
-        var rnd = new Random(12);
-        var model = new List<byte>();
-        using var h = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.ReadWrite);
-        int done = 0;
-        for (; !ct.IsCancellationRequested; done++, Volatile.Write(ref ops[0], done))
-        {
-            switch (rnd.Next(4))
-            {
-                case 0: case 1:
-                {
-                    int off = rnd.Next(0, 256 << 10), len = rnd.Next(1, 16 << 10);
-                    var data = new byte[len];
-                    rnd.NextBytes(data);
-                    RandomAccess.Write(h, data, off);
-                    while (model.Count < off + len) model.Add(0);
-                    for (int i = 0; i < len; i++) model[off + i] = data[i];
-                    break;
-                }
-                case 2:
-                {
-                    int size = rnd.Next(0, 256 << 10);
-                    RandomAccess.SetLength(h, size);
-                    if (size < model.Count) model.RemoveRange(size, model.Count - size);
-                    else while (model.Count < size) model.Add(0);
-                    break;
-                }
-                default:
-                {
-                    Assert.Equal(model.Count, RandomAccess.GetLength(h));
-                    int off = model.Count == 0 ? 0 : rnd.Next(0, model.Count), len = rnd.Next(1, 32 << 10);
-                    var buf = new byte[len];
-                    int n = RandomAccess.Read(h, buf, off);
-                    Assert.Equal(Math.Max(0, Math.Min(len, model.Count - off)), n);
-                    for (int i = 0; i < n; i++)
-                        if (buf[i] != model[off + i]) Assert.Fail($"fsx: op {done}: byte {off + i} is {buf[i]}, expected {model[off + i]}");
-                    break;
-                }
-            }
-        }
-        return done;
-    }
-
-    private static byte[] Record(int writer, int n)
-    {
-        var body = $"w{writer} r{n:D5} ";
-        var sum = Convert.ToHexString(SHA256.HashData(Encoding.ASCII.GetBytes(body)))[..16];
-        return Encoding.ASCII.GetBytes(body + sum + "\n");
     }
 }

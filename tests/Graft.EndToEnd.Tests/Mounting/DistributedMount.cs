@@ -16,6 +16,7 @@ internal sealed class DistributedMount : IAsyncDisposable
 {
     private readonly List<BrickProcess?> _procs = [];
     private readonly string _options;
+    private string[] _brickArgs = [];
 
     public string Home { get; }
     public string Mnt => Path.Combine(Home, "mnt");
@@ -26,9 +27,13 @@ internal sealed class DistributedMount : IAsyncDisposable
     private DistributedMount(string home, string options) { Home = home; _options = options; }
 
     /// <param name="dhtOptions">distribute options, `key value` pairs separated by ';'.</param>
-    public static async Task<DistributedMount> StartAsync(string what, int bricks, string dhtOptions = "", params string[] mountOptions)
+    public static Task<DistributedMount> StartAsync(string what, int bricks, string dhtOptions = "", params string[] mountOptions) =>
+        StartAsync(what, bricks, dhtOptions, [], mountOptions);
+
+    /// <param name="brickArgs">more `graft brick` options for every brick (e.g. --grace-timeout).</param>
+    public static async Task<DistributedMount> StartAsync(string what, int bricks, string dhtOptions, string[] brickArgs, string[] mountOptions)
     {
-        var m = new DistributedMount(Proc.PrivateDir(what), dhtOptions);
+        var m = new DistributedMount(Proc.PrivateDir(what), dhtOptions) { _brickArgs = brickArgs };
         try
         {
             for (int i = 0; i < bricks; i++) await m.StartBrickAsync();
@@ -47,20 +52,70 @@ internal sealed class DistributedMount : IAsyncDisposable
         var dir = Path.Combine(Home, "b" + BrickDirs.Count);
         Directory.CreateDirectory(dir);
         BrickDirs.Add(dir);
-        _procs.Add(await BrickProcess.ServeDirAsync(dir));
+        _procs.Add(await BrickProcess.ServeDirAsync(dir, 0, _brickArgs));
     }
 
     /// <summary>The client volfile over every brick started so far.</summary>
-    public string Volfile()
+    public string Volfile() => Volfile(null, null);
+
+    /// <summary>
+    /// A client volfile over <paramref name="bricks"/> (default: all) with more distribute options, and
+    /// optionally a debug/faults layer (options `key value;...`) between distribute and one brick's
+    /// protocol/client — the faults layer takes the brick's subvolume name, which is on-disk state.
+    /// </summary>
+    public string Volfile(IEnumerable<int>? bricks, string? moreDhtOptions, (int Brick, string Options)? faults = null)
     {
+        var which = (bricks ?? Enumerable.Range(0, BrickDirs.Count)).ToList();
         var sb = new StringBuilder();
-        for (int i = 0; i < BrickDirs.Count; i++)
-            sb.Append(CultureInfo.InvariantCulture, $"volume b{i}\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {Port(i)}\n")
+        foreach (var i in which)
+        {
+            var name = faults?.Brick == i ? $"b{i}-client" : $"b{i}";
+            sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {Port(i)}\n")
               .Append(CultureInfo.InvariantCulture, $"    option remote-subvolume b{i}\n    option reconnect-max-backoff 500ms\n    option secret-file {TestSecret.File}\nend-volume\n\n");
+            if (faults?.Brick == i)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"volume b{i}\n    type debug/faults\n");
+                foreach (var o in faults.Value.Options.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
+                sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}\nend-volume\n\n");
+            }
+        }
         sb.Append("volume dht\n    type cluster/distribute\n");
-        foreach (var o in _options.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
-        sb.Append("    subvolumes ").AppendJoin(' ', Enumerable.Range(0, BrickDirs.Count).Select(i => "b" + i)).Append("\nend-volume\n");
+        foreach (var o in (_options + ";" + moreDhtOptions).Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
+        sb.Append("    subvolumes ").AppendJoin(' ', which.Select(i => "b" + i)).Append("\nend-volume\n");
         return sb.ToString();
+    }
+
+    /// <summary>A client volfile of one brick alone (its protocol/client), to look at it directly as the mount's trusted identity would.</summary>
+    public string BrickVolfile(int i) =>
+        string.Create(CultureInfo.InvariantCulture, $"volume b{i}\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {Port(i)}\n    option remote-subvolume b{i}\n    option secret-file {TestSecret.File}\nend-volume\n");
+
+    /// <summary>Replaces the mount's volfile (write, rename over) and waits until the mount applied it: a new graph, or options changed in place.</summary>
+    public async Task ApplyVolfileAsync(string text)
+    {
+        long gen = ActiveGeneration(), reconf = Counter("reconfigures");
+        var tmp = VolfilePath + ".new";
+        await File.WriteAllTextAsync(tmp, text);
+        File.Move(tmp, VolfilePath, overwrite: true);
+        await Proc.Until(() => ActiveGeneration() > gen || Counter("reconfigures") > reconf, "the mount to apply its new volfile", 30);
+    }
+
+    /// <summary>A counter of a translator of the mount's active graph (`graft state`: graphs[].translators).</summary>
+    public long TranslatorCounter(string translator, string name)
+    {
+        using var doc = JsonDocument.Parse(State());
+        long active = doc.RootElement.GetProperty("activeGeneration").GetInt64();
+        foreach (var g in doc.RootElement.GetProperty("graphs").EnumerateArray())
+            if (g.GetProperty("generation").GetInt64() == active)
+                return g.GetProperty("translators").GetProperty(translator).GetProperty(name).GetInt64();
+        throw new InvalidOperationException("no active graph in the state");
+    }
+
+    /// <summary>Writes <paramref name="text"/> as a volfile beside the mount's (for `graft rebalance`); returns its path.</summary>
+    public string WriteVolfile(string name, string text)
+    {
+        var path = Path.Combine(Home, name);
+        File.WriteAllText(path, text);
+        return path;
     }
 
     private readonly Dictionary<int, int> _ports = [];

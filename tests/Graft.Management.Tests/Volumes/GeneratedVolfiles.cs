@@ -69,4 +69,24 @@ public sealed class GeneratedVolfiles
         // Client names come from brick ids, so adding a brick leaves the others' volumes as they were.
         Assert.Contains("volume v-client-0", VolfileGenerator.Client(OneBrick(), null));
     }
+
+    [Fact]
+    public void Bricks_being_removed_are_decommissioned_in_distribute_and_reconfigured_in_place()
+    {
+        var v = OneBrick() with { Bricks = [.. Enumerable.Range(0, 4).Select(i => new Brick("h", $"/b{i}", i, $"v-b{i}", 10 + i))], NextBrickId = 4 };
+        var draining = v with { Removing = ["v-b2"] };
+        var text = VolfileGenerator.Client(draining, null);
+        Model(text).Validate(BuiltinXlators.CreateRegistry());
+        Assert.Contains("type cluster/distribute\n    option decommissioned v-client-2\n", text);
+        Assert.Equal(["v-client-2"], VolfileGenerator.DrainedSubvolumes(draining));
+        // Mounts apply it without a new graph: open files and caches stay.
+        Assert.Equal(VolfileChangeKind.Reconfigure,
+                     VolfileDiff.Compare(Model(VolfileGenerator.Client(v, null)), Model(text), BuiltinXlators.CreateRegistry()).Kind);
+        // With replica, the set the bricks make up is what distribute drains; half a set is not drained.
+        var rep = v with { Replica = 2, Removing = ["v-b2", "v-b3"] };
+        Assert.Equal(["v-replicate-2"], VolfileGenerator.DrainedSubvolumes(rep));
+        Assert.Contains("option decommissioned v-replicate-2", VolfileGenerator.Client(rep, null));
+        Assert.Empty(VolfileGenerator.DrainedSubvolumes(rep with { Removing = ["v-b2"] }));
+        Assert.DoesNotContain("decommissioned", VolfileGenerator.Client(v, null));
+    }
 }

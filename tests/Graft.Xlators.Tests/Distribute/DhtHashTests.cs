@@ -1,10 +1,11 @@
+using Graft.Core;
 using Graft.Xlators.Cluster.Distribute;
 
 namespace Graft.Xlators.Tests.Distribute;
 
 /// <summary>
 /// The name hash decides where every file lives: these vectors pin it for ever. They are XXH32
-/// (seed 0) of the UTF-8 bytes, as the reference implementation computes them; if one fails, a
+/// (seed 0) of the name's bytes (UTF-8, or the raw bytes of a name that is not UTF-8), as the reference implementation computes them; if one fails, a
 /// change would move data and leave existing files unfound.
 /// </summary>
 public class DhtHashIsFixed
@@ -25,5 +26,16 @@ public class DhtHashIsFixed
     {
         var name = new string('x', 255) + "é";
         Assert.Equal(DhtHash.Xxh32(System.Text.Encoding.UTF8.GetBytes(name)), DhtHash.OfName(name));
+    }
+
+    [Fact]
+    public void A_name_that_is_not_utf8_hashes_its_raw_bytes_not_a_replacement()
+    {
+        byte[] raw = [(byte)'f', 0xFF, (byte)'o', 0xC3]; // 0xFF is never UTF-8; 0xC3 is a cut-off sequence
+        var name = NameBytes.GetString(raw);
+        Assert.Equal(DhtHash.Xxh32(raw), DhtHash.OfName(name));
+        Assert.NotEqual(DhtHash.OfName("f\uFFFDo\uFFFD"), DhtHash.OfName(name));
+        // Two names that differ only in which invalid byte they hold hash differently.
+        Assert.NotEqual(DhtHash.OfName(NameBytes.GetString([(byte)'f', 0xFE])), DhtHash.OfName(NameBytes.GetString([(byte)'f', 0xFF])));
     }
 }

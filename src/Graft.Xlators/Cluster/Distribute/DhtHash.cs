@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Numerics;
-using System.Text;
 
 namespace Graft.Xlators.Cluster.Distribute;
 
@@ -21,23 +20,20 @@ public static class DhtHash
     private const uint P1 = 0x9E3779B1, P2 = 0x85EBCA77, P3 = 0xC2B2AE3D, P4 = 0x27D4EB2F, P5 = 0x165667B1;
 
     /// <summary>
-    /// The hash of a name. Names are hashed as their bytes: today the UTF-8 encoding of the string;
-    /// when names may carry arbitrary bytes, <see cref="NameBytes"/> is the one place that decodes
-    /// them (valid UTF-8 names keep the same bytes, so nothing already placed moves).
+    /// The hash of a name: of the bytes it stands for on disk (<see cref="Core.NameBytes"/>: UTF-8, and a
+    /// name that is not valid UTF-8 hashes its own raw bytes, PEP 383), so two clients agree on every name
+    /// Linux allows and a name's place does not depend on how a front end spells it.
     /// </summary>
     public static uint OfName(string name)
     {
-        int max = Encoding.UTF8.GetMaxByteCount(name.Length);
-        if (max <= 512)
+        int n = Core.NameBytes.GetByteCount(name);
+        if (n <= 512)
         {
-            Span<byte> buf = stackalloc byte[max];
-            return Xxh32(buf[..NameBytes(name, buf)]);
+            Span<byte> buf = stackalloc byte[512];
+            return Xxh32(buf[..Core.NameBytes.GetBytes(name, buf)]);
         }
-        return Xxh32(Encoding.UTF8.GetBytes(name));
+        return Xxh32(Core.NameBytes.GetBytes(name));
     }
-
-    /// <summary>The bytes a name stands for, written into <paramref name="dest"/>; returns their count.</summary>
-    public static int NameBytes(string name, Span<byte> dest) => Encoding.UTF8.GetBytes(name, dest);
 
     /// <summary>XXH32 with seed 0, as specified at github.com/Cyan4973/xxHash (doc/xxhash_spec.md).</summary>
     public static uint Xxh32(ReadOnlySpan<byte> data)

@@ -14,21 +14,46 @@ public sealed partial class DistributeTranslator
     /// The subvolume a new <paramref name="loc"/> goes to, with the parent's layout read again if
     /// older than layout-refresh. In a directory whose layout is not settled a name may already
     /// exist off its hashed subvolume: <paramref name="existing"/> then gets what a lookup finds.
+    /// A name hashed to a decommissioned subvolume (a layout the drain has not rewritten yet) goes to
+    /// another one, with a link pointer where it hashes (<paramref name="pointerAt"/>; else -1).
     /// </summary>
-    private async ValueTask<(int Subvol, Layout Layout, Result<Iatt> Existing)> PlaceAsync(FopContext ctx, Loc loc)
+    private async ValueTask<(int Subvol, int PointerAt, Layout Layout, Result<Iatt> Existing)> PlaceAsync(FopContext ctx, Loc loc)
     {
         var layout = await LayoutOfAsync(ctx, loc.ParentGfid, loc.Parent, _layoutRefreshMs).ConfigureAwait(false);
         int s = PlaceName(layout, loc.Name!);
+        if (IsDecommissioned(s))
+        {
+            layout = await LayoutOfAsync(ctx, loc.ParentGfid, loc.Parent, 0).ConfigureAwait(false);
+            s = PlaceName(layout, loc.Name!);
+        }
         Result<Iatt> existing = Errno.ENOENT;
         if (s >= 0 && LookEverywhereOnMiss(layout)) existing = await LookupAsync(ctx, loc).ConfigureAwait(false);
-        return (s, layout, existing);
+        if (!IsDecommissioned(s)) return (s, -1, layout, existing);
+        var others = Enumerable.Range(0, Children.Count).Where(i => !IsDecommissioned(i) && layout.Entries[i] is not null).ToArray();
+        if (others.Length == 0) return (s, -1, layout, existing);
+        // The name must not be taken where it hashes: a settled directory's create would have found it there.
+        if (!existing.Ok && !LookEverywhereOnMiss(layout)) existing = await Children[s].LookupAsync(ctx, Named(loc)).ConfigureAwait(false);
+        if (existing.Ok && Linkfile.Suspect(existing.Value)) existing = await LookupAsync(ctx, loc).ConfigureAwait(false);
+        return (others[DhtHash.OfName(loc.Name!) % (uint)others.Length], s, layout, existing);
+    }
+
+    /// <summary>After a new name was made on <paramref name="s"/> off its hashed subvolume: its pointer there, or the name undone.</summary>
+    private async ValueTask<Errno> PointToDivertedAsync(FopContext ctx, Loc loc, int s, int pointerAt, Iatt made)
+    {
+        if (pointerAt < 0) return Errno.OK;
+        var e = await MakePointerAsync(ctx, pointerAt, loc, made, s).ConfigureAwait(false);
+        if (e != Errno.OK) await Children[s].UnlinkAsync(Trusted(ctx), Named(loc)).ConfigureAwait(false);
+        return e;
     }
 
     private static Errno NoPlace(Layout layout) => layout.HasUnknown ? Errno.ENOTCONN : Errno.EIO;
 
-    public override async ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
+    public override ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd) =>
+        AwaitMoveAsync(ctx, loc.Inode, null, () => CreateOnceAsync(ctx, loc, flags, mode, umask, gfid, fd));
+
+    private async ValueTask<Result<Iatt>> CreateOnceAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
     {
-        var (s, layout, existing) = await PlaceAsync(ctx, loc).ConfigureAwait(false);
+        var (s, pointerAt, layout, existing) = await PlaceAsync(ctx, loc).ConfigureAwait(false);
         if (s < 0) return NoPlace(layout);
         if (existing.Ok)
         {
@@ -37,6 +62,11 @@ public sealed partial class DistributeTranslator
             return existing.Value.IsDir ? Errno.EISDIR : existing;
         }
         var r = await Children[s].CreateAsync(ctx, loc, flags, mode, umask, gfid, fd).ConfigureAwait(false);
+        if (r.Ok && r.Value.Gfid == gfid && await PointToDivertedAsync(ctx, loc, s, pointerAt, r.Value).ConfigureAwait(false) is var pe && pe != Errno.OK)
+        {
+            await Children[s].ReleaseAsync(fd).ConfigureAwait(false);
+            return pe;
+        }
         if (r.Ok)
         {
             fd.SetCtx(this, new DhtFd(s));
@@ -63,10 +93,11 @@ public sealed partial class DistributeTranslator
     /// <summary>A special file or symlink: made on the subvolume its name hashes to (EEXIST if the name is anywhere).</summary>
     private async ValueTask<Result<Iatt>> NewNameAsync(FopContext ctx, Loc loc, Func<int, ValueTask<Result<Iatt>>> make)
     {
-        var (s, layout, existing) = await PlaceAsync(ctx, loc).ConfigureAwait(false);
+        var (s, pointerAt, layout, existing) = await PlaceAsync(ctx, loc).ConfigureAwait(false);
         if (s < 0) return NoPlace(layout);
         if (existing.Ok) return Errno.EEXIST;
         var r = await make(s).ConfigureAwait(false);
+        if (r.Ok && await PointToDivertedAsync(ctx, loc, s, pointerAt, r.Value).ConfigureAwait(false) is var pe && pe != Errno.OK) return pe;
         if (r.Ok) RememberFile(r.Value, null, s);
         return r;
     }
@@ -78,7 +109,7 @@ public sealed partial class DistributeTranslator
     /// </summary>
     public override async ValueTask<Result<Iatt>> MkdirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid)
     {
-        var (s, layout, existing) = await PlaceAsync(ctx, loc).ConfigureAwait(false);
+        var (s, _, layout, existing) = await PlaceAsync(ctx, loc).ConfigureAwait(false);
         if (s < 0) return NoPlace(layout);
         if (existing.Ok) return Errno.EEXIST;
         var r = await Children[s].MkdirAsync(ctx, loc, mode, umask, gfid).ConfigureAwait(false);
@@ -92,7 +123,7 @@ public sealed partial class DistributeTranslator
             else if (got[k].Error != Errno.ENOTCONN) LogHealFailed(_log, Name, loc.ToString(), Children[others[k]].Name, got[k].Error.Name());
         }
         members.Sort();
-        var entries = Layout.Fresh(Children.Count, members, 1, settled: true);
+        var entries = Layout.Fresh(Children.Count, LayoutMembers(members), 1, settled: true);
         await FanOutAsync(members, i => WriteLayoutAsync(ctx, i, gfid, entries[i])).ConfigureAwait(false);
         var unknown = Enumerable.Range(0, Children.Count).Select(i => !members.Contains(i) && !IsUp(i)).ToArray();
         var mine = new LayoutEntry?[Children.Count];
@@ -169,7 +200,10 @@ public sealed partial class DistributeTranslator
     }
 
     /// <summary>The name on the subvolume that holds its data, then its link pointer on the hashed one.</summary>
-    public override async ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc)
+    public override ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc) =>
+        AwaitMoveAsync(ctx, loc.Inode, null, () => UnlinkOnceAsync(ctx, loc));
+
+    private async ValueTask<Errno> UnlinkOnceAsync(FopContext ctx, Loc loc)
     {
         var layout = await LayoutOfAsync(ctx, loc.ParentGfid, loc.Parent, long.MaxValue).ConfigureAwait(false);
         int hashed = layout.Search(DhtHash.OfName(loc.Name!));
@@ -192,13 +226,18 @@ public sealed partial class DistributeTranslator
     /// A hard link is made where the file's data is (a link needs one filesystem); when the new
     /// name hashes elsewhere it gets a link pointer there too, as a rename would.
     /// </summary>
-    public override async ValueTask<Result<Iatt>> LinkAsync(FopContext ctx, Loc oldLoc, Loc newLoc)
+    public override ValueTask<Result<Iatt>> LinkAsync(FopContext ctx, Loc oldLoc, Loc newLoc) =>
+        AwaitMoveAsync(ctx, oldLoc.Inode, null, () => LinkOnceAsync(ctx, oldLoc, newLoc));
+
+    private async ValueTask<Result<Iatt>> LinkOnceAsync(FopContext ctx, Loc oldLoc, Loc newLoc)
     {
         int cached = await CachedSubvolAsync(ctx, oldLoc).ConfigureAwait(false);
         if (cached < 0) return (Errno)(-cached);
-        var (s, layout, existing) = await PlaceAsync(ctx, newLoc).ConfigureAwait(false);
-        if (s < 0) return NoPlace(layout);
+        var (placed, pointerAt, layout, existing) = await PlaceAsync(ctx, newLoc).ConfigureAwait(false);
+        if (placed < 0) return NoPlace(layout);
         if (existing.Ok) return Errno.EEXIST;
+        // The link is made where the data is; its pointer goes where the name hashes (a drained subvolume too).
+        int s = pointerAt >= 0 ? pointerAt : placed;
         var r = await Children[cached].LinkAsync(ctx, oldLoc, newLoc).ConfigureAwait(false);
         if (!r.Ok || s == cached) return r;
         var e = await MakePointerAsync(ctx, s, newLoc, r.Value, cached).ConfigureAwait(false);

@@ -13,7 +13,10 @@ public sealed partial class DistributeTranslator
 
     private static ValueTask<Result<T>> BadFd<T>() => new(new Result<T>(Errno.EBADF));
 
-    public override async ValueTask<Errno> OpenAsync(FopContext ctx, Loc loc, int flags, Fd fd)
+    public override ValueTask<Errno> OpenAsync(FopContext ctx, Loc loc, int flags, Fd fd) =>
+        AwaitMoveAsync(ctx, loc.Inode, null, () => OpenOnceAsync(ctx, loc, flags, fd));
+
+    private async ValueTask<Errno> OpenOnceAsync(FopContext ctx, Loc loc, int flags, Fd fd)
     {
         var r = await OnFileAsync(ctx, loc, (c, l) => Children[c].OpenAsync(ctx, l, flags, fd)).ConfigureAwait(false);
         if (r.Error == Errno.OK) fd.SetCtx(this, new DhtFd(r.Subvol));
@@ -73,7 +76,8 @@ public sealed partial class DistributeTranslator
 
     public override async ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, Loc loc, SetAttr attr)
     {
-        if (!IsDirLoc(loc)) return await OnFileAsync(ctx, loc, (c, l) => Children[c].SetattrAsync(ctx, l, attr)).ConfigureAwait(false);
+        if (!IsDirLoc(loc))
+            return await AwaitMoveAsync(ctx, loc.Inode, null, () => OnFileAsync(ctx, loc, (c, l) => Children[c].SetattrAsync(ctx, l, attr))).ConfigureAwait(false);
         return await OnDirWriteAllAsync(ctx, i => Children[i].SetattrAsync(ctx, loc, attr)).ConfigureAwait(false);
     }
 
@@ -81,7 +85,7 @@ public sealed partial class DistributeTranslator
     {
         if (fd.GetCtx(this) is not DhtFd f) return BadFd<Iatt>();
         if (f.Opened is { } opened) return new(OnDirWriteAllAsync(ctx, i => opened[i] ? Children[i].FsetattrAsync(ctx, fd, attr) : new(new Result<Iatt>(Errno.ENOENT))).AsTask());
-        return Children[f.Subvol].FsetattrAsync(ctx, fd, attr);
+        return AwaitMoveAsync(ctx, null, null, () => Children[f.Subvol].FsetattrAsync(ctx, fd, attr));
     }
 
     /// <summary>

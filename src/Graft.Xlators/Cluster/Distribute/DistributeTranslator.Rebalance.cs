@@ -14,6 +14,17 @@ public sealed partial class DistributeTranslator
     /// <summary>getxattr on a directory: its layout as read now from every copy, as text.</summary>
     public const string LayoutKey = "graft.dht.layout";
 
+    /// <summary>getxattr on a file: the name of the subvolume that holds its data (GlusterFS's pathinfo, in short).</summary>
+    public const string SubvolumeKey = "graft.dht.subvolume";
+
+    private async ValueTask<Result<byte[]>> SubvolumeOfAsync(FopContext ctx, Loc loc)
+    {
+        if (!ctx.IsRoot) return Errno.EPERM;
+        if (IsDirLoc(loc)) return Errno.EISDIR;
+        int c = await CachedSubvolAsync(ctx, loc).ConfigureAwait(false);
+        return c < 0 ? (Errno)(-c) : Encoding.UTF8.GetBytes(Children[c].Name);
+    }
+
     private async ValueTask<Result<byte[]>> VirtualGetAsync(FopContext ctx, Loc loc)
     {
         if (!ctx.IsRoot) return Errno.EPERM;
@@ -24,8 +35,8 @@ public sealed partial class DistributeTranslator
 
     /// <summary>
     /// fix-layout of one directory: every subvolume must be up and hold a copy (a lookup by name
-    /// made the missing ones); the hash space is split equally over all subvolumes with a new
-    /// epoch. The directory is no longer settled — its files were placed under the old ranges —
+    /// made the missing ones); the hash space is split equally over all subvolumes (but those being
+    /// decommissioned) with a new epoch. The directory is no longer settled — its files were placed under the old ranges —
     /// so lookups of names missing on their hashed subvolume look everywhere (and leave a link
     /// pointer) until a rebalance has moved them. A layout that already is that split is left alone.
     /// </summary>
@@ -41,10 +52,11 @@ public sealed partial class DistributeTranslator
         if (copies.FirstOrDefault(r => !r.Ok) is { Ok: false } missing) return missing.Error == Errno.ESTALE ? Errno.EIO : missing.Error;
         var current = await ReadLayoutAsync(ctx, gfid, all).ConfigureAwait(false);
         if (current.HasUnknown) return Errno.ENOTCONN;
-        var even = Layout.Fresh(Children.Count, all, 0, settled: false);
+        var members = LayoutMembers(all);
+        var even = Layout.Fresh(Children.Count, members, 0, settled: false);
         if (current.Complete && all.All(i => current.Entries[i]?.Range == even[i].Range)) return Errno.OK;
         uint epoch = current.Entries.Max(e => e?.Epoch ?? 0) + 1;
-        var target = Layout.Fresh(Children.Count, all, epoch, settled: false);
+        var target = Layout.Fresh(Children.Count, members, epoch, settled: false);
         var wrote = await FanOutAsync(all, i => WriteLayoutAsync(ctx, i, gfid, target[i])).ConfigureAwait(false);
         if (wrote.FirstOrDefault(e => e != Errno.OK) is var e and not Errno.OK) return e;
         RememberLayout(gfid, loc.Inode, new Layout([.. target.Select(x => (LayoutEntry?)x)]));

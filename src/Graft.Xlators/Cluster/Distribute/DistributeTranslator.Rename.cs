@@ -9,7 +9,10 @@ namespace Graft.Xlators.Cluster.Distribute;
 // the new name's hashed one first (so a refusal there leaves nothing half done).
 public sealed partial class DistributeTranslator
 {
-    public override async ValueTask<Result<Iatt>> RenameAsync(FopContext ctx, Loc oldLoc, Loc newLoc, RenameFlags flags)
+    public override ValueTask<Result<Iatt>> RenameAsync(FopContext ctx, Loc oldLoc, Loc newLoc, RenameFlags flags) =>
+        AwaitMoveAsync(ctx, oldLoc.Inode, newLoc.Inode, () => RenameOnceAsync(ctx, oldLoc, newLoc, flags));
+
+    private async ValueTask<Result<Iatt>> RenameOnceAsync(FopContext ctx, Loc oldLoc, Loc newLoc, RenameFlags flags)
     {
         var src = await LookupAsync(ctx, oldLoc).ConfigureAwait(false);
         if (!src.Ok) return src.Error;

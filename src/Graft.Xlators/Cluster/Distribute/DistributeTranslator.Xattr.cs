@@ -15,14 +15,30 @@ public sealed partial class DistributeTranslator
     public override async ValueTask<Errno> SetxattrAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> value, int flags)
     {
         if (name == FixLayoutKey) return await FixLayoutAsync(ctx, loc).ConfigureAwait(false);
+        if (name == MigrateKey) return await MigrateAsync(ctx, loc, value, flags).ConfigureAwait(false);
         if (Screen(name, write: true) is var s && s != Errno.OK) return s;
         if (IsDirLoc(loc)) return await OnDirWriteAllAsync(ctx, i => Children[i].SetxattrAsync(ctx, loc, name, value, flags)).ConfigureAwait(false);
-        return (await OnFileAsync(ctx, loc, (c, l) => Children[c].SetxattrAsync(ctx, l, name, value, flags)).ConfigureAwait(false)).Error;
+        return await AwaitMoveAsync(ctx, loc.Inode, null,
+            async () => (await OnFileAsync(ctx, loc, (c, l) => Children[c].SetxattrAsync(ctx, l, name, value, flags)).ConfigureAwait(false)).Error).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A file's counters live on its subvolume. A directory has a copy on every subvolume, each with
+    /// counters of its own that one answer could not represent: refused (EOPNOTSUPP); whoever keeps
+    /// counters on directories (replicate) sits below distribute and asks each copy.
+    /// </summary>
+    public override async ValueTask<Result<byte[]>> XattropAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> deltas)
+    {
+        if (Screen(name, write: true) is var s && s != Errno.OK) return s;
+        if (IsDirLoc(loc)) return Errno.EOPNOTSUPP;
+        return await AwaitMoveAsync(ctx, loc.Inode, null,
+            () => OnFileAsync(ctx, loc, (c, l) => Children[c].XattropAsync(ctx, l, name, deltas))).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<byte[]>> GetxattrAsync(FopContext ctx, Loc loc, string name)
     {
         if (name == LayoutKey) return await VirtualGetAsync(ctx, loc).ConfigureAwait(false);
+        if (name == SubvolumeKey) return await SubvolumeOfAsync(ctx, loc).ConfigureAwait(false);
         if (Screen(name, write: false) is var s && s != Errno.OK) return s;
         if (IsDirLoc(loc)) return await OnDirReadAsync(i => Children[i].GetxattrAsync(ctx, loc, name)).ConfigureAwait(false);
         return await OnFileAsync(ctx, loc, (c, l) => Children[c].GetxattrAsync(ctx, l, name)).ConfigureAwait(false);
@@ -39,7 +55,8 @@ public sealed partial class DistributeTranslator
     {
         if (Screen(name, write: true) is var s && s != Errno.OK) return s;
         if (IsDirLoc(loc)) return await OnDirWriteAllAsync(ctx, i => Children[i].RemovexattrAsync(ctx, loc, name)).ConfigureAwait(false);
-        return (await OnFileAsync(ctx, loc, (c, l) => Children[c].RemovexattrAsync(ctx, l, name)).ConfigureAwait(false)).Error;
+        return await AwaitMoveAsync(ctx, loc.Inode, null,
+            async () => (await OnFileAsync(ctx, loc, (c, l) => Children[c].RemovexattrAsync(ctx, l, name)).ConfigureAwait(false)).Error).ConfigureAwait(false);
     }
 
     public override async ValueTask<Errno> FsetxattrAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> value, int flags)
@@ -47,7 +64,7 @@ public sealed partial class DistributeTranslator
         if (Screen(name, write: true) is var s && s != Errno.OK) return s;
         if (fd.GetCtx(this) is not DhtFd f) return Errno.EBADF;
         if (f.Opened is { } opened) return await OnDirWriteAllAsync(ctx, i => opened[i] ? Children[i].FsetxattrAsync(ctx, fd, name, value, flags) : new(Errno.ENOENT)).ConfigureAwait(false);
-        return await Children[f.Subvol].FsetxattrAsync(ctx, fd, name, value, flags).ConfigureAwait(false);
+        return await AwaitMoveAsync(ctx, null, null, () => Children[f.Subvol].FsetxattrAsync(ctx, fd, name, value, flags)).ConfigureAwait(false);
     }
 
     public override ValueTask<Result<byte[]>> FgetxattrAsync(FopContext ctx, Fd fd, string name)
@@ -68,6 +85,6 @@ public sealed partial class DistributeTranslator
         if (Screen(name, write: true) is var s && s != Errno.OK) return s;
         if (fd.GetCtx(this) is not DhtFd f) return Errno.EBADF;
         if (f.Opened is { } opened) return await OnDirWriteAllAsync(ctx, i => opened[i] ? Children[i].FremovexattrAsync(ctx, fd, name) : new(Errno.ENOENT)).ConfigureAwait(false);
-        return await Children[f.Subvol].FremovexattrAsync(ctx, fd, name).ConfigureAwait(false);
+        return await AwaitMoveAsync(ctx, null, null, () => Children[f.Subvol].FremovexattrAsync(ctx, fd, name)).ConfigureAwait(false);
     }
 }

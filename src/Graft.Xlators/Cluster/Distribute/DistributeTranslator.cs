@@ -29,6 +29,12 @@ public sealed partial class DistributeTranslator : Translator
             "how old a cached directory layout may be when it places a new name; an older one is read again from the subvolumes first") { Min = 0, Max = 3_600_000, Runtime = true },
         new("subvolume-wait", OptionKind.Time, "3s",
             "after the first subvolume is up, how long to wait for the others before telling the graph it is up (a subvolume still down then gives ENOTCONN for its files)") { Min = 0, Max = 600_000 },
+        new("migration-wait", OptionKind.Time, "30s",
+            "how long a change to a file that a rebalance is moving (open for writing, truncate, attributes, xattrs, unlink, rename, link) waits for the move before it fails with EBUSY") { Min = 0, Max = 3_600_000, Runtime = true },
+        new("migrate-yield", OptionKind.Time, "1s",
+            "a rebalance moving a file gives way (stops, leaves the file where it is and reports it busy) once a writer has waited this long for it; 0: never gives way") { Min = 0, Max = 3_600_000, Runtime = true },
+        new("decommissioned", OptionKind.String, "",
+            "subvolumes being drained before they leave the volume (remove-brick), comma-separated: no new layout gives them a range and no new name goes to them") { Runtime = true },
     ], "spreads files over its subvolumes by the hash of their names (GlusterFS's dht)")
     {
         MinChildren = 1,
@@ -62,6 +68,15 @@ public sealed partial class DistributeTranslator : Translator
     public long LookupsEverywhere => Volatile.Read(ref _lookupsEverywhere);
     private long _dirsHealed, _layoutsHealed, _pointersCreated, _lookupsEverywhere;
 
+    /// <summary>For `graft state`: what this translator did on its graph.</summary>
+    public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>
+    {
+        ["directoriesHealed"] = DirectoriesHealed, ["layoutsHealed"] = LayoutsHealed, ["layoutsFixed"] = LayoutsFixed,
+        ["pointersCreated"] = PointersCreated, ["lookupsEverywhere"] = LookupsEverywhere,
+        ["filesMoved"] = FilesMoved, ["bytesMoved"] = BytesMoved,
+        ["waitsForMoves"] = WaitsForMoves, ["moveWaitsTimedOut"] = MoveWaitsTimedOut,
+    };
+
     public override ValueTask InitAsync(CancellationToken ct)
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -78,6 +93,9 @@ public sealed partial class DistributeTranslator : Translator
     {
         _unhashed = options.GetString("lookup-unhashed").ToLowerInvariant() switch { "on" => Unhashed.On, "off" => Unhashed.Off, _ => Unhashed.Auto };
         _layoutRefreshMs = options.GetLong("layout-refresh");
+        Volatile.Write(ref _migrationWaitMs, options.GetLong("migration-wait"));
+        Volatile.Write(ref _migrateYieldMs, options.GetLong("migrate-yield"));
+        _decommissioned = ParseDecommissioned(options.GetString("decommissioned"));
     }
 
     public override ValueTask FiniAsync()

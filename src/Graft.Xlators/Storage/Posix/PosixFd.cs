@@ -12,7 +12,9 @@ internal sealed class PosixFd
     public readonly int Os;
     public readonly Gfid Gfid;
     public readonly bool IsDir;
+    /// <summary>Opened for writing (or with O_TRUNC): counted in <see cref="SharedBrickState.WriterCounts"/> until released.</summary>
+    public readonly bool Writer;
     internal int Closed;
 
-    public PosixFd(int os, Gfid gfid, bool isDir) { Os = os; Gfid = gfid; IsDir = isDir; }
+    public PosixFd(int os, Gfid gfid, bool isDir, bool writer = false) { Os = os; Gfid = gfid; IsDir = isDir; Writer = writer; }
 }

@@ -45,7 +45,10 @@ public sealed partial class PosixTranslator
         if (e != Errno.OK) return Done(new Result<Iatt>(e));
         try
         {
-            e = ApplySetattr(ctx, obj.Fd, isOpenFd: false, obj.IsDir, attr);
+            e = BeginChange(obj.Fd, obj.St, obj.Gfid, out var counted);
+            if (e != Errno.OK) return Done(new Result<Iatt>(e));
+            try { e = ApplySetattr(ctx, obj.Fd, isOpenFd: false, obj.IsDir, attr); }
+            finally { EndChange(counted); }
             if (e == Errno.OK) e = FStat(obj.Fd, out obj.St);
             return Done(e == Errno.OK ? new Result<Iatt>(ToIatt(obj.St, obj.Gfid)) : new Result<Iatt>(e));
         }
@@ -55,7 +58,12 @@ public sealed partial class PosixTranslator
     public override ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr)
     {
         if (fd.GetCtx(this) is not PosixFd pf) return Done(new Result<Iatt>(Errno.EBADF));
-        var e = ApplySetattr(ctx, pf.Os, isOpenFd: true, pf.IsDir, attr);
+        // An fd open for writing is counted already (no move can hold its file); a reader's change counts now.
+        bool count = !pf.IsDir && !pf.Writer;
+        var e = count ? BeginWrite(pf.Gfid, pf.Os) : Errno.OK;
+        if (e != Errno.OK) return Done(new Result<Iatt>(e));
+        try { e = ApplySetattr(ctx, pf.Os, isOpenFd: true, pf.IsDir, attr); }
+        finally { if (count) EndWrite(pf.Gfid); }
         if (e != Errno.OK) return Done(new Result<Iatt>(e));
         e = FStat(pf.Os, out var st);
         return Done(e == Errno.OK ? new Result<Iatt>(ToIatt(st, pf.Gfid)) : new Result<Iatt>(e));

@@ -29,6 +29,7 @@ public sealed partial class PosixTranslator
         if (e != Errno.OK) return Done(new Result<Iatt>(e));
         int kflags = (flags & PassedOpenFlags & ~OpenFlags.O_DIRECTORY) | Libc.O_NOFOLLOW | Libc.O_CLOEXEC;
         uint perm = mode & FileMode.PermMask & ~umask;
+        bool writer = OpensForWriting(flags), counted = false;
         AddOpen(gfid); // before the handle exists, so a racing unlink cannot drop it under us
         int os = -1, objFd = -1;
         Result<Iatt> result;
@@ -42,6 +43,7 @@ public sealed partial class PosixTranslator
                 {
                     result = Stamp(ctx, dir, z, parent, name, gfid, perm, out objFd, createdFd: os);
                     if (!result.Ok) { Libc.close(os); os = -1; }
+                    else if (writer) counted = BeginWrite(gfid, -1) == Errno.OK; // a file just made has no mark
                 }
                 else if (LastErr() != Errno.EEXIST) result = LastErr();
                 else
@@ -57,6 +59,13 @@ public sealed partial class PosixTranslator
                             : !FileMode.IsReg(obj.St.Mode) ? NotOpenable(obj.St.Mode) : Errno.ESTALE;
                         obj.Close();
                     }
+                    if (result.Ok && writer)
+                    {
+                        // An existing file: a move may hold it (EINPROGRESS).
+                        var busy = BeginWrite(gfid, objFd);
+                        if (busy == Errno.OK) counted = true;
+                        else result = busy;
+                    }
                     if (result.Ok)
                     {
                         os = Reopen(ctx, objFd, kflags & ~Libc.O_NOFOLLOW);
@@ -70,8 +79,13 @@ public sealed partial class PosixTranslator
             if (objFd >= 0) Libc.close(objFd);
             ReleaseDir(dir);
         }
-        if (!result.Ok) { DropOpen(gfid); return Done(result); }
-        Bind(fd, new PosixFd(os, gfid, isDir: false));
+        if (!result.Ok)
+        {
+            if (counted) EndWrite(gfid);
+            DropOpen(gfid);
+            return Done(result);
+        }
+        Bind(fd, new PosixFd(os, gfid, isDir: false, counted));
         return Done(result);
     }
 
@@ -86,10 +100,17 @@ public sealed partial class PosixTranslator
             if (loc.Name is not null && !nameless.IsZero && obj.Gfid != nameless) return Done(Errno.ESTALE); // the name now holds another object
             if (obj.IsDir && (flags & OpenFlags.O_ACCMODE) != OpenFlags.O_RDONLY) return Done(Errno.EISDIR);
             if (!obj.IsDir && !FileMode.IsReg(obj.St.Mode)) return Done(NotOpenable(obj.St.Mode));
+            bool writer = !obj.IsDir && OpensForWriting(flags);
+            if (writer && BeginWrite(obj.Gfid, obj.Fd) is var busy && busy != Errno.OK) return Done(busy);
             int os = Reopen(ctx, obj.Fd, flags & PassedOpenFlags);
-            if (os < 0) return Done(LastErr());
+            if (os < 0)
+            {
+                var err = LastErr();
+                if (writer) EndWrite(obj.Gfid);
+                return Done(err);
+            }
             if (!obj.IsDir) AddOpen(obj.Gfid);
-            Bind(fd, new PosixFd(os, obj.Gfid, obj.IsDir));
+            Bind(fd, new PosixFd(os, obj.Gfid, obj.IsDir, writer));
             return Done(Errno.OK);
         }
         finally
@@ -238,6 +259,8 @@ public sealed partial class PosixTranslator
             Libc.close(pf.Os);
             Interlocked.Decrement(ref _osFds);
             FdBudget.FileClosed();
+            if (pf.Writer) EndWrite(pf.Gfid);
+            Unmark(pf);
             if (!pf.IsDir) DropOpen(pf.Gfid);
             fd.SetCtx(this, null);
         }

@@ -192,8 +192,11 @@ public sealed partial class PosixTranslator
         try
         {
             if (obj.IsDir) return Done(new Result<Iatt>(Errno.EPERM));
-            e = AcquireDir(parent, out var dir);
+            // A second name would keep the old copy of a file being moved alive under it.
+            e = BeginChange(obj.Fd, obj.St, obj.Gfid, out var counted);
             if (e != Errno.OK) return Done(new Result<Iatt>(e));
+            e = AcquireDir(parent, out var dir);
+            if (e != Errno.OK) { EndChange(counted); return Done(new Result<Iatt>(e)); }
             try
             {
                 Span<byte> src = stackalloc byte[ProcPathLen];
@@ -213,7 +216,11 @@ public sealed partial class PosixTranslator
                             return Done(new Result<Iatt>(Errno.EEXIST));
                 }
             }
-            finally { ReleaseDir(dir); }
+            finally
+            {
+                ReleaseDir(dir);
+                EndChange(counted);
+            }
             e = FStat(obj.Fd, out obj.St);
             return Done(e == Errno.OK ? new Result<Iatt>(ToIatt(obj.St, obj.Gfid)) : new Result<Iatt>(e));
         }
@@ -224,7 +231,8 @@ public sealed partial class PosixTranslator
 
     public override ValueTask<Errno> RmdirAsync(FopContext ctx, Loc loc) => Done(RemoveEntry(ctx, loc, dir: true));
 
-    private unsafe Errno RemoveEntry(FopContext ctx, in Loc loc, bool dir)
+    /// <param name="retiredOnly">Only a retired file (one a rebalance moved away) is removed: the rebalance's unlink-migrated.</param>
+    private unsafe Errno RemoveEntry(FopContext ctx, in Loc loc, bool dir, bool retiredOnly = false)
     {
         var parent = ParentOf(loc);
         var name = loc.Name;
@@ -239,16 +247,23 @@ public sealed partial class PosixTranslator
         {
             int fd, r;
             using (FsCreds.Enter(ctx))
-            {
-                fixed (byte* p = z)
-                {
-                    fd = FdBudget.OpenAt(pdir.Fd, p, OPathNoFollow, 0);
-                    if (fd < 0) return LastErr();
-                    r = Libc.unlinkat(pdir.Fd, p, dir ? Libc.AT_REMOVEDIR : 0);
-                }
-            }
+                fixed (byte* p = z) fd = FdBudget.OpenAt(pdir.Fd, p, OPathNoFollow, 0);
+            if (fd < 0) return LastErr();
+            Gfid counted = default;
             try
             {
+                if (!dir)
+                {
+                    // A file being moved keeps its name until the move is done (or undone); a retired one
+                    // loses it only to the rebalance that moved it.
+                    e = FStat(fd, out var st);
+                    if (e != Errno.OK) return e;
+                    if (retiredOnly) { if (!FileMode.IsReg(st.Mode) || !IsRetired(fd)) return Errno.EINVAL; }
+                    else if ((e = BeginChange(fd, st, default, out counted)) != Errno.OK) return e;
+                }
+                else if (retiredOnly) return Errno.EINVAL;
+                using (FsCreds.Enter(ctx))
+                    fixed (byte* p = z) r = Libc.unlinkat(pdir.Fd, p, dir ? Libc.AT_REMOVEDIR : 0);
                 if (r != 0) return LastErr();
                 if (ReadGfid(fd, out var g) != Errno.OK) return Errno.OK;
                 // A directory that was removed has no links left; anything else means another
@@ -257,7 +272,11 @@ public sealed partial class PosixTranslator
                 else MaybeDropFileHandle(g);
                 return Errno.OK;
             }
-            finally { Libc.close(fd); }
+            finally
+            {
+                EndChange(counted);
+                Libc.close(fd);
+            }
         }
         finally { ReleaseDir(pdir); }
     }
@@ -291,6 +310,7 @@ public sealed partial class PosixTranslator
         if (e != Errno.OK) return Done(new Result<Iatt>(e));
         DirHandle? ndir = null;
         int src = -1, dst = -1;
+        Gfid srcCounted = default, dstCounted = default;
         try
         {
             e = AcquireDir(np, out ndir);
@@ -308,6 +328,10 @@ public sealed partial class PosixTranslator
             ReadGfid(src, out var sg);
             Stat dstSt = default;
             bool dstIsOther = dst >= 0 && FStat(dst, out dstSt) == Errno.OK && (dstSt.Ino != sst.Ino || dstSt.Dev != sst.Dev);
+            // Neither a file being moved nor one it would replace changes names until the move is over.
+            e = BeginChange(src, sst, sg, out srcCounted);
+            if (e == Errno.OK && dstIsOther) e = BeginChange(dst, dstSt, default, out dstCounted);
+            if (e != Errno.OK) return Done(new Result<Iatt>(e));
             bool movesDirs = FileMode.IsDir(sst.Mode) || (dstIsOther && FileMode.IsDir(dstSt.Mode));
             // Directory renames and their record updates happen in one order, so concurrent renames of
             // one directory cannot leave its record naming a place it has already left.
@@ -334,6 +358,8 @@ public sealed partial class PosixTranslator
         }
         finally
         {
+            EndChange(srcCounted);
+            EndChange(dstCounted);
             if (src >= 0) Libc.close(src);
             if (dst >= 0) Libc.close(dst);
             if (ndir is not null) ReleaseDir(ndir);

@@ -140,6 +140,9 @@ public sealed partial class PosixTranslator
         if (fd < 0) return LastErr();
         obj.Fd = fd;
         var err = FStat(fd, out obj.St);
+        // The old copy of a file a rebalance moved, kept only by fds still open on it: by GFID, the file is
+        // the new copy on another brick now.
+        if (err == Errno.OK && IsRetiredOrphan(fd, obj.St)) err = Errno.ESTALE;
         if (err != Errno.OK) obj.Close();
         return err;
     }

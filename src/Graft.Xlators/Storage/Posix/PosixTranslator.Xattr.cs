@@ -134,9 +134,16 @@ public sealed partial class PosixTranslator
 
     public override ValueTask<Errno> SetxattrAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> value, int flags)
     {
+        if (name == UnlinkMigratedXattr) return Done(UnlinkMigrated(ctx, loc, value.Span));
         var e = Resolve(ctx, loc, out var obj);
         if (e != Errno.OK) return Done(e);
-        try { return Done(SetX(ctx, obj.Fd, name, value.Span, flags)); }
+        try
+        {
+            e = BeginChange(obj.Fd, obj.St, obj.Gfid, out var counted);
+            if (e != Errno.OK) return Done(e);
+            try { return Done(SetX(ctx, obj.Fd, name, value.Span, flags)); }
+            finally { EndChange(counted); }
+        }
         finally { obj.Close(); }
     }
 
@@ -144,7 +151,11 @@ public sealed partial class PosixTranslator
     {
         var e = Resolve(ctx, loc, out var obj);
         if (e != Errno.OK) return Done(new Result<byte[]>(e));
-        try { return Done(GetX(ctx, obj.Fd, name)); }
+        try
+        {
+            if (name == MigratingXattr && ctx.IsRoot) return Done(IsMarked(obj.Gfid) ? new Result<byte[]>("1"u8.ToArray()) : new Result<byte[]>(Errno.ENODATA));
+            return Done(GetX(ctx, obj.Fd, name));
+        }
         finally { obj.Close(); }
     }
 
@@ -160,21 +171,48 @@ public sealed partial class PosixTranslator
     {
         var e = Resolve(ctx, loc, out var obj);
         if (e != Errno.OK) return Done(e);
-        try { return Done(RemoveX(ctx, obj.Fd, name)); }
+        try
+        {
+            e = BeginChange(obj.Fd, obj.St, obj.Gfid, out var counted);
+            if (e != Errno.OK) return Done(e);
+            try { return Done(RemoveX(ctx, obj.Fd, name)); }
+            finally { EndChange(counted); }
+        }
         finally { obj.Close(); }
     }
 
-    public override ValueTask<Errno> FsetxattrAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> value, int flags) =>
-        Done(fd.GetCtx(this) is PosixFd pf ? SetX(ctx, pf.Os, name, value.Span, flags) : Errno.EBADF);
+    public override ValueTask<Errno> FsetxattrAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> value, int flags)
+    {
+        if (fd.GetCtx(this) is not PosixFd pf) return Done(Errno.EBADF);
+        if (SetMoveXattr(ctx, pf, name, value.Span) is { } moved) return Done(moved);
+        return Done(ChangeThrough(pf, () => SetX(ctx, pf.Os, name, value.Span, flags)));
+    }
 
-    public override ValueTask<Result<byte[]>> FgetxattrAsync(FopContext ctx, Fd fd, string name) =>
-        Done(fd.GetCtx(this) is PosixFd pf ? GetX(ctx, pf.Os, name) : new Result<byte[]>(Errno.EBADF));
+    public override ValueTask<Result<byte[]>> FgetxattrAsync(FopContext ctx, Fd fd, string name)
+    {
+        if (fd.GetCtx(this) is not PosixFd pf) return Done(new Result<byte[]>(Errno.EBADF));
+        if (name == MigratingXattr && ctx.IsRoot) return Done(MarkWaited(pf));
+        return Done(GetX(ctx, pf.Os, name));
+    }
 
     public override ValueTask<Result<string[]>> FlistxattrAsync(FopContext ctx, Fd fd) =>
         Done(fd.GetCtx(this) is PosixFd pf ? ListX(ctx, pf.Os) : new Result<string[]>(Errno.EBADF));
 
-    public override ValueTask<Errno> FremovexattrAsync(FopContext ctx, Fd fd, string name) =>
-        Done(fd.GetCtx(this) is PosixFd pf ? RemoveX(ctx, pf.Os, name) : Errno.EBADF);
+    public override ValueTask<Errno> FremovexattrAsync(FopContext ctx, Fd fd, string name)
+    {
+        if (fd.GetCtx(this) is not PosixFd pf) return Done(Errno.EBADF);
+        if (name == MigratingXattr && ctx.IsRoot) return Done(Unmark(pf) ? Errno.OK : Errno.ENODATA);
+        return Done(ChangeThrough(pf, () => RemoveX(ctx, pf.Os, name)));
+    }
+
+    /// <summary>A change through an fd: a reader's counts as a writer while it runs (an fd open for writing is counted already).</summary>
+    private Errno ChangeThrough(PosixFd pf, Func<Errno> change)
+    {
+        bool count = !pf.IsDir && !pf.Writer;
+        if (count && BeginWrite(pf.Gfid, pf.Os) is var e && e != Errno.OK) return e;
+        try { return change(); }
+        finally { if (count) EndWrite(pf.Gfid); }
+    }
 
     public override ValueTask<Result<byte[]>> XattropAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> deltas)
     {

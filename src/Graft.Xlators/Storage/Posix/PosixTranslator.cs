@@ -95,6 +95,8 @@ public sealed partial class PosixTranslator : Translator
             _shared = SharedBrickState.Acquire(rootSt.Dev, rootSt.Ino, out var first);
             _openCounts = _shared.OpenCounts;
             _openLock = _shared.Sync;
+            _writerCounts = _shared.WriterCounts;
+            _marks = _shared.Marks;
             // Orphans can only be told apart at the first start in this process: later instances
             // (a client graph switch) share the open counts of the instances beside them.
             if (first) RemoveOrphanHandles();

@@ -20,6 +20,10 @@ internal sealed class SharedBrickState
 
     public readonly object Sync = new();
     public readonly Dictionary<Gfid, int> OpenCounts = new();
+    /// <summary>Fds open for writing (or opened with O_TRUNC) per GFID: a file with any cannot be marked for a move.</summary>
+    public readonly Dictionary<Gfid, int> WriterCounts = new();
+    /// <summary>Files a rebalance is moving: the fd whose mark it is (the mark goes with that fd).</summary>
+    public readonly Dictionary<Gfid, MoveMark> Marks = new();
 
     /// <summary>
     /// Locks for read-modify-write of an object's xattrs (xattrop), striped by inode: every
@@ -53,4 +57,16 @@ internal sealed class SharedBrickState
             if (--_users == 0) s_all.Remove(_key);
         }
     }
+}
+
+/// <summary>
+/// A rebalance's mark on a file it is moving (docs/distribute.md, "Moving files"): held by the fd the
+/// rebalance opened the source with, so it ends when that fd is released — by the rebalance, or by the
+/// brick when the rebalance's session ends. While it is on, no fd of the file can be opened for writing.
+/// </summary>
+internal sealed class MoveMark(PosixFd holder)
+{
+    public readonly PosixFd Holder = holder;
+    /// <summary>When (Environment.TickCount64) a writer was first refused because of this mark; 0: none yet.</summary>
+    public long FirstRefusedAt;
 }
