@@ -27,6 +27,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The bricks' secret: a session without it is root-squashed and never gets trusted.* xattrs,
+# which distribute keeps its layouts in.
+secret="$work/secret"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$secret"
+chmod 600 "$secret"
+
 # Starts N bricks and mounts a distribute volume over them on $work/mnt.
 up() {
   local n="$1" vol="$work/client.vol" i port
@@ -34,12 +40,13 @@ up() {
   pids=()
   for i in $(seq 0 $((n - 1))); do
     mkdir -p "$work/b$n-$i/b$i"
-    "$here/graft" brick --dir "$work/b$n-$i/b$i" --port 0 > "$work/brick$i.out" 2>&1 &
+    "$here/graft" brick --dir "$work/b$n-$i/b$i" --port 0 --secret-file "$secret" > "$work/brick$i.out" 2>&1 &
     pids+=("$!")
     for _ in $(seq 1 600); do grep -q '^listening' "$work/brick$i.out" && break; sleep 0.1; done
     port="$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$work/brick$i.out")"
     [ -n "$port" ] || { echo "brick $i did not start" >&2; cat "$work/brick$i.out" >&2; exit 1; }
-    printf 'volume b%d\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port %s\n    option remote-subvolume b%d\nend-volume\n' "$i" "$port" "$i" >> "$vol"
+    printf 'volume b%d\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port %s\n    option remote-subvolume b%d\n    option secret-file %s\nend-volume\n' \
+      "$i" "$port" "$i" "$secret" >> "$vol"
   done
   printf 'volume dht\n    type cluster/distribute\n    subvolumes %s\nend-volume\n' "$(seq -f 'b%g' -s ' ' 0 $((n - 1)))" >> "$vol"
   mkdir -p "$work/mnt"
