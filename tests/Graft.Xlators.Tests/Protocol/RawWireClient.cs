@@ -42,15 +42,8 @@ internal sealed class RawWireClient : IAsyncDisposable
         return c;
     }
 
-    public static byte[] Frame(FrameType t, FrameFlags f, FopOp op, ulong id, BodyWriter? w)
-    {
-        int n = w?.TotalLength ?? 0;
-        var b = new byte[FrameHeader.Size + n];
-        new FrameHeader(t, f, op, id, n).Write(b);
-        w?.Written.CopyTo(b.AsSpan(FrameHeader.Size));
-        w?.Bulk.Span.CopyTo(b.AsSpan(FrameHeader.Size + (w?.Length ?? 0)));
-        return b;
-    }
+    public static byte[] Frame(FrameType t, FrameFlags f, FopOp op, ulong id, BodyWriter? w) =>
+        WireCodecRoundTrips.Frame(t, f, op, id, w ?? new BodyWriter());
 
     /// <summary>The frame of request <paramref name="q"/> with the next request id (returned).</summary>
     public (byte[] Frame, ulong Id) Request(FopRequest q)
