@@ -52,8 +52,15 @@ internal sealed class RawClient : IAsyncDisposable
         return new RawClient(s, ssl);
     }
 
-    public static byte[] Frame(FrameType t, FopOp op, ulong id, BodyWriter? w, FrameFlags flags = FrameFlags.None) =>
-        WireCodecRoundTrips.Frame(t, flags, op, id, w ?? new BodyWriter());
+    public static byte[] Frame(FrameType t, FopOp op, ulong id, BodyWriter? w, FrameFlags flags = FrameFlags.None)
+    {
+        int n = w?.TotalLength ?? 0;
+        var b = new byte[FrameHeader.Size + n];
+        new FrameHeader(t, flags, op, id, n).Write(b);
+        w?.Written.CopyTo(b.AsSpan(FrameHeader.Size));
+        w?.Bulk.Span.CopyTo(b.AsSpan(FrameHeader.Size + (w?.Length ?? 0)));
+        return b;
+    }
 
     public async Task SendAsync(byte[] bytes) { await Stream.WriteAsync(bytes); await Stream.FlushAsync(); }
 

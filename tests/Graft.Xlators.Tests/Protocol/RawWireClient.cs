@@ -43,7 +43,7 @@ internal sealed class RawWireClient : IAsyncDisposable
     }
 
     public static byte[] Frame(FrameType t, FrameFlags f, FopOp op, ulong id, BodyWriter? w) =>
-        WireCodecRoundTrips.Frame(t, f, op, id, w ?? new BodyWriter());
+        RawClient.Frame(t, op, id, w, f);
 
     /// <summary>The frame of request <paramref name="q"/> with the next request id (returned).</summary>
     public (byte[] Frame, ulong Id) Request(FopRequest q)
