@@ -10,17 +10,20 @@ internal sealed class SwitchVolume : IAsyncDisposable
 {
     public readonly string BrickDir;
     public readonly Volume Volume;
+    /// <summary>What the volume logged at warning level or above.</summary>
+    public readonly WarningLog Log;
     private bool _faults;
 
-    private SwitchVolume(string dir, Volume v) { BrickDir = dir; Volume = v; }
+    private SwitchVolume(string dir, Volume v, WarningLog log) { BrickDir = dir; Volume = v; Log = log; }
 
     public static async Task<SwitchVolume> CreateAsync(VolumeOptions? options = null)
     {
         var dir = Path.Combine(Path.GetTempPath(), "graft-client-tests", "switch-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
+        var log = new WarningLog();
         var v = await Volume.OpenVolfileTextAsync(Volfile(dir, faults: false), "client.vol",
-            options ?? new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(10), RetirementTimeout = TimeSpan.FromSeconds(20) });
-        return new SwitchVolume(dir, v);
+            options ?? new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(10), RetirementTimeout = TimeSpan.FromSeconds(20) }, loggers: log);
+        return new SwitchVolume(dir, v, log);
     }
 
     /// <summary>The volfile: posix, optionally debug/faults above it (a different tree: a new graph), a pass-through top.</summary>

@@ -76,7 +76,7 @@ public class WritersDuringASwitchStorm(Xunit.Abstractions.ITestOutputHelper outp
         stop.Cancel();
         await Task.WhenAll(writers.Concat(readers)).WaitAsync(TimeSpan.FromSeconds(60));
 
-        Assert.Empty(errors);
+        Assert.True(errors.Count == 0, string.Join('\n', errors) + "\nthe volume logged:\n" + t.Log);
         for (int w = 0; w < Writers; w++)
         {
             var data = await t.Volume.ReadAllBytesAsync($"/w{w}");

@@ -169,7 +169,7 @@ public class TheAcceptLoopBacksOffWhenOutOfDescriptors
         await brick.WaitForLogAsync("clean disconnect");
         // Some descriptors to spare, then none: more idle connections than that leave accept failing.
         const int Spare = 16;
-        int open = Directory.GetFiles($"/proc/{brick.Pid}/fd").Length;
+        int open = brick.OpenDescriptors();
         (await Proc.RunAsync("prlimit", ["--pid", brick.Pid.ToString(CultureInfo.InvariantCulture), $"--nofile={open + Spare}:{open + Spare}"])).Ok("prlimit");
         var idle = new List<RawClient>();
         try
@@ -189,7 +189,7 @@ public class TheAcceptLoopBacksOffWhenOutOfDescriptors
             foreach (var c in idle) await c.DisposeAsync();
         }
         // Descriptors are back once the brick has closed the idle connections (backlog included): a client is served again.
-        await NetClient.Until(() => Directory.GetFiles($"/proc/{brick.Pid}/fd").Length <= open, "the brick to close the idle connections");
+        await NetClient.Until(() => brick.OpenDescriptors() <= open, "the brick to close the idle connections");
         var g = NetClient.NewGraph(brick.Port, "b");
         Assert.True(await g.StartAndWaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None),
             "no client served after the shortage:\n" + string.Join('\n', brick.Log.TakeLast(20)));

@@ -34,6 +34,18 @@ internal sealed partial class BrickProcess : IAsyncDisposable
     public bool HasExited => _p.HasExited;
     public IEnumerable<string> Log => _log;
 
+    /// <summary>How many descriptors the brick has open; a brick that is gone fails the test with its exit code and log.</summary>
+    public int OpenDescriptors()
+    {
+        try { return Directory.GetFiles($"/proc/{_p.Id}/fd").Length; }
+        catch (DirectoryNotFoundException)
+        {
+            _p.WaitForExit(5000);
+            Assert.Fail($"the brick exited ({(_p.HasExited ? "code " + _p.ExitCode : "still exiting")}):\n" + string.Join('\n', _log.TakeLast(40)));
+            throw;
+        }
+    }
+
     public static string NewTempDir()
     {
         var t = Path.Combine(Path.GetTempPath(), "graft-e2e-network", Guid.NewGuid().ToString("n"));
