@@ -12,8 +12,6 @@ public sealed partial class PosixTranslator
 {
     private enum NewKind { Node, Dir, Symlink }
 
-    private readonly object _dirRenameLock = new();
-
     private const int SymlinkMax = 4095;
 
     public override ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid)

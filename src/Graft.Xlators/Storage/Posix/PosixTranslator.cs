@@ -48,14 +48,11 @@ public sealed partial class PosixTranslator : Translator
     private Dictionary<Gfid, int> _openCounts = new();
     private object _openLock = new();
 
-    // Serialises "create an object and give it a GFID" against "found without a GFID, assign one"
-    // for the same (parent, name), so a lookup racing a create cannot stamp a random GFID first.
-    private readonly object[] _nameLocks = CreateLocks(64);
-
-    // Serialises claiming a client-chosen GFID for an object found without one (checking that no
-    // live object holds it, then stamping it), so two objects cannot both find it free. Taken
-    // inside a name lock.
-    private readonly object _claimLock = new();
+    // The brick's name, claim and directory-rename locks (SharedBrickState says what each is for):
+    // shared by every instance on this directory, since a switch runs two graphs side by side.
+    private object[] _nameLocks = SharedBrickState.NewLocks();
+    private object _claimLock = new();
+    private object _dirRenameLock = new();
 
     /// <summary>The brick directory, as configured.</summary>
     public string Directory { get; private set; } = "";
@@ -70,13 +67,6 @@ public sealed partial class PosixTranslator : Translator
 
     /// <summary>Non-directory objects currently open through this brick.</summary>
     public int OpenObjects { get { lock (_openLock) return _openCounts.Count; } }
-
-    private static object[] CreateLocks(int n)
-    {
-        var a = new object[n];
-        for (int i = 0; i < n; i++) a[i] = new object();
-        return a;
-    }
 
     public override ValueTask InitAsync(CancellationToken ct)
     {
@@ -97,6 +87,9 @@ public sealed partial class PosixTranslator : Translator
             _openLock = _shared.Sync;
             _writerCounts = _shared.WriterCounts;
             _marks = _shared.Marks;
+            _nameLocks = _shared.NameLocks;
+            _claimLock = _shared.ClaimLock;
+            _dirRenameLock = _shared.DirRenameLock;
             // Orphans can only be told apart at the first start in this process: later instances
             // (a client graph switch) share the open counts of the instances beside them.
             if (first) RemoveOrphanHandles();

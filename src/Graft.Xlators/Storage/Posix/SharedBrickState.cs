@@ -5,7 +5,8 @@ namespace Graft.Xlators.Storage.Posix;
 /// <summary>
 /// What every storage/posix instance of one brick directory in this process must agree on:
 /// which GFIDs are open (a handle must outlive an unlinked file's last name while any instance
-/// has it open), and whether the start-up orphan scan already ran. A client graph switch puts
+/// has it open), whether the start-up orphan scan already ran, and the locks that order changes
+/// to names, GFIDs and directory records. A client graph switch puts
 /// two instances on one directory side by side (the old graph still holds fds while the new one
 /// starts), so this cannot be per instance: the new instance's scan would delete the handle of a
 /// file the old one has open-but-unlinked, and the old instance's last release would drop a
@@ -26,11 +27,31 @@ internal sealed class SharedBrickState
     public readonly Dictionary<Gfid, MoveMark> Marks = new();
 
     /// <summary>
+    /// Serialise "create an object and give it a GFID" against "found without a GFID, assign one"
+    /// for the same (parent, name), striped by name: a lookup racing a create — through another
+    /// graph's instance, too — cannot stamp a random GFID first (the creator's stamp would then fail
+    /// and undo the file under the lookup).
+    /// </summary>
+    public readonly object[] NameLocks = NewLocks();
+
+    /// <summary>
+    /// Serialises claiming a client-chosen GFID for an object found without one (checking that no
+    /// live object holds it, then stamping it), so two objects cannot both find it free. Taken
+    /// inside a name lock.
+    /// </summary>
+    public readonly object ClaimLock = new();
+
+    /// <summary>Serialises directory renames against healing a directory's (parent, name) record.</summary>
+    public readonly object DirRenameLock = new();
+
+    public static object[] NewLocks() => Enumerable.Range(0, 64).Select(_ => new object()).ToArray();
+
+    /// <summary>
     /// Locks for read-modify-write of an object's xattrs (xattrop), striped by inode: every
     /// instance on this brick takes the same one for the same object, so concurrent adds never
     /// lose one. The critical section is two xattr syscalls.
     /// </summary>
-    private readonly object[] _xattrLocks = Enumerable.Range(0, 64).Select(_ => new object()).ToArray();
+    private readonly object[] _xattrLocks = NewLocks();
 
     public object XattrLock(ulong dev, ulong ino) => _xattrLocks[(int)((ino ^ (dev << 7)) % (ulong)_xattrLocks.Length)];
 
