@@ -16,9 +16,12 @@ internal sealed class DistributedVolume : IAsyncDisposable
 
     private DistributedVolume(string root) { _root = root; }
 
-    public static async Task<DistributedVolume> CreateAsync(int bricks, string options = "")
+    /// <summary>Each brick is features/locks over storage/posix (volume b{i}), rather than storage/posix alone.</summary>
+    public bool WithLocks { get; private init; }
+
+    public static async Task<DistributedVolume> CreateAsync(int bricks, string options = "", bool withLocks = false)
     {
-        var v = new DistributedVolume(Path.Combine(Path.GetTempPath(), "graft-dht-tests", Guid.NewGuid().ToString("N")));
+        var v = new DistributedVolume(Path.Combine(Path.GetTempPath(), "graft-dht-tests", Guid.NewGuid().ToString("N"))) { WithLocks = withLocks };
         for (int i = 0; i < bricks; i++) v.AddBrickDir();
         v.Volume = await Volume.OpenVolfileTextAsync(v.Volfile(bricks, options), "dht.vol",
             new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(10) });
@@ -38,7 +41,11 @@ internal sealed class DistributedVolume : IAsyncDisposable
     {
         var sb = new StringBuilder();
         for (int i = 0; i < n; i++)
-            sb.Append($"volume b{i}\n    type storage/posix\n    option directory {Bricks[i]}\nend-volume\n\n");
+        {
+            if (!WithLocks) sb.Append($"volume b{i}\n    type storage/posix\n    option directory {Bricks[i]}\nend-volume\n\n");
+            else sb.Append($"volume p{i}\n    type storage/posix\n    option directory {Bricks[i]}\nend-volume\n\n")
+                   .Append($"volume b{i}\n    type features/locks\n    option lock-grace 0\n    subvolumes p{i}\nend-volume\n\n");
+        }
         sb.Append("volume dht\n    type cluster/distribute\n");
         foreach (var line in options.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(line.Trim()).Append('\n');
         sb.Append("    subvolumes ").AppendJoin(' ', Enumerable.Range(0, n).Select(i => "b" + i)).Append("\nend-volume\n");

@@ -1,5 +1,6 @@
 using Graft.Core;
 using Graft.Xlators.Debug.Faults;
+using Graft.Xlators.Features.Index;
 using Graft.Xlators.Features.Locks;
 using Graft.Xlators.Protocol.Client;
 using Graft.Xlators.Protocol.Server;
@@ -29,10 +30,11 @@ internal sealed class InProcessBrick : IAsyncDisposable
     /// asked for) sits between the server and storage/posix, as in the standard brick graph. With
     /// <paramref name="secret"/> (the default) clients must prove <see cref="TestSecret"/>, and
     /// <see cref="NewClientGraph"/> makes clients that do; without it (or with TLS) the brick asks none.
+    /// <paramref name="healIndex"/> (with <paramref name="lockOptions"/>): features/index above storage/posix, as in the standard brick graph.
     /// </summary>
     public static async Task<InProcessBrick> StartAsync(Dictionary<string, string>? serverOptions = null, string? temp = null,
                                                         Dictionary<string, string>? lockOptions = null,
-                                                        Dictionary<string, string>? faultOptions = null, bool secret = true)
+                                                        Dictionary<string, string>? faultOptions = null, bool secret = true, bool healIndex = false)
     {
         serverOptions = new Dictionary<string, string>(serverOptions ?? []);
         if (secret && !serverOptions.ContainsKey("tls-cert")) serverOptions.TryAdd("secret-file", TestSecret.File);
@@ -49,8 +51,12 @@ internal sealed class InProcessBrick : IAsyncDisposable
         {
             var lo = new Dictionary<string, string> { ["lock-grace"] = "0" };
             foreach (var (k, v) in lockOptions) lo[k] = v;
-            graph = Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", posix), (LocksTranslator.Spec, "brick", lo),
-                                 (ProtocolServer.Spec, "server", serverOptions));
+            graph = !healIndex
+                ? Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", posix), (LocksTranslator.Spec, "brick", lo),
+                               (ProtocolServer.Spec, "server", serverOptions))
+                : Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", posix),
+                               (IndexTranslator.Spec, "brick-index", new Dictionary<string, string> { ["index-directory"] = Path.Combine(temp, "brick", ".graft", "indices") }),
+                               (LocksTranslator.Spec, "brick", lo), (ProtocolServer.Spec, "server", serverOptions));
         }
         Assert.True(await graph.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None));
         return new InProcessBrick(temp, graph, serverOptions.GetValueOrDefault("secret-file"));
