@@ -154,12 +154,14 @@ public abstract class FileOperationsBattery(IMountUnderTest fx)
     {
         var f = Path.Combine(fx.NewDir("attrs"), "f");
         await File.WriteAllTextAsync(f, "x");
-        var before = await Sh($"stat -c '%a %Z.%W' '{f}'");
-        var ctime0 = long.Parse(await Sh($"stat -c %Z '{f}'"), System.Globalization.CultureInfo.InvariantCulture);
-        // ctime has one-second resolution in stat(1)'s %Z: wait (bounded) for the clock to pass it.
-        await Proc.Until(() => DateTimeOffset.UtcNow.ToUnixTimeSeconds() > ctime0, "the clock to pass the file's ctime", 5);
+        var before = await Sh($"stat -c '%a %.9Z' '{f}'");
+        var ctime0 = decimal.Parse(await Sh($"stat -c %.9Z '{f}'"), System.Globalization.CultureInfo.InvariantCulture);
+        // The brick's file system stamps ctime from the kernel's coarse clock, up to a tick (4-10 ms)
+        // behind the wall clock: wait (bounded) until the wall clock is well past the first ctime, so
+        // a chmod's ctime must be later than it.
+        await Proc.Until(() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000m > ctime0 + 0.05m, "the clock to pass the file's ctime", 5);
         Assert.Equal("640", await Sh($"chmod 640 '{f}' && stat -c %a '{f}'"));
-        var ctime1 = long.Parse(await Sh($"stat -c %Z '{f}'"), System.Globalization.CultureInfo.InvariantCulture);
+        var ctime1 = decimal.Parse(await Sh($"stat -c %.9Z '{f}'"), System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(ctime1 > ctime0, $"ctime did not move on chmod ({before} → {ctime1})");
         Assert.Equal("-rw-r-----", await Sh($"stat -c %A '{f}'"));
 
