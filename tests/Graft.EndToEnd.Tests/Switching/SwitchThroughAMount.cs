@@ -145,9 +145,10 @@ public class SwitchThroughAMount(Xunit.Abstractions.ITestOutputHelper output)
         using (var b = File.Create(Path.Combine(m.Volume.Brick, "shared"))) b.SetLength(64L << 20);
         using var fs = new FileStream(m.P("shared"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 0, FileOptions.None);
         var handle = fs.SafeFileHandle;
-        // Three rounds in which the fd is still on the old graph when the threads start. Under the whole suite's
-        // load it once had moved already (cause not yet known; the mount's debug log below will say which request
-        // moved it): such a round proves nothing either way, so it is noted and another switch is made (bounded).
+        // Three rounds in which the fd is still on the old graph when the threads start. In the whole suite it can
+        // move first: a child process another test forks in this same test process inherits the fd until its exec
+        // closes it, and that close is a FLUSH of this file, which moves it. Such a round proves nothing either way,
+        // so it is noted (with the mount's debug log) and another switch is made (bounded).
         int rounds = 0, attempts = 0;
         while (rounds < 3)
         {
