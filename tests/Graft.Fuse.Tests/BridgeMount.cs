@@ -25,7 +25,9 @@ sealed class BridgeMount : IAsyncDisposable
 
     /// <param name="locks">Put features/locks above storage/posix, as on a brick, so lock requests are arbitrated
     /// between lock owners rather than by the brick's own OS locks.</param>
-    public static async Task<BridgeMount> StartAsync(FuseBridgeOptions? bridgeOptions = null, bool defaultPermissions = true, bool locks = false)
+    /// <param name="options">The session's options (e.g. a registry, so that volfiles can switch it to new graphs).</param>
+    public static async Task<BridgeMount> StartAsync(FuseBridgeOptions? bridgeOptions = null, bool defaultPermissions = true, bool locks = false,
+        MountOptions? options = null)
     {
         string root = Path.Combine(TestMount.PrivateTemp(), "bridge-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path.Combine(root, "brick"));
@@ -35,7 +37,7 @@ sealed class BridgeMount : IAsyncDisposable
             ? Graph.Linear(1, posix, (Graft.Xlators.Features.Locks.LocksTranslator.Spec, "locks", new Dictionary<string, string> { ["lock-grace"] = "0" }))
             : Graph.Linear(1, posix);
         Assert.True(await graph.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None), "brick graph did not come up");
-        var session = new MountSession(graph);
+        var session = new MountSession(graph, options);
         var fuse = await FuseSession.MountAsync(Path.Combine(root, "mnt"), new FuseBridge(session, bridgeOptions),
             new FuseMountOptions { AllowOther = true, DefaultPermissions = defaultPermissions });
         if (!fuse.Ok)

@@ -27,7 +27,9 @@ static partial class Native
     public static partial int lsetxattr(string path, string name, ReadOnlySpan<byte> value, nuint size, int flags);
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int renameat2(int olddirfd, string oldpath, int newdirfd, string newpath, uint flags);
-    public const int AT_FDCWD = -100;
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int open(string path, int flags, int mode);
+    public const int AT_FDCWD = -100, O_RDONLY = 0, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80;
     public static int Errno => Marshal.GetLastPInvokeError();
 }
 

@@ -65,6 +65,14 @@ public sealed partial class FuseBridge : IFuseFileSystem
         return c;
     }
 
+    /// <summary>The pooled request's fop context still names the graph its last fop ran on (the session sets it on
+    /// entry): a request object resting in the pool would keep that graph reachable after it is retired and
+    /// destroyed (DESIGN invariant 8).</summary>
+    public void RequestDone(FuseRequest r)
+    {
+        if (r.UserState is FopContext c) c.Graph = null;
+    }
+
     /// <summary>A name, symlink target or xattr name from the kernel: bytes, mapped losslessly (<see cref="NameBytes"/>).</summary>
     static string Str(ReadOnlyMemory<byte> name) => NameBytes.GetString(name.Span);
 

@@ -160,6 +160,7 @@ public sealed unsafe partial class FuseRequest
         {
             _session.ReportMissingReply(this, error);
         }
+        _session.HandlerDone(this);
         _session.Release(this);
     }
 

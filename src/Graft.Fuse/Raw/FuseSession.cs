@@ -209,6 +209,12 @@ public sealed partial class FuseSession : IDisposable
         r.Free();
     }
 
+    internal void HandlerDone(FuseRequest r)
+    {
+        try { _fs.RequestDone(r); }
+        catch (Exception e) { LogHandlerFailed(r.Unique, r.Opcode, e); } // it must not throw; the request is answered already
+    }
+
     /// <summary>The handler is done with the request: forget it for INTERRUPT and reuse its buffer.</summary>
     internal void Release(FuseRequest r)
     {

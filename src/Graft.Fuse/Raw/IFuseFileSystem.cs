@@ -19,6 +19,11 @@ public interface IFuseFileSystem
     /// <summary>DESTROY (sent on clean unmount of some mount types) or the connection ended.</summary>
     void Destroyed() { }
 
+    /// <summary>The handler of <paramref name="r"/> is done (its task completed and it was answered) and the pooled
+    /// object is about to be reused: what the filesystem keeps in <see cref="FuseRequest.UserState"/> must let go of
+    /// anything it should not keep alive while the object sits in the pool. Runs once per request; must not throw.</summary>
+    void RequestDone(FuseRequest r) { }
+
     /// <summary>Which lock requests this filesystem serves: <see cref="FuseInitFlags.PosixLocks"/> (fcntl and OFD
     /// locks: GETLK, SETLK, SETLKW) and <see cref="FuseInitFlags.FlockLocks"/> (flock(2): SETLK/SETLKW with
     /// <see cref="FuseConst.LkFlock"/>). Asked for at INIT only if listed here; without them the kernel keeps

@@ -71,8 +71,9 @@ public class LocksThroughMountSwitches(Xunit.Abstractions.ITestOutputHelper outp
     [MountFact]
     public async Task One_process_with_fds_on_two_graphs_takes_and_releases_locks_through_both_without_conflict()
     {
-        // No background sweep: the idle fd must stay on the old graph while the other one moves.
-        await using var m = new SwitchingMount(await MountedVolume.UpAsync("lock-two-graphs", "sweep_delay=3600"));
+        // No background sweep: the idle fd must stay on the old graph while the other one moves. The sweep never
+        // waits past retirement_timeout (then the old graph is torn down, idle fd and its lock with it), so that is as long.
+        await using var m = new SwitchingMount(await MountedVolume.UpAsync("lock-two-graphs", "sweep_delay=3600", "retirement_timeout=3600"));
         await using var a = await LockProcess.StartAsync("A");
         await using var b = await LockProcess.StartAsync("B");
         await a.ExpectAsync($"open old {m.P("db")} rwc", "ok");

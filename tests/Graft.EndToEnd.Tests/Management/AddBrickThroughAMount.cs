@@ -44,8 +44,17 @@ public sealed class AddBrickThroughAMount
                 await Task.Delay(200);
             }
             Assert.Equal("completed", state);
-            for (int i = 0; i < 20; i++) File.WriteAllText(Path.Combine(mnt, $"new{i}"), $"{i}\n");
+            // The mount's graph came up when the new brick was started but perhaps not yet listening (on a loaded
+            // machine it is still down after distribute's subvolume-wait); its client then connects on its own
+            // retry schedule, and until it has, a file that hashes to the new brick gets ENOTCONN. So each create
+            // is retried (bounded); every file must land, and some of them on the new brick.
+            for (int i = 0; i < 20; i++)
+            {
+                var (path, text) = (Path.Combine(mnt, $"new{i}"), $"{i}\n");
+                await Proc.Until(() => TryWrite(path, text), $"new{i} created (the mount reaches the new brick)", seconds: 60);
+            }
             for (int i = 0; i < 20; i++) Assert.Equal($"{i}\n", File.ReadAllText(Path.Combine(mnt, $"new{i}")));
+            Assert.Contains(Directory.GetFiles(Path.Combine(home, "b2")), f => Path.GetFileName(f).StartsWith("new", StringComparison.Ordinal));
         }
         catch (Exception) { Console.Error.WriteLine(d.Log); throw; }
         finally
@@ -54,5 +63,11 @@ public sealed class AddBrickThroughAMount
             if (Proc.IsMounted(mnt)) await Proc.RunAsync("umount", ["-l", mnt], seconds: 30);
         }
         try { Directory.Delete(home, true); } catch (IOException) { }
+    }
+
+    private static bool TryWrite(string path, string text)
+    {
+        try { File.WriteAllText(path, text); return true; }
+        catch (IOException) { return false; }
     }
 }

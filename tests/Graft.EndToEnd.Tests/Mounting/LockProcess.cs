@@ -62,6 +62,24 @@ internal sealed class LockProcess : IAsyncDisposable
     public async Task ExpectAsync(string command, string answer, double seconds = 30)
         => Assert.Equal(answer, await SendAsync(command, seconds));
 
+    /// <summary>Waits (bounded) until a write request that conflicts with [start, start+len) is queued on the
+    /// brick: until this process's read lock there, through <paramref name="fd"/>, is refused (the queue is fair,
+    /// so a byte nobody holds is refused only because a queued writer wants it first). A probe lock that is
+    /// granted meanwhile is given back at once.</summary>
+    public async Task WaitUntilWriterQueuedAsync(string fd, long start, long len, double seconds = 30)
+    {
+        var sw = Stopwatch.StartNew();
+        while (true)
+        {
+            var answer = await SendAsync($"fcntl {fd} setlk r {start} {len}");
+            if (answer == "err EAGAIN") return;
+            Assert.Equal("ok", answer);
+            await ExpectAsync($"fcntl {fd} setlk u {start} {len}", "ok");
+            Assert.True(sw.Elapsed.TotalSeconds < seconds, $"no waiting writer showed on [{start}, +{len}) within {seconds}s");
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>Kills the process (SIGKILL): the kernel closes its files, and so releases its locks.</summary>
     public void Kill()
     {

@@ -59,23 +59,6 @@ public class LocksThroughAMount(TwoMountsFixture fx) : IClassFixture<TwoMountsFi
 {
     static Task<LockProcess> Start(string name) => LockProcess.StartAsync(name);
 
-    /// <summary>Waits (bounded) until a write request that conflicts with [start, start+len) is queued on the
-    /// brick: until <paramref name="probe"/>'s read lock there is refused. A probe lock that is granted meanwhile
-    /// is given back at once.</summary>
-    static async Task WaitUntilQueuedAsync(LockProcess probe, string fd, long start, long len, double seconds = 30)
-    {
-        var sw = Stopwatch.StartNew();
-        while (true)
-        {
-            var answer = await probe.SendAsync($"fcntl {fd} setlk r {start} {len}");
-            if (answer == "err EAGAIN") return;
-            Assert.Equal("ok", answer);
-            await probe.ExpectAsync($"fcntl {fd} setlk u {start} {len}", "ok");
-            Assert.True(sw.Elapsed.TotalSeconds < seconds, $"no waiting writer showed on [{start}, +{len}) within {seconds}s");
-            await Task.Delay(20);
-        }
-    }
-
     /// <summary>Retries a non-blocking command until it answers <paramref name="expected"/> (bounded): for what
     /// happens after close(2) returns — the kernel sends RELEASE in the background.</summary>
     static async Task EventuallyAsync(LockProcess p, string command, string expected, double seconds = 30)
@@ -270,7 +253,7 @@ public class LocksThroughAMount(TwoMountsFixture fx) : IClassFixture<TwoMountsFi
         await a.ExpectAsync("fcntl f setlk w 0 10", "ok");
         await b.ExpectAsync("fcntl f setlk r 10 10", "ok");
         var aWaits = a.BeginAsync("fcntl f setlkw w 10 10");  // A waits for B
-        await WaitUntilQueuedAsync(probe, "f", 10, 10);
+        await probe.WaitUntilWriterQueuedAsync("f", 10, 10);
         await b.ExpectAsync("fcntl f setlkw w 0 10", "err EDEADLK"); // B would wait for A: refused
         Assert.False(aWaits.IsCompleted, $"A's wait ended: {(aWaits.IsCompleted ? aWaits.Result : "")}");
         await b.ExpectAsync("fcntl f setlk u 10 10", "ok");
@@ -289,7 +272,7 @@ public class LocksThroughAMount(TwoMountsFixture fx) : IClassFixture<TwoMountsFi
         await probe.ExpectAsync($"open f {f} rw", "ok");
         await a.ExpectAsync("fcntl f setlk r 0 10", "ok");
         var bWaits = b.BeginAsync("fcntl f setlkw w 0 10");
-        await WaitUntilQueuedAsync(probe, "f", 0, 10);
+        await probe.WaitUntilWriterQueuedAsync("f", 0, 10);
         Assert.False(bWaits.IsCompleted, $"B's wait ended while A held its lock: {(bWaits.IsCompleted ? bWaits.Result : "")}");
         await a.ExpectAsync("fcntl f setlk u 0 10", "ok");
         Assert.Equal("ok", await bWaits.WaitAsync(TimeSpan.FromSeconds(30)));
@@ -308,7 +291,7 @@ public class LocksThroughAMount(TwoMountsFixture fx) : IClassFixture<TwoMountsFi
         await c.ExpectAsync($"open f {f} rw", "ok");
         await a.ExpectAsync("fcntl f setlk r 0 10", "ok");
         _ = b.BeginAsync("fcntl f setlkw w 0 10");
-        await WaitUntilQueuedAsync(c, "f", 0, 10);
+        await c.WaitUntilWriterQueuedAsync("f", 0, 10);
         b.Kill(); // SIGKILL: the kernel INTERRUPTs the SETLKW and waits for its answer before the process can end
         Assert.True(await b.ExitedWithinAsync(30), "the killed waiter did not end: its SETLKW was never answered");
         // Only A's read lock is left: a reader is no longer held back by B's queued write.

@@ -35,6 +35,10 @@ internal static partial class Sys
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
     [LibraryImport("libc", SetLastError = true)] public static partial int close(int fd);
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int mkdir(string path, int mode);
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int link(string oldpath, string newpath);
     [LibraryImport("libc", SetLastError = true)] public static partial int ftruncate(int fd, long length);
     public const int AT_FDCWD = -100, RENAME_NOREPLACE = 1;
     public const int O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200;

@@ -14,7 +14,9 @@ namespace Graft.EndToEnd.Tests.Network;
 /// </summary>
 public class LocksSurviveABrickRestart
 {
-    private const int GraceSeconds = 4;
+    // Long enough for the holder's reconnect and reclaim on a loaded machine (4 s ran out at load 38); the test
+    // waits for all of it once, when the other mount's request is answered at its end.
+    private const int GraceSeconds = 10;
 
     [Fact]
     public async Task The_holder_reclaims_in_the_grace_and_another_mount_waits_for_its_end_then_gets_eagain()
@@ -43,10 +45,9 @@ public class LocksSurviveABrickRestart
 
             await brick.KillHardAsync();
             // The grace begins between the start of the process and its "listening": a lower bound on
-            // when it ends is measured from before the start, an upper bound from the listening.
+            // when it ends is measured from before the start.
             var spawned = Stopwatch.StartNew();
             brick = await BrickProcess.ServeDirAsync(dir, port, "--lock-grace", GraceSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            var listening = Stopwatch.StartNew();
 
             // The other mount is back first and asks for the range: held by the grace, not refused yet.
             await NetClient.Until(() => other.Client.Connects >= 2 && other.Client.IsConnected, "other mount reconnected");
@@ -58,7 +59,8 @@ public class LocksSurviveABrickRestart
             Assert.Equal(1, holder.Client.Resets);
             Assert.Equal(Errno.OK, (await holder.Lk(fd, LockCmd.Reclaim, range)).Error);
             Assert.Equal(Errno.OK, (await holder.Lk(fd, LockCmd.Reclaim, flock)).Error);
-            Assert.True(listening.Elapsed < TimeSpan.FromSeconds(GraceSeconds), $"reclaimed within the grace ({listening.Elapsed})");
+            // Within the grace: after it a reclaim is a plain SETLK, and the other mount's request, answered at the
+            // grace's end, would have taken the range first (the reclaims above would then be EAGAIN, and it OK).
 
             Assert.Equal(Errno.EAGAIN, await stolen.WaitAsync(TimeSpan.FromSeconds(GraceSeconds + 15)));
             Assert.Equal(Errno.EAGAIN, await stolenFlock.WaitAsync(TimeSpan.FromSeconds(15)));

@@ -28,10 +28,11 @@ public class LostFrameForcesRetirement
             await NetClientWait.Until(() => t.Volume.Session.ActiveGraph.FopsInFlight > 0, "the read is held");
             Assert.False(stuck.IsCompleted);
 
-            var switchClock = Stopwatch.StartNew();
             await t.ApplyAsync(writeBehind: false); // no faults layer: a new graph
-            switchClock.Stop();
-            Assert.True(switchClock.Elapsed < TimeSpan.FromSeconds(1), $"the switch took {switchClock.Elapsed}");
+            // The switch is done while the read is still held and its graph still there: it did not wait for them.
+            // (The retirement bound runs from the switch's end, so a slow switch under load cannot fail this.)
+            Assert.False(stuck.IsCompleted, "the switch waited for the held read");
+            Assert.Contains(t.Volume.Session.Graphs, g => g.Generation == oldGen);
 
             // The new graph serves at once, the same file included.
             Assert.Equal(4096, (await t.Volume.ReadAllBytesAsync("/f")).Length);

@@ -3,14 +3,16 @@ using Graft.EndToEnd.Tests.Mounting;
 namespace Graft.EndToEnd.Tests.WriteBack;
 
 /// <summary>
-/// An application that writes through a mount and checks fdatasync(2) and close(2) learns that
+/// An application that writes through a mount and checks fsync(2) (or fdatasync(2)) and close(2) learns that
 /// write-behind could not write its acknowledged bytes, with the cause it can act on (here ENOSPC
 /// from the layer below); one that never fsyncs learns it from close(2) alone.
 /// </summary>
 public class AWriteBackFailureReachesFsyncAndCloseThroughFuse
 {
-    [MountFact]
-    public async Task Fdatasync_and_close_report_ENOSPC_and_close_alone_reports_it_without_an_fsync()
+    [MountTheory]
+    [InlineData("fsync")]
+    [InlineData("fdatasync")]
+    public async Task Fsync_and_close_report_ENOSPC_and_close_alone_reports_it_without_an_fsync(string sync)
     {
         await using var m = await WriteBackMount.UpAsync("wb-fuse",
             ["option fail writev", "option fail-count 2", "option fail-errno ENOSPC"]);
@@ -21,7 +23,7 @@ public class AWriteBackFailureReachesFsyncAndCloseThroughFuse
         await app.ExpectAsync("write y 0 more-bytes", "ok 10");
         await m.BackgroundWritesDoneAsync();
 
-        await app.ExpectAsync("fdatasync x", "err ENOSPC");
+        await app.ExpectAsync($"{sync} x", "err ENOSPC");
         await app.ExpectAsync("close x", "err ENOSPC");
         await app.ExpectAsync("close y", "err ENOSPC");
         Assert.Equal(3, m.Mount.Counter("writeBackErrorsReported"));
