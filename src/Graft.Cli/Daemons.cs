@@ -18,11 +18,7 @@ internal static class Daemons
         ? Path.GetFullPath(h) : Directory.GetCurrentDirectory();
 
     /// <summary>A file-name-safe name for a mount point: its absolute path with '/' turned into '-' (as systemd does).</summary>
-    public static string Slug(string mountPoint)
-    {
-        var s = FullPath(mountPoint).Trim('/').Replace('/', '-');
-        return s.Length == 0 ? "root" : s;
-    }
+    public static string Slug(string mountPoint) => Graft.Fuse.MountDaemon.Slug(FullPath(mountPoint));
 
     public static string FullPath(string p) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(p));
 

@@ -13,6 +13,9 @@ public sealed record MountSettings(FuseMountOptions Fuse, FuseBridgeOptions Brid
     /// <summary>How long an old graph may be held by calls that never return before its teardown is forced (null: default).</summary>
     public TimeSpan? RetirementTimeout { get; init; }
 
+    /// <summary>-o metrics=ADDR:PORT: serve the mount's instruments in Prometheus text format there (docs/metrics.md).</summary>
+    public Graft.Core.Diagnostics.MetricsAddress? Metrics { get; init; }
+
     /// <summary>Management daemons to fetch the volfile from when the first one is gone (each HOST or HOST:PORT).</summary>
     public IReadOnlyList<string> BackupVolfileServers { get; init; } = [];
 
@@ -38,7 +41,7 @@ public static class MountOptionParser
     public const string Known =
         "entry_timeout=SEC, attr_timeout=SEC, negative_timeout=SEC, allow_other, noallow_other, " +
         "default_permissions, nodefault_permissions, ro, rw, readers=N, read_ahead_kb=N, sweep_delay=SEC, " +
-        "retirement_timeout=SEC, debug, backup-volfile-servers=H1[:PORT]:H2[:PORT]..., " +
+        "retirement_timeout=SEC, metrics=ADDR:PORT, debug, backup-volfile-servers=H1[:PORT]:H2[:PORT]..., " +
         "tls, tls-cert=FILE, tls-key=FILE, tls-ca=FILE (HOST:/VOLUME mounts of a daemon with TLS)";
 
     /// <summary>Readers: one per core is enough to keep the kernel's queue drained on small machines.</summary>
@@ -61,6 +64,7 @@ public static class MountOptionParser
         var bridge = new FuseBridgeOptions();
         TimeSpan? sweepDelay = null, retirementTimeout = null;
         IReadOnlyList<string> backups = [];
+        Graft.Core.Diagnostics.MetricsAddress? metrics = null;
         bool tls = false;
         string? tlsCert = null, tlsKey = null, tlsCa = null;
         settings = new MountSettings(fuse, bridge);
@@ -113,6 +117,10 @@ public static class MountOptionParser
                     backups = ServerList(value!);
                     if (backups.Count == 0) { error = $"mount option {key}={value}: give H1:H2 (each host may be followed by :PORT)"; return false; }
                     break;
+                case "metrics" when !flag:
+                    if (!Graft.Core.Diagnostics.MetricsAddress.TryParse(value, out var m, out var why)) { error = $"mount option {key}={value}: {why}"; return false; }
+                    metrics = m;
+                    break;
                 case "tls" when flag: tls = true; break;
                 case "tls-cert" or "tls-key" or "tls-ca" when !flag:
                     // Absolute: the mount daemon and mount(8)'s helper run from another directory.
@@ -122,7 +130,7 @@ public static class MountOptionParser
                     else tlsCa = value;
                     break;
                 case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "sweep_delay" or "retirement_timeout" or "backup-volfile-servers"
-                    or "tls-cert" or "tls-key" or "tls-ca":
+                    or "metrics" or "tls-cert" or "tls-key" or "tls-ca":
                     error = $"mount option '{key}' needs a value ({key}=...)";
                     return false;
                 case "allow_other" or "noallow_other" or "default_permissions" or "nodefault_permissions" or "ro" or "rw" or "debug" or "tls":
@@ -135,7 +143,7 @@ public static class MountOptionParser
         }
         settings = new MountSettings(fuse, bridge)
         {
-            SweepDelay = sweepDelay, RetirementTimeout = retirementTimeout, BackupVolfileServers = backups,
+            SweepDelay = sweepDelay, RetirementTimeout = retirementTimeout, BackupVolfileServers = backups, Metrics = metrics,
             Tls = tls, TlsCert = tlsCert, TlsKey = tlsKey, TlsCa = tlsCa,
         };
         return true;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Graft.Core;
 using Microsoft.Extensions.Logging;
 
@@ -38,6 +39,7 @@ public sealed partial class MountSession
             return Errno.EBADF;
         if (cmd == LockCmd.SetLkW) return await LkWaitAsync(ctx, file, lk).ConfigureAwait(false);
         if (cmd != LockCmd.GetLk) file.NoteLocking(); // before the call: a migration from here on re-binds
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -52,7 +54,7 @@ public sealed partial class MountSession
             }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Lk, t0); }
     }
 
     /// <summary>

@@ -56,6 +56,7 @@ public sealed partial class MountSession : IAsyncDisposable
         Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1 };
         _nodes.Add(Gfid.Root, Root);
         _nodeIds.AddAt((uint)RootId, Root);
+        Metrics = new MountMetrics(this);
     }
 
     public MountOptions Options { get; }
@@ -275,6 +276,7 @@ public sealed partial class MountSession : IAsyncDisposable
         // flight, then PARENT_DOWN, both bounded (DESIGN invariant 6), then destroy.
         await Task.WhenAll(Graphs.Select(DrainAndDestroyAsync)).ConfigureAwait(false);
         _switchLock.Dispose();
+        Metrics.Dispose();
     }
 
     private async Task DrainAndDestroyAsync(Graph g)
