@@ -77,7 +77,7 @@ public static partial class MountDaemon
             }
         }
         Graph graph;
-        try { graph = GraphBuilder.Build(text, volfile, registry, generation: 1, loggers: loggers); }
+        try { graph = GraphBuilder.Build(text, volfile, registry, generation: 1, o.Settings.Session.InodeLruLimit, loggers); }
         catch (VolfileException e) { error.WriteLine(e.Message); return 1; }
 
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -102,14 +102,7 @@ public static partial class MountDaemon
         }
 
         // The registry lets the session build new graphs when the volfile changes (live switching).
-        var defaults = new MountOptions();
-        var session = new MountSession(graph, new MountOptions
-        {
-            Registry = registry,
-            ChildUpTimeout = o.ChildUpTimeout,
-            SweepDelay = o.Settings.SweepDelay ?? defaults.SweepDelay,
-            RetirementTimeout = o.Settings.RetirementTimeout ?? defaults.RetirementTimeout,
-        }, loggers);
+        var session = new MountSession(graph, o.Settings.Session with { Registry = registry, ChildUpTimeout = o.ChildUpTimeout }, loggers);
         var mounted = await FuseSession.MountAsync(mp, new FuseBridge(session, o.Settings.Bridge), o.Settings.Fuse,
             loggers.CreateLogger("Graft.Fuse")).ConfigureAwait(false);
         if (!mounted.Ok)

@@ -7,11 +7,8 @@ namespace Graft.Fuse;
 /// <summary>The kernel-facing settings of one mount, as given with <c>-o</c>.</summary>
 public sealed record MountSettings(FuseMountOptions Fuse, FuseBridgeOptions Bridge)
 {
-    /// <summary>How long after a graph switch the background sweep starts moving idle handles (null: the session's default).</summary>
-    public TimeSpan? SweepDelay { get; init; }
-
-    /// <summary>How long an old graph may be held by calls that never return before its teardown is forced (null: default).</summary>
-    public TimeSpan? RetirementTimeout { get; init; }
+    /// <summary>The session's options (sweep, retirement and lock-wait bounds, ...): the defaults with those given by name applied.</summary>
+    public Graft.Mount.MountOptions Session { get; init; } = new();
 
     /// <summary>-o metrics=ADDR:PORT: serve the mount's instruments in Prometheus text format there (docs/metrics.md).</summary>
     public Graft.Core.Diagnostics.MetricsAddress? Metrics { get; init; }
@@ -40,8 +37,8 @@ public static class MountOptionParser
     /// <summary>Every option understood, for the error message and the help text.</summary>
     public const string Known =
         "entry_timeout=SEC, attr_timeout=SEC, negative_timeout=SEC, allow_other, noallow_other, " +
-        "default_permissions, nodefault_permissions, ro, rw, readers=N, read_ahead_kb=N, sweep_delay=SEC, " +
-        "retirement_timeout=SEC, metrics=ADDR:PORT, debug, backup-volfile-servers=H1[:PORT]:H2[:PORT]..., " +
+        "default_permissions, nodefault_permissions, ro, rw, readers=N, read_ahead_kb=N, sweep_delay=SEC, sweep_rate=N, " +
+        "retirement_timeout=SEC, drain_timeout=SEC, inode_lru_limit=N, lock_wait_reconnect_timeout=SEC, lock_retry_delay=SEC, metrics=ADDR:PORT, debug, backup-volfile-servers=H1[:PORT]:H2[:PORT]..., " +
         "tls, tls-cert=FILE, tls-key=FILE, tls-ca=FILE (HOST:/VOLUME mounts of a daemon with TLS)";
 
     /// <summary>Readers: one per core is enough to keep the kernel's queue drained on small machines.</summary>
@@ -62,7 +59,7 @@ public static class MountOptionParser
             ReadAheadKb = DefaultReadAheadKb,
         };
         var bridge = new FuseBridgeOptions();
-        TimeSpan? sweepDelay = null, retirementTimeout = null;
+        var session = new Graft.Mount.MountOptions();
         IReadOnlyList<string> backups = [];
         Graft.Core.Diagnostics.MetricsAddress? metrics = null;
         bool tls = false;
@@ -104,14 +101,10 @@ public static class MountOptionParser
                     if (!Int(key, value!, 0, 1 << 20, out var ra, ref error)) return false;
                     fuse = fuse with { ReadAheadKb = ra };
                     break;
-                case "sweep_delay" when !flag:
-                    if (!Seconds(key, value!, out var sd, ref error)) return false;
-                    sweepDelay = sd;
-                    break;
-                case "retirement_timeout" when !flag:
-                    if (!Seconds(key, value!, out var rt, ref error)) return false;
-                    if (rt < TimeSpan.FromSeconds(1)) { error = $"mount option {key}={value}: give at least 1 second"; return false; }
-                    retirementTimeout = rt;
+                case var _ when Graft.Mount.MountOptions.Find(key) is not null:
+                    // The session's own options: one table (MountOptions.Settable) for the mount and the library.
+                    if (flag) { error = $"mount option '{key}' needs a value ({key}=...)"; return false; }
+                    if (!session.TrySet(key, value!, out session, out error)) return false;
                     break;
                 case "backup-volfile-servers" when !flag:
                     backups = ServerList(value!);
@@ -129,7 +122,7 @@ public static class MountOptionParser
                     else if (key == "tls-key") tlsKey = value;
                     else tlsCa = value;
                     break;
-                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "sweep_delay" or "retirement_timeout" or "backup-volfile-servers"
+                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "backup-volfile-servers"
                     or "metrics" or "tls-cert" or "tls-key" or "tls-ca":
                     error = $"mount option '{key}' needs a value ({key}=...)";
                     return false;
@@ -143,7 +136,7 @@ public static class MountOptionParser
         }
         settings = new MountSettings(fuse, bridge)
         {
-            SweepDelay = sweepDelay, RetirementTimeout = retirementTimeout, BackupVolfileServers = backups, Metrics = metrics,
+            Session = session, BackupVolfileServers = backups, Metrics = metrics,
             Tls = tls, TlsCert = tlsCert, TlsKey = tlsKey, TlsCa = tlsCa,
         };
         return true;
