@@ -59,6 +59,18 @@ internal static class Daemons
         catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException) { return null; }
     }
 
+    /// <summary>The metricsUrl in a state reply, or null.</summary>
+    public static string? MetricsUrlOf(string? stateJson)
+    {
+        if (stateJson is null) return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(stateJson);
+            return doc.RootElement.TryGetProperty("metricsUrl", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null;
+        }
+        catch (JsonException) { return null; }
+    }
+
     /// <summary>The pid in a state reply, or 0.</summary>
     public static int PidOf(string? stateJson)
     {

@@ -106,7 +106,7 @@ public static class MountCommand
             }
             var logFile = parse.GetValue(log)?.FullName ?? Path.Combine(Daemons.DefaultLogDir, $"mount-{Daemons.Slug(mp)}.log");
             var code = StartDetached(mp, vf, opts, logFile, bound, error, out var pid);
-            if (code == 0) output.WriteLine($"mounted {mp} (pid {pid}, log {logFile})");
+            if (code == 0) output.WriteLine($"mounted {mp} (pid {pid}, log {logFile}{(Daemons.MetricsUrlOf(Daemons.QueryState(mp, TimeSpan.FromSeconds(5))) is { } url ? ", metrics " + url : "")})");
             return code;
         });
         return cmd;
