@@ -13,11 +13,6 @@ using Graft.Mount.Control;
 //       WRITERS threads append 64-byte records to their own O_APPEND file in DIR (fsync every 8)
 //       for SECONDS; with MNT and VOLFILE the volfile is toggled continuously meanwhile (a switch
 //       storm). Prints write-latency p50/p99/max in µs and the number of switches.
-//   state MNT VOLFILE FILES SAMPLES
-//       Opens FILES files in MNT and keeps them open, then times `state` requests on the control socket
-//       (what `graft state` sends; the CLI's own start-up is not in it): SAMPLES before a switch, all the
-//       way through one (volfile written until the old graph is destroyed: the sweep moves every file),
-//       and SAMPLES after. Prints p50/p99/max in ms for each phase and the size of the answer.
 var inv = CultureInfo.InvariantCulture;
 switch (args.FirstOrDefault())
 {
@@ -52,47 +47,8 @@ switch (args.FirstOrDefault())
         for (int w = 0; w < writers; w++) File.Delete(Path.Combine(args[1], $"lat{w}"));
         return 0;
     }
-    case "state" when args.Length == 5:
-    {
-        var socket = ControlClient.SocketPathFor(args[1]);
-        int files = int.Parse(args[3], inv), samples = int.Parse(args[4], inv);
-        var dir = Path.Combine(args[1], "state-bench");
-        Directory.CreateDirectory(dir);
-        var fds = new List<int>(files);
-        try
-        {
-            const int O_RDWR = 2, O_CREAT = 0x40;
-            for (int i = 0; i < files; i++)
-            {
-                int fd = Libc.open(Path.Combine(dir, $"f{i}"), O_RDWR | O_CREAT, 0x1A4);
-                if (fd < 0) throw new IOException($"open f{i}: errno {Marshal.GetLastPInvokeError()}");
-                fds.Add(fd);
-            }
-            var (before, bytes) = StateSamples(socket, samples, _ => false);
-            var toggler = new Toggler(args[1], args[2]);
-            long gen = toggler.Toggle();
-            var sw = Stopwatch.StartNew();
-            var (during, _) = StateSamples(socket, int.MaxValue, root =>
-            {
-                if (sw.Elapsed > TimeSpan.FromSeconds(300)) throw new TimeoutException("the old graph was not destroyed within 300 s");
-                return root.GetProperty("activeGeneration").GetInt64() > gen && root.GetProperty("graphs").GetArrayLength() == 1;
-            });
-            var through = sw.Elapsed;
-            var (after, _) = StateSamples(socket, samples, _ => false);
-            string Row(List<double> v) => string.Create(inv, $"p50 {Pct(v, 50):F2} p99 {Pct(v, 99):F2} max {v.Max():F2} n {v.Count}");
-            Console.WriteLine(string.Create(inv, $"state-ms files {files} bytes {bytes} switch-s {through.TotalSeconds:F1}"));
-            Console.WriteLine($"before {Row(before)}");
-            Console.WriteLine($"during {Row(during)}");
-            Console.WriteLine($"after {Row(after)}");
-        }
-        finally
-        {
-            foreach (var fd in fds) Libc.close(fd);
-        }
-        return 0;
-    }
     default:
-        Console.Error.WriteLine("usage: latency MNT VOLFILE COUNT | writers DIR WRITERS SECONDS [MNT VOLFILE] | state MNT VOLFILE FILES SAMPLES");
+        Console.Error.WriteLine("usage: latency MNT VOLFILE COUNT | writers DIR WRITERS SECONDS [MNT VOLFILE]");
         return 2;
 }
 
@@ -100,24 +56,6 @@ static double Pct(List<double> v, double p)
 {
     var s = v.OrderBy(x => x).ToList();
     return s[Math.Clamp((int)Math.Ceiling(p / 100 * s.Count) - 1, 0, s.Count - 1)];
-}
-
-// Times `state` requests (ms) until <paramref name="count"/> are done or <paramref name="done"/> says so of an answer.
-static (List<double> Ms, int Bytes) StateSamples(string socket, int count, Func<JsonElement, bool> done)
-{
-    var ms = new List<double>();
-    int bytes = 0;
-    for (int i = 0; i < count; i++)
-    {
-        long t0 = Stopwatch.GetTimestamp();
-        var json = ControlClient.Send(socket, "state", TimeSpan.FromSeconds(5));
-        ms.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-        bytes = json.Length;
-        using var doc = JsonDocument.Parse(json);
-        if (done(doc.RootElement)) break;
-        Thread.Sleep(5);
-    }
-    return (ms, bytes);
 }
 
 static List<double> Append(string path, CancellationToken stop)
@@ -151,31 +89,21 @@ sealed class Toggler(string mnt, string volfile)
         int i = text.IndexOf("\n\nvolume bench-faults", StringComparison.Ordinal);
         return i < 0 ? text : text[..i] + "\n";
     }
-    /// <summary>Writes the volfile with the layer inserted or removed; returns the generation active before.</summary>
-    public long Toggle()
-    {
-        long before = Generation(ControlClient.SocketPathFor(mnt));
-        _faults = !_faults;
-        var top = _original.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith("volume ", StringComparison.Ordinal))[7..].Trim();
-        var text = _faults ? _original.TrimEnd() + $"\n\nvolume bench-faults\n    type debug/faults\n    subvolumes {top}\nend-volume\n" : _original;
-        WrittenAt = Stopwatch.GetTimestamp();
-        File.WriteAllText(volfile, text);
-        return before;
-    }
-
-    /// <summary>When the last <see cref="Toggle"/> began writing the volfile (Stopwatch ticks).</summary>
-    public long WrittenAt { get; private set; }
-
     public TimeSpan ToggleAndWait()
     {
         var socket = ControlClient.SocketPathFor(mnt);
-        long before = Toggle();
+        long before = Generation(socket);
+        _faults = !_faults;
+        var top = _original.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith("volume ", StringComparison.Ordinal))[7..].Trim();
+        var text = _faults ? _original.TrimEnd() + $"\n\nvolume bench-faults\n    type debug/faults\n    subvolumes {top}\nend-volume\n" : _original;
+        var sw = Stopwatch.StartNew();
+        File.WriteAllText(volfile, text);
         while (Generation(socket) <= before)
         {
-            if (Stopwatch.GetElapsedTime(WrittenAt) > TimeSpan.FromSeconds(30)) throw new TimeoutException("no switch within 30 s");
+            if (sw.Elapsed > TimeSpan.FromSeconds(30)) throw new TimeoutException("no switch within 30 s");
             Thread.Sleep(1);
         }
-        return Stopwatch.GetElapsedTime(WrittenAt);
+        return sw.Elapsed;
     }
 
     private static long Generation(string socket)

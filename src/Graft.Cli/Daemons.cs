@@ -18,11 +18,7 @@ internal static class Daemons
         ? Path.GetFullPath(h) : Directory.GetCurrentDirectory();
 
     /// <summary>A file-name-safe name for a mount point: its absolute path with '/' turned into '-' (as systemd does).</summary>
-    public static string Slug(string mountPoint)
-    {
-        var s = FullPath(mountPoint).Trim('/').Replace('/', '-');
-        return s.Length == 0 ? "root" : s;
-    }
+    public static string Slug(string mountPoint) => Graft.Fuse.MountDaemon.Slug(FullPath(mountPoint));
 
     public static string FullPath(string p) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(p));
 
@@ -61,6 +57,18 @@ internal static class Daemons
     {
         try { return ControlClient.Send(ControlClient.SocketPathFor(mountPoint), "state", timeout); }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException) { return null; }
+    }
+
+    /// <summary>The metricsUrl in a state reply, or null.</summary>
+    public static string? MetricsUrlOf(string? stateJson)
+    {
+        if (stateJson is null) return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(stateJson);
+            return doc.RootElement.TryGetProperty("metricsUrl", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null;
+        }
+        catch (JsonException) { return null; }
     }
 
     /// <summary>The pid in a state reply, or 0.</summary>

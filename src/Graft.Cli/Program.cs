@@ -31,6 +31,7 @@ public static class Program
         root.Subcommands.Add(MountCommand.Create(registry));
         root.Subcommands.Add(MountCommand.CreateUmount());
         root.Subcommands.Add(MountCommand.CreateState());
+        root.Subcommands.Add(TopCommand.Create());
         root.Subcommands.Add(UpCommand.Create());
         root.Subcommands.Add(UpCommand.CreateDown());
         root.Subcommands.Add(RebalanceCommand.Create(registry));

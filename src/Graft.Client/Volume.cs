@@ -47,13 +47,7 @@ public sealed partial class Volume : IAsyncDisposable
     public static Volume FromGraph(Graph graph, VolumeOptions? options = null, ILoggerFactory? loggers = null)
     {
         options ??= new VolumeOptions();
-        var session = new MountSession(graph, new MountOptions
-        {
-            DrainTimeout = options.DrainTimeout,
-            ChildUpTimeout = options.ChildUpTimeout,
-            RetirementTimeout = options.RetirementTimeout,
-            Registry = options.Registry ?? Xlators.BuiltinXlators.CreateRegistry(),
-        }, loggers);
+        var session = new MountSession(graph, options.Mount with { Registry = options.Registry ?? Xlators.BuiltinXlators.CreateRegistry() }, loggers);
         return new Volume(session, options);
     }
 

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using Graft.Core;
+using Graft.Core.Diagnostics;
 using Graft.Fuse.Bridge;
 using Graft.Fuse.Raw;
 using Graft.Mount;
@@ -25,6 +26,10 @@ public sealed record MountDaemonOptions(string VolfilePath, string MountPoint, M
     /// </summary>
     public IVolfileSource? Source { get; init; }
     public string? InitialVolfile { get; init; }
+    /// <summary>Where the mount's metrics are served (shown by `graft state` as metricsUrl); null: not served.</summary>
+    public string? MetricsUrl { get; init; }
+    /// <summary>Where SIGUSR1 writes state dumps (the daemon's log directory).</summary>
+    public string DumpDirectory { get; init; } = Path.GetTempPath();
 }
 
 /// <summary>
@@ -72,7 +77,7 @@ public static partial class MountDaemon
             }
         }
         Graph graph;
-        try { graph = GraphBuilder.Build(text, volfile, registry, generation: 1, loggers: loggers); }
+        try { graph = GraphBuilder.Build(text, volfile, registry, generation: 1, o.Settings.Session.InodeLruLimit, loggers); }
         catch (VolfileException e) { error.WriteLine(e.Message); return 1; }
 
         var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -97,14 +102,7 @@ public static partial class MountDaemon
         }
 
         // The registry lets the session build new graphs when the volfile changes (live switching).
-        var defaults = new MountOptions();
-        var session = new MountSession(graph, new MountOptions
-        {
-            Registry = registry,
-            ChildUpTimeout = o.ChildUpTimeout,
-            SweepDelay = o.Settings.SweepDelay ?? defaults.SweepDelay,
-            RetirementTimeout = o.Settings.RetirementTimeout ?? defaults.RetirementTimeout,
-        }, loggers);
+        var session = new MountSession(graph, o.Settings.Session with { Registry = registry, ChildUpTimeout = o.ChildUpTimeout }, loggers);
         var mounted = await FuseSession.MountAsync(mp, new FuseBridge(session, o.Settings.Bridge), o.Settings.Fuse,
             loggers.CreateLogger("Graft.Fuse")).ConfigureAwait(false);
         if (!mounted.Ok)
@@ -123,7 +121,7 @@ public static partial class MountDaemon
         ControlServer? control = null;
         try
         {
-            control = new ControlServer(ControlClient.SocketPathFor(mp), command => Answer(session, follower, command));
+            control = new ControlServer(ControlClient.SocketPathFor(mp), command => Answer(session, follower, o, command));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Net.Sockets.SocketException)
         {
@@ -131,6 +129,11 @@ public static partial class MountDaemon
             LogControlFailed(log, e, mp);
         }
         using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; follower.Reload(); });
+        using var usr1 = PosixSignalRegistration.Create((PosixSignal)StateDump.SIGUSR1, c =>
+        {
+            c.Cancel = true;
+            Dump(session, follower, o, mp, log);
+        });
         output.WriteLine($"{ReadyPrefix}{mp} (pid {Environment.ProcessId})");
         output.Flush();
         LogMounted(log, mp, volfile, Environment.ProcessId);
@@ -162,12 +165,43 @@ public static partial class MountDaemon
         catch (TimeoutException) { return false; }
     }
 
-    /// <summary>The control socket's commands. Runs on the control thread; reads counters only, never calls into a graph.</summary>
-    static string Answer(MountSession session, VolfileFollower follower, string command) => command switch
+    /// <summary>
+    /// The control socket's commands: "state" (`graft state`), "metrics" (`graft top`). Runs on the control
+    /// thread; reads counters only, never calls into a graph.
+    /// </summary>
+    static string Answer(MountSession session, VolfileFollower follower, MountDaemonOptions o, string command) => command switch
     {
-        "state" => (session.GetState() with { VolfileSource = follower.Source }).ToJson(),
+        "state" => State(session, follower, o).ToJson(),
+        "metrics" => session.Metrics.Snapshot().ToJson(),
         _ => $"{{\"error\":{JsonSerializer.Serialize("unknown command: " + command)}}}",
     };
+
+    static MountState State(MountSession session, VolfileFollower follower, MountDaemonOptions o) =>
+        session.GetState() with { VolfileSource = follower.Source, MetricsUrl = o.MetricsUrl };
+
+    /// <summary>SIGUSR1: the state and a metrics snapshot, as one JSON file in the log directory.</summary>
+    static void Dump(MountSession session, VolfileFollower follower, MountDaemonOptions o, string mp, ILogger log)
+    {
+        try
+        {
+            var json = $"{{\"mountPoint\":{JsonSerializer.Serialize(mp)},\"state\":{State(session, follower, o).ToJson()},\"metrics\":{session.Metrics.Snapshot().ToJson()}}}";
+            LogDumped(log, StateDump.Write(o.DumpDirectory, "mount-" + Slug(mp), json));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { LogDumpFailed(log, e, o.DumpDirectory); }
+    }
+
+    /// <summary>A file-name-safe name for a mount point: its path with '/' turned into '-' (as systemd does).</summary>
+    public static string Slug(string mountPoint)
+    {
+        var s = mountPoint.Trim('/').Replace('/', '-');
+        return s.Length == 0 ? "root" : s;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "state dump written to {Path}")]
+    private static partial void LogDumped(ILogger log, string path);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "cannot write a state dump to {Directory}")]
+    private static partial void LogDumpFailed(ILogger log, Exception e, string directory);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "mounted {MountPoint} from {Volfile} (pid {Pid})")]
     private static partial void LogMounted(ILogger log, string mountPoint, string volfile, int pid);

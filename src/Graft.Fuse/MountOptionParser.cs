@@ -7,11 +7,11 @@ namespace Graft.Fuse;
 /// <summary>The kernel-facing settings of one mount, as given with <c>-o</c>.</summary>
 public sealed record MountSettings(FuseMountOptions Fuse, FuseBridgeOptions Bridge)
 {
-    /// <summary>How long after a graph switch the background sweep starts moving idle handles (null: the session's default).</summary>
-    public TimeSpan? SweepDelay { get; init; }
+    /// <summary>The session's options (sweep, retirement and lock-wait bounds, ...): the defaults with those given by name applied.</summary>
+    public Graft.Mount.MountOptions Session { get; init; } = new();
 
-    /// <summary>How long an old graph may be held by calls that never return before its teardown is forced (null: default).</summary>
-    public TimeSpan? RetirementTimeout { get; init; }
+    /// <summary>-o metrics=ADDR:PORT: serve the mount's instruments in Prometheus text format there (docs/metrics.md).</summary>
+    public Graft.Core.Diagnostics.MetricsAddress? Metrics { get; init; }
 
     /// <summary>Management daemons to fetch the volfile from when the first one is gone (each HOST or HOST:PORT).</summary>
     public IReadOnlyList<string> BackupVolfileServers { get; init; } = [];
@@ -37,8 +37,8 @@ public static class MountOptionParser
     /// <summary>Every option understood, for the error message and the help text.</summary>
     public const string Known =
         "entry_timeout=SEC, attr_timeout=SEC, negative_timeout=SEC, allow_other, noallow_other, " +
-        "default_permissions, nodefault_permissions, ro, rw, readers=N, read_ahead_kb=N, sweep_delay=SEC, " +
-        "retirement_timeout=SEC, debug, backup-volfile-servers=H1[:PORT]:H2[:PORT]..., " +
+        "default_permissions, nodefault_permissions, ro, rw, readers=N, read_ahead_kb=N, sweep_delay=SEC, sweep_rate=N, " +
+        "retirement_timeout=SEC, drain_timeout=SEC, inode_lru_limit=N, lock_wait_reconnect_timeout=SEC, lock_retry_delay=SEC, metrics=ADDR:PORT, debug, backup-volfile-servers=H1[:PORT]:H2[:PORT]..., " +
         "tls, tls-cert=FILE, tls-key=FILE, tls-ca=FILE (HOST:/VOLUME mounts of a daemon with TLS)";
 
     /// <summary>Readers: one per core is enough to keep the kernel's queue drained on small machines.</summary>
@@ -59,8 +59,9 @@ public static class MountOptionParser
             ReadAheadKb = DefaultReadAheadKb,
         };
         var bridge = new FuseBridgeOptions();
-        TimeSpan? sweepDelay = null, retirementTimeout = null;
+        var session = new Graft.Mount.MountOptions();
         IReadOnlyList<string> backups = [];
+        Graft.Core.Diagnostics.MetricsAddress? metrics = null;
         bool tls = false;
         string? tlsCert = null, tlsKey = null, tlsCa = null;
         settings = new MountSettings(fuse, bridge);
@@ -100,18 +101,18 @@ public static class MountOptionParser
                     if (!Int(key, value!, 0, 1 << 20, out var ra, ref error)) return false;
                     fuse = fuse with { ReadAheadKb = ra };
                     break;
-                case "sweep_delay" when !flag:
-                    if (!Seconds(key, value!, out var sd, ref error)) return false;
-                    sweepDelay = sd;
-                    break;
-                case "retirement_timeout" when !flag:
-                    if (!Seconds(key, value!, out var rt, ref error)) return false;
-                    if (rt < TimeSpan.FromSeconds(1)) { error = $"mount option {key}={value}: give at least 1 second"; return false; }
-                    retirementTimeout = rt;
+                case var _ when Graft.Mount.MountOptions.Find(key) is not null:
+                    // The session's own options: one table (MountOptions.Settable) for the mount and the library.
+                    if (flag) { error = $"mount option '{key}' needs a value ({key}=...)"; return false; }
+                    if (!session.TrySet(key, value!, out session, out error)) return false;
                     break;
                 case "backup-volfile-servers" when !flag:
                     backups = ServerList(value!);
                     if (backups.Count == 0) { error = $"mount option {key}={value}: give H1:H2 (each host may be followed by :PORT)"; return false; }
+                    break;
+                case "metrics" when !flag:
+                    if (!Graft.Core.Diagnostics.MetricsAddress.TryParse(value, out var m, out var why)) { error = $"mount option {key}={value}: {why}"; return false; }
+                    metrics = m;
                     break;
                 case "tls" when flag: tls = true; break;
                 case "tls-cert" or "tls-key" or "tls-ca" when !flag:
@@ -121,8 +122,8 @@ public static class MountOptionParser
                     else if (key == "tls-key") tlsKey = value;
                     else tlsCa = value;
                     break;
-                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "sweep_delay" or "retirement_timeout" or "backup-volfile-servers"
-                    or "tls-cert" or "tls-key" or "tls-ca":
+                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "backup-volfile-servers"
+                    or "metrics" or "tls-cert" or "tls-key" or "tls-ca":
                     error = $"mount option '{key}' needs a value ({key}=...)";
                     return false;
                 case "allow_other" or "noallow_other" or "default_permissions" or "nodefault_permissions" or "ro" or "rw" or "debug" or "tls":
@@ -135,7 +136,7 @@ public static class MountOptionParser
         }
         settings = new MountSettings(fuse, bridge)
         {
-            SweepDelay = sweepDelay, RetirementTimeout = retirementTimeout, BackupVolfileServers = backups,
+            Session = session, BackupVolfileServers = backups, Metrics = metrics,
             Tls = tls, TlsCert = tlsCert, TlsKey = tlsKey, TlsCa = tlsCa,
         };
         return true;

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Graft.Core;
 
 namespace Graft.Mount;
@@ -16,6 +17,7 @@ public sealed partial class MountSession
 {
     public async ValueTask<Result<MountFile>> OpendirAsync(FopContext ctx, MountNode node)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var g = Enter(ctx);
         try
         {
@@ -28,7 +30,7 @@ public sealed partial class MountSession
             if (e != Errno.OK) { await PutFdAsync(fd).ConfigureAwait(false); return e; }
             return Register(node, flags, ctx.LockOwner, fd, isDirectory: true);
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Opendir, t0); }
     }
 
     /// <summary>READDIR from session cookie <paramref name="cookie"/> (0 = start); empty at the end.</summary>
@@ -45,6 +47,7 @@ public sealed partial class MountSession
     private async ValueTask<Result<IReadOnlyList<MountDirEntry>>> ReaddirCoreAsync(FopContext ctx, MountFile dir, long cookie, int maxEntries, bool plus, bool linkNodes)
     {
         if (!dir.IsDirectory) return Errno.ENOTDIR;
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, dir).ConfigureAwait(false);
         try
         {
@@ -88,6 +91,6 @@ public sealed partial class MountSession
             }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(plus ? MountFop.Readdirp : MountFop.Readdir, t0); }
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Graft.Core;
 
 namespace Graft.Mount;
@@ -9,6 +10,7 @@ public sealed partial class MountSession
     /// <summary>CREATE: makes and opens <paramref name="name"/>; the node gains one lookup and a file is registered.</summary>
     public async ValueTask<Result<CreatedFile>> CreateAsync(FopContext ctx, MountNode parent, string name, int flags, uint mode, uint umask)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var g = Enter(ctx);
         try
         {
@@ -44,12 +46,13 @@ public sealed partial class MountSession
             var node = LinkNode(g, parent.Gfid, name, r.Value);
             return new CreatedFile(node, r.Value, Register(node, flags, ctx.LockOwner, fd, isDirectory: false));
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Create, t0); }
     }
 
     /// <summary>OPEN: opens the node with <paramref name="flags"/> (O_TRUNC and O_APPEND are the brick's to apply).</summary>
     public async ValueTask<Result<MountFile>> OpenAsync(FopContext ctx, MountNode node, int flags)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var g = Enter(ctx);
         try
         {
@@ -58,7 +61,7 @@ public sealed partial class MountSession
             if (i.Value.IsDir && (flags & OpenFlags.O_ACCMODE) != OpenFlags.O_RDONLY) return Errno.EISDIR;
             return await OpenOnAsync(ctx, g, node, i.Value, flags).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Open, t0); }
     }
 
     private async ValueTask<Result<MountFile>> OpenOnAsync(FopContext ctx, Graph g, MountNode node, Inode inode, int flags)
@@ -80,6 +83,7 @@ public sealed partial class MountSession
     /// <summary>READ into <paramref name="buffer"/> at <paramref name="offset"/>; returns the bytes read.</summary>
     public async ValueTask<Result<int>> ReadAsync(FopContext ctx, MountFile file, Memory<byte> buffer, long offset)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -87,12 +91,13 @@ public sealed partial class MountSession
             try { return await g.Top.ReadvAsync(ctx, f.Value, buffer, offset).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Read, t0); }
     }
 
     /// <summary>WRITE <paramref name="data"/> at <paramref name="offset"/> (the end, for O_APPEND files); returns the bytes written.</summary>
     public async ValueTask<Result<int>> WriteAsync(FopContext ctx, MountFile file, ReadOnlyMemory<byte> data, long offset)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -100,12 +105,13 @@ public sealed partial class MountSession
             try { return await g.Top.WritevAsync(ctx, f.Value, data, offset).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Write, t0); }
     }
 
     /// <summary>GETATTR on an open file (fstat).</summary>
     public async ValueTask<Result<Iatt>> GetattrAsync(FopContext ctx, MountFile file)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -113,12 +119,13 @@ public sealed partial class MountSession
             try { return await g.Top.FstatAsync(ctx, f.Value).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Getattr, t0); }
     }
 
     /// <summary>SETATTR on an open file (fsetattr; ftruncate is a size change).</summary>
     public async ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, MountFile file, SetAttr attr)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -126,13 +133,14 @@ public sealed partial class MountSession
             try { return await g.Top.FsetattrAsync(ctx, f.Value, attr).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Setattr, t0); }
     }
 
     /// <summary>FLUSH: what close(2) sends; releases the caller's (ctx.LockOwner) POSIX locks on the file.</summary>
     public async ValueTask<Errno> FlushAsync(FopContext ctx, MountFile file)
     {
         if (file.Failure != Errno.OK) return await FlushFailedAsync(ctx, file).ConfigureAwait(false);
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -149,7 +157,7 @@ public sealed partial class MountSession
             file.Node.Locks?.DropOwner(ctx.LockOwner);
             return WriteBackReport(e, lost);
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Flush, t0); }
     }
 
     /// <summary>
@@ -159,6 +167,7 @@ public sealed partial class MountSession
     /// </summary>
     public async ValueTask<Errno> FsyncAsync(FopContext ctx, MountFile file, bool dataOnly)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -171,7 +180,7 @@ public sealed partial class MountSession
             }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Fsync, t0); }
     }
 
     /// <summary>
@@ -192,6 +201,7 @@ public sealed partial class MountSession
 
     public async ValueTask<Errno> FallocateAsync(FopContext ctx, MountFile file, int mode, long offset, long length)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -199,11 +209,12 @@ public sealed partial class MountSession
             try { return await g.Top.FallocateAsync(ctx, f.Value, mode, offset, length).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Fallocate, t0); }
     }
 
     public async ValueTask<Result<long>> LseekAsync(FopContext ctx, MountFile file, long offset, int whence)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -211,11 +222,12 @@ public sealed partial class MountSession
             try { return await g.Top.LseekAsync(ctx, f.Value, offset, whence).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Lseek, t0); }
     }
 
     public async ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, MountFile fileIn, long offIn, MountFile fileOut, long offOut, long length, uint flags)
     {
+        var t0 = Stopwatch.GetTimestamp();
         var (g, fin) = await EnterFileAsync(ctx, fileIn).ConfigureAwait(false);
         try
         {
@@ -232,7 +244,7 @@ public sealed partial class MountSession
             }
             finally { await PutFdAsync(fin.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.CopyFileRange, t0); }
     }
 
     /// <summary>
@@ -242,6 +254,7 @@ public sealed partial class MountSession
     public async ValueTask<Errno> ReleaseAsync(MountFile file)
     {
         if (!file.MarkReleased()) return Errno.EBADF;
+        var t0 = Stopwatch.GetTimestamp();
         _files.Remove(file);
         ForgetFileLocks(file);
         Interlocked.Increment(ref _counters.FilesReleased);
@@ -249,7 +262,7 @@ public sealed partial class MountSession
         // the old one: drop the file's reference only after it, or both would drop the old one.
         await file.MigrationLock.WaitAsync().ConfigureAwait(false);
         try { await PutFdAsync(file.Fd).ConfigureAwait(false); }
-        finally { file.MigrationLock.Release(); }
+        finally { file.MigrationLock.Release(); Timed(MountFop.Release, t0); }
         return Errno.OK;
     }
 

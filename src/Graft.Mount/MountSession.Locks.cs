@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Graft.Core;
 using Microsoft.Extensions.Logging;
 
@@ -38,6 +39,7 @@ public sealed partial class MountSession
             return Errno.EBADF;
         if (cmd == LockCmd.SetLkW) return await LkWaitAsync(ctx, file, lk).ConfigureAwait(false);
         if (cmd != LockCmd.GetLk) file.NoteLocking(); // before the call: a migration from here on re-binds
+        var t0 = Stopwatch.GetTimestamp();
         var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
         try
         {
@@ -52,7 +54,7 @@ public sealed partial class MountSession
             }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); }
+        finally { g.ExitFop(); Timed(MountFop.Lk, t0); }
     }
 
     /// <summary>
@@ -100,7 +102,7 @@ public sealed partial class MountSession
                 {
                     // Could not move now (the brick unreachable from the new graph): the request
                     // still waits, with its locks, on the old graph; try again shortly.
-                    retry = Task.Delay(MoveRetryDelay);
+                    retry = Task.Delay(Options.LockRetryDelay);
                     continue;
                 }
                 await call.CancelAndEndAsync(this).ConfigureAwait(false);
@@ -114,23 +116,18 @@ public sealed partial class MountSession
         }
     }
 
-    private static readonly TimeSpan MoveRetryDelay = TimeSpan.FromMilliseconds(200);
-
-    /// <summary>How long a blocking lock request whose brick went away waits for it to come back before it fails (ENOTCONN).</summary>
-    private static readonly TimeSpan WaitReconnectBound = TimeSpan.FromSeconds(60);
-
     /// <summary>
     /// After a blocking lock call failed with ENOTCONN: true once the active graph is up again (bounded by
-    /// <see cref="WaitReconnectBound"/>), so the wait can be asked again; false if the caller gave up, the file
+    /// <see cref="MountOptions.LockWaitReconnectTimeout"/>), so the wait can be asked again; false if the caller gave up, the file
     /// failed closed, the mount is going away, or the brick did not come back in time.
     /// </summary>
     private async ValueTask<bool> ReconnectedForWaitAsync(FopContext ctx, MountFile file)
     {
-        var deadline = Environment.TickCount64 + (long)WaitReconnectBound.TotalMilliseconds;
+        var deadline = Environment.TickCount64 + (long)Options.LockWaitReconnectTimeout.TotalMilliseconds;
         // At least one short pause: a child that still looks up has not yet noticed what failed the call.
         do
         {
-            try { await Task.Delay(MoveRetryDelay, ctx.Cancellation).ConfigureAwait(false); }
+            try { await Task.Delay(Options.LockRetryDelay, ctx.Cancellation).ConfigureAwait(false); }
             catch (OperationCanceledException) { return false; }
             if (file.Failure != Errno.OK || file.Released || Volatile.Read(ref _disposed) != 0) return false;
             if (ActiveGraph.IsChildUp) return true;

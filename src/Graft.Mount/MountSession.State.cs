@@ -20,7 +20,7 @@ public sealed partial class MountSession
     }
 
     /// <summary>Acknowledged bytes the graph's translators (write-behind) have not yet written below them.</summary>
-    private static long BytesHeld(Graph g)
+    internal static long BytesHeld(Graph g)
     {
         long n = 0;
         foreach (var t in g.Translators) n += t.BytesHeld;
@@ -35,6 +35,21 @@ public sealed partial class MountSession
             if (t.Counters is { } c) all[t.Name] = c;
         return all;
     }
+
+    /// <summary>The session's counters, read one by one (no walk over files or nodes).</summary>
+    public CounterInfo GetCounters() => new(
+        Interlocked.Read(ref _counters.Switches), Interlocked.Read(ref _counters.Reconfigures),
+        Interlocked.Read(ref _counters.MigrationsDone), Interlocked.Read(ref _counters.MigrationsFailed),
+        Interlocked.Read(ref _counters.GraphsDestroyed), Interlocked.Read(ref _counters.RetirementsForced),
+        Interlocked.Read(ref _counters.Lookups), Interlocked.Read(ref _counters.NodesCreated),
+        Interlocked.Read(ref _counters.NodesForgotten), Interlocked.Read(ref _counters.FilesOpened),
+        Interlocked.Read(ref _counters.FilesReleased), Interlocked.Read(ref _counters.FdsReleased),
+        Interlocked.Read(ref _counters.InodeMisses), Interlocked.Read(ref _counters.FdMisses),
+        Interlocked.Read(ref _counters.HandlesSwept),
+        Interlocked.Read(ref _counters.LocksRebound), Interlocked.Read(ref _counters.LockWaitsMoved),
+        Interlocked.Read(ref _counters.LocksReclaimed), Interlocked.Read(ref _counters.LocksLost),
+        Interlocked.Read(ref _counters.LockWaitsResent),
+        Interlocked.Read(ref _counters.WriteBackErrorsReported));
 
     /// <summary>A consistent-enough snapshot of the session for state dumps (counters are read one by one).</summary>
     public MountState GetState()
@@ -56,19 +71,7 @@ public sealed partial class MountSession
         }
         return new MountState(
             Environment.ProcessId, active.Generation, graphs, perGen, files.Count, NodeCount,
-            new CounterInfo(
-                Interlocked.Read(ref _counters.Switches), Interlocked.Read(ref _counters.Reconfigures),
-                Interlocked.Read(ref _counters.MigrationsDone), Interlocked.Read(ref _counters.MigrationsFailed),
-                Interlocked.Read(ref _counters.GraphsDestroyed), Interlocked.Read(ref _counters.RetirementsForced),
-                Interlocked.Read(ref _counters.Lookups), Interlocked.Read(ref _counters.NodesCreated),
-                Interlocked.Read(ref _counters.NodesForgotten), Interlocked.Read(ref _counters.FilesOpened),
-                Interlocked.Read(ref _counters.FilesReleased), Interlocked.Read(ref _counters.FdsReleased),
-                Interlocked.Read(ref _counters.InodeMisses), Interlocked.Read(ref _counters.FdMisses),
-                Interlocked.Read(ref _counters.HandlesSwept),
-                Interlocked.Read(ref _counters.LocksRebound), Interlocked.Read(ref _counters.LockWaitsMoved),
-                Interlocked.Read(ref _counters.LocksReclaimed), Interlocked.Read(ref _counters.LocksLost),
-                Interlocked.Read(ref _counters.LockWaitsResent),
-                Interlocked.Read(ref _counters.WriteBackErrorsReported)),
+            GetCounters(),
             LastVolfileError);
     }
 }
@@ -87,6 +90,9 @@ public sealed record MountState(
 {
     /// <summary>Where the mount's volfile comes from (a file, or a management daemon and the revision last applied); set by the mount daemon.</summary>
     public Switching.VolfileSourceInfo? VolfileSource { get; init; }
+
+    /// <summary>Where the mount serves its metrics in Prometheus text format (-o metrics=ADDR:PORT); null when it does not. Set by the mount daemon.</summary>
+    public string? MetricsUrl { get; init; }
 
     private static readonly JsonSerializerOptions Json = new()
     {

@@ -56,6 +56,7 @@ public sealed partial class MountSession : IAsyncDisposable
         Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1 };
         _nodes.Add(Gfid.Root, Root);
         _nodeIds.AddAt((uint)RootId, Root);
+        Metrics = new MountMetrics(this);
     }
 
     public MountOptions Options { get; }
@@ -275,6 +276,7 @@ public sealed partial class MountSession : IAsyncDisposable
         // flight, then PARENT_DOWN, both bounded (DESIGN invariant 6), then destroy.
         await Task.WhenAll(Graphs.Select(DrainAndDestroyAsync)).ConfigureAwait(false);
         _switchLock.Dispose();
+        Metrics.Dispose();
     }
 
     private async Task DrainAndDestroyAsync(Graph g)
@@ -295,38 +297,4 @@ public sealed partial class MountSession : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "graph {Generation}: PARENT_DOWN not handled within {Timeout}; destroying anyway")]
     private static partial void LogDrainTimeout(ILogger log, long generation, TimeSpan timeout);
-}
-
-/// <summary>Bounds and settings of a mount session.</summary>
-public sealed class MountOptions
-{
-    /// <summary>How long unmount waits for fops in flight and PARENT_DOWN_HANDLED before tearing the graph down.</summary>
-    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>
-    /// How long a new graph may take to bring its children up before the switch is reported as
-    /// failed (the old graph keeps serving, and the new one keeps trying in the background).
-    /// </summary>
-    public TimeSpan ChildUpTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>The translator types new volfiles may use (graph switches build graphs from them).</summary>
-    public XlatorRegistry? Registry { get; init; }
-
-    /// <summary>This mount's identity: the owner half of its locks, fixed for the session's life (DESIGN invariant 9).</summary>
-    public Guid MountId { get; init; } = Graph.ProcessMountId;
-
-    /// <summary>
-    /// How long an old graph may be kept alive by fops that never come back (lost frames, held
-    /// calls) before its teardown is forced and those calls fail with ENOTCONN.
-    /// </summary>
-    public TimeSpan RetirementTimeout { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>How many idle handles a second the background sweep moves off an old graph.</summary>
-    public int SweepRate { get; init; } = 2000;
-
-    /// <summary>How long after a switch the sweep waits, so that busy handles move on their own first.</summary>
-    public TimeSpan SweepDelay { get; init; } = TimeSpan.FromMilliseconds(50);
-
-    /// <summary>Inode LRU bound of each graph this session builds.</summary>
-    public int InodeLruLimit { get; init; } = 16384;
 }

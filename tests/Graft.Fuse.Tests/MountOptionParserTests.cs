@@ -15,8 +15,7 @@ public class MountOptionParserTests
         Assert.Equal(TimeSpan.FromSeconds(1), s.Bridge.NegativeTimeout);
         Assert.Equal(MountOptionParser.DefaultReadAheadKb, s.Fuse.ReadAheadKb);
         Assert.InRange(s.Fuse.Readers, 2, 8);
-        Assert.Null(s.SweepDelay);          // the session's own defaults
-        Assert.Null(s.RetirementTimeout);
+        Assert.Equal(new Graft.Mount.MountOptions(), s.Session);   // the session's own defaults
     }
 
     [Fact]
@@ -24,7 +23,8 @@ public class MountOptionParserTests
     {
         Assert.True(MountOptionParser.TryParse(
             "entry_timeout=0.5,attr_timeout=2,negative_timeout=0,noallow_other,nodefault_permissions,ro,readers=3,read_ahead_kb=4096,debug," +
-            "sweep_delay=600,retirement_timeout=90",
+            "sweep_delay=600,retirement_timeout=90,sweep_rate=50,drain_timeout=3,inode_lru_limit=100,lock_wait_reconnect_timeout=5,lock_retry_delay=0.05," +
+            "metrics=127.0.0.1:9464",
             out var s, out var error), error);
         Assert.Equal(TimeSpan.FromMilliseconds(500), s.Bridge.EntryTimeout);
         Assert.Equal(TimeSpan.FromSeconds(2), s.Bridge.AttrTimeout);
@@ -35,8 +35,14 @@ public class MountOptionParserTests
         Assert.Equal(3, s.Fuse.Readers);
         Assert.Equal(4096, s.Fuse.ReadAheadKb);
         Assert.True(s.Fuse.Debug);
-        Assert.Equal(TimeSpan.FromSeconds(600), s.SweepDelay);
-        Assert.Equal(TimeSpan.FromSeconds(90), s.RetirementTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(600), s.Session.SweepDelay);
+        Assert.Equal(TimeSpan.FromSeconds(90), s.Session.RetirementTimeout);
+        Assert.Equal(50, s.Session.SweepRate);
+        Assert.Equal(TimeSpan.FromSeconds(3), s.Session.DrainTimeout);
+        Assert.Equal(100, s.Session.InodeLruLimit);
+        Assert.Equal(TimeSpan.FromSeconds(5), s.Session.LockWaitReconnectTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(50), s.Session.LockRetryDelay);
+        Assert.Equal(new Graft.Core.Diagnostics.MetricsAddress("127.0.0.1", 9464), s.Metrics);
         Assert.True(MountOptionParser.TryParse("allow_other,default_permissions,rw", out s, out _));
         Assert.True(s.Fuse.AllowOther && s.Fuse.DefaultPermissions && !s.Fuse.ReadOnly);
     }
@@ -50,7 +56,12 @@ public class MountOptionParserTests
     [InlineData("attr_timeout=soon", "give seconds")]
     [InlineData("readers=0", "whole number between 1 and 64")]
     [InlineData("read_ahead_kb=1.5", "whole number")]
-    [InlineData("retirement_timeout=0.5", "at least 1 second")]
+    [InlineData("retirement_timeout=0.5", "give seconds between 1 and 86400")]
+    [InlineData("lock_retry_delay=0", "give seconds between 0.001 and 86400")]
+    [InlineData("sweep_rate=0", "whole number between 1 and")]
+    [InlineData("lock_wait_reconnect_timeout", "needs a value")]
+    [InlineData("metrics=9464", "give ADDR:PORT")]
+    [InlineData("metrics=example.com:9464", "give ADDR:PORT")]
     [InlineData("sweep_delay", "needs a value")]
     [InlineData("backup-volfile-servers", "needs a value")]
     [InlineData("backup-volfile-servers=:", "give H1:H2")]
@@ -61,6 +72,17 @@ public class MountOptionParserTests
     {
         Assert.False(MountOptionParser.TryParse(options, out _, out var error));
         Assert.Contains(message, error);
+    }
+
+    [Fact]
+    public void Every_session_option_is_named_in_the_help_and_parses_back_to_its_documented_default()
+    {
+        foreach (var o in Graft.Mount.MountOptions.Settable)
+        {
+            Assert.Contains(o.Name + "=", MountOptionParser.Known);
+            Assert.True(MountOptionParser.TryParse($"{o.Name}={o.Default}", out var s, out var error), error);
+            Assert.Equal(new Graft.Mount.MountOptions(), s.Session);
+        }
     }
 
     [Fact]

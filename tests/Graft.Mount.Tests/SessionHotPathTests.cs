@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Graft.Core;
 
 namespace Graft.Mount.Tests;
@@ -27,6 +28,37 @@ public class SessionHotPathTests
 
         Assert.Equal(0, allocated);
         Assert.Equal(0, t.Graph.FopsInFlight);
+        await s.ReleaseAsync(file);
+    }
+
+    [Fact]
+    public async Task Timing_each_call_for_a_listening_exporter_allocates_nothing()
+    {
+        await using var t = await TestSession.StartAsync(layers: 3);
+        var f = await t.CreateFileAsync("f", new byte[8192]);
+        var file = TestSession.Ok(await t.Session.OpenAsync(t.Ctx, f.Node, OpenFlags.O_RDWR));
+        var ctx = FopContext.Root();
+        var mem = new byte[4096].AsMemory();
+        var s = t.Session;
+        // What an exporter does: listen to the session's latency histogram (tag fop) and aggregate each measurement.
+        long recorded = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (i, l) =>
+        {
+            if (i.Meter.Name == MountMetrics.MeterName && i.Name == "graft.mount.fop.duration") l.EnableMeasurementEvents(i);
+        };
+        listener.SetMeasurementEventCallback<double>((_, _, tags, _) => { if (tags.Length == 1) Interlocked.Increment(ref recorded); });
+        listener.Start();
+        RunAll(s, ctx, file, f.Node, mem, 100);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var calls = Interlocked.Read(ref recorded);
+        RunAll(s, ctx, file, f.Node, mem, Calls);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        // Every read, write, fgetattr and getattr was timed (sessions of tests running beside this one may add more).
+        Assert.True(Interlocked.Read(ref recorded) - calls >= 4L * Calls, $"{Interlocked.Read(ref recorded) - calls} calls timed");
         await s.ReleaseAsync(file);
     }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using Graft.Core;
+using Graft.Core.Diagnostics;
 using Graft.Xlators;
 using Graft.Xlators.Protocol.Server;
 using Microsoft.Extensions.Logging;
@@ -42,6 +43,9 @@ public static class BrickCommand
         lockGrace.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 0 or > 3600) r.AddError("--lock-grace must be between 0 and 3600 seconds"); });
         var maxFds = Limit("--max-open-fds-per-session", "Files and directories one client session may have open; one more open gets EMFILE (default 16384).");
         var maxLockWaits = Limit("--max-lock-waits-per-session", "Blocking lock requests (F_SETLKW) one client session may have waiting; one more gets ENOLCK (default 4096).");
+        var metrics = new Option<string?>("--metrics") { Description = "Serve the brick's metrics in Prometheus text format on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9465; 0.0.0.0 for every address, port 0 for a free one, printed as 'metrics on URL'). See docs/metrics.md." };
+        metrics.Validators.Add(r => { if (!MetricsAddress.TryParse(r.GetValueOrDefault<string?>(), out _, out var why)) r.AddError("--metrics " + why); });
+        var dumpDir = new Option<DirectoryInfo?>("--dump-dir") { Description = "Where SIGUSR1 writes a state dump (brick-NAME.PID.dump-TIME.json: connections, sessions, bytes, per-fop calls and latency); default " + Daemons.DefaultLogDir + "." };
         var maxLocks = Limit("--max-locks-per-client", "Locks one client mount may hold on this brick; one more gets ENOLCK (default 16384).");
         var cmd = new Command("brick", """
             Serve a brick over TCP in the foreground until SIGTERM.
@@ -55,7 +59,7 @@ public static class BrickCommand
             """)
         {
             dir, volfile, port, name, listen, allow, secret, grace, lockGrace, noSquash, insecure, tlsCert, tlsKey, tlsCa, maxConn, maxPerAddr,
-            maxFds, maxLockWaits, maxLocks,
+            maxFds, maxLockWaits, maxLocks, metrics, dumpDir,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -95,7 +99,8 @@ public static class BrickCommand
                                             new BrickLimits(parse.GetValue(maxFds), parse.GetValue(maxLockWaits), parse.GetValue(maxLocks)));
                 file = "<brick " + brickName + ">";
             }
-            return await ServeAsync(text, file, output, error);
+            MetricsAddress? at = parse.GetValue(metrics) is { } m && MetricsAddress.TryParse(m, out var a, out _) ? a : null;
+            return await ServeAsync(text, file, output, error, at, parse.GetValue(dumpDir)?.FullName ?? Daemons.DefaultLogDir);
         });
         return cmd;
     }
@@ -164,8 +169,12 @@ public static class BrickCommand
         }
     }
 
-    private static async Task<int> ServeAsync(string text, string file, TextWriter output, TextWriter error)
+    private static async Task<int> ServeAsync(string text, string file, TextWriter output, TextWriter error, MetricsAddress? metricsAt, string dumpDir)
     {
+        // Before the graph: a taken port is said at once, and the server's instruments are exported from their creation.
+        var problem = "";
+        using var metrics = metricsAt is { } at ? MetricsExport.Start(at, ProtocolServer.MeterName, "graft-brick", out problem) : null;
+        if (metricsAt is not null && metrics is null) { error.WriteLine("graft brick: " + problem); return 1; }
         using var loggers = LoggerFactory.Create(b => b
             .SetMinimumLevel(LogLevel.Information)
             .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
@@ -199,6 +208,13 @@ public static class BrickCommand
             await graph.DestroyAsync();
             return 1;
         }
+        using var usr1 = PosixSignalRegistration.Create((PosixSignal)StateDump.SIGUSR1, c =>
+        {
+            c.Cancel = true;
+            try { error.WriteLine("graft brick: state dump written to " + StateDump.Write(dumpDir, "brick-" + server.BrickName, server.GetStats().ToJson())); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { error.WriteLine($"graft brick: cannot write a state dump to {dumpDir}: {e.Message}"); }
+        });
+        if (metrics is not null) output.WriteLine($"metrics on {metrics.Url}");
         output.WriteLine($"listening {ep.Address}:{ep.Port}");
         output.Flush();
 

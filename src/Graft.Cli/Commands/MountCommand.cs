@@ -21,7 +21,7 @@ public static class MountCommand
         var foreground = new Option<bool>("-f", "--foreground") { Description = "Stay in the foreground (logs on stderr) until unmounted." };
         var options = new Option<string?>("-o", "--options") { Description = "Mount options, comma-separated: " + MountOptionParser.Known + "." };
         var volfile = new Option<FileInfo?>("--volfile") { Description = "The client volfile describing the volume's graph (instead of HOST:/VOLUME)." };
-        var log = new Option<FileInfo?>("--log") { Description = "Where a detached daemon writes its output (default under " + Daemons.DefaultLogDir + ")." };
+        var log = new Option<FileInfo?>("--log") { Description = "Where a detached daemon writes its output (default under " + Daemons.DefaultLogDir + "). SIGUSR1 to the daemon writes a state dump (graft state and a metrics snapshot, JSON) to this file's directory: mount-SLUG.PID.dump-TIME.json." };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the mount to answer (detached) or the volume to come up.", DefaultValueFactory = _ => 60 };
         var places = new Argument<string[]>("[HOST[:PORT]:/VOLUME] MOUNTPOINT")
         {
@@ -61,7 +61,14 @@ public static class MountCommand
                     .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
                     .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
                     .AddFilter("Microsoft", LogLevel.Warning));
-                var daemon = new MountDaemonOptions(vf, mp, settings) { ChildUpTimeout = bound };
+                using var metrics = settings.Metrics is { } at ? MetricsExport.Start(at, Graft.Mount.MountMetrics.MeterName, "graft-mount", out problem) : null;
+                if (settings.Metrics is not null && metrics is null) { error.WriteLine("graft mount: " + problem); return 1; }
+                if (metrics is not null) output.WriteLine($"metrics on {metrics.Url}");
+                var daemon = new MountDaemonOptions(vf, mp, settings)
+                {
+                    ChildUpTimeout = bound, MetricsUrl = metrics?.Url,
+                    DumpDirectory = Path.GetDirectoryName(parse.GetValue(log)?.FullName) ?? Daemons.DefaultLogDir,
+                };
                 if (spec is not null)
                 {
                     var sub = await MountFromDaemon.SubscribeAsync(spec, mp, settings, loggers, error, ct);
@@ -99,7 +106,7 @@ public static class MountCommand
             }
             var logFile = parse.GetValue(log)?.FullName ?? Path.Combine(Daemons.DefaultLogDir, $"mount-{Daemons.Slug(mp)}.log");
             var code = StartDetached(mp, vf, opts, logFile, bound, error, out var pid);
-            if (code == 0) output.WriteLine($"mounted {mp} (pid {pid}, log {logFile})");
+            if (code == 0) output.WriteLine($"mounted {mp} (pid {pid}, log {logFile}{(Daemons.MetricsUrlOf(Daemons.QueryState(mp, TimeSpan.FromSeconds(5))) is { } url ? ", metrics " + url : "")})");
             return code;
         });
         return cmd;
@@ -116,6 +123,7 @@ public static class MountCommand
         if (MountFromDaemon.TryParseSpec(volfile, out _, out _, out _)) args.Add(volfile);
         else { args.Add("--volfile"); args.Add(volfile); }
         if (!string.IsNullOrEmpty(options)) { args.Add("-o"); args.Add(options); }
+        args.Add("--log"); args.Add(log);   // the daemon's state dumps go beside its log
         args.Add(mp);
         var from = Daemons.LogLength(log);
         using var p = Daemons.StartDetached(log, args);

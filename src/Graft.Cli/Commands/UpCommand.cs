@@ -38,15 +38,20 @@ public static class UpCommand
     {
         var dir = new Argument<DirectoryInfo?>("DIR") { Description = "Directory the brick exports (default var/brick).", Arity = ArgumentArity.ZeroOrOne };
         var mountPoint = new Argument<DirectoryInfo?>("MOUNTPOINT") { Description = "Where to mount it (default var/mnt).", Arity = ArgumentArity.ZeroOrOne };
-        var options = new Option<string?>("-o", "--options") { Description = "Mount options, as for graft mount." };
-        var cmd = new Command("up", "Start a brick on DIR and mount it: a single-node volume in one command.") { dir, mountPoint, options };
+        var options = new Option<string?>("-o", "--options") { Description = "Mount options, as for graft mount (metrics=ADDR:PORT serves the mount's metrics)." };
+        var brickMetrics = new Option<string?>("--brick-metrics") { Description = "Serve the brick's metrics on http://ADDR:PORT/metrics, as graft brick --metrics (docs/metrics.md)." };
+        brickMetrics.Validators.Add(r => { if (!Graft.Core.Diagnostics.MetricsAddress.TryParse(r.GetValueOrDefault<string?>(), out _, out var why)) r.AddError("--brick-metrics " + why); });
+        var cmd = new Command("up", "Start a brick on DIR and mount it: a single-node volume in one command. SIGUSR1 to either daemon writes a state dump to var/log.")
+        {
+            dir, mountPoint, options, brickMetrics,
+        };
         cmd.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             var brickDir = Daemons.FullPath(parse.GetValue(dir)?.FullName ?? DefaultBrick);
             var mp = Daemons.FullPath(parse.GetValue(mountPoint)?.FullName ?? DefaultMount);
-            return Up(brickDir, mp, parse.GetValue(options), output, error);
+            return Up(brickDir, mp, parse.GetValue(options), parse.GetValue(brickMetrics), output, error);
         });
         return cmd;
     }
@@ -63,7 +68,7 @@ public static class UpCommand
         return cmd;
     }
 
-    static int Up(string brickDir, string mp, string? options, TextWriter output, TextWriter error)
+    static int Up(string brickDir, string mp, string? options, string? brickMetrics, TextWriter output, TextWriter error)
     {
         var l = new Layout(mp);
         if (BrickPidIfAlive(l) is int running)
@@ -91,7 +96,9 @@ public static class UpCommand
         var name = BrickName(brickDir);
         WriteSecret(l.Secret);
         var from = Daemons.LogLength(l.BrickLog);
-        var brick = Daemons.StartDetached(l.BrickLog, ["brick", "--dir", brickDir, "--name", name, "--port", "0", "--listen", "127.0.0.1", "--secret-file", l.Secret]);
+        List<string> brickArgs = ["brick", "--dir", brickDir, "--name", name, "--port", "0", "--listen", "127.0.0.1", "--secret-file", l.Secret, "--dump-dir", l.LogDir];
+        if (brickMetrics is not null) brickArgs.AddRange(["--metrics", brickMetrics]);
+        var brick = Daemons.StartDetached(l.BrickLog, brickArgs);
         int brickPid = brick.Id;
         var port = WaitListening(brick, l.BrickLog, from, TimeSpan.FromSeconds(60), out var why);
         brick.Dispose();

@@ -16,6 +16,11 @@ public class DataPathAllocations(ITestOutputHelper output, CertificateFixture f)
     [InlineData(true)]
     public async Task Readv_writev_and_fstat_allocate_next_to_nothing_per_call(bool tls)
     {
+        // The brick's per-fop latency histogram is listened to, as an exporter (graft brick --metrics) would.
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (i, l) => { if (i.Meter.Name == Graft.Xlators.Protocol.Server.ProtocolServer.MeterName) l.EnableMeasurementEvents(i); };
+        listener.SetMeasurementEventCallback<double>((_, _, _, _) => { });
+        listener.Start();
         await using var brick = await InProcessBrick.StartAsync(tls ? f.Certs.ServerOptions : null);
         var (g, c) = await brick.ConnectAsync(new(tls ? f.Certs.ClientOptions() : []) { ["ping-timeout"] = "0" });
         var root = FopContext.Root();

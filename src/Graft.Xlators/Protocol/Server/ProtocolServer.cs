@@ -80,6 +80,7 @@ public sealed partial class ProtocolServer : Translator
         if (cert is not null || key is not null || ca is not null) Tls = TlsConfig.Load(ToString(), cert, key, ca);
         InitLimits();
         ReadLimits();
+        InitMetrics();
         var addr = IPAddress.Parse(Options.GetString("listen-address"));
         if (!IPAddress.IsLoopback(addr) && Secret is null && Tls is null && !Options.GetBool("allow-insecure"))
             throw new ArgumentException(
@@ -240,6 +241,7 @@ public sealed partial class ProtocolServer : Translator
     {
         if (Interlocked.Exchange(ref _shutdown, 1) != 0) return;
         _stop.Cancel();
+        DisposeMetrics();
         _listener?.Dispose();
         if (_acceptLoop is { } a) await a.ConfigureAwait(false);
         List<ServerConnection> conns;

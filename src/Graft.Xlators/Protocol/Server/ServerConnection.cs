@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Buffers;
 using Graft.Core;
 using Graft.Xlators.Protocol.Transport;
@@ -195,6 +196,7 @@ internal sealed partial class ServerConnection
         switch (h.Type)
         {
             case FrameType.Request:
+                _server.CountReceived(FrameHeader.Size + body.Length);
                 if (h.Id <= _lastId) return $"request id {h.Id} out of sequence (last {_lastId})";
                 _lastId = h.Id;
                 if (!FopOps.IsKnown(h.Op)) return $"unknown opcode {(ushort)h.Op}";
@@ -257,12 +259,14 @@ internal sealed partial class ServerConnection
         // A lock wait gives its place back before its answer leaves: a client that sees its wait end
         // may park another at once, and must not find the place still taken.
         bool lockWait = call.HoldsLockWait, waiting = lockWait;
+        var started = Stopwatch.GetTimestamp();
         try
         {
             var reply = await _server.DispatchAsync(_session!, call).ConfigureAwait(false);
             var flags = FopCodec.WriteReply(call.Reply, call.Request.Op, reply);
             if (waiting) { waiting = false; _session!.ExitLockWait(); }
             _conn.WriteFrame(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply);
+            _server.Served(call.Request.Op, started, call.Reply.Length);
         }
         catch (Exception e)
         {

@@ -1,0 +1,82 @@
+using System.Diagnostics.Metrics;
+using Graft.Core.Diagnostics;
+using Graft.Xlators.Protocol.Wire;
+
+namespace Graft.Xlators.Protocol.Server;
+
+// The brick's System.Diagnostics.Metrics instruments (Meter "Graft.Brick", docs/metrics.md): per-fop calls and
+// latency as served (from a start of its service to its reply being queued), connections and sessions, bytes of
+// request and reply frames, refusals by reason. Counters are plain Interlocked fields read by observable
+// instruments, so serving a request adds no allocation.
+public sealed partial class ProtocolServer
+{
+    public const string MeterName = "Graft.Brick";
+
+    private static readonly string?[] OpNames = BuildOpNames();
+
+    private Meter? _meter;
+    private long _bytesReceived, _bytesSent;
+
+    /// <summary>Per-fop calls and latency served; null until the server is initialised.</summary>
+    public FopLatencies? Fops { get; private set; }
+    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+    private static string?[] BuildOpNames()
+    {
+        var ops = Enum.GetValues<FopOp>();
+        var names = new string?[(int)ops.Max() + 1];
+        foreach (var op in ops) if (FopOps.IsKnown(op)) names[(int)op] = op.ToString().ToLowerInvariant();
+        return names;
+    }
+
+    private void InitMetrics()
+    {
+        _meter = new Meter(MeterName);
+        var m = _meter;
+        Fops = new FopLatencies(m, "graft.brick.fop.duration", "Time the brick took to serve a request, by fop.", OpNames);
+        m.CreateObservableUpDownCounter("graft.brick.connections", () => ConnectionCount, "{connection}", "Client connections open.");
+        m.CreateObservableUpDownCounter("graft.brick.sessions", () => SessionCount, "{session}", "Client sessions held (connected, or disconnected within grace-timeout).");
+        m.CreateObservableUpDownCounter("graft.brick.open.fds", () => TotalFds, "{fd}", "Files and directories clients hold open.");
+        m.CreateObservableCounter("graft.brick.received", () => BytesReceived, "By", "Bytes of request frames received (headers included).");
+        m.CreateObservableCounter("graft.brick.sent", () => BytesSent, "By", "Bytes of reply frames sent (headers included).");
+        m.CreateObservableCounter("graft.brick.connections.refused", RefusalMeasurements, "{connection}", "Connections turned away, by reason.");
+    }
+
+    private IEnumerable<Measurement<long>> RefusalMeasurements()
+    {
+        foreach (var why in Enum.GetValues<Refusal>())
+            yield return new Measurement<long>(Refused(why), new KeyValuePair<string, object?>("reason", why.ToString()));
+    }
+
+    internal void CountReceived(long bytes) => Interlocked.Add(ref _bytesReceived, bytes);
+
+    /// <summary>One request served: its reply (of <paramref name="replyBytes"/> body bytes) is queued.</summary>
+    internal void Served(FopOp op, long started, int replyBytes)
+    {
+        Interlocked.Add(ref _bytesSent, FrameHeader.Size + replyBytes);
+        Fops?.Record((int)op, started);
+    }
+
+    private void DisposeMetrics() => _meter?.Dispose();
+
+    /// <summary>The figures of a brick's state dump (SIGUSR1 to `graft brick`); counters only, no walk over files.</summary>
+    public BrickStats GetStats()
+    {
+        var refused = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var why in Enum.GetValues<Refusal>()) if (Refused(why) is var n and > 0) refused[why.ToString()] = n;
+        return new BrickStats(DateTimeOffset.UtcNow, Environment.ProcessId, BrickName, LocalEndPoint?.ToString(), ConnectionCount, SessionCount,
+                              TotalFds, BytesReceived, BytesSent, refused, FdsRefused, LockWaitsRefused, Fops?.Snapshot() ?? []);
+    }
+}
+
+/// <summary>A brick server's figures at one moment (cumulative counts; see docs/metrics.md).</summary>
+public sealed record BrickStats(
+    DateTimeOffset Time, int Pid, string Brick, string? Listen, int Connections, int Sessions, int OpenFds,
+    long BytesReceived, long BytesSent, IReadOnlyDictionary<string, long> ConnectionsRefused, long FdsRefused, long LockWaitsRefused,
+    IReadOnlyList<FopLatencySnapshot> Fops)
+{
+    private static readonly System.Text.Json.JsonSerializerOptions Json = new() { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase };
+
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, Json);
+}
