@@ -359,11 +359,15 @@ public sealed class GraftFileStream : Stream
 /// </summary>
 internal static class SyncOver
 {
+#pragma warning disable VSTHRD002 // the blocking Stream API the caller chose (see above)
     public static T Run<T>(ValueTask<T> vt) => vt.IsCompletedSuccessfully ? vt.Result : vt.AsTask().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
 
     public static void Run(ValueTask vt)
     {
         if (vt.IsCompletedSuccessfully) return;
+#pragma warning disable VSTHRD002 // the blocking Stream API the caller chose (see above)
         vt.AsTask().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
     }
 }

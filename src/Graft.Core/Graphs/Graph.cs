@@ -13,7 +13,8 @@ public sealed partial class Graph
 {
     private readonly TaskCompletionSource _childUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _parentDownHandled = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource<string> _setupFailure = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _setupFailure = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private string? _setupFailureText;
     private readonly TaskCompletionSource _destroyedTcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _fopsInFlight;
     private int _state;
@@ -117,10 +118,14 @@ public sealed partial class Graph
     /// that refused this client's credentials, a TLS mismatch), or null. Waiting longer would not help,
     /// so <see cref="StartAndWaitAsync"/> stops waiting and a front end can print it.
     /// </summary>
-    public string? SetupFailure => _setupFailure.Task.IsCompleted ? _setupFailure.Task.Result : null;
+    public string? SetupFailure => Volatile.Read(ref _setupFailureText);
 
     /// <summary>Reports a <see cref="SetupFailure"/>; the first one is kept.</summary>
-    public void ReportSetupFailure(Translator xl, string message) => _setupFailure.TrySetResult($"{xl.Name}: {message}");
+    public void ReportSetupFailure(Translator xl, string message)
+    {
+        // The text first: whoever the completion wakes reads it at once.
+        if (Interlocked.CompareExchange(ref _setupFailureText, $"{xl.Name}: {message}", null) is null) _setupFailure.TrySetResult();
+    }
 
     /// <summary>PARENT_DOWN from the top; <see cref="ParentDownHandled"/> completes when every translator has drained.</summary>
     public void SendParentDown()

@@ -144,7 +144,9 @@ public sealed unsafe partial class FuseRequest
         var task = _pending;
         _pending = default;
         Exception? error = null;
+#pragma warning disable VSTHRD002 // the handler has completed: this only takes its result or exception
         try { task.GetAwaiter().GetResult(); }
+#pragma warning restore VSTHRD002
         catch (Exception e) { error = e; }
         Finish(error);
     }

@@ -176,7 +176,9 @@ public sealed partial class VolfileSubscription : IVolfileSource
     {
         _stop.Cancel();
         _ = _client.DisposeAsync();
+#pragma warning disable VSTHRD002 // a bounded wait for the loop in a synchronous Dispose
         try { _loop?.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+#pragma warning restore VSTHRD002
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "volfile server {Source} went away; subscribing again (backup servers in turn)")]

@@ -99,7 +99,9 @@ public sealed class VolfileWatcher : IDisposable
     {
         _fsw.Dispose();
         _stop.Cancel();
+#pragma warning disable VSTHRD002 // a bounded wait for the loop in a synchronous Dispose; the loop never needs this thread
         try { _loop.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+#pragma warning restore VSTHRD002
         _stop.Dispose();
     }
 }

@@ -202,7 +202,9 @@ public sealed partial class EtcdStore : IClusterStore
         changes.TryComplete();
     }
 
+#pragma warning disable VSTHRD002 // IDisposable for callers that cannot await; DisposeAsync needs no caller's thread
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
 
     public async ValueTask DisposeAsync()
     {
