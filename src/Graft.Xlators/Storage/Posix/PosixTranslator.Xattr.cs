@@ -44,11 +44,12 @@ public sealed partial class PosixTranslator
 
     /// <summary>
     /// The cluster translators' state on this brick (distribute's layouts and link pointers,
-    /// <c>trusted.graft.dht.*</c>): a root caller — a mount's trusted identity — may read, list,
+    /// <c>trusted.graft.dht.*</c>; replicate's pending counters, <c>trusted.graft.pending.*</c>): a root caller — a mount's trusted identity — may read, list,
     /// set and remove them; everyone else sees nothing. Above the bricks, distribute keeps
     /// applications away from them (docs/distribute.md).
     /// </summary>
-    private static bool IsClusterXattr(FopContext ctx, string name) => ctx.IsRoot && name.StartsWith(ClusterXattrPrefix, StringComparison.Ordinal);
+    private static bool IsClusterXattr(FopContext ctx, string name) =>
+        ctx.IsRoot && (name.StartsWith(ClusterXattrPrefix, StringComparison.Ordinal) || name.StartsWith(PendingXattrPrefix, StringComparison.Ordinal));
 
     private static byte[] Z(string s)
     {
