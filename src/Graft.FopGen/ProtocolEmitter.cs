@@ -19,7 +19,7 @@ internal static class ProtocolEmitter
     // FopRequest fields an argument can travel in as it is (Loc, Fd and Xdata are converted).
     private static readonly Dictionary<string, string> FieldTypes = new()
     {
-        ["Flags"] = "int", ["Mode"] = "uint", ["Umask"] = "uint", ["Rdev"] = "ulong", ["NewGfid"] = Core + "Gfid",
+        ["Flags"] = "int", ["Flags2"] = "int", ["Name2"] = "string?", ["Mode"] = "uint", ["Umask"] = "uint", ["Rdev"] = "ulong", ["NewGfid"] = Core + "Gfid",
         ["Offset"] = "long", ["Offset2"] = "long", ["Length"] = "long", ["Size"] = "uint", ["Name"] = "string",
         ["Data"] = "global::System.ReadOnlyMemory<byte>", ["Attr"] = Core + "SetAttr", ["Lock"] = Core + "FileLock",
         ["DataOnly"] = "bool", ["Instance"] = "global::System.Guid",
@@ -70,7 +70,7 @@ internal static class ProtocolEmitter
             if (p.Type == Core + "Loc" && field is "Loc" or "Loc2") args.Add(new Arg { Client = $"{field} = global::Graft.Xlators.Protocol.Wire.WireLoc.From({p.Name})", Server = $"ToLoc(q.{field})" });
             else if (p.Type == Core + "Fd" && field == "Fd" && i == 0) args.Add(new Arg { Server = "fd" });
             else if (FieldTypes.TryGetValue(field, out var t) && t == p.Type) args.Add(new Arg { Client = $"{field} = {p.Name}", Server = field == "Name" ? "q.Name!" : $"q.{field}" });
-            else if (p.IsEnum && field == "Flags") args.Add(new Arg { Client = $"Flags = (int){p.Name}", Server = $"({p.Type})q.Flags" });
+            else if (p.IsEnum && field is "Flags" or "Flags2") args.Add(new Arg { Client = $"{field} = (int){p.Name}", Server = $"({p.Type})q.{field}" });
             else return null;
         }
         if (f.Shape == FopShape.Result)

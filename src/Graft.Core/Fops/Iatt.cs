@@ -114,6 +114,17 @@ public enum LockCmd
     Reclaim,
 }
 
+/// <summary>Commands of the domain lock fops (inodelk, entrylk). Values are on the wire.</summary>
+public enum DomainLockCmd
+{
+    /// <summary>Take the lock now or answer EAGAIN.</summary>
+    Lock = 0,
+    /// <summary>Take the lock, waiting (in FIFO order, for at most the brick's bound) behind conflicting ones.</summary>
+    LockBlocking = 1,
+    /// <summary>Drop the caller's lock.</summary>
+    Unlock = 2,
+}
+
 /// <summary>Lock types, values as in fcntl.h.</summary>
 public enum LockType : short { Read = 0, Write = 1, Unlock = 2 }
 

@@ -173,6 +173,30 @@ public abstract partial class Translator
     [Fop(41, Request = "Loc Name Data", Reply = "Bytes")]
     public virtual partial ValueTask<Result<byte[]>> XattropAsync(FopContext ctx, Loc loc, string name, ReadOnlyMemory<byte> deltas);
 
+    // ---- domain locks: what cluster translators lock their transactions with (features/locks) ----
+
+    /// <summary>
+    /// inodelk: takes (<see cref="DomainLockCmd.Lock"/>, or <see cref="DomainLockCmd.LockBlocking"/>
+    /// waiting its turn) or drops (<see cref="DomainLockCmd.Unlock"/>) a <paramref name="type"/>
+    /// (read or write) lock on bytes [<paramref name="start"/>, <paramref name="start"/> +
+    /// <paramref name="length"/>) of the object (<paramref name="length"/> 0 = to the end) in the lock
+    /// domain <paramref name="domain"/>. Domains are independent of one another and of POSIX (lk)
+    /// locks. The owner is the caller's (<see cref="FopContext.MountId"/>, <see cref="FopContext.LockOwner"/>).
+    /// A conflict answers EAGAIN when not blocking; a blocking wait past the brick's bound answers
+    /// EAGAIN too. Bricks with no features/locks answer ENOSYS.
+    /// </summary>
+    [Fop(42, Request = "Loc Name Flags Flags2 Offset Length")]
+    public virtual partial ValueTask<Errno> InodeLkAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length);
+
+    /// <summary>
+    /// entrylk: takes or drops a <paramref name="type"/> lock on the entry <paramref name="name"/> of
+    /// directory <paramref name="parent"/> (null: on the whole directory, which conflicts with every
+    /// entry lock in it) in lock domain <paramref name="domain"/>. Commands, owner, conflicts and
+    /// answers as for <see cref="InodeLkAsync"/>.
+    /// </summary>
+    [Fop(43, Request = "Loc Name Name2 Flags Flags2")]
+    public virtual partial ValueTask<Errno> EntryLkAsync(FopContext ctx, Loc parent, string domain, string? name, DomainLockCmd cmd, LockType type);
+
     // ---- end of life: not errors, each translator drops its own state then passes on ----
 
     /// <summary>The fd's last reference is gone (file).</summary>

@@ -21,9 +21,10 @@ public class WireCodecRoundTrips
         Xdata = op == FopOp.Lookup ? XdataSample() : null,
         Loc = new WireLoc(Gfid.NewGfid(), Gfid.NewGfid(), "näme-ü"),
         Loc2 = new WireLoc(Gfid.NewGfid(), Gfid.Root, "other"),
-        Fd = 7, Fd2 = 9, Flags = op == FopOp.Lk ? (int)LockCmd.SetLkW : OpenFlags.O_RDWR | OpenFlags.O_CREAT, Mode = 0x81a4, Umask = 0x12, Rdev = 0x0801,
+        Fd = 7, Fd2 = 9, Flags = op switch { FopOp.Lk => (int)LockCmd.SetLkW, FopOp.InodeLk or FopOp.EntryLk => (int)DomainLockCmd.LockBlocking, _ => OpenFlags.O_RDWR | OpenFlags.O_CREAT }, Mode = 0x81a4, Umask = 0x12, Rdev = 0x0801,
         NewGfid = Gfid.NewGfid(), Instance = Guid.NewGuid(), Offset = 1L << 40, Offset2 = 12345, Length = 1 << 20, Size = 65536,
         Name = op is FopOp.Symlink ? "../target/path" : "user.test",
+        Name2 = "entry-ä", Flags2 = (int)LockType.Write,
         Data = new byte[] { 1, 2, 3, 4, 5, 0, 255 },
         Attr = new SetAttr { Valid = SetAttrValid.Mode | SetAttrValid.Mtime, Mode = 0x1ed, Uid = 5, Gid = 6, Size = 99, Atime = new(1, 2), Mtime = new(3, 4), Ctime = new(5, 6) },
         Lock = new FileLock { Type = LockType.Write, Start = 10, Length = 20, Pid = 77, Owner = 88, Flock = true },
@@ -259,6 +260,36 @@ public class WireCodecRefusesMalformedInput
         var w = new BodyWriter();
         var flags = FopCodec.WriteRequest(w, q);
         Assert.False(FopCodec.TryReadRequest(FopOp.Lookup, flags, w.Written.ToArray(), out _));
+    }
+
+    [Fact]
+    public void An_entrylk_on_the_whole_directory_travels_as_no_name_not_an_empty_one()
+    {
+        var q = WireCodecRoundTrips.SampleRequest(FopOp.EntryLk);
+        q.Name2 = null;
+        var w = new BodyWriter();
+        var flags = FopCodec.WriteRequest(w, q);
+        Assert.True(FopCodec.TryReadRequest(FopOp.EntryLk, flags, w.Written.ToArray(), out var back));
+        Assert.Null(back.Name2);
+        Assert.Equal((int)DomainLockCmd.LockBlocking, back.Flags);
+        Assert.Equal((int)LockType.Write, back.Flags2);
+    }
+
+    [Theory]
+    [InlineData((ushort)42, 3, 1, 0L)]
+    [InlineData((ushort)42, 0, 3, 0L)]
+    [InlineData((ushort)42, 0, 1, -1L)]
+    [InlineData((ushort)43, -1, 1, 0L)]
+    [InlineData((ushort)43, 1, 7, 0L)]
+    public void A_domain_lock_with_an_unknown_command_or_type_or_a_negative_range_is_malformed(ushort op, int cmd, int type, long start)
+    {
+        var q = WireCodecRoundTrips.SampleRequest((FopOp)op);
+        q.Flags = cmd;
+        q.Flags2 = type;
+        q.Offset = start;
+        var w = new BodyWriter();
+        var flags = FopCodec.WriteRequest(w, q);
+        Assert.False(FopCodec.TryReadRequest((FopOp)op, flags, w.Written.ToArray(), out _));
     }
 
     [Fact]

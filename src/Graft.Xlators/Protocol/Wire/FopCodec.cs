@@ -68,6 +68,8 @@ public static partial class FopCodec
     {
         FopOp.Readv => q.Size <= FrameHeader.MaxIo,
         FopOp.Lk => (uint)q.Flags <= (uint)LockCmd.Reclaim,
+        FopOp.InodeLk => (uint)q.Flags <= (uint)DomainLockCmd.Unlock && (uint)q.Flags2 <= (uint)LockType.Unlock && q.Offset >= 0 && q.Length >= 0,
+        FopOp.EntryLk => (uint)q.Flags <= (uint)DomainLockCmd.Unlock && (uint)q.Flags2 <= (uint)LockType.Unlock,
         _ => true,
     };
 }

@@ -15,16 +15,20 @@ public struct FopRequest
     public ulong Fd, Fd2;
     /// <summary>rebind-locks: the protocol/client instance (of the same mount) whose session holds <see cref="Fd2"/>.</summary>
     public Guid Instance;
-    /// <summary>open flags, access mask, rename flags, xattr flags, fallocate mode, lseek whence, lk cmd, copy_file_range flags.</summary>
+    /// <summary>open flags, access mask, rename flags, xattr flags, fallocate mode, lseek whence, lk cmd, copy_file_range flags, inodelk/entrylk cmd.</summary>
     public int Flags;
+    /// <summary>inodelk, entrylk: the lock type.</summary>
+    public int Flags2;
     public uint Mode, Umask;
     public ulong Rdev;
     public Gfid NewGfid;
     public long Offset, Offset2, Length;
     /// <summary>readv size, readdir max entries.</summary>
     public uint Size;
-    /// <summary>xattr name, symlink target.</summary>
+    /// <summary>xattr name, symlink target, lock domain.</summary>
     public string? Name;
+    /// <summary>entrylk: the entry's name; null for the whole directory.</summary>
+    public string? Name2;
     /// <summary>writev data, xattr value.</summary>
     public ReadOnlyMemory<byte> Data;
     public SetAttr Attr;
