@@ -77,7 +77,7 @@ public sealed partial class ReplicateTranslator
                 await t.State.Mutex.WaitAsync(ctx.Cancellation).ConfigureAwait(false);
                 taken++;
             }
-            var tctx = Trusted(ctx);
+            var tctx = LockContext(ctx);
             uint locked = await LockAsync(tctx, targets, kind, up).ConfigureAwait(false);
             try
             {

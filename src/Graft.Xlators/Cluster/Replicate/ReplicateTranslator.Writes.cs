@@ -6,8 +6,8 @@ namespace Graft.Xlators.Cluster.Replicate;
 /// <summary>
 /// Consecutive writes to one file share one transaction (GlusterFS's eager lock + delayed
 /// post-op): the first write takes the lock and does the pre-op, later ones only write, and the
-/// post-op and unlock happen once the file has seen no write for post-op-delay — or at once on
-/// fsync, flush, close, any other change to the file, or the graph going down. So a sequential
+/// post-op and unlock happen post-op-delay after the window opened — or at once on fsync, flush,
+/// close, any other change to the file, or the graph going down. So a sequential
 /// write costs one round trip per write, not three. While a window is open every copy counts the
 /// file as pending for every child: a client that dies meanwhile leaves copies that blame
 /// themselves, which lookup treats as "no copy known good" and heals from the biggest.
@@ -22,7 +22,6 @@ internal sealed class WriteWindow(TxnTarget target, FopContext tctx, uint locked
     // Guarded by lock(Target.State).
     public uint Failed;
     public int Inflight;
-    public long LastUse = Environment.TickCount64;
     public bool Closing;
     public int Writes;
     public Timer? Timer;
@@ -51,7 +50,6 @@ public sealed partial class ReplicateTranslator
         {
             w.Failed |= missed;
             w.Writes++;
-            w.LastUse = Environment.TickCount64;
             closeNow = Volatile.Read(ref _postOpDelayMs) == 0;
             if (--w.Inflight == 0 && w.Closing) w.Drained.TrySetResult();
         }
@@ -80,8 +78,7 @@ public sealed partial class ReplicateTranslator
             return (null, Errno.EROFS);
         }
         Interlocked.Increment(ref _transactions);
-        var tctx = Trusted(ctx);
-        tctx.Cancellation = CancellationToken.None; // the window outlives the write that opened it
+        var tctx = LockContext(ctx); // the window outlives the write that opened it: no cancellation
         TxnTarget[] target = [new(Loc.Of(fd.Inode), st, null)];
         uint locked = await LockAsync(tctx, target, Pending.Data, up).ConfigureAwait(false);
         uint armed = await PreOpAsync(tctx, target, Pending.Data, locked).ConfigureAwait(false);
@@ -98,19 +95,10 @@ public sealed partial class ReplicateTranslator
         lock (st) st.Window = win;
         _windows[win] = 0;
         long delay = Volatile.Read(ref _postOpDelayMs);
-        if (delay > 0)
-            win.Timer = new Timer(_ => CloseIfIdle(st, win), null, delay, Math.Max(delay / 4, 10));
+        // A window lives at most post-op-delay: a writer that never stops costs one pre-op and one
+        // post-op per delay, and another client waiting for the file's lock waits at most that long.
+        if (delay > 0) win.Timer = new Timer(_ => _ = CloseWindowAsync(st), null, delay, Timeout.Infinite);
         return (win, Errno.OK);
-    }
-
-    /// <summary>The window's timer: once no write came for post-op-delay, the post-op is done.</summary>
-    private void CloseIfIdle(ReplInode st, WriteWindow w)
-    {
-        lock (st)
-        {
-            if (w.Closing || w.Inflight > 0 || Environment.TickCount64 - w.LastUse < Volatile.Read(ref _postOpDelayMs)) return;
-        }
-        _ = CloseWindowAsync(st);
     }
 
     /// <summary>

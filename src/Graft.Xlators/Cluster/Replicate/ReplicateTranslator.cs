@@ -29,7 +29,7 @@ public sealed partial class ReplicateTranslator : Translator
             { Choices = ["auto", "fixed", "none"], Runtime = true },
         new("quorum-count", OptionKind.Int, "1", "the quorum when quorum-type is fixed") { Min = 1, Max = 32, Runtime = true },
         new("post-op-delay", OptionKind.Time, "1s",
-            "how long after the last write on a file its delayed post-op (and its eager lock) waits for another write before it is done; fsync, flush, close and any other change to the file end it at once. 0: every write is its own transaction") { Min = 0, Max = 60_000, Runtime = true },
+            "how long consecutive writes to a file share one transaction (eager lock, delayed post-op): the window opened by a write ends this long after, or at once on fsync, flush, close or any other change to the file; another client wanting the file waits at most this long. 0: every write is its own transaction") { Min = 0, Max = 60_000, Runtime = true },
         new("subvolume-wait", OptionKind.Time, "3s",
             "after the first subvolume is up, how long to wait for the others before telling the graph it is up") { Min = 0, Max = 600_000 },
         new("lock-domain", OptionKind.String, "graft.replicate",
