@@ -1,0 +1,103 @@
+using Graft.EndToEnd.Tests.Distribute;
+using Graft.EndToEnd.Tests.Mounting;
+using Graft.Xlators.Cluster.Replicate;
+
+namespace Graft.EndToEnd.Tests.Replicate;
+
+/// <summary>
+/// A mount of three brick processes under cluster/replicate: O_APPEND writers that fsync every
+/// record and an fsx run go on with no error while one brick is killed with SIGKILL and started
+/// again; every byte is there afterwards, and the copy that missed writes is blamed by the others.
+/// </summary>
+public class WritersGoOnWhileABrickIsKilled
+{
+    [MountFact]
+    public async Task No_writer_sees_an_error_and_no_acknowledged_byte_is_lost()
+    {
+        await using var m = await DistributedMount.StartReplicatedAsync("afr-kill", 3, "", "entry_timeout=0", "attr_timeout=0", "negative_timeout=0");
+        var d = m.P("d");
+        Directory.CreateDirectory(d);
+        using var stop = new CancellationTokenSource();
+        var counts = new int[2];
+        var appenders = Enumerable.Range(0, 2).Select(w => Task.Run(async () =>
+        {
+            await using var s = new FileStream(Path.Combine(d, $"log{w}"), FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1);
+            for (int r = 0; !stop.IsCancellationRequested; r++)
+            {
+                await s.WriteAsync(Workloads.Record(w, r));
+                s.Flush(flushToDisk: true);
+                Volatile.Write(ref counts[w], r + 1);
+            }
+        })).ToList();
+        var fsxOps = new int[1];
+        var fsx = Task.Run(() => Workloads.FsxRun(Path.Combine(d, "fsx"), fsxOps, stop.Token));
+        Task[] all = [.. appenders, fsx];
+        string Faults() => string.Join("\n", all.Where(t => t.IsFaulted).Select(t => t.Exception!.ToString()));
+
+        async Task GoOn(string when, int more)
+        {
+            var then = counts.ToArray();
+            int fsxThen = Volatile.Read(ref fsxOps[0]);
+            await Proc.Until(() => all.Any(t => t.IsFaulted) || counts.Zip(then).All(p => p.First >= p.Second + more) && Volatile.Read(ref fsxOps[0]) >= fsxThen + more,
+                             $"writers to go on {when}", 90);
+            Assert.False(all.Any(t => t.IsFaulted), Faults() + "\n" + m.Logs());
+        }
+
+        await GoOn("before the kill", 20);
+        await m.KillBrickAsync(1);
+        await GoOn("with brick 1 killed", 20);
+        await m.RestartBrickAsync(1);
+        await Proc.Until(() => m.TranslatorCounter("dht", "childrenUp") == 3, "the mount to see brick 1 again", 60);
+        await GoOn("after brick 1 came back", 20);
+        stop.Cancel();
+        await Task.WhenAll(all).WaitAsync(TimeSpan.FromSeconds(60));
+
+        for (int w = 0; w < 2; w++)
+            Assert.Equal(Workloads.Records(w, counts[w]), await File.ReadAllBytesAsync(Path.Combine(d, $"log{w}")));
+        // Brick 1 missed records: the others blame it for the file's data; they do not blame each other.
+        var name = Pending.NameFor("b1");
+        Assert.True(Pending.Read(XattrOf.Get(m.On(0, "/d/log0"), name), Pending.Data) > 0);
+        Assert.Equal(0, Pending.Read(XattrOf.Get(m.On(0, "/d/log0"), Pending.NameFor("b2")), Pending.Data));
+    }
+}
+
+/// <summary>With two of three bricks gone the volume has no quorum: writes and creates fail with EROFS, reads are served by the brick that is left.</summary>
+public class TwoBricksDownRefuseChanges
+{
+    [MountFact]
+    public async Task Writes_are_read_only_file_system_and_reads_go_on()
+    {
+        await using var m = await DistributedMount.StartReplicatedAsync("afr-quorum", 3, "", "entry_timeout=0", "attr_timeout=0", "negative_timeout=0");
+        var f = m.P("kept");
+        await File.WriteAllTextAsync(f, "kept");
+        await m.KillBrickAsync(1);
+        await m.KillBrickAsync(2);
+        await Proc.Until(() => m.TranslatorCounter("dht", "childrenUp") == 1, "the mount to see two bricks gone", 30);
+        var e = Assert.ThrowsAny<IOException>(() => File.AppendAllText(f, "more"));
+        Assert.Contains("Read-only file system", e.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.ThrowsAny<IOException>(() => File.WriteAllText(m.P("new"), "x"));
+        Assert.Equal("kept", await File.ReadAllTextAsync(f));
+        Assert.False(File.Exists(m.On(0, "/new")));
+    }
+}
+
+/// <summary>A file whose copies blame each other answers EIO through the mount; its neighbours are read as usual.</summary>
+public class ASplitBrainAnswersEio
+{
+    [MountFact]
+    public async Task That_file_only()
+    {
+        await using var m = await DistributedMount.StartReplicatedAsync("afr-split", 2, "", "entry_timeout=0", "attr_timeout=0", "negative_timeout=0");
+        await File.WriteAllTextAsync(m.P("sb"), "same");
+        await File.WriteAllTextAsync(m.P("ok"), "fine");
+        // Each copy says the other missed a write; the copies differ, so the mount looks again.
+        var blame = new byte[Pending.Width];
+        blame[7] = 1;
+        XattrOf.Set(m.On(0, "/sb"), Pending.NameFor("b1"), blame);
+        XattrOf.Set(m.On(1, "/sb"), Pending.NameFor("b0"), blame);
+        await File.AppendAllTextAsync(m.On(1, "/sb"), "+other");
+        var e = Assert.ThrowsAny<IOException>(() => File.ReadAllText(m.P("sb")));
+        Assert.Contains("Input/output error", e.Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("fine", await File.ReadAllTextAsync(m.P("ok")));
+    }
+}
