@@ -5,16 +5,15 @@ namespace Graft.Xlators.Cluster.Replicate;
 // Open files and attributes: an open goes to every copy that is up (a copy it missed is not
 // written through that fd, and stays blamed for what the fd writes); changes to attributes and
 // xattrs are transactions (metadata, or data for a size change); reads by loc or fd go to one
-// healthy copy. Replicate's own xattrs (trusted.graft.*) are never shown to, set or removed by
-// anything above it.
+// healthy copy. Replicate's own xattrs (trusted.graft.pending.*) are never shown to, set or
+// removed by anything above it.
 public sealed partial class ReplicateTranslator
 {
-    private static Errno Screen(string name, bool write) =>
-        name.StartsWith("trusted.graft.", StringComparison.Ordinal) ? (write ? Errno.EPERM : Errno.ENODATA) : Errno.OK;
+    // Only replicate's own counters are screened here: other trusted.graft.* xattrs (distribute's
+    // layouts above replicate) are replicated like any other, and storage/posix judges them.
+    private static Errno Screen(string name, bool write) => Pending.IsPending(name) ? (write ? Errno.EPERM : Errno.ENODATA) : Errno.OK;
 
-    private static string[] Visible(string[] names) =>
-        Array.Exists(names, n => n.StartsWith("trusted.graft.", StringComparison.Ordinal))
-            ? Array.FindAll(names, n => !n.StartsWith("trusted.graft.", StringComparison.Ordinal)) : names;
+    private static string[] Visible(string[] names) => Array.Exists(names, Pending.IsPending) ? Array.FindAll(names, n => !Pending.IsPending(n)) : names;
 
     private static int KindOf(in SetAttr attr) => (attr.Valid & SetAttrValid.Size) != 0 ? Pending.Data : Pending.Metadata;
 

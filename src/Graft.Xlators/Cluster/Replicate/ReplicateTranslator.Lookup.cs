@@ -50,7 +50,11 @@ public sealed partial class ReplicateTranslator
             await JudgeAsync(Trusted(ctx), Loc.Nameless(a.Gfid), st, found, r).ConfigureAwait(false);
             if (inode is null) Remember(a.Gfid, st);
         }
-        uint good = found & ~Volatile.Read(ref st.Bad);
+        uint bad = Volatile.Read(ref st.Bad);
+        if (_selfHeal && !st.SplitBrain && (bad & found) != 0) _ = HealAsync(a.Gfid);
+        // A name missing on a copy that is up: its parent's entries need heal there.
+        if (_selfHeal && found != up && !loc.IsNameless && !loc.ParentGfid.IsZero) _ = HealAsync(loc.ParentGfid);
+        uint good = found & ~bad;
         return good != 0 ? r[BitOperations.TrailingZeroCount(good)].Value : a;
     }
 

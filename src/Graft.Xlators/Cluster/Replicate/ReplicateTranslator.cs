@@ -32,6 +32,13 @@ public sealed partial class ReplicateTranslator : Translator
             "how long consecutive writes to a file share one transaction (eager lock, delayed post-op): the window opened by a write ends this long after, or at once on fsync, flush, close or any other change to the file; another client wanting the file waits at most this long. 0: every write is its own transaction") { Min = 0, Max = 60_000, Runtime = true },
         new("subvolume-wait", OptionKind.Time, "3s",
             "after the first subvolume is up, how long to wait for the others before telling the graph it is up") { Min = 0, Max = 600_000 },
+        new("self-heal", OptionKind.Bool, "on",
+            "heal an object in the background when a lookup finds a copy of it that needs heal (off: only `graft heal` heals)") { Runtime = true },
+        new("heal-chunk", OptionKind.Size, "128KB",
+            "how much of a file a heal copies per hold of the file's lock: the longest an application's I/O on the file waits for a heal") { Min = 4096, Max = 16 << 20, Runtime = true },
+        new("favorite-child-policy", OptionKind.Enum, "none",
+            "how a split brain (copies that blame each other) is resolved without an administrator: none (never: EIO until `graft heal --split-brain-source`), mtime (the latest modified copy), size (the biggest), majority (the state more than half the copies share)")
+            { Choices = ["none", "mtime", "size", "majority"], Runtime = true },
         new("lock-domain", OptionKind.String, "graft.replicate",
             "the inodelk/entrylk domain of this translator's transaction locks on the bricks (every client of a volume must use the same)"),
     ], "keeps a copy of every file on each subvolume: transactions with pending counters, quorum, reads from a healthy copy (GlusterFS's afr)")
@@ -45,11 +52,15 @@ public sealed partial class ReplicateTranslator : Translator
 
     internal enum ReadPolicy { FirstUp, GfidHash, LeastLoaded }
     internal enum QuorumType { Auto, Fixed, None }
+    internal enum Favourite { None, Mtime, Size, Majority }
 
     private ReadPolicy _readPolicy;
     private QuorumType _quorumType;
     private int _quorumCount;
     private long _postOpDelayMs;
+    private long _healChunk = 128 << 10;
+    private volatile bool _selfHeal = true;
+    private Favourite _favourite;
     private long _subvolumeWaitMs;
     private string _domain = "graft.replicate";
     private ILogger _log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
@@ -73,7 +84,8 @@ public sealed partial class ReplicateTranslator : Translator
         ["postOps"] = Volatile.Read(ref _postOps), ["delayedPostOps"] = Volatile.Read(ref _delayedPostOps),
         ["copiesBlamed"] = Volatile.Read(ref _blamed), ["readRetries"] = Volatile.Read(ref _readRetries),
         ["quorumRefusals"] = Volatile.Read(ref _quorumRefusals), ["gfidMismatches"] = Volatile.Read(ref _gfidMismatches),
-        ["splitBrainRefusals"] = Volatile.Read(ref _splitBrainRefusals), ["childrenUp"] = BitOperations.PopCount((uint)Volatile.Read(ref _upMask)),
+        ["splitBrainRefusals"] = Volatile.Read(ref _splitBrainRefusals),
+        ["healsDone"] = Volatile.Read(ref _healsDone), ["healsFailed"] = Volatile.Read(ref _healsFailed), ["healedBytes"] = Volatile.Read(ref _healedBytes), ["childrenUp"] = BitOperations.PopCount((uint)Volatile.Read(ref _upMask)),
     };
 
     /// <summary>Pre-ops written (one per transaction, or per window of consecutive writes).</summary>
@@ -102,6 +114,9 @@ public sealed partial class ReplicateTranslator : Translator
         if (_quorumType == QuorumType.Fixed && Children.Count > 0 && _quorumCount > Children.Count)
             throw new ArgumentException($"{this}: quorum-count {_quorumCount} is more than its {Children.Count} subvolumes");
         Volatile.Write(ref _postOpDelayMs, options.GetLong("post-op-delay"));
+        Volatile.Write(ref _healChunk, options.GetLong("heal-chunk"));
+        _selfHeal = options.GetBool("self-heal");
+        _favourite = options.GetString("favorite-child-policy") switch { "mtime" => Favourite.Mtime, "size" => Favourite.Size, "majority" => Favourite.Majority, _ => Favourite.None };
     }
 
     public override ValueTask FiniAsync()

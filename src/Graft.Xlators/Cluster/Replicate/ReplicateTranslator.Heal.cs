@@ -1,0 +1,232 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using Graft.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Graft.Xlators.Cluster.Replicate;
+
+/// <summary>What a heal of one object came to.</summary>
+public enum HealOutcome
+{
+    /// <summary>Nothing was pending.</summary>
+    Clean,
+    /// <summary>Every copy that needed it was healed.</summary>
+    Healed,
+    /// <summary>Some copy still needs heal: it is down, or no copy is known good right now.</summary>
+    Pending,
+    /// <summary>The copies blame each other and no policy or administrator chose a source.</summary>
+    SplitBrain,
+}
+
+// Self-heal of one object, found by GFID: under the object's locks (this client's mutex and the
+// bricks' lock in replicate's domain) the copies' counters are read once, a source chosen, and the
+// sinks made like it — metadata (mode, owner, times, xattrs), entries of a directory (names made or
+// removed while a copy was down: renames and hard links come out as a link to the GFID the sink
+// already has, then the old name's removal), the data of a file in chunks. Data is copied one chunk
+// per lock hold, so application I/O on the file waits at most one chunk; writes meanwhile go to
+// every copy, sinks included, and a chunk not yet copied is copied from the source with them. At the
+// end the counts read at the start are taken off: whatever transactions did meanwhile nets to zero
+// or stays blamed. Heals run in the background, one at a time per object.
+public sealed partial class ReplicateTranslator
+{
+    private readonly ConcurrentDictionary<Gfid, Task<HealOutcome>> _healing = new();
+    private long _healsDone, _healsFailed, _healedBytes;
+
+    public long HealsDone => Volatile.Read(ref _healsDone);
+
+    /// <summary>The mount's trusted identity for heals that no caller asked for.</summary>
+    private FopContext HealContext() => new() { Uid = 0, Gid = 0, MountId = Graph?.MountId ?? Graph.ProcessMountId, Graph = Graph };
+
+    /// <summary>Starts (or joins) the heal of <paramref name="gfid"/> in the background.</summary>
+    public Task<HealOutcome> HealAsync(Gfid gfid, int source = -1)
+    {
+        if (_healing.TryGetValue(gfid, out var running)) return running;
+        var tcs = new TaskCompletionSource<HealOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_healing.TryAdd(gfid, tcs.Task)) return _healing[gfid];
+        _ = Task.Run(async () =>
+        {
+            try { tcs.TrySetResult(await HealObjectAsync(gfid, source).ConfigureAwait(false)); }
+            catch (Exception e)
+            {
+                Interlocked.Increment(ref _healsFailed);
+                Graph?.ReportError(this, $"heal of {gfid} failed", e);
+                tcs.TrySetResult(HealOutcome.Pending);
+            }
+            finally { _healing.TryRemove(gfid, out _); }
+        });
+        return tcs.Task;
+    }
+
+    private async Task<HealOutcome> HealObjectAsync(Gfid gfid, int forced)
+    {
+        var ctx = HealContext();
+        uint up = UpMask;
+        var loc = Loc.Nameless(gfid);
+        var found = await FanOutAsync(up, i => Children[i].LookupAsync(ctx, loc)).ConfigureAwait(false);
+        uint have = Succeeded(found);
+        if (have == 0) return HealOutcome.Pending;
+        var first = found[BitOperations.TrailingZeroCount(have)].Value;
+        var table = Graph?.Inodes;
+        if (table is null) return HealOutcome.Pending;
+        var inode = table.Link(default, null, first);
+        try
+        {
+            var st = StateOf(inode);
+            int kind = first.IsDir ? Pending.Entry : Pending.Data;
+            var target = new TxnTarget(Loc.Of(inode), st, null);
+            TxnTarget[] targets = [target];
+            await CloseWindowAsync(st).ConfigureAwait(false);
+            await st.Mutex.WaitAsync().ConfigureAwait(false);
+            var lctx = LockContext(ctx);
+            uint locked = 0;
+            HealOutcome outcome;
+            try
+            {
+                locked = await LockAsync(lctx, targets, kind, have).ConfigureAwait(false);
+                var got = await FanOutAsync(locked, i => ReadCountersAsync(ctx, i, target.Loc)).ConfigureAwait(false);
+                uint answered = Succeeded(got);
+                if (answered == 0) return HealOutcome.Pending;
+                var iatts = await FanOutAsync(answered, i => Children[i].StatAsync(ctx, target.Loc)).ConfigureAwait(false);
+                var plan = Plan(got, answered, iatts, forced);
+                if (plan.Split) { st.SplitBrain = true; return HealOutcome.SplitBrain; }
+                if (plan.Sinks == 0 && !plan.Reset) { Volatile.Write(ref st.Bad, _allMask & ~answered); st.SplitBrain = false; st.Judged = true; return answered == _allMask ? HealOutcome.Clean : HealOutcome.Pending; }
+                int src = BitOperations.TrailingZeroCount(plan.Sources);
+                var s = iatts[src].Value;
+                var e = Errno.OK;
+                if (first.IsDir) e = await HealEntriesAsync(ctx, target.Loc, src, plan.Sinks).ConfigureAwait(false);
+                else if (first.IsReg)
+                {
+                    // Data outside the lock, a chunk at a time: give the file back first.
+                    await UnlockAsync(lctx, targets, kind, locked).ConfigureAwait(false);
+                    locked = 0;
+                    st.Mutex.Release();
+                    try { e = await HealDataAsync(ctx, inode, st, src, plan.Sinks).ConfigureAwait(false); }
+                    finally { await st.Mutex.WaitAsync().ConfigureAwait(false); }
+                    locked = await LockAsync(lctx, targets, kind, have).ConfigureAwait(false);
+                    var now = await Children[src].StatAsync(ctx, target.Loc).ConfigureAwait(false);
+                    if (now.Ok) s = now.Value;
+                    if (e == Errno.OK) e = await TruncateSinksAsync(ctx, target.Loc, plan.Sinks, s.Size).ConfigureAwait(false);
+                }
+                if (e == Errno.OK) e = await HealMetadataAsync(ctx, target.Loc, src, plan.Sinks, s).ConfigureAwait(false);
+                if (e != Errno.OK)
+                {
+                    Interlocked.Increment(ref _healsFailed);
+                    LogHealFailed(_log, Name, gfid.ToString(), e.Name());
+                    return HealOutcome.Pending;
+                }
+                await ResetCountersAsync(ctx, target.Loc, got, answered).ConfigureAwait(false);
+                Volatile.Write(ref st.Bad, _allMask & ~answered);
+                st.SplitBrain = false;
+                st.Judged = true;
+                Interlocked.Increment(ref _healsDone);
+                LogHealed(_log, Name, gfid.ToString(), Children[src].Name, ChildNames(plan.Sinks));
+                outcome = answered == _allMask ? HealOutcome.Healed : HealOutcome.Pending;
+            }
+            finally
+            {
+                await UnlockAsync(lctx, targets, kind, locked).ConfigureAwait(false);
+                st.Mutex.Release();
+            }
+            return outcome;
+        }
+        finally { table.Unref(inode); }
+    }
+
+    private readonly record struct HealPlan(uint Sources, uint Sinks, bool Split, bool Reset);
+
+    /// <summary>Sources and sinks over every kind of counter; a split brain resolved by <paramref name="forced"/> or the favourite-child policy.</summary>
+    private HealPlan Plan(Result<long[][]>[] got, uint answered, Result<Iatt>[] iatts, int forced)
+    {
+        int n = Children.Count;
+        uint sources = answered, sinks = 0;
+        bool split = false, any = false;
+        for (int kind = 0; kind < Pending.Kinds; kind++)
+        {
+            var m = new long[n][];
+            for (int i = 0; i < n; i++) m[i] = got[i].Ok ? got[i].Value[kind] : new long[n];
+            var v = Verdict.Judge(m, answered);
+            if (v.Clean && v.Sources == answered)
+            {
+                for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) any |= m[i][j] != 0 && (answered & (1u << j)) != 0;
+                continue;
+            }
+            any = true;
+            uint src = v.AllSuspect ? Biggest(answered, iatts) : v.Sources;
+            if (v.SplitBrain) { split = true; continue; }
+            sources &= src;
+            sinks |= answered & ~src;
+        }
+        if (split || sources == 0)
+        {
+            int chosen = forced >= 0 && (answered & (1u << forced)) != 0 ? forced : FavouriteOf(answered, iatts);
+            if (chosen < 0) return new(0, 0, true, false);
+            LogSplitBrainResolved(_log, Name, Children[chosen].Name, forced >= 0 ? "administrator" : _favourite.ToString());
+            return new(1u << chosen, answered & ~(1u << chosen), false, true);
+        }
+        return new(sources, sinks & ~sources, false, any);
+    }
+
+    /// <summary>The copy favorite-child-policy picks out of a split brain, or -1 (none, or no clear choice).</summary>
+    private int FavouriteOf(uint among, Result<Iatt>[] iatts)
+    {
+        int best = -1, ties = 0;
+        for (int i = 0; i < iatts.Length; i++)
+        {
+            if ((among & (1u << i)) == 0 || !iatts[i].Ok) continue;
+            var x = iatts[i].Value;
+            int c = best < 0 ? 1 : _favourite switch
+            {
+                Favourite.Mtime => Compare(x.Mtime, iatts[best].Value.Mtime),
+                Favourite.Size => x.Size.CompareTo(iatts[best].Value.Size),
+                Favourite.Majority => Agreeing(among, iatts, x).CompareTo(Agreeing(among, iatts, iatts[best].Value)),
+                _ => 0,
+            };
+            if (c > 0) { best = i; ties = 0; }
+            else if (c == 0) ties++;
+        }
+        if (_favourite == Favourite.None || best < 0 || ties > 0) return -1;
+        if (_favourite == Favourite.Majority && Agreeing(among, iatts, iatts[best].Value) * 2 <= Children.Count) return -1;
+        return best;
+    }
+
+    /// <summary>How many copies have the same size and mtime as <paramref name="x"/>.</summary>
+    private static int Agreeing(uint among, Result<Iatt>[] iatts, Iatt x)
+    {
+        int n = 0;
+        for (int i = 0; i < iatts.Length; i++)
+            if ((among & (1u << i)) != 0 && iatts[i].Ok && iatts[i].Value.Size == x.Size && iatts[i].Value.Mtime == x.Mtime) n++;
+        return n;
+    }
+
+    /// <summary>Takes off, on every copy read, the counts read at the start: what transactions did since nets to zero or stays.</summary>
+    private async ValueTask ResetCountersAsync(FopContext ctx, Loc loc, Result<long[][]>[] got, uint answered)
+    {
+        await FanOutAsync(answered, async i =>
+        {
+            for (int j = 0; j < Children.Count; j++)
+            {
+                if ((answered & (1u << j)) == 0) continue; // a copy not read keeps its blame
+                var delta = new byte[Pending.Width];
+                bool some = false;
+                for (int k = 0; k < Pending.Kinds; k++)
+                {
+                    long c = got[i].Value[k][j];
+                    if (c == 0) continue;
+                    System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(delta.AsSpan(k * 8), -c);
+                    some = true;
+                }
+                if (some) await Children[i].XattropAsync(ctx, loc, _pendingNames[j], delta).ConfigureAwait(false);
+            }
+            return new Result<bool>(true);
+        }).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Name}: healed {Gfid} from {Source} onto {Sinks}")]
+    private static partial void LogHealed(ILogger log, string name, string gfid, string source, string sinks);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Name}: heal of {Gfid} stopped: {Error}; it stays pending")]
+    private static partial void LogHealFailed(ILogger log, string name, string gfid, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Name}: split brain resolved with {Source} as the source (chosen by {By})")]
+    private static partial void LogSplitBrainResolved(ILogger log, string name, string source, string by);
+}

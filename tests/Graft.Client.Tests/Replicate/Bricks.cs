@@ -1,0 +1,45 @@
+using System.Text;
+using Graft.Client.Tests.Distribute;
+
+namespace Graft.Client.Tests.Replicate;
+
+/// <summary>What a brick directory holds, as one comparable text: names, types, data, mode, owner, link count, GFID, user xattrs and file mtimes.</summary>
+internal static class Bricks
+{
+    public static string Describe(string brick)
+    {
+        var sb = new StringBuilder();
+        foreach (var p in Directory.EnumerateFileSystemEntries(brick, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var rel = Path.GetRelativePath(brick, p);
+            if (rel == ".graft" || rel.StartsWith(".graft/", StringComparison.Ordinal)) continue;
+            var info = new FileInfo(p);
+            sb.Append(rel).Append(' ');
+            var st = Syscall.Lstat(p);
+            sb.Append(Convert.ToString(st.Mode, 8)).Append(" u").Append(st.Uid).Append(" g").Append(st.Gid).Append(" n").Append(st.Nlink);
+            sb.Append(" gfid=").Append(Convert.ToHexString(Xattr.Get(p, "trusted.graft.gfid") ?? []));
+            var x = Xattr.Get(p, "user.x");
+            if (x is not null) sb.Append(" user.x=").Append(Encoding.UTF8.GetString(x));
+            if (info.LinkTarget is { } t) sb.Append(" -> ").Append(t);
+            else if ((st.Mode & 0xF000) == 0x8000) sb.Append(" mtime=").Append(st.Mtime).Append(" data=").Append(Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(p)))[..16]);
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
+}
+
+internal static unsafe partial class Syscall
+{
+    public readonly record struct St(uint Mode, uint Uid, uint Gid, ulong Nlink, long Mtime);
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
+    private static partial int lstat(string path, byte* buf);
+
+    /// <summary>lstat(2) on x86-64 (struct stat: nlink at 16, mode 24, uid 28, gid 32, mtime 88).</summary>
+    public static St Lstat(string path)
+    {
+        var b = stackalloc byte[144];
+        Assert.Equal(0, lstat(path, b));
+        return new St(*(uint*)(b + 24), *(uint*)(b + 28), *(uint*)(b + 32), *(ulong*)(b + 16), *(long*)(b + 88) * 1_000_000_000 + *(long*)(b + 96));
+    }
+}
