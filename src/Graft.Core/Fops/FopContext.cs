@@ -19,6 +19,12 @@ public sealed class FopContext
     /// is (MountId, LockOwner). protocol/server sets it from the connection's handshake.
     /// </summary>
     public Guid MountId { get; set; }
+    /// <summary>
+    /// The brick session the fop came through (one protocol/client of the mount, for one graph):
+    /// protocol/server sets it from the handshake. Domain locks (inodelk, entrylk) taken through a
+    /// session go when that session ends; Guid.Empty with no protocol/server above.
+    /// </summary>
+    public Guid Session { get; set; }
     public CancellationToken Cancellation { get; set; }
     /// <summary>The graph this fop runs on; set by the mount session before the fop is wound.</summary>
     public Graph? Graph { get; set; }
@@ -50,7 +56,7 @@ public sealed class FopContext
     /// <summary>A copy of the caller's identity and cancellation for another call made on its behalf (no graph yet).</summary>
     public FopContext CloneForCall() => new()
     {
-        Uid = Uid, Gid = Gid, Groups = Groups, Pid = Pid, LockOwner = LockOwner, MountId = MountId, Cancellation = Cancellation,
+        Uid = Uid, Gid = Gid, Groups = Groups, Pid = Pid, LockOwner = LockOwner, MountId = MountId, Session = Session, Cancellation = Cancellation,
         Untrusted = Untrusted,
     };
 

@@ -118,6 +118,17 @@ public abstract partial class Translator
         foreach (var c in Children) c.ClientGone(mountId);
     }
 
+    /// <summary>
+    /// One session of a mount ended on a server for good (clean goodbye, or its reconnect grace
+    /// passed): protocol/server calls it at the top of the brick graph, before
+    /// <see cref="ClientGone"/> when it was the mount's last. features/locks drops the domain locks
+    /// (inodelk, entrylk) taken through it. The default passes it to every child.
+    /// </summary>
+    public virtual void SessionGone(Guid mountId, Guid session)
+    {
+        foreach (var c in Children) c.SessionGone(mountId, session);
+    }
+
     // ---- directories ----
 
     [Fop(25, Request = "Loc", Reply = "Fd")]

@@ -28,12 +28,14 @@ public sealed partial class LocksTranslator : Translator
         new("max-waiters-per-file", OptionKind.Int, "4096",
             "blocked lock requests one file may queue; one more gets ENOLCK instead of growing the queue without bound") { Min = 1, Max = 1 << 24, Runtime = true },
         new("max-locks-per-client", OptionKind.Int, "16384",
-            "locks (fcntl ranges and flocks) one client mount may hold on this brick, over all its sessions; a lock, or an unlock that would split one, past it gets ENOLCK") { Min = 1, Max = 1 << 24, Runtime = true },
+            "locks (fcntl ranges, flocks and domain locks) one client mount may hold on this brick, over all its sessions; a lock, or an unlock that would split one, past it gets ENOLCK") { Min = 1, Max = 1 << 24, Runtime = true },
         new("lock-grace", OptionKind.Time, "10",
             "after the brick starts, how long only lock reclaims and unlocks are answered, so clients that held locks before a restart get them back before anyone else can take them; 0 = no grace") { Min = 0, Max = 3_600_000, Runtime = true },
+        new("domain-lock-timeout", OptionKind.Time, "60",
+            "how long a blocking inodelk or entrylk may wait for its turn; past it the request gets EAGAIN (below protocol/client's frame-timeout, so the caller hears the brick's answer)") { Min = 1, Max = 3_600_000, Runtime = true },
         new("grace-marker", OptionKind.Path, null,
             "a file that exists while any lock is held here; at start, no such file means nothing to reclaim and no grace. Unset: the grace always applies at start"),
-    ], "POSIX byte-range locks and flock locks owned by (mount, lock owner), with a fair wait queue")
+    ], "POSIX byte-range locks and flock locks owned by (mount, lock owner), with a fair wait queue; inodelk/entrylk domain locks for cluster translators")
     {
         MinChildren = 1, MaxChildren = 1,
     };
@@ -53,6 +55,7 @@ public sealed partial class LocksTranslator : Translator
         _maxWaiters = o.GetInt("max-waiters-per-file");
         _clients.Max = o.GetInt("max-locks-per-client");
         SetGrace(o.GetLong("lock-grace"));
+        Interlocked.Exchange(ref _domainTimeoutMs, o.GetLong("domain-lock-timeout"));
     }
 
     /// <summary>Graph teardown: no request may wait for a brick graph that is gone.</summary>
@@ -63,6 +66,7 @@ public sealed partial class LocksTranslator : Translator
             lock (s.Sync) s.FailAll(Errno.ENOTCONN);
             DropIfEmpty(s);
         }
+        ReleaseDomains(static _ => true);
         FinishGrace();
         return ValueTask.CompletedTask;
     }
@@ -109,7 +113,8 @@ public sealed partial class LocksTranslator : Translator
 
     /// <summary>
     /// A client is gone for good (protocol/server calls this once its reconnect grace has passed):
-    /// every lock its mount holds is dropped and its waiting requests fail with ENOTCONN.
+    /// every lock its mount holds (domain locks too, whatever session they came through) is dropped
+    /// and its waiting requests fail with ENOTCONN.
     /// Returns how many locks and requests were dropped.
     /// </summary>
     public int ReleaseClient(Guid mountId)
@@ -121,7 +126,7 @@ public sealed partial class LocksTranslator : Translator
             lock (s.Sync) n += s.ReleaseMount(mountId);
             DropIfEmpty(s);
         }
-        return n;
+        return n + ReleaseDomains(l => l.Owner.Mount == mountId);
     }
 
     /// <summary>
@@ -175,6 +180,7 @@ public sealed partial class LocksTranslator : Translator
                     flocks += s.FlockCount;
                     waiters += s.WaiterCount;
                 }
+            var (domainHeld, domainWaiting, domainObjects) = DomainCounts();
             return new LockCounts(files, posix, flocks, waiters,
                 Interlocked.Read(ref _granted), Interlocked.Read(ref _conflicts),
                 Interlocked.Read(ref _deadlocks), Interlocked.Read(ref _cancelled))
@@ -186,6 +192,31 @@ public sealed partial class LocksTranslator : Translator
                 MarkerWrites = Interlocked.Read(ref _markerWrites),
                 RefusedOverClientLimit = _clients.HeldRefused,
                 RefusedQueueFull = _clients.WaitersRefused,
+                DomainObjects = domainObjects,
+                DomainHeld = domainHeld,
+                DomainWaiting = domainWaiting,
+                DomainGranted = Interlocked.Read(ref _domainGranted),
+                DomainConflicts = Interlocked.Read(ref _domainConflicts),
+                DomainTimeouts = Interlocked.Read(ref _domainTimeouts),
+                DomainCancelled = Interlocked.Read(ref _domainCancelled),
+                DomainBadUnlocks = Interlocked.Read(ref _domainBadUnlocks),
+            };
+        }
+    }
+
+    /// <summary>For state dumps and metrics: what is held and waiting now, and what was done.</summary>
+    public override IReadOnlyDictionary<string, long> Counters
+    {
+        get
+        {
+            var c = Counts;
+            return new Dictionary<string, long>
+            {
+                ["posixHeld"] = c.PosixHeld, ["flocksHeld"] = c.FlocksHeld, ["waiting"] = c.Waiting, ["granted"] = c.Granted,
+                ["conflicts"] = c.Conflicts, ["deadlocks"] = c.Deadlocks, ["cancelled"] = c.Cancelled,
+                ["domainHeld"] = c.DomainHeld, ["domainWaiting"] = c.DomainWaiting, ["domainGranted"] = c.DomainGranted,
+                ["domainConflicts"] = c.DomainConflicts, ["domainTimeouts"] = c.DomainTimeouts, ["domainCancelled"] = c.DomainCancelled,
+                ["domainBadUnlocks"] = c.DomainBadUnlocks,
             };
         }
     }
@@ -197,6 +228,8 @@ public sealed partial class LocksTranslator : Translator
         if (InGrace) lines.Add($"lock grace: {Math.Max(0, GraceLeftMs)} ms left, {Interlocked.Read(ref _reclaimsGranted)} reclaim(s) granted");
         foreach (var s in Snapshot())
             lock (s.Sync) lines.AddRange(s.Dump());
+        foreach (var d in DomainSnapshot())
+            lock (d.Sync) lines.AddRange(d.Dump());
         return lines;
     }
 }
@@ -221,4 +254,15 @@ public readonly record struct LockCounts(int Files, int PosixHeld, int FlocksHel
     public long RefusedOverClientLimit { get; init; }
     /// <summary>Blocking requests refused with ENOLCK because their file's queue held max-waiters-per-file.</summary>
     public long RefusedQueueFull { get; init; }
+    /// <summary>Domain locks (inodelk, entrylk): (kind, object, domain) states with any, locks held, blocking requests waiting.</summary>
+    public int DomainObjects { get; init; }
+    public int DomainHeld { get; init; }
+    public int DomainWaiting { get; init; }
+    /// <summary>Domain locks granted (at once or after a wait), refused on a conflict (EAGAIN), waits that passed domain-lock-timeout (EAGAIN), waits cancelled (EINTR).</summary>
+    public long DomainGranted { get; init; }
+    public long DomainConflicts { get; init; }
+    public long DomainTimeouts { get; init; }
+    public long DomainCancelled { get; init; }
+    /// <summary>Domain unlocks of a lock the owner did not hold (EINVAL).</summary>
+    public long DomainBadUnlocks { get; init; }
 }

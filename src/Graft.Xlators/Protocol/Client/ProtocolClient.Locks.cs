@@ -25,6 +25,34 @@ public sealed partial class ProtocolClient
     }
 
     /// <summary>
+    /// inodelk. A blocking request may wait on another client for as long as the brick's
+    /// domain-lock-timeout allows (the brick answers EAGAIN then), so, as a SETLKW, it is not bounded
+    /// by frame-timeout but by ping-timeout, and its caller's cancellation is sent to the brick.
+    /// </summary>
+    public override ValueTask<Errno> InodeLkAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length) =>
+        DomainLockCallAsync(ctx, new FopRequest(FopOp.InodeLk)
+        {
+            Loc = WireLoc.From(loc), Name = domain, Flags = (int)cmd, Flags2 = (int)type, Offset = start, Length = length,
+        });
+
+    /// <summary>entrylk, sent as inodelk is.</summary>
+    public override ValueTask<Errno> EntryLkAsync(FopContext ctx, Loc parent, string domain, string? name, DomainLockCmd cmd, LockType type) =>
+        DomainLockCallAsync(ctx, new FopRequest(FopOp.EntryLk)
+        {
+            Loc = WireLoc.From(parent), Name = domain, Name2 = name, Flags = (int)cmd, Flags2 = (int)type,
+        });
+
+    private async ValueTask<Errno> DomainLockCallAsync(FopContext ctx, FopRequest q)
+    {
+        var conn = _conn;
+        if (conn is null || _stopping != 0) return TransportErrors.ToErrno(TransportFailure.NotConnected);
+        q.Caller = WireCaller.From(ctx);
+        bool blocking = q.Flags == (int)DomainLockCmd.LockBlocking;
+        var p = await CallOnAsync(conn, q, bounded: !blocking, ctx.ContinueInline, blocking ? ctx.Cancellation : default).ConfigureAwait(false);
+        return p.Error;
+    }
+
+    /// <summary>
     /// Moves the brick's locks (held and waiting) from <paramref name="from"/>, an fd another
     /// protocol/client instance of this mount opened on the same brick (an older graph), to
     /// <paramref name="to"/>, ours, in one request on our connection: the brick finds the other

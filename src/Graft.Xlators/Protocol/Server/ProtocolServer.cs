@@ -38,7 +38,7 @@ public sealed partial class ProtocolServer : Translator
         // Limits on what one client may hold here (ProtocolServer.Limits.cs, docs/wire-protocol.md).
         new("max-requests-in-service", OptionKind.Int, "1024", "requests one connection may have in service at once (blocking lock waits are not counted); more wait in its backlog") { Min = 1, Max = 1 << 20 },
         new("max-request-backlog", OptionKind.Size, "16MB", "memory of requests read from one connection but not yet in service; past it the connection is not read until there is room again (pings, cancels and goodbyes are answered until then)") { Min = 64 << 10, Max = 1L << 32 },
-        new("max-lock-waits-per-session", OptionKind.Int, "4096", "blocking lock requests (F_SETLKW) one client session may have waiting; one more gets ENOLCK") { Min = 1, Max = 1 << 24 },
+        new("max-lock-waits-per-session", OptionKind.Int, "4096", "blocking lock requests (F_SETLKW, blocking inodelk/entrylk) one client session may have waiting; one more gets ENOLCK") { Min = 1, Max = 1 << 24 },
         new("max-open-fds-per-session", OptionKind.Int, "16384", "files and directories one client session may have open; one more open, create or opendir gets EMFILE") { Min = 1, Max = 1 << 24 },
     ], "serves its child to clients over TCP");
 
@@ -201,7 +201,8 @@ public sealed partial class ProtocolServer : Translator
 
     /// <summary>
     /// A session ended: its fds are released (RELEASE drops the flocks held through them and fails
-    /// requests waiting through them), then, for each mount it was the last session of, the brick
+    /// requests waiting through them), the brick graph hears <see cref="Translator.SessionGone"/>
+    /// (features/locks drops the domain locks taken through it), then, for each mount it was the last session of, the brick
     /// graph hears <see cref="Translator.ClientGone"/> (features/locks drops that mount's locks).
     /// </summary>
     private async Task ReleaseSessionAsync(ClientSession s, string why, List<MountRelease>? gone)
@@ -209,6 +210,8 @@ public sealed partial class ProtocolServer : Translator
         var fds = s.RemoveAll();
         foreach (var fd in fds) await ReleaseFdAsync(fd).ConfigureAwait(false);
         _log.Released(s.Peer, s.Key, why, fds.Count);
+        try { Child.SessionGone(s.MountId, s.Instance); }
+        catch (Exception e) { _log.MountReleaseFailed(e, s.MountId); }
         if (gone is not null) foreach (var m in gone) FinishMountRelease(m, s);
     }
 

@@ -100,6 +100,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         // Locks are owned by (mount, lock owner), and the mount is the one the handshake proved: a
         // client cannot act for another mount by naming it in a call (the caller's field is ignored).
         Ctx.MountId = s.MountId;
+        Ctx.Session = s.Instance;
     }
 
     /// <summary>The overflow id root is squashed to ("nobody").</summary>

@@ -5,7 +5,7 @@ namespace Graft.Xlators.Protocol.Server;
 // the loop reads on, so Ping, Cancel and Goodbye frames behind it are answered at once. Only when
 // the backlog holds max-request-backlog bytes does the loop stop reading, and TCP pushes back on
 // the client; it reads again as soon as a served request makes room. Blocking lock requests
-// (SETLKW) take no slot at all: they may wait for other clients indefinitely, and are bounded by
+// (SETLKW, blocking inodelk/entrylk) take no slot at all: they may wait for other clients indefinitely, and are bounded by
 // their session's max-lock-waits-per-session instead (ServerConnection.OnFrame).
 internal sealed partial class ServerConnection
 {

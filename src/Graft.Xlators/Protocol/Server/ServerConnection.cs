@@ -207,7 +207,7 @@ internal sealed partial class ServerConnection
                 }
                 call.Id = h.Id;
                 call.Connection = this;
-                if (call.Request.Op == FopOp.Lk && call.Request.Flags == (int)LockCmd.SetLkW)
+                if (IsBlockingLock(call.Request))
                 {
                     // A blocking lock may wait as long as another client holds the lock: it takes one of its
                     // session's lock waits, never a request slot, or parked waits would stop this loop.
@@ -280,6 +280,14 @@ internal sealed partial class ServerConnection
             if (!lockWait) Next();
         }
     }
+
+    /// <summary>A request that may wait as long as another client holds a lock: SETLKW, and blocking inodelk/entrylk.</summary>
+    private static bool IsBlockingLock(in FopRequest q) => q.Op switch
+    {
+        FopOp.Lk => q.Flags == (int)LockCmd.SetLkW,
+        FopOp.InodeLk or FopOp.EntryLk => q.Flags == (int)DomainLockCmd.LockBlocking,
+        _ => false,
+    };
 
     /// <summary>Answers a request the receive loop refuses itself (a limit), without serving it.</summary>
     private void Answer(ServerCall call, Errno e)

@@ -1,0 +1,177 @@
+using Graft.Core;
+
+namespace Graft.Xlators.Features.Locks;
+
+// Domain locks: inodelk and entrylk, the locks cluster translators (replicate) take around their
+// transactions. Each (kind, object, domain) has a state of its own (DomainLockState), so domains
+// are independent of one another, and of the fcntl/flock locks in InodeLockState. A lock belongs
+// to (mount, lock owner) for conflicts and to the session it came through for its lifetime: it goes
+// when that session ends (SessionGone), or with its mount (ClientGone). No lock grace: a brick that
+// restarts has lost every session, and the transactions that held its domain locks with them.
+// Lock order: the domain map's lock, then one state's lock, then the client counts' lock.
+public sealed partial class LocksTranslator
+{
+    private readonly object _domainSync = new();
+    private readonly Dictionary<DomainKey, DomainLockState> _domains = new();
+    private long _domainTimeoutMs = 60_000;
+    private long _domainGranted, _domainConflicts, _domainTimeouts, _domainCancelled, _domainBadUnlocks;
+
+    public override async ValueTask<Errno> InodeLkAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length)
+    {
+        if (start < 0 || length < 0 || (length > 0 && start > LockRange.Eof - length + 1)) return Errno.EINVAL;
+        var range = new LockRange(start, length == 0 ? LockRange.Eof : start + length - 1);
+        if (await GfidOfAsync(ctx, loc).ConfigureAwait(false) is not { Ok: true } gfid) return Errno.EINVAL;
+        return await DomainLockAsync(ctx, new DomainKey(DomainKind.Inode, gfid.Value, domain), cmd, type, range, null).ConfigureAwait(false);
+    }
+
+    public override async ValueTask<Errno> EntryLkAsync(FopContext ctx, Loc parent, string domain, string? name, DomainLockCmd cmd, LockType type)
+    {
+        if (name is { Length: 0 }) return Errno.EINVAL;
+        if (await GfidOfAsync(ctx, parent).ConfigureAwait(false) is not { Ok: true } gfid) return Errno.EINVAL;
+        return await DomainLockAsync(ctx, new DomainKey(DomainKind.Entry, gfid.Value, domain), cmd, type, LockRange.WholeFile, name).ConfigureAwait(false);
+    }
+
+    /// <summary>The object a loc names: its GFID when it carries one, else found by looking its name up.</summary>
+    private async ValueTask<Result<Gfid>> GfidOfAsync(FopContext ctx, Loc loc)
+    {
+        var g = loc.Inode?.Gfid ?? loc.Gfid;
+        if (!g.IsZero) return g;
+        if (loc.IsNameless) return Errno.EINVAL;
+        var r = await base.LookupAsync(ctx, loc).ConfigureAwait(false);
+        return r.Ok ? r.Value.Gfid : r.Error;
+    }
+
+    private ValueTask<Errno> DomainLockAsync(FopContext ctx, DomainKey key, DomainLockCmd cmd, LockType type, LockRange range, string? name)
+    {
+        if (key.Domain.Length == 0) return new(Errno.EINVAL);
+        var owner = new LockOwner(ctx.MountId, ctx.LockOwner);
+        if (cmd == DomainLockCmd.Unlock) return new(DomainUnlock(key, owner, range, name));
+        if (cmd is not (DomainLockCmd.Lock or DomainLockCmd.LockBlocking) || type is not (LockType.Read or LockType.Write)) return new(Errno.EINVAL);
+        bool wait = cmd == DomainLockCmd.LockBlocking;
+        if (wait && ctx.Cancellation.IsCancellationRequested) { Interlocked.Increment(ref _domainCancelled); return new(Errno.EINTR); }
+        var l = new DomainLock(owner, ctx.Session, type, range, name);
+        while (true)
+        {
+            var s = AcquireDomain(key);
+            Errno e;
+            lock (s.Sync)
+            {
+                if (s.Dead) continue; // emptied and dropped between the lookup and the lock: take the new one
+                e = s.Lock(l, wait, _maxWaiters);
+            }
+            if (e == Errno.OK && l.Caller is not null) return WaitDomainAsync(s, l, ctx.Cancellation);
+            if (e == Errno.OK) Interlocked.Increment(ref _domainGranted);
+            else
+            {
+                if (e == Errno.EAGAIN) Interlocked.Increment(ref _domainConflicts);
+                if (e == Errno.ENOLCK) LogLimits();
+                DropDomainIfEmpty(s);
+            }
+            return new(e);
+        }
+    }
+
+    private Errno DomainUnlock(DomainKey key, LockOwner owner, LockRange range, string? name)
+    {
+        Errno e = Errno.EINVAL;
+        if (FindDomain(key) is { } s)
+        {
+            lock (s.Sync) if (!s.Dead) e = s.Unlock(owner, range, name);
+            DropDomainIfEmpty(s);
+        }
+        // As GlusterFS: an unlock of a lock not held is EINVAL (a caller's bookkeeping is wrong).
+        if (e == Errno.EINVAL) Interlocked.Increment(ref _domainBadUnlocks);
+        return e;
+    }
+
+    /// <summary>
+    /// A queued blocking request: granted in its turn, or EAGAIN when domain-lock-timeout passes
+    /// first, or EINTR when its call is cancelled (the client interrupts it, or its connection
+    /// closes), or ENOTCONN when its session or mount goes.
+    /// </summary>
+    private async ValueTask<Errno> WaitDomainAsync(DomainLockState s, DomainLock w, CancellationToken ct)
+    {
+        Errno r;
+        using (var bound = new CancellationTokenSource(TimeSpan.FromMilliseconds(Interlocked.Read(ref _domainTimeoutMs))))
+        using (bound.Token.UnsafeRegister(static o => { var (t, s, w) = ((LocksTranslator, DomainLockState, DomainLock))o!; t.WithdrawDomain(s, w, Errno.EAGAIN); }, (this, s, w)))
+        using (ct.UnsafeRegister(static o => { var (t, s, w) = ((LocksTranslator, DomainLockState, DomainLock))o!; t.WithdrawDomain(s, w, Errno.EINTR); }, (this, s, w)))
+            r = await w.Caller!.Task.ConfigureAwait(false);
+        if (r == Errno.OK) Interlocked.Increment(ref _domainGranted);
+        else DropDomainIfEmpty(s);
+        if (r == Errno.ENOLCK) LogLimits();
+        return r;
+    }
+
+    private void WithdrawDomain(DomainLockState s, DomainLock w, Errno error)
+    {
+        bool withdrawn;
+        lock (s.Sync) withdrawn = s.Withdraw(w, error);
+        if (!withdrawn) return; // granted or failed first: that outcome stands
+        Interlocked.Increment(ref error == Errno.EAGAIN ? ref _domainTimeouts : ref _domainCancelled);
+    }
+
+    // ---- the states ----
+
+    private DomainLockState AcquireDomain(DomainKey key)
+    {
+        lock (_domainSync)
+        {
+            if (!_domains.TryGetValue(key, out var s)) _domains[key] = s = new DomainLockState(key, _clients);
+            return s;
+        }
+    }
+
+    private DomainLockState? FindDomain(DomainKey key)
+    {
+        lock (_domainSync) return _domains.TryGetValue(key, out var s) ? s : null;
+    }
+
+    private void DropDomainIfEmpty(DomainLockState s)
+    {
+        lock (_domainSync)
+            lock (s.Sync)
+            {
+                if (s.Dead || !s.IsEmpty) return;
+                s.Dead = true;
+                _domains.Remove(s.Key);
+            }
+    }
+
+    private DomainLockState[] DomainSnapshot()
+    {
+        lock (_domainSync) return [.. _domains.Values];
+    }
+
+    /// <summary>Drops the domain locks that match and fails the waiting requests that match (ENOTCONN); how many.</summary>
+    private int ReleaseDomains(Func<DomainLock, bool> match)
+    {
+        int n = 0;
+        foreach (var s in DomainSnapshot())
+        {
+            lock (s.Sync) n += s.Release(match, Errno.ENOTCONN);
+            DropDomainIfEmpty(s);
+        }
+        return n;
+    }
+
+    /// <summary>A session ended for good: the domain locks taken through it go, and the requests it still had waiting fail.</summary>
+    public override void SessionGone(Guid mountId, Guid session)
+    {
+        if (mountId != Guid.Empty) ReleaseDomains(l => l.Owner.Mount == mountId && l.Session == session);
+        base.SessionGone(mountId, session);
+    }
+
+    private (int Held, int Waiting, int Objects) DomainCounts()
+    {
+        int held = 0, waiting = 0, objects = 0;
+        foreach (var s in DomainSnapshot())
+            lock (s.Sync)
+            {
+                if (s.Dead) continue;
+                objects++;
+                held += s.HeldCount;
+                waiting += s.WaiterCount;
+            }
+        return (held, waiting, objects);
+    }
+}
