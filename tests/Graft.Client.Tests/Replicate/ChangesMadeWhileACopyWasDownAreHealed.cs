@@ -1,4 +1,5 @@
 using Graft.Core;
+using Graft.Tests.Replicate;
 using Graft.Xlators.Cluster.Replicate;
 
 namespace Graft.Client.Tests.Replicate;

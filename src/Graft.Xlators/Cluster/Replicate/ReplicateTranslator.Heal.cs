@@ -16,6 +16,8 @@ public enum HealOutcome
     Pending,
     /// <summary>The copies blame each other and no policy or administrator chose a source.</summary>
     SplitBrain,
+    /// <summary>No copy of the object is here (another replica set of a distributed volume holds it).</summary>
+    Absent,
 }
 
 // Self-heal of one object, found by GFID: under the object's locks (this client's mutex and the
@@ -64,7 +66,7 @@ public sealed partial class ReplicateTranslator
         var loc = Loc.Nameless(gfid);
         var found = await FanOutAsync(up, i => Children[i].LookupAsync(ctx, loc)).ConfigureAwait(false);
         uint have = Succeeded(found);
-        if (have == 0) return HealOutcome.Pending;
+        if (have == 0) return Missing(found, up);
         var first = found[BitOperations.TrailingZeroCount(have)].Value;
         var table = Graph?.Inodes;
         if (table is null) return HealOutcome.Pending;
@@ -89,7 +91,13 @@ public sealed partial class ReplicateTranslator
                 var iatts = await FanOutAsync(answered, i => Children[i].StatAsync(ctx, target.Loc)).ConfigureAwait(false);
                 var plan = Plan(got, answered, iatts, forced);
                 if (plan.Split) { st.SplitBrain = true; return HealOutcome.SplitBrain; }
-                if (plan.Sinks == 0 && !plan.Reset) { Volatile.Write(ref st.Bad, _allMask & ~answered); st.SplitBrain = false; st.Judged = true; return answered == _allMask ? HealOutcome.Clean : HealOutcome.Pending; }
+                if (plan.Sinks == 0 && !plan.Reset)
+                {
+                    Volatile.Write(ref st.Bad, _allMask & ~answered);
+                    st.SplitBrain = false;
+                    st.Judged = true;
+                    return BlamesMissing(got, answered) ? HealOutcome.Pending : HealOutcome.Clean;
+                }
                 int src = BitOperations.TrailingZeroCount(plan.Sources);
                 var s = iatts[src].Value;
                 var e = Errno.OK;
@@ -120,7 +128,7 @@ public sealed partial class ReplicateTranslator
                 st.Judged = true;
                 Interlocked.Increment(ref _healsDone);
                 LogHealed(_log, Name, gfid.ToString(), Children[src].Name, ChildNames(plan.Sinks));
-                outcome = answered == _allMask ? HealOutcome.Healed : HealOutcome.Pending;
+                outcome = BlamesMissing(got, answered) ? HealOutcome.Pending : HealOutcome.Healed;
             }
             finally
             {
@@ -132,10 +140,51 @@ public sealed partial class ReplicateTranslator
         finally { table.Unref(inode); }
     }
 
+    /// <summary>
+    /// What the copies say of <paramref name="gfid"/> without healing anything (`graft heal --info`):
+    /// Clean, Pending (a copy needs heal, or one that is down is blamed), SplitBrain, or Absent.
+    /// </summary>
+    public async Task<HealOutcome> InspectAsync(Gfid gfid)
+    {
+        var ctx = HealContext();
+        uint up = UpMask;
+        var loc = Loc.Nameless(gfid);
+        var found = await FanOutAsync(up, i => Children[i].LookupAsync(ctx, loc)).ConfigureAwait(false);
+        uint have = Succeeded(found);
+        if (have == 0) return Missing(found, up);
+        var got = await FanOutAsync(have, i => ReadCountersAsync(ctx, i, loc)).ConfigureAwait(false);
+        uint answered = Succeeded(got);
+        if (answered == 0) return HealOutcome.Pending;
+        var plan = Plan(got, answered, found, -1, quiet: true);
+        if (plan.Split) return HealOutcome.SplitBrain;
+        return plan.Sinks != 0 || plan.Reset || BlamesMissing(got, answered) ? HealOutcome.Pending : HealOutcome.Clean;
+    }
+
+    /// <summary>No copy answered: Absent when every copy that is up said so, Pending when one could not be asked.</summary>
+    private HealOutcome Missing<T>(Result<T>[] found, uint up)
+    {
+        if (up != _allMask) return HealOutcome.Pending;
+        foreach (var r in found) if (r.Error is not (Errno.ENOENT or Errno.ESTALE)) return HealOutcome.Pending;
+        return HealOutcome.Absent;
+    }
+
+    /// <summary>Some copy read still blames a copy that was not read (down): that one needs heal once it is back.</summary>
+    private bool BlamesMissing(Result<long[][]>[] got, uint answered)
+    {
+        for (int i = 0; i < got.Length; i++)
+        {
+            if ((answered & (1u << i)) == 0) continue;
+            for (int k = 0; k < Pending.Kinds; k++)
+                for (int j = 0; j < Children.Count; j++)
+                    if ((answered & (1u << j)) == 0 && got[i].Value[k][j] > 0) return true;
+        }
+        return false;
+    }
+
     private readonly record struct HealPlan(uint Sources, uint Sinks, bool Split, bool Reset);
 
     /// <summary>Sources and sinks over every kind of counter; a split brain resolved by <paramref name="forced"/> or the favourite-child policy.</summary>
-    private HealPlan Plan(Result<long[][]>[] got, uint answered, Result<Iatt>[] iatts, int forced)
+    private HealPlan Plan(Result<long[][]>[] got, uint answered, Result<Iatt>[] iatts, int forced, bool quiet = false)
     {
         int n = Children.Count;
         uint sources = answered, sinks = 0;
@@ -160,7 +209,7 @@ public sealed partial class ReplicateTranslator
         {
             int chosen = forced >= 0 && (answered & (1u << forced)) != 0 ? forced : FavouriteOf(answered, iatts);
             if (chosen < 0) return new(0, 0, true, false);
-            LogSplitBrainResolved(_log, Name, Children[chosen].Name, forced >= 0 ? "administrator" : _favourite.ToString());
+            if (!quiet) LogSplitBrainResolved(_log, Name, Children[chosen].Name, forced >= 0 ? "administrator" : _favourite.ToString());
             return new(1u << chosen, answered & ~(1u << chosen), false, true);
         }
         return new(sources, sinks & ~sources, false, any);
