@@ -13,6 +13,7 @@ public static class BuiltinXlators
         r.Register(Performance.WriteBehind.WriteBehindTranslator.Spec);
         r.Register(Storage.Posix.PosixTranslator.Spec);
         r.Register(Features.Locks.LocksTranslator.Spec);
+        r.Register(Features.Index.IndexTranslator.Spec);
         r.Register(Protocol.Client.ProtocolClient.Spec);
         r.Register(Protocol.Server.ProtocolServer.Spec);
         r.Register(Cluster.Distribute.DistributeTranslator.Spec);

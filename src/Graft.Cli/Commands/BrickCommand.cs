@@ -11,7 +11,7 @@ namespace Graft.Cli.Commands;
 
 /// <summary>
 /// `graft brick`: serves one brick over TCP in the foreground (GlusterFS's glusterfsd). Either a
-/// directory under the standard brick graph (protocol/server over features/locks over storage/posix), or any brick
+/// directory under the standard brick graph (protocol/server over features/locks over features/index over storage/posix), or any brick
 /// graph from a volfile. Prints `listening ADDR:PORT` on stdout once clients can connect; logs
 /// go to stderr. SIGTERM or SIGINT shuts it down cleanly (PARENT_DOWN, then destroy).
 /// </summary>
@@ -103,20 +103,25 @@ public static class BrickCommand
     /// <summary>Where the standard brick keeps features/locks' grace marker: in storage/posix's private directory, which clients never see.</summary>
     public static string LockGraceMarker(string directory) => Path.Combine(directory, ".graft", "lock-grace-marker");
 
+    /// <summary>Where the standard brick keeps features/index's heal index: in storage/posix's private directory too.</summary>
+    public static string HealIndexDirectory(string directory) => Path.Combine(directory, ".graft", "indices");
+
     /// <summary>
-    /// protocol/server over features/locks over storage/posix. The volume right under the server
-    /// carries the brick's name, which is what clients ask for. features/locks keeps its grace
-    /// marker in the brick's private .graft directory, so a brick that held no locks when it
-    /// stopped starts without a lock grace.
+    /// protocol/server over features/locks over features/index over storage/posix. The volume
+    /// right under the server carries the brick's name, which is what clients ask for.
+    /// features/locks keeps its grace marker in the brick's private .graft directory, so a brick
+    /// that held no locks when it stopped starts without a lock grace; features/index keeps the
+    /// heal index there too.
     /// </summary>
     public static string StandardBrickVolfile(string name, string directory, string listen, int port, string allow, string? secretFile, string? grace,
                                               int lockGrace = 10, BrickSecurity? security = null, BrickLimits? limits = null)
     {
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-posix\n    type storage/posix\n    option directory {directory}\nend-volume\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"volume {name}-index\n    type features/index\n    option index-directory {HealIndexDirectory(directory)}\n    subvolumes {name}-posix\nend-volume\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type features/locks\n    option lock-grace {lockGrace}\n    option grace-marker {LockGraceMarker(directory)}\n");
         if (limits?.MaxLocksPerClient is { } locks) sb.Append(CultureInfo.InvariantCulture, $"    option max-locks-per-client {locks}\n");
-        sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}-posix\nend-volume\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}-index\nend-volume\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-server\n    type protocol/server\n    option listen-address {listen}\n    option listen-port {port}\n    option auth-allow {allow}\n");
         if (limits?.MaxOpenFdsPerSession is { } fds) sb.Append(CultureInfo.InvariantCulture, $"    option max-open-fds-per-session {fds}\n");
         if (limits?.MaxLockWaitsPerSession is { } waits) sb.Append(CultureInfo.InvariantCulture, $"    option max-lock-waits-per-session {waits}\n");

@@ -35,7 +35,10 @@ public sealed partial class PosixTranslator : Translator
     internal const string InternalXattrPrefix = "trusted.graft.";
     /// <summary>The part of <see cref="InternalXattrPrefix"/> a mount's trusted identity may use (cluster translators' state).</summary>
     public const string ClusterXattrPrefix = "trusted.graft.dht.";
-    /// <summary>Replicate's pending counters (one xattr per child of the replica set): cluster state a mount's trusted identity may use too.</summary>
+    /// <summary>
+    /// cluster/replicate's pending-operation counters, one xattr per child (prefix + the child's
+    /// name), kept with xattrop; features/index records the objects where any is non-zero.
+    /// </summary>
     public const string PendingXattrPrefix = "trusted.graft.pending.";
 
     private int _rootFd = -1;
