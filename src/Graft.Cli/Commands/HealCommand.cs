@@ -4,6 +4,7 @@ using Graft.Cli.Heal;
 using Graft.Client;
 using Graft.Core;
 using Graft.Xlators.Cluster.Replicate;
+using Microsoft.Extensions.Logging;
 
 namespace Graft.Cli.Commands;
 
@@ -27,8 +28,8 @@ public static class HealCommand
         };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for the volume's bricks to come up.", DefaultValueFactory = _ => 30 };
         var cmd = new Command("heal",
-            "Heal a replicated volume as a client of it: every object whose copies disagree (a brick was down, or a client died in a " +
-            "change) is made whole from a good copy — entries, data, metadata. Ends with 'heal: N healed, P pending, S split-brain'; " +
+            "Heal a replicated volume as a client of it: every object the bricks' heal indexes list (a brick was down, or a client died in a " +
+            "change) is made whole from a good copy — entries, data, metadata; bricks without an index are walked instead. Ends with 'heal: N healed, P pending, S split-brain'; " +
             "exits 1 if P + S > 0, 130 if interrupted. --info only lists; --split-brain-source resolves one split brain.")
         {
             volfile, info, json, source, timeout,
@@ -38,13 +39,19 @@ public static class HealCommand
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
             var path = parse.GetRequiredValue(volfile).FullName;
+            // What a heal could not do (a copy that refused, a split brain) is said on stderr as it happens.
+            using var loggers = LoggerFactory.Create(b => b
+                .SetMinimumLevel(LogLevel.Warning)
+                .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
+                .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
+                .AddFilter("Microsoft", LogLevel.Warning));
             Volume volume;
             try
             {
                 volume = await Volume.OpenVolfileAsync(path, new VolumeOptions
                 {
                     Registry = registry(), ChildUpTimeout = TimeSpan.FromSeconds(parse.GetValue(timeout)),
-                }, ct: ct).ConfigureAwait(false);
+                }, loggers: loggers, ct: ct).ConfigureAwait(false);
             }
             catch (VolfileException e) { error.WriteLine(e.Message); return 1; }
             catch (GraftIOException e) { error.WriteLine($"graft heal: {path}: {e.Message}"); return 1; }
@@ -56,6 +63,8 @@ public static class HealCommand
                     error.WriteLine($"graft heal: {path}: the volume has no cluster/replicate");
                     return 1;
                 }
+                // Heals here are this command's explicit work: its own lookups start none (--info heals nothing).
+                foreach (var s in sets) s.SelfHeal = false;
                 if (parse.GetValue(source) is { Length: 2 } pick) return await ResolveAsync(volume, sets, pick[0], pick[1], output, error).ConfigureAwait(false);
 
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);

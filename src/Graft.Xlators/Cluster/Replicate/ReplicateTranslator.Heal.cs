@@ -36,6 +36,29 @@ public sealed partial class ReplicateTranslator
 
     public long HealsDone => Volatile.Read(ref _healsDone);
 
+    /// <summary>Whether lookups start heals (option self-heal); `graft heal` turns it off in its own graph, where heals are its explicit work.</summary>
+    public bool SelfHeal { get => _selfHeal; set => _selfHeal = value; }
+
+    /// <summary>
+    /// The GFIDs child <paramref name="child"/>'s brick has in its heal index (features/index), or
+    /// null when the brick keeps none (a graph without features/index, or an older brick).
+    /// </summary>
+    public async Task<List<Gfid>?> IndexOfAsync(int child, CancellationToken ct)
+    {
+        var ctx = HealContext();
+        var all = new List<Gfid>();
+        string key = Features.Index.IndexTranslator.ListKey;
+        while (!ct.IsCancellationRequested)
+        {
+            var page = await Children[child].GetxattrAsync(ctx, Loc.Nameless(Gfid.Root), key).ConfigureAwait(false);
+            if (!page.Ok) return all.Count > 0 || page.Error == Errno.ENOTCONN ? all : null;
+            if (page.Value.Length < 16) break;
+            for (int i = 0; i + 16 <= page.Value.Length; i += 16) all.Add(Gfid.FromBytes(page.Value.AsSpan(i, 16)));
+            key = Features.Index.IndexTranslator.ListKey + "." + all[^1];
+        }
+        return all;
+    }
+
     /// <summary>The mount's trusted identity for heals that no caller asked for.</summary>
     private FopContext HealContext() => new() { Uid = 0, Gid = 0, MountId = Graph?.MountId ?? Graph.ProcessMountId, Graph = Graph };
 
@@ -59,7 +82,7 @@ public sealed partial class ReplicateTranslator
         return tcs.Task;
     }
 
-    private async Task<HealOutcome> HealObjectAsync(Gfid gfid, int forced)
+    private async Task<HealOutcome> HealObjectAsync(Gfid gfid, int forced, bool inspect = false)
     {
         var ctx = HealContext();
         uint up = UpMask;
@@ -89,8 +112,9 @@ public sealed partial class ReplicateTranslator
                 uint answered = Succeeded(got);
                 if (answered == 0) return HealOutcome.Pending;
                 var iatts = await FanOutAsync(answered, i => Children[i].StatAsync(ctx, target.Loc)).ConfigureAwait(false);
-                var plan = Plan(got, answered, iatts, forced);
+                var plan = Plan(got, answered, iatts, forced, quiet: inspect);
                 if (plan.Split) { st.SplitBrain = true; return HealOutcome.SplitBrain; }
+                if (inspect) return plan.Sinks != 0 || plan.Reset || BlamesMissing(got, answered) ? HealOutcome.Pending : HealOutcome.Clean;
                 if (plan.Sinks == 0 && !plan.Reset)
                 {
                     Volatile.Write(ref st.Bad, _allMask & ~answered);
@@ -142,23 +166,10 @@ public sealed partial class ReplicateTranslator
 
     /// <summary>
     /// What the copies say of <paramref name="gfid"/> without healing anything (`graft heal --info`):
-    /// Clean, Pending (a copy needs heal, or one that is down is blamed), SplitBrain, or Absent.
+    /// Clean, Pending (a copy needs heal, or one that is down is blamed), SplitBrain, or Absent. Judged
+    /// under the object's locks, so a change in flight (an open write window) is waited out, not reported.
     /// </summary>
-    public async Task<HealOutcome> InspectAsync(Gfid gfid)
-    {
-        var ctx = HealContext();
-        uint up = UpMask;
-        var loc = Loc.Nameless(gfid);
-        var found = await FanOutAsync(up, i => Children[i].LookupAsync(ctx, loc)).ConfigureAwait(false);
-        uint have = Succeeded(found);
-        if (have == 0) return Missing(found, up);
-        var got = await FanOutAsync(have, i => ReadCountersAsync(ctx, i, loc)).ConfigureAwait(false);
-        uint answered = Succeeded(got);
-        if (answered == 0) return HealOutcome.Pending;
-        var plan = Plan(got, answered, found, -1, quiet: true);
-        if (plan.Split) return HealOutcome.SplitBrain;
-        return plan.Sinks != 0 || plan.Reset || BlamesMissing(got, answered) ? HealOutcome.Pending : HealOutcome.Clean;
-    }
+    public Task<HealOutcome> InspectAsync(Gfid gfid) => HealObjectAsync(gfid, -1, inspect: true);
 
     /// <summary>No copy answered: Absent when every copy that is up said so, Pending when one could not be asked.</summary>
     private HealOutcome Missing<T>(Result<T>[] found, uint up)
