@@ -62,22 +62,39 @@ public sealed partial class ReplicateTranslator
     /// <summary>The mount's trusted identity for heals that no caller asked for.</summary>
     private FopContext HealContext() => new() { Uid = 0, Gid = 0, MountId = Graph?.MountId ?? Graph.ProcessMountId, Graph = Graph };
 
-    /// <summary>Starts (or joins) the heal of <paramref name="gfid"/> in the background.</summary>
-    public Task<HealOutcome> HealAsync(Gfid gfid, int source = -1)
+    /// <summary>
+    /// Starts (or joins) the heal of <paramref name="gfid"/> in the background. With a
+    /// <paramref name="source"/> (an administrator's choice for a split brain) a running heal is
+    /// waited for, then the object healed from that source.
+    /// </summary>
+    public async Task<HealOutcome> HealAsync(Gfid gfid, int source = -1)
     {
+        if (source >= 0)
+        {
+            while (_healing.TryGetValue(gfid, out var busy)) await busy.ConfigureAwait(false);
+            return await HealObjectAsync(gfid, source).ConfigureAwait(false);
+        }
+        return await StartHeal(gfid).ConfigureAwait(false);
+    }
+
+    private Task<HealOutcome> StartHeal(Gfid gfid)
+    {
+        const int source = -1;
         if (_healing.TryGetValue(gfid, out var running)) return running;
         var tcs = new TaskCompletionSource<HealOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!_healing.TryAdd(gfid, tcs.Task)) return _healing[gfid];
         _ = Task.Run(async () =>
         {
-            try { tcs.TrySetResult(await HealObjectAsync(gfid, source).ConfigureAwait(false)); }
+            var outcome = HealOutcome.Pending;
+            try { outcome = await HealObjectAsync(gfid, source).ConfigureAwait(false); }
             catch (Exception e)
             {
                 Interlocked.Increment(ref _healsFailed);
                 Graph?.ReportError(this, $"heal of {gfid} failed", e);
-                tcs.TrySetResult(HealOutcome.Pending);
             }
-            finally { _healing.TryRemove(gfid, out _); }
+            // Gone from the table before anyone hears the outcome: a heal asked for after it starts afresh.
+            _healing.TryRemove(gfid, out _);
+            tcs.TrySetResult(outcome);
         });
         return tcs.Task;
     }

@@ -39,7 +39,7 @@ public sealed partial class ReplicateTranslator
             }
             return new Result<bool>(true);
         }).ConfigureAwait(false);
-        foreach (var g in children.Distinct()) _ = HealAsync(g);
+        foreach (var g in children.Distinct()) _ = StartHeal(g);
         uint done = Succeeded(r);
         return done == sinks ? Errno.OK : FirstOk(r, sinks & ~done).Error;
     }

@@ -51,9 +51,9 @@ public sealed partial class ReplicateTranslator
             if (inode is null) Remember(a.Gfid, st);
         }
         uint bad = Volatile.Read(ref st.Bad);
-        if (_selfHeal && !st.SplitBrain && (bad & found) != 0) _ = HealAsync(a.Gfid);
+        if (_selfHeal && !st.SplitBrain && (bad & found) != 0) _ = StartHeal(a.Gfid);
         // A name missing on a copy that is up: its parent's entries need heal there.
-        if (_selfHeal && found != up && !loc.IsNameless && !loc.ParentGfid.IsZero) _ = HealAsync(loc.ParentGfid);
+        if (_selfHeal && found != up && !loc.IsNameless && !loc.ParentGfid.IsZero) _ = StartHeal(loc.ParentGfid);
         uint good = found & ~bad;
         return good != 0 ? r[BitOperations.TrailingZeroCount(good)].Value : a;
     }

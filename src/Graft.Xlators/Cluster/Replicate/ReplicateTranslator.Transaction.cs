@@ -60,6 +60,12 @@ public sealed partial class ReplicateTranslator
 
     /// <summary>As above, for several objects at once (rename: both parents), locked in GFID order.</summary>
     /// <param name="seen">given each child's own answer, when the fop was sent.</param>
+    /// <remarks>
+    /// Entry transactions take no mutex here: the bricks' entrylk is on the name, so changes of
+    /// different names of one directory go on side by side, and no write window lives on a directory.
+    /// The unlock (and the mutex) is given back after the caller has its answer: it waits for the
+    /// post-op, never for the unlock; this client's next transaction on the object waits for the mutex.
+    /// </remarks>
     private async ValueTask<Result<T>> TransactAsync<T>(FopContext ctx, TxnTarget[] targets, int kind, uint on, Func<int, ValueTask<Result<T>>> op,
                                                         Action<Result<T>[]>? seen = null)
     {
@@ -67,36 +73,44 @@ public sealed partial class ReplicateTranslator
         if (!HasQuorum(up)) { Interlocked.Increment(ref _quorumRefusals); return Errno.EROFS; }
         Interlocked.Increment(ref _transactions);
         if (targets.Length > 1) Array.Sort(targets, (a, b) => a.Loc.Gfid.CompareTo(b.Loc.Gfid));
+        bool local = kind != Pending.Entry;
         var taken = 0;
+        FopContext? tctx = null;
+        uint locked = 0;
         try
         {
-            foreach (var t in targets)
-            {
-                // A write window on the object would hold the mutex for up to post-op-delay: end it now.
-                await CloseWindowAsync(t.State).ConfigureAwait(false);
-                await t.State.Mutex.WaitAsync(ctx.Cancellation).ConfigureAwait(false);
-                taken++;
-            }
-            var tctx = LockContext(ctx);
-            uint locked = await LockAsync(tctx, targets, kind, up).ConfigureAwait(false);
-            try
-            {
-                uint armed = await PreOpAsync(tctx, targets, kind, locked).ConfigureAwait(false);
-                if (!HasQuorum(armed)) { Interlocked.Increment(ref _quorumRefusals); await PostOpAsync(tctx, targets, kind, armed, 0).ConfigureAwait(false); return Errno.EROFS; }
-                var results = await FanOutAsync(armed, op).ConfigureAwait(false);
-                seen?.Invoke(results);
-                uint done = Succeeded(results);
-                await PostOpAsync(tctx, targets, kind, armed, done).ConfigureAwait(false);
-                Blame(targets, done);
-                return Outcome(results, armed, done);
-            }
-            finally { await UnlockAsync(tctx, targets, kind, locked).ConfigureAwait(false); }
+            if (local)
+                foreach (var t in targets)
+                {
+                    // A write window on the object would hold the mutex for up to post-op-delay: end it now.
+                    await CloseWindowAsync(t.State).ConfigureAwait(false);
+                    await t.State.Mutex.WaitAsync(ctx.Cancellation).ConfigureAwait(false);
+                    taken++;
+                }
+            tctx = LockContext(ctx);
+            locked = await LockAsync(tctx, targets, kind, up).ConfigureAwait(false);
+            uint armed = await PreOpAsync(tctx, targets, kind, locked).ConfigureAwait(false);
+            if (!HasQuorum(armed)) { Interlocked.Increment(ref _quorumRefusals); await PostOpAsync(tctx, targets, kind, armed, 0).ConfigureAwait(false); return Errno.EROFS; }
+            var results = await FanOutAsync(armed, op).ConfigureAwait(false);
+            seen?.Invoke(results);
+            uint done = Succeeded(results);
+            await PostOpAsync(tctx, targets, kind, armed, done).ConfigureAwait(false);
+            Blame(targets, done);
+            return Outcome(results, armed, done);
         }
         catch (OperationCanceledException) { return Errno.EINTR; }
         finally
         {
-            for (int k = 0; k < taken; k++) targets[k].State.Mutex.Release();
+            if (tctx is not null || taken > 0) _ = FinishAsync(tctx, targets, kind, locked, taken);
         }
+    }
+
+    /// <summary>Unlocks on the bricks, then lets this client's next transaction on the objects have them.</summary>
+    private async Task FinishAsync(FopContext? lctx, TxnTarget[] targets, int kind, uint locked, int taken)
+    {
+        try { if (lctx is not null) await UnlockAsync(lctx, targets, kind, locked).ConfigureAwait(false); }
+        catch (Exception e) { Graph?.ReportError(this, "unlock failed", e); }
+        finally { for (int k = 0; k < taken; k++) targets[k].State.Mutex.Release(); }
     }
 
     /// <summary>What the caller hears: the change if quorum children made it; else their common error, or EROFS when some made it and too few.</summary>
