@@ -70,7 +70,7 @@ public class WritersGoOnWhileABrickIsKilled
         for (int w = 0; w < 2; w++)
             Assert.Equal(Workloads.Records(w, counts[w]), await File.ReadAllBytesAsync(Path.Combine(d, $"log{w}")));
         // Brick 1 missed records: the others blame it for the file's data; they do not blame each other.
-        Assert.Equal(0, Pending.Read(XattrOf.Get(m.On(0, "/d/log0"), Pending.NameFor("b2")), Pending.Data));
+        Assert.Equal(0, Pending.Read(Syscall.Getxattr(m.On(0, "/d/log0"), Pending.NameFor("b2")), Pending.Data));
 
         var info = await Proc.Graft(m.Home, "heal", "--volfile", m.VolfilePath, "--info");
         var heal = await Proc.Graft(m.Home, "heal", "--volfile", m.VolfilePath);

@@ -94,35 +94,27 @@ public sealed partial class ReplicateTranslator
     }
 
     /// <summary>A read of an object by loc (stat, access, readlink, getxattr, listxattr): one healthy copy, the next on failure.</summary>
-    private async ValueTask<Result<T>> ReadOneAsync<T>(Loc loc, Func<int, ValueTask<Result<T>>> call)
-    {
-        var st = StateOf(loc);
-        if (st.SplitBrain && !(loc.Inode?.IsDir ?? false)) return NoReader(st, _allMask);
-        uint tried = 0;
-        Result<T> r = Errno.ENOTCONN;
-        while (true)
-        {
-            int c = PickReader(Readable(st, _allMask) & ~tried, loc.Inode?.Gfid ?? loc.Gfid);
-            if (c < 0) return tried == 0 ? NoReader(st, _allMask) : r;
-            if (tried != 0) Interlocked.Increment(ref _readRetries);
-            tried |= 1u << c;
-            r = await call(c).ConfigureAwait(false);
-            if (!Retryable(r.Error)) return r;
-        }
-    }
+    private ValueTask<Result<T>> ReadOneAsync<T>(Loc loc, Func<int, ValueTask<Result<T>>> call) =>
+        ReadFromAsync(StateOf(loc), _allMask, loc.Inode?.Gfid ?? loc.Gfid, loc.Inode?.IsDir ?? false, call);
 
     /// <summary>As <see cref="ReadOneAsync{T}(Loc, Func{int, ValueTask{Result{T}}})"/> for an fd: among the copies it is open on.</summary>
-    private async ValueTask<Result<T>> ReadOneAsync<T>(Fd fd, Func<int, ValueTask<Result<T>>> call)
+    private ValueTask<Result<T>> ReadOneAsync<T>(Fd fd, Func<int, ValueTask<Result<T>>> call) =>
+        fd.GetCtx(this) is ReplFd f ? ReadFromAsync(StateOf(fd.Inode), f.Opened, fd.Inode.Gfid, fd.IsDirectory, call) : new(new Result<T>(Errno.EBADF));
+
+    /// <summary>
+    /// Tries the readable copies among <paramref name="among"/> in read-policy order until one answers
+    /// with anything but a failure of that copy. A file in split brain has no readable copy (EIO); a
+    /// directory's data is its entries, judged by entry heal, so its attributes are still served.
+    /// </summary>
+    private async ValueTask<Result<T>> ReadFromAsync<T>(ReplInode st, uint among, Gfid gfid, bool isDir, Func<int, ValueTask<Result<T>>> call)
     {
-        if (fd.GetCtx(this) is not ReplFd f) return Errno.EBADF;
-        var st = StateOf(fd.Inode);
-        if (st.SplitBrain && !fd.IsDirectory) return NoReader(st, f.Opened);
+        if (st.SplitBrain && !isDir) return NoReader(st, among);
         uint tried = 0;
         Result<T> r = Errno.ENOTCONN;
         while (true)
         {
-            int c = PickReader(Readable(st, f.Opened) & ~tried, fd.Inode.Gfid);
-            if (c < 0) return tried == 0 ? NoReader(st, f.Opened) : r;
+            int c = PickReader(Readable(st, among) & ~tried, gfid);
+            if (c < 0) return tried == 0 ? NoReader(st, among) : r;
             if (tried != 0) Interlocked.Increment(ref _readRetries);
             tried |= 1u << c;
             r = await call(c).ConfigureAwait(false);
