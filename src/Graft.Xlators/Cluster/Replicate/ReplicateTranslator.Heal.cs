@@ -142,7 +142,7 @@ public sealed partial class ReplicateTranslator
                 int src = BitOperations.TrailingZeroCount(plan.Sources);
                 var s = iatts[src].Value;
                 var e = Errno.OK;
-                if (first.IsDir) e = await HealEntriesAsync(ctx, target.Loc, src, plan.Sinks).ConfigureAwait(false);
+                if (first.IsDir) e = await HealEntriesAsync(ctx, target.Loc, src, plan.Sinks, plan.Merge).ConfigureAwait(false);
                 else if (first.IsReg)
                 {
                     // Data outside the lock, a chunk at a time: give the file back first.
@@ -209,14 +209,15 @@ public sealed partial class ReplicateTranslator
         return false;
     }
 
-    private readonly record struct HealPlan(uint Sources, uint Sinks, bool Split, bool Reset);
+    /// <param name="Merge">the entries' counters all blame themselves: no copy is known to lack a name, so entry heal only adds names, never removes one.</param>
+    private readonly record struct HealPlan(uint Sources, uint Sinks, bool Split, bool Reset, bool Merge = false);
 
     /// <summary>Sources and sinks over every kind of counter; a split brain resolved by <paramref name="forced"/> or the favourite-child policy.</summary>
     private HealPlan Plan(Result<long[][]>[] got, uint answered, Result<Iatt>[] iatts, int forced, bool quiet = false)
     {
         int n = Children.Count;
         uint sources = answered, sinks = 0;
-        bool split = false, any = false;
+        bool split = false, any = false, merge = false;
         for (int kind = 0; kind < Pending.Kinds; kind++)
         {
             var m = new long[n][];
@@ -228,6 +229,7 @@ public sealed partial class ReplicateTranslator
                 continue;
             }
             any = true;
+            merge |= kind == Pending.Entry && v.AllSuspect;
             uint src = v.AllSuspect ? Biggest(answered, iatts) : v.Sources;
             if (v.SplitBrain) { split = true; continue; }
             sources &= src;
@@ -240,7 +242,7 @@ public sealed partial class ReplicateTranslator
             if (!quiet) LogSplitBrainResolved(_log, Name, Children[chosen].Name, forced >= 0 ? "administrator" : _favourite.ToString());
             return new(1u << chosen, answered & ~(1u << chosen), false, true);
         }
-        return new(sources, sinks & ~sources, false, any);
+        return new(sources, sinks & ~sources, false, any, merge);
     }
 
     /// <summary>The copy favorite-child-policy picks out of a split brain, or -1 (none, or no clear choice).</summary>

@@ -10,7 +10,8 @@ namespace Graft.Xlators.Cluster.Replicate;
 // own heal (started at once) copies its data, metadata and, for a directory, its entries.
 public sealed partial class ReplicateTranslator
 {
-    private async ValueTask<Errno> HealEntriesAsync(FopContext ctx, Loc dir, int src, uint sinks)
+    /// <param name="merge">only add the source's names (no copy is known to be right about a removal).</param>
+    private async ValueTask<Errno> HealEntriesAsync(FopContext ctx, Loc dir, int src, uint sinks, bool merge)
     {
         var want = await ListAllAsync(ctx, src, dir).ConfigureAwait(false);
         if (!want.Ok) return want.Error;
@@ -23,7 +24,7 @@ public sealed partial class ReplicateTranslator
             {
                 if (have.Value.TryGetValue(name, out var h))
                 {
-                    if (h.Gfid == e.Gfid) continue;
+                    if (h.Gfid == e.Gfid || merge) continue; // in a merge a clash is not ours to settle: lookup reports it
                     var rm = await RemoveTreeAsync(ctx, i, dir, name, h).ConfigureAwait(false);
                     if (rm != Errno.OK) return new Result<bool>(rm);
                 }
@@ -33,7 +34,7 @@ public sealed partial class ReplicateTranslator
             }
             foreach (var (name, h) in have.Value)
             {
-                if (want.Value.ContainsKey(name)) continue;
+                if (merge || want.Value.ContainsKey(name)) continue;
                 var rm = await RemoveTreeAsync(ctx, i, dir, name, h).ConfigureAwait(false);
                 if (rm != Errno.OK) return new Result<bool>(rm);
             }
