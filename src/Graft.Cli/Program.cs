@@ -35,6 +35,7 @@ public static class Program
         root.Subcommands.Add(UpCommand.Create());
         root.Subcommands.Add(UpCommand.CreateDown());
         root.Subcommands.Add(RebalanceCommand.Create(registry));
+        root.Subcommands.Add(HealCommand.Create(registry));
         root.Subcommands.Add(DaemonCommand.Create());
         root.Subcommands.Add(VolumeCommand.Create());
         root.Subcommands.Add(PeerCommand.Create());

@@ -18,6 +18,8 @@ public static class BuiltinXlators
         r.Register(Protocol.Server.ProtocolServer.Spec);
         r.Register(Cluster.Distribute.DistributeTranslator.Spec);
         r.Register(Cluster.Distribute.DistributeTranslator.AliasSpec);
+        r.Register(Cluster.Replicate.ReplicateTranslator.Spec);
+        r.Register(Cluster.Replicate.ReplicateTranslator.AliasSpec);
         return r;
     }
 }

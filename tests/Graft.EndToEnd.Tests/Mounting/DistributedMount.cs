@@ -17,6 +17,7 @@ internal sealed class DistributedMount : IAsyncDisposable
     private readonly List<BrickProcess?> _procs = [];
     private readonly string _options;
     private string[] _brickArgs = [];
+    private string _cluster = "cluster/distribute";
 
     public string Home { get; }
     public string Mnt => Path.Combine(Home, "mnt");
@@ -30,10 +31,15 @@ internal sealed class DistributedMount : IAsyncDisposable
     public static Task<DistributedMount> StartAsync(string what, int bricks, string dhtOptions = "", params string[] mountOptions) =>
         StartAsync(what, bricks, dhtOptions, [], mountOptions);
 
+    /// <summary>The same over cluster/replicate instead of distribute: every brick holds a copy of everything.</summary>
+    public static Task<DistributedMount> StartReplicatedAsync(string what, int bricks, string afrOptions, params string[] mountOptions) =>
+        StartAsync(what, bricks, afrOptions, [], mountOptions, "cluster/replicate");
+
     /// <param name="brickArgs">more `graft brick` options for every brick (e.g. --grace-timeout).</param>
-    public static async Task<DistributedMount> StartAsync(string what, int bricks, string dhtOptions, string[] brickArgs, string[] mountOptions)
+    public static async Task<DistributedMount> StartAsync(string what, int bricks, string dhtOptions, string[] brickArgs, string[] mountOptions,
+                                                          string cluster = "cluster/distribute")
     {
-        var m = new DistributedMount(Proc.PrivateDir(what), dhtOptions) { _brickArgs = brickArgs };
+        var m = new DistributedMount(Proc.PrivateDir(what), dhtOptions) { _brickArgs = brickArgs, _cluster = cluster };
         try
         {
             for (int i = 0; i < bricks; i++) await m.StartBrickAsync();
@@ -79,7 +85,7 @@ internal sealed class DistributedMount : IAsyncDisposable
                 sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}\nend-volume\n\n");
             }
         }
-        sb.Append("volume dht\n    type cluster/distribute\n");
+        sb.Append("volume dht\n    type ").Append(_cluster).Append('\n');
         foreach (var o in (_options + ";" + moreDhtOptions).Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
         sb.Append("    subvolumes ").AppendJoin(' ', which.Select(i => "b" + i)).Append("\nend-volume\n");
         return sb.ToString();
@@ -140,6 +146,13 @@ internal sealed class DistributedMount : IAsyncDisposable
         await b.KillHardAsync();
         await b.DisposeAsync();
         _procs[i] = null;
+    }
+
+    /// <summary>Starts brick <paramref name="i"/> again (after <see cref="KillBrickAsync"/>) on its old port and directory.</summary>
+    public async Task RestartBrickAsync(int i)
+    {
+        Assert.Null(_procs[i]);
+        _procs[i] = await BrickProcess.ServeDirAsync(BrickDirs[i], _ports[i], _brickArgs);
     }
 
     public string State() => Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(Mnt), "state", TimeSpan.FromSeconds(5));

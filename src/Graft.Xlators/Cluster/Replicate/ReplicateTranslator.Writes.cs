@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+using Graft.Core;
+
+namespace Graft.Xlators.Cluster.Replicate;
+
+/// <summary>
+/// Consecutive writes to one file share one transaction (GlusterFS's eager lock + delayed
+/// post-op): the first write takes the lock and does the pre-op, later ones only write, and the
+/// post-op and unlock happen post-op-delay after the window opened — or at once on fsync, flush,
+/// close, any other change to the file, or the graph going down. So a sequential
+/// write costs one round trip per write, not three. While a window is open every copy counts the
+/// file as pending for every child: a client that dies meanwhile leaves copies that blame
+/// themselves, which lookup treats as "no copy known good" and heals from the biggest.
+/// </summary>
+internal sealed class WriteWindow(TxnTarget target, FopContext tctx, uint locked, uint armed)
+{
+    public readonly TxnTarget Target = target;
+    public readonly FopContext Ctx = tctx;
+    public readonly uint Locked = locked;
+    /// <summary>Children whose copy got the pre-op: the only ones written in this window.</summary>
+    public readonly uint Armed = armed;
+    // Guarded by lock(Target.State).
+    public uint Failed;
+    public int Inflight;
+    public bool Closing;
+    public int Writes;
+    public Timer? Timer;
+    public readonly TaskCompletionSource Drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public readonly TaskCompletionSource Closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+public sealed partial class ReplicateTranslator
+{
+    private readonly ConcurrentDictionary<WriteWindow, byte> _windows = new();
+
+    public override async ValueTask<Result<int>> WritevAsync(FopContext ctx, Fd fd, ReadOnlyMemory<byte> data, long offset)
+    {
+        if (fd.GetCtx(this) is not ReplFd f) return Errno.EBADF;
+        var st = StateOf(fd.Inode);
+        if (st.SplitBrain) { Interlocked.Increment(ref _splitBrainRefusals); return Errno.EIO; }
+        var (w, e) = await EnterWindowAsync(ctx, fd, f, st).ConfigureAwait(false);
+        if (w is null) return e;
+        uint on = w.Armed & f.Opened & ~Volatile.Read(ref w.Failed) & UpMask;
+        var results = await FanOutAsync(on, i => Children[i].WritevAsync(ctx, fd, data, offset)).ConfigureAwait(false);
+        uint done = Succeeded(results);
+        uint missed = w.Armed & ~done;
+        if (missed != 0) st.Blame(missed);
+        bool closeNow;
+        lock (st)
+        {
+            w.Failed |= missed;
+            w.Writes++;
+            closeNow = Volatile.Read(ref _postOpDelayMs) == 0;
+            if (--w.Inflight == 0 && w.Closing) w.Drained.TrySetResult();
+        }
+        if (closeNow) await CloseWindowAsync(st).ConfigureAwait(false);
+        return Outcome(results, on, done);
+    }
+
+    /// <summary>
+    /// The open window of <paramref name="st"/>, counted in (Inflight), or a new one: this client's
+    /// mutex on the file, the bricks' data lock, the pre-op. The window holds the mutex until it closes.
+    /// </summary>
+    private async ValueTask<(WriteWindow? Window, Errno Error)> EnterWindowAsync(FopContext ctx, Fd fd, ReplFd f, ReplInode st)
+    {
+        lock (st)
+        {
+            if (st.Window is { Closing: false } w) { w.Inflight++; return (w, Errno.OK); }
+        }
+        try { await st.Mutex.WaitAsync(ctx.Cancellation).ConfigureAwait(false); }
+        catch (OperationCanceledException) { return (null, Errno.EINTR); }
+        // Windows hold the mutex while open, so none is open now: this caller opens the next.
+        uint up = f.Opened & UpMask;
+        if (!HasQuorum(up))
+        {
+            st.Mutex.Release();
+            Interlocked.Increment(ref _quorumRefusals);
+            return (null, Errno.EROFS);
+        }
+        Interlocked.Increment(ref _transactions);
+        var tctx = LockContext(ctx); // the window outlives the write that opened it: no cancellation
+        TxnTarget[] target = [new(Loc.Of(fd.Inode), st, null)];
+        uint locked = await LockAsync(tctx, target, Pending.Data, up).ConfigureAwait(false);
+        uint armed = await PreOpAsync(tctx, target, Pending.Data, locked).ConfigureAwait(false);
+        if (!HasQuorum(armed))
+        {
+            await PostOpAsync(tctx, target, Pending.Data, armed, 0).ConfigureAwait(false);
+            await UnlockAsync(tctx, target, Pending.Data, locked).ConfigureAwait(false);
+            st.Mutex.Release();
+            Interlocked.Increment(ref _quorumRefusals);
+            return (null, Errno.EROFS);
+        }
+        Blame(target, armed);
+        var win = new WriteWindow(target[0], tctx, locked, armed) { Inflight = 1 };
+        lock (st) st.Window = win;
+        _windows[win] = 0;
+        long delay = Volatile.Read(ref _postOpDelayMs);
+        // A window lives at most post-op-delay: a writer that never stops costs one pre-op and one
+        // post-op per delay, and another client waiting for the file's lock waits at most that long.
+        if (delay > 0) win.Timer = new Timer(_ => _ = CloseWindowAsync(st), null, delay, Timeout.Infinite);
+        return (win, Errno.OK);
+    }
+
+    /// <summary>
+    /// Ends the open write window of <paramref name="st"/>, if any: waits for its writes in flight,
+    /// takes the count off for every child that got all of them, unlocks, and lets the next
+    /// transaction have the file. A concurrent caller waits for the same close.
+    /// </summary>
+    private async ValueTask CloseWindowAsync(ReplInode st)
+    {
+        WriteWindow? w;
+        bool closer = false;
+        lock (st)
+        {
+            w = st.Window;
+            if (w is null) return;
+            if (!w.Closing)
+            {
+                w.Closing = true;
+                closer = true;
+                if (w.Inflight == 0) w.Drained.TrySetResult();
+            }
+        }
+        if (!closer) { await w.Closed.Task.ConfigureAwait(false); return; }
+        try
+        {
+            await w.Drained.Task.ConfigureAwait(false);
+            w.Timer?.Dispose();
+            uint done = w.Armed & ~w.Failed;
+            TxnTarget[] target = [w.Target];
+            await PostOpAsync(w.Ctx, target, Pending.Data, w.Armed, done).ConfigureAwait(false);
+            if (w.Writes > 1) Interlocked.Increment(ref _delayedPostOps);
+            await UnlockAsync(w.Ctx, target, Pending.Data, w.Locked).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (st) st.Window = null;
+            _windows.TryRemove(w, out _);
+            st.Mutex.Release();
+            w.Closed.TrySetResult();
+        }
+    }
+
+    /// <summary>The graph is going down: every open window's post-op is done first.</summary>
+    private async ValueTask CloseAllWindowsAsync()
+    {
+        foreach (var w in _windows.Keys) await CloseWindowAsync(w.Target.State).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,249 @@
+using System.Numerics;
+using Graft.Core;
+using Microsoft.Extensions.Logging;
+
+namespace Graft.Xlators.Cluster.Replicate;
+
+/// <summary>
+/// cluster/replicate (alias cluster/afr): keeps a full copy of every file and directory on each
+/// subvolume. Every change goes to all subvolumes that are up inside a transaction whose pending
+/// counters (<see cref="Pending"/>, xattrs on each copy) say, after any failure, which copies
+/// missed what; reads go to one copy no other copy blames. All state is on the bricks, never only
+/// here, so any client and any new graph sees the same truth. See docs/replicate.md.
+/// </summary>
+/// <remarks>
+/// Split by aspect: Transaction (lock, pre-op, fop, post-op, quorum), Writes (eager lock and the
+/// delayed post-op of consecutive writes), Reads (read-child choice and retry), Lookup (pending
+/// state, GFID agreement), Entry (namespace fops), Files (fd fops, attributes, xattrs, locks).
+/// Children are at most 32 so that sets of them are bit masks (no allocation to pick a reader).
+/// </remarks>
+public sealed partial class ReplicateTranslator : Translator
+{
+    public static readonly XlatorSpec Spec = new("cluster/replicate", () => new ReplicateTranslator(),
+    [
+        new("read-policy", OptionKind.Enum, "gfid-hash",
+            "which healthy copy serves a file's reads: first-up (the first subvolume that is up and not blamed), gfid-hash (spread by file, so each file's reads stay on one brick's cache), least-loaded (the one with the fewest reads in flight from this client)")
+            { Choices = ["first-up", "gfid-hash", "least-loaded"], Runtime = true },
+        new("quorum-type", OptionKind.Enum, "auto",
+            "how many subvolumes must be up, and must commit a change, for it to be made and acknowledged: auto = more than half (exactly half when it includes the first subvolume); fixed = quorum-count; none = one. Without quorum changes fail with EROFS and reads go on")
+            { Choices = ["auto", "fixed", "none"], Runtime = true },
+        new("quorum-count", OptionKind.Int, "1", "the quorum when quorum-type is fixed") { Min = 1, Max = 32, Runtime = true },
+        new("post-op-delay", OptionKind.Time, "1s",
+            "how long consecutive writes to a file share one transaction (eager lock, delayed post-op): the window opened by a write ends this long after, or at once on fsync, flush, close or any other change to the file; another client wanting the file waits at most this long. 0: every write is its own transaction") { Min = 0, Max = 60_000, Runtime = true },
+        new("subvolume-wait", OptionKind.Time, "3s",
+            "after the first subvolume is up, how long to wait for the others before telling the graph it is up") { Min = 0, Max = 600_000 },
+        new("self-heal", OptionKind.Bool, "on",
+            "heal an object in the background when a lookup finds a copy of it that needs heal (off: only `graft heal` heals)") { Runtime = true },
+        new("heal-chunk", OptionKind.Size, "128KB",
+            "how much of a file a heal copies per hold of the file's lock: the longest an application's I/O on the file waits for a heal") { Min = 4096, Max = 16 << 20, Runtime = true },
+        new("favorite-child-policy", OptionKind.Enum, "none",
+            "how a split brain (copies that blame each other) is resolved without an administrator: none (never: EIO until `graft heal --split-brain-source`), mtime (the latest modified copy), size (the biggest), majority (the state more than half the copies share)")
+            { Choices = ["none", "mtime", "size", "majority"], Runtime = true },
+        new("lock-domain", OptionKind.String, "graft.replicate",
+            "the inodelk/entrylk domain of this translator's transaction locks on the bricks (every client of a volume must use the same)"),
+    ], "keeps a copy of every file on each subvolume: transactions with pending counters, quorum, reads from a healthy copy (GlusterFS's afr)")
+    {
+        MinChildren = 2,
+        MaxChildren = 32,
+    };
+
+    /// <summary>The same translator under GlusterFS's name.</summary>
+    public static readonly XlatorSpec AliasSpec = Spec with { Type = "cluster/afr" };
+
+    internal enum ReadPolicy { FirstUp, GfidHash, LeastLoaded }
+    internal enum QuorumType { Auto, Fixed, None }
+    internal enum Favourite { None, Mtime, Size, Majority }
+
+    private ReadPolicy _readPolicy;
+    private QuorumType _quorumType;
+    private int _quorumCount;
+    private long _postOpDelayMs;
+    private long _healChunk = 128 << 10;
+    private volatile bool _selfHeal = true;
+    private Favourite _favourite;
+    private long _subvolumeWaitMs;
+    private string _domain = "graft.replicate";
+    private ILogger _log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    // Bit i set: child i is up (CHILD_UP seen, no CHILD_DOWN since). A child that answers ENOTCONN
+    // while up only fails that call: its own CHILD_DOWN says when it is gone.
+    private int _upMask;
+    private readonly object _upSync = new();
+    private bool _upSent;
+    private Timer? _waitTimer;
+    private uint _allMask;
+    private string[] _pendingNames = [];
+    private int[] _readsInFlight = [];
+
+    private long _transactions, _preOps, _postOps, _delayedPostOps, _blamed, _readRetries, _quorumRefusals, _gfidMismatches, _splitBrainRefusals;
+
+    /// <summary>For `graft state`: what this translator did on its graph.</summary>
+    public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>
+    {
+        ["transactions"] = Volatile.Read(ref _transactions), ["preOps"] = Volatile.Read(ref _preOps),
+        ["postOps"] = Volatile.Read(ref _postOps), ["delayedPostOps"] = Volatile.Read(ref _delayedPostOps),
+        ["copiesBlamed"] = Volatile.Read(ref _blamed), ["readRetries"] = Volatile.Read(ref _readRetries),
+        ["quorumRefusals"] = Volatile.Read(ref _quorumRefusals), ["gfidMismatches"] = Volatile.Read(ref _gfidMismatches),
+        ["splitBrainRefusals"] = Volatile.Read(ref _splitBrainRefusals),
+        ["healsDone"] = Volatile.Read(ref _healsDone), ["healsFailed"] = Volatile.Read(ref _healsFailed), ["healedBytes"] = Volatile.Read(ref _healedBytes), ["childrenUp"] = BitOperations.PopCount((uint)Volatile.Read(ref _upMask)),
+    };
+
+    /// <summary>Pre-ops written (one per transaction, or per window of consecutive writes).</summary>
+    public long PreOps => Volatile.Read(ref _preOps);
+    public long DelayedPostOps => Volatile.Read(ref _delayedPostOps);
+
+    public override ValueTask InitAsync(CancellationToken ct)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var c in Children)
+            if (!names.Add(c.Name)) throw new ArgumentException($"{this}: subvolume '{c.Name}' is named twice");
+        _allMask = Children.Count == 32 ? uint.MaxValue : (1u << Children.Count) - 1;
+        _pendingNames = Children.Select(c => Pending.NameFor(c.Name)).ToArray();
+        _readsInFlight = new int[Children.Count];
+        _subvolumeWaitMs = Options.GetLong("subvolume-wait");
+        _domain = Options.GetString("lock-domain");
+        if (Graph is { } g) _log = g.Loggers.CreateLogger("Graft.Replicate");
+        return base.InitAsync(ct);
+    }
+
+    protected override void ApplyOptions(OptionValues options)
+    {
+        _readPolicy = options.GetString("read-policy") switch { "first-up" => ReadPolicy.FirstUp, "least-loaded" => ReadPolicy.LeastLoaded, _ => ReadPolicy.GfidHash };
+        _quorumType = options.GetString("quorum-type") switch { "fixed" => QuorumType.Fixed, "none" => QuorumType.None, _ => QuorumType.Auto };
+        _quorumCount = options.GetInt("quorum-count");
+        if (_quorumType == QuorumType.Fixed && Children.Count > 0 && _quorumCount > Children.Count)
+            throw new ArgumentException($"{this}: quorum-count {_quorumCount} is more than its {Children.Count} subvolumes");
+        Volatile.Write(ref _postOpDelayMs, options.GetLong("post-op-delay"));
+        Volatile.Write(ref _healChunk, options.GetLong("heal-chunk"));
+        _selfHeal = options.GetBool("self-heal");
+        _favourite = options.GetString("favorite-child-policy") switch { "mtime" => Favourite.Mtime, "size" => Favourite.Size, "majority" => Favourite.Majority, _ => Favourite.None };
+    }
+
+    public override ValueTask FiniAsync()
+    {
+        _waitTimer?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>PARENT_DOWN: every delayed post-op is done before the children go down, so no copy is left blamed for nothing.</summary>
+    protected override async ValueTask DrainAsync() => await CloseAllWindowsAsync().ConfigureAwait(false);
+
+    /// <summary>
+    /// CHILD_UP goes up once every subvolume is up, or once one is and subvolume-wait has passed
+    /// (a brick that is down must not keep the volume from mounting); CHILD_DOWN when the last
+    /// subvolume goes down. A child's own up/down is tracked for quorum and read choice.
+    /// </summary>
+    public override void Notify(GraphEvent ev, Translator? from)
+    {
+        int i = from is null ? -1 : IndexOfChild(from);
+        if (i < 0 || ev is not (GraphEvent.ChildUp or GraphEvent.ChildDown))
+        {
+            base.Notify(ev, from);
+            return;
+        }
+        GraphEvent? send = null;
+        lock (_upSync)
+        {
+            int mask = ev == GraphEvent.ChildUp ? _upMask | (1 << i) : _upMask & ~(1 << i);
+            Volatile.Write(ref _upMask, mask);
+            int up = BitOperations.PopCount((uint)mask);
+            if (!_upSent && up == Children.Count) { _upSent = true; send = GraphEvent.ChildUp; }
+            else if (!_upSent && up == 1 && ev == GraphEvent.ChildUp)
+                _waitTimer ??= new Timer(_ => WaitOver(), null, _subvolumeWaitMs, Timeout.Infinite);
+            else if (_upSent && up == 0) { _upSent = false; send = GraphEvent.ChildDown; }
+        }
+        if (ev == GraphEvent.ChildDown) LogChildDown(_log, Name, Children[i].Name);
+        if (send is { } s) NotifyParents(s);
+    }
+
+    private void WaitOver()
+    {
+        lock (_upSync)
+        {
+            if (_upSent || Volatile.Read(ref _upMask) == 0) return;
+            _upSent = true;
+        }
+        NotifyParents(GraphEvent.ChildUp);
+    }
+
+    /// <summary>Children that are up, as a mask.</summary>
+    internal uint UpMask => (uint)Volatile.Read(ref _upMask);
+
+    /// <summary>How many children must be up and commit a change (quorum-type).</summary>
+    internal int Quorum => _quorumType switch
+    {
+        QuorumType.None => 1,
+        QuorumType.Fixed => _quorumCount,
+        _ => Children.Count / 2 + 1,
+    };
+
+    /// <summary>
+    /// Whether the children in <paramref name="mask"/> make a quorum. With auto and an even count,
+    /// exactly half is enough when it includes the first child, so two halves never both write.
+    /// </summary>
+    internal bool HasQuorum(uint mask)
+    {
+        int n = BitOperations.PopCount(mask);
+        if (_quorumType == QuorumType.Auto && Children.Count % 2 == 0 && n == Children.Count / 2) return (mask & 1) != 0;
+        return n >= Quorum;
+    }
+
+    private int IndexOfChild(Translator t)
+    {
+        var c = Children;
+        for (int i = 0; i < c.Count; i++) if (ReferenceEquals(c[i], t)) return i;
+        return -1;
+    }
+
+    /// <summary>The mount's trusted identity for internal work (pending counters, locks, heals) done on behalf of <paramref name="ctx"/>'s call.</summary>
+    private static FopContext Trusted(FopContext ctx) => new()
+    {
+        Uid = 0, Gid = 0, Pid = ctx.Pid, MountId = ctx.MountId, Graph = ctx.Graph, LockOwner = ctx.LockOwner,
+        Cancellation = ctx.Cancellation,
+    };
+
+    /// <summary>Runs <paramref name="call"/> on each child in <paramref name="mask"/> at once; results by child index (untouched entries: ENOTCONN).</summary>
+    private async ValueTask<Result<T>[]> FanOutAsync<T>(uint mask, Func<int, ValueTask<Result<T>>> call)
+    {
+        var pending = new ValueTask<Result<T>>[Children.Count];
+        var results = new Result<T>[Children.Count];
+        for (int i = 0; i < results.Length; i++)
+        {
+            if ((mask & (1u << i)) != 0) pending[i] = call(i);
+            else results[i] = Errno.ENOTCONN;
+        }
+        for (int i = 0; i < results.Length; i++)
+        {
+            if ((mask & (1u << i)) == 0) continue;
+            results[i] = await pending[i].ConfigureAwait(false);
+        }
+        return results;
+    }
+
+    private async ValueTask<Result<bool>[]> FanOutAsync(uint mask, Func<int, ValueTask<Errno>> call) =>
+        await FanOutAsync(mask, async i => { var e = await call(i).ConfigureAwait(false); return e == Errno.OK ? new Result<bool>(true) : e; }).ConfigureAwait(false);
+
+    /// <summary>The children whose result is OK, as a mask.</summary>
+    private static uint Succeeded<T>(Result<T>[] r)
+    {
+        uint m = 0;
+        for (int i = 0; i < r.Length; i++) if (r[i].Ok) m |= 1u << i;
+        return m;
+    }
+
+    /// <summary>The first result that is OK, else the most telling error (anything before ENOTCONN).</summary>
+    private static Result<T> FirstOk<T>(Result<T>[] r, uint mask)
+    {
+        Errno err = Errno.ENOTCONN;
+        for (int i = 0; i < r.Length; i++)
+        {
+            if ((mask & (1u << i)) == 0) continue;
+            if (r[i].Ok) return r[i];
+            if (err == Errno.ENOTCONN) err = r[i].Error;
+        }
+        return err;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Name}: subvolume {Child} is down; changes made meanwhile are marked for heal on the others")]
+    private static partial void LogChildDown(ILogger log, string name, string child);
+}

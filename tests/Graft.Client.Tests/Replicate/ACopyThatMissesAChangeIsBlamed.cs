@@ -1,0 +1,90 @@
+using Graft.Core;
+using Graft.Xlators.Cluster.Replicate;
+
+namespace Graft.Client.Tests.Replicate;
+
+/// <summary>
+/// A copy that fails a change (or is gone) stays blamed by the copies that made it: their counter
+/// for it stays up, and no read is served from it — by this client or by one that starts afresh.
+/// </summary>
+public class ACopyThatMissesAChangeIsBlamed
+{
+    [Fact]
+    public async Task The_others_count_the_missed_write_and_reads_skip_the_stale_copy()
+    {
+        // first-up would read from b0 if it were not blamed.
+        await using var v = await ReplicatedVolume.CreateAsync(3, "read-policy first-up");
+        await v.Volume.WriteAllBytesAsync("/f", "old!"u8.ToArray());
+        await v.FaultAsync(0, "fail writev; fail-errno EIO");
+        await v.Volume.WriteAllBytesAsync("/f", "new!"u8.ToArray());
+        await v.FaultAsync(0, "");
+
+        // b0 took the open's truncate but not the write.
+        Assert.Equal("", File.ReadAllText(v.On(0, "/f")));
+        Assert.Equal("new!", File.ReadAllText(v.On(1, "/f")));
+        Assert.Equal(1, v.Counter(1, "/f", of: 0));
+        Assert.Equal(1, v.Counter(2, "/f", of: 0));
+        Assert.Equal(0, v.Counter(1, "/f", of: 1));
+        Assert.Equal(1, v.Counter(0, "/f", of: 0));  // b0 knows it missed it too
+
+        Assert.Equal("new!"u8.ToArray(), await v.Volume.ReadAllBytesAsync("/f"));
+        var other = await v.OpenClientAsync();
+        Assert.Equal("new!"u8.ToArray(), await other.ReadAllBytesAsync("/f"));
+    }
+
+    [Fact]
+    public async Task A_copy_that_is_gone_is_blamed_for_new_names_and_files_keep_working()
+    {
+        await using var v = await ReplicatedVolume.CreateAsync(3, "read-policy first-up");
+        await v.Volume.CreateDirectoryAsync("/d");
+        await v.TakeDownAsync(0);
+        await v.Volume.WriteAllBytesAsync("/d/new", "x"u8.ToArray());
+        Assert.False(File.Exists(v.On(0, "/d/new")));
+        Assert.True(v.Counter(1, "/d", of: 0, kind: Pending.Entry) > 0);
+        Assert.Equal(0, v.Counter(1, "/d", of: 1, kind: Pending.Entry));
+        await v.BringBackAsync(0);
+        Assert.Equal("x"u8.ToArray(), await v.Volume.ReadAllBytesAsync("/d/new"));
+    }
+}
+
+/// <summary>Consecutive writes on one file share one pre-op and one post-op (eager lock, delayed post-op); with post-op-delay 0 each write is its own transaction.</summary>
+public class ConsecutiveWritesShareOneTransaction
+{
+    [Fact]
+    public async Task A_hundred_writes_cost_one_pre_op_and_leave_nothing_pending_after_close()
+    {
+        await using var v = await ReplicatedVolume.CreateAsync(3, "post-op-delay 10s");
+        await using (var s = await v.Volume.OpenAsync("/f", FileMode.Create))
+        {
+            long before = v.Afr.PreOps;
+            for (int i = 0; i < 100; i++) await s.WriteAsync(new byte[100]);
+            Assert.Equal(1, v.Afr.PreOps - before);
+            // The window is open: every copy counts the file as pending for every child.
+            Assert.Equal(1, v.Counter(0, "/f", of: 2));
+        }
+        Assert.True(v.Clean("/f"), "the post-op did not take the counts off at close");
+        Assert.Equal(10_000, new FileInfo(v.On(2, "/f")).Length);
+    }
+
+    [Fact]
+    public async Task With_no_delay_every_write_is_its_own_transaction()
+    {
+        await using var v = await ReplicatedVolume.CreateAsync(3, "post-op-delay 0");
+        await using var s = await v.Volume.OpenAsync("/f", FileMode.Create);
+        long before = v.Afr.PreOps;
+        for (int i = 0; i < 20; i++) await s.WriteAsync(new byte[10]);
+        Assert.Equal(20, v.Afr.PreOps - before);
+        Assert.True(v.Clean("/f"));
+    }
+
+    [Fact]
+    public async Task The_window_closes_by_itself_after_the_delay()
+    {
+        await using var v = await ReplicatedVolume.CreateAsync(2, "post-op-delay 100ms");
+        await using var s = await v.Volume.OpenAsync("/f", FileMode.Create);
+        await s.WriteAsync(new byte[10]);
+        var until = DateTime.UtcNow.AddSeconds(10);
+        while (!v.Clean("/f") && DateTime.UtcNow < until) await Task.Delay(20);
+        Assert.True(v.Clean("/f"), "the delayed post-op never came while the file stayed open");
+    }
+}
