@@ -74,7 +74,8 @@ public sealed partial class Volume
     /// <summary>Reads a whole file.</summary>
     public async Task<byte[]> ReadAllBytesAsync(string path, CancellationToken ct = default)
     {
-        await using var s = await OpenAsync(path, FileMode.Open, FileAccess.Read, ct: ct).ConfigureAwait(false);
+        var s = await OpenAsync(path, FileMode.Open, FileAccess.Read, ct: ct).ConfigureAwait(false);
+        await using var sScope = s.ConfigureAwait(false);
         var ms = new MemoryStream();
         await s.CopyToAsync(ms, ct).ConfigureAwait(false);
         return ms.ToArray();
@@ -83,7 +84,8 @@ public sealed partial class Volume
     /// <summary>Creates or replaces a file with <paramref name="data"/>.</summary>
     public async Task WriteAllBytesAsync(string path, ReadOnlyMemory<byte> data, CancellationToken ct = default)
     {
-        await using var s = await OpenAsync(path, FileMode.Create, FileAccess.Write, ct: ct).ConfigureAwait(false);
+        var s = await OpenAsync(path, FileMode.Create, FileAccess.Write, ct: ct).ConfigureAwait(false);
+        await using var sScope = s.ConfigureAwait(false);
         await s.WriteAsync(data, ct).ConfigureAwait(false);
     }
 

@@ -22,7 +22,8 @@ public sealed partial class ManagementDaemon
         {
             try
             {
-                await using var presence = await _store.LeadAsync(PresenceElection(Self), Self, ct).ConfigureAwait(false);
+                var presence = await _store.LeadAsync(PresenceElection(Self), Self, ct).ConfigureAwait(false);
+                await using var presenceScope = presence.ConfigureAwait(false);
                 using var both = CancellationTokenSource.CreateLinkedTokenSource(ct, presence.Lost);
                 await Task.Delay(Timeout.Infinite, both.Token).ConfigureAwait(false);
             }

@@ -24,7 +24,8 @@ public sealed partial class ManagementDaemon
         {
             try
             {
-                await using var lead = await _store.LeadAsync("jobs", Self, ct).ConfigureAwait(false);
+                var lead = await _store.LeadAsync("jobs", Self, ct).ConfigureAwait(false);
+                await using var leadScope = lead.ConfigureAwait(false);
                 LogLeading(_log, Self);
                 using var both = CancellationTokenSource.CreateLinkedTokenSource(ct, lead.Lost);
                 while (!both.IsCancellationRequested)

@@ -138,7 +138,8 @@ public sealed partial class ManagementDaemon
         JsonObject info;
         try
         {
-            await using var c = await ManagementClient.ConnectAsync(host, port, secret: null, TimeSpan.FromSeconds(5), ct, _tls).ConfigureAwait(false);
+            var c = await ManagementClient.ConnectAsync(host, port, secret: null, TimeSpan.FromSeconds(5), ct, _tls).ConfigureAwait(false);
+            await using var cScope = c.ConfigureAwait(false);
             info = (JsonObject)(await c.CallAsync("daemon.info", ct: ct).ConfigureAwait(false))!;
         }
         catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
@@ -166,7 +167,8 @@ public sealed partial class ManagementDaemon
             {
                 try
                 {
-                    await using var c = await ManagementClient.ConnectAsync(p.Host, p.Port, null, TimeSpan.FromSeconds(2), ct, _tls).ConfigureAwait(false);
+                    var c = await ManagementClient.ConnectAsync(p.Host, p.Port, null, TimeSpan.FromSeconds(2), ct, _tls).ConfigureAwait(false);
+                    await using var cScope = c.ConfigureAwait(false);
                     connected = true;
                 }
                 catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ManagementError) { }

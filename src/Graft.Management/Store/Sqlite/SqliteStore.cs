@@ -33,7 +33,8 @@ public sealed class SqliteStore : IClusterStore
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
         var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = file, Pooling = false }.ToString());
         await db.OpenAsync(ct).ConfigureAwait(false);
-        await using (var cmd = db.CreateCommand())
+        // Microsoft.Data.Sqlite's commands, readers and transactions dispose synchronously: plain using.
+        using (var cmd = db.CreateCommand())
         {
             // WAL: a crash mid-commit leaves the last committed state; synchronous=FULL: a commit the
             // CLI was told about survives a power cut.
@@ -46,7 +47,7 @@ public sealed class SqliteStore : IClusterStore
                 """;
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
-        await using var rev = db.CreateCommand();
+        using var rev = db.CreateCommand();
         rev.CommandText = "SELECT value FROM meta WHERE name = 'revision'";
         return new SqliteStore(db, (long)(await rev.ExecuteScalarAsync(ct).ConfigureAwait(false))!);
     }
@@ -56,10 +57,10 @@ public sealed class SqliteStore : IClusterStore
         await _sync.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            await using var cmd = _db.CreateCommand();
+            using var cmd = _db.CreateCommand();
             cmd.CommandText = "SELECT value, mod_revision FROM kv WHERE key = $k";
             cmd.Parameters.AddWithValue("$k", key);
-            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             return await r.ReadAsync(ct).ConfigureAwait(false) ? new StoreEntry(key, r.GetString(0), r.GetInt64(1)) : null;
         }
         finally { _sync.Release(); }
@@ -70,13 +71,13 @@ public sealed class SqliteStore : IClusterStore
         await _sync.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            await using var cmd = _db.CreateCommand();
+            using var cmd = _db.CreateCommand();
             // A range on the primary key rather than LIKE: '%' and '_' in a prefix mean nothing here.
             cmd.CommandText = "SELECT key, value, mod_revision FROM kv WHERE key >= $p AND key < $end ORDER BY key";
             cmd.Parameters.AddWithValue("$p", prefix);
             cmd.Parameters.AddWithValue("$end", prefix + '\uffff');
             var list = new List<StoreEntry>();
-            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false)) list.Add(new StoreEntry(r.GetString(0), r.GetString(1), r.GetInt64(2)));
             return list;
         }
@@ -89,10 +90,10 @@ public sealed class SqliteStore : IClusterStore
         await _sync.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            await using var tx = (SqliteTransaction)await _db.BeginTransactionAsync(ct).ConfigureAwait(false);
+            using var tx = (SqliteTransaction)await _db.BeginTransactionAsync(ct).ConfigureAwait(false);
             foreach (var c in conditions)
             {
-                await using var q = _db.CreateCommand();
+                using var q = _db.CreateCommand();
                 q.Transaction = tx;
                 q.CommandText = "SELECT mod_revision FROM kv WHERE key = $k";
                 q.Parameters.AddWithValue("$k", c.Key);
@@ -100,7 +101,7 @@ public sealed class SqliteStore : IClusterStore
                 long current = found is long l ? l : 0;
                 if (current != c.ModRevision) return null;
             }
-            await using (var bump = _db.CreateCommand())
+            using (var bump = _db.CreateCommand())
             {
                 bump.Transaction = tx;
                 bump.CommandText = "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value";
@@ -108,7 +109,7 @@ public sealed class SqliteStore : IClusterStore
             }
             foreach (var op in ops)
             {
-                await using var w = _db.CreateCommand();
+                using var w = _db.CreateCommand();
                 w.Transaction = tx;
                 w.Parameters.AddWithValue("$k", op.Key);
                 if (op is StoreOp.Put put)
@@ -139,7 +140,7 @@ public sealed class SqliteStore : IClusterStore
         await _sync.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            await using var cmd = _db.CreateCommand();
+            using var cmd = _db.CreateCommand();
             cmd.CommandText = "SELECT value FROM meta WHERE name = 'revision'";
             return (long)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         }
