@@ -44,6 +44,11 @@ public sealed class AddBrickThroughAMount
                 await Task.Delay(200);
             }
             Assert.Equal("completed", state);
+            // The mount places a new name by its cached copy of the directory's layout while that copy is younger
+            // than distribute's layout-refresh (1 s by default, docs/distribute.md), so a layout it read just before
+            // the fix-layout wrote the even split may still send names to b1 for up to that long. Past it, every
+            // placement reads the fixed layout.
+            await Task.Delay(TimeSpan.FromSeconds(1) + TimeSpan.FromMilliseconds(200));
             // The mount's graph came up when the new brick was started but perhaps not yet listening (on a loaded
             // machine it is still down after distribute's subvolume-wait); its client then connects on its own
             // retry schedule, and until it has, a file that hashes to the new brick gets ENOTCONN. So each create
