@@ -75,8 +75,7 @@ switch (phase)
             var buf = new byte[4096];
             for (int i = first; i < first + count; i++)
             {
-                // FileShare.ReadWrite: with None (or Read) .NET also takes a flock on the new file, which since
-                // FLOCK_LOCKS is a round trip to the brick — a lock the workload (cp, tar) does not take.
+                // No flock, no fstatfs: file locking is off for this program (Graft.FsBench.csproj), as cp and tar take none.
                 using var fs = new FileStream(SmallFile(jobDir, i), FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite, 0);
                 fs.Write(buf);
             }
