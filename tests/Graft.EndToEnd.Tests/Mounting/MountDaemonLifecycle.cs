@@ -136,14 +136,14 @@ public class MountDaemonLifecycle
     {
         await using var v = await MountedVolume.UpAsync("volfile-switch");
         var vol = Directory.GetFiles(Path.Combine(v.Home, "var", "run"), "*.vol").Single();
-        var client = (await File.ReadAllLinesAsync(vol)).First(l => l.StartsWith("volume ", StringComparison.Ordinal))["volume ".Length..];
+        var top = (await File.ReadAllLinesAsync(vol)).Last(l => l.StartsWith("volume ", StringComparison.Ordinal))["volume ".Length..];
         await using var open = new FileStream(v.P("f"), FileMode.Create, FileAccess.ReadWrite);
         open.Write("before "u8);
         open.Flush();
 
-        // A new graph: write-behind over the same client. The daemon follows its volfile.
+        // A new graph: one more write-behind over the same top. The daemon follows its volfile.
         Proc.WriteVolfile(vol, await File.ReadAllTextAsync(vol) +
-            $"\nvolume wb\n    type performance/write-behind\n    subvolumes {client}\nend-volume\n");
+            $"\nvolume wb\n    type performance/write-behind\n    subvolumes {top}\nend-volume\n");
         string State() => Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(v.Mnt), "state", TimeSpan.FromSeconds(5));
         await Proc.Until(() => State().Contains("\"activeGeneration\": 2", StringComparison.Ordinal), "the mount to switch to graph 2");
 

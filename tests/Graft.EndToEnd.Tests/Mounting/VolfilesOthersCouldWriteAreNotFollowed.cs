@@ -25,11 +25,11 @@ public class VolfilesOthersCouldWriteAreNotFollowed
     {
         await using var v = await MountedVolume.UpAsync("volfile-trust");
         var vol = Directory.GetFiles(Path.Combine(v.Home, "var", "run"), "*.vol").Single();
-        var client = (await File.ReadAllLinesAsync(vol)).First(l => l.StartsWith("volume ", StringComparison.Ordinal))["volume ".Length..];
+        var top = (await File.ReadAllLinesAsync(vol)).Last(l => l.StartsWith("volume ", StringComparison.Ordinal))["volume ".Length..];
 
         // World-writable, then a new graph written into it: neither the mode change nor the content is followed.
         File.SetUnixFileMode(vol, (UnixFileMode)0x1B6);
-        await File.AppendAllTextAsync(vol, $"\nvolume wb\n    type performance/write-behind\n    subvolumes {client}\nend-volume\n");
+        await File.AppendAllTextAsync(vol, $"\nvolume wb\n    type performance/write-behind\n    subvolumes {top}\nend-volume\n");
         await Proc.Until(() => Error(v)?.Contains("writable by group and others (mode 0666)", StringComparison.Ordinal) == true,
             "graft state to say why the volfile is refused");
         Assert.StartsWith(vol + ":", Error(v));
