@@ -11,6 +11,7 @@ public static class BuiltinXlators
         r.Register(Debug.Passthrough.Spec);
         r.Register(Debug.Faults.FaultsTranslator.Spec);
         r.Register(Performance.WriteBehind.WriteBehindTranslator.Spec);
+        r.Register(Performance.MdCache.MdCacheTranslator.Spec);
         r.Register(Storage.Posix.PosixTranslator.Spec);
         r.Register(Features.Locks.LocksTranslator.Spec);
         r.Register(Features.Index.IndexTranslator.Spec);

@@ -188,16 +188,19 @@ public static class UpCommand
     }
 
     /// <summary>
-    /// protocol/client under performance/write-behind, as the management daemon generates by default: the
-    /// brick does locking and storage; write-behind takes each write's round trip off the writer's path
-    /// (close and fsync still wait for it and report its failure: docs/mount-session.md). `option enable off`
-    /// in the write-behind volume switches it off in place; removing the volume switches to a graph without it.
+    /// protocol/client under performance/write-behind (as the management daemon generates by default) under
+    /// performance/md-cache: the brick does locking and storage; write-behind takes each write's round trip off
+    /// the writer's path (close and fsync still wait for it and report its failure: docs/mount-session.md);
+    /// md-cache answers the kernel's getattr of a directory after each create and unlink in it from the
+    /// attributes the reply carried. `option enable off` in either volume switches it off in place; removing
+    /// the volume switches to a graph without it.
     /// </summary>
     static string ClientVolfile(string brick, int port, string secret) => string.Create(CultureInfo.InvariantCulture,
         $"# written by graft up; the volume is the last volume in the file\n" +
         $"volume {brick}-client\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {port}\n" +
         $"    option remote-subvolume {brick}\n    option secret-file {secret}\nend-volume\n\n" +
-        $"volume {brick}-write-behind\n    type performance/write-behind\n    subvolumes {brick}-client\nend-volume\n");
+        $"volume {brick}-write-behind\n    type performance/write-behind\n    subvolumes {brick}-client\nend-volume\n\n" +
+        $"volume {brick}-md-cache\n    type performance/md-cache\n    subvolumes {brick}-write-behind\nend-volume\n");
 
     /// <summary>Waits for the brick's "listening ADDR:PORT" line in its log; returns the port, or 0 with the reason.</summary>
     static int WaitListening(Process brick, string log, long from, TimeSpan bound, out string why)

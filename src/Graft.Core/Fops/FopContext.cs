@@ -45,6 +45,15 @@ public sealed class FopContext
     /// </summary>
     public bool Untrusted { get; set; }
 
+    /// <summary>
+    /// The parent directory's attributes right after this fop changed its entries (create, unlink): set by
+    /// storage/posix, carried back over the wire by protocol/server and protocol/client (reply xdata
+    /// <c>postparent</c>), so that performance/md-cache above can answer the kernel's next getattr of the
+    /// directory — which it always sends after such a change — without a round trip. Null when no layer below
+    /// reported them; a layer that calls a fop clears it first, so it never describes an earlier fop.
+    /// </summary>
+    public Iatt? PostParent { get; set; }
+
     /// <summary>The mount's own trusted identity (root): used for internal work such as fd migration.</summary>
     public static FopContext Root() => new() { Uid = 0, Gid = 0 };
 

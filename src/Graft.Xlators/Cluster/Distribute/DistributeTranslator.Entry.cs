@@ -48,8 +48,13 @@ public sealed partial class DistributeTranslator
 
     private static Errno NoPlace(Layout layout) => layout.HasUnknown ? Errno.ENOTCONN : Errno.EIO;
 
-    public override ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd) =>
-        AwaitMoveAsync(ctx, loc.Inode, null, () => CreateOnceAsync(ctx, loc, flags, mode, umask, gfid, fd));
+    // A directory's attributes here are merged over every subvolume: one brick's PostParent is not them.
+    public override async ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
+    {
+        var r = await AwaitMoveAsync(ctx, loc.Inode, null, () => CreateOnceAsync(ctx, loc, flags, mode, umask, gfid, fd)).ConfigureAwait(false);
+        ctx.PostParent = null;
+        return r;
+    }
 
     private async ValueTask<Result<Iatt>> CreateOnceAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
     {
@@ -200,8 +205,12 @@ public sealed partial class DistributeTranslator
     }
 
     /// <summary>The name on the subvolume that holds its data, then its link pointer on the hashed one.</summary>
-    public override ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc) =>
-        AwaitMoveAsync(ctx, loc.Inode, null, () => UnlinkOnceAsync(ctx, loc));
+    public override async ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc)
+    {
+        var e = await AwaitMoveAsync(ctx, loc.Inode, null, () => UnlinkOnceAsync(ctx, loc)).ConfigureAwait(false);
+        ctx.PostParent = null; // as in CreateAsync
+        return e;
+    }
 
     private async ValueTask<Errno> UnlinkOnceAsync(FopContext ctx, Loc loc)
     {

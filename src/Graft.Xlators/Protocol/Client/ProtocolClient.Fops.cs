@@ -46,11 +46,22 @@ public sealed partial class ProtocolClient
     public override async ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
     {
         var conn = _conn;
+        ctx.PostParent = null;
         var p = await CallAsync(ctx, new FopRequest(FopOp.Create) { Loc = L(loc), Flags = flags, Mode = mode, Umask = umask, NewGfid = gfid }).ConfigureAwait(false);
         if (p.Error != Errno.OK) return p.Error;
+        ctx.PostParent = WireStructs.PostParent(p.Xdata);
         var ctxFd = new ClientFdCtx(this, p.Iatt.Gfid.IsZero ? gfid : p.Iatt.Gfid, flags, isDir: false) { Remote = new RemoteFd(conn?.Epoch ?? 0, p.Fd), Inode = fd.Inode };
         TrackFd(fd, ctxFd);
         return p.Iatt;
+    }
+
+    /// <summary>By hand only to hand the reply's parent attributes up (<see cref="FopContext.PostParent"/>).</summary>
+    public override async ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc)
+    {
+        ctx.PostParent = null;
+        var p = await CallAsync(ctx, new FopRequest(FopOp.Unlink) { Loc = L(loc) }).ConfigureAwait(false);
+        if (p.Error == Errno.OK) ctx.PostParent = WireStructs.PostParent(p.Xdata);
+        return p.Error;
     }
 
     public override ValueTask<Errno> OpenAsync(FopContext ctx, Loc loc, int flags, Fd fd) => OpenCoreAsync(ctx, loc, flags, fd, FopOp.Open);

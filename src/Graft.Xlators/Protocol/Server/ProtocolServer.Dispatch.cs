@@ -75,7 +75,10 @@ public sealed partial class ProtocolServer
     private async ValueTask<FopReply> ServeUnlink(ClientSession s, ServerCall call, FopContext ctx)
     {
         var q = call.Request;
-        return Unlinked(q.Loc, await Child.UnlinkAsync(ctx, ToLoc(q.Loc)).ConfigureAwait(false));
+        ctx.PostParent = null;
+        var reply = Unlinked(q.Loc, await Child.UnlinkAsync(ctx, ToLoc(q.Loc)).ConfigureAwait(false));
+        if (reply.Error == Errno.OK) reply.Xdata = WireStructs.PostParentXdata(ctx.PostParent);
+        return reply;
     }
 
     private async ValueTask<FopReply> ServeRmdir(ClientSession s, ServerCall call, FopContext ctx)
@@ -202,10 +205,11 @@ public sealed partial class ProtocolServer
         var inode = Table.Link(default, null, new Iatt { Gfid = q.NewGfid, Mode = PosixMode.S_IFREG | (q.Mode & PosixMode.PermMask) });
         var fd = new Fd(inode, q.Flags, ctx.Pid, ctx.LockOwner);
         Table.Unref(inode);
+        ctx.PostParent = null;
         var r = await Child.CreateAsync(ctx, ToLoc(q.Loc), q.Flags, q.Mode, q.Umask, q.NewGfid, fd).ConfigureAwait(false);
         if (!r.Ok) { fd.Unref(); return new FopReply(r.Error); }
         Remember(q.Loc, r.Value);
-        return await Register(s, fd, new FopReply { Iatt = r.Value }).ConfigureAwait(false);
+        return await Register(s, fd, new FopReply { Iatt = r.Value, Xdata = WireStructs.PostParentXdata(ctx.PostParent) }).ConfigureAwait(false);
     }
 
     /// <summary>

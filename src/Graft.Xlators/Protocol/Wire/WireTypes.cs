@@ -148,6 +148,32 @@ public static class WireStructs
         foreach (var (k, v) in x.Entries) { w.String(k); w.Bytes(v); }
     }
 
+    /// <summary>Reply xdata key of create and unlink: the parent directory's attributes after the fop (<see cref="FopContext.PostParent"/>).</summary>
+    public const string PostParentKey = "postparent";
+
+    /// <summary>Reply xdata carrying <paramref name="postParent"/>, or null when there is none.</summary>
+    public static Xdata? PostParentXdata(Iatt? postParent)
+    {
+        if (postParent is not { } a) return null;
+        var w = t_iattWriter ??= new BodyWriter(128);
+        w.Reset();
+        Write(w, a);
+        var x = new Xdata();
+        x.Set(PostParentKey, w.Written.ToArray());
+        return x;
+    }
+
+    [ThreadStatic] private static BodyWriter? t_iattWriter;
+
+    /// <summary>The parent's attributes a reply's xdata carries (null when absent or malformed: the cache then asks the brick).</summary>
+    public static Iatt? PostParent(Xdata? x)
+    {
+        if (x is null || !x.TryGet(PostParentKey, out var v)) return null;
+        var r = new BodyReader(v);
+        var a = ReadIatt(ref r);
+        return r.Failed ? null : a;
+    }
+
     /// <summary>At most this many xdata entries and bytes per value: xdata is for small peer-to-peer hints.</summary>
     public const int MaxXdataEntries = 256, MaxXdataValue = 64 << 10;
 

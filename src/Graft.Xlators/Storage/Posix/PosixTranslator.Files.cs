@@ -73,6 +73,7 @@ public sealed partial class PosixTranslator
                     }
                 }
             }
+            if (result.Ok) ctx.PostParent = DirAttrs(dir.Fd, parent);
         }
         finally
         {

@@ -81,6 +81,9 @@ public sealed partial class PosixTranslator
     private object NameLock(Gfid parent, string name) =>
         _nameLocks[(int)((uint)HashCode.Combine(parent, name) % (uint)_nameLocks.Length)];
 
+    /// <summary>A directory's attributes as stat reports them (<see cref="FopContext.PostParent"/>), or null when fstat fails.</summary>
+    private static Iatt? DirAttrs(int dirFd, Gfid gfid) => FStat(dirFd, out var st) == Errno.OK ? ToIatt(st, gfid) : null;
+
     private static Iatt ToIatt(in Stat st, Gfid gfid)
     {
         var nlink = (uint)st.Nlink;

@@ -263,6 +263,7 @@ public sealed partial class PosixTranslator
                 using (FsCreds.Enter(ctx))
                     fixed (byte* p = z) r = Libc.unlinkat(pdir.Fd, p, dir ? Libc.AT_REMOVEDIR : 0);
                 if (r != 0) return LastErr();
+                ctx.PostParent = DirAttrs(pdir.Fd, parent);
                 if (ReadGfid(fd, out var g) != Errno.OK) return Errno.OK;
                 // A directory that was removed has no links left; anything else means another
                 // directory was renamed onto the name in between, and its record must stay.
