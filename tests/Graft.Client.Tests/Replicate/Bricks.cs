@@ -12,6 +12,19 @@ internal static class Bricks
 {
     public static string Describe(string brick)
     {
+        // A heal running in the background may rename or remove an entry between the listing and its lstat
+        // (its temporary files): such a walk saw no consistent state, so it is taken again (bounded).
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return DescribeOnce(brick); }
+            catch (Exception e) when (attempt < 20 && e is FileNotFoundException or DirectoryNotFoundException or VanishedException) { }
+        }
+    }
+
+    private sealed class VanishedException : Exception;
+
+    private static string DescribeOnce(string brick)
+    {
         var sb = new StringBuilder();
         foreach (var p in Directory.EnumerateFileSystemEntries(brick, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
@@ -19,7 +32,7 @@ internal static class Bricks
             if (rel == ".graft" || rel.StartsWith(".graft/", StringComparison.Ordinal)) continue;
             var info = new FileInfo(p);
             sb.Append(rel).Append(' ');
-            var st = Syscall.Lstat(p);
+            var st = Syscall.TryLstat(p) ?? throw new VanishedException();
             sb.Append(Convert.ToString(st.Mode, 8)).Append(" u").Append(st.Uid).Append(" g").Append(st.Gid).Append(" n").Append(st.Nlink);
             sb.Append(" gfid=").Append(Convert.ToHexString(Syscall.Getxattr(p, "trusted.graft.gfid") ?? []));
             var x = Syscall.Getxattr(p, "user.x");
@@ -64,10 +77,13 @@ internal static unsafe partial class Syscall
     }
 
     /// <summary>lstat(2) on x86-64 (struct stat: nlink at 16, mode 24, uid 28, gid 32, mtime 88).</summary>
-    public static St Lstat(string path)
+    public static St Lstat(string path) => TryLstat(path) ?? throw new Xunit.Sdk.XunitException($"lstat {path}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+
+    /// <summary>lstat(2), or null when it fails (the entry is gone).</summary>
+    public static St? TryLstat(string path)
     {
         var b = stackalloc byte[144];
-        Assert.Equal(0, lstat(path, b));
+        if (lstat(path, b) != 0) return null;
         return new St(*(uint*)(b + 24), *(uint*)(b + 28), *(uint*)(b + 32), *(ulong*)(b + 16), *(long*)(b + 88) * 1_000_000_000 + *(long*)(b + 96));
     }
 }
