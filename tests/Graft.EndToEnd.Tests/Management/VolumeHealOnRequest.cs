@@ -45,7 +45,7 @@ public sealed class VolumeHealOnRequest
             var last = after["sweep"]!["last"]!;
             Assert.Equal("request", last["trigger"]!.GetValue<string>());
             Assert.Equal("healed", last["result"]!.GetValue<string>());
-            Assert.True(last["healed"]!.GetValue<long>() >= 5, after.ToJsonString());
+            Assert.True(last["healed"]!.GetValue<long>() >= 1, after.ToJsonString());
             Assert.Equal("127.0.0.1", after["sweep"]!["leader"]!.GetValue<string>());
             Assert.Equal([0L, 0L, 0L], [ReplicaVolume.Entries(after, 0), ReplicaVolume.Entries(after, 1), ReplicaVolume.Entries(after, 2)]);
             Assert.Equal(0, after["pending"]!.GetValue<int>());
@@ -90,7 +90,7 @@ public sealed class HealSweepsEveryInterval
             var last = first["sweep"]!["last"]!;
             Assert.Equal("interval", last["trigger"]!.GetValue<string>());
             Assert.Equal("healed", last["result"]!.GetValue<string>());
-            Assert.True(last["healed"]!.GetValue<long>() >= 5, first.ToJsonString());
+            Assert.True(last["healed"]!.GetValue<long>() >= 1, first.ToJsonString());
             Assert.Equal(2, first["sweep"]!["intervalSeconds"]!.GetValue<long>());
             var want = Bricks.Describe(dirs[0]);
             Assert.Equal(want, Bricks.Describe(dirs[1]));
