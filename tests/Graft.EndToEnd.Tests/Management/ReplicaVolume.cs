@@ -59,14 +59,21 @@ internal static class ReplicaVolume
 
     public static long Entries(JsonObject info, int brick) => info["bricks"]![brick]!["entries"]!.GetValue<long>();
 
-    /// <summary>Polls `heal info` until the sweeps' record satisfies <paramref name="done"/>; returns that info.</summary>
-    public static async Task<JsonObject> UntilSweepAsync(DaemonProcess d, string volume, Func<JsonNode, bool> done, string what, int seconds = 90)
+    /// <summary>
+    /// Polls `heal info` until the sweeps' record satisfies <paramref name="done"/>; returns a look taken after
+    /// that (the look of the poll that saw it may have begun while the sweep still ran).
+    /// </summary>
+    public static async Task<JsonObject> UntilSweepAsync(DaemonProcess d, string volume, Func<JsonNode, bool> done, string what, int seconds = 90) =>
+        await UntilAsync(d, volume, info => info["sweep"] is { } s && done(s), what, seconds);
+
+    /// <summary>Polls `heal info` until <paramref name="done"/> holds; returns a look taken after that one.</summary>
+    public static async Task<JsonObject> UntilAsync(DaemonProcess d, string volume, Func<JsonObject, bool> done, string what, int seconds = 90)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (true)
         {
             var info = await InfoAsync(d, volume);
-            if (info["sweep"] is { } s && done(s)) return info;
+            if (done(info)) return await InfoAsync(d, volume);
             Assert.True(DateTime.UtcNow < deadline, $"{what} within {seconds}s; last heal info: {info.ToJsonString()}\n{d.Log}");
             await Task.Delay(500);
         }

@@ -71,7 +71,7 @@ public class ASwitchWhileABrickIsDown
         await Task.WhenAll(writers).WaitAsync(TimeSpan.FromSeconds(60));
 
         for (int w = 0; w < 2; w++)
-            Assert.Equal(Workloads.Records(w, counts[w]), await File.ReadAllBytesAsync(m.P($"log{w}")));
+            Assert.Equal(Workloads.Records(w, counts[w]), await File.ReadAllBytesAsync(m.P("d", $"log{w}")));
         Assert.Equal("new", await File.ReadAllTextAsync(m.P("new")));
         Assert.Equal("old", await File.ReadAllTextAsync(m.P("renamed")));
         Assert.False(File.Exists(m.P("gone")));
