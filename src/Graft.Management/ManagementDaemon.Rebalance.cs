@@ -10,7 +10,7 @@ namespace Graft.Management;
 // Work that must run once in the cluster (a rebalance, a fix-layout after add-brick, a remove-brick
 // drain) is asked for in the store ("rebalance/VOLUME", state "requested") by whichever daemon took the
 // command, and run by the leader: the daemon holding the "jobs" election (an etcd lease; with SQLite the
-// one daemon). The job is `graft rebalance --volfile FILE --json` (issue 12) over a generated client
+// one daemon); the same leader runs heal sweeps (ManagementDaemon.Heal.cs). The job is `graft rebalance --volfile FILE --json` (issue 12) over a generated client
 // volfile; its state and output are written back for `volume rebalance NAME status`.
 public sealed partial class ManagementDaemon
 {
@@ -28,21 +28,41 @@ public sealed partial class ManagementDaemon
                 await using var leadScope = lead.ConfigureAwait(false);
                 LogLeading(_log, Self);
                 using var both = CancellationTokenSource.CreateLinkedTokenSource(ct, lead.Lost);
-                while (!both.IsCancellationRequested)
+                // Jobs and heal sweeps side by side: a long heal never holds up a requested rebalance, nor the reverse.
+                // Either failing ends this leadership's work (a linked stop), and the loop leads again.
+                async Task Lead(Func<CancellationToken, Task> work)
                 {
-                    foreach (var e in await _store.ListAsync("rebalance/", both.Token).ConfigureAwait(false))
-                    {
-                        var job = JsonSerializer.Deserialize<RebalanceStatus>(e.Value, Volume.Json)!;
-                        if (job.State == "requested") await RunJobAsync(job, both.Token).ConfigureAwait(false);
-                    }
-                    await Task.Delay(JobPoll, both.Token).ConfigureAwait(false);
+                    try { await work(both.Token).ConfigureAwait(false); }
+                    catch { await both.CancelAsync().ConfigureAwait(false); throw; }
                 }
+                await Task.WhenAll(Lead(JobsWhileLeadingAsync), Lead(HealWhileLeadingAsync)).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
             catch (OperationCanceledException) { LogLeadLost(_log, Self); }
             catch (StoreUnavailableException e) { LogJobsFailed(_log, e.Message); }
             try { await Task.Delay(500, ct).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
         }
+    }
+
+    private async Task JobsWhileLeadingAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            foreach (var e in await _store.ListAsync("rebalance/", ct).ConfigureAwait(false))
+            {
+                var job = JsonSerializer.Deserialize<RebalanceStatus>(e.Value, Volume.Json)!;
+                if (job.State == "requested") await RunJobAsync(job, ct).ConfigureAwait(false);
+            }
+            await Task.Delay(JobPoll, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>`graft ARGS...` as a child of this daemon (the command it was started with), output redirected.</summary>
+    private Process StartGraft(IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(_o.GraftCommand[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in _o.GraftCommand.Skip(1).Concat(args)) psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
     }
 
     private Task PutJobAsync(RebalanceStatus job, CancellationToken ct) =>
@@ -65,15 +85,13 @@ public sealed partial class ManagementDaemon
         v = await Volumes.GetAsync(v.Name, ct).ConfigureAwait(false);
         var volfile = Path.Combine(_o.StateDir, "run", $"rebalance-{v.Name}.vol");
         PrivateFile.Write(volfile, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off" } }, SecretFile, _o.Tls));
-        var args = new List<string>(_o.GraftCommand.Skip(1)) { "rebalance", "--volfile", volfile, "--json" };
+        var args = new List<string> { "rebalance", "--volfile", volfile, "--json" };
         if (job.Kind == "fix-layout") args.Add("--fix-layout");
         // Any full run while bricks are being removed drains them (a fix-layout cannot: it moves nothing).
         if (job.Kind != "fix-layout")
             foreach (var s in VolfileGenerator.DrainedSubvolumes(v)) { args.Add("--remove"); args.Add(s); }
-        var psi = new ProcessStartInfo(_o.GraftCommand[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
         LogJob(_log, job.Kind, v.Name);
-        using var p = Process.Start(psi)!;
+        using var p = StartGraft(args);
         var output = new StringBuilder();
         var outTask = p.StandardOutput.ReadToEndAsync(ct);
         var errTask = p.StandardError.ReadToEndAsync(ct);

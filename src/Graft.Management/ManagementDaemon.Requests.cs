@@ -71,6 +71,7 @@ public sealed partial class ManagementDaemon
             }
             case "volume.remove-brick": return await RemoveBrickAsync(Str(r, "name"), Strs(r, "bricks"), Str(r, "action"), ct).ConfigureAwait(false);
             case "volume.rebalance": return await RebalanceAsync(Str(r, "name"), Str(r, "action"), ct).ConfigureAwait(false);
+            case "volume.heal": return await HealRequestAsync(Str(r, "name"), r["action"] is null ? "start" : Str(r, "action"), ct).ConfigureAwait(false);
             default: throw new ManagementError($"unknown request '{op}'");
         }
     }
@@ -92,7 +93,7 @@ public sealed partial class ManagementDaemon
         ["type"] = v.Replica > 1 ? (v.Bricks.Count > v.Replica ? "distributed-replicate" : "replicate") : v.Bricks.Count > 1 ? "distribute" : "single",
         ["bricks"] = new JsonArray([.. v.Bricks.Select(b => (JsonNode)new JsonObject
         {
-            ["host"] = b.Host, ["path"] = b.Path, ["name"] = b.Name, ["port"] = b.Port, ["removing"] = v.Removing.Contains(b.Name),
+            ["host"] = b.Host, ["path"] = b.Path, ["name"] = b.Name, ["id"] = b.Id, ["port"] = b.Port, ["removing"] = v.Removing.Contains(b.Name),
         })]),
         ["options"] = new JsonObject([.. v.Options.Select(o => KeyValuePair.Create(o.Key, (JsonNode?)o.Value))]),
     };

@@ -27,6 +27,8 @@ public sealed record DaemonOptions(string StateDir, IPAddress Listen, int Port, 
     public TimeSpan SubscriptionPing { get; init; } = TimeSpan.FromSeconds(2);
     /// <summary>Bound on `volume start` waiting for the bricks of this host to come up, and on a mount's fetch waiting for brick ports.</summary>
     public TimeSpan BrickStartTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>Bound on `volume heal NAME info` (its `graft heal --info` child is killed after it).</summary>
+    public TimeSpan HealInfoTimeout { get; init; } = TimeSpan.FromSeconds(120);
 
     /// <summary>
     /// TLS for the control port (every connection proves a certificate of this CA), this host's bricks

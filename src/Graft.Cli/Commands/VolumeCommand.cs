@@ -14,6 +14,7 @@ public static class VolumeCommand
         foreach (var c in VolumeInfoCommands.Create()) cmd.Subcommands.Add(c);
         foreach (var c in VolumeOptionCommands.Create()) cmd.Subcommands.Add(c);
         foreach (var c in VolumeBrickCommands.Create()) cmd.Subcommands.Add(c);
+        cmd.Subcommands.Add(VolumeHealCommand.Create());
         return cmd;
     }
 }

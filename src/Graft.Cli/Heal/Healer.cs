@@ -12,6 +12,8 @@ internal sealed class HealProgress
     public readonly Stopwatch Clock = Stopwatch.StartNew();
     public long Scanned, Healed, Pending, SplitBrain;
     public readonly List<(string Path, string State)> Named = [];
+    /// <summary>Each brick's heal index as the pass left it (null Indexed: the brick keeps none), filled at the end.</summary>
+    public readonly List<(string Subvolume, bool Up, int? Indexed)> Bricks = [];
     public bool Interrupted;
     public const int NamedMax = 1000;
 
@@ -37,6 +39,7 @@ internal sealed class HealProgress
         {
             o["interrupted"] = Interrupted;
             lock (Named) o["entries"] = new JsonArray([.. Named.Select(n => (JsonNode)new JsonObject { ["path"] = n.Path, ["state"] = n.State })]);
+            o["bricks"] = new JsonArray([.. Bricks.Select(b => (JsonNode)new JsonObject { ["subvolume"] = b.Subvolume, ["up"] = b.Up, ["indexed"] = b.Indexed })]);
         }
         return o;
     }
@@ -64,7 +67,7 @@ internal sealed class Healer(Volume volume, IReadOnlyList<ReplicateTranslator> s
     public async Task RunAsync(CancellationToken ct)
     {
         var first = await IndexAsync(ct).ConfigureAwait(false);
-        if (first is null) { await WalkAsync(ct).ConfigureAwait(false); return; }
+        if (first is null) { await WalkAsync(ct).ConfigureAwait(false); await BricksAsync(ct).ConfigureAwait(false); return; }
         var work = first;
         for (int pass = 0; pass < MaxPasses && work.Count > 0 && !ct.IsCancellationRequested; pass++)
         {
@@ -91,6 +94,19 @@ internal sealed class Healer(Volume volume, IReadOnlyList<ReplicateTranslator> s
         foreach (var (g, o) in _last.OrderBy(kv => kv.Key))
             if (o is HealOutcome.Healed or HealOutcome.Pending or HealOutcome.SplitBrain)
                 p.Name(_names.GetValueOrDefault(g) ?? $"<gfid:{g}>", State(o));
+        await BricksAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>What each brick's index holds now: after a heal, what is left (GlusterFS's per-brick "Number of entries").</summary>
+    private async Task BricksAsync(CancellationToken ct)
+    {
+        foreach (var set in sets)
+            for (int i = 0; i < set.Children.Count; i++)
+            {
+                bool up = set.IsChildUp(i);
+                var l = up ? await set.IndexOfAsync(i, ct).ConfigureAwait(false) : null;
+                p.Bricks.Add((set.Children[i].Name, up, l?.Count));
+            }
     }
 
     /// <summary>Every GFID in any brick's index, or null when no brick that is up keeps an index.</summary>

@@ -88,7 +88,8 @@ public static class VolfileGenerator
         return result;
     }
 
-    private static string ClientName(Volume v, Brick b) => $"{v.Name}-client-{b.Id}";
+    /// <summary>The protocol/client volume that reaches brick <paramref name="b"/> (replicate's subvolume: its name is on-disk state).</summary>
+    public static string ClientName(Volume v, Brick b) => $"{v.Name}-client-{b.Id}";
     private static string SetName(Volume v, int first) => $"{v.Name}-replicate-{v.Bricks[first].Id}";
 
     /// <summary>Options of translator <paramref name="xlator"/> that the volume's set keys map to.</summary>

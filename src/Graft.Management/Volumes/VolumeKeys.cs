@@ -58,6 +58,7 @@ public static class VolumeKeys
     public const string PingTimeout = "network.ping-timeout";
     public const string FrameTimeout = "network.frame-timeout";
     public const string AuthAllow = "auth.allow";
+    public const string HealInterval = "cluster.heal-interval";
 
     public static readonly IReadOnlyList<VolumeKey> All =
     [
@@ -70,6 +71,10 @@ public static class VolumeKeys
         new(FrameTimeout, Of(ProtocolClient.Spec, "frame-timeout"), ProtocolClient.Spec.Type, "frame-timeout"),
         new(AuthAllow, new OptionSpec("auth.allow", OptionKind.String, "",
                 "addresses or CIDRs (comma-separated, or *) that may fetch this volume's volfile and mount it; empty: loopback and the peers' addresses"),
+            Xlator: null, XlatorOption: null),
+        new(HealInterval, new OptionSpec("heal-interval", OptionKind.Time, "600",
+                "how often the leading daemon sweeps a replicated volume's heal indexes (graft heal) without being asked; 0: only on `volume heal NAME` and when a brick comes back")
+            { Min = 0, Max = 7 * 24 * 3600 * 1000L },
             Xlator: null, XlatorOption: null),
     ];
 

@@ -58,3 +58,26 @@ public sealed record Peer(string Host, int Port);
 
 /// <summary>Progress of a rebalance or a remove-brick drain (key "rebalance/VOLUME"), as `graft rebalance --json` reports it.</summary>
 public sealed record RebalanceStatus(string Volume, string Kind, string State, string? Leader, string? Output, long UpdatedUnixMs);
+
+/// <summary>
+/// The heal sweeps of a replicated volume (key "heal/VOLUME"): whether one is running or asked for, and
+/// what the last one did. Written by the leader as it runs them and by `volume heal NAME` (Requested).
+/// </summary>
+public sealed record HealStatus(string Volume, string State, bool Requested, string? Leader, long UpdatedUnixMs)
+{
+    /// <summary>The sweep that ran last (or the running one's trigger and start while State is "running").</summary>
+    public HealSweep? Last { get; init; }
+    public HealSweep? Running { get; init; }
+
+    public static string Key(string volume) => "heal/" + volume;
+}
+
+/// <summary>
+/// One sweep: `graft heal --volfile FILE --json` as run by the leader. Result is "healed" (nothing left),
+/// "pending" (some objects could not be healed: a copy down, or split brain), "failed (...)" or "stopped".
+/// </summary>
+public sealed record HealSweep(string Trigger, long StartedUnixMs, long EndedUnixMs, string Result,
+    long Scanned, long Healed, long Pending, long SplitBrain, IReadOnlyList<HealEntry> Entries, string? Output);
+
+/// <summary>An object a sweep or `heal info` names, with its state (healed, pending, split-brain).</summary>
+public sealed record HealEntry(string Path, string State);

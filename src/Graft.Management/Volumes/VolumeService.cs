@@ -60,7 +60,7 @@ public sealed class VolumeService(IClusterStore store, Func<CancellationToken, T
             var e = await store.GetAsync(Volume.Key(name), ct).ConfigureAwait(false) ?? throw new ManagementError($"volume {name} does not exist");
             if (Volume.FromJson(e.Value).State == VolumeState.Started)
                 throw new ManagementError($"volume {name} is started; stop it first (graft volume stop {name})");
-            var ops = new List<StoreOp> { new StoreOp.Delete(Volume.Key(name)), new StoreOp.Delete("rebalance/" + name) };
+            var ops = new List<StoreOp> { new StoreOp.Delete(Volume.Key(name)), new StoreOp.Delete("rebalance/" + name), new StoreOp.Delete(HealStatus.Key(name)) };
             foreach (var s in await store.ListAsync($"status/{name}/", ct).ConfigureAwait(false)) ops.Add(new StoreOp.Delete(s.Key));
             if (await store.CommitAsync([StoreCondition.Unchanged(e)], ops, ct).ConfigureAwait(false) is not null) return;
         }

@@ -45,6 +45,10 @@ public sealed partial class ReplicateTranslator
         var r = await FanOutAsync(UpMask, i => Children[i].OpendirAsync(ctx, loc, fd)).ConfigureAwait(false);
         uint opened = Succeeded(r);
         if (opened == 0) return FirstOk(r, _allMask).Error;
+        // A directory never looked up (the root: paths start there without a lookup) has no verdict yet:
+        // without one its listing could come from a copy that missed entries.
+        var st = StateOf(fd.Inode);
+        if (!st.Judged) await JudgeAsync(Trusted(ctx), Loc.Nameless(fd.Inode.Gfid), st, opened, null).ConfigureAwait(false);
         fd.SetCtx(this, new ReplFd(opened));
         return Errno.OK;
     }

@@ -59,6 +59,9 @@ public sealed partial class ReplicateTranslator
         return all;
     }
 
+    /// <summary>Whether child <paramref name="child"/> is up now (for reports: a down brick's index is not known).</summary>
+    public bool IsChildUp(int child) => (UpMask & (1u << child)) != 0;
+
     /// <summary>The mount's trusted identity for heals that no caller asked for.</summary>
     private FopContext HealContext() => new() { Uid = 0, Gid = 0, MountId = Graph?.MountId ?? Graph.ProcessMountId, Graph = Graph };
 
