@@ -79,21 +79,13 @@ public sealed partial class ManagementDaemon
             Running = new HealSweep(trigger, started, 0, "running", 0, 0, 0, 0, [], null),
         }, ct).ConfigureAwait(false);
         LogSweep(_log, v.Name, trigger);
-        var volfile = HealVolfile(v, "heal");
+        var volfile = JobVolfile(v, "heal");
         var run = await RunHealAsync(volfile, [], Timeout.InfiniteTimeSpan, ct).ConfigureAwait(false);
         var sweep = ToSweep(trigger, started, run);
         // A volume deleted meanwhile keeps no record (its heal key went with it).
         if (await Volumes.FindAsync(v.Name, ct).ConfigureAwait(false) is null) return;
         await UpdateHealAsync(v.Name, h => h with { State = "idle", Running = null, Last = sweep }, ct).ConfigureAwait(false);
         LogSweepDone(_log, v.Name, sweep.Result, sweep.Healed, sweep.Pending, sweep.SplitBrain);
-    }
-
-    /// <summary>A client volfile of the volume for a heal pass run by this daemon (its secret, its TLS files).</summary>
-    private string HealVolfile(Volume v, string what)
-    {
-        var path = Path.Combine(_o.StateDir, "run", $"{what}-{v.Name}.vol");
-        PrivateFile.Write(path, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off" } }, SecretFile, _o.Tls));
-        return path;
     }
 
     /// <summary>What a `graft heal --json` child did: its exit code (null: killed, Stopped when asked to), its last JSON report, its stderr's tail.</summary>
@@ -194,7 +186,7 @@ public sealed partial class ManagementDaemon
     private async Task<JsonObject> HealInfoAsync(Volume v, CancellationToken ct)
     {
         // Each call its own volfile: two info requests may run at once.
-        var volfile = HealVolfile(v, $"heal-info-{Guid.NewGuid():N}");
+        var volfile = JobVolfile(v, $"heal-info-{Guid.NewGuid():N}");
         HealRun run;
         try { run = await RunHealAsync(volfile, ["--info"], _o.HealInfoTimeout, ct).ConfigureAwait(false); }
         finally { File.Delete(volfile); }

@@ -10,8 +10,9 @@ namespace Graft.Management;
 // Work that must run once in the cluster (a rebalance, a fix-layout after add-brick, a remove-brick
 // drain) is asked for in the store ("rebalance/VOLUME", state "requested") by whichever daemon took the
 // command, and run by the leader: the daemon holding the "jobs" election (an etcd lease; with SQLite the
-// one daemon); the same leader runs heal sweeps (ManagementDaemon.Heal.cs). The job is `graft rebalance --volfile FILE --json` (issue 12) over a generated client
-// volfile; its state and output are written back for `volume rebalance NAME status`.
+// one daemon); the same leader runs heal sweeps beside them (ManagementDaemon.Heal.cs). The job is
+// `graft rebalance --volfile FILE --json` (issue 12) over a generated client volfile; its state and
+// output are written back for `volume rebalance NAME status`.
 public sealed partial class ManagementDaemon
 {
     /// <summary>How often the leader looks for requested jobs.</summary>
@@ -65,6 +66,14 @@ public sealed partial class ManagementDaemon
         return Process.Start(psi)!;
     }
 
+    /// <summary>A client volfile of the volume for a job this daemon runs as a client (rebalance, heal): its secret, its TLS files, no write-behind.</summary>
+    private string JobVolfile(Volume v, string what)
+    {
+        var path = Path.Combine(_o.StateDir, "run", $"{what}-{v.Name}.vol");
+        PrivateFile.Write(path, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off" } }, SecretFile, _o.Tls));
+        return path;
+    }
+
     private Task PutJobAsync(RebalanceStatus job, CancellationToken ct) =>
         _store.CommitAsync([], [new StoreOp.Put("rebalance/" + job.Volume, JsonSerializer.Serialize(job, Volume.Json))], ct);
 
@@ -83,8 +92,7 @@ public sealed partial class ManagementDaemon
             return;
         }
         v = await Volumes.GetAsync(v.Name, ct).ConfigureAwait(false);
-        var volfile = Path.Combine(_o.StateDir, "run", $"rebalance-{v.Name}.vol");
-        PrivateFile.Write(volfile, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off" } }, SecretFile, _o.Tls));
+        var volfile = JobVolfile(v, "rebalance");
         var args = new List<string> { "rebalance", "--volfile", volfile, "--json" };
         if (job.Kind == "fix-layout") args.Add("--fix-layout");
         // Any full run while bricks are being removed drains them (a fix-layout cannot: it moves nothing).
