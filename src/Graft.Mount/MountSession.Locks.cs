@@ -40,7 +40,8 @@ public sealed partial class MountSession
         if (cmd == LockCmd.SetLkW) return await LkWaitAsync(ctx, file, lk).ConfigureAwait(false);
         if (cmd != LockCmd.GetLk) file.NoteLocking(); // before the call: a migration from here on re-binds
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
@@ -54,7 +55,7 @@ public sealed partial class MountSession
             }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(MountFop.Lk, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Lk, t0); }
     }
 
     /// <summary>
@@ -144,16 +145,18 @@ public sealed partial class MountSession
     private async ValueTask<(PendingWait? Call, Errno Error)> StartWaitAsync(FopContext ctx, MountFile file, FileLock lk)
     {
         var callCtx = ctx.CloneForCall();
-        var (g, f) = await EnterFileAsync(callCtx, file).ConfigureAwait(false);
-        if (!f.Ok) { g.ExitFop(); return (null, f.Error); }
+        var (lease, f) = await EnterFileAsync(callCtx, file).ConfigureAwait(false);
+        if (!f.Ok) { lease.Dispose(); return (null, f.Error); }
         var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancellation);
         callCtx.Cancellation = cts.Token;
-        return (new PendingWait(g, f.Value, cts, g.Top.LkAsync(callCtx, f.Value, LockCmd.SetLkW, lk).AsTask()), Errno.OK);
+        return (new PendingWait(lease, f.Value, cts, lease.Graph.Top.LkAsync(callCtx, f.Value, LockCmd.SetLkW, lk).AsTask()), Errno.OK);
     }
 
-    /// <summary>One SETLKW call in flight on one graph: it holds that graph (in flight) and a reference on its fd.</summary>
-    private sealed record PendingWait(Graph Graph, Fd Fd, CancellationTokenSource Cts, Task<Result<FileLock>> Task)
+    /// <summary>One SETLKW call in flight on one graph: it holds that graph (a lease) and a reference on its fd.</summary>
+    private sealed record PendingWait(GraphLease Lease, Fd Fd, CancellationTokenSource Cts, Task<Result<FileLock>> Task)
     {
+        public Graph Graph => Lease.Graph;
+
         /// <summary>Interrupts the call, waits for its answer (EINTR, or the grant if that won), and ends it.</summary>
         public async ValueTask CancelAndEndAsync(MountSession s)
         {
@@ -166,7 +169,7 @@ public sealed partial class MountSession
         {
             Cts.Dispose();
             try { await s.PutFdAsync(Fd).ConfigureAwait(false); }
-            finally { Graph.ExitFop(); }
+            finally { Lease.Dispose(); }
         }
     }
 
@@ -185,13 +188,13 @@ public sealed partial class MountSession
             var cur = file.Fd;
             if (ReferenceEquals(cur, used) || file.Released || !cur.TryRef()) return;
             var g = cur.Graph!;
-            g.EnterFop();
             try
             {
+                using var lease = GraphSet.Hold(g);
                 var e = await RebindAsync(MigrationContext(file, g), file, used, cur).ConfigureAwait(false);
                 if (e != Errno.OK) file.FailClosed(Errno.EIO);
             }
-            finally { g.ExitFop(); await PutFdAsync(cur).ConfigureAwait(false); }
+            finally { await PutFdAsync(cur).ConfigureAwait(false); }
         }
         finally { file.MigrationLock.Release(); }
     }
@@ -256,7 +259,7 @@ public sealed partial class MountSession
     {
         var fd = file.Fd;
         var g = fd.Graph!;
-        g.EnterFop();
+        var lease = GraphSet.Hold(g);
         try
         {
             if (g.State != GraphState.Destroyed && fd.TryRef())
@@ -267,7 +270,7 @@ public sealed partial class MountSession
                 finally { await PutFdAsync(fd).ConfigureAwait(false); }
             }
         }
-        finally { g.ExitFop(); ctx.Graph = null; }
+        finally { lease.Dispose(); ctx.Graph = null; }
         file.Node.Locks?.DropOwner(ctx.LockOwner);
         return file.Failure;
     }

@@ -19,28 +19,28 @@ public sealed partial class MountSession
 
     /// <summary>
     /// Enters the active graph and resolves the file's fd on it. A hit takes no lock and
-    /// allocates nothing; a miss migrates the file. Pair with <see cref="Graph.ExitFop"/>.
+    /// allocates nothing; a miss migrates the file. The caller disposes the lease.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ValueTask<(Graph Graph, Result<Fd> Fd)> EnterFileAsync(FopContext ctx, MountFile file)
+    private ValueTask<(GraphLease Lease, Result<Fd> Fd)> EnterFileAsync(FopContext ctx, MountFile file)
     {
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
         var fd = file.Fd;
-        if (ReferenceEquals(fd.Inode.Table.Graph, g) && file.Failure == Errno.OK && fd.TryRef()) return new((g, new Result<Fd>(fd)));
-        return EnterFileSlowAsync(ctx, file, g);
+        if (ReferenceEquals(fd.Inode.Table.Graph, lease.Graph) && file.Failure == Errno.OK && fd.TryRef()) return new((lease, new Result<Fd>(fd)));
+        return EnterFileSlowAsync(ctx, file, lease);
     }
 
-    private async ValueTask<(Graph Graph, Result<Fd> Fd)> EnterFileSlowAsync(FopContext ctx, MountFile file, Graph g)
+    private async ValueTask<(GraphLease Lease, Result<Fd> Fd)> EnterFileSlowAsync(FopContext ctx, MountFile file, GraphLease lease)
     {
         while (true)
         {
-            if (file.Failure != Errno.OK) return (g, file.Failure);
+            if (file.Failure != Errno.OK) return (lease, file.Failure);
             Result<Fd> r;
-            try { r = await ResolveFdAsync(file, g).ConfigureAwait(false); }
-            catch { g.ExitFop(); throw; }
-            if (r.Error != RetryOnActive) return (g, r);
-            g.ExitFop();
-            g = Enter(ctx);
+            try { r = await ResolveFdAsync(file, lease.Graph).ConfigureAwait(false); }
+            catch { lease.Dispose(); throw; }
+            if (r.Error != RetryOnActive) return (lease, r);
+            lease.Dispose();
+            lease = Enter(ctx);
         }
     }
 
@@ -91,9 +91,13 @@ public sealed partial class MountSession
                         // own references, and its release goes to its own graph after the last.
                         file.CompareExchangeFd(fresh, old);
                         fresh.Ref();
+                        var left = file.HintGraph;
+                        file.HintGraph = g;
+                        _graphs.AddHint(g, file);
                         file.LastMigrationError = Errno.OK;
                         Interlocked.Increment(ref _counters.MigrationsDone);
                         await PutFdAsync(old).ConfigureAwait(false);
+                        if (left is not null) GraphSet.DropHint(left);
                         return fresh;
                     }
                 }
@@ -124,13 +128,9 @@ public sealed partial class MountSession
         var e = Errno.OK;
         if (og.State != GraphState.Destroyed)
         {
-            og.EnterFop();
-            try
-            {
-                if (og.State != GraphState.Destroyed)
-                    e = await og.Top.FsyncAsync(MigrationContext(file, og), old, dataOnly: true).ConfigureAwait(false);
-            }
-            finally { og.ExitFop(); }
+            using var lease = GraphSet.Hold(og);
+            if (og.State != GraphState.Destroyed)
+                e = await og.Top.FsyncAsync(MigrationContext(file, og), old, dataOnly: true).ConfigureAwait(false);
         }
         if (og.State == GraphState.Destroyed)
         {
