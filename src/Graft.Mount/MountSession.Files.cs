@@ -248,13 +248,13 @@ public sealed partial class MountSession
             if (!fin.Ok) return fin.Error;
             try
             {
-                var fout = await ResolveFdAsync(fileOut, g).ConfigureAwait(false);
+                var fout = await _migrator.ResolveAsync(fileOut, g).ConfigureAwait(false);
                 // The output file already moved past the graph this call entered: the kernel
                 // falls back to read/write on EXDEV, which is always safe.
-                if (fout.Error == RetryOnActive) return Errno.EXDEV;
-                if (!fout.Ok) return fout.Error;
-                try { return await g.Top.CopyFileRangeAsync(ctx, fin.Value, offIn, fout.Value, offOut, length, flags).ConfigureAwait(false); }
-                finally { await PutFdAsync(fout.Value).ConfigureAwait(false); }
+                if (fout.Kind == FdResolution.MovedPast) return Errno.EXDEV;
+                if (fout.Kind == FdResolution.Failed) return fout.Error;
+                try { return await g.Top.CopyFileRangeAsync(ctx, fin.Value, offIn, fout.Fd!, offOut, length, flags).ConfigureAwait(false); }
+                finally { await PutFdAsync(fout.Fd!).ConfigureAwait(false); }
             }
             finally { await PutFdAsync(fin.Value).ConfigureAwait(false); }
         }
@@ -270,7 +270,7 @@ public sealed partial class MountSession
         if (!file.MarkReleased()) return Errno.EBADF;
         var t0 = Stopwatch.GetTimestamp();
         _files.Remove(file);
-        ForgetFileLocks(file);
+        _locks.ForgetFile(file);
         Interlocked.Increment(ref _counters.FilesReleased);
         // A migration in progress owns file.Fd until it has published the new fd and let go of
         // the old one: drop the file's reference only after it, or both would drop the old one.

@@ -28,7 +28,7 @@ public sealed record VolfileErrorInfo(string? File, int Line, string Message);
 // Graph switching (DESIGN invariants 6): a new graph is built and initialised beside the active
 // one and published with one atomic write once its children are up. No request waits for the
 // switch and no per-fd work happens at switch time: handles move lazily, on their next use
-// (MountSession.Migrate.cs).
+// (FileMigrator).
 public sealed partial class MountSession
 {
     private readonly ILoggerFactory? _loggers;
@@ -103,7 +103,7 @@ public sealed partial class MountSession
                 return new SwitchResult(SwitchOutcome.Failed, active.Generation, e.Message);
             }
             g.MountId = Options.MountId;
-            Watch(g);
+            _locks.Watch(g);
             cancel = new CancellationTokenSource();
             _graphs.AddPending(g, cancel);
         }

@@ -30,6 +30,8 @@ public readonly record struct CreatedFile(MountNode Node, Iatt Attr, MountFile F
 public sealed partial class MountSession : IAsyncDisposable
 {
     private readonly GraphSet _graphs;
+    private readonly FileMigrator _migrator;
+    private readonly LockKeeper _locks;
     private readonly object _nodesSync = new();
     private readonly Dictionary<Gfid, MountNode> _nodes = new();
     private readonly HandleTable<MountNode> _nodeIds = new(reservedSlots: 2);
@@ -49,16 +51,32 @@ public sealed partial class MountSession : IAsyncDisposable
             throw new ArgumentException($"graph {graph.Generation} serves mount {graph.MountId}, the session is mount {Options.MountId}", nameof(graph));
         _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Graft.Mount");
         _graphs = new GraphSet(graph);
-        Watch(graph);
+        _locks = new LockKeeper(this, _counters, _log, Options.ChildUpTimeout);
+        _locks.Watch(graph);
         _loggers = loggers;
         Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1, HintGraph = graph };
         _graphs.AddHint(graph, Root);
         _nodes.Add(Gfid.Root, Root);
         _nodeIds.AddAt((uint)RootId, Root);
+        _migrator = new FileMigrator(this, _graphs, _counters, _log, Options.MountId);
         Metrics = new MountMetrics(this);
     }
 
     public MountOptions Options { get; }
+
+    /// <summary>The room that moves open files between graphs (for its own tests).</summary>
+    internal FileMigrator Migrator => _migrator;
+
+    /// <summary>The room that remembers the mount's locks and takes them back after a brick restart (for its own tests).</summary>
+    internal LockKeeper Locks => _locks;
+
+    /// <summary>An open file of <paramref name="node"/> that is not released, or null.</summary>
+    internal MountFile? OpenFileOf(MountNode node)
+    {
+        foreach (var f in _files.Snapshot())
+            if (ReferenceEquals(f.Node, node) && !f.Released) return f;
+        return null;
+    }
 
     /// <summary>The graph new requests go to.</summary>
     public Graph ActiveGraph => _graphs.Active;
@@ -89,7 +107,7 @@ public sealed partial class MountSession : IAsyncDisposable
 
     /// <summary>The node's inode on <paramref name="g"/>: the hint on a hit, a nameless lookup on a miss.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ValueTask<Result<Inode>> ResolveAsync(FopContext ctx, MountNode node, Graph g)
+    internal ValueTask<Result<Inode>> ResolveAsync(FopContext ctx, MountNode node, Graph g)
     {
         var inode = node.Inode;
         if (ReferenceEquals(inode.Table.Graph, g)) return new(new Result<Inode>(inode));
@@ -97,21 +115,41 @@ public sealed partial class MountSession : IAsyncDisposable
     }
 
     /// <summary>
-    /// The file's fd on <paramref name="g"/>, with a reference the caller drops through
-    /// <see cref="PutFdAsync"/>. The reference keeps the fd alive if a migration replaces it
-    /// while this fop still runs on it.
+    /// Enters the active graph and resolves the file's fd on it, with a reference the caller drops
+    /// through <see cref="PutFdAsync"/>. A hit takes no lock and allocates nothing; a miss moves the
+    /// file (<see cref="FileMigrator"/>). The caller disposes the lease.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ValueTask<Result<Fd>> ResolveFdAsync(MountFile file, Graph g)
+    private ValueTask<(GraphLease Lease, Result<Fd> Fd)> EnterFileAsync(FopContext ctx, MountFile file)
     {
+        var lease = Enter(ctx);
         var fd = file.Fd;
-        if (ReferenceEquals(fd.Inode.Table.Graph, g) && fd.TryRef()) return new(new Result<Fd>(fd));
-        return ResolveFdMissAsync(file, g);
+        if (ReferenceEquals(fd.Inode.Table.Graph, lease.Graph) && file.Failure == Errno.OK && fd.TryRef()) return new((lease, new Result<Fd>(fd)));
+        return EnterFileSlowAsync(ctx, file, lease);
     }
 
-    /// <summary>Drops a reference taken by <see cref="ResolveFdAsync"/>; the last one sends release on the fd's own graph.</summary>
+    private async ValueTask<(GraphLease Lease, Result<Fd> Fd)> EnterFileSlowAsync(FopContext ctx, MountFile file, GraphLease lease)
+    {
+        while (true)
+        {
+            if (file.Failure != Errno.OK) return (lease, file.Failure);
+            FdOutcome r;
+            try { r = await _migrator.ResolveAsync(file, lease.Graph).ConfigureAwait(false); }
+            catch { lease.Dispose(); throw; }
+            switch (r.Kind)
+            {
+                case FdResolution.Ready: return (lease, r.Fd!);
+                case FdResolution.Failed: return (lease, r.Error);
+            }
+            // The file is on a newer graph than this fop entered: enter again (it never moves back).
+            lease.Dispose();
+            lease = Enter(ctx);
+        }
+    }
+
+    /// <summary>Drops a reference taken by <see cref="EnterFileAsync"/>; the last one sends release on the fd's own graph.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ValueTask PutFdAsync(Fd fd) => fd.Unref() ? ReleaseFdAsync(fd) : default;
+    internal ValueTask PutFdAsync(Fd fd) => fd.Unref() ? ReleaseFdAsync(fd) : default;
 
     private async ValueTask ReleaseFdAsync(Fd fd)
     {
@@ -289,6 +327,7 @@ public sealed partial class MountSession : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _locks.Close();
         foreach (var f in _files.Snapshot()) await ReleaseAsync(f).ConfigureAwait(false);
         DropPending();
         DetachAllNodes();

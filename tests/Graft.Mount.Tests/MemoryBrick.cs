@@ -27,7 +27,7 @@ internal sealed class MemoryBrick : Translator
 
     private readonly object _sync;
     private readonly Dictionary<Gfid, Obj> _objs;
-    public int Opens, Releases, Releasedirs, Flushes, Creates;
+    public int Opens, Releases, Releasedirs, Flushes, Fsyncs, Creates;
     public readonly List<Gfid> CreatedGfids = [];
     /// <summary>When set, reads wait for it before answering.</summary>
     public TaskCompletionSource? ReadGate;
@@ -192,8 +192,21 @@ internal sealed class MemoryBrick : Translator
         }
     }
 
+    /// <summary>Lock calls as they arrived; each is granted unless it is a reclaim and <see cref="RefuseReclaims"/> is set.</summary>
+    public readonly List<(LockCmd Cmd, FileLock Lock)> LockCalls = [];
+    public Errno RefuseReclaims;
+
+    public override ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
+    {
+        lock (LockCalls) LockCalls.Add((cmd, lk));
+        return cmd == LockCmd.Reclaim && RefuseReclaims != Errno.OK ? E<FileLock>(RefuseReclaims) : R(lk);
+    }
+
+    /// <summary>Tells the graph above that the brick lost this mount's state, as a reconnect to a restarted brick does.</summary>
+    public void Reset() => NotifyParents(GraphEvent.ChildReset);
+
     public override ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd) { Interlocked.Increment(ref Flushes); return new(Errno.OK); }
-    public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly) => new(Errno.OK);
+    public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly) { Interlocked.Increment(ref Fsyncs); return new(Errno.OK); }
     public override ValueTask<Errno> FsyncdirAsync(FopContext ctx, Fd fd, bool dataOnly) => new(Errno.OK);
 
     public override ValueTask ReleaseAsync(Fd fd) { Interlocked.Increment(ref Releases); return default; }

@@ -13,7 +13,6 @@ internal sealed class SwitchingSession : IAsyncDisposable
     public static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
     public readonly FopContext Ctx = FopContext.Root();
     public readonly MountSession Session;
-    private readonly MemoryBrick _store = new();
     private int _layers = 1;
 
     private SwitchingSession(MountSession session) => Session = session;
@@ -47,11 +46,25 @@ internal sealed class SwitchingSession : IAsyncDisposable
     public async Task<Graph> SwitchAsync()
     {
         var old = Session.ActiveGraph;
-        _layers = _layers == 1 ? 2 : 1;
+        _layers = _layers == 2 ? 1 : 2;
         var r = await Session.ApplyVolfileAsync(Volfile(_layers));
         Assert.Equal(SwitchOutcome.Switched, r.Outcome);
         return old;
     }
+
+    /// <summary>Switches to a new graph with a debug/faults layer on top, set with <paramref name="faultOptions"/> ("fail open", ...).</summary>
+    public async Task<Graph> SwitchToFaultsAsync(params string[] faultOptions)
+    {
+        var old = Session.ActiveGraph;
+        var text = Volfile(1) + "volume faults\n    type debug/faults\n" + string.Concat(faultOptions.Select(o => $"    option {o}\n")) + "    subvolumes p1\nend-volume\n";
+        _layers = 0; // the next SwitchAsync goes to two passthrough layers: another shape
+        var r = await Session.ApplyVolfileAsync(text);
+        Assert.Equal(SwitchOutcome.Switched, r.Outcome);
+        return old;
+    }
+
+    /// <summary>The in-memory brick of <paramref name="g"/> (each graph has its own, over the shared files).</summary>
+    public static MemoryBrick BrickOf(Graph g) => (MemoryBrick)g.Translators[0];
 
     public ValueTask DisposeAsync() => Session.DisposeAsync();
 }
