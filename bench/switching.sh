@@ -3,14 +3,15 @@
 # loopback, the FUSE mount daemon), measured from outside (bench/Graft.MountSwitchBench):
 #  1. switch latency: time from writing the volfile (a debug/faults layer inserted or removed)
 #     to the mount's new graph being active — COUNT switches a run;
-#  2. write latency of WRITERS appenders (fsync every 8 records) for SECONDS, once without
+#  2. write latency of WRITERS appenders (fsync every 8 records) for WRITE_SECONDS, once without
 #     switches and once during a switch storm; the worst and p99 are compared.
 # RUNS runs; prints each run and the medians.
 #
-#   bench/switching.sh                  # RUNS=5 COUNT=20 WRITERS=16 SECONDS=10
+#   bench/switching.sh                  # RUNS=5 COUNT=20 WRITERS=16 WRITE_SECONDS=10
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
-RUNS="${RUNS:-5}"; COUNT="${COUNT:-20}"; WRITERS="${WRITERS:-16}"; SECONDS_="${SECONDS:-10}"
+# (The writers' duration is WRITE_SECONDS: bash sets SECONDS itself, to the shell's age, so it is never unset.)
+RUNS="${RUNS:-5}"; COUNT="${COUNT:-20}"; WRITERS="${WRITERS:-16}"; SECONDS_="${WRITE_SECONDS:-10}"
 [ "$(id -u)" = 0 ] || { echo "switching: needs root (mount)" >&2; exit 1; }
 work="$here/.graft/bench/switching-$$"
 mkdir -p "$work/brick" "$work/mnt" "$here/bench/results"

@@ -18,8 +18,13 @@ internal sealed class NetVolume : IAsyncDisposable
     public static async Task<NetVolume> StartAsync(string dir, bool writeBehind)
     {
         Directory.CreateDirectory(dir);
+        // The brick's secret, beside (never inside) the exported directory: a session without it is
+        // root-squashed, and root owns the volume's root directory.
+        var secret = Path.GetFullPath(dir).TrimEnd('/') + ".secret";
+        File.WriteAllText(secret, Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) + "\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "graft.dll"), "brick", "--dir", dir, "--port", "0", "--name", "bench" })
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "graft.dll"), "brick", "--dir", dir, "--port", "0", "--name", "bench", "--secret-file", secret })
             psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
         var line = await p.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
@@ -28,12 +33,15 @@ internal sealed class NetVolume : IAsyncDisposable
         // Keep reading what the brick prints (a line per connection): a full pipe would block its
         // logging, and with it the handshakes of new graphs.
         _ = p.StandardOutput.BaseStream.CopyToAsync(Stream.Null);
+        Secret = secret;
         var v = await Volume.OpenVolfileTextAsync(Volfile(port, writeBehind), "bench.vol", new VolumeOptions
         {
             ChildUpTimeout = TimeSpan.FromSeconds(15),
         });
         return new NetVolume(p, port, v);
     }
+
+    private static string Secret = "";
 
     /// <summary>protocol/client, optionally under performance/write-behind, under a pass-through top.</summary>
     public static string Volfile(int port, bool writeBehind) =>
@@ -43,6 +51,7 @@ internal sealed class NetVolume : IAsyncDisposable
             option remote-host 127.0.0.1
             option remote-port {port.ToString(CultureInfo.InvariantCulture)}
             option remote-subvolume bench
+            option secret-file {Secret}
         end-volume
         {(writeBehind ? "volume wb\n    type performance/write-behind\n    subvolumes client\nend-volume\n" : "")}
         volume top

@@ -37,6 +37,10 @@ public sealed class MountFile : IHandle
     /// <summary>The per-graph fd this file last resolved to: a hint, valid when its graph is the active one.</summary>
     public Fd Fd => Volatile.Read(ref _fd);
 
+    /// <summary>The graph this file's hint holds (see <see cref="GraphSet.AddHint"/>): its fd's graph until the file is
+    /// released. Changed only under <see cref="MigrationLock"/> (or before the file is published).</summary>
+    internal Graph? HintGraph;
+
     /// <summary>Single-flight guard for the miss path: one migration of this file at a time; never held on a hit.</summary>
     public SemaphoreSlim MigrationLock { get; } = new(1, 1);
 

@@ -18,7 +18,8 @@ public sealed partial class MountSession
     public async ValueTask<Result<MountFile>> OpendirAsync(FopContext ctx, MountNode node)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
@@ -30,7 +31,7 @@ public sealed partial class MountSession
             if (e != Errno.OK) { await PutFdAsync(fd).ConfigureAwait(false); return e; }
             return Register(node, flags, ctx.LockOwner, fd, isDirectory: true);
         }
-        finally { g.ExitFop(); Timed(MountFop.Opendir, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Opendir, t0); }
     }
 
     /// <summary>READDIR from session cookie <paramref name="cookie"/> (0 = start); empty at the end.</summary>
@@ -48,7 +49,8 @@ public sealed partial class MountSession
     {
         if (!dir.IsDirectory) return Errno.ENOTDIR;
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, dir).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, dir).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
@@ -91,6 +93,6 @@ public sealed partial class MountSession
             }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(plus ? MountFop.Readdirp : MountFop.Readdir, t0); }
+        finally { lease.Dispose(); Timed(plus ? MountFop.Readdirp : MountFop.Readdir, t0); }
     }
 }

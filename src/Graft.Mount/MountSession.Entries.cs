@@ -10,7 +10,8 @@ public sealed partial class MountSession
     public async ValueTask<Result<NodeEntry>> LookupAsync(FopContext ctx, MountNode parent, string name)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var p = await ResolveAsync(ctx, parent, g).ConfigureAwait(false);
@@ -33,62 +34,66 @@ public sealed partial class MountSession
             Interlocked.Increment(ref _counters.Lookups);
             return new NodeEntry(LinkNode(g, parent.Gfid, name, r.Value), r.Value);
         }
-        finally { g.ExitFop(); Timed(MountFop.Lookup, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Lookup, t0); }
     }
 
     /// <summary>GETATTR on a node (stat by inode).</summary>
     public async ValueTask<Result<Iatt>> GetattrAsync(FopContext ctx, MountNode node)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
             if (!i.Ok) return i.Error;
             return await g.Top.StatAsync(ctx, Loc.Of(i.Value)).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); Timed(MountFop.Getattr, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Getattr, t0); }
     }
 
     /// <summary>SETATTR by node; use the <see cref="MountFile"/> overload when the front end names an open file.</summary>
     public async ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, MountNode node, SetAttr attr)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
             if (!i.Ok) return i.Error;
             return await g.Top.SetattrAsync(ctx, Loc.Of(i.Value), attr).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); Timed(MountFop.Setattr, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Setattr, t0); }
     }
 
     public async ValueTask<Errno> AccessAsync(FopContext ctx, MountNode node, int mask)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
             if (!i.Ok) return i.Error;
             return await g.Top.AccessAsync(ctx, Loc.Of(i.Value), mask).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); Timed(MountFop.Access, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Access, t0); }
     }
 
     public async ValueTask<Result<string>> ReadlinkAsync(FopContext ctx, MountNode node)
     {
         if (!PosixMode.IsLnk(node.Type)) return Errno.EINVAL; // readlink(2) on anything but a symlink
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
             if (!i.Ok) return i.Error;
             return await g.Top.ReadlinkAsync(ctx, Loc.Of(i.Value)).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); Timed(MountFop.Readlink, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Readlink, t0); }
     }
 
     public ValueTask<Result<NodeEntry>> MknodAsync(FopContext ctx, MountNode parent, string name, uint mode, ulong rdev, uint umask) =>
@@ -106,7 +111,8 @@ public sealed partial class MountSession
                                                              uint mode, ulong rdev, uint umask, string? target)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var p = await ResolveAsync(ctx, parent, g).ConfigureAwait(false);
@@ -124,7 +130,7 @@ public sealed partial class MountSession
             if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
             return new NodeEntry(LinkNode(g, parent.Gfid, name, r.Value), r.Value);
         }
-        finally { g.ExitFop(); Timed(kind switch { EntryKind.Mkdir => MountFop.Mkdir, EntryKind.Symlink => MountFop.Symlink, _ => MountFop.Mknod }, t0); }
+        finally { lease.Dispose(); Timed(kind switch { EntryKind.Mkdir => MountFop.Mkdir, EntryKind.Symlink => MountFop.Symlink, _ => MountFop.Mknod }, t0); }
     }
 
     public ValueTask<Errno> UnlinkAsync(FopContext ctx, MountNode parent, string name) => RemoveEntryAsync(ctx, parent, name, dir: false);
@@ -134,7 +140,8 @@ public sealed partial class MountSession
     private async ValueTask<Errno> RemoveEntryAsync(FopContext ctx, MountNode parent, string name, bool dir)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var p = await ResolveAsync(ctx, parent, g).ConfigureAwait(false);
@@ -145,7 +152,7 @@ public sealed partial class MountSession
             if (e == Errno.OK || e == Errno.ENOENT) g.Inodes.Unlink(parent.Gfid, name);
             return e;
         }
-        finally { g.ExitFop(); Timed(dir ? MountFop.Rmdir : MountFop.Unlink, t0); }
+        finally { lease.Dispose(); Timed(dir ? MountFop.Rmdir : MountFop.Unlink, t0); }
     }
 
     /// <summary>RENAME (renameat2 flags). Returns the moved object's attributes.</summary>
@@ -153,7 +160,8 @@ public sealed partial class MountSession
                                                      MountNode newParent, string newName, RenameFlags flags = RenameFlags.None)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var op = await ResolveAsync(ctx, oldParent, g).ConfigureAwait(false);
@@ -166,14 +174,15 @@ public sealed partial class MountSession
             else g.Inodes.Rename(oldParent.Gfid, oldName, newParent.Gfid, newName);
             return r;
         }
-        finally { g.ExitFop(); Timed(MountFop.Rename, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Rename, t0); }
     }
 
     /// <summary>LINK: <paramref name="newName"/> in <paramref name="newParent"/> becomes another name of <paramref name="node"/>; the node gains one lookup.</summary>
     public async ValueTask<Result<NodeEntry>> LinkAsync(FopContext ctx, MountNode node, MountNode newParent, string newName)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
@@ -185,20 +194,21 @@ public sealed partial class MountSession
             if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
             return new NodeEntry(LinkNode(g, newParent.Gfid, newName, r.Value), r.Value);
         }
-        finally { g.ExitFop(); Timed(MountFop.Link, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Link, t0); }
     }
 
     public async ValueTask<Result<StatVfs>> StatfsAsync(FopContext ctx, MountNode node)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
             if (!i.Ok) return i.Error;
             return await g.Top.StatfsAsync(ctx, Loc.Of(i.Value)).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); Timed(MountFop.Statfs, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Statfs, t0); }
     }
 
     // ---- extended attributes (by node, as FUSE sends them) ----
@@ -206,53 +216,57 @@ public sealed partial class MountSession
     public async ValueTask<Errno> SetxattrAsync(FopContext ctx, MountNode node, string name, ReadOnlyMemory<byte> value, int flags)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
             if (!i.Ok) return i.Error;
             return await g.Top.SetxattrAsync(ctx, Loc.Of(i.Value), name, value, flags).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); Timed(MountFop.Setxattr, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Setxattr, t0); }
     }
 
     public async ValueTask<Result<byte[]>> GetxattrAsync(FopContext ctx, MountNode node, string name)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
             if (!i.Ok) return i.Error;
             return await g.Top.GetxattrAsync(ctx, Loc.Of(i.Value), name).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); Timed(MountFop.Getxattr, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Getxattr, t0); }
     }
 
     public async ValueTask<Result<string[]>> ListxattrAsync(FopContext ctx, MountNode node)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
             if (!i.Ok) return i.Error;
             return await g.Top.ListxattrAsync(ctx, Loc.Of(i.Value)).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); Timed(MountFop.Listxattr, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Listxattr, t0); }
     }
 
     public async ValueTask<Errno> RemovexattrAsync(FopContext ctx, MountNode node, string name)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
             if (!i.Ok) return i.Error;
             return await g.Top.RemovexattrAsync(ctx, Loc.Of(i.Value), name).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); Timed(MountFop.Removexattr, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Removexattr, t0); }
     }
 
     /// <summary>A loc for (parent, name) that carries the target's GFID and inode when this graph's table knows the dentry.</summary>

@@ -11,7 +11,8 @@ public sealed partial class MountSession
     public async ValueTask<Result<CreatedFile>> CreateAsync(FopContext ctx, MountNode parent, string name, int flags, uint mode, uint umask)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var p = await ResolveAsync(ctx, parent, g).ConfigureAwait(false);
@@ -46,14 +47,15 @@ public sealed partial class MountSession
             var node = LinkNode(g, parent.Gfid, name, r.Value);
             return new CreatedFile(node, r.Value, Register(node, flags, ctx.LockOwner, fd, isDirectory: false));
         }
-        finally { g.ExitFop(); Timed(MountFop.Create, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Create, t0); }
     }
 
     /// <summary>OPEN: opens the node with <paramref name="flags"/> (O_TRUNC and O_APPEND are the brick's to apply).</summary>
     public async ValueTask<Result<MountFile>> OpenAsync(FopContext ctx, MountNode node, int flags)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var g = Enter(ctx);
+        var lease = Enter(ctx);
+        var g = lease.Graph;
         try
         {
             var i = await ResolveAsync(ctx, node, g).ConfigureAwait(false);
@@ -61,7 +63,7 @@ public sealed partial class MountSession
             if (i.Value.IsDir && (flags & OpenFlags.O_ACCMODE) != OpenFlags.O_RDONLY) return Errno.EISDIR;
             return await OpenOnAsync(ctx, g, node, i.Value, flags).ConfigureAwait(false);
         }
-        finally { g.ExitFop(); Timed(MountFop.Open, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Open, t0); }
     }
 
     private async ValueTask<Result<MountFile>> OpenOnAsync(FopContext ctx, Graph g, MountNode node, Inode inode, int flags)
@@ -74,8 +76,11 @@ public sealed partial class MountSession
 
     private MountFile Register(MountNode node, int flags, ulong lockOwner, Fd fd, bool isDirectory)
     {
-        var file = new MountFile(node, flags, lockOwner, fd, isDirectory);
+        var g = fd.Graph!;
+        var file = new MountFile(node, flags, lockOwner, fd, isDirectory) { HintGraph = g };
         _files.Add(file);
+        // After the add: if the graph has started retiring meanwhile, its sweep must find the file.
+        _graphs.AddHint(g, file);
         Interlocked.Increment(ref _counters.FilesOpened);
         return file;
     }
@@ -84,56 +89,60 @@ public sealed partial class MountSession
     public async ValueTask<Result<int>> ReadAsync(FopContext ctx, MountFile file, Memory<byte> buffer, long offset)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
             try { return await g.Top.ReadvAsync(ctx, f.Value, buffer, offset).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(MountFop.Read, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Read, t0); }
     }
 
     /// <summary>WRITE <paramref name="data"/> at <paramref name="offset"/> (the end, for O_APPEND files); returns the bytes written.</summary>
     public async ValueTask<Result<int>> WriteAsync(FopContext ctx, MountFile file, ReadOnlyMemory<byte> data, long offset)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
             try { return await g.Top.WritevAsync(ctx, f.Value, data, offset).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(MountFop.Write, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Write, t0); }
     }
 
     /// <summary>GETATTR on an open file (fstat).</summary>
     public async ValueTask<Result<Iatt>> GetattrAsync(FopContext ctx, MountFile file)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
             try { return await g.Top.FstatAsync(ctx, f.Value).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(MountFop.Getattr, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Getattr, t0); }
     }
 
     /// <summary>SETATTR on an open file (fsetattr; ftruncate is a size change).</summary>
     public async ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, MountFile file, SetAttr attr)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
             try { return await g.Top.FsetattrAsync(ctx, f.Value, attr).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(MountFop.Setattr, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Setattr, t0); }
     }
 
     /// <summary>FLUSH: what close(2) sends; releases the caller's (ctx.LockOwner) POSIX locks on the file.</summary>
@@ -141,7 +150,8 @@ public sealed partial class MountSession
     {
         if (file.Failure != Errno.OK) return await FlushFailedAsync(ctx, file).ConfigureAwait(false);
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
@@ -157,7 +167,7 @@ public sealed partial class MountSession
             file.Node.Locks?.DropOwner(ctx.LockOwner);
             return WriteBackReport(e, lost);
         }
-        finally { g.ExitFop(); Timed(MountFop.Flush, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Flush, t0); }
     }
 
     /// <summary>
@@ -168,7 +178,8 @@ public sealed partial class MountSession
     public async ValueTask<Errno> FsyncAsync(FopContext ctx, MountFile file, bool dataOnly)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
@@ -180,7 +191,7 @@ public sealed partial class MountSession
             }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(MountFop.Fsync, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Fsync, t0); }
     }
 
     /// <summary>
@@ -202,49 +213,52 @@ public sealed partial class MountSession
     public async ValueTask<Errno> FallocateAsync(FopContext ctx, MountFile file, int mode, long offset, long length)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
             try { return await g.Top.FallocateAsync(ctx, f.Value, mode, offset, length).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(MountFop.Fallocate, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Fallocate, t0); }
     }
 
     public async ValueTask<Result<long>> LseekAsync(FopContext ctx, MountFile file, long offset, int whence)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
             try { return await g.Top.LseekAsync(ctx, f.Value, offset, whence).ConfigureAwait(false); }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(MountFop.Lseek, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Lseek, t0); }
     }
 
     public async ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, MountFile fileIn, long offIn, MountFile fileOut, long offOut, long length, uint flags)
     {
         var t0 = Stopwatch.GetTimestamp();
-        var (g, fin) = await EnterFileAsync(ctx, fileIn).ConfigureAwait(false);
+        var (lease, fin) = await EnterFileAsync(ctx, fileIn).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!fin.Ok) return fin.Error;
             try
             {
-                var fout = await ResolveFdAsync(fileOut, g).ConfigureAwait(false);
+                var fout = await _migrator.ResolveAsync(fileOut, g).ConfigureAwait(false);
                 // The output file already moved past the graph this call entered: the kernel
                 // falls back to read/write on EXDEV, which is always safe.
-                if (fout.Error == RetryOnActive) return Errno.EXDEV;
-                if (!fout.Ok) return fout.Error;
-                try { return await g.Top.CopyFileRangeAsync(ctx, fin.Value, offIn, fout.Value, offOut, length, flags).ConfigureAwait(false); }
-                finally { await PutFdAsync(fout.Value).ConfigureAwait(false); }
+                if (fout.Kind == FdResolution.MovedPast) return Errno.EXDEV;
+                if (fout.Kind == FdResolution.Failed) return fout.Error;
+                try { return await g.Top.CopyFileRangeAsync(ctx, fin.Value, offIn, fout.Fd!, offOut, length, flags).ConfigureAwait(false); }
+                finally { await PutFdAsync(fout.Fd!).ConfigureAwait(false); }
             }
             finally { await PutFdAsync(fin.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(MountFop.CopyFileRange, t0); }
+        finally { lease.Dispose(); Timed(MountFop.CopyFileRange, t0); }
     }
 
     /// <summary>
@@ -256,12 +270,16 @@ public sealed partial class MountSession
         if (!file.MarkReleased()) return Errno.EBADF;
         var t0 = Stopwatch.GetTimestamp();
         _files.Remove(file);
-        ForgetFileLocks(file);
+        _locks.ForgetFile(file);
         Interlocked.Increment(ref _counters.FilesReleased);
         // A migration in progress owns file.Fd until it has published the new fd and let go of
         // the old one: drop the file's reference only after it, or both would drop the old one.
         await file.MigrationLock.WaitAsync().ConfigureAwait(false);
-        try { await PutFdAsync(file.Fd).ConfigureAwait(false); }
+        try
+        {
+            await PutFdAsync(file.Fd).ConfigureAwait(false);
+            if (file.HintGraph is { } left) { file.HintGraph = null; GraphSet.DropHint(left); }
+        }
         finally { file.MigrationLock.Release(); Timed(MountFop.Release, t0); }
         return Errno.OK;
     }

@@ -8,14 +8,13 @@ namespace Graft.Mount;
 // (mount identity, lock owner) and never by a graph generation (DESIGN invariant 9). The session
 // adds what only the mount can do:
 //  - a migration re-binds the locks and waiters of the old brick fd to the new one before the
-//    old fd can be released (MountSession.Migrate.cs → RebindAsync); a failure fails the file closed;
+//    old fd can be released (FileMigrator.RebindAsync); a failure fails the file closed;
 //  - a blocking request waiting on a graph that is no longer active moves to the new graph
 //    keeping its place in the brick's queue (LkWaitAsync);
-//  - the mount remembers what it holds (NodeLocks) and takes it back after a brick restart,
-//    during the brick's lock grace (CHILD_RESET → ReclaimAllAsync).
+//  - the mount remembers what it holds and takes it back after a brick restart, during the
+//    brick's lock grace (LockKeeper).
 public sealed partial class MountSession
 {
-    private readonly HashSet<MountNode> _lockedNodes = [];   // nodes with a NodeLocks; guarded by itself
     private TaskCompletionSource _switchSignal = NewSignal(); // completed (and replaced) at every switch
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -40,7 +39,8 @@ public sealed partial class MountSession
         if (cmd == LockCmd.SetLkW) return await LkWaitAsync(ctx, file, lk).ConfigureAwait(false);
         if (cmd != LockCmd.GetLk) file.NoteLocking(); // before the call: a migration from here on re-binds
         var t0 = Stopwatch.GetTimestamp();
-        var (g, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var (lease, f) = await EnterFileAsync(ctx, file).ConfigureAwait(false);
+        var g = lease.Graph;
         try
         {
             if (!f.Ok) return f.Error;
@@ -54,7 +54,7 @@ public sealed partial class MountSession
             }
             finally { await PutFdAsync(f.Value).ConfigureAwait(false); }
         }
-        finally { g.ExitFop(); Timed(MountFop.Lk, t0); }
+        finally { lease.Dispose(); Timed(MountFop.Lk, t0); }
     }
 
     /// <summary>
@@ -144,16 +144,18 @@ public sealed partial class MountSession
     private async ValueTask<(PendingWait? Call, Errno Error)> StartWaitAsync(FopContext ctx, MountFile file, FileLock lk)
     {
         var callCtx = ctx.CloneForCall();
-        var (g, f) = await EnterFileAsync(callCtx, file).ConfigureAwait(false);
-        if (!f.Ok) { g.ExitFop(); return (null, f.Error); }
+        var (lease, f) = await EnterFileAsync(callCtx, file).ConfigureAwait(false);
+        if (!f.Ok) { lease.Dispose(); return (null, f.Error); }
         var cts = CancellationTokenSource.CreateLinkedTokenSource(ctx.Cancellation);
         callCtx.Cancellation = cts.Token;
-        return (new PendingWait(g, f.Value, cts, g.Top.LkAsync(callCtx, f.Value, LockCmd.SetLkW, lk).AsTask()), Errno.OK);
+        return (new PendingWait(lease, f.Value, cts, lease.Graph.Top.LkAsync(callCtx, f.Value, LockCmd.SetLkW, lk).AsTask()), Errno.OK);
     }
 
-    /// <summary>One SETLKW call in flight on one graph: it holds that graph (in flight) and a reference on its fd.</summary>
-    private sealed record PendingWait(Graph Graph, Fd Fd, CancellationTokenSource Cts, Task<Result<FileLock>> Task)
+    /// <summary>One SETLKW call in flight on one graph: it holds that graph (a lease) and a reference on its fd.</summary>
+    private sealed record PendingWait(GraphLease Lease, Fd Fd, CancellationTokenSource Cts, Task<Result<FileLock>> Task)
     {
+        public Graph Graph => Lease.Graph;
+
         /// <summary>Interrupts the call, waits for its answer (EINTR, or the grant if that won), and ends it.</summary>
         public async ValueTask CancelAndEndAsync(MountSession s)
         {
@@ -166,7 +168,7 @@ public sealed partial class MountSession
         {
             Cts.Dispose();
             try { await s.PutFdAsync(Fd).ConfigureAwait(false); }
-            finally { Graph.ExitFop(); }
+            finally { Lease.Dispose(); }
         }
     }
 
@@ -177,7 +179,7 @@ public sealed partial class MountSession
     /// </summary>
     private async ValueTask GrantedAsync(MountFile file, Fd used, FileLock lk)
     {
-        RememberLock(file, lk);
+        _locks.Remember(file, lk);
         if (ReferenceEquals(file.Fd, used) || file.IsDirectory) return;
         await file.MigrationLock.WaitAsync().ConfigureAwait(false);
         try
@@ -185,66 +187,15 @@ public sealed partial class MountSession
             var cur = file.Fd;
             if (ReferenceEquals(cur, used) || file.Released || !cur.TryRef()) return;
             var g = cur.Graph!;
-            g.EnterFop();
             try
             {
-                var e = await RebindAsync(MigrationContext(file, g), file, used, cur).ConfigureAwait(false);
+                using var lease = GraphSet.Hold(g);
+                var e = await _migrator.RebindAsync(_migrator.ContextFor(file, g), file, used, cur).ConfigureAwait(false);
                 if (e != Errno.OK) file.FailClosed(Errno.EIO);
             }
-            finally { g.ExitFop(); await PutFdAsync(cur).ConfigureAwait(false); }
+            finally { await PutFdAsync(cur).ConfigureAwait(false); }
         }
         finally { file.MigrationLock.Release(); }
-    }
-
-    /// <summary>
-    /// Moves the locks of <paramref name="file"/> from brick fd <paramref name="old"/> to
-    /// <paramref name="fresh"/> (same file, newer graph). A transient failure (the brick is not
-    /// reachable right now) fails this call and leaves the file where it is, still holding its
-    /// locks through the old fd; anything else fails the file closed: EIO on every later call,
-    /// never silently unlocked.
-    /// </summary>
-    private async ValueTask<Errno> RebindAsync(FopContext ctx, MountFile file, Fd old, Fd fresh)
-    {
-        var og = old.Graph!;
-        var r = og.State == GraphState.Destroyed
-            ? new Result<int>(Errno.ENOTCONN)
-            : await fresh.Graph!.Top.RebindLocksAsync(ctx, old, fresh).ConfigureAwait(false);
-        if (r.Ok) { Interlocked.Add(ref _counters.LocksRebound, r.Value); return Errno.OK; }
-        if (og.State != GraphState.Destroyed && r.Error is Errno.ENOTCONN or Errno.ETIMEDOUT or Errno.EINTR) return r.Error;
-        file.FailClosed(Errno.EIO);
-        Interlocked.Increment(ref _counters.LocksLost);
-        LogRebindFailed(_log, file.Node.Gfid, og.Generation, fresh.Graph!.Generation, r.Error.Name());
-        return Errno.EIO;
-    }
-
-    private void RememberLock(MountFile file, in FileLock lk)
-    {
-        var node = file.Node;
-        var locks = node.Locks;
-        if (locks is null)
-        {
-            if (lk.Type == LockType.Unlock) return;
-            lock (_lockedNodes)
-            {
-                locks = node.Locks ??= new NodeLocks();
-                _lockedNodes.Add(node);
-            }
-        }
-        locks.Apply(file, lk);
-    }
-
-    /// <summary>RELEASE: the brick drops the flocks held through the file; so does the memory.</summary>
-    private void ForgetFileLocks(MountFile file)
-    {
-        var node = file.Node;
-        if (node.Locks is not { } locks) return;
-        locks.DropFile(file);
-        if (!locks.IsEmpty) return;
-        lock (_lockedNodes)
-        {
-            // Re-checked under the set's lock: a grant racing with this release re-adds the node.
-            if (locks.IsEmpty && ReferenceEquals(node.Locks, locks)) { node.Locks = null; _lockedNodes.Remove(node); }
-        }
     }
 
     /// <summary>
@@ -256,7 +207,7 @@ public sealed partial class MountSession
     {
         var fd = file.Fd;
         var g = fd.Graph!;
-        g.EnterFop();
+        var lease = GraphSet.Hold(g);
         try
         {
             if (g.State != GraphState.Destroyed && fd.TryRef())
@@ -267,76 +218,8 @@ public sealed partial class MountSession
                 finally { await PutFdAsync(fd).ConfigureAwait(false); }
             }
         }
-        finally { g.ExitFop(); ctx.Graph = null; }
+        finally { lease.Dispose(); ctx.Graph = null; }
         file.Node.Locks?.DropOwner(ctx.LockOwner);
         return file.Failure;
     }
-
-    // ---- brick restart: take the locks back during the brick's grace ----
-
-    private void OnGraphEvent(Graph g, GraphEvent ev)
-    {
-        if (ev == GraphEvent.ChildReset && Volatile.Read(ref _disposed) == 0) _ = ReclaimAllAsync(g);
-    }
-
-    /// <summary>Subscribes the session to a graph's events (every graph it builds or is given).</summary>
-    private void Watch(Graph g) => g.TopEvent += ev => OnGraphEvent(g, ev);
-
-    /// <summary>
-    /// A child of <paramref name="from"/> reconnected to a brick that lost this mount's state (a
-    /// restart): its fds are reopened; send every remembered lock back as a reclaim, through the
-    /// active graph. A lock the brick will not give back (someone else took it after the grace)
-    /// fails the file it was taken through closed.
-    /// </summary>
-    private async Task ReclaimAllAsync(Graph from)
-    {
-        MountNode[] nodes;
-        lock (_lockedNodes) nodes = [.. _lockedNodes];
-        if (nodes.Length == 0) return;
-        // The reset comes just before the reconnected child reports up: wait (bounded) until the
-        // active graph can carry the reclaims.
-        var deadline = Environment.TickCount64 + (long)Options.ChildUpTimeout.TotalMilliseconds;
-        while (!ActiveGraph.IsChildUp && Environment.TickCount64 < deadline && Volatile.Read(ref _disposed) == 0)
-            await Task.Delay(5).ConfigureAwait(false);
-        int taken = 0, lost = 0;
-        foreach (var node in nodes)
-        {
-            if (node.Locks is not { } locks) continue;
-            foreach (var (through, lk) in locks.Snapshot())
-            {
-                var file = through.Released ? OpenFileOf(node) : through;
-                if (file is null) { locks.Forget(through, lk); continue; }
-                var ctx = new FopContext { Uid = 0, Gid = 0, Pid = lk.Pid, LockOwner = lk.Owner };
-                Result<FileLock> r;
-                try { r = await LkAsync(ctx, file, LockCmd.Reclaim, lk).ConfigureAwait(false); }
-                catch (ObjectDisposedException) { return; }
-                if (r.Ok) { taken++; continue; }
-                // Gone again: the next reconnect resets and reclaims again, within its own grace.
-                if (r.Error is Errno.ENOTCONN or Errno.ETIMEDOUT) continue;
-                lost++;
-                locks.Forget(through, lk);
-                file.FailClosed(Errno.EIO);
-                LogReclaimFailed(_log, node.Gfid, lk.Flock ? "flock" : "fcntl", lk.Start, lk.Length, r.Error.Name());
-            }
-        }
-        Interlocked.Add(ref _counters.LocksReclaimed, taken);
-        Interlocked.Add(ref _counters.LocksLost, lost);
-        LogReclaimed(_log, from.Generation, taken, lost);
-    }
-
-    private MountFile? OpenFileOf(MountNode node)
-    {
-        foreach (var f in _files.Snapshot())
-            if (ReferenceEquals(f.Node, node) && !f.Released) return f;
-        return null;
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "locks of {Gfid} could not move from graph {Old} to graph {New} ({Error}); the file fails closed (EIO)")]
-    private static partial void LogRebindFailed(ILogger log, Gfid gfid, long old, long @new, string error);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Kind} lock on {Gfid} at {Start}+{Length} lost after a brick restart ({Error}); the file fails closed (EIO)")]
-    private static partial void LogReclaimFailed(ILogger log, Gfid gfid, string kind, long start, long length, string error);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "brick reset seen on graph {Generation}: {Taken} lock(s) taken back, {Lost} lost")]
-    private static partial void LogReclaimed(ILogger log, long generation, int taken, int lost);
 }

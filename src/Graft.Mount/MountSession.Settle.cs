@@ -12,14 +12,12 @@ namespace Graft.Mount;
 // graph is alive, or when none of them holds bytes; the switch itself never waits for any of this.
 public sealed partial class MountSession
 {
-    private int _retiring; // graphs that were active once and are not yet destroyed
-
     /// <summary>
     /// Makes data acknowledged on graphs older than <paramref name="g"/> for <paramref name="gfid"/>
     /// land below them. True when something was held (so an answer taken before may be stale).
     /// </summary>
     private ValueTask<bool> SettleOlderAsync(Gfid gfid, Graph g) =>
-        Volatile.Read(ref _retiring) == 0 ? new(false) : SettleOlderSlowAsync(gfid, g);
+        !_graphs.HasRetiring ? new(false) : SettleOlderSlowAsync(gfid, g);
 
     private async ValueTask<bool> SettleOlderSlowAsync(Gfid gfid, Graph g)
     {
@@ -28,8 +26,7 @@ public sealed partial class MountSession
         {
             if (og.Generation >= g.Generation || BytesHeld(og) == 0) continue;
             // Counted in flight first, so retirement cannot destroy the table under us (invariant 3).
-            og.EnterFop();
-            try
+            using (GraphSet.Hold(og))
             {
                 if (og.State is GraphState.Destroyed or GraphState.Starting) continue;
                 var inode = og.Inodes.Find(gfid);
@@ -40,7 +37,6 @@ public sealed partial class MountSession
                 await og.Top.StatAsync(ctx, Loc.Of(inode)).ConfigureAwait(false);
                 settled = true;
             }
-            finally { og.ExitFop(); }
         }
         return settled;
     }

@@ -8,16 +8,7 @@ namespace Graft.Mount;
 // public contract (scripts and tests read them): add keys, never rename.
 public sealed partial class MountSession
 {
-    private Counters _counters;
-
-    private struct Counters
-    {
-        public long Lookups, NodesCreated, NodesForgotten, FilesOpened, FilesReleased, FdsReleased;
-        public long InodeMisses, FdMisses, MigrationsDone, MigrationsFailed;
-        public long LocksRebound, LockWaitsMoved, LocksReclaimed, LocksLost, LockWaitsResent;
-        public long Switches, Reconfigures, GraphsDestroyed, RetirementsForced, HandlesSwept;
-        public long WriteBackErrorsReported;
-    }
+    private readonly SessionCounters _counters = new();
 
     /// <summary>Acknowledged bytes the graph's translators (write-behind) have not yet written below them.</summary>
     internal static long BytesHeld(Graph g)
@@ -74,6 +65,16 @@ public sealed partial class MountSession
             GetCounters(),
             LastVolfileError);
     }
+}
+
+/// <summary>The session's counters, shared by its rooms (changed with Interlocked, read one by one).</summary>
+internal sealed class SessionCounters
+{
+    public long Lookups, NodesCreated, NodesForgotten, FilesOpened, FilesReleased, FdsReleased;
+    public long InodeMisses, FdMisses, MigrationsDone, MigrationsFailed;
+    public long LocksRebound, LockWaitsMoved, LocksReclaimed, LocksLost, LockWaitsResent;
+    public long Switches, Reconfigures, GraphsDestroyed, RetirementsForced, HandlesSwept;
+    public long WriteBackErrorsReported;
 }
 
 /// <summary>What `graft state` shows for a mount (and the library's Volume.GetState()).</summary>

@@ -28,15 +28,10 @@ public sealed record VolfileErrorInfo(string? File, int Line, string Message);
 // Graph switching (DESIGN invariants 6): a new graph is built and initialised beside the active
 // one and published with one atomic write once its children are up. No request waits for the
 // switch and no per-fd work happens at switch time: handles move lazily, on their next use
-// (MountSession.Migrate.cs).
+// (FileMigrator).
 public sealed partial class MountSession
 {
-    private readonly SemaphoreSlim _switchLock = new(1, 1);   // one volfile applied at a time
-    private readonly List<Graph> _graphs = [];                 // alive: active, older, pending; guarded by itself
     private readonly ILoggerFactory? _loggers;
-    private long _generation;
-    private Graph? _pending;                                   // built, not yet active; guarded by _graphs
-    private CancellationTokenSource? _pendingCancel;
     private volatile VolfileErrorInfo? _lastVolfileError;
 
     /// <summary>The last volfile (or graph) that could not be applied; null once a later one was.</summary>
@@ -47,7 +42,7 @@ public sealed partial class MountSession
     public void RefuseVolfile(string file, string reason) => _lastVolfileError = new VolfileErrorInfo(file, 0, $"{file}: {reason}");
 
     /// <summary>Graphs this session still holds: the active one, older ones not yet retired, and one starting.</summary>
-    public IReadOnlyList<Graph> Graphs { get { lock (_graphs) return [.. _graphs]; } }
+    public IReadOnlyList<Graph> Graphs => _graphs.All;
 
     /// <summary>
     /// Applies a volfile: nothing if it describes the active graph, a reconfigure in place if only
@@ -73,7 +68,7 @@ public sealed partial class MountSession
 
         Graph g;
         CancellationTokenSource cancel;
-        await _switchLock.WaitAsync(ct).ConfigureAwait(false);
+        await _graphs.SwitchLock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             var active = ActiveGraph;
@@ -100,20 +95,19 @@ public sealed partial class MountSession
             DropPending();
             try
             {
-                g = GraphBuilder.Build(model, registry, Interlocked.Increment(ref _generation), Options.InodeLruLimit, _loggers);
+                g = GraphBuilder.Build(model, registry, _graphs.NextGeneration(), Options.InodeLruLimit, _loggers);
             }
             catch (VolfileException e)
             {
                 _lastVolfileError = new VolfileErrorInfo(e.File, e.Line, e.Message);
                 return new SwitchResult(SwitchOutcome.Failed, active.Generation, e.Message);
             }
-            g.State = GraphState.Starting;
             g.MountId = Options.MountId;
-            Watch(g);
+            _locks.Watch(g);
             cancel = new CancellationTokenSource();
-            lock (_graphs) { _graphs.Add(g); _pending = g; _pendingCancel = cancel; }
+            _graphs.AddPending(g, cancel);
         }
-        finally { _switchLock.Release(); }
+        finally { _graphs.SwitchLock.Release(); }
 
         try { await g.InitAsync(cancel.Token).ConfigureAwait(false); }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -164,35 +158,19 @@ public sealed partial class MountSession
     /// <summary>Publishes <paramref name="g"/> as the active graph, unless it was superseded meanwhile.</summary>
     private bool Activate(Graph g)
     {
-        Graph old;
-        lock (_graphs)
-        {
-            if (!ReferenceEquals(_pending, g)) return false;
-            _pending = null;
-            _pendingCancel?.Dispose();
-            _pendingCancel = null;
-            old = _active;
-            g.State = GraphState.Active;
-            // The one atomic publish: from here new fops enter g; fops already on the old graph
-            // finish there, and every handle moves to g on its next use.
-            Volatile.Write(ref _active, g);
-            old.State = GraphState.Draining;
-            Interlocked.Increment(ref _retiring);
-        }
+        if (!_graphs.TryActivate(g, out var old, out var sweep)) return false;
         Interlocked.Increment(ref _counters.Switches);
         SignalSwitch();
         _lastVolfileError = null;
         LogSwitched(_log, old.Generation, g.Generation);
-        OnGraphRetiring(old);
+        _ = RetireAsync(old, sweep);
         return true;
     }
 
     /// <summary>Drops a graph that was built but never activated (a newer volfile supersedes it).</summary>
     private void DropPending()
     {
-        Graph? g;
-        CancellationTokenSource? c;
-        lock (_graphs) { g = _pending; c = _pendingCancel; _pending = null; _pendingCancel = null; }
+        var (g, c) = _graphs.TakePending();
         if (g is null) return;
         c?.Cancel();
         c?.Dispose();

@@ -18,17 +18,20 @@ public readonly record struct CreatedFile(MountNode Node, Iatt Attr, MountFile F
 /// ends (FUSE bridge, library) go through it and depend on nothing else.
 /// </summary>
 /// <remarks>
-/// Every fop follows one pattern (DESIGN invariant 3): count itself in flight on the graph it
-/// will use (<see cref="Enter"/>), resolve each handle's hint to that graph (a hit costs no lock
-/// and no allocation), wind the fop at the graph's top, keep that graph's inode table in step,
-/// and leave (<see cref="Graph.ExitFop"/>) in a finally. A later graph switch only has to publish
-/// a new <see cref="ActiveGraph"/> and fill in the miss paths.
+/// Every fop follows one pattern (DESIGN invariant 3): take a lease on the graph it will use
+/// (<see cref="Enter"/>), resolve each handle's hint to that graph (a hit costs no lock and no
+/// allocation), wind the fop at the graph's top, keep that graph's inode table in step, and
+/// dispose the lease in a finally. The graphs themselves, and their states, are the
+/// <see cref="GraphSet"/>'s; a node or open file holds a hint on the graph its inode or fd is on
+/// (<see cref="MountNode.HintGraph"/>, <see cref="MountFile.HintGraph"/>), moved with the hint.
 ///
-/// Lock order: <see cref="_nodesSync"/> → InodeTable.Sync (leaf). No fop is wound under a lock.
+/// Lock order: <see cref="_nodesSync"/> → InodeTable.Sync, GraphSet (leaves). No fop is wound under a lock.
 /// </remarks>
 public sealed partial class MountSession : IAsyncDisposable
 {
-    private Graph _active;
+    private readonly GraphSet _graphs;
+    private readonly FileMigrator _migrator;
+    private readonly LockKeeper _locks;
     private readonly object _nodesSync = new();
     private readonly Dictionary<Gfid, MountNode> _nodes = new();
     private readonly HandleTable<MountNode> _nodeIds = new(reservedSlots: 2);
@@ -47,22 +50,36 @@ public sealed partial class MountSession : IAsyncDisposable
         if (graph.MountId != Options.MountId)
             throw new ArgumentException($"graph {graph.Generation} serves mount {graph.MountId}, the session is mount {Options.MountId}", nameof(graph));
         _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Graft.Mount");
-        graph.State = GraphState.Active;
-        _active = graph;
-        _graphs.Add(graph);
-        Watch(graph);
-        _generation = graph.Generation;
+        _graphs = new GraphSet(graph);
+        _locks = new LockKeeper(this, _counters, _log, Options.ChildUpTimeout);
+        _locks.Watch(graph);
         _loggers = loggers;
-        Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1 };
+        Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1, HintGraph = graph };
+        _graphs.AddHint(graph, Root);
         _nodes.Add(Gfid.Root, Root);
         _nodeIds.AddAt((uint)RootId, Root);
+        _migrator = new FileMigrator(this, _graphs, _counters, _log, Options.MountId);
         Metrics = new MountMetrics(this);
     }
 
     public MountOptions Options { get; }
 
+    /// <summary>The room that moves open files between graphs (for its own tests).</summary>
+    internal FileMigrator Migrator => _migrator;
+
+    /// <summary>The room that remembers the mount's locks and takes them back after a brick restart (for its own tests).</summary>
+    internal LockKeeper Locks => _locks;
+
+    /// <summary>An open file of <paramref name="node"/> that is not released, or null.</summary>
+    internal MountFile? OpenFileOf(MountNode node)
+    {
+        foreach (var f in _files.Snapshot())
+            if (ReferenceEquals(f.Node, node) && !f.Released) return f;
+        return null;
+    }
+
     /// <summary>The graph new requests go to.</summary>
-    public Graph ActiveGraph => Volatile.Read(ref _active);
+    public Graph ActiveGraph => _graphs.Active;
 
     /// <summary>The root directory (id <see cref="RootId"/>); never forgotten.</summary>
     public MountNode Root { get; }
@@ -78,31 +95,19 @@ public sealed partial class MountSession : IAsyncDisposable
 
     // ---- entering a graph and resolving hints ----
 
-    /// <summary>
-    /// Counts the caller in flight on the active graph and returns it. The count is taken before
-    /// the re-check, so a graph that is still active after it cannot be retired under the fop.
-    /// </summary>
+    /// <summary>A lease on the active graph (see <see cref="GraphSet.Enter"/>), recorded in <paramref name="ctx"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Graph Enter(FopContext ctx)
+    private GraphLease Enter(FopContext ctx)
     {
-        while (true)
-        {
-            var g = Volatile.Read(ref _active);
-            g.EnterFop();
-            if (ReferenceEquals(g, Volatile.Read(ref _active)) && g.State == GraphState.Active)
-            {
-                ctx.Graph = g;
-                ctx.MountId = Options.MountId;
-                return g;
-            }
-            g.ExitFop();
-            if (Volatile.Read(ref _disposed) != 0) throw new ObjectDisposedException(nameof(MountSession));
-        }
+        var lease = _graphs.Enter();
+        ctx.Graph = lease.Graph;
+        ctx.MountId = Options.MountId;
+        return lease;
     }
 
     /// <summary>The node's inode on <paramref name="g"/>: the hint on a hit, a nameless lookup on a miss.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ValueTask<Result<Inode>> ResolveAsync(FopContext ctx, MountNode node, Graph g)
+    internal ValueTask<Result<Inode>> ResolveAsync(FopContext ctx, MountNode node, Graph g)
     {
         var inode = node.Inode;
         if (ReferenceEquals(inode.Table.Graph, g)) return new(new Result<Inode>(inode));
@@ -110,21 +115,41 @@ public sealed partial class MountSession : IAsyncDisposable
     }
 
     /// <summary>
-    /// The file's fd on <paramref name="g"/>, with a reference the caller drops through
-    /// <see cref="PutFdAsync"/>. The reference keeps the fd alive if a migration replaces it
-    /// while this fop still runs on it.
+    /// Enters the active graph and resolves the file's fd on it, with a reference the caller drops
+    /// through <see cref="PutFdAsync"/>. A hit takes no lock and allocates nothing; a miss moves the
+    /// file (<see cref="FileMigrator"/>). The caller disposes the lease.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ValueTask<Result<Fd>> ResolveFdAsync(MountFile file, Graph g)
+    private ValueTask<(GraphLease Lease, Result<Fd> Fd)> EnterFileAsync(FopContext ctx, MountFile file)
     {
+        var lease = Enter(ctx);
         var fd = file.Fd;
-        if (ReferenceEquals(fd.Inode.Table.Graph, g) && fd.TryRef()) return new(new Result<Fd>(fd));
-        return ResolveFdMissAsync(file, g);
+        if (ReferenceEquals(fd.Inode.Table.Graph, lease.Graph) && file.Failure == Errno.OK && fd.TryRef()) return new((lease, new Result<Fd>(fd)));
+        return EnterFileSlowAsync(ctx, file, lease);
     }
 
-    /// <summary>Drops a reference taken by <see cref="ResolveFdAsync"/>; the last one sends release on the fd's own graph.</summary>
+    private async ValueTask<(GraphLease Lease, Result<Fd> Fd)> EnterFileSlowAsync(FopContext ctx, MountFile file, GraphLease lease)
+    {
+        while (true)
+        {
+            if (file.Failure != Errno.OK) return (lease, file.Failure);
+            FdOutcome r;
+            try { r = await _migrator.ResolveAsync(file, lease.Graph).ConfigureAwait(false); }
+            catch { lease.Dispose(); throw; }
+            switch (r.Kind)
+            {
+                case FdResolution.Ready: return (lease, r.Fd!);
+                case FdResolution.Failed: return (lease, r.Error);
+            }
+            // The file is on a newer graph than this fop entered: enter again (it never moves back).
+            lease.Dispose();
+            lease = Enter(ctx);
+        }
+    }
+
+    /// <summary>Drops a reference taken by <see cref="EnterFileAsync"/>; the last one sends release on the fd's own graph.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ValueTask PutFdAsync(Fd fd) => fd.Unref() ? ReleaseFdAsync(fd) : default;
+    internal ValueTask PutFdAsync(Fd fd) => fd.Unref() ? ReleaseFdAsync(fd) : default;
 
     private async ValueTask ReleaseFdAsync(Fd fd)
     {
@@ -132,7 +157,7 @@ public sealed partial class MountSession : IAsyncDisposable
         // A graph torn down by force has closed everything already; a release now could only
         // hit a translator that is gone.
         if (g.State == GraphState.Destroyed) return;
-        g.EnterFop();
+        using var lease = GraphSet.Hold(g);
         try
         {
             if (fd.IsDirectory) await g.Top.ReleasedirAsync(fd).ConfigureAwait(false);
@@ -140,7 +165,6 @@ public sealed partial class MountSession : IAsyncDisposable
             Interlocked.Increment(ref _counters.FdsReleased);
         }
         catch (Exception e) { LogReleaseFailed(_log, e, fd.Inode.Gfid, g.Generation); }
-        finally { g.ExitFop(); }
     }
 
     private async ValueTask<Result<Inode>> ResolveMissAsync(FopContext ctx, MountNode node, Graph g)
@@ -164,30 +188,55 @@ public sealed partial class MountSession : IAsyncDisposable
 
     /// <summary>
     /// Moves the node's hint (and its one lookup reference) to <paramref name="inode"/> if that
-    /// is on a newer graph than the hint; returns the inode the node points to afterwards.
+    /// is on a newer graph than the hint; returns the inode the node points to afterwards. A node
+    /// the front end has forgotten stays where it is: nothing would move it again.
     /// </summary>
     private Inode AdoptInode(MountNode node, Inode inode)
     {
         Inode old;
+        Graph? left;
         lock (_nodesSync)
         {
             old = node.Inode;
             if (ReferenceEquals(old, inode)) return inode;
             if ((old.Graph?.Generation ?? 0) >= (inode.Graph?.Generation ?? 0)) return old;
+            if (node.Lookups == 0) return inode;
             inode.Table.AddLookup(inode);
             node.CompareExchangeInode(inode, old);
+            left = MoveHint(node, inode.Graph!);
         }
         if (!node.IsRoot) ForgetInode(old, 1);
+        if (left is not null) GraphSet.DropHint(left);
         return inode;
     }
 
-    private void ForgetInode(Inode inode, ulong n)
+    /// <summary>Points the node's hint lease at <paramref name="g"/>; returns the graph whose hint the caller drops after its cleanup there. Under <see cref="_nodesSync"/>.</summary>
+    private Graph? MoveHint(MountNode node, Graph g)
+    {
+        var left = node.HintGraph;
+        node.HintGraph = g;
+        _graphs.AddHint(g, node);
+        return left;
+    }
+
+    /// <summary>The node's object is gone from the volume: it can never move, so it no longer holds the graph it points into (its next use fails).</summary>
+    private void DetachNode(MountNode node, Graph from)
+    {
+        lock (_nodesSync)
+        {
+            if (!ReferenceEquals(node.HintGraph, from)) return;
+            node.HintGraph = null;
+        }
+        GraphSet.DropHint(from);
+    }
+
+    private static void ForgetInode(Inode inode, ulong n)
     {
         // Forget can purge inodes, which calls the graph's translators: count that as in flight.
         var g = inode.Graph;
-        g?.EnterFop();
-        try { inode.Table.Forget(inode, n); }
-        finally { g?.ExitFop(); }
+        if (g is null) { inode.Table.Forget(inode, n); return; }
+        using var lease = GraphSet.Hold(g);
+        inode.Table.Forget(inode, n);
     }
 
     // ---- nodes ----
@@ -213,6 +262,7 @@ public sealed partial class MountSession : IAsyncDisposable
     {
         var inode = g.Inodes.Link(parent, name, iatt);
         Inode? replaced = null;
+        Graph? left = null;
         MountNode? node;
         try
         {
@@ -227,6 +277,7 @@ public sealed partial class MountSession : IAsyncDisposable
                         g.Inodes.AddLookup(inode);
                         node.CompareExchangeInode(inode, old);
                         replaced = node.IsRoot ? null : old;
+                        left = MoveHint(node, g);
                     }
                 }
                 else
@@ -235,12 +286,14 @@ public sealed partial class MountSession : IAsyncDisposable
                     g.Inodes.AddLookup(inode); // inside the lock: a racing forget of this node must see it
                     _nodes.Add(iatt.Gfid, node);
                     _nodeIds.Add(node);
+                    MoveHint(node, g);
                     Interlocked.Increment(ref _counters.NodesCreated);
                 }
             }
         }
         finally { g.Inodes.Unref(inode); }
         if (replaced is not null) ForgetInode(replaced, 1);
+        if (left is not null) GraphSet.DropHint(left);
         return node;
     }
 
@@ -252,6 +305,7 @@ public sealed partial class MountSession : IAsyncDisposable
     {
         if (node.IsRoot || n == 0) return;
         Inode? drop = null;
+        Graph? left = null;
         lock (_nodesSync)
         {
             if (node.Lookups == 0) return;
@@ -261,40 +315,55 @@ public sealed partial class MountSession : IAsyncDisposable
                 if (_nodes.TryGetValue(node.Gfid, out var cur) && ReferenceEquals(cur, node)) _nodes.Remove(node.Gfid);
                 _nodeIds.Remove(node);
                 drop = node.Inode;
+                left = node.HintGraph;
+                node.HintGraph = null;
                 Interlocked.Increment(ref _counters.NodesForgotten);
             }
         }
         if (drop is not null) ForgetInode(drop, 1);
+        if (left is not null) GraphSet.DropHint(left);
     }
 
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _locks.Close();
         foreach (var f in _files.Snapshot()) await ReleaseAsync(f).ConfigureAwait(false);
         DropPending();
+        DetachAllNodes();
+        _retirementsStop.Cancel();
         // Every graph still held (the active one and any old one mid-retirement) drains: fops in
         // flight, then PARENT_DOWN, both bounded (DESIGN invariant 6), then destroy.
-        await Task.WhenAll(Graphs.Select(DrainAndDestroyAsync)).ConfigureAwait(false);
-        _switchLock.Dispose();
+        await Task.WhenAll(_graphs.Close().Select(DrainAndDestroyAsync)).ConfigureAwait(false);
+        _graphs.Dispose();
+        _retirementsStop.Dispose();
         Metrics.Dispose();
+    }
+
+    /// <summary>Unmount: the front end will name no node again, so none holds its graph any more.</summary>
+    private void DetachAllNodes()
+    {
+        var left = new List<Graph>();
+        lock (_nodesSync)
+        {
+            foreach (var n in _nodes.Values)
+            {
+                if (n.HintGraph is { } g) left.Add(g);
+                n.HintGraph = null;
+            }
+        }
+        foreach (var g in left) GraphSet.DropHint(g);
     }
 
     private async Task DrainAndDestroyAsync(Graph g)
     {
-        if (g.State == GraphState.Destroyed) return;
-        g.State = GraphState.Draining;
-        var deadline = DateTime.UtcNow + Options.DrainTimeout;
-        while (g.FopsInFlight > 0 && DateTime.UtcNow < deadline) await Task.Delay(5).ConfigureAwait(false);
-        g.SendParentDown();
-        try { await g.ParentDownHandled.WaitAsync(Options.DrainTimeout).ConfigureAwait(false); }
-        catch (TimeoutException) { LogDrainTimeout(_log, g.Generation, Options.DrainTimeout); }
-        await g.DestroyAsync().ConfigureAwait(false);
-        lock (_graphs) _graphs.Remove(g);
+        if (!await _graphs.DrainAndDestroyAsync(g, Options.DrainTimeout).ConfigureAwait(false))
+            LogDrainTimeout(_log, g.Generation, Options.DrainTimeout);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "release of {Gfid} on graph {Generation} failed")]
     private static partial void LogReleaseFailed(ILogger log, Exception e, Gfid gfid, long generation);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "graph {Generation}: PARENT_DOWN not handled within {Timeout}; destroying anyway")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "graph {Generation}: not drained or PARENT_DOWN not handled within {Timeout}; destroying anyway")]
     private static partial void LogDrainTimeout(ILogger log, long generation, TimeSpan timeout);
 }

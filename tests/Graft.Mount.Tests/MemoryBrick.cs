@@ -21,16 +21,24 @@ internal sealed class MemoryBrick : Translator
 
     public static readonly XlatorSpec Spec = new("test/memory", () => new MemoryBrick(), [], "in-memory brick for tests") { MinChildren = 0, MaxChildren = 0 };
 
-    private readonly object _sync = new();
-    private readonly Dictionary<Gfid, Obj> _objs = new();
-    public int Opens, Releases, Releasedirs, Flushes, Creates;
+    /// <summary>The same spec, with every brick it makes sharing <paramref name="store"/>'s files: what the graphs of a switch see.</summary>
+    public static XlatorSpec SharedSpec(MemoryBrick store) =>
+        new("test/memory", () => new MemoryBrick(store), [], "in-memory brick for tests") { MinChildren = 0, MaxChildren = 0 };
+
+    private readonly object _sync;
+    private readonly Dictionary<Gfid, Obj> _objs;
+    public int Opens, Releases, Releasedirs, Flushes, Fsyncs, Creates;
     public readonly List<Gfid> CreatedGfids = [];
     /// <summary>When set, reads wait for it before answering.</summary>
     public TaskCompletionSource? ReadGate;
 
-    public MemoryBrick()
+    public MemoryBrick() : this(null) { }
+
+    private MemoryBrick(MemoryBrick? shareWith)
     {
-        _objs[Gfid.Root] = new Obj { Attr = new Iatt { Gfid = Gfid.Root, Ino = 1, Mode = PosixMode.S_IFDIR | 0x1ED, Nlink = 2 } };
+        _sync = shareWith?._sync ?? new object();
+        _objs = shareWith?._objs ?? new Dictionary<Gfid, Obj>();
+        if (shareWith is null) _objs[Gfid.Root] = new Obj { Attr = new Iatt { Gfid = Gfid.Root, Ino = 1, Mode = PosixMode.S_IFDIR | 0x1ED, Nlink = 2 } };
     }
 
     public override void Notify(GraphEvent ev, Translator? from)
@@ -184,8 +192,21 @@ internal sealed class MemoryBrick : Translator
         }
     }
 
+    /// <summary>Lock calls as they arrived; each is granted unless it is a reclaim and <see cref="RefuseReclaims"/> is set.</summary>
+    public readonly List<(LockCmd Cmd, FileLock Lock)> LockCalls = [];
+    public Errno RefuseReclaims;
+
+    public override ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
+    {
+        lock (LockCalls) LockCalls.Add((cmd, lk));
+        return cmd == LockCmd.Reclaim && RefuseReclaims != Errno.OK ? E<FileLock>(RefuseReclaims) : R(lk);
+    }
+
+    /// <summary>Tells the graph above that the brick lost this mount's state, as a reconnect to a restarted brick does.</summary>
+    public void Reset() => NotifyParents(GraphEvent.ChildReset);
+
     public override ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd) { Interlocked.Increment(ref Flushes); return new(Errno.OK); }
-    public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly) => new(Errno.OK);
+    public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly) { Interlocked.Increment(ref Fsyncs); return new(Errno.OK); }
     public override ValueTask<Errno> FsyncdirAsync(FopContext ctx, Fd fd, bool dataOnly) => new(Errno.OK);
 
     public override ValueTask ReleaseAsync(Fd fd) { Interlocked.Increment(ref Releases); return default; }

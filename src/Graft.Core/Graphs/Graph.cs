@@ -16,7 +16,9 @@ public sealed partial class Graph
     private readonly TaskCompletionSource _setupFailure = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private string? _setupFailureText;
     private readonly TaskCompletionSource _destroyedTcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _fopsInFlight;
+    private long _hints;
     private int _state;
     private int _parentDownSent;
     private int _destroyed;
@@ -59,13 +61,43 @@ public sealed partial class Graph
     public ILoggerFactory Loggers { get; }
     private ILogger Log { get; }
 
-    public GraphState State
-    {
-        get => (GraphState)Volatile.Read(ref _state);
-        set => Volatile.Write(ref _state, (int)value);
-    }
+    /// <summary>
+    /// Starting → Active → Draining → Destroyed, changed only by <see cref="Activate"/>,
+    /// <see cref="BeginDraining"/> and <see cref="DestroyAsync"/> (a graph never goes back).
+    /// </summary>
+    public GraphState State => (GraphState)Volatile.Read(ref _state);
 
     public long FopsInFlight => Interlocked.Read(ref _fopsInFlight);
+
+    /// <summary>Handles outside the graph (a mount's nodes and open files) whose hint points into it; see <see cref="AddHint"/>.</summary>
+    public long Hints => Interlocked.Read(ref _hints);
+
+    /// <summary>
+    /// Completes once the graph is draining and neither a fop nor a hint holds it any more: it is
+    /// signalled by whoever leaves last (<see cref="ExitFop"/>, <see cref="DropHint"/>, or
+    /// <see cref="BeginDraining"/> when nothing held it), so nobody has to poll for it.
+    /// </summary>
+    public Task Idle => _idle.Task;
+
+    /// <summary>Starting → Active. False if the graph already left Starting.</summary>
+    public bool Activate() => Interlocked.CompareExchange(ref _state, (int)GraphState.Active, (int)GraphState.Starting) == (int)GraphState.Starting;
+
+    /// <summary>
+    /// Starting or Active → Draining: no new fop may start on the graph, and <see cref="Idle"/>
+    /// completes when the last fop and hint leave it. False if it was draining or destroyed already.
+    /// </summary>
+    public bool BeginDraining()
+    {
+        while (true)
+        {
+            var s = Volatile.Read(ref _state);
+            if (s is (int)GraphState.Draining or (int)GraphState.Destroyed) return false;
+            // Interlocked: a full fence between the state and the counts it reads (see ExitFop).
+            if (Interlocked.CompareExchange(ref _state, (int)GraphState.Draining, s) != s) continue;
+            SignalIfIdle();
+            return true;
+        }
+    }
 
     /// <summary>Completes when the top reports CHILD_UP (its children can serve).</summary>
     public Task ChildUp => _childUp.Task;
@@ -83,7 +115,29 @@ public sealed partial class Graph
 
     /// <summary>Counts a fop in flight on this graph. Pair with <see cref="ExitFop"/>.</summary>
     public void EnterFop() => Interlocked.Increment(ref _fopsInFlight);
-    public void ExitFop() => Interlocked.Decrement(ref _fopsInFlight);
+
+    public void ExitFop()
+    {
+        // Each side changes its own count with a full fence and then reads the other's, so of a
+        // last exit and a draining start (or a last hint drop) at least one sees the other.
+        if (Interlocked.Decrement(ref _fopsInFlight) == 0 && Volatile.Read(ref _state) >= (int)GraphState.Draining) SignalIfIdle();
+    }
+
+    /// <summary>
+    /// Counts a handle from outside (a node's inode, an open file's fd) that points into this
+    /// graph: a draining graph is not idle while one does. Pair with <see cref="DropHint"/>.
+    /// </summary>
+    public void AddHint() => Interlocked.Increment(ref _hints);
+
+    public void DropHint()
+    {
+        if (Interlocked.Decrement(ref _hints) == 0 && Volatile.Read(ref _state) >= (int)GraphState.Draining) SignalIfIdle();
+    }
+
+    private void SignalIfIdle()
+    {
+        if (Interlocked.Read(ref _fopsInFlight) == 0 && Interlocked.Read(ref _hints) == 0) _idle.TrySetResult();
+    }
 
     public Translator? Find(string name)
     {
@@ -138,7 +192,7 @@ public sealed partial class Graph
     {
         // Once only: retirement and unmount can both reach a graph's end.
         if (Interlocked.Exchange(ref _destroyed, 1) != 0) return;
-        State = GraphState.Destroyed;
+        Volatile.Write(ref _state, (int)GraphState.Destroyed);
         try
         {
             for (int i = Translators.Count - 1; i >= 0; i--)
