@@ -89,12 +89,18 @@ public sealed partial class ReplicateTranslator
                 }
             tctx = LockContext(ctx);
             locked = await LockAsync(tctx, targets, kind, up).ConfigureAwait(false);
-            uint armed = await PreOpAsync(tctx, targets, kind, locked).ConfigureAwait(false);
+            bool optimistic = kind == Pending.Entry && locked == _allMask && _optimisticChangeLog;
+            uint armed = optimistic ? locked : await PreOpAsync(tctx, targets, kind, locked).ConfigureAwait(false);
             if (!HasQuorum(armed)) { Interlocked.Increment(ref _quorumRefusals); await PostOpAsync(tctx, targets, kind, armed, 0).ConfigureAwait(false); return Errno.EROFS; }
             var results = await FanOutAsync(armed, op).ConfigureAwait(false);
             seen?.Invoke(results);
             uint done = Succeeded(results);
-            await PostOpAsync(tctx, targets, kind, armed, done).ConfigureAwait(false);
+            if (optimistic)
+            {
+                Interlocked.Increment(ref _optimisticEntries);
+                await BlameFailedAsync(tctx, targets, kind, done, armed & ~done).ConfigureAwait(false);
+            }
+            else await PostOpAsync(tctx, targets, kind, armed, done).ConfigureAwait(false);
             Blame(targets, done);
             return Outcome(results, armed, done);
         }
@@ -186,6 +192,19 @@ public sealed partial class ReplicateTranslator
             var clear = Pending.Delta(kind, -1);
             await FanOutAsync(armed & done, i => AddToAllAsync(tctx, i, t.Loc, clear, 1u << i)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// After an entry change made without pre-op (optimistic-change-log: every copy was up and
+    /// locked): the copies in <paramref name="done"/> blame those in <paramref name="failed"/>.
+    /// Nothing to write when every copy made it, which is the point.
+    /// </summary>
+    private async ValueTask BlameFailedAsync(FopContext tctx, TxnTarget[] targets, int kind, uint done, uint failed)
+    {
+        if (done == 0 || failed == 0) return;
+        var blame = Pending.Delta(kind, 1);
+        foreach (var t in targets)
+            await FanOutAsync(done, i => AddToAllAsync(tctx, i, t.Loc, blame, failed)).ConfigureAwait(false);
     }
 
     /// <summary>Adds <paramref name="delta"/> on child <paramref name="child"/>'s copy to the counters of every child in <paramref name="of"/>, at once.</summary>

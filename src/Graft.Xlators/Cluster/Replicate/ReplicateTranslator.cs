@@ -30,6 +30,8 @@ public sealed partial class ReplicateTranslator : Translator
         new("quorum-count", OptionKind.Int, "1", "the quorum when quorum-type is fixed") { Min = 1, Max = 32, Runtime = true },
         new("post-op-delay", OptionKind.Time, "1s",
             "how long consecutive writes to a file share one transaction (eager lock, delayed post-op): the window opened by a write ends this long after, or at once on fsync, flush, close or any other change to the file; another client wanting the file waits at most this long. 0: every write is its own transaction") { Min = 0, Max = 60_000, Runtime = true },
+        new("optimistic-change-log", OptionKind.Bool, "on",
+            "namespace changes (create, mkdir, unlink, rename, ...) made while every subvolume is up and locked skip the pre-op and post-op; only a copy that fails the change is blamed, after it. A client that dies between the copies of such a change leaves a name on some copies only: a lookup of the name adds it to the others (never removes one), and `graft heal`, which goes by the counters, does not see it. off: every namespace change counts on every copy first") { Runtime = true },
         new("subvolume-wait", OptionKind.Time, "3s",
             "after the first subvolume is up, how long to wait for the others before telling the graph it is up") { Min = 0, Max = 600_000 },
         new("self-heal", OptionKind.Bool, "on",
@@ -60,6 +62,7 @@ public sealed partial class ReplicateTranslator : Translator
     private long _postOpDelayMs;
     private long _healChunk = 128 << 10;
     private volatile bool _selfHeal = true;
+    private volatile bool _optimisticChangeLog = true;
     private Favourite _favourite;
     private string _domain = "graft.replicate";
     private ILogger _log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
@@ -71,22 +74,24 @@ public sealed partial class ReplicateTranslator : Translator
     private string[] _pendingNames = [];
     private int[] _readsInFlight = [];
 
-    private long _transactions, _preOps, _postOps, _delayedPostOps, _blamed, _readRetries, _quorumRefusals, _gfidMismatches, _splitBrainRefusals;
+    private long _transactions, _optimisticEntries, _namesMerged, _preOps, _postOps, _delayedPostOps, _blamed, _readRetries, _quorumRefusals, _gfidMismatches, _splitBrainRefusals;
 
     /// <summary>For `graft state`: what this translator did on its graph.</summary>
     public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>
     {
-        ["transactions"] = Volatile.Read(ref _transactions), ["preOps"] = Volatile.Read(ref _preOps),
+        ["transactions"] = Volatile.Read(ref _transactions), ["optimisticEntryChanges"] = Volatile.Read(ref _optimisticEntries), ["preOps"] = Volatile.Read(ref _preOps),
         ["postOps"] = Volatile.Read(ref _postOps), ["delayedPostOps"] = Volatile.Read(ref _delayedPostOps),
         ["copiesBlamed"] = Volatile.Read(ref _blamed), ["readRetries"] = Volatile.Read(ref _readRetries),
         ["quorumRefusals"] = Volatile.Read(ref _quorumRefusals), ["gfidMismatches"] = Volatile.Read(ref _gfidMismatches),
-        ["splitBrainRefusals"] = Volatile.Read(ref _splitBrainRefusals),
+        ["splitBrainRefusals"] = Volatile.Read(ref _splitBrainRefusals), ["namesMerged"] = Volatile.Read(ref _namesMerged),
         ["healsDone"] = Volatile.Read(ref _healsDone), ["healsFailed"] = Volatile.Read(ref _healsFailed), ["healedBytes"] = Volatile.Read(ref _healedBytes), ["childrenUp"] = _childrenUp?.Count ?? 0,
     };
 
     /// <summary>Pre-ops written (one per transaction, or per window of consecutive writes).</summary>
     public long PreOps => Volatile.Read(ref _preOps);
     public long DelayedPostOps => Volatile.Read(ref _delayedPostOps);
+    /// <summary>Names added to the copies that lacked them with nothing pending (a namespace change cut off between copies).</summary>
+    public long NamesMerged => Volatile.Read(ref _namesMerged);
 
     public override ValueTask InitAsync(CancellationToken ct)
     {
@@ -112,6 +117,7 @@ public sealed partial class ReplicateTranslator : Translator
         Volatile.Write(ref _postOpDelayMs, options.GetLong("post-op-delay"));
         Volatile.Write(ref _healChunk, options.GetLong("heal-chunk"));
         _selfHeal = options.GetBool("self-heal");
+        _optimisticChangeLog = options.GetBool("optimistic-change-log");
         _favourite = options.GetString("favorite-child-policy") switch { "mtime" => Favourite.Mtime, "size" => Favourite.Size, "majority" => Favourite.Majority, _ => Favourite.None };
     }
 
