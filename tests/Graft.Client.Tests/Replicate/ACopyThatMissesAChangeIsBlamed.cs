@@ -59,8 +59,9 @@ public class ConsecutiveWritesShareOneTransaction
             long before = v.Afr.PreOps;
             for (int i = 0; i < 100; i++) await s.WriteAsync(new byte[100]);
             Assert.Equal(1, v.Afr.PreOps - before);
-            // The window is open: every copy counts the file as pending for every child.
-            Assert.Equal(1, v.Counter(0, "/f", of: 2));
+            // The window is open: every copy counts itself as in the middle of a change, and blames no other.
+            for (int c = 0; c < 3; c++) Assert.Equal(1, v.Counter(c, "/f", of: c));
+            Assert.Equal(0, v.Counter(0, "/f", of: 2));
         }
         Assert.True(v.Clean("/f"), "the post-op did not take the counts off at close");
         Assert.Equal(10_000, new FileInfo(v.On(2, "/f")).Length);
@@ -86,5 +87,53 @@ public class ConsecutiveWritesShareOneTransaction
         var until = DateTime.UtcNow.AddSeconds(10);
         while (!v.Clean("/f") && DateTime.UtcNow < until) await Task.Delay(20);
         Assert.True(v.Clean("/f"), "the delayed post-op never came while the file stayed open");
+    }
+}
+
+/// <summary>
+/// The pre-op counts the change on each copy against that copy itself, and against every child
+/// that is not in the change, before the change is made: a copy whose pre-op failed is blamed on
+/// the others at once, not only at the post-op, so a client that dies in between never leaves it
+/// looking like the good copy.
+/// </summary>
+public class ThePreOpBlamesTheCopiesLeftOut
+{
+    [Fact]
+    public async Task A_copy_whose_pre_op_failed_is_blamed_while_the_window_is_still_open()
+    {
+        await using var v = await ReplicatedVolume.CreateAsync(3, "post-op-delay 10s");
+        await v.Volume.WriteAllBytesAsync("/f", "a"u8.ToArray());
+        await v.FaultAsync(2, "fail xattrop; fail-count 1");
+        await using (var s = await v.Volume.OpenAsync("/f", FileMode.Open))
+        {
+            await s.WriteAsync("b"u8.ToArray());
+            for (int c = 0; c < 2; c++)
+            {
+                Assert.Equal(1, v.Counter(c, "/f", of: c)); // in the middle of a change
+                Assert.Equal(1, v.Counter(c, "/f", of: 2)); // b2 is not in it
+            }
+            Assert.Equal(0, v.Counter(2, "/f", of: 2));
+            Assert.Equal("a"u8.ToArray(), File.ReadAllBytes(v.On(2, "/f")));
+        }
+        for (int c = 0; c < 2; c++)
+        {
+            Assert.Equal(0, v.Counter(c, "/f", of: c));
+            Assert.Equal(1, v.Counter(c, "/f", of: 2));
+        }
+    }
+
+    [Fact]
+    public async Task Writes_acknowledged_in_a_window_its_client_never_closed_are_what_another_client_reads()
+    {
+        await using var v = await ReplicatedVolume.CreateAsync(3, "post-op-delay 60s");
+        var s = await v.Volume.OpenAsync("/f", FileMode.Create);
+        var data = new byte[64 << 10];
+        Random.Shared.NextBytes(data);
+        await s.WriteAsync(data);
+        // As a client that died here leaves them: every copy in the middle of a change, none blamed.
+        for (int c = 0; c < 3; c++) Assert.Equal(1, v.Counter(c, "/f", of: c));
+        var other = await v.OpenClientAsync();
+        Assert.Equal(data, await other.ReadAllBytesAsync("/f"));
+        await s.DisposeAsync();
     }
 }

@@ -59,7 +59,7 @@ public class PendingCountersStayInside
     {
         await using var v = await ReplicatedVolume.CreateAsync(2);
         await v.Volume.WriteAllBytesAsync("/f", new byte[] { 1 });
-        Assert.NotNull(Graft.Client.Tests.Distribute.Xattr.Get(v.On(0, "/f"), Pending.NameFor("b1")));
+        Assert.NotNull(Graft.Client.Tests.Distribute.Xattr.Get(v.On(1, "/f"), Pending.NameFor("b1")));
         Assert.DoesNotContain(await v.Volume.ListXattrAsync("/f"), n => n.StartsWith("trusted.graft.", StringComparison.Ordinal));
         await Errors.ThrowsErrno(Errno.ENODATA, () => v.Volume.GetXattrAsync("/f", Pending.NameFor("b1")));
         await Errors.ThrowsErrno(Errno.EPERM, () => v.Volume.SetXattrAsync("/f", Pending.NameFor("b1"), new byte[Pending.Width]));

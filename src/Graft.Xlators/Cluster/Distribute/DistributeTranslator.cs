@@ -48,14 +48,9 @@ public sealed partial class DistributeTranslator : Translator
 
     private Unhashed _unhashed;
     private long _layoutRefreshMs;
-    private long _subvolumeWaitMs;
     private ILogger _log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
-    // Which children are up; and whether this translator told its parents it is up.
-    private bool[] _up = [];
-    private readonly object _upSync = new();
-    private bool _upSent;
-    private Timer? _waitTimer;
+    private ChildrenUp? _childrenUp;
     private Dictionary<string, int> _indexByName = new(StringComparer.Ordinal);
 
     /// <summary>How many subvolumes (children) this distribute spreads over.</summary>
@@ -83,8 +78,8 @@ public sealed partial class DistributeTranslator : Translator
         foreach (var c in Children)
             if (!names.Add(c.Name)) throw new ArgumentException($"{this}: subvolume '{c.Name}' is named twice");
         _indexByName = Children.Select((c, i) => (c.Name, i)).ToDictionary(p => p.Name, p => p.i, StringComparer.Ordinal);
-        _up = new bool[Children.Count];
-        _subvolumeWaitMs = Options.GetLong("subvolume-wait");
+        _childrenUp = new ChildrenUp(Children, Options.GetLong("subvolume-wait"), NotifyParents,
+            () => LogPartlyUp(_log, Name, string.Join(", ", Children.Where((_, k) => !IsUp(k)).Select(c => c.Name))));
         if (Graph is { } g) _log = g.Loggers.CreateLogger("Graft.Distribute");
         return base.InitAsync(ct);
     }
@@ -100,59 +95,20 @@ public sealed partial class DistributeTranslator : Translator
 
     public override ValueTask FiniAsync()
     {
-        _waitTimer?.Dispose();
+        _childrenUp?.Dispose();
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>
-    /// CHILD_UP goes up once every subvolume is up, or once one is and <c>subvolume-wait</c> has
-    /// passed, so a new graph (a brick added) becomes active with all its bricks connected, and a
-    /// brick that is down does not keep the volume from mounting. CHILD_DOWN goes up when the last
-    /// subvolume goes down.
-    /// </summary>
+    /// <summary>CHILD_UP and CHILD_DOWN of the children: see <see cref="ChildrenUp"/>.</summary>
     public override void Notify(GraphEvent ev, Translator? from)
     {
-        int i = from is null ? -1 : IndexOfChild(from);
-        if (i < 0 || ev is not (GraphEvent.ChildUp or GraphEvent.ChildDown))
-        {
-            base.Notify(ev, from);
-            return;
-        }
-        GraphEvent? send = null;
-        lock (_upSync)
-        {
-            _up[i] = ev == GraphEvent.ChildUp;
-            int up = _up.Count(u => u);
-            if (!_upSent && up == _up.Length) { _upSent = true; send = GraphEvent.ChildUp; }
-            else if (!_upSent && up == 1 && ev == GraphEvent.ChildUp)
-                _waitTimer ??= new Timer(_ => WaitOver(), null, _subvolumeWaitMs, Timeout.Infinite);
-            else if (_upSent && up == 0) { _upSent = false; send = GraphEvent.ChildDown; }
-        }
-        if (send is { } s) NotifyParents(s);
+        if (_childrenUp?.Notify(ev, from) is null or < 0) base.Notify(ev, from);
     }
 
-    private void WaitOver()
-    {
-        lock (_upSync)
-        {
-            if (_upSent || !_up.Any(u => u)) return;
-            _upSent = true;
-        }
-        LogPartlyUp(_log, Name, string.Join(", ", Children.Where((_, k) => !IsUp(k)).Select(c => c.Name)));
-        NotifyParents(GraphEvent.ChildUp);
-    }
-
-    private bool IsUp(int i) { lock (_upSync) return _up[i]; }
+    private bool IsUp(int i) => _childrenUp!.IsUp(i);
 
     /// <summary>Every subvolume is up: only then may a layout be judged incomplete and written again.</summary>
-    private bool IsAllUp() { lock (_upSync) return Array.TrueForAll(_up, u => u); }
-
-    private int IndexOfChild(Translator t)
-    {
-        var c = Children;
-        for (int i = 0; i < c.Count; i++) if (ReferenceEquals(c[i], t)) return i;
-        return -1;
-    }
+    private bool IsAllUp() => _childrenUp!.AllUp;
 
     /// <summary>The index of the subvolume named <paramref name="name"/> (a link pointer's target), or -1.</summary>
     internal int IndexOfName(string name) => _indexByName.TryGetValue(name, out var i) ? i : -1;

@@ -53,7 +53,7 @@ public sealed partial class ReplicateTranslator
         uint bad = Volatile.Read(ref st.Bad);
         if (_selfHeal && !st.SplitBrain && (bad & found) != 0) _ = StartHeal(a.Gfid);
         // A name missing on a copy that is up: its parent's entries need heal there.
-        if (_selfHeal && found != up && !loc.IsNameless && !loc.ParentGfid.IsZero) _ = StartHeal(loc.ParentGfid);
+        if (_selfHeal && found != up && loc.Name is { } name && !loc.ParentGfid.IsZero) _ = HealNameAsync(loc.ParentGfid, name);
         uint good = found & ~bad;
         return good != 0 ? r[BitOperations.TrailingZeroCount(good)].Value : a;
     }

@@ -89,12 +89,18 @@ public sealed partial class ReplicateTranslator
                 }
             tctx = LockContext(ctx);
             locked = await LockAsync(tctx, targets, kind, up).ConfigureAwait(false);
-            uint armed = await PreOpAsync(tctx, targets, kind, locked).ConfigureAwait(false);
+            bool optimistic = kind == Pending.Entry && locked == _allMask && _optimisticChangeLog;
+            uint armed = optimistic ? locked : await PreOpAsync(tctx, targets, kind, locked).ConfigureAwait(false);
             if (!HasQuorum(armed)) { Interlocked.Increment(ref _quorumRefusals); await PostOpAsync(tctx, targets, kind, armed, 0).ConfigureAwait(false); return Errno.EROFS; }
             var results = await FanOutAsync(armed, op).ConfigureAwait(false);
             seen?.Invoke(results);
             uint done = Succeeded(results);
-            await PostOpAsync(tctx, targets, kind, armed, done).ConfigureAwait(false);
+            if (optimistic)
+            {
+                Interlocked.Increment(ref _optimisticEntries);
+                await BlameFailedAsync(tctx, targets, kind, done, armed & ~done).ConfigureAwait(false);
+            }
+            else await PostOpAsync(tctx, targets, kind, armed, done).ConfigureAwait(false);
             Blame(targets, done);
             return Outcome(results, armed, done);
         }
@@ -133,31 +139,72 @@ public sealed partial class ReplicateTranslator
 
     /// <summary>
     /// Pre-op: on every copy in <paramref name="on"/>, +1 on counter <paramref name="kind"/> for
-    /// every child, the ones that are down included (their count is never taken off: they missed
-    /// the change). Returns the children where every target's pre-op landed.
+    /// the copy itself (it is in the middle of a change) and for every child not in the
+    /// transaction (it misses the change; its count is never taken off). One xattrop per copy
+    /// while every child takes part. A copy the pre-op missed is left out, and blamed at once on
+    /// the others, so that a client dying before the post-op never leaves it looking good.
+    /// Returns the children where every target's pre-op landed.
     /// </summary>
+    /// <remarks>
+    /// Counting only itself on each copy (not every child, as before) judges the same after a
+    /// crash: each copy the change reached blames itself, so none of them is a source (the
+    /// biggest is chosen when all do), and a copy it never reached is blamed by the others — and
+    /// it costs a third of the xattrops on three copies (GlusterFS's dirty counter does the same).
+    /// </remarks>
     private async ValueTask<uint> PreOpAsync(FopContext tctx, TxnTarget[] targets, int kind, uint on)
     {
         Interlocked.Increment(ref _preOps);
-        uint armed = on;
+        uint armed = on, absent = _allMask & ~on;
+        var delta = Pending.Delta(kind, 1);
         foreach (var t in targets)
         {
-            var delta = Pending.Delta(kind, 1);
-            var r = await FanOutAsync(on, i => AddToAllAsync(tctx, i, t.Loc, delta, _allMask)).ConfigureAwait(false);
+            var r = await FanOutAsync(on, i => AddToAllAsync(tctx, i, t.Loc, delta, (1u << i) | absent)).ConfigureAwait(false);
             armed &= Succeeded(r);
         }
-        if (armed != on) LogPreOpFailed(_log, Name, targets[0].Loc.ToString(), ChildNames(on & ~armed));
+        if (armed == on) return armed;
+        LogPreOpFailed(_log, Name, targets[0].Loc.ToString(), ChildNames(on & ~armed));
+        uint missed = on & ~armed;
+        foreach (var t in targets)
+        {
+            var r = await FanOutAsync(armed, i => AddToAllAsync(tctx, i, t.Loc, delta, missed)).ConfigureAwait(false);
+            armed &= Succeeded(r);
+        }
         return armed;
     }
 
-    /// <summary>Post-op: on every copy in <paramref name="armed"/>, −1 for each child in <paramref name="done"/>.</summary>
+    /// <summary>
+    /// Post-op: on every copy in <paramref name="armed"/>, +1 for each child that failed the fop
+    /// (in <paramref name="armed"/>, not in <paramref name="done"/>: blamed from now on), then −1
+    /// for the copy itself where it did it. Blame first: a copy that clears itself has said who missed the change.
+    /// </summary>
     private async ValueTask PostOpAsync(FopContext tctx, TxnTarget[] targets, int kind, uint armed, uint done)
     {
         if (done == 0 || armed == 0) return;
         Interlocked.Increment(ref _postOps);
-        var delta = Pending.Delta(kind, -1);
+        uint failed = armed & ~done;
         foreach (var t in targets)
-            await FanOutAsync(armed, i => AddToAllAsync(tctx, i, t.Loc, delta, done)).ConfigureAwait(false);
+        {
+            if (failed != 0)
+            {
+                var blame = Pending.Delta(kind, 1);
+                await FanOutAsync(armed, i => AddToAllAsync(tctx, i, t.Loc, blame, failed & ~(1u << i))).ConfigureAwait(false);
+            }
+            var clear = Pending.Delta(kind, -1);
+            await FanOutAsync(armed & done, i => AddToAllAsync(tctx, i, t.Loc, clear, 1u << i)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// After an entry change made without pre-op (optimistic-change-log: every copy was up and
+    /// locked): the copies in <paramref name="done"/> blame those in <paramref name="failed"/>.
+    /// Nothing to write when every copy made it, which is the point.
+    /// </summary>
+    private async ValueTask BlameFailedAsync(FopContext tctx, TxnTarget[] targets, int kind, uint done, uint failed)
+    {
+        if (done == 0 || failed == 0) return;
+        var blame = Pending.Delta(kind, 1);
+        foreach (var t in targets)
+            await FanOutAsync(done, i => AddToAllAsync(tctx, i, t.Loc, blame, failed)).ConfigureAwait(false);
     }
 
     /// <summary>Adds <paramref name="delta"/> on child <paramref name="child"/>'s copy to the counters of every child in <paramref name="of"/>, at once.</summary>

@@ -27,6 +27,8 @@ internal sealed class WriteWindow(TxnTarget target, FopContext tctx, uint locked
     public Timer? Timer;
     public readonly TaskCompletionSource Drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public readonly TaskCompletionSource Closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>The unlock after the post-op, set before <see cref="Closed"/>: nobody who closed the window waits for it.</summary>
+    public Task Unlocked = Task.CompletedTask;
 }
 
 public sealed partial class ReplicateTranslator
@@ -103,8 +105,9 @@ public sealed partial class ReplicateTranslator
 
     /// <summary>
     /// Ends the open write window of <paramref name="st"/>, if any: waits for its writes in flight,
-    /// takes the count off for every child that got all of them, unlocks, and lets the next
-    /// transaction have the file. A concurrent caller waits for the same close.
+    /// takes the count off for every child that got all of them; then, in the background, unlocks
+    /// and lets the next transaction have the file (a flush or fsync waits for the post-op, never
+    /// for the unlock, as a transaction's caller). A concurrent caller waits for the same close.
     /// </summary>
     private async ValueTask CloseWindowAsync(ReplInode st)
     {
@@ -122,28 +125,44 @@ public sealed partial class ReplicateTranslator
             }
         }
         if (!closer) { await w.Closed.Task.ConfigureAwait(false); return; }
+        bool unlock = false;
         try
         {
             await w.Drained.Task.ConfigureAwait(false);
             w.Timer?.Dispose();
             uint done = w.Armed & ~w.Failed;
-            TxnTarget[] target = [w.Target];
-            await PostOpAsync(w.Ctx, target, Pending.Data, w.Armed, done).ConfigureAwait(false);
+            await PostOpAsync(w.Ctx, [w.Target], Pending.Data, w.Armed, done).ConfigureAwait(false);
             if (w.Writes > 1) Interlocked.Increment(ref _delayedPostOps);
-            await UnlockAsync(w.Ctx, target, Pending.Data, w.Locked).ConfigureAwait(false);
+            unlock = true;
         }
         finally
         {
             lock (st) st.Window = null;
-            _windows.TryRemove(w, out _);
-            st.Mutex.Release();
+            w.Unlocked = FinishWindowAsync(w, unlock);
             w.Closed.TrySetResult();
         }
     }
 
-    /// <summary>The graph is going down: every open window's post-op is done first.</summary>
+    /// <summary>Unlocks a closed window on the bricks (unless its post-op failed), then gives the file's mutex back.</summary>
+    private async Task FinishWindowAsync(WriteWindow w, bool unlock)
+    {
+        try { if (unlock) await UnlockAsync(w.Ctx, [w.Target], Pending.Data, w.Locked).ConfigureAwait(false); }
+        catch (Exception e) { Graph?.ReportError(this, "unlock failed", e); }
+        finally
+        {
+            _windows.TryRemove(w, out _);
+            w.Target.State.Mutex.Release();
+        }
+    }
+
+    /// <summary>The graph is going down: every open window's post-op and unlock are done first.</summary>
     private async ValueTask CloseAllWindowsAsync()
     {
-        foreach (var w in _windows.Keys) await CloseWindowAsync(w.Target.State).ConfigureAwait(false);
+        foreach (var w in _windows.Keys)
+        {
+            await CloseWindowAsync(w.Target.State).ConfigureAwait(false);
+            await w.Closed.Task.ConfigureAwait(false);
+            await w.Unlocked.ConfigureAwait(false);
+        }
     }
 }

@@ -30,6 +30,8 @@ public sealed partial class ReplicateTranslator : Translator
         new("quorum-count", OptionKind.Int, "1", "the quorum when quorum-type is fixed") { Min = 1, Max = 32, Runtime = true },
         new("post-op-delay", OptionKind.Time, "1s",
             "how long consecutive writes to a file share one transaction (eager lock, delayed post-op): the window opened by a write ends this long after, or at once on fsync, flush, close or any other change to the file; another client wanting the file waits at most this long. 0: every write is its own transaction") { Min = 0, Max = 60_000, Runtime = true },
+        new("optimistic-change-log", OptionKind.Bool, "on",
+            "namespace changes (create, mkdir, unlink, rename, ...) made while every subvolume is up and locked skip the pre-op and post-op; only a copy that fails the change is blamed, after it. A client that dies between the copies of such a change leaves a name on some copies only: a lookup of the name adds it to the others (never removes one), and `graft heal`, which goes by the counters, does not see it. off: every namespace change counts on every copy first") { Runtime = true },
         new("subvolume-wait", OptionKind.Time, "3s",
             "after the first subvolume is up, how long to wait for the others before telling the graph it is up") { Min = 0, Max = 600_000 },
         new("self-heal", OptionKind.Bool, "on",
@@ -60,37 +62,36 @@ public sealed partial class ReplicateTranslator : Translator
     private long _postOpDelayMs;
     private long _healChunk = 128 << 10;
     private volatile bool _selfHeal = true;
+    private volatile bool _optimisticChangeLog = true;
     private Favourite _favourite;
-    private long _subvolumeWaitMs;
     private string _domain = "graft.replicate";
     private ILogger _log = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
-    // Bit i set: child i is up (CHILD_UP seen, no CHILD_DOWN since). A child that answers ENOTCONN
+    // Which children are up (CHILD_UP seen, no CHILD_DOWN since). A child that answers ENOTCONN
     // while up only fails that call: its own CHILD_DOWN says when it is gone.
-    private int _upMask;
-    private readonly object _upSync = new();
-    private bool _upSent;
-    private Timer? _waitTimer;
+    private ChildrenUp? _childrenUp;
     private uint _allMask;
     private string[] _pendingNames = [];
     private int[] _readsInFlight = [];
 
-    private long _transactions, _preOps, _postOps, _delayedPostOps, _blamed, _readRetries, _quorumRefusals, _gfidMismatches, _splitBrainRefusals;
+    private long _transactions, _optimisticEntries, _namesMerged, _preOps, _postOps, _delayedPostOps, _blamed, _readRetries, _quorumRefusals, _gfidMismatches, _splitBrainRefusals;
 
     /// <summary>For `graft state`: what this translator did on its graph.</summary>
     public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>
     {
-        ["transactions"] = Volatile.Read(ref _transactions), ["preOps"] = Volatile.Read(ref _preOps),
+        ["transactions"] = Volatile.Read(ref _transactions), ["optimisticEntryChanges"] = Volatile.Read(ref _optimisticEntries), ["preOps"] = Volatile.Read(ref _preOps),
         ["postOps"] = Volatile.Read(ref _postOps), ["delayedPostOps"] = Volatile.Read(ref _delayedPostOps),
         ["copiesBlamed"] = Volatile.Read(ref _blamed), ["readRetries"] = Volatile.Read(ref _readRetries),
         ["quorumRefusals"] = Volatile.Read(ref _quorumRefusals), ["gfidMismatches"] = Volatile.Read(ref _gfidMismatches),
-        ["splitBrainRefusals"] = Volatile.Read(ref _splitBrainRefusals),
-        ["healsDone"] = Volatile.Read(ref _healsDone), ["healsFailed"] = Volatile.Read(ref _healsFailed), ["healedBytes"] = Volatile.Read(ref _healedBytes), ["childrenUp"] = BitOperations.PopCount((uint)Volatile.Read(ref _upMask)),
+        ["splitBrainRefusals"] = Volatile.Read(ref _splitBrainRefusals), ["namesMerged"] = Volatile.Read(ref _namesMerged),
+        ["healsDone"] = Volatile.Read(ref _healsDone), ["healsFailed"] = Volatile.Read(ref _healsFailed), ["healedBytes"] = Volatile.Read(ref _healedBytes), ["childrenUp"] = _childrenUp?.Count ?? 0,
     };
 
     /// <summary>Pre-ops written (one per transaction, or per window of consecutive writes).</summary>
     public long PreOps => Volatile.Read(ref _preOps);
     public long DelayedPostOps => Volatile.Read(ref _delayedPostOps);
+    /// <summary>Names added to the copies that lacked them with nothing pending (a namespace change cut off between copies).</summary>
+    public long NamesMerged => Volatile.Read(ref _namesMerged);
 
     public override ValueTask InitAsync(CancellationToken ct)
     {
@@ -100,7 +101,7 @@ public sealed partial class ReplicateTranslator : Translator
         _allMask = Children.Count == 32 ? uint.MaxValue : (1u << Children.Count) - 1;
         _pendingNames = Children.Select(c => Pending.NameFor(c.Name)).ToArray();
         _readsInFlight = new int[Children.Count];
-        _subvolumeWaitMs = Options.GetLong("subvolume-wait");
+        _childrenUp = new ChildrenUp(Children, Options.GetLong("subvolume-wait"), NotifyParents);
         _domain = Options.GetString("lock-domain");
         if (Graph is { } g) _log = g.Loggers.CreateLogger("Graft.Replicate");
         return base.InitAsync(ct);
@@ -116,12 +117,13 @@ public sealed partial class ReplicateTranslator : Translator
         Volatile.Write(ref _postOpDelayMs, options.GetLong("post-op-delay"));
         Volatile.Write(ref _healChunk, options.GetLong("heal-chunk"));
         _selfHeal = options.GetBool("self-heal");
+        _optimisticChangeLog = options.GetBool("optimistic-change-log");
         _favourite = options.GetString("favorite-child-policy") switch { "mtime" => Favourite.Mtime, "size" => Favourite.Size, "majority" => Favourite.Majority, _ => Favourite.None };
     }
 
     public override ValueTask FiniAsync()
     {
-        _waitTimer?.Dispose();
+        _childrenUp?.Dispose();
         return ValueTask.CompletedTask;
     }
 
@@ -129,45 +131,18 @@ public sealed partial class ReplicateTranslator : Translator
     protected override async ValueTask DrainAsync() => await CloseAllWindowsAsync().ConfigureAwait(false);
 
     /// <summary>
-    /// CHILD_UP goes up once every subvolume is up, or once one is and subvolume-wait has passed
-    /// (a brick that is down must not keep the volume from mounting); CHILD_DOWN when the last
-    /// subvolume goes down. A child's own up/down is tracked for quorum and read choice.
+    /// CHILD_UP and CHILD_DOWN of the children (see <see cref="ChildrenUp"/>); a child's own up/down
+    /// is what quorum and the read choice go by.
     /// </summary>
     public override void Notify(GraphEvent ev, Translator? from)
     {
-        int i = from is null ? -1 : IndexOfChild(from);
-        if (i < 0 || ev is not (GraphEvent.ChildUp or GraphEvent.ChildDown))
-        {
-            base.Notify(ev, from);
-            return;
-        }
-        GraphEvent? send = null;
-        lock (_upSync)
-        {
-            int mask = ev == GraphEvent.ChildUp ? _upMask | (1 << i) : _upMask & ~(1 << i);
-            Volatile.Write(ref _upMask, mask);
-            int up = BitOperations.PopCount((uint)mask);
-            if (!_upSent && up == Children.Count) { _upSent = true; send = GraphEvent.ChildUp; }
-            else if (!_upSent && up == 1 && ev == GraphEvent.ChildUp)
-                _waitTimer ??= new Timer(_ => WaitOver(), null, _subvolumeWaitMs, Timeout.Infinite);
-            else if (_upSent && up == 0) { _upSent = false; send = GraphEvent.ChildDown; }
-        }
-        if (ev == GraphEvent.ChildDown) LogChildDown(_log, Name, Children[i].Name);
-        if (send is { } s) NotifyParents(s);
-    }
-
-    private void WaitOver()
-    {
-        lock (_upSync)
-        {
-            if (_upSent || Volatile.Read(ref _upMask) == 0) return;
-            _upSent = true;
-        }
-        NotifyParents(GraphEvent.ChildUp);
+        int i = _childrenUp?.Notify(ev, from) ?? -1;
+        if (i < 0) base.Notify(ev, from);
+        else if (ev == GraphEvent.ChildDown) LogChildDown(_log, Name, Children[i].Name);
     }
 
     /// <summary>Children that are up, as a mask.</summary>
-    internal uint UpMask => (uint)Volatile.Read(ref _upMask);
+    internal uint UpMask => _childrenUp?.Mask ?? 0;
 
     /// <summary>How many children must be up and commit a change (quorum-type).</summary>
     internal int Quorum => _quorumType switch
@@ -186,13 +161,6 @@ public sealed partial class ReplicateTranslator : Translator
         int n = BitOperations.PopCount(mask);
         if (_quorumType == QuorumType.Auto && Children.Count % 2 == 0 && n == Children.Count / 2) return (mask & 1) != 0;
         return n >= Quorum;
-    }
-
-    private int IndexOfChild(Translator t)
-    {
-        var c = Children;
-        for (int i = 0; i < c.Count; i++) if (ReferenceEquals(c[i], t)) return i;
-        return -1;
     }
 
     /// <summary>The mount's trusted identity for internal work (pending counters, locks, heals) done on behalf of <paramref name="ctx"/>'s call.</summary>
