@@ -123,6 +123,35 @@ public class ThePreOpBlamesTheCopiesLeftOut
     }
 
     [Fact]
+    public async Task A_copy_that_was_down_while_a_window_its_client_never_closed_took_writes_is_healed_not_trusted()
+    {
+        // self-heal off: the heal under test is the one the test starts.
+        await using var v = await ReplicatedVolume.CreateAsync(3, "post-op-delay 60s; self-heal off");
+        await v.Volume.WriteAllBytesAsync("/f", "old"u8.ToArray());
+        await v.TakeDownAsync(2);
+        var s = await v.Volume.OpenAsync("/f", FileMode.Open);
+        await s.WriteAsync("new"u8.ToArray());
+        // As a client that died here leaves them: b0 and b1 in the middle of the change and blaming b2,
+        // b2 (down through all of it) knowing nothing.
+        for (int c = 0; c < 2; c++)
+        {
+            Assert.Equal(1, v.Counter(c, "/f", of: c));
+            Assert.Equal(1, v.Counter(c, "/f", of: 2));
+        }
+        for (int j = 0; j < 3; j++) Assert.Equal(0, v.Counter(2, "/f", of: j));
+        Assert.Equal("old", File.ReadAllText(v.On(2, "/f")));
+        await v.BringBackAsync(2);
+
+        var fresh = await v.OpenClientAsync();
+        var gfid = (await fresh.ListDirectoryAsync("/")).Single(e => e.Name == "f").Gfid;
+        var afr = (ReplicateTranslator)fresh.Session.ActiveGraph.Top;
+        Assert.Equal(HealOutcome.Healed, await afr.HealAsync(gfid));
+        for (int c = 0; c < 3; c++) Assert.Equal("new", File.ReadAllText(v.On(c, "/f")));
+        Assert.Equal("new"u8.ToArray(), await fresh.ReadAllBytesAsync("/f"));
+        await s.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Writes_acknowledged_in_a_window_its_client_never_closed_are_what_another_client_reads()
     {
         await using var v = await ReplicatedVolume.CreateAsync(3, "post-op-delay 60s");

@@ -24,11 +24,11 @@ public class SplitBrainAnswersEio
     [Fact]
     public async Task Copies_that_all_blame_themselves_are_read_from_the_biggest()
     {
-        // What a client that died with a write window open leaves: every copy counts every child.
+        // What a client that died with a write window open over every copy leaves: each copy counts itself.
         await using var v = await ReplicatedVolume.CreateAsync(2, "read-policy first-up");
         await v.Volume.WriteAllBytesAsync("/f", "ab"u8.ToArray());
         File.WriteAllText(v.On(1, "/f"), "abcd");
-        for (int i = 0; i < 2; i++) for (int j = 0; j < 2; j++) v.SetCounter(i, "/f", of: j, Pending.Data, 1);
+        for (int i = 0; i < 2; i++) v.SetCounter(i, "/f", of: i, Pending.Data, 1);
         var fresh = await v.OpenClientAsync();
         Assert.Equal("abcd"u8.ToArray(), await fresh.ReadAllBytesAsync("/f"));
     }

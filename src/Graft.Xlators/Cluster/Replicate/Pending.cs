@@ -36,8 +36,8 @@ public static class Pending
 
 /// <summary>
 /// What the copies' counters of one kind say about an object: <see cref="Sources"/> (copies no
-/// trustworthy copy blames: read from them, heal from them), <see cref="Sinks"/> (copies that need
-/// heal), or a split brain (copies that each trust themselves blame each other, and none is clear).
+/// other copy blames: read from them, heal from them), <see cref="Sinks"/> (copies that need
+/// heal), or a split brain (every copy blamed by another).
 /// </summary>
 /// <param name="Answered">copies whose counters were read.</param>
 public readonly record struct Verdict(uint Answered, uint Sources, uint Sinks, bool SplitBrain, bool AllSuspect)
@@ -47,31 +47,33 @@ public readonly record struct Verdict(uint Answered, uint Sources, uint Sinks, b
     /// <summary>
     /// Judges matrix <paramref name="m"/> (m[i][j]: copy i's counter for child j). A copy that
     /// blames itself (m[i][i] &gt; 0) was in the middle of a change when it was last written (the
-    /// client died between pre-op and post-op): its word counts for nothing. Among the others, the
-    /// ones no other such copy blames are the sources. When every copy blames itself no copy is
-    /// known good: <see cref="AllSuspect"/>, and the caller picks one (the biggest, as a write that
-    /// landed anywhere made it at least that big).
+    /// client died between pre-op and post-op, or its window is still open): it is *dirty*, and may
+    /// or may not hold that change. Its blame of another copy still counts: the pre-op writes it for
+    /// the copies left out of the change (down, not locked), so a copy that was down while the others
+    /// took acknowledged writes is a sink even though its own counters are clean. The sources are the
+    /// copies no other copy blames, the clean ones among them first; when every such copy is dirty,
+    /// <see cref="AllSuspect"/> is set and the caller picks among <see cref="Sources"/> (the biggest,
+    /// as a write that landed anywhere made it at least that big). When every copy is blamed by
+    /// another, it is a split brain.
     /// </summary>
     public static Verdict Judge(long[][] m, uint answered)
     {
         int n = m.Length;
-        uint wise = 0, accused = 0, blamedAtAll = 0;
-        for (int i = 0; i < n; i++)
-            if ((answered & (1u << i)) != 0 && m[i][i] <= 0) wise |= 1u << i;
+        uint dirty = 0, accused = 0;
         for (int i = 0; i < n; i++)
         {
             if ((answered & (1u << i)) == 0) continue;
             for (int j = 0; j < n; j++)
-            {
-                if (m[i][j] <= 0) continue;
-                blamedAtAll |= 1u << j;
-                if (i != j && (wise & (1u << i)) != 0) accused |= 1u << j;
-            }
+                if (m[i][j] > 0)
+                {
+                    if (i == j) dirty |= 1u << i;
+                    else accused |= 1u << j;
+                }
         }
-        if (blamedAtAll == 0) return new(answered, answered, 0, false, false);
-        if (wise == 0) return new(answered, 0, answered, false, true);
-        uint sources = wise & ~accused;
-        if (sources == 0) return new(answered, 0, answered, true, false);
-        return new(answered, sources, answered & ~sources, false, false);
+        uint candidates = answered & ~accused;
+        if (candidates == 0) return answered == 0 ? new(0, 0, 0, false, false) : new(answered, 0, answered, true, false);
+        uint sources = candidates & ~dirty;
+        if (sources != 0) return new(answered, sources, answered & ~sources, false, false);
+        return new(answered, candidates, answered & ~candidates, false, true);
     }
 }

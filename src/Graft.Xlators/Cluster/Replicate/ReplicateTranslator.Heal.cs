@@ -232,8 +232,8 @@ public sealed partial class ReplicateTranslator
                 continue;
             }
             any = true;
-            merge |= kind == Pending.Entry && v.AllSuspect;
-            uint src = v.AllSuspect ? Biggest(answered, iatts) : v.Sources;
+            merge |= kind == Pending.Entry && v.AllSuspect && v.Sources == answered;
+            uint src = v.AllSuspect ? Biggest(v.Sources, iatts) : v.Sources;
             if (v.SplitBrain) { split = true; continue; }
             sources &= src;
             sinks |= answered & ~src;

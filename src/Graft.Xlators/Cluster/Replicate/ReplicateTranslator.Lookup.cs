@@ -82,7 +82,7 @@ public sealed partial class ReplicateTranslator
             var m = new long[n][];
             for (int i = 0; i < n; i++) m[i] = got[i].Ok ? got[i].Value[kind] : new long[n];
             var v = Verdict.Judge(m, answered);
-            if (v.AllSuspect) bad |= answered & ~Biggest(answered, iatts);
+            if (v.AllSuspect) bad |= answered & ~Biggest(v.Sources, iatts);
             else
             {
                 bad |= v.Sinks;
