@@ -102,3 +102,30 @@ public class SplitBrainResolution
         Assert.Equal("same"u8.ToArray(), await (await v.OpenClientAsync()).ReadAllBytesAsync("/f"));
     }
 }
+
+/// <summary>
+/// A name removed while a copy was down is still on that copy when it comes back; until the directory is
+/// healed, a lookup answers what the copies the directory does not blame say (ENOENT), not the stale copy.
+/// </summary>
+public class ANameOnlyABlamedCopyStillHasIsGone
+{
+    [Fact]
+    public async Task Unlinked_and_renamed_names_stay_gone_before_the_heal()
+    {
+        // self-heal off: nothing repairs the copy behind the test's back.
+        await using var v = await ReplicatedVolume.CreateAsync(3, "self-heal off");
+        await v.Volume.WriteAllBytesAsync("/gone", "x"u8.ToArray());
+        await v.Volume.WriteAllBytesAsync("/old", "y"u8.ToArray());
+        await v.TakeDownAsync(1);
+        await v.Volume.DeleteFileAsync("/gone");
+        await v.Volume.RenameAsync("/old", "/renamed");
+        await v.BringBackAsync(1);
+        Assert.True(File.Exists(v.On(1, "/gone")), "the copy that was down still has the name");
+
+        var fresh = await v.OpenClientAsync();
+        await Errors.ThrowsErrno(Errno.ENOENT, () => fresh.StatAsync("/gone"));
+        await Errors.ThrowsErrno(Errno.ENOENT, () => fresh.StatAsync("/old"));
+        Assert.Equal("y"u8.ToArray(), await fresh.ReadAllBytesAsync("/renamed"));
+        await Errors.ThrowsErrno(Errno.ENOENT, () => v.Volume.StatAsync("/gone"));
+    }
+}

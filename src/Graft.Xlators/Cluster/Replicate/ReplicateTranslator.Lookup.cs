@@ -27,6 +27,11 @@ public sealed partial class ReplicateTranslator
             for (int i = 0; i < r.Length; i++) if ((up & (1u << i)) != 0 && r[i].Error == Errno.ENOENT) return Errno.ENOENT;
             return FirstOk(r, up);
         }
+        if (found != up && !loc.ParentGfid.IsZero && await OnlyOnBlamedCopiesAsync(ctx, loc, r, up, found).ConfigureAwait(false))
+        {
+            if (_selfHeal) _ = StartHeal(loc.ParentGfid);
+            return Errno.ENOENT;
+        }
         int first = BitOperations.TrailingZeroCount(found);
         var a = r[first].Value;
         bool differ = false;
@@ -56,6 +61,26 @@ public sealed partial class ReplicateTranslator
         if (_selfHeal && found != up && loc.Name is { } name && !loc.ParentGfid.IsZero) _ = HealNameAsync(loc.ParentGfid, name);
         uint good = found & ~bad;
         return good != 0 ? r[BitOperations.TrailingZeroCount(good)].Value : a;
+    }
+
+    /// <summary>
+    /// Whether a name that some copies have and others (up) lack is had only by copies its directory
+    /// blames: names they missed the removal or rename of while they were down. The copies that
+    /// answered ENOENT are right, until the directory's heal has made them agree. The directory is
+    /// judged here if this client has no verdict on it yet (the root is never looked up).
+    /// </summary>
+    private async ValueTask<bool> OnlyOnBlamedCopiesAsync(FopContext ctx, Loc loc, Result<Iatt>[] r, uint up, uint found)
+    {
+        var parent = loc.Parent is { } p && p.Gfid == loc.ParentGfid ? p : Graph?.Inodes.Find(loc.ParentGfid);
+        var pst = parent is not null ? StateOf(parent) : _fresh.GetValueOrDefault(loc.ParentGfid) ?? new ReplInode();
+        if (!pst.Judged)
+        {
+            await JudgeAsync(Trusted(ctx), Loc.Nameless(loc.ParentGfid), pst, up, null).ConfigureAwait(false);
+            if (parent is null) Remember(loc.ParentGfid, pst);
+        }
+        uint bad = Volatile.Read(ref pst.Bad), lacking = 0;
+        for (int i = 0; i < r.Length; i++) if ((up & (1u << i)) != 0 && r[i].Error == Errno.ENOENT) lacking |= 1u << i;
+        return (found & ~bad) == 0 && (lacking & ~bad) != 0;
     }
 
     private void Remember(Gfid gfid, ReplInode st)
