@@ -49,10 +49,10 @@ public sealed class StatusOfADeadDaemonsBricks(EtcdCluster etcd) : IClassFixture
             await Until(d1, b => b[1]!["online"]!.GetValue<bool>() && b[1]!["daemon"]!.GetValue<string>() == "up", "daemon 2's brick online again");
             Assert.Equal(brick2, (await d1.StatusAsync("v"))["bricks"]![1]!["pid"]!.GetValue<int>());
         }
-        catch (Exception)
+        catch (Exception e)
         {
-            Console.Error.WriteLine("== daemon 1\n" + d1.Log + "\n== daemon 2\n" + d2.Log);
-            throw;
+            // In the failure message: the test runner does not show what a test writes to stderr.
+            throw new Xunit.Sdk.XunitException($"{e.Message}\n== daemon 1\n{d1.Log}\n== daemon 2\n{d2.Log}", e);
         }
         try { Directory.Delete(home, true); } catch (IOException) { }
     }
