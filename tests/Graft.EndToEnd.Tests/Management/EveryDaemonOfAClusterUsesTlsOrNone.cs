@@ -12,6 +12,8 @@ namespace Graft.EndToEnd.Tests.Management;
 /// its host is the pool's only one, when it switches the cluster and restarts its bricks with the new
 /// settings (a brick running with the old ones is stopped, not left holding the port).
 /// </summary>
+// Not beside the other etcd daemon tests: each runs daemons for hosts 127.0.0.1-3 and kills and restarts them.
+[Collection("etcd daemons")]
 public sealed class EveryDaemonOfAClusterUsesTlsOrNone(EtcdCluster etcd) : IClassFixture<EtcdCluster>
 {
     private static string[] Tls(TestCertificates c) => ["--tls-cert", c.Node.Cert, "--tls-key", c.Node.Key, "--tls-ca", c.Ca];

@@ -10,6 +10,8 @@ namespace Graft.EndToEnd.Tests.Management;
 /// daemon holding the jobs lease, whichever took the command; when that daemon dies, the other takes the
 /// lease and runs the next sweep.
 /// </summary>
+// Not beside the other etcd daemon tests: each runs daemons for hosts 127.0.0.1-3 and kills and restarts them.
+[Collection("etcd daemons")]
 public sealed class HealSweepsRunOnceByTheLeader(EtcdCluster etcd) : IClassFixture<EtcdCluster>
 {
     static int Sweeps(DaemonProcess d) => Regex.Count(d.Log, "heal sweep of volume v started");

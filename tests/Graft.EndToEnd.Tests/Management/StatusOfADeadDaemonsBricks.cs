@@ -11,6 +11,8 @@ namespace Graft.EndToEnd.Tests.Management;
 /// daemon "down" (? in the table) within the store's presence lease, and true again once the daemon is
 /// back. Two daemons on 127.0.0.1/2 sharing etcd: the multi-node case, where another daemon answers.
 /// </summary>
+// Not beside the other etcd daemon tests: each runs daemons for hosts 127.0.0.1-3 and kills and restarts them.
+[Collection("etcd daemons")]
 public sealed class StatusOfADeadDaemonsBricks(EtcdCluster etcd) : IClassFixture<EtcdCluster>
 {
     /// <summary>The presence lease is 5 s; this leaves room for a loaded machine.</summary>

@@ -22,6 +22,8 @@ internal sealed class EtcdMountFactAttribute : FactAttribute
 /// subscribed to daemon 1 follows changes made on daemon 3, keeps serving and following through a backup
 /// server when daemon 1 is killed, and a killed etcd member changes nothing.
 /// </summary>
+// Not beside the other etcd daemon tests: each runs daemons for hosts 127.0.0.1-3 and kills and restarts them.
+[Collection("etcd daemons")]
 public sealed class ThreeDaemonsShareEtcd(EtcdCluster etcd) : IClassFixture<EtcdCluster>
 {
     static readonly TimeSpan Reach = TimeSpan.FromSeconds(5);
