@@ -12,7 +12,8 @@ namespace Graft.Xlators.Protocol.Server;
 // auth-allow; the brick must have room for it (max-connections, and max-connections-per-address so
 // one client cannot take them all); it must speak the brick's transport (TLS or plaintext). Each
 // refusal is a plaintext Welcome with an errno and a reason when we can still send one, then a
-// close; each is counted and logged with its count. Out of descriptors, the loop backs off.
+// close; each is counted and logged with its count. Short of descriptors, the loop backs off and
+// hands its reserve back to the process (DescriptorReserve).
 public sealed partial class ProtocolServer
 {
     /// <summary>Why a connection was turned away. Counted; see <see cref="Refused"/>.</summary>
@@ -65,7 +66,13 @@ public sealed partial class ProtocolServer
         _maxConnections = Options.GetInt("max-connections");
         _maxPerAddress = Options.GetInt("max-connections-per-address");
         _acceptMaxBackoffMs = Options.GetLong("accept-max-backoff");
+        int reserve = Options.GetInt("accept-fd-reserve");
+        _fdReserve = reserve > 0 ? new DescriptorReserve(reserve) : null;
     }
+
+    private DescriptorReserve? _fdReserve;
+    // Beyond the reserve: one for the connection accept takes, one still free after it.
+    private const int SpareForAccept = 2;
 
     private async Task AcceptLoopAsync()
     {
@@ -73,24 +80,35 @@ public sealed partial class ProtocolServer
         long backoffMs = 0;
         while (!_stop.IsCancellationRequested)
         {
-            Socket s;
-            try { s = await listener.AcceptAsync(_stop.Token).ConfigureAwait(false); }
-            catch (OperationCanceledException) { break; }
-            catch (ObjectDisposedException) { break; }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+            string? shortOf = null;
+            if (_fdReserve is { } reserve && !reserve.TryEnsure(SpareForAccept))
+                shortOf = $"fewer than {SpareForAccept} file descriptors free beyond the accept reserve of {reserve.Size}";
+            else
             {
-                // EMFILE/ENFILE (or no memory): the connection stays in the backlog and accept would
-                // fail again at once; spinning on it would take a core and flood the log. Wait, longer
-                // each time, for descriptors to come back.
-                backoffMs = Math.Clamp(backoffMs * 2, FirstBackoffMs, _acceptMaxBackoffMs);
-                _log.AcceptBackingOff(e.SocketErrorCode, backoffMs, Interlocked.Increment(ref _acceptBackoffs));
-                try { await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _stop.Token).ConfigureAwait(false); }
+                try
+                {
+                    var s = await listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+                    backoffMs = 0;
+                    Admit(s);
+                    continue;
+                }
                 catch (OperationCanceledException) { break; }
-                continue;
+                catch (ObjectDisposedException) { break; }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+                {
+                    // EMFILE/ENFILE (or no memory), though the probe found room: something else took it.
+                    _fdReserve?.Release();
+                    shortOf = "accept failed: " + e.SocketErrorCode;
+                }
+                catch (SocketException e) { _log.AcceptFailed(e.SocketErrorCode); continue; }
             }
-            catch (SocketException e) { _log.AcceptFailed(e.SocketErrorCode); continue; }
-            backoffMs = 0;
-            Admit(s);
+            // Short of descriptors the connection stays in the backlog and accept would fail again
+            // at once; spinning on it would take a core and flood the log. Wait, longer each time,
+            // for descriptors to come back, the reserve handed back to the process meanwhile.
+            backoffMs = Math.Clamp(backoffMs * 2, FirstBackoffMs, _acceptMaxBackoffMs);
+            _log.AcceptBackingOff(shortOf, backoffMs, Interlocked.Increment(ref _acceptBackoffs));
+            try { await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _stop.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { break; }
         }
     }
 

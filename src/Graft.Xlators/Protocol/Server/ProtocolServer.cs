@@ -35,6 +35,7 @@ public sealed partial class ProtocolServer : Translator
         new("max-connections", OptionKind.Int, "1024", "connections served at once; more are refused at accept (EAGAIN)") { Min = 1, Max = 1 << 20 },
         new("max-connections-per-address", OptionKind.Int, "64", "connections from one client address at once; more are refused at accept (EAGAIN)") { Min = 1, Max = 1 << 20 },
         new("accept-max-backoff", OptionKind.Time, "1s", "longest pause of the accept loop while the process is out of file descriptors (EMFILE/ENFILE)") { Min = 10 },
+        new("accept-fd-reserve", OptionKind.Int, "16", "file descriptors the accept loop holds back for the rest of the process: it accepts only while these and two more are free, and hands them back while the process is short (0: no reserve)") { Min = 0, Max = 4096 },
         // Limits on what one client may hold here (ProtocolServer.Limits.cs, docs/wire-protocol.md).
         new("max-requests-in-service", OptionKind.Int, "1024", "requests one connection may have in service at once (blocking lock waits are not counted); more wait in its backlog") { Min = 1, Max = 1 << 20 },
         new("max-request-backlog", OptionKind.Size, "16MB", "memory of requests read from one connection but not yet in service; past it the connection is not read until there is room again (pings, cancels and goodbyes are answered until then)") { Min = 64 << 10, Max = 1L << 32 },
@@ -244,6 +245,7 @@ public sealed partial class ProtocolServer : Translator
         DisposeMetrics();
         _listener?.Dispose();
         if (_acceptLoop is { } a) await a.ConfigureAwait(false);
+        _fdReserve?.Dispose();   // after the loop: it takes the reserve again before each accept
         List<ServerConnection> conns;
         List<ClientSession> sessions;
         lock (_sessions)

@@ -9,8 +9,8 @@ internal static partial class ServerLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "refusing {Peer}: {Why} ({Count} so far)")]
     public static partial void RefusingCounted(this ILogger log, string peer, string why, long count);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "accept failed: {Error} (out of file descriptors?); pausing accepts for {DelayMs} ms ({Count} pauses so far)")]
-    public static partial void AcceptBackingOff(this ILogger log, System.Net.Sockets.SocketError error, long delayMs, long count);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "out of file descriptors ({Why}); pausing accepts for {DelayMs} ms ({Count} pauses so far)")]
+    public static partial void AcceptBackingOff(this ILogger log, string why, long delayMs, long count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "client {Peer} ({Key}) is {Principal}, {Trust}")]
     public static partial void Trust(this ILogger log, string peer, string key, string principal, string trust);
