@@ -115,8 +115,7 @@ public sealed partial class ManagementDaemon
         }
         catch (OperationCanceledException)
         {
-            p.Kill(entireProcessTree: true);
-            await p.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            await KillAsync(p).ConfigureAwait(false);
             return ct.IsCancellationRequested ? new HealRun(null, null, "", Stopped: true) : new HealRun(null, null, $"no answer within {bound.TotalSeconds:0}s");
         }
         var errors = (await errTask.ConfigureAwait(false)).Trim();

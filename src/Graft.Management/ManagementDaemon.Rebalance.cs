@@ -41,12 +41,23 @@ public sealed partial class ManagementDaemon
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
             catch (OperationCanceledException) { LogLeadLost(_log, Self); }
             catch (StoreUnavailableException e) { LogJobsFailed(_log, e.Message); }
+            catch (Exception e) when (e is JsonException or IOException or InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // A record this version cannot read, a child that cannot start: this leadership's work
+                // ends, the daemon does not stop leading for good. The next turn reads the store afresh.
+                LogJobsFailed(_log, e.GetType().Name + ": " + e.Message);
+            }
             try { await Task.Delay(500, ct).ConfigureAwait(false); } catch (OperationCanceledException) { return; }
         }
     }
 
     private async Task JobsWhileLeadingAsync(CancellationToken ct)
     {
+        // A job left "running" by a leader that went away (its child was killed with its leadership)
+        // runs again: rebalance and fix-layout pick up where the last run stopped.
+        foreach (var e in await _store.ListAsync("rebalance/", ct).ConfigureAwait(false))
+            if (JsonSerializer.Deserialize<RebalanceStatus>(e.Value, Volume.Json) is { State: "running" } abandoned)
+                await PutJobAsync(abandoned with { State = "requested", UpdatedUnixMs = Now }, ct).ConfigureAwait(false);
         while (true)
         {
             foreach (var e in await _store.ListAsync("rebalance/", ct).ConfigureAwait(false))
@@ -104,29 +115,45 @@ public sealed partial class ManagementDaemon
         var outTask = p.StandardOutput.ReadToEndAsync(ct);
         var errTask = p.StandardError.ReadToEndAsync(ct);
         string state;
-        while (true)
+        try
         {
-            using (var tick = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            while (true)
             {
-                tick.CancelAfter(JobPoll);
-                try { await p.WaitForExitAsync(tick.Token).ConfigureAwait(false); }
-                catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+                using (var tick = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                {
+                    tick.CancelAfter(JobPoll);
+                    try { await p.WaitForExitAsync(tick.Token).ConfigureAwait(false); }
+                    catch (OperationCanceledException) when (!ct.IsCancellationRequested) { }
+                }
+                if (p.HasExited) { state = p.ExitCode == 0 ? "completed" : $"failed (exit {p.ExitCode})"; break; }
+                var cur = await _store.GetAsync("rebalance/" + v.Name, ct).ConfigureAwait(false);
+                if (cur is null || JsonSerializer.Deserialize<RebalanceStatus>(cur.Value, Volume.Json)!.State == "stopping")
+                {
+                    await KillAsync(p).ConfigureAwait(false);
+                    state = "stopped";
+                    break;
+                }
             }
-            if (p.HasExited) { state = p.ExitCode == 0 ? "completed" : $"failed (exit {p.ExitCode})"; break; }
-            var cur = await _store.GetAsync("rebalance/" + v.Name, ct).ConfigureAwait(false);
-            if (cur is null || JsonSerializer.Deserialize<RebalanceStatus>(cur.Value, Volume.Json)!.State == "stopping")
-            {
-                p.Kill(entireProcessTree: true);
-                await p.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-                state = "stopped";
-                break;
-            }
+        }
+        catch
+        {
+            // Leadership lost, the daemon stopping, the store unreadable: the job must not run on
+            // unwatched beside the next leader's. The record stays "running"; the next leader runs it again.
+            await KillAsync(p).ConfigureAwait(false);
+            throw;
         }
         output.Append(await outTask.ConfigureAwait(false)).Append(await errTask.ConfigureAwait(false));
         var text = output.ToString().Trim();
         if (text.Length > 8192) text = text[^8192..];
         await PutJobAsync(job with { State = state, Output = text, UpdatedUnixMs = Now }, ct).ConfigureAwait(false);
         LogJobDone(_log, job.Kind, v.Name, state);
+    }
+
+    private static async Task KillAsync(Process p)
+    {
+        try { p.Kill(entireProcessTree: true); }
+        catch (InvalidOperationException) { }   // exited meanwhile
+        await p.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>Waits (bounded) until every brick of the volume reports online in the store.</summary>
