@@ -7,9 +7,10 @@ namespace Graft.Mount;
 // whose background writes are still going). Anything that observes that file on a newer graph —
 // a lookup that reports its size, the inode miss before an open or a stat — must see those bytes
 // (POSIX: a read after write() returned sees the data, through any fd). Before such a fop, the
-// session makes the older graphs' held data for that GFID land, by a stat on the old graph: write-
-// behind lets no stat pass before the inode's queue is written. Nothing is done while no older
-// graph is alive, or when none of them holds bytes; the switch itself never waits for any of this.
+// session makes the older graphs' held data for that GFID land through the settle contract
+// (Translator.SettleAsync: every translator that holds acknowledged writes implements it, every
+// other passes it down). Nothing is done while no older graph is alive, or when none of them holds
+// bytes (Translator.BytesHeld); the switch itself never waits for any of this.
 public sealed partial class MountSession
 {
     /// <summary>
@@ -31,10 +32,9 @@ public sealed partial class MountSession
                 if (og.State is GraphState.Destroyed or GraphState.Starting) continue;
                 var inode = og.Inodes.Find(gfid);
                 if (inode is null) continue;
-                var ctx = new FopContext { Uid = 0, Gid = 0, MountId = Options.MountId, Graph = og };
-                // The stat's own answer does not matter (the caller asks the active graph again);
-                // its bound is the old graph's (frame timeout, or forced teardown at the retirement bound).
-                await og.Top.StatAsync(ctx, Loc.Of(inode)).ConfigureAwait(false);
+                // Bounded by the old graph: its writes below time out (frame timeout), or its
+                // forced teardown at the retirement bound drops what is still queued.
+                await og.Top.SettleAsync(inode).ConfigureAwait(false);
                 settled = true;
             }
         }
