@@ -45,7 +45,7 @@ public abstract partial class Translator
     /// children's. The default holds nothing and asks every child (each child of a cluster translator
     /// may hold writes). Not a fop: it never leaves the process — a brick acknowledges a write only
     /// once any client can read it. The mount session settles older graphs this way before a newer
-    /// one observes a file (MountSession.Settle.cs); no translator's answer to another fop is relied on.
+    /// one observes a file (GraphSet.SettleOlderAsync in Graft.Mount); no translator's answer to another fop is relied on.
     /// </summary>
     public virtual ValueTask SettleAsync(Inode inode) => _children.Count switch
     {
