@@ -77,7 +77,7 @@ public class WriteBehindTests
         return (g, (WriteBehindTranslator)g.Top, (MemoryLeaf)g.Translators[0]);
     }
 
-    private static Fd NewFd(Graph g, int flags = OpenFlags.O_RDWR)
+    internal static Fd NewFd(Graph g, int flags = OpenFlags.O_RDWR)
     {
         var inode = g.Inodes.Link(Gfid.Root, "f" + Guid.NewGuid().ToString("N"), new Iatt { Gfid = Gfid.NewGfid(), Mode = PosixMode.S_IFREG });
         var fd = new Fd(inode, flags);
@@ -291,22 +291,14 @@ public class WriteBehindSettlesAnInodeOnRequest
 {
     private static readonly FopContext Ctx = FopContext.Root();
 
-    private static Fd NewFd(Graph g)
-    {
-        var inode = g.Inodes.Link(Gfid.Root, "f" + Guid.NewGuid().ToString("N"), new Iatt { Gfid = Gfid.NewGfid(), Mode = PosixMode.S_IFREG });
-        var fd = new Fd(inode, OpenFlags.O_RDWR);
-        g.Inodes.Unref(inode);
-        return fd;
-    }
-
     [Fact]
     public async Task Settling_completes_once_the_inodes_queue_is_on_the_child()
     {
         var g = Graph.Linear(1, (MemoryLeaf.Spec, "mem", null), (WriteBehindTranslator.Spec, "wb", null));
         await g.InitAsync(CancellationToken.None);
         var (wb, leaf) = ((WriteBehindTranslator)g.Top, (MemoryLeaf)g.Translators[0]);
-        var fd = NewFd(g);
-        var idle = NewFd(g);
+        var fd = WriteBehindTests.NewFd(g);
+        var idle = WriteBehindTests.NewFd(g);
         leaf.Gate = new TaskCompletionSource();
         Assert.Equal(3, (await wb.WritevAsync(Ctx, fd, new byte[] { 1, 2, 3 }, 0)).Value); // acknowledged, held at the gate
 
@@ -328,7 +320,7 @@ public class WriteBehindSettlesAnInodeOnRequest
                              (WriteBehindTranslator.Spec, "wb2", null), (Graft.Xlators.Debug.Passthrough.Spec, "p", null));
         await g.InitAsync(CancellationToken.None);
         var (wb1, wb2, leaf) = ((WriteBehindTranslator)g.Translators[1], (WriteBehindTranslator)g.Translators[2], (MemoryLeaf)g.Translators[0]);
-        var fd = NewFd(g);
+        var fd = WriteBehindTests.NewFd(g);
         leaf.Gate = new TaskCompletionSource();
         Assert.Equal(2, (await g.Top.WritevAsync(Ctx, fd, new byte[] { 7, 8 }, 0)).Value);
 
