@@ -117,6 +117,40 @@ public sealed class GraphSet : IDisposable
     /// <summary>A hint no longer points into <paramref name="g"/>; the last one out of a retiring graph signals it idle.</summary>
     public static void DropHint(Graph g) => g.DropHint();
 
+    /// <summary>
+    /// Write-behind across a switch: makes data acknowledged on graphs older than <paramref name="g"/>
+    /// for <paramref name="gfid"/> land below them; true when something was held (so an answer taken
+    /// before may be stale). An older graph may still hold writes acknowledged before the switch (the
+    /// file's fd has not moved yet, or was just closed there); anything that observes the file on a
+    /// newer graph — a lookup reporting its size, a node's inode miss, an unlock — must see them
+    /// (POSIX: a read after write() returned sees the data, through any fd). It goes through the settle
+    /// contract (<see cref="Translator.SettleAsync"/>), which every translator holding acknowledged
+    /// writes implements and every other passes down; nothing is done while no older graph is alive or
+    /// none holds bytes (<see cref="Translator.BytesHeld"/>). The switch itself never waits for this.
+    /// </summary>
+    public ValueTask<bool> SettleOlderAsync(Gfid gfid, Graph g) => !HasRetiring ? new(false) : SettleOlderSlowAsync(gfid, g);
+
+    private async ValueTask<bool> SettleOlderSlowAsync(Gfid gfid, Graph g)
+    {
+        bool settled = false;
+        foreach (var og in All)
+        {
+            if (og.Generation >= g.Generation || MountSession.BytesHeld(og) == 0) continue;
+            // Counted in flight first, so retirement cannot destroy the table under us (invariant 3).
+            using (Hold(og))
+            {
+                if (og.State is GraphState.Destroyed or GraphState.Starting) continue;
+                var inode = og.Inodes.Find(gfid);
+                if (inode is null) continue;
+                // Bounded by the old graph: its writes below time out (frame timeout), or its
+                // forced teardown at the retirement bound drops what is still queued.
+                await og.Top.SettleAsync(inode).ConfigureAwait(false);
+                settled = true;
+            }
+        }
+        return settled;
+    }
+
     /// <summary>Records a graph that is built and starting; it becomes active through <see cref="TryActivate"/>.</summary>
     public void AddPending(Graph g, CancellationTokenSource cancel)
     {

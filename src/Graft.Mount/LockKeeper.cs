@@ -19,7 +19,7 @@ internal sealed partial class LockKeeper
     private readonly SessionCounters _counters;
     private readonly ILogger _log;
     private readonly TimeSpan _childUpTimeout;
-    private int _closed;
+    private readonly CancellationTokenSource _closed = new();
 
     public LockKeeper(MountSession session, SessionCounters counters, ILogger log, TimeSpan childUpTimeout)
     {
@@ -66,11 +66,11 @@ internal sealed partial class LockKeeper
     /// <summary>Listens to a graph's events (every graph the session builds or is given).</summary>
     public void Watch(Graph g) => g.TopEvent += ev =>
     {
-        if (ev == GraphEvent.ChildReset && Volatile.Read(ref _closed) == 0) _ = ReclaimAllAsync(g);
+        if (ev == GraphEvent.ChildReset && !_closed.IsCancellationRequested) _ = ReclaimAllAsync(g);
     };
 
     /// <summary>Unmount: no reclaim starts from now on.</summary>
-    public void Close() => Volatile.Write(ref _closed, 1);
+    public void Close() => _closed.Cancel();
 
     /// <summary>
     /// A child of <paramref name="from"/> reconnected to a brick that lost this mount's state (a
@@ -83,10 +83,10 @@ internal sealed partial class LockKeeper
         lock (_lockedNodes) nodes = [.. _lockedNodes];
         if (nodes.Length == 0) return (0, 0);
         // The reset comes just before the reconnected child reports up: wait (bounded) until the
-        // active graph can carry the reclaims.
-        var deadline = Environment.TickCount64 + (long)_childUpTimeout.TotalMilliseconds;
-        while (!_session.ActiveGraph.IsChildUp && Environment.TickCount64 < deadline && Volatile.Read(ref _closed) == 0)
-            await Task.Delay(5).ConfigureAwait(false);
+        // active graph can carry the reclaims. WhenUp is this reconnect's signal, not the graph's first start.
+        try { await _session.ActiveGraph.WhenUp.WaitAsync(_childUpTimeout, _closed.Token).ConfigureAwait(false); }
+        catch (TimeoutException) { } // tried anyway: a reclaim that cannot reach its brick is tried at the next reset
+        catch (OperationCanceledException) { return (0, 0); }
         int taken = 0, lost = 0;
         foreach (var node in nodes)
         {

@@ -15,10 +15,10 @@ namespace Graft.Mount;
 public sealed class MountNode : IHandle
 {
     private Inode _inode;
-    internal ulong Lookups; // guarded by MountSession._nodesSync
+    internal ulong Lookups; // guarded by NodeTable's lock
 
     /// <summary>The graph this node's hint holds (see <see cref="GraphSet.AddHint"/>): its inode's graph, or null once
-    /// the node is forgotten or its object is gone from the volume. Guarded by MountSession._nodesSync.</summary>
+    /// the node is forgotten or its object is gone from the volume. Guarded by NodeTable's lock.</summary>
     internal Graph? HintGraph;
 
     internal MountNode(Gfid gfid, uint type, Inode inode)

@@ -75,7 +75,7 @@ public sealed partial class MountSession
                         var iatt = e.Iatt;
                         // Attributes the kernel will cache: if an older graph's write-behind still
                         // holds bytes of this file, let them land and take the size afterwards.
-                        if (iatt is { } held && !held.Gfid.IsZero && await SettleOlderAsync(held.Gfid, g).ConfigureAwait(false))
+                        if (iatt is { } held && !held.Gfid.IsZero && await _graphs.SettleOlderAsync(held.Gfid, g).ConfigureAwait(false))
                         {
                             var fresh = await g.Top.StatAsync(ctx, Loc.Nameless(held.Gfid)).ConfigureAwait(false);
                             if (fresh.Ok) iatt = fresh.Value;

@@ -25,7 +25,7 @@ public sealed partial class MountSession
             }
             if (r.Value.Gfid.IsZero) return NoGfid(g, r.Value);
             // An older graph may hold acknowledged writes to this file: make them land, then ask again.
-            if (await SettleOlderAsync(r.Value.Gfid, g).ConfigureAwait(false))
+            if (await _graphs.SettleOlderAsync(r.Value.Gfid, g).ConfigureAwait(false))
             {
                 r = await g.Top.LookupAsync(ctx, Loc.Child(p.Value, name)).ConfigureAwait(false);
                 if (!r.Ok) return r.Error;

@@ -47,7 +47,7 @@ public sealed partial class MountSession
             try
             {
                 // Writes an older graph acknowledged land before an unlock lets anyone else in.
-                if (cmd != LockCmd.GetLk && lk.Type == LockType.Unlock) await SettleOlderAsync(file.Node.Gfid, g).ConfigureAwait(false);
+                if (cmd != LockCmd.GetLk && lk.Type == LockType.Unlock) await _graphs.SettleOlderAsync(file.Node.Gfid, g).ConfigureAwait(false);
                 var r = await g.Top.LkAsync(ctx, f.Value, cmd, lk).ConfigureAwait(false);
                 if (r.Ok && cmd != LockCmd.GetLk) await GrantedAsync(file, f.Value, lk).ConfigureAwait(false);
                 return r;

@@ -111,11 +111,7 @@ public sealed partial class MountSession
         var all = new List<IHandle>();
         foreach (var f in _files.Snapshot())
             if (Holds(f, g)) all.Add(f);
-        lock (_nodesSync)
-        {
-            foreach (var n in _nodes.Values)
-                if (Holds(n, g)) all.Add(n);
-        }
+        _nodes.AddHoldersOf(g, all);
         return all;
     }
 
@@ -153,7 +149,7 @@ public sealed partial class MountSession
             var r = await ResolveAsync(ctx, n, lease.Graph).ConfigureAwait(false);
             // A node whose object is gone from the volume cannot move; it no longer holds the
             // old graph (its next use fails: the object is gone).
-            if (r.Error is Errno.ENOENT or Errno.ESTALE) DetachNode(n, old);
+            if (r.Error is Errno.ENOENT or Errno.ESTALE) _nodes.Detach(n, old);
         }
         catch (ObjectDisposedException) { }
     }

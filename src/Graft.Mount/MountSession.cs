@@ -25,16 +25,14 @@ public readonly record struct CreatedFile(MountNode Node, Iatt Attr, MountFile F
 /// <see cref="GraphSet"/>'s; a node or open file holds a hint on the graph its inode or fd is on
 /// (<see cref="MountNode.HintGraph"/>, <see cref="MountFile.HintGraph"/>), moved with the hint.
 ///
-/// Lock order: <see cref="_nodesSync"/> → InodeTable.Sync, GraphSet (leaves). No fop is wound under a lock.
+/// Lock order: the node table's lock → InodeTable.Sync, GraphSet (leaves). No fop is wound under a lock.
 /// </remarks>
 public sealed partial class MountSession : IAsyncDisposable
 {
     private readonly GraphSet _graphs;
     private readonly FileMigrator _migrator;
     private readonly LockKeeper _locks;
-    private readonly object _nodesSync = new();
-    private readonly Dictionary<Gfid, MountNode> _nodes = new();
-    private readonly HandleTable<MountNode> _nodeIds = new(reservedSlots: 2);
+    private readonly NodeTable _nodes;
     private readonly HandleTable<MountFile> _files = new(reservedSlots: 1);
     private readonly ILogger _log;
     private int _disposed;
@@ -55,9 +53,7 @@ public sealed partial class MountSession : IAsyncDisposable
         _locks.Watch(graph);
         _loggers = loggers;
         Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1, HintGraph = graph };
-        _graphs.AddHint(graph, Root);
-        _nodes.Add(Gfid.Root, Root);
-        _nodeIds.AddAt((uint)RootId, Root);
+        _nodes = new NodeTable(_graphs, _counters, Root, RootId);
         _migrator = new FileMigrator(this, _graphs, _counters, _log, Options.MountId);
         Metrics = new MountMetrics(this);
     }
@@ -66,6 +62,9 @@ public sealed partial class MountSession : IAsyncDisposable
 
     /// <summary>The room that moves open files between graphs (for its own tests).</summary>
     internal FileMigrator Migrator => _migrator;
+
+    /// <summary>The room that holds the nodes and resolves them on a graph (for its own tests).</summary>
+    internal NodeTable Nodes => _nodes;
 
     /// <summary>The room that remembers the mount's locks and takes them back after a brick restart (for its own tests).</summary>
     internal LockKeeper Locks => _locks;
@@ -85,12 +84,12 @@ public sealed partial class MountSession : IAsyncDisposable
     public MountNode Root { get; }
 
     /// <summary>The node a front end names by id, or null if the id is unknown or stale (→ ESTALE).</summary>
-    public MountNode? GetNode(ulong id) => _nodeIds.Get(id);
+    public MountNode? GetNode(ulong id) => _nodes.Get(id);
 
     /// <summary>The open file a front end names by id, or null if unknown, stale or released (→ EBADF).</summary>
     public MountFile? GetFile(ulong id) => _files.Get(id);
 
-    public int NodeCount => _nodeIds.Count;
+    public int NodeCount => _nodes.Count;
     public int OpenFileCount => _files.Count;
 
     // ---- entering a graph and resolving hints ----
@@ -105,14 +104,9 @@ public sealed partial class MountSession : IAsyncDisposable
         return lease;
     }
 
-    /// <summary>The node's inode on <paramref name="g"/>: the hint on a hit, a nameless lookup on a miss.</summary>
+    /// <summary>The node's inode on <paramref name="g"/> (see <see cref="NodeTable.ResolveAsync"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal ValueTask<Result<Inode>> ResolveAsync(FopContext ctx, MountNode node, Graph g)
-    {
-        var inode = node.Inode;
-        if (ReferenceEquals(inode.Table.Graph, g)) return new(new Result<Inode>(inode));
-        return ResolveMissAsync(ctx, node, g);
-    }
+    internal ValueTask<Result<Inode>> ResolveAsync(FopContext ctx, MountNode node, Graph g) => _nodes.ResolveAsync(ctx, node, g);
 
     /// <summary>
     /// Enters the active graph and resolves the file's fd on it, with a reference the caller drops
@@ -167,78 +161,6 @@ public sealed partial class MountSession : IAsyncDisposable
         catch (Exception e) { LogReleaseFailed(_log, e, fd.Inode.Gfid, g.Generation); }
     }
 
-    private async ValueTask<Result<Inode>> ResolveMissAsync(FopContext ctx, MountNode node, Graph g)
-    {
-        // Nameless lookup by GFID on the active graph (DESIGN invariant 5); the result is cached
-        // on the node, so one miss per node per graph.
-        Interlocked.Increment(ref _counters.InodeMisses);
-        await SettleOlderAsync(node.Gfid, g).ConfigureAwait(false);
-        var r = await g.Top.LookupAsync(ctx, Loc.Nameless(node.Gfid)).ConfigureAwait(false);
-        if (!r.Ok) return r.Error;
-        var inode = g.Inodes.Link(default, null, r.Value);
-        try
-        {
-            // Forward only: a fop that started on an older graph uses that graph's own inode for
-            // itself, but never moves the node back to it.
-            var adopted = AdoptInode(node, inode);
-            return ReferenceEquals(adopted.Table.Graph, g) ? adopted : inode;
-        }
-        finally { g.Inodes.Unref(inode); }
-    }
-
-    /// <summary>
-    /// Moves the node's hint (and its one lookup reference) to <paramref name="inode"/> if that
-    /// is on a newer graph than the hint; returns the inode the node points to afterwards. A node
-    /// the front end has forgotten stays where it is: nothing would move it again.
-    /// </summary>
-    private Inode AdoptInode(MountNode node, Inode inode)
-    {
-        Inode old;
-        Graph? left;
-        lock (_nodesSync)
-        {
-            old = node.Inode;
-            if (ReferenceEquals(old, inode)) return inode;
-            if ((old.Graph?.Generation ?? 0) >= (inode.Graph?.Generation ?? 0)) return old;
-            if (node.Lookups == 0) return inode;
-            inode.Table.AddLookup(inode);
-            node.CompareExchangeInode(inode, old);
-            left = MoveHint(node, inode.Graph!);
-        }
-        if (!node.IsRoot) ForgetInode(old, 1);
-        if (left is not null) GraphSet.DropHint(left);
-        return inode;
-    }
-
-    /// <summary>Points the node's hint lease at <paramref name="g"/>; returns the graph whose hint the caller drops after its cleanup there. Under <see cref="_nodesSync"/>.</summary>
-    private Graph? MoveHint(MountNode node, Graph g)
-    {
-        var left = node.HintGraph;
-        node.HintGraph = g;
-        _graphs.AddHint(g, node);
-        return left;
-    }
-
-    /// <summary>The node's object is gone from the volume: it can never move, so it no longer holds the graph it points into (its next use fails).</summary>
-    private void DetachNode(MountNode node, Graph from)
-    {
-        lock (_nodesSync)
-        {
-            if (!ReferenceEquals(node.HintGraph, from)) return;
-            node.HintGraph = null;
-        }
-        GraphSet.DropHint(from);
-    }
-
-    private static void ForgetInode(Inode inode, ulong n)
-    {
-        // Forget can purge inodes, which calls the graph's translators: count that as in flight.
-        var g = inode.Graph;
-        if (g is null) { inode.Table.Forget(inode, n); return; }
-        using var lease = GraphSet.Hold(g);
-        inode.Table.Forget(inode, n);
-    }
-
     // ---- nodes ----
 
     /// <summary>
@@ -254,75 +176,11 @@ public sealed partial class MountSession : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "graph {Generation} returned an entry without a GFID (mode {Mode}); failing the call with EIO")]
     private static partial void LogNoGfid(ILogger log, long generation, uint mode);
 
-    /// <summary>
-    /// Records an entry fop's result: links the inode (and the dentry when a name is given) in
-    /// <paramref name="g"/>'s table and returns the node for its GFID with one more lookup.
-    /// </summary>
-    private MountNode LinkNode(Graph g, Gfid parent, string? name, in Iatt iatt)
-    {
-        var inode = g.Inodes.Link(parent, name, iatt);
-        Inode? replaced = null;
-        Graph? left = null;
-        MountNode? node;
-        try
-        {
-            lock (_nodesSync)
-            {
-                if (_nodes.TryGetValue(iatt.Gfid, out node))
-                {
-                    node.Lookups++;
-                    var old = node.Inode;
-                    if (!ReferenceEquals(old, inode) && (old.Graph?.Generation ?? 0) < g.Generation)
-                    {
-                        g.Inodes.AddLookup(inode);
-                        node.CompareExchangeInode(inode, old);
-                        replaced = node.IsRoot ? null : old;
-                        left = MoveHint(node, g);
-                    }
-                }
-                else
-                {
-                    node = new MountNode(iatt.Gfid, iatt.Type, inode) { Lookups = 1 };
-                    g.Inodes.AddLookup(inode); // inside the lock: a racing forget of this node must see it
-                    _nodes.Add(iatt.Gfid, node);
-                    _nodeIds.Add(node);
-                    MoveHint(node, g);
-                    Interlocked.Increment(ref _counters.NodesCreated);
-                }
-            }
-        }
-        finally { g.Inodes.Unref(inode); }
-        if (replaced is not null) ForgetInode(replaced, 1);
-        if (left is not null) GraphSet.DropHint(left);
-        return node;
-    }
+    /// <summary>Records an entry fop's result (see <see cref="NodeTable.Link"/>): the node for its GFID, with one more lookup.</summary>
+    private MountNode LinkNode(Graph g, Gfid parent, string? name, in Iatt iatt) => _nodes.Link(g, parent, name, iatt);
 
-    /// <summary>
-    /// FORGET: drops <paramref name="n"/> of the front end's lookups. At zero the node leaves the
-    /// id table (its id becomes stale) and its inode loses the node's lookup reference.
-    /// </summary>
-    public void Forget(MountNode node, ulong n)
-    {
-        if (node.IsRoot || n == 0) return;
-        Inode? drop = null;
-        Graph? left = null;
-        lock (_nodesSync)
-        {
-            if (node.Lookups == 0) return;
-            node.Lookups = n >= node.Lookups ? 0 : node.Lookups - n;
-            if (node.Lookups == 0)
-            {
-                if (_nodes.TryGetValue(node.Gfid, out var cur) && ReferenceEquals(cur, node)) _nodes.Remove(node.Gfid);
-                _nodeIds.Remove(node);
-                drop = node.Inode;
-                left = node.HintGraph;
-                node.HintGraph = null;
-                Interlocked.Increment(ref _counters.NodesForgotten);
-            }
-        }
-        if (drop is not null) ForgetInode(drop, 1);
-        if (left is not null) GraphSet.DropHint(left);
-    }
+    /// <summary>FORGET: drops <paramref name="n"/> of the front end's lookups; at zero the node's id becomes stale.</summary>
+    public void Forget(MountNode node, ulong n) => _nodes.Forget(node, n);
 
     public async ValueTask DisposeAsync()
     {
@@ -330,7 +188,7 @@ public sealed partial class MountSession : IAsyncDisposable
         _locks.Close();
         foreach (var f in _files.Snapshot()) await ReleaseAsync(f).ConfigureAwait(false);
         DropPending();
-        DetachAllNodes();
+        _nodes.DetachAll();
         _retirementsStop.Cancel();
         // Every graph still held (the active one and any old one mid-retirement) drains: fops in
         // flight, then PARENT_DOWN, both bounded (DESIGN invariant 6), then destroy.
@@ -338,21 +196,6 @@ public sealed partial class MountSession : IAsyncDisposable
         _graphs.Dispose();
         _retirementsStop.Dispose();
         Metrics.Dispose();
-    }
-
-    /// <summary>Unmount: the front end will name no node again, so none holds its graph any more.</summary>
-    private void DetachAllNodes()
-    {
-        var left = new List<Graph>();
-        lock (_nodesSync)
-        {
-            foreach (var n in _nodes.Values)
-            {
-                if (n.HintGraph is { } g) left.Add(g);
-                n.HintGraph = null;
-            }
-        }
-        foreach (var g in left) GraphSet.DropHint(g);
     }
 
     private async Task DrainAndDestroyAsync(Graph g)

@@ -205,6 +205,12 @@ internal sealed class MemoryBrick : Translator
     /// <summary>Tells the graph above that the brick lost this mount's state, as a reconnect to a restarted brick does.</summary>
     public void Reset() => NotifyParents(GraphEvent.ChildReset);
 
+    /// <summary>The connection to the brick drops (CHILD_DOWN), as protocol/client reports it.</summary>
+    public void Disconnect() => NotifyParents(GraphEvent.ChildDown);
+
+    /// <summary>The connection is made again (CHILD_UP).</summary>
+    public void Reconnect() => NotifyParents(GraphEvent.ChildUp);
+
     public override ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd) { Interlocked.Increment(ref Flushes); return new(Errno.OK); }
     public override ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly) { Interlocked.Increment(ref Fsyncs); return new(Errno.OK); }
     public override ValueTask<Errno> FsyncdirAsync(FopContext ctx, Fd fd, bool dataOnly) => new(Errno.OK);

@@ -11,20 +11,20 @@ internal sealed class TestSession : IAsyncDisposable
     public readonly MemoryBrick Brick;
     public readonly FopContext Ctx = FopContext.Root();
 
-    private TestSession(Graph graph)
+    private TestSession(Graph graph, MountOptions? options)
     {
         Graph = graph;
         Brick = (MemoryBrick)graph.Translators[0];
-        Session = new MountSession(graph);
+        Session = new MountSession(graph, options);
     }
 
-    public static async Task<TestSession> StartAsync(int layers = 1)
+    public static async Task<TestSession> StartAsync(int layers = 1, MountOptions? options = null)
     {
         var specs = new List<(XlatorSpec, string, IReadOnlyDictionary<string, string>?)> { (MemoryBrick.Spec, "mem", null) };
         for (int i = 1; i <= layers; i++) specs.Add((Passthrough.Spec, "p" + i, null));
         var graph = Graph.Linear(1, [.. specs]);
         Assert.True(await graph.StartAndWaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None), "graph did not come up");
-        return new TestSession(graph);
+        return new TestSession(graph, options);
     }
 
     public async Task<NodeEntry> CreateFileAsync(string name, byte[]? data = null)

@@ -23,6 +23,8 @@ public sealed partial class Graph
     private int _parentDownSent;
     private int _destroyed;
     private bool _isChildUp;
+    private TaskCompletionSource _up = new(TaskCreationOptions.RunContinuationsAsynchronously); // this up period's signal; guarded by _upSync
+    private readonly object _upSync = new();
 
     public Graph(long generation, IReadOnlyList<Translator> translators, string? volfileText = null,
                  int inodeLruLimit = 16384, ILoggerFactory? loggers = null)
@@ -102,6 +104,13 @@ public sealed partial class Graph
     /// <summary>Completes when the top reports CHILD_UP (its children can serve).</summary>
     public Task ChildUp => _childUp.Task;
     public bool IsChildUp => Volatile.Read(ref _isChildUp);
+
+    /// <summary>
+    /// Completes when the top is up: already completed while it is, otherwise at its next CHILD_UP.
+    /// Unlike <see cref="ChildUp"/> (the first time only) every CHILD_DOWN starts a new one, so a
+    /// caller that sees the graph down after a reconnect waits for that reconnect.
+    /// </summary>
+    public Task WhenUp { get { lock (_upSync) return _up.Task; } }
 
     /// <summary>Completes when PARENT_DOWN_HANDLED reaches the top after <see cref="SendParentDown"/>.</summary>
     public Task ParentDownHandled => _parentDownHandled.Task;
@@ -212,13 +221,29 @@ public sealed partial class Graph
     {
         switch (ev)
         {
-            case GraphEvent.ChildUp: Volatile.Write(ref _isChildUp, true); _childUp.TrySetResult(); break;
-            case GraphEvent.ChildDown: Volatile.Write(ref _isChildUp, false); break;
+            case GraphEvent.ChildUp: SetUp(true); _childUp.TrySetResult(); break;
+            case GraphEvent.ChildDown: SetUp(false); break;
             case GraphEvent.ParentDownHandled: _parentDownHandled.TrySetResult(); break;
         }
         // A subscriber's bug must not unwind into the translator that sent the event.
         try { TopEvent?.Invoke(ev); }
         catch (Exception e) { ReportError(from, $"top event handler for {ev} failed", e); }
+    }
+
+    private void SetUp(bool up)
+    {
+        TaskCompletionSource signal;
+        lock (_upSync)
+        {
+            Volatile.Write(ref _isChildUp, up);
+            if (!up)
+            {
+                if (_up.Task.IsCompleted) _up = new(TaskCreationOptions.RunContinuationsAsynchronously);
+                return;
+            }
+            signal = _up;
+        }
+        signal.TrySetResult(); // continuations run elsewhere, but complete it outside the lock anyway
     }
 
     /// <summary>Logs a translator failure that has no caller to return an errno to (background work).</summary>

@@ -38,6 +38,28 @@ public abstract partial class Translator
     public virtual long BytesHeld => 0;
 
     /// <summary>
+    /// The settle contract: completes once every write that this translator, or any translator below
+    /// it, acknowledged for <paramref name="inode"/> before the call has gone all the way down, so
+    /// another graph over the same bricks sees those bytes. A translator that acknowledges writes
+    /// before its children have them (write-behind) overrides this: its own queue first, then the
+    /// children's. The default holds nothing and asks every child (each child of a cluster translator
+    /// may hold writes). Not a fop: it never leaves the process — a brick acknowledges a write only
+    /// once any client can read it. The mount session settles older graphs this way before a newer
+    /// one observes a file (GraphSet.SettleOlderAsync in Graft.Mount); no translator's answer to another fop is relied on.
+    /// </summary>
+    public virtual ValueTask SettleAsync(Inode inode) => _children.Count switch
+    {
+        0 => ValueTask.CompletedTask,
+        1 => _children[0].SettleAsync(inode),
+        _ => SettleChildrenAsync(inode),
+    };
+
+    private async ValueTask SettleChildrenAsync(Inode inode)
+    {
+        foreach (var c in _children) await c.SettleAsync(inode).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// This translator's own counters for state dumps (`graft state` lists them per graph under the
     /// translator's name), or null when it keeps none. Keys are camelCase and, once shown, never renamed.
     /// </summary>

@@ -213,3 +213,28 @@ public class ParentDownDrainsTheGraphTopDown
         await Task.CompletedTask;
     }
 }
+
+/// <summary>Graph.WhenUp is a signal per up period: completed while the top is up, a new one after each CHILD_DOWN, completed by the next CHILD_UP.</summary>
+public class WhenUpSignalsEachReconnect
+{
+    [Fact]
+    public void Each_child_down_starts_a_new_signal_that_the_next_child_up_completes()
+    {
+        var g = GraphBuilder.Build(TestXlators.Chain, "c.vol", TestXlators.Registry(), 1);
+        Assert.False(g.WhenUp.IsCompleted);
+        g.Start();
+        Assert.True(g.WhenUp.IsCompleted);
+        var store = g.Find("store")!;
+        for (int round = 0; round < 2; round++)
+        {
+            store.Notify(GraphEvent.ChildDown, null);
+            var waiting = g.WhenUp;
+            Assert.False(waiting.IsCompleted);
+            store.Notify(GraphEvent.ChildDown, null); // a second down in the same period keeps the same signal
+            Assert.Same(waiting, g.WhenUp);
+            store.Notify(GraphEvent.ChildUp, null);
+            Assert.True(waiting.IsCompletedSuccessfully);
+            Assert.True(g.WhenUp.IsCompleted);
+        }
+    }
+}

@@ -105,3 +105,35 @@ public class ALockThatIsNotGivenBackFailsItsFileClosed
         Assert.Equal(1, t.Session.GetState().Counters.LocksLost);
     }
 }
+
+/// <summary>
+/// A reclaim waits for the reconnect that follows the reset, and that reconnect's CHILD_UP wakes it:
+/// the second restart's as much as the first (the graph's first CHILD_UP is long past by then).
+/// </summary>
+public class AReclaimWaitsForItsReconnect
+{
+    [Fact]
+    public async Task A_reset_and_reconnect_twice_wakes_each_reclaim()
+    {
+        // The child-up bound is out of reach: only the reconnect can wake the reclaim.
+        await using var t = await TestSession.StartAsync(options: new MountOptions { ChildUpTimeout = TimeSpan.FromHours(1) });
+        var f = await Locking.OpenAsync(t, "f");
+        await Locking.SetAsync(t, f, Locking.Fcntl(LockType.Write, 0, 10));
+        for (int round = 1; round <= 2; round++)
+        {
+            t.Brick.Disconnect();
+            var reclaim = t.Session.Locks.ReclaimAllAsync(t.Graph); // what the reset event starts
+            Assert.False(reclaim.IsCompleted);
+            Assert.Equal(round - 1, Reclaims(t)); // nothing sent while the brick is away
+
+            t.Brick.Reconnect();
+            Assert.Equal((1, 0), await reclaim.WaitAsync(SwitchingSession.Bound));
+            Assert.Equal(round, Reclaims(t));
+        }
+    }
+
+    private static int Reclaims(TestSession t)
+    {
+        lock (t.Brick.LockCalls) return t.Brick.LockCalls.Count(c => c.Cmd == LockCmd.Reclaim);
+    }
+}

@@ -63,6 +63,14 @@ internal sealed class SwitchingSession : IAsyncDisposable
         return old;
     }
 
+    /// <summary>Creates <paramref name="name"/> in the root and closes it: the node stays (one lookup).</summary>
+    public async Task<NodeEntry> CreateClosedAsync(string name)
+    {
+        var c = TestSession.Ok(await Session.CreateAsync(Ctx, Session.Root, name, OpenFlags.O_RDWR | OpenFlags.O_CREAT, 0x1A4, 0));
+        await Session.ReleaseAsync(c.File);
+        return new NodeEntry(c.Node, c.Attr);
+    }
+
     /// <summary>The in-memory brick of <paramref name="g"/> (each graph has its own, over the shared files).</summary>
     public static MemoryBrick BrickOf(Graph g) => (MemoryBrick)g.Translators[0];
 

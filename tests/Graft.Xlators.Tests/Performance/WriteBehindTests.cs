@@ -77,7 +77,7 @@ public class WriteBehindTests
         return (g, (WriteBehindTranslator)g.Top, (MemoryLeaf)g.Translators[0]);
     }
 
-    private static Fd NewFd(Graph g, int flags = OpenFlags.O_RDWR)
+    internal static Fd NewFd(Graph g, int flags = OpenFlags.O_RDWR)
     {
         var inode = g.Inodes.Link(Gfid.Root, "f" + Guid.NewGuid().ToString("N"), new Iatt { Gfid = Gfid.NewGfid(), Mode = PosixMode.S_IFREG });
         var fd = new Fd(inode, flags);
@@ -279,5 +279,56 @@ public class WriteBehindTests
             if (DateTime.UtcNow > deadline) throw new TimeoutException("condition not met within 5 s");
             await Task.Delay(5);
         }
+    }
+}
+
+/// <summary>
+/// The settle contract (<see cref="Translator.SettleAsync"/>): write-behind completes it only once
+/// the inode's acknowledged writes are on its child, settles nothing it does not hold, and is
+/// reached through the translators above it, which pass the contract down.
+/// </summary>
+public class WriteBehindSettlesAnInodeOnRequest
+{
+    private static readonly FopContext Ctx = FopContext.Root();
+
+    [Fact]
+    public async Task Settling_completes_once_the_inodes_queue_is_on_the_child()
+    {
+        var g = Graph.Linear(1, (MemoryLeaf.Spec, "mem", null), (WriteBehindTranslator.Spec, "wb", null));
+        await g.InitAsync(CancellationToken.None);
+        var (wb, leaf) = ((WriteBehindTranslator)g.Top, (MemoryLeaf)g.Translators[0]);
+        var fd = WriteBehindTests.NewFd(g);
+        var idle = WriteBehindTests.NewFd(g);
+        leaf.Gate = new TaskCompletionSource();
+        Assert.Equal(3, (await wb.WritevAsync(Ctx, fd, new byte[] { 1, 2, 3 }, 0)).Value); // acknowledged, held at the gate
+
+        var settle = wb.SettleAsync(fd.Inode).AsTask();
+        Assert.True(wb.SettleAsync(idle.Inode).IsCompletedSuccessfully); // nothing held for that one: at once
+        Assert.False(settle.IsCompleted);                               // the write is not on the child yet
+        leaf.Gate.SetResult();
+        await settle.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(new byte[] { 1, 2, 3 }, leaf.Content(fd.Inode.Gfid));
+        Assert.Equal(0, wb.BytesHeld);
+    }
+
+    [Fact]
+    public async Task A_layer_above_passes_it_down_and_a_write_behind_below_settles_too()
+    {
+        // passthrough over write-behind over write-behind: the top one's queue lands in the lower
+        // one's queue, which must then be written as well before the settle completes.
+        var g = Graph.Linear(1, (MemoryLeaf.Spec, "mem", null), (WriteBehindTranslator.Spec, "wb1", null),
+                             (WriteBehindTranslator.Spec, "wb2", null), (Graft.Xlators.Debug.Passthrough.Spec, "p", null));
+        await g.InitAsync(CancellationToken.None);
+        var (wb1, wb2, leaf) = ((WriteBehindTranslator)g.Translators[1], (WriteBehindTranslator)g.Translators[2], (MemoryLeaf)g.Translators[0]);
+        var fd = WriteBehindTests.NewFd(g);
+        leaf.Gate = new TaskCompletionSource();
+        Assert.Equal(2, (await g.Top.WritevAsync(Ctx, fd, new byte[] { 7, 8 }, 0)).Value);
+
+        var settle = g.Top.SettleAsync(fd.Inode).AsTask();
+        Assert.False(settle.IsCompleted);
+        leaf.Gate.SetResult();
+        await settle.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.Equal(new byte[] { 7, 8 }, leaf.Content(fd.Inode.Gfid));
+        Assert.Equal(0, wb1.BytesHeld + wb2.BytesHeld);
     }
 }

@@ -30,21 +30,21 @@ public sealed partial class WriteBehindTranslator
 
     public override async ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset)
     {
-        await SettleAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.ReadvAsync(ctx, fd, buffer, offset).ConfigureAwait(false);
     }
 
     /// <summary>close: the file's acknowledged writes land (or are recorded as failed) before the child sees FLUSH.</summary>
     public override async ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd)
     {
-        await SettleAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.FlushAsync(ctx, fd).ConfigureAwait(false);
     }
 
     /// <summary>fsync: as FLUSH; the mount session then reports what was recorded meanwhile.</summary>
     public override async ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly)
     {
-        await SettleAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.FsyncAsync(ctx, fd, dataOnly).ConfigureAwait(false);
     }
 
@@ -56,56 +56,56 @@ public sealed partial class WriteBehindTranslator
     /// </summary>
     public override async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
     {
-        await SettleAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.LkAsync(ctx, fd, cmd, lk).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> FstatAsync(FopContext ctx, Fd fd)
     {
-        await SettleAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.FstatAsync(ctx, fd).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr)
     {
-        await SettleAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.FsetattrAsync(ctx, fd, attr).ConfigureAwait(false);
     }
 
     public override async ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length)
     {
-        await SettleAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.FallocateAsync(ctx, fd, mode, offset, length).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence)
     {
-        await SettleAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(fd.Inode).ConfigureAwait(false);
         return await FirstChild!.LseekAsync(ctx, fd, offset, whence).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, Fd fdIn, long offIn, Fd fdOut, long offOut, long length, uint flags)
     {
-        await SettleAsync(fdIn.Inode).ConfigureAwait(false);
-        await SettleAsync(fdOut.Inode).ConfigureAwait(false);
+        await LandedAsync(fdIn.Inode).ConfigureAwait(false);
+        await LandedAsync(fdOut.Inode).ConfigureAwait(false);
         return await FirstChild!.CopyFileRangeAsync(ctx, fdIn, offIn, fdOut, offOut, length, flags).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> StatAsync(FopContext ctx, Loc loc)
     {
-        await SettleAsync(loc).ConfigureAwait(false);
+        await LandedAsync(loc).ConfigureAwait(false);
         return await FirstChild!.StatAsync(ctx, loc).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, Loc loc, SetAttr attr)
     {
-        await SettleAsync(loc).ConfigureAwait(false);
+        await LandedAsync(loc).ConfigureAwait(false);
         return await FirstChild!.SetattrAsync(ctx, loc, attr).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> LookupAsync(FopContext ctx, Loc loc, Xdata? xdata = null)
     {
-        await SettleAsync(loc).ConfigureAwait(false);
+        await LandedAsync(loc).ConfigureAwait(false);
         var r = await FirstChild!.LookupAsync(ctx, loc, xdata).ConfigureAwait(false);
         // A named lookup learns the GFID only now: if that file has writes queued, its size is
         // not final yet; settle and ask again so the caller caches the right attributes.
@@ -129,7 +129,7 @@ public sealed partial class WriteBehindTranslator
     public override async ValueTask ReleaseAsync(Fd fd)
     {
         // The fd must stay open below until its queued writes are written.
-        await SettleAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(fd.Inode).ConfigureAwait(false);
         await FirstChild!.ReleaseAsync(fd).ConfigureAwait(false);
     }
 }

@@ -22,7 +22,9 @@ namespace Graft.Xlators.Performance.WriteBehind;
 ///   acknowledged writes are still queued or in flight, and drops what is queued;
 /// - O_SYNC, O_DSYNC and O_DIRECT writes are never delayed;
 /// - PARENT_DOWN waits until every queue is written before it goes further down, and the
-///   fsync-style barrier of fd migration waits for the same.
+///   fsync-style barrier of fd migration waits for the same;
+/// - <see cref="Translator.SettleAsync"/> (the settle contract) waits until the inode's queue is
+///   written: the mount session's way to make an older graph's acknowledged bytes visible to a newer one.
 /// </remarks>
 public sealed partial class WriteBehindTranslator : Translator
 {
@@ -254,15 +256,28 @@ public sealed partial class WriteBehindTranslator : Translator
     private WbInode State(Inode inode) => inode.GetCtx(this) as WbInode ?? inode.GetOrSetCtx(this, new WbInode(this, inode));
 
     /// <summary>Waits until every acknowledged write of this inode is written (no-op, no allocation when idle).</summary>
-    private ValueTask SettleAsync(Inode? inode)
+    private ValueTask LandedAsync(Inode? inode)
     {
         if (inode?.GetCtx(this) is not WbInode w) return ValueTask.CompletedTask;
         var t = w.WaitDrainedAsync();
         return t.IsCompleted ? ValueTask.CompletedTask : new ValueTask(t);
     }
 
-    private ValueTask SettleAsync(Loc loc) =>
-        SettleAsync(loc.Inode ?? (loc.Gfid.IsZero ? null : Graph?.Inodes.Find(loc.Gfid)));
+    private ValueTask LandedAsync(Loc loc) =>
+        LandedAsync(loc.Inode ?? (loc.Gfid.IsZero ? null : Graph?.Inodes.Find(loc.Gfid)));
+
+    /// <summary>The settle contract (<see cref="Translator.SettleAsync"/>): this inode's queue is written, then the child settles.</summary>
+    public override ValueTask SettleAsync(Inode inode)
+    {
+        var landed = LandedAsync(inode);
+        return landed.IsCompletedSuccessfully ? FirstChild!.SettleAsync(inode) : SettleSlowAsync(landed, inode);
+    }
+
+    private async ValueTask SettleSlowAsync(ValueTask landed, Inode inode)
+    {
+        await landed.ConfigureAwait(false);
+        await FirstChild!.SettleAsync(inode).ConfigureAwait(false);
+    }
 
     public override void Forget(Inode inode) => inode.SetCtx(this, null);
 }
