@@ -63,10 +63,17 @@ public class BridgeHotPathAllocations
                 if (k.ReceiveInto(reply) != 16 + 104) throw new InvalidOperationException("GETATTR");
             }
             for (int i = 0; i < 1000; i++) Trip(1_000_000 + (ulong)i * 6);
-            long before = GC.GetTotalAllocatedBytes(precise: true);
-            for (int i = 0; i < 5000; i++) Trip(2_000_000 + (ulong)i * 6);
-            long perRequest = (GC.GetTotalAllocatedBytes(precise: true) - before) / 15_000;
-            Assert.True(perRequest < 16, $"{perRequest} bytes allocated per request");
+            // The count is the process's: background work (tiered JIT, timers) may allocate inside one
+            // window on a loaded machine. An allocation per request shows in every window, so the
+            // least of three is the path's own.
+            var perRequest = new List<long>();
+            for (int w = 0; w < 3 && (perRequest.Count == 0 || perRequest.Min() >= 16); w++)
+            {
+                long before = GC.GetTotalAllocatedBytes(precise: true);
+                for (int i = 0; i < 5000; i++) Trip(2_000_000 + (ulong)(w * 5000 + i) * 6);
+                perRequest.Add((GC.GetTotalAllocatedBytes(precise: true) - before) / 15_000);
+            }
+            Assert.True(perRequest.Min() < 16, $"bytes allocated per request in each window: {string.Join(", ", perRequest)}");
         }
         finally
         {

@@ -303,10 +303,15 @@ public class ReadPathAllocations
         }
         void Trip(ulong u) { RoundTrip(u); WriteTrip(u + 2); GetattrTrip(u + 4); }
         for (int i = 0; i < 1000; i++) Trip(1_000_000 + (ulong)i * 6); // warm up pools and JIT
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < 10_000; i++) Trip(2_000_000 + (ulong)i * 6);
-        long perRequest = (GC.GetTotalAllocatedBytes(precise: true) - before) / 30_000;
-        Assert.True(perRequest < 16, $"{perRequest} bytes allocated per request");
+        // The process's count: the least of up to three windows is the path's own (see BridgeHotPathAllocations).
+        var perRequest = new List<long>();
+        for (int w = 0; w < 3 && (perRequest.Count == 0 || perRequest.Min() >= 16); w++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < 10_000; i++) Trip(2_000_000 + (ulong)(w * 10_000 + i) * 6);
+            perRequest.Add((GC.GetTotalAllocatedBytes(precise: true) - before) / 30_000);
+        }
+        Assert.True(perRequest.Min() < 16, $"bytes allocated per request in each window: {string.Join(", ", perRequest)}");
     }
 }
 

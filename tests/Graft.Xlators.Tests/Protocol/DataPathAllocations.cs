@@ -37,21 +37,24 @@ public class DataPathAllocations(ITestOutputHelper output, CertificateFixture f)
             await c.FstatAsync(root, fd);
         }
 
-        long b0 = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < N; i++) if (!(await c.WritevAsync(root, fd, data, (i % 16) * (long)data.Length)).Ok) Assert.Fail("writev");
-        long b1 = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < N; i++) if (!(await c.ReadvAsync(root, fd, back, (i % 16) * (long)back.Length)).Ok) Assert.Fail("readv");
-        long b2 = GC.GetTotalAllocatedBytes(precise: true);
-        for (int i = 0; i < N; i++) if (!(await c.FstatAsync(root, fd)).Ok) Assert.Fail("fstat");
-        long b3 = GC.GetTotalAllocatedBytes(precise: true);
-
-        long w = (b1 - b0) / N, r = (b2 - b1) / N, s = (b3 - b2) / N;
-        output.WriteLine($"bytes allocated per call{(tls ? " over TLS" : "")}, client and brick together: writev(64 KiB) {w}, readv(64 KiB) {r}, fstat {s}");
-        // Not quite zero, and it varies run to run (0-300 B for writev): the shared ArrayPool now and
-        // then misses when a pipe segment was returned on another thread and a fresh 64 KiB array
-        // is made, amortised over the calls. What this pins down is that nothing is allocated *per
-        // call*: a TaskCompletionSource or a state machine box per call is 100-400 B every time,
-        // a payload buffer per call 64 KiB.
+        // The count is the process's: background work (tiered JIT, timers, the pools' trimming) may
+        // allocate inside one window on a loaded machine. An allocation per call shows in every
+        // window, so the least of up to three is the path's own.
+        long w = long.MaxValue, r = long.MaxValue, s = long.MaxValue;
+        for (int window = 0; window < 3 && !(w < 1024 && r < 1024 && s < 64); window++)
+        {
+            long b0 = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < N; i++) if (!(await c.WritevAsync(root, fd, data, (i % 16) * (long)data.Length)).Ok) Assert.Fail("writev");
+            long b1 = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < N; i++) if (!(await c.ReadvAsync(root, fd, back, (i % 16) * (long)back.Length)).Ok) Assert.Fail("readv");
+            long b2 = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < N; i++) if (!(await c.FstatAsync(root, fd)).Ok) Assert.Fail("fstat");
+            long b3 = GC.GetTotalAllocatedBytes(precise: true);
+            w = Math.Min(w, (b1 - b0) / N);
+            r = Math.Min(r, (b2 - b1) / N);
+            s = Math.Min(s, (b3 - b2) / N);
+            output.WriteLine($"window {window}: bytes allocated per call{(tls ? " over TLS" : "")}, client and brick together: writev(64 KiB) {(b1 - b0) / N}, readv(64 KiB) {(b2 - b1) / N}, fstat {(b3 - b2) / N}");
+        }
         Assert.True(w < 1024 && r < 1024 && s < 64, $"writev {w}, readv {r}, fstat {s} bytes per call");
         await FopScenario.Release(c, fd);
         await g.StopAsync();
