@@ -22,16 +22,7 @@ public class WritersGoOnWhileABrickIsKilled
         Directory.CreateDirectory(d);
         using var stop = new CancellationTokenSource();
         var counts = new int[2];
-        var appenders = Enumerable.Range(0, 2).Select(w => Task.Run(async () =>
-        {
-            await using var s = new FileStream(Path.Combine(d, $"log{w}"), FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1);
-            for (int r = 0; !stop.IsCancellationRequested; r++)
-            {
-                await s.WriteAsync(Workloads.Record(w, r));
-                s.Flush(flushToDisk: true);
-                Volatile.Write(ref counts[w], r + 1);
-            }
-        })).ToList();
+        var appenders = Enumerable.Range(0, 2).Select(w => Workloads.AppendRecordsAsync(Path.Combine(d, $"log{w}"), w, counts, stop.Token)).ToList();
         var fsxOps = new int[1];
         var fsx = Task.Run(() => Workloads.FsxRun(Path.Combine(d, "fsx"), fsxOps, stop.Token));
         Task[] all = [.. appenders, fsx];
