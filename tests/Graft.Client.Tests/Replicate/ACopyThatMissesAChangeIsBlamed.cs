@@ -166,3 +166,32 @@ public class ThePreOpBlamesTheCopiesLeftOut
         await s.DisposeAsync();
     }
 }
+
+/// <summary>
+/// A write window sends each copy's pre-op as soon as that copy's lock is granted. When another copy's
+/// lock was busy, the pre-ops that landed are taken back before the locks are taken again one copy at a
+/// time: the window that follows counts once on each copy, and blames none.
+/// </summary>
+public class AWindowThatFindsACopyBusyTakesItsPreOpsBack
+{
+    [Fact]
+    public async Task Each_copy_counts_the_window_once_and_nothing_is_pending_after_close()
+    {
+        await using var v = await ReplicatedVolume.CreateAsync(3, "post-op-delay 10s");
+        await v.Volume.WriteAllBytesAsync("/f", "a"u8.ToArray());
+        Assert.True(v.Clean("/f"));
+        // b2's next data lock answers busy, as when another client holds it.
+        await v.FaultAsync(2, "fail inodelk; fail-errno EAGAIN; fail-count 1");
+        await using (var s = await v.Volume.OpenAsync("/f", FileMode.Open))
+        {
+            await s.WriteAsync("b"u8.ToArray());
+            for (int c = 0; c < 3; c++)
+            {
+                Assert.Equal(1, v.Counter(c, "/f", of: c)); // the window's pre-op, once (not the taken-back one too)
+                for (int j = 0; j < 3; j++) if (j != c) Assert.Equal(0, v.Counter(c, "/f", of: j));
+            }
+        }
+        Assert.True(v.Clean("/f"), "a pre-op was left behind");
+        for (int c = 0; c < 3; c++) Assert.Equal("b", File.ReadAllText(v.On(c, "/f")));
+    }
+}

@@ -60,7 +60,7 @@ internal static class Bricks
 
 internal static unsafe partial class Syscall
 {
-    public readonly record struct St(uint Mode, uint Uid, uint Gid, ulong Nlink, long Mtime);
+    public readonly record struct St(uint Mode, uint Uid, uint Gid, ulong Nlink, long Mtime, ulong Ino);
 
     [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true, StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
     private static partial int lstat(string path, byte* buf);
@@ -76,7 +76,7 @@ internal static unsafe partial class Syscall
         return n < 0 ? null : buf[..(int)n];
     }
 
-    /// <summary>lstat(2) on x86-64 (struct stat: nlink at 16, mode 24, uid 28, gid 32, mtime 88).</summary>
+    /// <summary>lstat(2) on x86-64 (struct stat: ino at 8, nlink at 16, mode 24, uid 28, gid 32, mtime 88).</summary>
     public static St Lstat(string path) => TryLstat(path) ?? throw new Xunit.Sdk.XunitException($"lstat {path}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
 
     /// <summary>lstat(2), or null when it fails (the entry is gone).</summary>
@@ -84,6 +84,6 @@ internal static unsafe partial class Syscall
     {
         var b = stackalloc byte[144];
         if (lstat(path, b) != 0) return null;
-        return new St(*(uint*)(b + 24), *(uint*)(b + 28), *(uint*)(b + 32), *(ulong*)(b + 16), *(long*)(b + 88) * 1_000_000_000 + *(long*)(b + 96));
+        return new St(*(uint*)(b + 24), *(uint*)(b + 28), *(uint*)(b + 32), *(ulong*)(b + 16), *(long*)(b + 88) * 1_000_000_000 + *(long*)(b + 96), *(ulong*)(b + 8));
     }
 }

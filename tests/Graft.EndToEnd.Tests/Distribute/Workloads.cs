@@ -62,6 +62,22 @@ internal static class Workloads
         return Encoding.ASCII.GetBytes(body + sum + "\n");
     }
 
+    /// <summary>
+    /// Writer <paramref name="writer"/> appends its records to <paramref name="path"/> (O_APPEND, opened
+    /// once) and fsyncs each until cancelled; <paramref name="counts"/>[writer]
+    /// is the number acknowledged, so the file must end up holding <see cref="Records"/>(writer, that count).
+    /// </summary>
+    public static Task AppendRecordsAsync(string path, int writer, int[] counts, CancellationToken ct) => Task.Run(async () =>
+    {
+        await using var s = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1);
+        for (int r = 0; !ct.IsCancellationRequested; r++)
+        {
+            await s.WriteAsync(Record(writer, r));
+            s.Flush(flushToDisk: true);
+            Volatile.Write(ref counts[writer], r + 1);
+        }
+    });
+
     /// <summary>Writer <paramref name="writer"/>'s records 0..n-1, as they must be in its file.</summary>
     public static byte[] Records(int writer, int n) => [.. Enumerable.Range(0, n).SelectMany(r => Record(writer, r))];
 

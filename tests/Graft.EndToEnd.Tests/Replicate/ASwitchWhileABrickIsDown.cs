@@ -22,17 +22,8 @@ public class ASwitchWhileABrickIsDown
         Directory.CreateDirectory(d);
         using var stop = new CancellationTokenSource();
         var counts = new int[2];
-        var writers = Enumerable.Range(0, 2).Select(w => Task.Run(async () =>
-        {
-            // Opened before the switches: each file moves to the new graphs with its writes in flight.
-            await using var s = new FileStream(Path.Combine(d, $"log{w}"), FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1);
-            for (int r = 0; !stop.IsCancellationRequested; r++)
-            {
-                await s.WriteAsync(Workloads.Record(w, r));
-                s.Flush(flushToDisk: true);
-                Volatile.Write(ref counts[w], r + 1);
-            }
-        })).ToList();
+        // Opened before the switches: each file moves to the new graphs with its writes in flight.
+        var writers = Enumerable.Range(0, 2).Select(w => Workloads.AppendRecordsAsync(Path.Combine(d, $"log{w}"), w, counts, stop.Token)).ToList();
         string Faults() => string.Join("\n", writers.Where(t => t.IsFaulted).Select(t => t.Exception!.ToString()));
         async Task GoOn(string when)
         {

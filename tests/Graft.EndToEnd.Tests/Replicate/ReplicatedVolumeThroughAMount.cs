@@ -8,7 +8,8 @@ namespace Graft.EndToEnd.Tests.Replicate;
 /// <summary>
 /// A mount of three brick processes under cluster/replicate: O_APPEND writers that fsync every
 /// record and an fsx run go on with no error while one brick is killed with SIGKILL and started
-/// again; creates, unlinks, renames and chmods are made while it is down; every byte is there
+/// again; creates, unlinks, renames (of files, and of directories with files in them, in their parent
+/// and to another) and chmods are made while it is down; every byte is there
 /// afterwards; `graft heal` heals the brick that missed it all, and the three brick directories
 /// are then identical, data and metadata.
 /// </summary>
@@ -22,16 +23,7 @@ public class WritersGoOnWhileABrickIsKilled
         Directory.CreateDirectory(d);
         using var stop = new CancellationTokenSource();
         var counts = new int[2];
-        var appenders = Enumerable.Range(0, 2).Select(w => Task.Run(async () =>
-        {
-            await using var s = new FileStream(Path.Combine(d, $"log{w}"), FileMode.Append, FileAccess.Write, FileShare.ReadWrite, 1);
-            for (int r = 0; !stop.IsCancellationRequested; r++)
-            {
-                await s.WriteAsync(Workloads.Record(w, r));
-                s.Flush(flushToDisk: true);
-                Volatile.Write(ref counts[w], r + 1);
-            }
-        })).ToList();
+        var appenders = Enumerable.Range(0, 2).Select(w => Workloads.AppendRecordsAsync(Path.Combine(d, $"log{w}"), w, counts, stop.Token)).ToList();
         var fsxOps = new int[1];
         var fsx = Task.Run(() => Workloads.FsxRun(Path.Combine(d, "fsx"), fsxOps, stop.Token));
         Task[] all = [.. appenders, fsx];
@@ -52,6 +44,10 @@ public class WritersGoOnWhileABrickIsKilled
         await File.WriteAllTextAsync(Path.Combine(t, "old"), "old");
         await File.WriteAllTextAsync(Path.Combine(t, "gone"), "gone");
         await File.WriteAllTextAsync(Path.Combine(t, "mode"), "mode");
+        Directory.CreateDirectory(Path.Combine(t, "dir", "in"));
+        await File.WriteAllTextAsync(Path.Combine(t, "dir", "in", "x"), "x");
+        Directory.CreateDirectory(Path.Combine(t, "dir2"));
+        await File.WriteAllTextAsync(Path.Combine(t, "dir2", "y"), "y");
         await m.KillBrickAsync(1);
         await GoOn("with brick 1 killed", 20);
         // Namespace and attribute changes while it is down.
@@ -61,6 +57,8 @@ public class WritersGoOnWhileABrickIsKilled
         File.Move(Path.Combine(t, "old"), Path.Combine(t, "renamed"));
         File.Delete(Path.Combine(t, "gone"));
         File.SetUnixFileMode(Path.Combine(t, "mode"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        Directory.Move(Path.Combine(t, "dir"), Path.Combine(t, "dirmoved"));
+        Directory.Move(Path.Combine(t, "dir2"), m.P("dir2moved"));
         await m.RestartBrickAsync(1);
         await Proc.Until(() => m.TranslatorCounter("dht", "childrenUp") == 3, "the mount to see brick 1 again", 60);
         await GoOn("after brick 1 came back", 20);
@@ -84,6 +82,11 @@ public class WritersGoOnWhileABrickIsKilled
         Assert.InRange(Bricks.MtimeSpread(m.BrickDirs[0], m.BrickDirs[2]), 0, 5);
         Assert.Contains("t/renamed", want);
         Assert.DoesNotContain("t/gone", want);
+        // Directories renamed while it was down are where the others have them, with their files, and only there.
+        Assert.Contains("t/dirmoved/in/x ", want);
+        Assert.Contains("dir2moved/y ", want);
+        Assert.DoesNotContain("t/dir/", want);
+        Assert.DoesNotContain("t/dir2", want);
         Assert.Matches(@"heal: 0 healed, 0 pending, 0 split-brain\s*$", (await Proc.Graft(m.Home, "heal", "--volfile", m.VolfilePath, "--info")).Ok("heal --info after the heal").Out);
     }
 }

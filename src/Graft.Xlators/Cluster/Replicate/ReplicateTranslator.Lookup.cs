@@ -47,14 +47,8 @@ public sealed partial class ReplicateTranslator
             }
             differ |= (!a.IsDir && b.Size != a.Size) || b.Mode != a.Mode || b.Uid != a.Uid || b.Gid != a.Gid || (!a.IsDir && b.Nlink != a.Nlink);
         }
-        var inode = loc.Inode is { } li && li.Gfid == a.Gfid ? li : Graph?.Inodes.Find(a.Gfid);
-        var st = inode is not null ? StateOf(inode) : _fresh.GetValueOrDefault(a.Gfid) ?? new ReplInode();
-        // An entry missing on a copy that is up, copies that disagree, or a doubted copy back up: read the counters.
-        if (!st.Judged || differ || found != up || (Volatile.Read(ref st.Bad) & up) != 0)
-        {
-            await JudgeAsync(Trusted(ctx), Loc.Nameless(a.Gfid), st, found, r).ConfigureAwait(false);
-            if (inode is null) Remember(a.Gfid, st);
-        }
+        // An entry missing on a copy that is up, or copies that disagree: read the counters.
+        var st = await JudgedStateAsync(ctx, a.Gfid, loc.Inode, found, r, doubt: differ || found != up).ConfigureAwait(false);
         uint bad = Volatile.Read(ref st.Bad);
         if (_selfHeal && !st.SplitBrain && (bad & found) != 0) _ = StartHeal(a.Gfid);
         // A name missing on a copy that is up: its parent's entries need heal there.
@@ -71,16 +65,28 @@ public sealed partial class ReplicateTranslator
     /// </summary>
     private async ValueTask<bool> OnlyOnBlamedCopiesAsync(FopContext ctx, Loc loc, Result<Iatt>[] r, uint up, uint found)
     {
-        var parent = loc.Parent is { } p && p.Gfid == loc.ParentGfid ? p : Graph?.Inodes.Find(loc.ParentGfid);
-        var pst = parent is not null ? StateOf(parent) : _fresh.GetValueOrDefault(loc.ParentGfid) ?? new ReplInode();
-        if (!pst.Judged)
-        {
-            await JudgeAsync(Trusted(ctx), Loc.Nameless(loc.ParentGfid), pst, up, null).ConfigureAwait(false);
-            if (parent is null) Remember(loc.ParentGfid, pst);
-        }
+        var pst = await JudgedStateAsync(ctx, loc.ParentGfid, loc.Parent, up, null).ConfigureAwait(false);
         uint bad = Volatile.Read(ref pst.Bad), lacking = 0;
         for (int i = 0; i < r.Length; i++) if ((up & (1u << i)) != 0 && r[i].Error == Errno.ENOENT) lacking |= 1u << i;
         return (found & ~bad) == 0 && (lacking & ~bad) != 0;
+    }
+
+    /// <summary>
+    /// This client's verdict on <paramref name="gfid"/> (the state of its inode, <paramref name="inode"/>
+    /// if that is the one, or of a first lookup not linked yet), judged from the counters of the copies in
+    /// <paramref name="among"/> first if it has none, if the caller <paramref name="doubt"/>s it, or if a
+    /// copy it doubts is among them (up again).
+    /// </summary>
+    private async ValueTask<ReplInode> JudgedStateAsync(FopContext ctx, Gfid gfid, Inode? inode, uint among, Result<Iatt>[]? iatts, bool doubt = false)
+    {
+        if (inode is null || inode.Gfid != gfid) inode = Graph?.Inodes.Find(gfid);
+        var st = inode is not null ? StateOf(inode) : _fresh.GetValueOrDefault(gfid) ?? new ReplInode();
+        if (!st.Judged || doubt || (Volatile.Read(ref st.Bad) & among) != 0)
+        {
+            await JudgeAsync(Trusted(ctx), Loc.Nameless(gfid), st, among, iatts).ConfigureAwait(false);
+            if (inode is null) Remember(gfid, st);
+        }
+        return st;
     }
 
     private void Remember(Gfid gfid, ReplInode st)

@@ -161,9 +161,18 @@ public sealed partial class ReplicateTranslator
             var r = await FanOutAsync(on, i => AddToAllAsync(tctx, i, t.Loc, delta, (1u << i) | absent)).ConfigureAwait(false);
             armed &= Succeeded(r);
         }
-        if (armed == on) return armed;
-        LogPreOpFailed(_log, Name, targets[0].Loc.ToString(), ChildNames(on & ~armed));
+        return armed == on ? armed : await LeaveOutAsync(tctx, targets, kind, on, armed).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The copies in <paramref name="on"/> but not <paramref name="armed"/> missed the pre-op: they are
+    /// left out, and blamed at once on the armed ones. Returns those where the blame landed too.
+    /// </summary>
+    private async ValueTask<uint> LeaveOutAsync(FopContext tctx, TxnTarget[] targets, int kind, uint on, uint armed)
+    {
         uint missed = on & ~armed;
+        LogPreOpFailed(_log, Name, targets[0].Loc.ToString(), ChildNames(missed));
+        var delta = Pending.Delta(kind, 1);
         foreach (var t in targets)
         {
             var r = await FanOutAsync(armed, i => AddToAllAsync(tctx, i, t.Loc, delta, missed)).ConfigureAwait(false);

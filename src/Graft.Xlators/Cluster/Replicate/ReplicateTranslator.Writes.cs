@@ -82,8 +82,7 @@ public sealed partial class ReplicateTranslator
         Interlocked.Increment(ref _transactions);
         var tctx = LockContext(ctx); // the window outlives the write that opened it: no cancellation
         TxnTarget[] target = [new(Loc.Of(fd.Inode), st, null)];
-        uint locked = await LockAsync(tctx, target, Pending.Data, up).ConfigureAwait(false);
-        uint armed = await PreOpAsync(tctx, target, Pending.Data, locked).ConfigureAwait(false);
+        var (locked, armed) = await LockAndPreOpAsync(tctx, target, up).ConfigureAwait(false);
         if (!HasQuorum(armed))
         {
             await PostOpAsync(tctx, target, Pending.Data, armed, 0).ConfigureAwait(false);
@@ -101,6 +100,45 @@ public sealed partial class ReplicateTranslator
         // post-op per delay, and another client waiting for the file's lock waits at most that long.
         if (delay > 0) win.Timer = new Timer(_ => _ = CloseWindowAsync(st), null, delay, Timeout.Infinite);
         return (win, Errno.OK);
+    }
+
+    /// <summary>
+    /// A window's lock and pre-op: each copy's pre-op goes out as soon as that copy's lock is granted,
+    /// not once every copy's is (the first write waits for the slowest copy's two round trips, not
+    /// for the slowest lock and then the slowest pre-op). The pre-op is still made under the copy's
+    /// lock, so no heal or other client's transaction sees it. If any copy was busy, the pre-ops that
+    /// landed are taken back and the locks given back before the locks are taken one copy at a time,
+    /// as <see cref="LockAsync"/> does, and then the pre-op. Returns where the lock is held and where
+    /// the pre-op landed.
+    /// </summary>
+    private async ValueTask<(uint Locked, uint Armed)> LockAndPreOpAsync(FopContext tctx, TxnTarget[] target, uint up)
+    {
+        uint absent = _allMask & ~up;
+        var loc = target[0].Loc;
+        var pre = new bool[Children.Count];
+        var r = await FanOutAsync(up, async i =>
+        {
+            var l = await LockOneAsync(tctx, i, target, Pending.Data, DomainLockCmd.Lock).ConfigureAwait(false);
+            if (l.Ok || l.Error == Errno.ENOSYS)
+                pre[i] = (await AddToAllAsync(tctx, i, loc, Pending.Delta(Pending.Data, 1), (1u << i) | absent).ConfigureAwait(false)).Ok;
+            return l;
+        }).ConfigureAwait(false);
+        uint locked = Held(r), armed = 0;
+        bool busy = false;
+        for (int i = 0; i < r.Length; i++)
+        {
+            if (pre[i]) armed |= 1u << i;
+            busy |= (up & (1u << i)) != 0 && r[i].Error == Errno.EAGAIN;
+        }
+        if (busy)
+        {
+            await FanOutAsync(armed, i => AddToAllAsync(tctx, i, loc, Pending.Delta(Pending.Data, -1), (1u << i) | absent)).ConfigureAwait(false);
+            await UnlockAsync(tctx, target, Pending.Data, locked).ConfigureAwait(false);
+            locked = await LockAsync(tctx, target, Pending.Data, up).ConfigureAwait(false);
+            return (locked, await PreOpAsync(tctx, target, Pending.Data, locked).ConfigureAwait(false));
+        }
+        Interlocked.Increment(ref _preOps);
+        return (locked, armed == up ? armed : await LeaveOutAsync(tctx, target, Pending.Data, up, armed).ConfigureAwait(false));
     }
 
     /// <summary>

@@ -95,8 +95,9 @@ public sealed partial class IndexTranslator : Translator
             else
             {
                 // Zero here: forgotten only when every other pending counter is zero too (unknown: kept).
-                if (!_index!.Contains(gfid) || await AnyOtherPendingAsync(loc, name).ConfigureAwait(false) != false) return r;
-                e = _index.Remove(gfid, out changed);
+                // Not asked first whether it is recorded: a pre-op recorded it, nearly always.
+                if (await AnyOtherPendingAsync(loc, name).ConfigureAwait(false) != false) return r;
+                e = _index!.Remove(gfid, out changed);
             }
             if (e != Errno.OK)
             {

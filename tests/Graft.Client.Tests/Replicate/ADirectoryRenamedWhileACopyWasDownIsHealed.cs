@@ -1,0 +1,98 @@
+using Graft.Core;
+using Graft.Tests.Replicate;
+using Graft.Xlators.Cluster.Replicate;
+
+namespace Graft.Client.Tests.Replicate;
+
+/// <summary>
+/// Directories renamed while a copy was down — within their parent and to another parent — and a hard
+/// link made into another directory meanwhile: when the copy is back, the heal moves each directory on
+/// that copy to where the others have it (its files go with it, not copied again), in whichever order
+/// the two parents are healed, or as lookups come. The copies end identical, GFIDs included: no
+/// directory is left under its old name and no file is lost.
+/// </summary>
+public class ADirectoryRenamedWhileACopyWasDownIsHealed
+{
+    private static readonly string[] Paths =
+        ["/", "/a", "/b", "/a/d1r", "/a/d1r/f1", "/a/d1r/f2", "/a/d1r/s", "/a/d1r/s/f3", "/b/d2m", "/b/d2m/g", "/b/hl"];
+
+    /// <summary>The tree, then, with copy 0 down, the renames, the link and a write; copy 0 back. Returns copy 0's inode numbers of f1 and g.</summary>
+    private static async Task<(ulong F1, ulong G)> RenameWhileDownAsync(ReplicatedVolume v)
+    {
+        var vol = v.Volume;
+        foreach (var d in new[] { "/a", "/b", "/a/d1", "/a/d1/s", "/a/d2" }) await vol.CreateDirectoryAsync(d);
+        await vol.WriteAllBytesAsync("/a/d1/f1", "one"u8.ToArray());
+        await vol.WriteAllBytesAsync("/a/d1/f2", "two"u8.ToArray());
+        await vol.WriteAllBytesAsync("/a/d1/s/f3", "three"u8.ToArray());
+        await vol.WriteAllBytesAsync("/a/d2/g", "gee"u8.ToArray());
+        var inodes = (Syscall.Lstat(v.On(0, "/a/d1/f1")).Ino, Syscall.Lstat(v.On(0, "/a/d2/g")).Ino);
+
+        await v.TakeDownAsync(0);
+        await vol.RenameAsync("/a/d1", "/a/d1r");
+        await vol.RenameAsync("/a/d2", "/b/d2m");
+        await vol.LinkAsync("/a/d1r/f1", "/b/hl");
+        await vol.WriteAllBytesAsync("/a/d1r/f2", "two, changed"u8.ToArray());
+        await v.BringBackAsync(0);
+        Assert.True(Directory.Exists(v.On(0, "/a/d1")) && Directory.Exists(v.On(0, "/a/d2")), "copy 0 still has the old names");
+        return inodes;
+    }
+
+    private static void AssertHealed(ReplicatedVolume v, (ulong F1, ulong G) inodes)
+    {
+        var want = Bricks.Describe(v.Bricks[1]);
+        Assert.Equal(want, Bricks.Describe(v.Bricks[0]));
+        Assert.Equal(want, Bricks.Describe(v.Bricks[2]));
+        Assert.DoesNotContain("a/d1 ", want);
+        Assert.DoesNotContain("a/d2", want);
+        Assert.Contains("a/d1r/s/f3 ", want);
+        Assert.Contains("b/d2m/g ", want);
+        Assert.Equal("two, changed", File.ReadAllText(v.On(0, "/a/d1r/f2")));
+        // Moved, not made again: copy 0's files are the ones it had.
+        Assert.Equal(inodes.F1, Syscall.Lstat(v.On(0, "/a/d1r/f1")).Ino);
+        Assert.Equal(inodes.F1, Syscall.Lstat(v.On(0, "/b/hl")).Ino);
+        Assert.Equal(inodes.G, Syscall.Lstat(v.On(0, "/b/d2m/g")).Ino);
+    }
+
+    private static bool Done(ReplicatedVolume v) =>
+        Bricks.Describe(v.Bricks[0]) == Bricks.Describe(v.Bricks[1]) && Paths.All(p => !Directory.Exists(v.On(0, p)) && !File.Exists(v.On(0, p)) || v.Clean(p));
+
+    [Theory]
+    [InlineData("/a", "/b")]
+    [InlineData("/b", "/a")]
+    public async Task Healing_the_parents_in_either_order_moves_each_directory_on_the_copy(string first, string second)
+    {
+        // self-heal off: only the heals the test asks for run (in its order), as in `graft heal`.
+        await using var v = await ReplicatedVolume.CreateAsync(3, "self-heal off");
+        var inodes = await RenameWhileDownAsync(v);
+        var fresh = await v.OpenClientAsync();
+        var afr = (ReplicateTranslator)fresh.Session.ActiveGraph.Top;
+        Assert.Equal(HealOutcome.Healed, await afr.HealAsync((await fresh.StatAsync(first)).Gfid));
+        Assert.Equal(HealOutcome.Healed, await afr.HealAsync((await fresh.StatAsync(second)).Gfid));
+        // The rest (f2's data, the new link's count): a pass over every object, as `graft heal` makes.
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (!Done(v) && DateTime.UtcNow < until)
+            foreach (var p in Paths)
+                Assert.NotEqual(HealOutcome.SplitBrain, await afr.HealAsync((await fresh.StatAsync(p)).Gfid));
+        AssertHealed(v, inodes);
+        Assert.All(Paths, p => Assert.True(v.Clean(p), $"{p} still pending"));
+    }
+
+    [Fact]
+    public async Task Lookups_after_the_copy_is_back_heal_it()
+    {
+        await using var v = await ReplicatedVolume.CreateAsync(3);
+        var inodes = await RenameWhileDownAsync(v);
+        var fresh = await v.OpenClientAsync();
+        await Errors.ThrowsErrno(Errno.ENOENT, () => fresh.StatAsync("/a/d1"));
+        await Errors.ThrowsErrno(Errno.ENOENT, () => fresh.StatAsync("/a/d2"));
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (!Done(v) && DateTime.UtcNow < until)
+        {
+            foreach (var p in Paths) await fresh.StatAsync(p);
+            await Task.Delay(50);
+        }
+        AssertHealed(v, inodes);
+        Assert.All(Paths, p => Assert.True(v.Clean(p), $"{p} still pending"));
+        Assert.Equal("three"u8.ToArray(), await fresh.ReadAllBytesAsync("/a/d1r/s/f3"));
+    }
+}
