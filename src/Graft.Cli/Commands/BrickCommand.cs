@@ -46,7 +46,7 @@ public static class BrickCommand
         var metrics = new Option<string?>("--metrics") { Description = "Serve the brick's metrics in Prometheus text format on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9465; 0.0.0.0 for every address, port 0 for a free one, printed as 'metrics on URL'). See docs/metrics.md." };
         metrics.Validators.Add(r => { if (!MetricsAddress.TryParse(r.GetValueOrDefault<string?>(), out _, out var why)) r.AddError("--metrics " + why); });
         var dumpDir = new Option<DirectoryInfo?>("--dump-dir") { Description = "Where SIGUSR1 writes a state dump (brick-NAME.PID.dump-TIME.json: connections, sessions, bytes, per-fop calls and latency); default " + Daemons.DefaultLogDir + "." };
-        var ioThreads = new Option<int?>("--io-threads") { Description = "Threads that serve fops (default 16): a fop stuck in a slow syscall holds one and the others go on; 0 serves fops on the shared .NET thread pool." };
+        var ioThreads = new Option<int?>("--io-threads") { Description = "Serve fops on N threads of the brick's own, at most N at once (a fop stuck in a slow syscall holds one, the others go on); default 0: the .NET thread pool, cheaper per request. See docs/wire-protocol.md." };
         ioThreads.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0 or > 1024) r.AddError("--io-threads must be between 0 and 1024"); });
         var maxLocks = Limit("--max-locks-per-client", "Locks one client mount may hold on this brick; one more gets ENOLCK (default 16384).");
         var cmd = new Command("brick", """

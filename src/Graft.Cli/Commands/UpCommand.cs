@@ -41,7 +41,7 @@ public static class UpCommand
         var options = new Option<string?>("-o", "--options") { Description = "Mount options, as for graft mount (metrics=ADDR:PORT serves the mount's metrics)." };
         var brickMetrics = new Option<string?>("--brick-metrics") { Description = "Serve the brick's metrics on http://ADDR:PORT/metrics, as graft brick --metrics (docs/metrics.md)." };
         brickMetrics.Validators.Add(r => { if (!Graft.Core.Diagnostics.MetricsAddress.TryParse(r.GetValueOrDefault<string?>(), out _, out var why)) r.AddError("--brick-metrics " + why); });
-        var brickIoThreads = new Option<int?>("--brick-io-threads") { Description = "Threads the brick serves fops on, as graft brick --io-threads (default 16; 0: the .NET thread pool)." };
+        var brickIoThreads = new Option<int?>("--brick-io-threads") { Description = "Threads the brick serves fops on, as graft brick --io-threads (default 0: the .NET thread pool)." };
         brickIoThreads.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0 or > 1024) r.AddError("--brick-io-threads must be between 0 and 1024"); });
         var cmd = new Command("up", "Start a brick on DIR and mount it: a single-node volume in one command. SIGUSR1 to either daemon writes a state dump to var/log.")
         {

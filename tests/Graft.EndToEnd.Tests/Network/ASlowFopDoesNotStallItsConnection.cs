@@ -7,16 +7,19 @@ namespace Graft.EndToEnd.Tests.Network;
 
 /// <summary>
 /// A fop that holds its thread on the brick (a long fsync: debug/faults' blocking delay below
-/// protocol/server) takes one of the brick's I/O workers (io-threads), not the connection: another
-/// request on the same connection is answered while it is still blocked. With every worker blocked,
-/// the next request waits for one — the pool is the bound.
+/// protocol/server) takes a thread, not the connection: another request on the same connection is
+/// answered while it is still blocked, on the .NET thread pool (io-threads 0, the default) and on
+/// the brick's own I/O workers. With every worker blocked, the next request waits for one — with
+/// io-threads the pool is the bound.
 /// </summary>
 public class ASlowFopDoesNotStallItsConnection
 {
-    [Fact]
-    public async Task A_stat_is_answered_while_fsyncs_on_the_same_connection_are_blocked_on_the_brick()
+    [Theory]
+    [InlineData(0)]    // the default: fops on the .NET thread pool
+    [InlineData(16)]   // the brick's own I/O workers
+    public async Task A_stat_is_answered_while_fsyncs_on_the_same_connection_are_blocked_on_the_brick(int ioThreads)
     {
-        await using var t = await SlowBrick.StartAsync(ioThreads: 16, blockedFsyncs: 4, blockFor: TimeSpan.FromSeconds(60));
+        await using var t = await SlowBrick.StartAsync(ioThreads, blockedFsyncs: 4, blockFor: TimeSpan.FromSeconds(60));
         var fsyncs = t.StartFsyncs(4);
         var stat = await t.Client.Top.StatAsync(FopContext.Root(), Loc.Nameless(Gfid.Root)).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.True(stat.Ok, stat.Error.Name());

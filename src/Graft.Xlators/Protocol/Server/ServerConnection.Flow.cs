@@ -90,7 +90,7 @@ internal sealed partial class ServerConnection
     }
 
     /// <summary>
-    /// Served by the brick's I/O workers, not in the receive loop: storage/posix blocks in its
+    /// Served on the thread pool or the brick's I/O workers (io-threads), never in the receive loop: storage/posix blocks in its
     /// syscalls (an fsync can take a while), and one slow fop must neither hold up the others on
     /// this connection nor delay the pongs that prove the brick is alive (IoWorkers).
     /// </summary>
