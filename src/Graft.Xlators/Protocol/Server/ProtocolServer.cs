@@ -81,7 +81,6 @@ public sealed partial class ProtocolServer : Translator
         if (cert is not null || key is not null || ca is not null) Tls = TlsConfig.Load(ToString(), cert, key, ca);
         InitLimits();
         ReadLimits();
-        StartIoWorkers();
         InitMetrics();
         var addr = IPAddress.Parse(Options.GetString("listen-address"));
         if (!IPAddress.IsLoopback(addr) && Secret is null && Tls is null && !Options.GetBool("allow-insecure"))
@@ -96,6 +95,7 @@ public sealed partial class ProtocolServer : Translator
         s.Bind(new IPEndPoint(addr, Options.GetInt("listen-port")));
         s.Listen(512);
         _listener = s;
+        StartIoWorkers();   // once nothing can fail any more: the threads are stopped by shutdown only
         _acceptLoop = Task.Run(AcceptLoopAsync);
         return ValueTask.CompletedTask;
     }
