@@ -9,7 +9,8 @@
 #   bench/profile-mount.sh create              # FILES=2000
 #   NOPERF=1 bench/profile-mount.sh seqwrite   # CPU seconds only (no perf overhead)
 #   WARMUP=1 bench/profile-mount.sh seqwrite   # run the phase once first, unmeasured (steady state, no JIT warm-up)
-#   OPTS=... is passed to graft up as its -o mount options.
+#   OPTS=... is passed to graft up as its -o mount options; UP_ARGS=... as more arguments
+#   (UP_ARGS="--brick-io-threads 0" serves the brick's fops on the .NET thread pool).
 #
 # Needs root and perf. cpu-clock sampling works on VMs without hardware counters.
 set -euo pipefail
@@ -29,6 +30,8 @@ trap cleanup EXIT
 export DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0
 up_opts=()
 [ -n "${OPTS:-}" ] && up_opts=(-o "$OPTS")
+# shellcheck disable=SC2206
+[ -n "${UP_ARGS:-}" ] && up_opts+=(${UP_ARGS})
 GRAFT_HOME="$work" "$here/graft" up "$work/brick" "$work/mnt" "${up_opts[@]}" >&2
 unset DOTNET_PerfMapEnabled DOTNET_EnableWriteXorExecute
 brick="$(cat "$work"/var/run/*.brick.pid)"

@@ -3,7 +3,7 @@ using Graft.Cli.Commands;
 namespace Graft.Cli.Tests;
 
 /// <summary>
-/// `graft brick --max-open-fds-per-session / --max-lock-waits-per-session / --max-locks-per-client`
+/// `graft brick --max-open-fds-per-session / --max-lock-waits-per-session / --max-locks-per-client / --io-threads`
 /// become the options of the standard brick graph's protocol/server and features/locks; without
 /// them the translators' defaults apply; a count below 1 is a usage error.
 /// </summary>
@@ -16,13 +16,14 @@ public sealed class BrickLimitFlagsReachTheBrickGraph : IDisposable
     [Fact]
     public void Given_limits_are_options_of_the_right_translators_and_the_volfile_checks()
     {
-        var text = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null, 10, limits: new BrickLimits(100, 20, 300));
+        var text = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null, 10, limits: new BrickLimits(100, 20, 300, 4));
         var (code, output, err) = CliRunner.Run("volfile", "check", _cli.WriteFile("brick.vol", text));
         Assert.True(code == 0, err);
         var lines = output.ReplaceLineEndings("\n").Split('\n');
         var server = Assert.Single(lines, l => l.Contains("(protocol/server)"));
         Assert.Contains("max-open-fds-per-session=100", server);
         Assert.Contains("max-lock-waits-per-session=20", server);
+        Assert.Contains("io-threads=4", server);
         Assert.Contains("max-locks-per-client=300", Assert.Single(lines, l => l.Contains("(features/locks)")));
     }
 
@@ -31,6 +32,7 @@ public sealed class BrickLimitFlagsReachTheBrickGraph : IDisposable
     {
         var text = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null);
         Assert.DoesNotContain("max-", text);
+        Assert.DoesNotContain("io-threads", text);
     }
 
     [Theory]
@@ -42,5 +44,13 @@ public sealed class BrickLimitFlagsReachTheBrickGraph : IDisposable
         var (code, _, err) = CliRunner.Run("brick", "--dir", _cli.PathOf(""), flag, "0");
         Assert.NotEqual(0, code);
         Assert.Contains($"{flag} must be at least 1", err);
+    }
+
+    [Fact]
+    public void Io_threads_past_the_bound_is_a_usage_error()
+    {
+        var (code, _, err) = CliRunner.Run("brick", "--dir", _cli.PathOf(""), "--io-threads", "-1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--io-threads must be between 0 and 1024", err);
     }
 }

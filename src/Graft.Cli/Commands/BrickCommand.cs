@@ -46,6 +46,8 @@ public static class BrickCommand
         var metrics = new Option<string?>("--metrics") { Description = "Serve the brick's metrics in Prometheus text format on http://ADDR:PORT/metrics (e.g. 127.0.0.1:9465; 0.0.0.0 for every address, port 0 for a free one, printed as 'metrics on URL'). See docs/metrics.md." };
         metrics.Validators.Add(r => { if (!MetricsAddress.TryParse(r.GetValueOrDefault<string?>(), out _, out var why)) r.AddError("--metrics " + why); });
         var dumpDir = new Option<DirectoryInfo?>("--dump-dir") { Description = "Where SIGUSR1 writes a state dump (brick-NAME.PID.dump-TIME.json: connections, sessions, bytes, per-fop calls and latency); default " + Daemons.DefaultLogDir + "." };
+        var ioThreads = new Option<int?>("--io-threads") { Description = "Serve fops on N threads of the brick's own, at most N at once (a fop stuck in a slow syscall holds one, the others go on); default 0: the .NET thread pool, cheaper per request. See docs/wire-protocol.md." };
+        ioThreads.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0 or > 1024) r.AddError("--io-threads must be between 0 and 1024"); });
         var maxLocks = Limit("--max-locks-per-client", "Locks one client mount may hold on this brick; one more gets ENOLCK (default 16384).");
         var cmd = new Command("brick", """
             Serve a brick over TCP in the foreground until SIGTERM.
@@ -59,7 +61,7 @@ public static class BrickCommand
             """)
         {
             dir, volfile, port, name, listen, allow, secret, grace, lockGrace, noSquash, insecure, tlsCert, tlsKey, tlsCa, maxConn, maxPerAddr,
-            maxFds, maxLockWaits, maxLocks, metrics, dumpDir,
+            maxFds, maxLockWaits, maxLocks, ioThreads, metrics, dumpDir,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -96,7 +98,7 @@ public static class BrickCommand
                 };
                 text = StandardBrickVolfile(brickName, d.FullName, parse.GetValue(listen)!, parse.GetValue(port), parse.GetValue(allow)!,
                                             parse.GetValue(secret)?.FullName, parse.GetValue(grace), parse.GetValue(lockGrace), security,
-                                            new BrickLimits(parse.GetValue(maxFds), parse.GetValue(maxLockWaits), parse.GetValue(maxLocks)));
+                                            new BrickLimits(parse.GetValue(maxFds), parse.GetValue(maxLockWaits), parse.GetValue(maxLocks), parse.GetValue(ioThreads)));
                 file = "<brick " + brickName + ">";
             }
             MetricsAddress? at = parse.GetValue(metrics) is { } m && MetricsAddress.TryParse(m, out var a, out _) ? a : null;
@@ -130,6 +132,7 @@ public static class BrickCommand
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-server\n    type protocol/server\n    option listen-address {listen}\n    option listen-port {port}\n    option auth-allow {allow}\n");
         if (limits?.MaxOpenFdsPerSession is { } fds) sb.Append(CultureInfo.InvariantCulture, $"    option max-open-fds-per-session {fds}\n");
         if (limits?.MaxLockWaitsPerSession is { } waits) sb.Append(CultureInfo.InvariantCulture, $"    option max-lock-waits-per-session {waits}\n");
+        if (limits?.IoThreads is { } io) sb.Append(CultureInfo.InvariantCulture, $"    option io-threads {io}\n");
         if (secretFile is not null) sb.Append(CultureInfo.InvariantCulture, $"    option secret-file {secretFile}\n");
         if (grace is not null) sb.Append(CultureInfo.InvariantCulture, $"    option grace-timeout {grace}\n");
         security?.AppendOptions(sb);
@@ -229,4 +232,4 @@ public static class BrickCommand
 }
 
 /// <summary>Per-client limits of the standard brick graph (null: the translators' defaults).</summary>
-public sealed record BrickLimits(int? MaxOpenFdsPerSession, int? MaxLockWaitsPerSession, int? MaxLocksPerClient);
+public sealed record BrickLimits(int? MaxOpenFdsPerSession, int? MaxLockWaitsPerSession, int? MaxLocksPerClient, int? IoThreads = null);

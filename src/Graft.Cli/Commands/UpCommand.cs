@@ -41,9 +41,11 @@ public static class UpCommand
         var options = new Option<string?>("-o", "--options") { Description = "Mount options, as for graft mount (metrics=ADDR:PORT serves the mount's metrics)." };
         var brickMetrics = new Option<string?>("--brick-metrics") { Description = "Serve the brick's metrics on http://ADDR:PORT/metrics, as graft brick --metrics (docs/metrics.md)." };
         brickMetrics.Validators.Add(r => { if (!Graft.Core.Diagnostics.MetricsAddress.TryParse(r.GetValueOrDefault<string?>(), out _, out var why)) r.AddError("--brick-metrics " + why); });
+        var brickIoThreads = new Option<int?>("--brick-io-threads") { Description = "Threads the brick serves fops on, as graft brick --io-threads (default 0: the .NET thread pool)." };
+        brickIoThreads.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0 or > 1024) r.AddError("--brick-io-threads must be between 0 and 1024"); });
         var cmd = new Command("up", "Start a brick on DIR and mount it: a single-node volume in one command. SIGUSR1 to either daemon writes a state dump to var/log.")
         {
-            dir, mountPoint, options, brickMetrics,
+            dir, mountPoint, options, brickMetrics, brickIoThreads,
         };
         cmd.SetAction(parse =>
         {
@@ -51,7 +53,7 @@ public static class UpCommand
             var error = parse.InvocationConfiguration.Error;
             var brickDir = Daemons.FullPath(parse.GetValue(dir)?.FullName ?? DefaultBrick);
             var mp = Daemons.FullPath(parse.GetValue(mountPoint)?.FullName ?? DefaultMount);
-            return Up(brickDir, mp, parse.GetValue(options), parse.GetValue(brickMetrics), output, error);
+            return Up(brickDir, mp, parse.GetValue(options), parse.GetValue(brickMetrics), parse.GetValue(brickIoThreads), output, error);
         });
         return cmd;
     }
@@ -68,7 +70,7 @@ public static class UpCommand
         return cmd;
     }
 
-    static int Up(string brickDir, string mp, string? options, string? brickMetrics, TextWriter output, TextWriter error)
+    static int Up(string brickDir, string mp, string? options, string? brickMetrics, int? brickIoThreads, TextWriter output, TextWriter error)
     {
         var l = new Layout(mp);
         if (BrickPidIfAlive(l) is int running)
@@ -98,6 +100,7 @@ public static class UpCommand
         var from = Daemons.LogLength(l.BrickLog);
         List<string> brickArgs = ["brick", "--dir", brickDir, "--name", name, "--port", "0", "--listen", "127.0.0.1", "--secret-file", l.Secret, "--dump-dir", l.LogDir];
         if (brickMetrics is not null) brickArgs.AddRange(["--metrics", brickMetrics]);
+        if (brickIoThreads is { } io) brickArgs.AddRange(["--io-threads", io.ToString(CultureInfo.InvariantCulture)]);
         var brick = Daemons.StartDetached(l.BrickLog, brickArgs);
         int brickPid = brick.Id;
         var port = WaitListening(brick, l.BrickLog, from, TimeSpan.FromSeconds(60), out var why);

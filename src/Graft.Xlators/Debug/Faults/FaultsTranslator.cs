@@ -33,6 +33,7 @@ public sealed partial class FaultsTranslator : Translator
         new("delay-duration", OptionKind.Time, "100ms", "how long a delayed call waits before it goes on") { Min = 0, Max = 3_600_000, Runtime = true },
         new("delay-count", OptionKind.Int, "0", "how many matching calls to delay; 0 = every one") { Min = 0, Runtime = true },
         new("delay-percent", OptionKind.Percent, "100", "chance that a matching call is delayed") { Min = 0, Max = 100, Runtime = true },
+        new("delay-blocks", OptionKind.Bool, "off", "a delayed call holds its thread for the delay (as a syscall stuck in the kernel does, e.g. an fsync of a large file) instead of awaiting; a cancelled call still wakes at once") { Runtime = true },
     ], "drops, delays or fails chosen fops (fault injection); passes everything through when idle")
     {
         MinChildren = 1, MaxChildren = 1,
@@ -60,6 +61,7 @@ public sealed partial class FaultsTranslator : Translator
     private readonly List<TaskCompletionSource<bool>> _held = [];
     private long _injected;
     private TimeSpan _delay;
+    private bool _delayBlocks;
     private Errno _failErrno;
 
     /// <summary>Calls injected so far (dropped, failed or delayed).</summary>
@@ -87,6 +89,7 @@ public sealed partial class FaultsTranslator : Translator
     {
         _failErrno = ParseErrno(o.GetString("fail-errno"));
         _delay = o.GetTime("delay-duration");
+        _delayBlocks = o.GetBool("delay-blocks");
         var rules = new List<Rule>();
         if (ParseFops(o.GetString("drop")) is { } drop) rules.Add(new Rule(FaultAction.Drop, drop, o.GetLong("drop-count"), 100));
         if (ParseFops(o.GetString("fail")) is { } fail) rules.Add(new Rule(FaultAction.Fail, fail, o.GetLong("fail-count"), (int)o.GetLong("fail-percent")));
@@ -148,6 +151,8 @@ public sealed partial class FaultsTranslator : Translator
         {
             case FaultAction.Fail:
                 return _failErrno;
+            case FaultAction.Delay when _delayBlocks:
+                return ctx.Cancellation.WaitHandle.WaitOne(_delay) ? Errno.EINTR : Errno.OK;
             case FaultAction.Delay:
                 try { await Task.Delay(_delay, ctx.Cancellation).ConfigureAwait(false); }
                 catch (OperationCanceledException) { return Errno.EINTR; }

@@ -54,6 +54,27 @@ public sealed partial class ProtocolServer
         MaxOpenFdsPerSession = Options.GetInt("max-open-fds-per-session");
     }
 
+    private IoWorkers? _io;
+
+    /// <summary>Threads serving fops (io-threads); 0 when fops run on the .NET thread pool.</summary>
+    public int IoThreads => _io?.Count ?? 0;
+
+    /// <summary>I/O workers serving a request now, and requests waiting for one.</summary>
+    public (int Busy, int Queued) IoLoad => _io?.Load ?? (0, 0);
+
+    private void StartIoWorkers()
+    {
+        var n = Options.GetInt("io-threads");
+        if (n > 0) _io = new IoWorkers(n, BrickName);
+    }
+
+    /// <summary>Starts serving a request: on an I/O worker, or on the thread pool when io-threads is 0.</summary>
+    internal void Serve(ServerCall call)
+    {
+        if (_io is { } io) io.Post(call);
+        else ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
+    }
+
     /// <summary>EMFILE for an open past max-open-fds-per-session: counted, and logged (throttled).</summary>
     private FopReply FdLimitReached(ClientSession s)
     {

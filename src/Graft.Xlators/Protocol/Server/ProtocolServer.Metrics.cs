@@ -38,6 +38,8 @@ public sealed partial class ProtocolServer
         m.CreateObservableUpDownCounter("graft.brick.connections", () => ConnectionCount, "{connection}", "Client connections open.");
         m.CreateObservableUpDownCounter("graft.brick.sessions", () => SessionCount, "{session}", "Client sessions held (connected, or disconnected within grace-timeout).");
         m.CreateObservableUpDownCounter("graft.brick.open.fds", () => TotalFds, "{fd}", "Files and directories clients hold open.");
+        m.CreateObservableUpDownCounter("graft.brick.io.workers.busy", () => IoLoad.Busy, "{thread}", "I/O workers (io-threads) serving a request; all busy means slow fops hold them.");
+        m.CreateObservableUpDownCounter("graft.brick.io.queued", () => IoLoad.Queued, "{request}", "Requests waiting for an I/O worker.");
         m.CreateObservableCounter("graft.brick.received", () => BytesReceived, "By", "Bytes of request frames received (headers included).");
         m.CreateObservableCounter("graft.brick.sent", () => BytesSent, "By", "Bytes of reply frames sent (headers included).");
         m.CreateObservableCounter("graft.brick.connections.refused", RefusalMeasurements, "{connection}", "Connections turned away, by reason.");

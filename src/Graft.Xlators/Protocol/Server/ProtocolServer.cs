@@ -40,6 +40,7 @@ public sealed partial class ProtocolServer : Translator
         new("max-requests-in-service", OptionKind.Int, "1024", "requests one connection may have in service at once (blocking lock waits are not counted); more wait in its backlog") { Min = 1, Max = 1 << 20 },
         new("max-request-backlog", OptionKind.Size, "16MB", "memory of requests read from one connection but not yet in service; past it the connection is not read until there is room again (pings, cancels and goodbyes are answered until then)") { Min = 64 << 10, Max = 1L << 32 },
         new("max-lock-waits-per-session", OptionKind.Int, "4096", "blocking lock requests (F_SETLKW, blocking inodelk/entrylk) one client session may have waiting; one more gets ENOLCK") { Min = 1, Max = 1 << 24 },
+        new("io-threads", OptionKind.Int, "0", "threads of the brick's own that serve fops, at most that many at once (storage syscalls block their thread: a slow fop holds one and the others go on); 0 serves fops on the .NET thread pool, which costs less CPU per request but lets many blocked fops slow every connection until it adds threads") { Min = 0, Max = 1024, Aliases = ["performance.io-thread-count"] },
         new("max-open-fds-per-session", OptionKind.Int, "16384", "files and directories one client session may have open; one more open, create or opendir gets EMFILE") { Min = 1, Max = 1 << 24 },
     ], "serves its child to clients over TCP");
 
@@ -95,6 +96,7 @@ public sealed partial class ProtocolServer : Translator
         s.Bind(new IPEndPoint(addr, Options.GetInt("listen-port")));
         s.Listen(512);
         _listener = s;
+        StartIoWorkers();   // once nothing can fail any more: the threads are stopped by shutdown only
         _acceptLoop = Task.Run(AcceptLoopAsync);
         return ValueTask.CompletedTask;
     }
@@ -256,6 +258,7 @@ public sealed partial class ProtocolServer : Translator
             foreach (var s in sessions) s.Grace?.Cancel();
         }
         foreach (var c in conns) c.Close("server shutting down");
+        _io?.Stop();
         // No ClientGone here: the brick graph is going away, and a mount's fcntl locks are better
         // left for teardown to judge (features/locks keeps its grace marker while any is held).
         foreach (var s in sessions) await ReleaseSessionAsync(s, "server shutting down", null).ConfigureAwait(false);

@@ -90,9 +90,9 @@ internal sealed partial class ServerConnection
     }
 
     /// <summary>
-    /// Served on the thread pool, not in the receive loop: storage/posix blocks in its syscalls (an
-    /// fsync can take a while), and one slow fop must neither hold up the others on this
-    /// connection nor delay the pongs that prove the brick is alive.
+    /// Served on the thread pool or the brick's I/O workers (io-threads), never in the receive loop: storage/posix blocks in its
+    /// syscalls (an fsync can take a while), and one slow fop must neither hold up the others on
+    /// this connection nor delay the pongs that prove the brick is alive (IoWorkers).
     /// </summary>
-    private static void Serve(ServerCall call) => ThreadPool.UnsafeQueueUserWorkItem(call, preferLocal: false);
+    private void Serve(ServerCall call) => _server.Serve(call);
 }
