@@ -40,6 +40,36 @@ public sealed unsafe partial class FuseSession
         }
     }
 
+    /// <summary>
+    /// Drops the kernel's cached lookup of <paramref name="name"/> (its bytes) in the directory
+    /// <paramref name="parent"/> — whether it found the name or cached its absence — and the directory's cached
+    /// attributes, so the next access to the name looks it up again. Runs on the thread pool like
+    /// <see cref="NotifyInvalInodeAsync"/>; ENOENT means nothing was cached.
+    /// </summary>
+    public Task<Errno> NotifyInvalEntryAsync(ulong parent, byte[] name)
+    {
+        var item = new InvalEntryItem(this, parent, name);
+        ThreadPool.UnsafeQueueUserWorkItem(item, preferLocal: false);
+        return item.Done.Task;
+    }
+
+    sealed class InvalEntryItem(FuseSession session, ulong parent, byte[] name) : IThreadPoolWorkItem
+    {
+        public readonly TaskCompletionSource<Errno> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Execute()
+        {
+            // The struct, the name and its NUL, as one body.
+            var body = new byte[sizeof(FuseNotifyInvalEntryOut) + name.Length + 1];
+            fixed (byte* p = body)
+            {
+                *(FuseNotifyInvalEntryOut*)p = new FuseNotifyInvalEntryOut { Parent = parent, NameLen = (uint)name.Length };
+                name.CopyTo(body.AsSpan(sizeof(FuseNotifyInvalEntryOut)));
+                Done.TrySetResult(session.Notify(FuseConst.NotifyInvalEntry, parent, p, body.Length));
+            }
+        }
+    }
+
     /// <summary>Writes one notification (blocking: never call it on a reader thread).</summary>
     Errno Notify(int code, ulong nodeId, void* body, int length)
     {
