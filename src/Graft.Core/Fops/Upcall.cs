@@ -29,5 +29,9 @@ public readonly record struct UpcallNotice(UpcallKind Kind, Gfid Gfid, string? N
 /// </summary>
 public interface IUpcallSink
 {
+    /// <summary>The mount (client process) behind this sink: one mount has a session per graph generation, and none
+    /// of them is told of a change the mount made itself, through whichever graph (its kernel saw it happen).</summary>
+    Guid Mount { get; }
+
     void Send(in UpcallNotice notice);
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Graft.Core;
 using Graft.Fuse.Raw;
 using Graft.Mount;
@@ -12,6 +13,10 @@ public sealed partial class FuseBridge
 {
     FuseSession? _kernel;
     long _invalidations;
+    /// <summary>INVAL_INODE notifications queued and not yet being written, by nodeid × 2 + (1 when pages go too): one
+    /// such covers every notice for the node that arrives before it starts, so a writer elsewhere sending a notice per
+    /// write cannot fill the thread pool with notifications (each of which may wait in the kernel for page locks).</summary>
+    readonly ConcurrentDictionary<ulong, byte> _queued = new();
 
     /// <summary>Notifications written to the kernel because another client changed something.</summary>
     public long Invalidations => Interlocked.Read(ref _invalidations);
@@ -27,6 +32,13 @@ public sealed partial class FuseBridge
     /// <summary>Detaches from the session (unmount), so no notification is started on a closing device.</summary>
     public void Detach() => _session.Invalidated -= OnInvalidated;
 
+    Task<Errno> InvalInode(FuseSession k, ulong nodeId, bool data)
+    {
+        ulong key = nodeId * 2 + (data ? 1UL : 0);
+        if (!_queued.TryAdd(key, 0)) return Task.FromResult(Errno.OK);
+        return k.NotifyInvalInodeAsync(nodeId, offset: data ? 0 : -1, starting: () => _queued.TryRemove(key, out _));
+    }
+
     // Runs on a brick connection's reader: the notification is queued to the thread pool (FuseSession.Notify says
     // why it must never be written from here), and its result needs no handling (ENOENT: nothing was cached).
     void OnInvalidated(MountNode node, UpcallNotice notice)
@@ -35,7 +47,7 @@ public sealed partial class FuseBridge
         Interlocked.Increment(ref _invalidations);
         _ = notice.Kind switch
         {
-            UpcallKind.Inode => k.NotifyInvalInodeAsync(node.HandleId, offset: notice.Data ? 0 : -1),
+            UpcallKind.Inode => InvalInode(k, node.HandleId, notice.Data),
             UpcallKind.Entry when notice.Name is { } name => k.NotifyInvalEntryAsync(node.HandleId, NameBytes.GetBytes(name)),
             _ => Task.FromResult(Errno.OK),
         };

@@ -22,19 +22,22 @@ public sealed unsafe partial class FuseSession
     /// completes when the kernel has done it. Never fails in a way that needs handling: ENOENT means the kernel
     /// has no such node cached (nothing to drop), ENODEV that the connection is gone (after unmount).
     /// </summary>
-    public Task<Errno> NotifyInvalInodeAsync(ulong nodeId, long offset = 0, long length = 0)
+    /// <param name="starting">Called on the thread pool just before the write (a caller that coalesces notifications
+    /// stops counting this one as queued there: a change after that point needs a notification of its own).</param>
+    public Task<Errno> NotifyInvalInodeAsync(ulong nodeId, long offset = 0, long length = 0, Action? starting = null)
     {
-        var item = new InvalInodeItem(this, nodeId, offset, length);
+        var item = new InvalInodeItem(this, nodeId, offset, length, starting);
         ThreadPool.UnsafeQueueUserWorkItem(item, preferLocal: false);
         return item.Done.Task;
     }
 
-    sealed class InvalInodeItem(FuseSession session, ulong nodeId, long offset, long length) : IThreadPoolWorkItem
+    sealed class InvalInodeItem(FuseSession session, ulong nodeId, long offset, long length, Action? starting) : IThreadPoolWorkItem
     {
         public readonly TaskCompletionSource<Errno> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Execute()
         {
+            starting?.Invoke();
             var body = new FuseNotifyInvalInodeOut { Ino = nodeId, Off = offset, Len = length };
             Done.TrySetResult(session.Notify(FuseConst.NotifyInvalInode, nodeId, &body, sizeof(FuseNotifyInvalInodeOut)));
         }

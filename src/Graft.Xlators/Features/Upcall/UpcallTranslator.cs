@@ -7,8 +7,8 @@ namespace Graft.Xlators.Features.Upcall;
 /// object, and when another session changes it — data, attributes, xattrs, a name in a directory — sends each of
 /// them an invalidation notice (<see cref="UpcallNotice"/>) over its own connection, so its caches (md-cache, the
 /// kernel's) drop what went stale instead of serving it until a timeout. Only sessions that asked for notices at
-/// their handshake are remembered (<see cref="FopContext.Upcalls"/>); the session that made a change is never told
-/// of it.
+/// their handshake are remembered (<see cref="FopContext.Upcalls"/>); the mount that made a change (through any of
+/// its sessions: one per graph generation) is never told of it.
 /// </summary>
 /// <remarks>
 /// Memory is bounded: at most <c>max-inodes</c> objects with at most <c>max-clients-per-inode</c> sessions each,
@@ -143,12 +143,14 @@ public sealed partial class UpcallTranslator : Translator
     }
 
     /// <summary>
-    /// <paramref name="changer"/> changed something: every other session that looked at <paramref name="watched"/>
-    /// within its expiry is sent <paramref name="notice"/>. The changer is remembered as a watcher itself (its reply
-    /// told it the new state, which it may cache).
+    /// The caller of <paramref name="ctx"/> changed something: every session of another mount that looked at
+    /// <paramref name="watched"/> within its expiry is sent <paramref name="notice"/>. The changer is remembered as a
+    /// watcher itself (its reply told it the new state, which it may cache).
     /// </summary>
-    private void Changed(IUpcallSink? changer, Gfid watched, in UpcallNotice notice)
+    private void Changed(FopContext ctx, Gfid watched, in UpcallNotice notice)
     {
+        var changer = ctx.Upcalls;
+        var mount = ctx.MountId;
         if (watched.IsZero || !_enabled) return;
         IUpcallSink[]? targets = null;
         int n = 0;
@@ -162,7 +164,7 @@ public sealed partial class UpcallTranslator : Translator
                 {
                     if (w.Until[i] <= now) continue; // expired: forget it
                     w.Sinks[kept] = w.Sinks[i]; w.Until[kept] = w.Until[i]; kept++;
-                    if (ReferenceEquals(w.Sinks[i], changer)) continue;
+                    if (mount != Guid.Empty && w.Sinks[i].Mount == mount) continue; // the changer's own mount, any graph
                     (targets ??= new IUpcallSink[w.Count])[n++] = w.Sinks[i];
                 }
                 for (int i = kept; i < w.Count; i++) w.Sinks[i] = null!;
@@ -189,8 +191,8 @@ public sealed partial class UpcallTranslator : Translator
     private void EntryChanged(FopContext ctx, in Loc loc)
     {
         var dir = ParentOf(loc);
-        if (!dir.IsZero && loc.Name is { } name) Changed(ctx.Upcalls, dir, UpcallNotice.Entry(dir, name));
+        if (!dir.IsZero && loc.Name is { } name) Changed(ctx, dir, UpcallNotice.Entry(dir, name));
     }
 
-    private void InodeChanged(FopContext ctx, Gfid gfid, bool data) => Changed(ctx.Upcalls, gfid, UpcallNotice.Inode(gfid, data));
+    private void InodeChanged(FopContext ctx, Gfid gfid, bool data) => Changed(ctx, gfid, UpcallNotice.Inode(gfid, data));
 }

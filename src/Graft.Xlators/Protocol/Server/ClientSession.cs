@@ -42,6 +42,8 @@ internal sealed class ClientSession(string key, string peer, Guid mountId, Guid 
     /// serving the session now; a session between connections misses it (its client reconnects and looks again).</summary>
     public void Send(in UpcallNotice notice) => Connection?.SendUpcall(notice);
 
+    Guid IUpcallSink.Mount => MountId;
+
     public int FdCount { get { lock (_fds) return _fds.Count; } }
 
     /// <summary>The fd's remote id, or 0 when the session has ended (the caller must release the fd itself).</summary>

@@ -15,6 +15,7 @@ public sealed class WhatTheBrickRemembersIsBounded : IAsyncLifetime
     private sealed class Sink : IUpcallSink
     {
         public readonly List<UpcallNotice> Got = [];
+        public Guid Mount { get; } = Guid.NewGuid();
         public void Send(in UpcallNotice notice) { lock (Got) Got.Add(notice); }
     }
 
@@ -39,7 +40,7 @@ public sealed class WhatTheBrickRemembersIsBounded : IAsyncLifetime
         try { Directory.Delete(_temp, recursive: true); } catch (IOException) { }
     }
 
-    private static FopContext As(IUpcallSink? sink) { var c = FopContext.Root(); c.Upcalls = sink; return c; }
+    private static FopContext As(IUpcallSink? sink) { var c = FopContext.Root(); c.Upcalls = sink; c.MountId = sink?.Mount ?? Guid.Empty; return c; }
 
     private async Task<Gfid> CreateAsync(string name)
     {
