@@ -103,7 +103,8 @@ public static partial class MountDaemon
 
         // The registry lets the session build new graphs when the volfile changes (live switching).
         var session = new MountSession(graph, o.Settings.Session with { Registry = registry, ChildUpTimeout = o.ChildUpTimeout }, loggers);
-        var mounted = await FuseSession.MountAsync(mp, new FuseBridge(session, o.Settings.Bridge), o.Settings.Fuse,
+        var bridge = new FuseBridge(session, o.Settings.Bridge);
+        var mounted = await FuseSession.MountAsync(mp, bridge, o.Settings.Fuse,
             loggers.CreateLogger("Graft.Fuse")).ConfigureAwait(false);
         if (!mounted.Ok)
         {
@@ -112,6 +113,7 @@ public static partial class MountDaemon
             return 1;
         }
         var fuse = mounted.Value;
+        bridge.Attach(fuse);
         // Every new content of the volfile (an edit, a replace by rename, SIGHUP, or a push from the
         // management daemon) is applied to the session: reconfigured in place or switched to a new graph;
         // a refused one shows in `graft state`.
@@ -153,6 +155,7 @@ public static partial class MountDaemon
         else LogUnmounted(log, mp);
 
         control?.Dispose();
+        bridge.Detach();
         fuse.Dispose();
         await session.DisposeAsync().ConfigureAwait(false);
         output.WriteLine($"unmounted {mp}");

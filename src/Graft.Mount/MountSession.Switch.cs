@@ -104,6 +104,7 @@ public sealed partial class MountSession
             }
             g.MountId = Options.MountId;
             _locks.Watch(g);
+            WatchUpcalls(g);
             cancel = new CancellationTokenSource();
             _graphs.AddPending(g, cancel);
         }

@@ -51,6 +51,7 @@ public sealed partial class MountSession : IAsyncDisposable
         _graphs = new GraphSet(graph);
         _locks = new LockKeeper(this, _counters, _log, Options.ChildUpTimeout);
         _locks.Watch(graph);
+        WatchUpcalls(graph);
         _loggers = loggers;
         Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1, HintGraph = graph };
         _nodes = new NodeTable(_graphs, _counters, Root, RootId);

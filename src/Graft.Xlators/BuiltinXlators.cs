@@ -15,6 +15,7 @@ public static class BuiltinXlators
         r.Register(Storage.Posix.PosixTranslator.Spec);
         r.Register(Features.Locks.LocksTranslator.Spec);
         r.Register(Features.Index.IndexTranslator.Spec);
+        r.Register(Features.Upcall.UpcallTranslator.Spec);
         r.Register(Protocol.Client.ProtocolClient.Spec);
         r.Register(Protocol.Server.ProtocolServer.Spec);
         r.Register(Cluster.Distribute.DistributeTranslator.Spec);

@@ -114,7 +114,7 @@ public static class BrickCommand
     public static string HealIndexDirectory(string directory) => Path.Combine(directory, ".graft", "indices");
 
     /// <summary>
-    /// protocol/server over features/locks over features/index over storage/posix. The volume
+    /// protocol/server over features/locks over features/upcall over features/index over storage/posix. The volume
     /// right under the server carries the brick's name, which is what clients ask for.
     /// features/locks keeps its grace marker in the brick's private .graft directory, so a brick
     /// that held no locks when it stopped starts without a lock grace; features/index keeps the
@@ -126,9 +126,11 @@ public static class BrickCommand
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-posix\n    type storage/posix\n    option directory {directory}\nend-volume\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-index\n    type features/index\n    option index-directory {HealIndexDirectory(directory)}\n    subvolumes {name}-posix\nend-volume\n\n");
+        // features/upcall sees every fop that reaches the disk, with the session that sent it (docs/performance.md).
+        sb.Append(CultureInfo.InvariantCulture, $"volume {name}-upcall\n    type features/upcall\n    subvolumes {name}-index\nend-volume\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}\n    type features/locks\n    option lock-grace {lockGrace}\n    option grace-marker {LockGraceMarker(directory)}\n");
         if (limits?.MaxLocksPerClient is { } locks) sb.Append(CultureInfo.InvariantCulture, $"    option max-locks-per-client {locks}\n");
-        sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}-index\nend-volume\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}-upcall\nend-volume\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-server\n    type protocol/server\n    option listen-address {listen}\n    option listen-port {port}\n    option auth-allow {allow}\n");
         if (limits?.MaxOpenFdsPerSession is { } fds) sb.Append(CultureInfo.InvariantCulture, $"    option max-open-fds-per-session {fds}\n");
         if (limits?.MaxLockWaitsPerSession is { } waits) sb.Append(CultureInfo.InvariantCulture, $"    option max-lock-waits-per-session {waits}\n");

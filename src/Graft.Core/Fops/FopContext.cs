@@ -46,6 +46,14 @@ public sealed class FopContext
     public bool Untrusted { get; set; }
 
     /// <summary>
+    /// Where invalidation notices for this caller go (features/upcall, docs/performance.md): set by protocol/server
+    /// for calls of a session that asked for them at its handshake, null otherwise (nothing is remembered for it,
+    /// nothing is sent to it). Also tells features/upcall which caller made a change, so it never notifies that
+    /// caller of its own change.
+    /// </summary>
+    public IUpcallSink? Upcalls { get; set; }
+
+    /// <summary>
     /// The parent directory's attributes right after this fop changed its entries (create, unlink): set by
     /// storage/posix, carried back over the wire by protocol/server and protocol/client (reply xdata
     /// <c>postparent</c>), so that performance/md-cache above can answer the kernel's next getattr of the
@@ -66,7 +74,7 @@ public sealed class FopContext
     public FopContext CloneForCall() => new()
     {
         Uid = Uid, Gid = Gid, Groups = Groups, Pid = Pid, LockOwner = LockOwner, MountId = MountId, Session = Session, Cancellation = Cancellation,
-        Untrusted = Untrusted,
+        Untrusted = Untrusted, Upcalls = Upcalls,
     };
 
     public bool InGroup(uint gid) => Gid == gid || Array.IndexOf(Groups, gid) >= 0;

@@ -246,6 +246,16 @@ public sealed partial class Graph
         signal.TrySetResult(); // continuations run elsewhere, but complete it outside the lock anyway
     }
 
+    /// <summary>Raised for every invalidation notice that reaches the top (another client changed something; the
+    /// mount session tells the kernel). Runs on a connection's reader thread: must not block.</summary>
+    public event Action<UpcallNotice>? Upcall;
+
+    internal void OnUpcall(in UpcallNotice notice, Translator from)
+    {
+        try { Upcall?.Invoke(notice); }
+        catch (Exception e) { ReportError(from, "upcall handler failed", e); }
+    }
+
     /// <summary>Logs a translator failure that has no caller to return an errno to (background work).</summary>
     public void ReportError(Translator xl, string what, Exception e) =>
         Log.LogError(e, "graph {Generation}: {Xlator}: {What}", Generation, xl.Name, what);

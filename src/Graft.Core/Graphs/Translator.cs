@@ -156,6 +156,24 @@ public abstract partial class Translator
         else NotifyChildren(GraphEvent.ParentDown);
     }
 
+    /// <summary>
+    /// An invalidation notice from below (protocol/client got it from a brick): what another client changed. The
+    /// default passes it to every parent, and the top hands it to the graph (<see cref="Graph.Upcall"/>); a cache
+    /// drops what it holds of the object, then passes it on. Must not block: it runs on a connection's reader.
+    /// </summary>
+    public virtual void Upcall(in UpcallNotice notice, Translator from) => NotifyUpcall(notice);
+
+    /// <summary>Sends a notice to every parent (or to the graph, for the top).</summary>
+    protected void NotifyUpcall(in UpcallNotice notice)
+    {
+        if (_parents.Count == 0) Graph?.OnUpcall(notice, this);
+        foreach (var p in _parents)
+        {
+            try { p.Upcall(notice, this); }
+            catch (Exception e) { (Graph ?? p.Graph)?.ReportError(p, "upcall failed", e); }
+        }
+    }
+
     /// <summary>Sends an event to every parent (or to the graph, for the top).</summary>
     protected void NotifyParents(GraphEvent ev)
     {

@@ -22,21 +22,54 @@ public sealed unsafe partial class FuseSession
     /// completes when the kernel has done it. Never fails in a way that needs handling: ENOENT means the kernel
     /// has no such node cached (nothing to drop), ENODEV that the connection is gone (after unmount).
     /// </summary>
-    public Task<Errno> NotifyInvalInodeAsync(ulong nodeId, long offset = 0, long length = 0)
+    /// <param name="starting">Called on the thread pool just before the write (a caller that coalesces notifications
+    /// stops counting this one as queued there: a change after that point needs a notification of its own).</param>
+    public Task<Errno> NotifyInvalInodeAsync(ulong nodeId, long offset = 0, long length = 0, Action? starting = null)
     {
-        var item = new InvalInodeItem(this, nodeId, offset, length);
+        var item = new InvalInodeItem(this, nodeId, offset, length, starting);
         ThreadPool.UnsafeQueueUserWorkItem(item, preferLocal: false);
         return item.Done.Task;
     }
 
-    sealed class InvalInodeItem(FuseSession session, ulong nodeId, long offset, long length) : IThreadPoolWorkItem
+    sealed class InvalInodeItem(FuseSession session, ulong nodeId, long offset, long length, Action? starting) : IThreadPoolWorkItem
     {
         public readonly TaskCompletionSource<Errno> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public void Execute()
         {
+            starting?.Invoke();
             var body = new FuseNotifyInvalInodeOut { Ino = nodeId, Off = offset, Len = length };
             Done.TrySetResult(session.Notify(FuseConst.NotifyInvalInode, nodeId, &body, sizeof(FuseNotifyInvalInodeOut)));
+        }
+    }
+
+    /// <summary>
+    /// Drops the kernel's cached lookup of <paramref name="name"/> (its bytes) in the directory
+    /// <paramref name="parent"/> — whether it found the name or cached its absence — and the directory's cached
+    /// attributes, so the next access to the name looks it up again. Runs on the thread pool like
+    /// <see cref="NotifyInvalInodeAsync"/>; ENOENT means nothing was cached.
+    /// </summary>
+    public Task<Errno> NotifyInvalEntryAsync(ulong parent, byte[] name)
+    {
+        var item = new InvalEntryItem(this, parent, name);
+        ThreadPool.UnsafeQueueUserWorkItem(item, preferLocal: false);
+        return item.Done.Task;
+    }
+
+    sealed class InvalEntryItem(FuseSession session, ulong parent, byte[] name) : IThreadPoolWorkItem
+    {
+        public readonly TaskCompletionSource<Errno> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Execute()
+        {
+            // The struct, the name and its NUL, as one body.
+            var body = new byte[sizeof(FuseNotifyInvalEntryOut) + name.Length + 1];
+            fixed (byte* p = body)
+            {
+                *(FuseNotifyInvalEntryOut*)p = new FuseNotifyInvalEntryOut { Parent = parent, NameLen = (uint)name.Length };
+                name.CopyTo(body.AsSpan(sizeof(FuseNotifyInvalEntryOut)));
+                Done.TrySetResult(session.Notify(FuseConst.NotifyInvalEntry, parent, p, body.Length));
+            }
         }
     }
 

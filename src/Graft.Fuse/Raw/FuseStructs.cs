@@ -378,6 +378,16 @@ public struct FuseNotifyInvalInodeOut
     public long Len;
 }
 
+/// <summary>FUSE_NOTIFY_INVAL_ENTRY: drop the cached lookup of a name (NameLen bytes, then a NUL, follow) in the
+/// directory Parent (a nodeid), positive or negative, and the directory's cached attributes.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct FuseNotifyInvalEntryOut
+{
+    public ulong Parent;
+    public uint NameLen;
+    public uint Flags;
+}
+
 /// <summary>Header of one READDIR record; the name follows, then zero padding to 8 bytes.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct FuseDirent

@@ -210,7 +210,7 @@ public class WireCodecRefusesMalformedInput
 
     [Theory]
     [InlineData(0)]
-    [InlineData(11)]
+    [InlineData(12)]
     [InlineData(255)]
     public void Unknown_frame_type_is_refused(byte type) => Assert.Equal(FrameError.UnknownType, TryRead(Header(12, type), out _));
 

@@ -130,6 +130,14 @@ public sealed partial class MdCacheTranslator
         finally { Invalidate(loc.Inode); }
     }
 
+    /// <summary>Another client changed the object (or a name in the directory): its entry stops answering, and a reply
+    /// in flight that was taken before the change is not stored (the generation moves).</summary>
+    public override void Upcall(in UpcallNotice notice, Translator from)
+    {
+        if (Graph?.Inodes.Find(notice.Gfid) is { } inode) Invalidate(inode);
+        NotifyUpcall(notice);
+    }
+
     private void InvalidateAll(Inode? a, Inode? b, Inode? c, Inode? d)
     {
         Invalidate(a);

@@ -41,6 +41,11 @@ internal sealed class ClientConnection
     public long Epoch { get; }
     /// <summary>The brick still had this client's session (its remote fds and locks) when this connection was made.</summary>
     public bool Resumed { get; init; }
+    /// <summary>Takes the brick's invalidation notices (Upcall frames); null drops them.</summary>
+    public Action<UpcallNotice>? OnUpcall { get; init; }
+    /// <summary>Upcall frames this client could not use (unknown kind, bad body): dropped, the connection kept.</summary>
+    public long UpcallsDropped => Interlocked.Read(ref _upcallsDropped);
+    private long _upcallsDropped;
     public Task<string> Closed => _conn.Closed;
     public bool IsDead => _conn.IsClosed || HasFailed;
     private bool HasFailed { get { lock (_conn.SendLock) return _failure is not null; } }
@@ -163,6 +168,12 @@ internal sealed class ClientConnection
                 return true;
             case FrameType.Ping:
                 _conn.WriteFrame(FrameType.Pong, FrameFlags.None, FopOp.None, h.Id, null);
+                return true;
+            case FrameType.Upcall:
+                // A notice only ever makes us drop cached state: one we cannot read is dropped, never a reason to
+                // lose the connection (a newer brick may send kinds we do not know).
+                if (UpcallCodec.TryRead(body.ToArray()) is { } notice) OnUpcall?.Invoke(notice);
+                else if (Interlocked.Increment(ref _upcallsDropped) == 1) _log("dropped an invalidation notice it could not read (unknown kind or bad body); later ones are only counted");
                 return true;
             default:
                 return false;

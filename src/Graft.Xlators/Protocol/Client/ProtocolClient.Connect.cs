@@ -107,7 +107,11 @@ public sealed partial class ProtocolClient
                 fc.Close("handshake refused");
                 return null;
             }
-            var conn = new ClientConnection(fc, Interlocked.Increment(ref _epoch), _frameTimeoutMs, _pingTimeoutMs, Log) { Resumed = resumed };
+            var conn = new ClientConnection(fc, Interlocked.Increment(ref _epoch), _frameTimeoutMs, _pingTimeoutMs, Log)
+            {
+                Resumed = resumed,
+                OnUpcall = _upcall ? n => NotifyUpcall(n) : null,
+            };
             conn.Start();
             await ReopenFdsAsync(conn, resumed).ConfigureAwait(false);
             if (conn.IsDead) return null;
@@ -143,7 +147,8 @@ public sealed partial class ProtocolClient
     /// <summary>Hello → Challenge → Auth → Welcome; on a refusal the errno and the reason to report.</summary>
     private async Task<(Errno, string Why, bool Resumed)> HandshakeAsync(FrameConnection fc, CancellationToken ct)
     {
-        var hello = new Handshake.Hello(Handshake.Version, Identity, Graph?.Generation ?? 0, _instance, _brick, Handshake.NewNonce());
+        var hello = new Handshake.Hello(Handshake.Version, Identity, Graph?.Generation ?? 0, _instance, _brick, Handshake.NewNonce(),
+                                        _upcall ? UpcallCodec.Feature : 0);
         var w = new BodyWriter();
         Handshake.Write(w, hello);
         fc.WriteFrame(FrameType.Hello, FrameFlags.None, FopOp.None, 0, w);

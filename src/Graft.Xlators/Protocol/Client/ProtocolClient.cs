@@ -28,6 +28,8 @@ public sealed partial class ProtocolClient : Translator
         new("tls-cert", OptionKind.Path, null, "PEM client certificate (with tls-key and tls-ca: speak TLS 1.3 to the brick)"),
         new("tls-key", OptionKind.Path, null, "PEM private key of tls-cert"),
         new("tls-ca", OptionKind.Path, null, "PEM CA certificate(s) the brick's certificate must be signed by"),
+        new("upcall", OptionKind.Bool, "on",
+            "ask the brick for invalidation notices (features/upcall): what another client changes of what this one looked at is dropped from the caches above and the kernel's"),
         new("tls-server-name", OptionKind.String, null, "name the brick's certificate must be issued for; unset: remote-host"),
     ], "sends fops to a brick over TCP")
     { MinChildren = 0, MaxChildren = 0 };
@@ -65,6 +67,8 @@ public sealed partial class ProtocolClient : Translator
     public int OpenFdCount { get { lock (_openFds) return _openFds.Count; } }
     public int InFlight => _conn?.PendingCount ?? 0;
     private int _connects, _resets;
+    /// <summary>Ask the brick for invalidation notices at each handshake (option <c>upcall</c>).</summary>
+    private bool _upcall;
 
     public override ValueTask InitAsync(CancellationToken ct)
     {
@@ -72,6 +76,7 @@ public sealed partial class ProtocolClient : Translator
         _port = Options.GetInt("remote-port");
         _brick = Options.GetString("remote-subvolume");
         _frameTimeoutMs = Options.GetLong("frame-timeout");
+        _upcall = Options.GetBool("upcall");
         _pingTimeoutMs = Options.GetLong("ping-timeout");
         _connectTimeoutMs = Options.GetLong("connect-timeout");
         _minBackoffMs = Options.GetLong("reconnect-min-backoff");

@@ -14,7 +14,7 @@ namespace Graft.Xlators.Protocol.Server;
 /// they go only when the last session of the mount ends. "The mount" is the handshake's identity:
 /// every call of the session is that mount's, whatever its caller field says.
 /// </remarks>
-internal sealed class ClientSession(string key, string peer, Guid mountId, Guid instance)
+internal sealed class ClientSession(string key, string peer, Guid mountId, Guid instance) : IUpcallSink
 {
     private readonly Dictionary<ulong, Fd> _fds = new();   // guarded by itself; leaf lock
     private bool _ended;   // guarded by _fds: released for good; an open finishing late must not land here
@@ -34,6 +34,15 @@ internal sealed class ClientSession(string key, string peer, Guid mountId, Guid 
     public ServerConnection? Connection;
     /// <summary>Cancels the grace timer when the client comes back.</summary>
     public CancellationTokenSource? Grace;
+
+    /// <summary>The client asked for invalidation notices at its (latest) handshake (docs/wire-protocol.md, Upcall).</summary>
+    public volatile bool WantsUpcalls;
+
+    /// <summary>features/upcall: another client changed something this one looked at. Queued on the connection
+    /// serving the session now; a session between connections misses it (its client reconnects and looks again).</summary>
+    public void Send(in UpcallNotice notice) => Connection?.SendUpcall(notice);
+
+    Guid IUpcallSink.Mount => MountId;
 
     public int FdCount { get { lock (_fds) return _fds.Count; } }
 

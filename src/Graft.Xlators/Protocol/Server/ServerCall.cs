@@ -101,6 +101,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         // client cannot act for another mount by naming it in a call (the caller's field is ignored).
         Ctx.MountId = s.MountId;
         Ctx.Session = s.Instance;
+        Ctx.Upcalls = s.WantsUpcalls ? s : null;
     }
 
     /// <summary>The overflow id root is squashed to ("nobody").</summary>
@@ -110,5 +111,5 @@ internal sealed class ServerCall : IThreadPoolWorkItem
 internal static class FopContextReset
 {
     /// <summary>Drops what a served request left in a pooled context.</summary>
-    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; ctx.Untrusted = true; }
+    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; ctx.Untrusted = true; ctx.Upcalls = null; }
 }

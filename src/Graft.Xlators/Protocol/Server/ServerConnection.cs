@@ -122,14 +122,25 @@ internal sealed partial class ServerConnection
             await wait.WaitAsync(cts.Token).ConfigureAwait(false);
         }
         _session = session!;
+        uint granted = hello.Features & UpcallCodec.Feature;
+        _session.WantsUpcalls = granted != 0;
         w.Reset();
         var serverProof = _server.Secret is { } s2 ? Handshake.Proof(s2, Handshake.ServerRole, hello, serverNonce) : [];
-        Handshake.Write(w, new Handshake.Welcome(Errno.OK, resumed, serverProof, _session.ResumeToken, ""));
+        Handshake.Write(w, new Handshake.Welcome(Errno.OK, resumed, serverProof, _session.ResumeToken, "", granted));
         _conn.WriteFrame(FrameType.Welcome, FrameFlags.None, FopOp.None, 0, w);
         Log.Connected(Peer, key, hello.Brick, resumed ? "resumed" : "new", _session.FdCount);
         Log.Trust(Peer, key, _tls?.Subject is { } subject ? $"{principal} ({subject})" : principal,
                   trusted ? "trusted" : _session.Squash ? "untrusted: root squashed, no trusted.*/security.* xattrs" : "untrusted, ids used as sent (root-squash off)");
         return true;
+    }
+
+    /// <summary>Queues one invalidation notice to the client (features/upcall, through its session).</summary>
+    internal void SendUpcall(in UpcallNotice notice)
+    {
+        var w = new BodyWriter(64);
+        UpcallCodec.Write(w, notice);
+        _conn.WriteFrame(FrameType.Upcall, FrameFlags.None, FopOp.None, 0, w);
+        w.Reset();
     }
 
     /// <summary>A handshake step that broke the protocol: close without an answer.</summary>

@@ -16,6 +16,7 @@ public enum FrameType : byte
     Pong = 8,       // the answer to a ping with the same id
     Goodbye = 9,    // client → server: clean disconnect, free my state now
     Cancel = 10,    // client → server: interrupt the request with this id (a blocking lock); empty body
+    Upcall = 11,    // server → client: an invalidation notice (UpcallCodec), only to a client that asked at its handshake
 }
 
 [Flags]
@@ -62,7 +63,7 @@ public readonly record struct FrameHeader(FrameType Type, FrameFlags Flags, FopO
         if (len < 12) { error = FrameError.TooSmall; return false; }
         if (len > MaxBody + 12) { error = FrameError.TooLarge; return false; }
         var type = (FrameType)h[4];
-        if (type < FrameType.Hello || type > FrameType.Cancel) { error = FrameError.UnknownType; return false; }
+        if (type < FrameType.Hello || type > FrameType.Upcall) { error = FrameError.UnknownType; return false; }
         long total = len + 4;
         if (buffer.Length < total) return false;
         header = new FrameHeader(type, (FrameFlags)h[5], (FopOp)BinaryPrimitives.ReadUInt16LittleEndian(h[6..]),

@@ -27,14 +27,17 @@ public static class Handshake
     /// <param name="Identity">The mount's identity, fixed for the life of the client process.</param>
     /// <param name="Generation">The client graph's generation.</param>
     /// <param name="Instance">This protocol/client instance: with the two above, names the server-side session a reconnect resumes.</param>
-    public sealed record Hello(uint Version, Guid Identity, long Generation, Guid Instance, string Brick, byte[] ClientNonce);
+    /// <param name="Features">What the client asks for (<see cref="UpcallCodec.Feature"/>); sent only when not 0, so a
+    /// client that asks for nothing sends the same bytes as before features existed.</param>
+    public sealed record Hello(uint Version, Guid Identity, long Generation, Guid Instance, string Brick, byte[] ClientNonce, uint Features = 0);
     public sealed record Challenge(byte[] ServerNonce, bool SecretRequired);
     /// <param name="Proof">The client's HMAC proof of the secret, or empty.</param>
     /// <param name="ResumeToken">The token of the session this client had (from its Welcome), or empty.</param>
     public sealed record Auth(byte[] Proof, byte[] ResumeToken);
     /// <param name="ResumeToken">Issued with an accepted session (empty on a refusal); never logged.</param>
     /// <param name="Reason">Why a refusal was made, for the client to show (empty when accepted).</param>
-    public sealed record Welcome(Errno Error, bool Resumed, byte[] ServerProof, byte[] ResumeToken, string Reason)
+    /// <param name="Features">What the brick grants of the Hello's features; sent only when not 0 (never to a client that asked for none).</param>
+    public sealed record Welcome(Errno Error, bool Resumed, byte[] ServerProof, byte[] ResumeToken, string Reason, uint Features = 0)
     {
         public static Welcome Refusal(Errno e, string reason) => new(e, false, [], [], reason);
     }
@@ -47,6 +50,7 @@ public static class Handshake
         w.Raw(g); w.I64(h.Generation);
         h.Instance.TryWriteBytes(g);
         w.Raw(g); w.String(h.Brick); w.Raw(h.ClientNonce);
+        if (h.Features != 0) w.U32(h.Features);
     }
 
     public static Hello? ReadHello(ReadOnlyMemory<byte> body)
@@ -60,7 +64,8 @@ public static class Handshake
         var inst = r.Failed ? Guid.Empty : new Guid(gi);
         var brick = r.RequiredString();
         var nonce = r.Raw(NonceSize).ToArray();
-        return r.Ok && brick.Length > 0 ? new Hello(v, id, gen, inst, brick, nonce) : null;
+        uint features = r.Remaining == 4 ? r.U32() : 0;
+        return r.Ok && brick.Length > 0 ? new Hello(v, id, gen, inst, brick, nonce, features) : null;
     }
 
     public static void Write(BodyWriter w, Challenge c) { w.Raw(c.ServerNonce); w.Bool(c.SecretRequired); }
@@ -96,6 +101,7 @@ public static class Handshake
         var reason = m.Reason;
         while (Encoding.UTF8.GetByteCount(reason) > MaxReason) reason = reason[..^1];
         w.String(reason);
+        if (m.Features != 0) w.U32(m.Features);
     }
 
     public static Welcome? ReadWelcome(ReadOnlyMemory<byte> body)
@@ -105,7 +111,8 @@ public static class Handshake
         var proof = Sized(ref r, ProofSize);
         var token = Sized(ref r, TokenSize);
         var reason = r.RequiredString();
-        return r.Ok && Encoding.UTF8.GetByteCount(reason) <= MaxReason ? new Welcome(e, resumed, proof, token, reason) : null;
+        uint features = r.Remaining == 4 ? r.U32() : 0;
+        return r.Ok && Encoding.UTF8.GetByteCount(reason) <= MaxReason ? new Welcome(e, resumed, proof, token, reason, features) : null;
     }
 
     /// <summary>u8 length (0 or <paramref name="size"/>) then that many bytes.</summary>
