@@ -26,8 +26,6 @@ public sealed partial class MountSession
     private void OnUpcall(UpcallNotice notice)
     {
         Interlocked.Increment(ref _upcallsReceived);
-        MountNode? node;
-        lock (_nodesSync) _nodes.TryGetValue(notice.Gfid, out node);
-        if (node is not null) Invalidated?.Invoke(node, notice);
+        if (_nodes.Find(notice.Gfid) is { } node) Invalidated?.Invoke(node, notice);
     }
 }

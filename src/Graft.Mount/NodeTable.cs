@@ -34,6 +34,12 @@ internal sealed class NodeTable
 
     public int Count => _ids.Count;
 
+    /// <summary>The node the front end holds for <paramref name="gfid"/>, or null.</summary>
+    public MountNode? Find(Gfid gfid)
+    {
+        lock (_sync) return _byGfid.GetValueOrDefault(gfid);
+    }
+
     /// <summary>The node's inode on <paramref name="g"/>: the hint on a hit, a nameless lookup on a miss.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ValueTask<Result<Inode>> ResolveAsync(FopContext ctx, MountNode node, Graph g)
