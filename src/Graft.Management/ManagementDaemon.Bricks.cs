@@ -85,6 +85,9 @@ public sealed partial class ManagementDaemon
     }
 
     private readonly ConcurrentDictionary<string, BrickStatus> _reported = new();
+    // One status write at a time: two in flight could land out of order and leave an older status
+    // (a brick "starting" after it was "online") in the store with no change left to correct it.
+    private readonly SemaphoreSlim _statusWrites = new(1, 1);
 
     /// <summary>Writes a brick's status to the store (fire and forget: the next change or reconcile writes it again).</summary>
     private void ReportStatus(string volume, string brick, BrickStatus status)
@@ -95,8 +98,14 @@ public sealed partial class ManagementDaemon
         {
             try
             {
-                if (_reported.TryGetValue(key, out var latest))
-                    await _store.CommitAsync([], [new StoreOp.Put(key, System.Text.Json.JsonSerializer.Serialize(latest, Volume.Json))], _stop.Token).ConfigureAwait(false);
+                await _statusWrites.WaitAsync(_stop.Token).ConfigureAwait(false);
+                try
+                {
+                    // The latest when this write's turn comes: the last write queued writes the last status.
+                    if (_reported.TryGetValue(key, out var latest))
+                        await _store.CommitAsync([], [new StoreOp.Put(key, System.Text.Json.JsonSerializer.Serialize(latest, Volume.Json))], _stop.Token).ConfigureAwait(false);
+                }
+                finally { _statusWrites.Release(); }
             }
             catch (Exception e) when (e is StoreUnavailableException or OperationCanceledException or ObjectDisposedException) { }
         });

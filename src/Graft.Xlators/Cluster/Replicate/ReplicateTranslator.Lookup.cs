@@ -65,8 +65,13 @@ public sealed partial class ReplicateTranslator
     /// </summary>
     private async ValueTask<bool> OnlyOnBlamedCopiesAsync(FopContext ctx, Loc loc, Result<Iatt>[] r, uint up, uint found)
     {
+        // The names in r were read before this verdict: a heal of the directory (perhaps the one the
+        // lookup of the directory itself just started) may have cleared its counters since, having
+        // removed or moved the name on the blamed copy. A copy blamed before or now is not believed.
+        var prior = StateFor(loc.ParentGfid, loc.Parent);
+        uint blamedBefore = prior is { Judged: true } ? Volatile.Read(ref prior.Bad) : 0;
         var pst = await JudgedStateAsync(ctx, loc.ParentGfid, loc.Parent, up, null).ConfigureAwait(false);
-        uint bad = Volatile.Read(ref pst.Bad), lacking = 0;
+        uint bad = Volatile.Read(ref pst.Bad) | blamedBefore, lacking = 0;
         for (int i = 0; i < r.Length; i++) if ((up & (1u << i)) != 0 && r[i].Error == Errno.ENOENT) lacking |= 1u << i;
         return (found & ~bad) == 0 && (lacking & ~bad) != 0;
     }
@@ -80,13 +85,20 @@ public sealed partial class ReplicateTranslator
     private async ValueTask<ReplInode> JudgedStateAsync(FopContext ctx, Gfid gfid, Inode? inode, uint among, Result<Iatt>[]? iatts, bool doubt = false)
     {
         if (inode is null || inode.Gfid != gfid) inode = Graph?.Inodes.Find(gfid);
-        var st = inode is not null ? StateOf(inode) : _fresh.GetValueOrDefault(gfid) ?? new ReplInode();
+        var st = StateFor(gfid, inode) ?? new ReplInode();
         if (!st.Judged || doubt || (Volatile.Read(ref st.Bad) & among) != 0)
         {
             await JudgeAsync(Trusted(ctx), Loc.Nameless(gfid), st, among, iatts).ConfigureAwait(false);
             if (inode is null) Remember(gfid, st);
         }
         return st;
+    }
+
+    /// <summary>The state this client keeps of <paramref name="gfid"/> (its inode's, or a first lookup's not linked yet), or null.</summary>
+    private ReplInode? StateFor(Gfid gfid, Inode? inode)
+    {
+        if (inode is null || inode.Gfid != gfid) inode = Graph?.Inodes.Find(gfid);
+        return inode is not null ? StateOf(inode) : _fresh.GetValueOrDefault(gfid);
     }
 
     private void Remember(Gfid gfid, ReplInode st)
