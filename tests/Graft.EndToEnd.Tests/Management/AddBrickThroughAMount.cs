@@ -59,15 +59,27 @@ public sealed class AddBrickThroughAMount
                 await Proc.Until(() => TryWrite(path, text), $"new{i} created (the mount reaches the new brick)", seconds: 60);
             }
             for (int i = 0; i < 20; i++) Assert.Equal($"{i}\n", File.ReadAllText(Path.Combine(mnt, $"new{i}")));
-            Assert.Contains(Directory.GetFiles(Path.Combine(home, "b2")), f => Path.GetFileName(f).StartsWith("new", StringComparison.Ordinal));
+            if (!Directory.GetFiles(Path.Combine(home, "b2")).Any(f => Path.GetFileName(f).StartsWith("new", StringComparison.Ordinal)))
+                Assert.Fail($"no new file on b2; the root's layout on b1: {await LayoutOfAsync(Path.Combine(home, "b1"))}, on b2: {await LayoutOfAsync(Path.Combine(home, "b2"))}");
         }
-        catch (Exception) { Console.Error.WriteLine(d.Log); throw; }
+        catch (Exception e)
+        {
+            // In the failure message: the test runner does not show what a test writes to stderr.
+            throw new Xunit.Sdk.XunitException($"{e.Message}\n== mount state\n{(Proc.IsMounted(mnt) ? MountFollowsTheDaemon.State(mnt).ToString() : "(not mounted)")}\n== daemon\n{d.Log}", e);
+        }
         finally
         {
             await Proc.Graft(home, "umount", mnt);
             if (Proc.IsMounted(mnt)) await Proc.RunAsync("umount", ["-l", mnt], seconds: 30);
         }
         try { Directory.Delete(home, true); } catch (IOException) { }
+    }
+
+    /// <summary>The distribute layout xattr of a brick's root, in hex (getfattr), for a failure message.</summary>
+    private static async Task<string> LayoutOfAsync(string brick)
+    {
+        var r = await Proc.RunAsync("getfattr", ["-e", "hex", "-n", "trusted.graft.dht.layout", brick], seconds: 10);
+        return (r.Out + r.Err).Trim().Replace('\n', ' ');
     }
 
     private static bool TryWrite(string path, string text)
