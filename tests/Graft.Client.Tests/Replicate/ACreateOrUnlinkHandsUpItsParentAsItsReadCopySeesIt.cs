@@ -1,8 +1,3 @@
-using Graft.Core;
-using Graft.Mount;
-using Graft.Xlators.Cluster.Replicate;
-using Graft.Xlators.Performance.MdCache;
-
 namespace Graft.Client.Tests.Replicate;
 
 /// <summary>
@@ -19,12 +14,7 @@ public class ACreateOrUnlinkHandsUpItsParentAsItsReadCopySeesIt
     public async Task Md_cache_answers_the_next_stat_of_the_directory_as_replicate_would(string policy)
     {
         await using var v = await ReplicatedVolume.CreateAsync(3, $"read-policy {policy}");
-        var r = await v.Volume.ApplyVolfileAsync(v.Volfile() +
-            "volume mdc\n    type performance/md-cache\n    option timeout 60\n    subvolumes afr\nend-volume\n", "afr.vol");
-        Assert.Equal(SwitchOutcome.Switched, r.Outcome);
-        var g = v.Volume.Session.ActiveGraph;
-        var mdc = (MdCacheTranslator)g.Top;
-        var afr = (ReplicateTranslator)g.Find("afr")!;
+        await MdCacheOnTop.SwitchAsync(v.Volume, v.Volfile(), "afr");
         var d = await v.Volume.MkdirAsync("/d");
         // Each copy of d gets an atime of its own (a create or unlink leaves atime alone), so another copy's
         // report cannot pass for the read copy's.
@@ -33,24 +23,12 @@ public class ACreateOrUnlinkHandsUpItsParentAsItsReadCopySeesIt
         for (int i = 0; i < 4; i++)
         {
             await v.Volume.WriteAllBytesAsync($"/d/f{i}", "x"u8.ToArray());
-            await AnsweredAsReplicateWouldAsync(v, g, mdc, afr, d.Gfid);
+            await MdCacheOnTop.AnswersAsBelowAsync(v.Volume, "/d", d.Gfid, "afr");
         }
         for (int i = 0; i < 4; i++)
         {
             await v.Volume.DeleteFileAsync($"/d/f{i}");
-            await AnsweredAsReplicateWouldAsync(v, g, mdc, afr, d.Gfid);
+            await MdCacheOnTop.AnswersAsBelowAsync(v.Volume, "/d", d.Gfid, "afr");
         }
-    }
-
-    private static async Task AnsweredAsReplicateWouldAsync(ReplicatedVolume v, Graph g, MdCacheTranslator mdc, ReplicateTranslator afr, Gfid dir)
-    {
-        long hits = mdc.Hits;
-        var cached = await v.Volume.StatAsync("/d");
-        Assert.Equal(hits + 1, mdc.Hits); // md-cache answered it
-        var ctx = FopContext.Root();
-        ctx.Graph = g;
-        var below = await afr.StatAsync(ctx, Loc.Of(g.Inodes.Find(dir)!));
-        Assert.True(below.Ok, $"stat through replicate: {below.Error}");
-        Assert.Equal(below.Value, cached);
     }
 }
