@@ -77,11 +77,11 @@ public sealed partial class ManagementDaemon
         return Process.Start(psi)!;
     }
 
-    /// <summary>A client volfile of the volume for a job this daemon runs as a client (rebalance, heal): its secret, its TLS files, no write-behind.</summary>
+    /// <summary>A client volfile of the volume for a job this daemon runs as a client (rebalance, heal): its secret, its TLS files, no write-behind, no md-cache.</summary>
     private string JobVolfile(Volume v, string what)
     {
         var path = Path.Combine(_o.StateDir, "run", $"{what}-{v.Name}.vol");
-        PrivateFile.Write(path, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off" } }, SecretFile, _o.Tls));
+        PrivateFile.Write(path, VolfileGenerator.Client(v with { Options = new Dictionary<string, string> { [VolumeKeys.WriteBehind] = "off", [VolumeKeys.MdCache] = "off" } }, SecretFile, _o.Tls));
         return path;
     }
 

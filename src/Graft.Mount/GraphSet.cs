@@ -42,6 +42,7 @@ public sealed class GraphSet : IDisposable
     private Graph _active;
     private Graph? _pending;                                    // guarded by _sync
     private CancellationTokenSource? _pendingCancel;            // guarded by _sync
+    private TaskCompletionSource _switched = NewSignal();       // completed (and replaced) at every switch
     private long _generation;
     private int _retiring;
     private int _closed;
@@ -61,6 +62,15 @@ public sealed class GraphSet : IDisposable
 
     /// <summary>The graph new fops go to.</summary>
     public Graph Active => Volatile.Read(ref _active);
+
+    /// <summary>
+    /// Completes at the next switch (a newer graph published as active). Read it before
+    /// <see cref="Active"/>: a switch between the two reads then still completes it, so a waiter that
+    /// found the graph it wanted not yet active cannot miss the switch.
+    /// </summary>
+    public Task NextSwitch => Volatile.Read(ref _switched).Task;
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Graphs held: the active one, older ones not yet destroyed, and one pending.</summary>
     public IReadOnlyList<Graph> All { get { lock (_sync) return [.. _all]; } }
@@ -195,6 +205,7 @@ public sealed class GraphSet : IDisposable
             // From here new fops enter g; fops already on the old graph finish there, and every
             // handle moves to g on its next use (or the sweep's).
             Volatile.Write(ref _active, g);
+            Interlocked.Exchange(ref _switched, NewSignal()).TrySetResult(); // after the write: see NextSwitch
             Interlocked.Increment(ref _retiring);
             old.BeginDraining();
             sweep = q.Reader;

@@ -161,7 +161,6 @@ public sealed partial class MountSession
     {
         if (!_graphs.TryActivate(g, out var old, out var sweep)) return false;
         Interlocked.Increment(ref _counters.Switches);
-        SignalSwitch();
         _lastVolfileError = null;
         LogSwitched(_log, old.Generation, g.Generation);
         _ = RetireAsync(old, sweep);

@@ -26,6 +26,11 @@ public sealed partial class MountSession
     private void OnUpcall(UpcallNotice notice)
     {
         Interlocked.Increment(ref _upcallsReceived);
-        if (_nodes.Find(notice.Gfid) is { } node) Invalidated?.Invoke(node, notice);
+        if (_nodes.Find(notice.Gfid) is not { } node) return;
+        Invalidated?.Invoke(node, notice);
+        // A name that changed changed its directory too (mtime, ctime, nlink for a subdirectory). The kernel drops a
+        // directory's attributes with the name (INVAL_ENTRY) only when it has that name cached: one it never looked
+        // up — made by another client — would leave them stale until attr_timeout. So the directory is named too.
+        if (notice.Kind == UpcallKind.Entry) Invalidated?.Invoke(node, UpcallNotice.Inode(notice.Gfid, data: false));
     }
 }

@@ -49,13 +49,13 @@ public sealed partial class MountSession : IAsyncDisposable
             throw new ArgumentException($"graph {graph.Generation} serves mount {graph.MountId}, the session is mount {Options.MountId}", nameof(graph));
         _log = (loggers ?? NullLoggerFactory.Instance).CreateLogger("Graft.Mount");
         _graphs = new GraphSet(graph);
-        _locks = new LockKeeper(this, _counters, _log, Options.ChildUpTimeout);
+        _migrator = new FileMigrator(this, _graphs, _counters, _log, Options.MountId);
+        _locks = new LockKeeper(this, _graphs, _migrator, _counters, _log, Options);
         _locks.Watch(graph);
         WatchUpcalls(graph);
         _loggers = loggers;
         Root = new MountNode(Gfid.Root, PosixMode.S_IFDIR, graph.Inodes.Root) { Lookups = 1, HintGraph = graph };
         _nodes = new NodeTable(_graphs, _counters, Root, RootId);
-        _migrator = new FileMigrator(this, _graphs, _counters, _log, Options.MountId);
         Metrics = new MountMetrics(this);
     }
 
@@ -115,7 +115,7 @@ public sealed partial class MountSession : IAsyncDisposable
     /// file (<see cref="FileMigrator"/>). The caller disposes the lease.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ValueTask<(GraphLease Lease, Result<Fd> Fd)> EnterFileAsync(FopContext ctx, MountFile file)
+    internal ValueTask<(GraphLease Lease, Result<Fd> Fd)> EnterFileAsync(FopContext ctx, MountFile file)
     {
         var lease = Enter(ctx);
         var fd = file.Fd;

@@ -202,6 +202,9 @@ internal sealed class MemoryBrick : Translator
         return cmd == LockCmd.Reclaim && RefuseReclaims != Errno.OK ? E<FileLock>(RefuseReclaims) : R(lk);
     }
 
+    /// <summary>This brick keeps no locks (it grants every request), so a migration's re-bind has nothing to move.</summary>
+    public override ValueTask<Result<int>> RebindLocksAsync(FopContext ctx, Fd from, Fd to) => R(0);
+
     /// <summary>Tells the graph above that the brick lost this mount's state, as a reconnect to a restarted brick does.</summary>
     public void Reset() => NotifyParents(GraphEvent.ChildReset);
 

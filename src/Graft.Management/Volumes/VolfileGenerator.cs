@@ -7,7 +7,7 @@ namespace Graft.Management.Volumes;
 /// <summary>
 /// Client volfiles from a volume: a protocol/client per brick; cluster/replicate over each set of
 /// `replica` bricks; cluster/distribute over the sets when there is more than one; performance
-/// translators on top, as the keys say. Volume names are derived from the volume and the bricks' ids,
+/// translators on top, as the keys say (write-behind, then md-cache at the top). Volume names are derived from the volume and the bricks' ids,
 /// never from positions, so adding a brick or setting a key changes only what it must — and a change of
 /// run-time options alone is reconfigured in place by the clients.
 /// Only keys the user set are written: a key at its default leaves the translator's own default, so
@@ -69,6 +69,14 @@ public static class VolfileGenerator
             Volume(sb, wb, Graft.Xlators.Performance.WriteBehind.WriteBehindTranslator.Spec.Type, [top], w =>
                 KeyOptions(w, v, Graft.Xlators.Performance.WriteBehind.WriteBehindTranslator.Spec.Type));
             top = wb;
+        }
+        if (VolumeKeys.IsOn(v, VolumeKeys.MdCache))
+        {
+            // Above write-behind, as in `graft up`: a stat it answers never waits for queued writes (a directory has none).
+            var md = $"{v.Name}-md-cache";
+            Volume(sb, md, Graft.Xlators.Performance.MdCache.MdCacheTranslator.Spec.Type, [top], w =>
+                KeyOptions(w, v, Graft.Xlators.Performance.MdCache.MdCacheTranslator.Spec.Type));
+            top = md;
         }
         return sb.ToString();
     }

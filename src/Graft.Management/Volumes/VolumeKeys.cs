@@ -1,4 +1,5 @@
 using Graft.Core;
+using Graft.Xlators.Performance.MdCache;
 using Graft.Xlators.Performance.WriteBehind;
 using Graft.Xlators.Protocol.Client;
 
@@ -55,6 +56,8 @@ public static class VolumeKeys
     public const string WriteBehind = "performance.write-behind";
     public const string WriteBehindWindow = "performance.write-behind-window-size";
     public const string AggregateSize = "performance.aggregate-size";
+    public const string MdCache = "performance.md-cache";
+    public const string MdCacheTimeout = "performance.md-cache-timeout";
     public const string PingTimeout = "network.ping-timeout";
     public const string FrameTimeout = "network.frame-timeout";
     public const string AuthAllow = "auth.allow";
@@ -67,6 +70,10 @@ public static class VolumeKeys
             Xlator: WriteBehindTranslator.Spec.Type, XlatorOption: null, Shape: true),
         new(WriteBehindWindow, Of(WriteBehindTranslator.Spec, "cache-size"), WriteBehindTranslator.Spec.Type, "cache-size"),
         new(AggregateSize, Of(WriteBehindTranslator.Spec, "aggregate-size"), WriteBehindTranslator.Spec.Type, "aggregate-size"),
+        new(MdCache, new OptionSpec("md-cache", OptionKind.Bool, "on",
+                "performance/md-cache in the client graph: a directory's attributes reported by a create or unlink in it answer the next stat"),
+            Xlator: MdCacheTranslator.Spec.Type, XlatorOption: null, Shape: true),
+        new(MdCacheTimeout, Of(MdCacheTranslator.Spec, "timeout"), MdCacheTranslator.Spec.Type, "timeout"),
         new(PingTimeout, Of(ProtocolClient.Spec, "ping-timeout"), ProtocolClient.Spec.Type, "ping-timeout"),
         new(FrameTimeout, Of(ProtocolClient.Spec, "frame-timeout"), ProtocolClient.Spec.Type, "frame-timeout"),
         new(AuthAllow, new OptionSpec("auth.allow", OptionKind.String, "",

@@ -35,6 +35,27 @@ public sealed class GeneratedVolfiles
     }
 
     [Fact]
+    public void Md_cache_is_the_top_by_default_its_key_removes_it_and_its_timeout_is_reconfigured_in_place()
+    {
+        var r = BuiltinXlators.CreateRegistry();
+        foreach (var v in new[] { OneBrick(), OneBrick() with { Bricks = [new Brick("h1", "/b", 0, "v-b0", 1), new Brick("h2", "/b", 1, "v-b1", 2)], NextBrickId = 2 } })
+        {
+            var model = Model(VolfileGenerator.Client(v, null));
+            model.Validate(r);
+            Assert.Equal("performance/md-cache", model.Volumes[^1].Type);
+            Assert.Equal(new[] { "v-write-behind" }, model.Volumes[^1].Subvolumes);
+        }
+        var before = Model(VolfileGenerator.Client(OneBrick(), null));
+        var off = Model(VolfileGenerator.Client(OneBrick((VolumeKeys.MdCache, "off")), null));
+        Assert.DoesNotContain(off.Volumes, x => x.Type == "performance/md-cache");
+        Assert.Equal(VolfileChangeKind.NewGraph, VolfileDiff.Compare(before, off, r).Kind);
+        Assert.Equal(KeyEffect.Graph, VolumeKeys.Find(VolumeKeys.MdCache)!.Effect);
+        var timeout = Model(VolfileGenerator.Client(OneBrick((VolumeKeys.MdCacheTimeout, "5")), null));
+        Assert.Equal(VolfileChangeKind.Reconfigure, VolfileDiff.Compare(before, timeout, r).Kind);
+        Assert.Equal(KeyEffect.RunTime, VolumeKeys.Find(VolumeKeys.MdCacheTimeout)!.Effect);
+    }
+
+    [Fact]
     public void The_window_size_is_reconfigured_in_place_and_reset_gives_back_the_same_graph()
     {
         var r = BuiltinXlators.CreateRegistry();

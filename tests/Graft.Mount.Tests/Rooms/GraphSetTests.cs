@@ -218,3 +218,24 @@ public class HintsTakenOnARetiringGraphAreQueuedForItsSweep
         Assert.Equal(2, old.Hints);
     }
 }
+
+/// <summary>
+/// NextSwitch completes when a newer graph is published as active, and not before: what a lock wait or a
+/// reclaim waiting on the active graph wakes on to follow the switch.
+/// </summary>
+public class NextSwitchSignalsThePublishOfANewActiveGraph
+{
+    [Fact]
+    public async Task It_completes_at_the_switch_with_the_new_graph_already_active()
+    {
+        var set = new GraphSet(await Graphs.StartedAsync(1));
+        var next = set.NextSwitch;
+        var g = await Graphs.StartedAsync(set.NextGeneration());
+        set.AddPending(g, new CancellationTokenSource());
+        Assert.False(next.IsCompleted); // a pending graph is no switch
+        Assert.True(set.TryActivate(g, out _, out _));
+        await next.WaitAsync(Graphs.Bound);
+        Assert.Same(g, set.Active);
+        Assert.False(set.NextSwitch.IsCompleted); // a new signal for the next one
+    }
+}

@@ -137,3 +137,36 @@ public class AReclaimWaitsForItsReconnect
         lock (t.Brick.LockCalls) return t.Brick.LockCalls.Count(c => c.Cmd == LockCmd.Reclaim);
     }
 }
+
+/// <summary>
+/// A reclaim follows the active graph: when a switch happens while it waits for its reconnect, it goes
+/// out through the new graph (up, or it would not be active) instead of waiting out the child-up bound
+/// on the graph that is retiring — which may never see its brick again, while the brick's lock grace runs.
+/// </summary>
+public class AReclaimFollowsTheActiveGraph
+{
+    [Fact]
+    public async Task A_switch_during_its_wait_sends_it_through_the_new_graph()
+    {
+        // The child-up bound is out of reach: only following the switch can end the wait in time.
+        await using var s = await SwitchingSession.StartAsync(sweepDelay: TimeSpan.FromHours(1), childUpTimeout: TimeSpan.FromHours(1));
+        var c = TestSession.Ok(await s.Session.CreateAsync(s.Ctx, s.Session.Root, "f", OpenFlags.O_RDWR | OpenFlags.O_CREAT, 0x1A4, 0));
+        TestSession.Ok(await s.Session.LkAsync(s.Ctx, c.File, LockCmd.SetLk, Locking.Fcntl(LockType.Write, 0, 10)));
+        var old = s.Session.ActiveGraph;
+
+        SwitchingSession.BrickOf(old).Disconnect(); // the old graph's brick goes away and does not come back to it
+        var reclaim = s.Session.Locks.ReclaimAllAsync(old); // what its reset event starts
+        Assert.False(reclaim.IsCompleted);
+
+        await s.SwitchAsync();
+        Assert.Equal((1, 0), await reclaim.WaitAsync(SwitchingSession.Bound));
+        Assert.Equal(0, Reclaims(SwitchingSession.BrickOf(old)));
+        Assert.Equal(1, Reclaims(SwitchingSession.BrickOf(s.Session.ActiveGraph)));
+        Assert.Equal(Errno.OK, c.File.Failure);
+    }
+
+    private static int Reclaims(MemoryBrick brick)
+    {
+        lock (brick.LockCalls) return brick.LockCalls.Count(c => c.Cmd == LockCmd.Reclaim);
+    }
+}

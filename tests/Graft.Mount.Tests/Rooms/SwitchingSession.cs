@@ -17,7 +17,7 @@ internal sealed class SwitchingSession : IAsyncDisposable
 
     private SwitchingSession(MountSession session) => Session = session;
 
-    public static async Task<SwitchingSession> StartAsync(TimeSpan sweepDelay, TimeSpan? retirementTimeout = null)
+    public static async Task<SwitchingSession> StartAsync(TimeSpan sweepDelay, TimeSpan? retirementTimeout = null, TimeSpan? childUpTimeout = null)
     {
         var store = new MemoryBrick();
         var registry = BuiltinXlators.CreateRegistry().Register(MemoryBrick.SharedSpec(store));
@@ -26,6 +26,7 @@ internal sealed class SwitchingSession : IAsyncDisposable
         var options = new MountOptions
         {
             Registry = registry, SweepDelay = sweepDelay, RetirementTimeout = retirementTimeout ?? TimeSpan.FromHours(1),
+            ChildUpTimeout = childUpTimeout ?? new MountOptions().ChildUpTimeout,
         };
         return new SwitchingSession(new MountSession(g, options));
     }

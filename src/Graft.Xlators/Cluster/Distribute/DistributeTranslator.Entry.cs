@@ -48,11 +48,12 @@ public sealed partial class DistributeTranslator
 
     private static Errno NoPlace(Layout layout) => layout.HasUnknown ? Errno.ENOTCONN : Errno.EIO;
 
-    // A directory's attributes here are merged over every subvolume: one brick's PostParent is not them.
+    // The parent's attributes it hands up are merged over the copies (DistributeTranslator.ParentAttrs.cs).
     public override async ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
     {
-        var r = await AwaitMoveAsync(ctx, loc.Inode, null, () => CreateOnceAsync(ctx, loc, flags, mode, umask, gfid, fd)).ConfigureAwait(false);
         ctx.PostParent = null;
+        var r = await AwaitMoveAsync(ctx, loc.Inode, null, () => CreateOnceAsync(ctx, loc, flags, mode, umask, gfid, fd)).ConfigureAwait(false);
+        if (!r.Ok) ctx.PostParent = null;
         return r;
     }
 
@@ -66,7 +67,12 @@ public sealed partial class DistributeTranslator
             if ((flags & OpenFlags.O_EXCL) != 0) return Errno.EEXIST;
             return existing.Value.IsDir ? Errno.EISDIR : existing;
         }
+        var dir = ParentOf(loc);
+        long gen = BeginCopies(dir);
         var r = await Children[s].CreateAsync(ctx, loc, flags, mode, umask, gfid, fd).ConfigureAwait(false);
+        // With a link pointer made where the name hashes, a second copy changed: forget them, hand up nothing.
+        if (pointerAt >= 0) { ForgetCopies(dir); ctx.PostParent = null; }
+        else ctx.PostParent = r.Ok ? MergedParent(dir, gen, s, ctx.PostParent) : null;
         if (r.Ok && r.Value.Gfid == gfid && await PointToDivertedAsync(ctx, loc, s, pointerAt, r.Value).ConfigureAwait(false) is var pe && pe != Errno.OK)
         {
             await Children[s].ReleaseAsync(fd).ConfigureAwait(false);
@@ -90,10 +96,10 @@ public sealed partial class DistributeTranslator
     }
 
     public override ValueTask<Result<Iatt>> MknodAsync(FopContext ctx, Loc loc, uint mode, ulong rdev, uint umask, Gfid gfid) =>
-        NewNameAsync(ctx, loc, s => Children[s].MknodAsync(ctx, loc, mode, rdev, umask, gfid));
+        ChangingDirsAsync(ParentOf(loc), null, null, () => NewNameAsync(ctx, loc, s => Children[s].MknodAsync(ctx, loc, mode, rdev, umask, gfid)));
 
     public override ValueTask<Result<Iatt>> SymlinkAsync(FopContext ctx, string target, Loc loc, uint umask, Gfid gfid) =>
-        NewNameAsync(ctx, loc, s => Children[s].SymlinkAsync(ctx, target, loc, umask, gfid));
+        ChangingDirsAsync(ParentOf(loc), null, null, () => NewNameAsync(ctx, loc, s => Children[s].SymlinkAsync(ctx, target, loc, umask, gfid)));
 
     /// <summary>A special file or symlink: made on the subvolume its name hashes to (EEXIST if the name is anywhere).</summary>
     private async ValueTask<Result<Iatt>> NewNameAsync(FopContext ctx, Loc loc, Func<int, ValueTask<Result<Iatt>>> make)
@@ -112,7 +118,10 @@ public sealed partial class DistributeTranslator
     /// made), then on the others at once with the same GFID; then every copy gets its layout
     /// entry: the hash space split over the subvolumes that have a copy, settled.
     /// </summary>
-    public override async ValueTask<Result<Iatt>> MkdirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid)
+    public override ValueTask<Result<Iatt>> MkdirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid) =>
+        ChangingDirsAsync(ParentOf(loc), null, null, () => MakeDirAsync(ctx, loc, mode, umask, gfid));
+
+    private async ValueTask<Result<Iatt>> MakeDirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid)
     {
         var (s, _, layout, existing) = await PlaceAsync(ctx, loc).ConfigureAwait(false);
         if (s < 0) return NoPlace(layout);
@@ -143,7 +152,10 @@ public sealed partial class DistributeTranslator
     /// and are removed), ENOTCONN when a copy cannot be checked; then the other copies, then the
     /// hashed one. A copy that turns out not empty after others were removed gets them back.
     /// </summary>
-    public override async ValueTask<Errno> RmdirAsync(FopContext ctx, Loc loc)
+    public override ValueTask<Errno> RmdirAsync(FopContext ctx, Loc loc) =>
+        ChangingDirsAsync(ParentOf(loc), loc.Inode, null, () => RemoveDirAsync(ctx, loc));
+
+    private async ValueTask<Errno> RemoveDirAsync(FopContext ctx, Loc loc)
     {
         var layout = await LayoutOfAsync(ctx, loc.ParentGfid, loc.Parent, long.MaxValue).ConfigureAwait(false);
         int hashed = PlaceName(layout, loc.Name!);
@@ -207,8 +219,9 @@ public sealed partial class DistributeTranslator
     /// <summary>The name on the subvolume that holds its data, then its link pointer on the hashed one.</summary>
     public override async ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc)
     {
+        ctx.PostParent = null;
         var e = await AwaitMoveAsync(ctx, loc.Inode, null, () => UnlinkOnceAsync(ctx, loc)).ConfigureAwait(false);
-        ctx.PostParent = null; // as in CreateAsync
+        if (e != Errno.OK) ctx.PostParent = null;
         return e;
     }
 
@@ -225,8 +238,14 @@ public sealed partial class DistributeTranslator
             cached = CtxOf(Graph?.Inodes.Find(found.Value.Gfid)) is { Cached: >= 0 and var c2 } ? c2 : hashed;
             if (cached < 0) return Errno.EIO;
         }
+        var dir = ParentOf(loc);
+        long gen = BeginCopies(dir);
         var e = await Children[cached].UnlinkAsync(ctx, loc).ConfigureAwait(false);
-        if (e != Errno.OK || hashed < 0 || hashed == cached) return e;
+        bool pointer = e == Errno.OK && hashed >= 0 && hashed != cached;
+        // With the name's link pointer removed too, a second copy changed: forget them, hand up nothing.
+        if (pointer) { ForgetCopies(dir); ctx.PostParent = null; }
+        else ctx.PostParent = e == Errno.OK ? MergedParent(dir, gen, cached, ctx.PostParent) : null;
+        if (!pointer) return e;
         await RemovePointerAsync(ctx, hashed, loc, loc.Inode?.Gfid ?? loc.Gfid).ConfigureAwait(false);
         return Errno.OK;
     }
@@ -236,7 +255,7 @@ public sealed partial class DistributeTranslator
     /// name hashes elsewhere it gets a link pointer there too, as a rename would.
     /// </summary>
     public override ValueTask<Result<Iatt>> LinkAsync(FopContext ctx, Loc oldLoc, Loc newLoc) =>
-        AwaitMoveAsync(ctx, oldLoc.Inode, null, () => LinkOnceAsync(ctx, oldLoc, newLoc));
+        ChangingDirsAsync(ParentOf(newLoc), null, null, () => AwaitMoveAsync(ctx, oldLoc.Inode, null, () => LinkOnceAsync(ctx, oldLoc, newLoc)));
 
     private async ValueTask<Result<Iatt>> LinkOnceAsync(FopContext ctx, Loc oldLoc, Loc newLoc)
     {

@@ -60,7 +60,11 @@ public sealed partial class DistributeTranslator
     /// <summary>A directory's attributes from every copy, merged (mtime and ctime change on the copy that got a new name).</summary>
     private async ValueTask<Result<Iatt>> OnDirReadAllAsync(FopContext ctx, Loc loc)
     {
-        var got = await FanOutAsync(AllSubvols(), i => Children[i].StatAsync(ctx, loc)).ConfigureAwait(false);
+        var dir = loc.Inode;
+        long gen = BeginCopies(dir);
+        var all = AllSubvols();
+        var got = await FanOutAsync(all, i => Children[i].StatAsync(ctx, loc)).ConfigureAwait(false);
+        NoteCopies(dir, gen, all, got);
         Iatt? merged = null;
         Errno first = Errno.OK;
         foreach (var r in got)
@@ -78,13 +82,14 @@ public sealed partial class DistributeTranslator
     {
         if (!IsDirLoc(loc))
             return await AwaitMoveAsync(ctx, loc.Inode, null, () => OnFileAsync(ctx, loc, (c, l) => Children[c].SetattrAsync(ctx, l, attr))).ConfigureAwait(false);
-        return await OnDirWriteAllAsync(ctx, i => Children[i].SetattrAsync(ctx, loc, attr)).ConfigureAwait(false);
+        return await ChangingDirsAsync(loc.Inode, null, null, () => OnDirWriteAllAsync(ctx, i => Children[i].SetattrAsync(ctx, loc, attr))).ConfigureAwait(false);
     }
 
     public override ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr)
     {
         if (fd.GetCtx(this) is not DhtFd f) return BadFd<Iatt>();
-        if (f.Opened is { } opened) return new(OnDirWriteAllAsync(ctx, i => opened[i] ? Children[i].FsetattrAsync(ctx, fd, attr) : new(new Result<Iatt>(Errno.ENOENT))).AsTask());
+        if (f.Opened is { } opened)
+            return ChangingDirsAsync(fd.Inode, null, null, () => OnDirWriteAllAsync(ctx, i => opened[i] ? Children[i].FsetattrAsync(ctx, fd, attr) : new(new Result<Iatt>(Errno.ENOENT))));
         return AwaitMoveAsync(ctx, null, null, () => Children[f.Subvol].FsetattrAsync(ctx, fd, attr));
     }
 

@@ -16,12 +16,18 @@ public sealed partial class DistributeTranslator
         var others = AllBut(first);
         var got = await FanOutAsync(others, i => Children[i].LookupAsync(ctx, loc, xdata)).ConfigureAwait(false);
         var merged = found;
+        int mergedBase = first; // the lowest-numbered copy's attributes, as a stat merges them (MergeDir)
         var present = new List<int> { first };
         var missing = new List<int>();
         for (int k = 0; k < others.Length; k++)
         {
             var r = got[k];
-            if (r.Ok && r.Value.IsDir && r.Value.Gfid == found.Gfid) { present.Add(others[k]); merged = MergeDir(merged, r.Value); }
+            if (r.Ok && r.Value.IsDir && r.Value.Gfid == found.Gfid)
+            {
+                present.Add(others[k]);
+                if (others[k] < mergedBase) { merged = MergeDir(r.Value, merged); mergedBase = others[k]; }
+                else merged = MergeDir(merged, r.Value);
+            }
             else if (r.Ok) LogConflict(_log, Name, loc.ToString(), Children[others[k]].Name, r.Value.IsDir ? "a directory with another GFID" : "a file");
             else if (r.Error == Errno.ENOENT) missing.Add(others[k]);
         }
@@ -53,6 +59,7 @@ public sealed partial class DistributeTranslator
             return true;
         }).ConfigureAwait(false);
         var done = missing.Where((_, k) => made[k]).ToList();
+        if (done.Count > 0) ForgetCopies(ParentOf(loc)); // a new copy counts in its parent's copy there (nlink)
         Interlocked.Add(ref _dirsHealed, done.Count);
         return done;
     }

@@ -10,6 +10,8 @@ internal sealed class DhtInode
     /// <summary>Directories: the layout last read, and when (Environment.TickCount64).</summary>
     public volatile Layout? Layout;
     public long LayoutReadAt;
+    /// <summary>Directories: each copy's attributes as last seen (for the merged postparent), made at the first need.</summary>
+    public DirCopies? Copies;
 }
 
 /// <summary>What distribute keeps on an fd: the subvolume a file is open on; the subvolumes a directory is open on.</summary>

@@ -149,8 +149,11 @@ public sealed partial class DistributeTranslator
     }
 
     /// <summary>
-    /// A directory's attributes from several copies: the first copy's, with the latest times
-    /// (entries land on different subvolumes, and each changes only its own copy's mtime).
+    /// A directory's attributes from several copies: <paramref name="a"/>'s, with the latest times (entries
+    /// land on different subvolumes, and each changes only its own copy's mtime). Every merge starts from the
+    /// lowest-numbered copy that answered (stat, lookup, the postparent of DistributeTranslator.ParentAttrs.cs), so
+    /// they agree: mode, owner and nlink are the same on every whole copy (chmod, chown, mkdir and rmdir reach
+    /// each one; a subdirectory has a copy on every subvolume), size and blocks are that copy's.
     /// </summary>
     private static Iatt MergeDir(Iatt a, in Iatt b)
     {

@@ -9,8 +9,10 @@ namespace Graft.Xlators.Cluster.Distribute;
 // the new name's hashed one first (so a refusal there leaves nothing half done).
 public sealed partial class DistributeTranslator
 {
+    // A renamed directory's ".." changes its own attributes too.
     public override ValueTask<Result<Iatt>> RenameAsync(FopContext ctx, Loc oldLoc, Loc newLoc, RenameFlags flags) =>
-        AwaitMoveAsync(ctx, oldLoc.Inode, newLoc.Inode, () => RenameOnceAsync(ctx, oldLoc, newLoc, flags));
+        ChangingDirsAsync(ParentOf(oldLoc), ParentOf(newLoc), oldLoc.Inode is { IsDir: true } d ? d : null,
+            () => AwaitMoveAsync(ctx, oldLoc.Inode, newLoc.Inode, () => RenameOnceAsync(ctx, oldLoc, newLoc, flags)));
 
     private async ValueTask<Result<Iatt>> RenameOnceAsync(FopContext ctx, Loc oldLoc, Loc newLoc, RenameFlags flags)
     {

@@ -17,7 +17,7 @@ public sealed partial class DistributeTranslator
         if (name == FixLayoutKey) return await FixLayoutAsync(ctx, loc).ConfigureAwait(false);
         if (name == MigrateKey) return await MigrateAsync(ctx, loc, value, flags).ConfigureAwait(false);
         if (Screen(name, write: true) is var s && s != Errno.OK) return s;
-        if (IsDirLoc(loc)) return await OnDirWriteAllAsync(ctx, i => Children[i].SetxattrAsync(ctx, loc, name, value, flags)).ConfigureAwait(false);
+        if (IsDirLoc(loc)) return await ChangingDirsAsync(loc.Inode, null, null, () => OnDirWriteAllAsync(ctx, i => Children[i].SetxattrAsync(ctx, loc, name, value, flags))).ConfigureAwait(false);
         return await AwaitMoveAsync(ctx, loc.Inode, null,
             async () => (await OnFileAsync(ctx, loc, (c, l) => Children[c].SetxattrAsync(ctx, l, name, value, flags)).ConfigureAwait(false)).Error).ConfigureAwait(false);
     }
@@ -54,7 +54,7 @@ public sealed partial class DistributeTranslator
     public override async ValueTask<Errno> RemovexattrAsync(FopContext ctx, Loc loc, string name)
     {
         if (Screen(name, write: true) is var s && s != Errno.OK) return s;
-        if (IsDirLoc(loc)) return await OnDirWriteAllAsync(ctx, i => Children[i].RemovexattrAsync(ctx, loc, name)).ConfigureAwait(false);
+        if (IsDirLoc(loc)) return await ChangingDirsAsync(loc.Inode, null, null, () => OnDirWriteAllAsync(ctx, i => Children[i].RemovexattrAsync(ctx, loc, name))).ConfigureAwait(false);
         return await AwaitMoveAsync(ctx, loc.Inode, null,
             async () => (await OnFileAsync(ctx, loc, (c, l) => Children[c].RemovexattrAsync(ctx, l, name)).ConfigureAwait(false)).Error).ConfigureAwait(false);
     }
@@ -63,7 +63,8 @@ public sealed partial class DistributeTranslator
     {
         if (Screen(name, write: true) is var s && s != Errno.OK) return s;
         if (fd.GetCtx(this) is not DhtFd f) return Errno.EBADF;
-        if (f.Opened is { } opened) return await OnDirWriteAllAsync(ctx, i => opened[i] ? Children[i].FsetxattrAsync(ctx, fd, name, value, flags) : new(Errno.ENOENT)).ConfigureAwait(false);
+        if (f.Opened is { } opened)
+            return await ChangingDirsAsync(fd.Inode, null, null, () => OnDirWriteAllAsync(ctx, i => opened[i] ? Children[i].FsetxattrAsync(ctx, fd, name, value, flags) : new(Errno.ENOENT))).ConfigureAwait(false);
         return await AwaitMoveAsync(ctx, null, null, () => Children[f.Subvol].FsetxattrAsync(ctx, fd, name, value, flags)).ConfigureAwait(false);
     }
 
@@ -84,7 +85,8 @@ public sealed partial class DistributeTranslator
     {
         if (Screen(name, write: true) is var s && s != Errno.OK) return s;
         if (fd.GetCtx(this) is not DhtFd f) return Errno.EBADF;
-        if (f.Opened is { } opened) return await OnDirWriteAllAsync(ctx, i => opened[i] ? Children[i].FremovexattrAsync(ctx, fd, name) : new(Errno.ENOENT)).ConfigureAwait(false);
+        if (f.Opened is { } opened)
+            return await ChangingDirsAsync(fd.Inode, null, null, () => OnDirWriteAllAsync(ctx, i => opened[i] ? Children[i].FremovexattrAsync(ctx, fd, name) : new(Errno.ENOENT))).ConfigureAwait(false);
         return await AwaitMoveAsync(ctx, null, null, () => Children[f.Subvol].FremovexattrAsync(ctx, fd, name)).ConfigureAwait(false);
     }
 }

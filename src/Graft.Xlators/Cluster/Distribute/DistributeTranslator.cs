@@ -33,6 +33,8 @@ public sealed partial class DistributeTranslator : Translator
             "how long a change to a file that a rebalance is moving (open for writing, truncate, attributes, xattrs, unlink, rename, link) waits for the move before it fails with EBUSY") { Min = 0, Max = 3_600_000, Runtime = true },
         new("migrate-yield", OptionKind.Time, "1s",
             "a rebalance moving a file gives way (stops, leaves the file where it is and reports it busy) once a writer has waited this long for it; 0: never gives way") { Min = 0, Max = 3_600_000, Runtime = true },
+        new("postparent-max-age", OptionKind.Time, "1s",
+            "how recently every copy of a directory must have been seen for a create or unlink to hand up the directory's merged attributes (performance/md-cache answers the next stat with them); 0: never") { Min = 0, Max = 60_000, Runtime = true },
         new("decommissioned", OptionKind.String, "",
             "subvolumes being drained before they leave the volume (remove-brick), comma-separated: no new layout gives them a range and no new name goes to them") { Runtime = true },
     ], "spreads files over its subvolumes by the hash of their names (GlusterFS's dht)")
@@ -90,6 +92,7 @@ public sealed partial class DistributeTranslator : Translator
         _layoutRefreshMs = options.GetLong("layout-refresh");
         Volatile.Write(ref _migrationWaitMs, options.GetLong("migration-wait"));
         Volatile.Write(ref _migrateYieldMs, options.GetLong("migrate-yield"));
+        Volatile.Write(ref _postParentMaxAgeMs, options.GetLong("postparent-max-age"));
         _decommissioned = ParseDecommissioned(options.GetString("decommissioned"));
     }
 

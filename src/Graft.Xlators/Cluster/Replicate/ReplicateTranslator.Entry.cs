@@ -12,7 +12,9 @@ public sealed partial class ReplicateTranslator
 {
     public override async ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
     {
-        var r = await EntryAsync(ctx, loc, i => Children[i].CreateAsync(ctx, loc, flags, mode, umask, gfid, fd)).ConfigureAwait(false);
+        var parents = new Iatt?[Children.Count];
+        var r = await EntryAsync(ctx, loc, i => OnCopyAsync(ctx, parents, i, c => Children[i].CreateAsync(c, loc, flags, mode, umask, gfid, fd))).ConfigureAwait(false);
+        ctx.PostParent = null;
         uint made = Succeeded(r.Results);
         var e = made == 0 ? Errno.OK : await AgreeAsync(ctx, loc, r.Results, made, gfid).ConfigureAwait(false);
         if (made == 0 || !r.Outcome.Ok || e != Errno.OK)
@@ -22,6 +24,7 @@ public sealed partial class ReplicateTranslator
         }
         fd.SetCtx(this, new ReplFd(made));
         if (r.Outcome.Value.Gfid == gfid) Fresh(fd.Inode, made);
+        ctx.PostParent = ParentAsRead(loc, parents);
         return r.Outcome;
     }
 
@@ -84,8 +87,13 @@ public sealed partial class ReplicateTranslator
         st.Judged = true;
     }
 
-    public override async ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc) =>
-        (await EntryAsync(ctx, loc, i => AsResult(Children[i].UnlinkAsync(ctx, loc))).ConfigureAwait(false)).Outcome.Error;
+    public override async ValueTask<Errno> UnlinkAsync(FopContext ctx, Loc loc)
+    {
+        var parents = new Iatt?[Children.Count];
+        var e = (await EntryAsync(ctx, loc, i => OnCopyAsync(ctx, parents, i, c => AsResult(Children[i].UnlinkAsync(c, loc)))).ConfigureAwait(false)).Outcome.Error;
+        ctx.PostParent = e == Errno.OK ? ParentAsRead(loc, parents) : null;
+        return e;
+    }
 
     public override async ValueTask<Errno> RmdirAsync(FopContext ctx, Loc loc) =>
         (await EntryAsync(ctx, loc, i => AsResult(Children[i].RmdirAsync(ctx, loc))).ConfigureAwait(false)).Outcome.Error;

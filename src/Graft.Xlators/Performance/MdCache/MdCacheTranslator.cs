@@ -18,8 +18,8 @@ namespace Graft.Xlators.Performance.MdCache;
 ///   such a drop is not stored;
 /// - what other clients change is seen within <c>timeout</c> plus the kernel's attribute timeout: the
 ///   entry is served for <c>timeout</c> only, and a stat of the directory past it goes to the brick;
-/// - a layer below that cannot give one brick's directory attributes as its own (cluster/distribute) clears
-///   PostParent, and then nothing is cached.
+/// - a cluster translator below hands up what its own stat of the directory would answer (distribute: merged
+///   over the copies; replicate: the copy a stat reads from), or nothing, and then nothing is cached.
 /// </remarks>
 public sealed partial class MdCacheTranslator : Translator
 {
