@@ -1,6 +1,7 @@
 using Graft.Core;
 using Graft.Tests.Replicate;
 using Graft.Xlators.Cluster.Replicate;
+using Graft.Xlators.Debug.Faults;
 
 namespace Graft.Client.Tests.Replicate;
 
@@ -77,7 +78,67 @@ public class ADirectoryRenamedWhileACopyWasDownIsHealed
         Assert.All(Paths, p => Assert.True(v.Clean(p), $"{p} still pending"));
     }
 
-    // Healing by lookups alone (self-heal on) is left out until a race is fixed: in 2 of 3 clean CI runs a
-    // fresh client's stat of the old name /a/d1 answered with the directory copy 0 still had (docs/dev/STATUS.md,
-    // "Session 6 notes"). The heal orders above run with self-heal off and are deterministic.
+    [Fact]
+    public async Task Lookups_after_the_copy_is_back_heal_it()
+    {
+        await using var v = await ReplicatedVolume.CreateAsync(3);
+        var inodes = await RenameWhileDownAsync(v);
+        var fresh = await v.OpenClientAsync();
+        await Errors.ThrowsErrno(Errno.ENOENT, () => fresh.StatAsync("/a/d1"));
+        await Errors.ThrowsErrno(Errno.ENOENT, () => fresh.StatAsync("/a/d2"));
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (!Done(v) && DateTime.UtcNow < until)
+        {
+            foreach (var p in Paths) await fresh.StatAsync(p);
+            await Task.Delay(50);
+        }
+        AssertHealed(v, inodes);
+        Assert.All(Paths, p => Assert.True(v.Clean(p), $"{p} still pending"));
+        Assert.Equal("three"u8.ToArray(), await fresh.ReadAllBytesAsync("/a/d1r/s/f3"));
+    }
+
+    /// <summary>
+    /// The race that made the Fact above fail in CI, made certain: the lookup of the old name has copy 0's
+    /// stale answer and waits for the other copies while this client's heal of /a moves the directory on
+    /// copy 0 and clears /a's counters, so the verdict it then reaches blames nobody. The old name must
+    /// still be ENOENT — and never come back on any copy once lookups (self-heal on) have healed the rest.
+    /// </summary>
+    [Fact]
+    public async Task A_lookup_that_read_the_old_name_before_the_heal_moved_it_answers_ENOENT()
+    {
+        // self-heal off at first: the one heal of /a is the test's, run while the lookup waits.
+        await using var v = await ReplicatedVolume.CreateAsync(3, "self-heal off");
+        var inodes = await RenameWhileDownAsync(v);
+        var fresh = await v.OpenClientAsync();
+        var afr = (ReplicateTranslator)fresh.Session.ActiveGraph.Top;
+        var a = await fresh.StatAsync("/a"); // this client's verdict on /a: copy 0 blamed
+        // The stat's walk looks up /a, then /a/d1: on copies 1 and 2 both wait (a second each); copy 0 answers at once.
+        var faults = new[] { 1, 2 }.Select(i => (FaultsTranslator)fresh.Session.ActiveGraph.Find("b" + i)!).ToArray();
+        var before = faults.Select(f => f.Injected).ToArray();
+        for (int i = 1; i <= 2; i++) await v.FaultAsync(i, "delay lookup; delay-duration 1s; delay-count 2", fresh);
+        var stat = fresh.StatAsync("/a/d1");
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (!(faults[0].Injected == before[0] + 2 && faults[1].Injected == before[1] + 2))
+        {
+            Assert.True(DateTime.UtcNow < until, "the lookup of /a/d1 did not reach copies 1 and 2 within 30 s");
+            await Task.Delay(10);
+        }
+        // The lookup of /a/d1 is waiting on copies 1 and 2; copy 0 told it d1 is there.
+        Assert.Equal(HealOutcome.Healed, await afr.HealAsync(a.Gfid));
+        Assert.False(Directory.Exists(v.On(0, "/a/d1")), "the heal moved d1 on copy 0");
+        await Errors.ThrowsErrno(Errno.ENOENT, () => stat);
+        for (int i = 1; i <= 2; i++) await v.FaultAsync(i, "", fresh);
+
+        afr.SelfHeal = true;
+        until = DateTime.UtcNow.AddSeconds(30);
+        while (!Done(v) && DateTime.UtcNow < until)
+        {
+            await Errors.ThrowsErrno(Errno.ENOENT, () => fresh.StatAsync("/a/d1"));
+            foreach (var p in Paths) await fresh.StatAsync(p);
+            await Task.Delay(50);
+        }
+        AssertHealed(v, inodes);
+        Assert.All(Paths, p => Assert.True(v.Clean(p), $"{p} still pending"));
+        await Errors.ThrowsErrno(Errno.ENOENT, () => fresh.StatAsync("/a/d1"));
+    }
 }

@@ -65,11 +65,14 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
         return sb.ToString();
     }
 
-    /// <summary>Sets brick <paramref name="i"/>'s faults (`key value;...`, empty: none) in place on this client's graph.</summary>
-    public async Task FaultAsync(int i, string faults)
+    /// <summary>
+    /// Sets brick <paramref name="i"/>'s faults (`key value;...`, empty: none) in place on the graph of
+    /// <paramref name="client"/> (this volume's first client when null). Clients opened later start with them.
+    /// </summary>
+    public async Task FaultAsync(int i, string faults, Volume? client = null)
     {
         _faults[i] = faults;
-        var r = await Volume.ApplyVolfileAsync(Volfile(), "afr.vol");
+        var r = await (client ?? Volume).ApplyVolfileAsync(Volfile(), "afr.vol");
         Assert.True(r.Outcome == Graft.Mount.SwitchOutcome.Reconfigured, r.Message);
     }
 

@@ -84,35 +84,53 @@ public sealed partial class DistributeTranslator
     /// copies without an entry in a whole layout get "no range"; a directory with no layout at all
     /// (made before the volume was distributed) gets one that keeps its files where they are; a
     /// half-written one (overlaps, holes, mixed epochs) is written again over the subvolumes that
-    /// had ranges, unsettled. A layout with copies that could not be read is used as it is.
+    /// had ranges, unsettled. A layout with copies that could not be read is used as it is. A repair
+    /// is decided again under the directory's layout lock, on a fresh read: another client (a
+    /// fix-layout) may have written the layout since this one read it.
     /// </summary>
     private async Task<Layout> HealLayoutAsync(FopContext ctx, Iatt dir, Inode? dirInode, List<int> present)
     {
         var layout = await ReadLayoutAsync(ctx, dir.Gfid, AllSubvols(), CtxOf(dirInode)?.Layout).ConfigureAwait(false);
-        if (layout.HasUnknown || !IsAllUp()) { RememberLayout(dir.Gfid, dirInode, layout); return layout; }
-        LayoutEntry[]? write = null;
-        if (layout.IsEmpty) write = await FirstLayoutAsync(ctx, dir, present).ConfigureAwait(false);
-        else if (!layout.Complete)
+        if (layout.HasUnknown || !IsAllUp() || !NeedsRepair(layout, present)) { RememberLayout(dir.Gfid, dirInode, layout); return layout; }
+        var lctx = LayoutLockContext(ctx);
+        var locked = await LayoutLockAsync(lctx, dir.Gfid, DomainLockCmd.LockBlocking).ConfigureAwait(false);
+        if (locked is not (Errno.OK or Errno.ENOSYS)) { RememberLayout(dir.Gfid, dirInode, layout); return layout; } // the next use tries again
+        try
+        {
+            layout = await ReadLayoutAsync(ctx, dir.Gfid, AllSubvols(), CtxOf(dirInode)?.Layout).ConfigureAwait(false);
+            var (write, on) = layout.HasUnknown || !NeedsRepair(layout, present) ? (null, present) : await RepairOfAsync(ctx, dir, layout, present).ConfigureAwait(false);
+            if (write is null) { RememberLayout(dir.Gfid, dirInode, layout); return layout; }
+            await FanOutAsync(on, i => WriteLayoutAsync(ctx, i, dir.Gfid, write[i])).ConfigureAwait(false);
+            Interlocked.Increment(ref _layoutsHealed);
+            var fresh = await ReadLayoutAsync(ctx, dir.Gfid, AllSubvols()).ConfigureAwait(false);
+            RememberLayout(dir.Gfid, dirInode, fresh);
+            return fresh;
+        }
+        finally
+        {
+            if (locked == Errno.OK) await LayoutLockAsync(lctx, dir.Gfid, DomainLockCmd.Unlock).ConfigureAwait(false);
+        }
+    }
+
+    private static bool NeedsRepair(Layout layout, List<int> present) =>
+        layout.IsEmpty || !layout.Complete || present.Any(i => layout.Entries[i] is null);
+
+    /// <summary>The entries to write for a layout <see cref="NeedsRepair"/> says cannot be used, and the copies to write them to.</summary>
+    private async Task<(LayoutEntry[]? Write, List<int> On)> RepairOfAsync(FopContext ctx, Iatt dir, Layout layout, List<int> present)
+    {
+        if (layout.IsEmpty) return (await FirstLayoutAsync(ctx, dir, present).ConfigureAwait(false), present);
+        if (!layout.Complete)
         {
             var members = present.Where(layout.HasRange).Order().ToList();
             if (members.Count == 0) members = [.. present.Order()];
             uint epoch = layout.Entries.Max(e => e?.Epoch ?? 0) + 1;
-            write = Layout.Fresh(Children.Count, members, epoch, settled: false);
             LogLayoutRewritten(_log, Name, dir.Gfid, layout.ToString());
+            return (Layout.Fresh(Children.Count, members, epoch, settled: false), present);
         }
-        else if (present.Any(i => layout.Entries[i] is null))
-        {
-            var e0 = layout.Entries.First(e => e is not null)!.Value;
-            write = new LayoutEntry[Children.Count];
-            for (int i = 0; i < write.Length; i++) write[i] = layout.Entries[i] ?? new LayoutEntry(HashRange.None, e0.Epoch, e0.Settled);
-            present = present.Where(i => layout.Entries[i] is null).ToList();
-        }
-        if (write is null) { RememberLayout(dir.Gfid, dirInode, layout); return layout; }
-        await FanOutAsync(present, i => WriteLayoutAsync(ctx, i, dir.Gfid, write[i])).ConfigureAwait(false);
-        Interlocked.Increment(ref _layoutsHealed);
-        var fresh = await ReadLayoutAsync(ctx, dir.Gfid, AllSubvols()).ConfigureAwait(false);
-        RememberLayout(dir.Gfid, dirInode, fresh);
-        return fresh;
+        var e0 = layout.Entries.First(e => e is not null)!.Value;
+        var write = new LayoutEntry[Children.Count];
+        for (int i = 0; i < write.Length; i++) write[i] = layout.Entries[i] ?? new LayoutEntry(HashRange.None, e0.Epoch, e0.Settled);
+        return (write, present.Where(i => layout.Entries[i] is null).ToList());
     }
 
     /// <summary>

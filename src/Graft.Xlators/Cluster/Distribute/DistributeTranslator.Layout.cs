@@ -115,6 +115,30 @@ public sealed partial class DistributeTranslator
         return new Layout(entries, unknown);
     }
 
+    /// <summary>The inodelk domain of a directory's layout lock: held while a client reads a layout to rewrite it and writes it.</summary>
+    public const string LayoutLockDomain = "graft.dht.layout";
+    // Process-wide: the graphs of one process (a mount's old and new graph, two library volumes) present
+    // the same mount identity, so owners counted per translator would be the same owner on the brick.
+    private static long s_layoutLockOwners;
+
+    /// <summary>A context for one layout rewrite's lock: the trusted identity with a lock owner of its own.</summary>
+    private static FopContext LayoutLockContext(FopContext ctx)
+    {
+        var c = Trusted(ctx);
+        c.LockOwner = 0x6468740000000000UL | (ulong)Interlocked.Increment(ref s_layoutLockOwners);
+        return c;
+    }
+
+    /// <summary>
+    /// Takes or drops the layout lock of directory <paramref name="dir"/>: on the first subvolume (as for
+    /// every directory's domain locks), so every client of the volume takes the same one. A rewrite is a
+    /// read, a decision and a write on every copy; two clients interleaving them (a mount's heal of a layout
+    /// it read before a fix-layout wrote the new one) would leave the one written last, whatever it was
+    /// based on. ENOSYS: the brick has no lock service (rewrites then go unserialised, as before).
+    /// </summary>
+    private ValueTask<Errno> LayoutLockAsync(FopContext lctx, Gfid dir, DomainLockCmd cmd) =>
+        Children[0].InodeLkAsync(lctx, Loc.Nameless(dir), LayoutLockDomain, cmd, LockType.Write, 0, 0);
+
     /// <summary>Writes one copy's layout entry (as the mount: layouts are internal).</summary>
     private ValueTask<Errno> WriteLayoutAsync(FopContext ctx, int subvol, Gfid dir, LayoutEntry entry) =>
         Children[subvol].SetxattrAsync(Trusted(ctx), Loc.Nameless(dir), Layout.Xattr, entry.ToBytes(), 0);

@@ -50,18 +50,29 @@ public sealed partial class DistributeTranslator
         var all = AllSubvols();
         var copies = await FanOutAsync(all, i => Children[i].StatAsync(t, Loc.Nameless(gfid))).ConfigureAwait(false);
         if (copies.FirstOrDefault(r => !r.Ok) is { Ok: false } missing) return missing.Error == Errno.ESTALE ? Errno.EIO : missing.Error;
-        var current = await ReadLayoutAsync(ctx, gfid, all).ConfigureAwait(false);
-        if (current.HasUnknown) return Errno.ENOTCONN;
-        var members = LayoutMembers(all);
-        var even = Layout.Fresh(Children.Count, members, 0, settled: false);
-        if (current.Complete && all.All(i => current.Entries[i]?.Range == even[i].Range)) return Errno.OK;
-        uint epoch = current.Entries.Max(e => e?.Epoch ?? 0) + 1;
-        var target = Layout.Fresh(Children.Count, members, epoch, settled: false);
-        var wrote = await FanOutAsync(all, i => WriteLayoutAsync(ctx, i, gfid, target[i])).ConfigureAwait(false);
-        if (wrote.FirstOrDefault(e => e != Errno.OK) is var e and not Errno.OK) return e;
-        RememberLayout(gfid, loc.Inode, new Layout([.. target.Select(x => (LayoutEntry?)x)]));
-        Interlocked.Increment(ref _layoutsFixed);
-        return Errno.OK;
+        // Under the layout lock: a mount healing this layout from an older read must not write over ours.
+        var lctx = LayoutLockContext(ctx);
+        var locked = await LayoutLockAsync(lctx, gfid, DomainLockCmd.LockBlocking).ConfigureAwait(false);
+        if (locked is not (Errno.OK or Errno.ENOSYS)) return locked;
+        try
+        {
+            var current = await ReadLayoutAsync(ctx, gfid, all).ConfigureAwait(false);
+            if (current.HasUnknown) return Errno.ENOTCONN;
+            var members = LayoutMembers(all);
+            var even = Layout.Fresh(Children.Count, members, 0, settled: false);
+            if (current.Complete && all.All(i => current.Entries[i]?.Range == even[i].Range)) return Errno.OK;
+            uint epoch = current.Entries.Max(e => e?.Epoch ?? 0) + 1;
+            var target = Layout.Fresh(Children.Count, members, epoch, settled: false);
+            var wrote = await FanOutAsync(all, i => WriteLayoutAsync(ctx, i, gfid, target[i])).ConfigureAwait(false);
+            if (wrote.FirstOrDefault(e => e != Errno.OK) is var e and not Errno.OK) return e;
+            RememberLayout(gfid, loc.Inode, new Layout([.. target.Select(x => (LayoutEntry?)x)]));
+            Interlocked.Increment(ref _layoutsFixed);
+            return Errno.OK;
+        }
+        finally
+        {
+            if (locked == Errno.OK) await LayoutLockAsync(lctx, gfid, DomainLockCmd.Unlock).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Directories whose layout fix-layout rewrote through this translator.</summary>

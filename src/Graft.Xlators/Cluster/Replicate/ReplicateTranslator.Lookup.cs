@@ -20,17 +20,35 @@ public sealed partial class ReplicateTranslator
     {
         uint up = UpMask;
         if (up == 0) return Errno.ENOTCONN;
-        var r = await FanOutAsync(up, i => Children[i].LookupAsync(ctx, loc, xdata)).ConfigureAwait(false);
-        uint found = Succeeded(r);
+        Result<Iatt>[] r;
+        uint found;
+        for (int read = 0; ; read++)
+        {
+            r = await FanOutAsync(up, i => Children[i].LookupAsync(ctx, loc, xdata)).ConfigureAwait(false);
+            found = Succeeded(r);
+            if (found == 0 || found == up || loc.ParentGfid.IsZero) break;
+            uint lacking = 0;
+            for (int i = 0; i < r.Length; i++) if ((up & (1u << i)) != 0 && r[i].Error == Errno.ENOENT) lacking |= 1u << i;
+            uint blamed = await ParentBlameAsync(ctx, loc, up).ConfigureAwait(false);
+            if ((lacking & ~blamed) == 0) break; // the copies that lack it missed its making
+            if ((found & ~blamed) == 0)
+            {
+                // Only copies its directory blames have it: they missed its removal or rename while they
+                // were down. The others are right until the directory's heal has made them agree.
+                if (_selfHeal) _ = StartHeal(loc.ParentGfid);
+                return Errno.ENOENT;
+            }
+            // Copies no blame explains disagree. The names were read before that verdict: a heal of the
+            // directory that ended in between (perhaps the one the lookup of the directory itself started)
+            // moved or removed the name on the copy that had it, then cleared the blame. So read them again;
+            // a disagreement still there is one nothing recorded (a change cut off between the copies, or
+            // in flight), merged below.
+            if (read == 1) break;
+        }
         if (found == 0)
         {
             for (int i = 0; i < r.Length; i++) if ((up & (1u << i)) != 0 && r[i].Error == Errno.ENOENT) return Errno.ENOENT;
             return FirstOk(r, up);
-        }
-        if (found != up && !loc.ParentGfid.IsZero && await OnlyOnBlamedCopiesAsync(ctx, loc, r, up, found).ConfigureAwait(false))
-        {
-            if (_selfHeal) _ = StartHeal(loc.ParentGfid);
-            return Errno.ENOENT;
         }
         int first = BitOperations.TrailingZeroCount(found);
         var a = r[first].Value;
@@ -58,22 +76,13 @@ public sealed partial class ReplicateTranslator
     }
 
     /// <summary>
-    /// Whether a name that some copies have and others (up) lack is had only by copies its directory
-    /// blames: names they missed the removal or rename of while they were down. The copies that
-    /// answered ENOENT are right, until the directory's heal has made them agree. The directory is
-    /// judged here if this client has no verdict on it yet (the root is never looked up).
+    /// The copies the directory of <paramref name="loc"/>'s name blames for its entries, judged here if this
+    /// client has no verdict on it yet (the root is never looked up) or doubts a copy that is up.
     /// </summary>
-    private async ValueTask<bool> OnlyOnBlamedCopiesAsync(FopContext ctx, Loc loc, Result<Iatt>[] r, uint up, uint found)
+    private async ValueTask<uint> ParentBlameAsync(FopContext ctx, Loc loc, uint up)
     {
-        // The names in r were read before this verdict: a heal of the directory (perhaps the one the
-        // lookup of the directory itself just started) may have cleared its counters since, having
-        // removed or moved the name on the blamed copy. A copy blamed before or now is not believed.
-        var prior = StateFor(loc.ParentGfid, loc.Parent);
-        uint blamedBefore = prior is { Judged: true } ? Volatile.Read(ref prior.Bad) : 0;
         var pst = await JudgedStateAsync(ctx, loc.ParentGfid, loc.Parent, up, null).ConfigureAwait(false);
-        uint bad = Volatile.Read(ref pst.Bad) | blamedBefore, lacking = 0;
-        for (int i = 0; i < r.Length; i++) if ((up & (1u << i)) != 0 && r[i].Error == Errno.ENOENT) lacking |= 1u << i;
-        return (found & ~bad) == 0 && (lacking & ~bad) != 0;
+        return Volatile.Read(ref pst.Bad);
     }
 
     /// <summary>
