@@ -9,6 +9,7 @@
 # together, per written MiB / per created file), to see what a fop costs in round trips.
 # CPU=1: also the CPU seconds (user+sys, from /proc) the mount, the bricks and the benchmark program
 # spent in each phase, with the phase's wall time: whether the two cores are the limit.
+# PHASES="create": only those phases (the table shows 0 for the others).
 # SPLIT=1: a third configuration, replica3-split: the same replica with protocol/client's
 # lock-xattrop off (each transaction's lock and pre-op, post-op and unlock as separate requests, as
 # with bricks that lack inodelk-xattrop), alternated in the same runs: a before/after of that fop.
@@ -22,6 +23,7 @@ FILES="${FILES:-1000}"
 COUNT="${COUNT:-0}"
 SPLIT="${SPLIT:-0}"
 CPU="${CPU:-0}"
+PHASES="${PHASES:-seqwrite seqread create}"
 bench_init replicate
 bench_fsbench
 
@@ -66,7 +68,7 @@ cpu() {
   local p cmd role t hz
   hz="$(getconf CLK_TCK)"
   for p in /proc/[0-9]*; do
-    cmd="$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)" || continue
+    cmd="$(tr '\0' ' ' 2>/dev/null < "$p/cmdline")" || continue
     case "$cmd" in *"$work"*) ;; *) continue ;; esac
     case "$cmd" in *" brick "*) role=bricks ;; *" mount "*) role=mount ;; *FsBench*) role=app ;; *) continue ;; esac
     t="$(awk '{ print $14 + $15 }' "$p/stat" 2>/dev/null)" || continue
@@ -82,7 +84,7 @@ for run in $(seq 1 "$RUNS"); do
   [ $((run % 2)) = 0 ] && configs="$(echo "$configs" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')"
   for config in $configs; do
     up "$config"
-    for phase in seqwrite seqread create; do
+    for phase in $PHASES; do
       sync
       [ "$phase" = seqread ] && echo 3 > /proc/sys/vm/drop_caches
       [ "$COUNT" = 1 ] && requests > "$work/before"
@@ -106,6 +108,7 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 awk -v load="$load0" -v runs="$RUNS" -v size="$SIZE_MB" -v files="$FILES" "$AWK_MEDIAN"'
+  function ratio(a, b) { return a == "" || b == "" ? 0 : median(a) / median(b) }
   { k = $1 "," $2; v[k] = v[k] " " $3 }
   END {
     printf "replicate vs single brick, %d MiB seq, %d files, median of %d runs; load average before: %s\n", size, files, runs, load
@@ -120,8 +123,8 @@ awk -v load="$load0" -v runs="$RUNS" -v size="$SIZE_MB" -v files="$FILES" "$AWK_
     for (c = 2; c <= n; c++) {
       cfg = cfgs[c]
       if (v[cfg ",create"] == "") continue
-      printf "%-14s %12.2f %12.2f %12.2f\n", "ratio" (c == 2 ? "" : " (split)"), median(v[cfg ",seqwrite"]) / median(v["single,seqwrite"]),
-        median(v[cfg ",seqread"]) / median(v["single,seqread"]), median(v[cfg ",create"]) / median(v["single,create"])
+      printf "%-14s %12.2f %12.2f %12.2f\n", "ratio" (c == 2 ? "" : " (split)"), ratio(v[cfg ",seqwrite"], v["single,seqwrite"]),
+        ratio(v[cfg ",seqread"], v["single,seqread"]), ratio(v[cfg ",create"], v["single,create"])
     }
   }' "$results"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
