@@ -7,22 +7,32 @@
 # Targets (issue 14): seq write >= 0.6x a single brick, create >= 0.5x.
 # COUNT=1: also the requests the bricks served per phase, by fop (from their metrics, all bricks
 # together, per written MiB / per created file), to see what a fop costs in round trips.
+# CPU=1: also the CPU seconds (user+sys, from /proc) the mount, the bricks and the benchmark program
+# spent in each phase, with the phase's wall time: whether the two cores are the limit.
+# PHASES="create": only those phases (the table shows 0 for the others).
+# SPLIT=1: a third configuration, replica3-split: the same replica with protocol/client's
+# lock-xattrop off (each transaction's lock and pre-op, post-op and unlock as separate requests, as
+# with bricks that lack inodelk-xattrop), alternated in the same runs: a before/after of that fop.
 #
-#   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0
+#   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0 SPLIT=0
 set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 RUNS="${RUNS:-5}"
 SIZE_MB="${SIZE_MB:-256}"
 FILES="${FILES:-1000}"
 COUNT="${COUNT:-0}"
+SPLIT="${SPLIT:-0}"
+CPU="${CPU:-0}"
+PHASES="${PHASES:-seqwrite seqread create}"
 bench_init replicate
 bench_fsbench
 
 urls=()
-# up CONFIG: "single" (one brick) or "replica3" (three bricks under cluster/replicate), mounted on $work/mnt.
+# up CONFIG: "single" (one brick), "replica3" (three bricks under cluster/replicate) or "replica3-split"
+# (the same, lock-xattrop off), mounted on $work/mnt.
 up() {
   local config="$1" n=1 vol="$work/client.vol" i
-  [ "$config" = replica3 ] && n=3
+  [ "$config" != single ] && n=3
   : > "$vol"
   urls=()
   for i in $(seq 0 $((n - 1))); do
@@ -33,7 +43,11 @@ up() {
     else
       brick_start "$work/$config-$i/b$i" "$work/brick$i.out"
     fi
-    client_volume "$i" "$port" >> "$vol"
+    if [ "$config" = replica3-split ]; then
+      client_volume "$i" "$port" | sed 's/^end-volume$/    option lock-xattrop off\nend-volume/' >> "$vol"
+    else
+      client_volume "$i" "$port" >> "$vol"
+    fi
   done
   [ "$n" -gt 1 ] && printf 'volume afr\n    type cluster/replicate\n    subvolumes %s\nend-volume\n' "$(seq -f 'b%g' -s ' ' 0 $((n - 1)))" >> "$vol"
   bench_mount "$vol"
@@ -49,19 +63,38 @@ requests() {
     awk '{ n[$1] += $2 } END { for (f in n) printf "%s %d\n", f, n[f] }' | sort
 }
 
+# cpu: "mount S bricks S app S", CPU seconds so far of this run's processes (found by $work in their command line).
+cpu() {
+  local p cmd role t hz
+  hz="$(getconf CLK_TCK)"
+  for p in /proc/[0-9]*; do
+    cmd="$(tr '\0' ' ' 2>/dev/null < "$p/cmdline")" || continue
+    case "$cmd" in *"$work"*) ;; *) continue ;; esac
+    case "$cmd" in *" brick "*) role=bricks ;; *" mount "*) role=mount ;; *FsBench*) role=app ;; *) continue ;; esac
+    t="$(awk '{ print $14 + $15 }' "$p/stat" 2>/dev/null)" || continue
+    echo "$role $t"
+  done | awk -v hz="$hz" '{ s[$1] += $2 } END { printf "mount %.2f bricks %.2f app %.2f\n", s["mount"] / hz, s["bricks"] / hz, s["app"] / hz }'
+}
+
 load0="$(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq 1 "$RUNS"); do
   # Alternate the order so a change of load during the run does not favour one configuration.
   configs="single replica3"
-  [ $((run % 2)) = 0 ] && configs="replica3 single"
+  [ "$SPLIT" = 1 ] && configs="single replica3 replica3-split"
+  [ $((run % 2)) = 0 ] && configs="$(echo "$configs" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')"
   for config in $configs; do
     up "$config"
-    for phase in seqwrite seqread create; do
+    for phase in $PHASES; do
       sync
       [ "$phase" = seqread ] && echo 3 > /proc/sys/vm/drop_caches
       [ "$COUNT" = 1 ] && requests > "$work/before"
+      [ "$CPU" = 1 ] && { cpu0="$(cpu)"; t0="$(date +%s.%N)"; }
       v="$("${fsbench[@]}" "$phase" "$work/mnt" --size-mb "$SIZE_MB" --files "$FILES" | awk '{ print $2 }')"
       echo "$config $phase $v" | tee -a "$results" >&2
+      if [ "$CPU" = 1 ]; then
+        # The app's own CPU is read before it exits: its process is gone by now, so it is left out here.
+        echo "$cpu0 $(cpu) $t0 $(date +%s.%N)" | awk '{ printf "  cpu s: mount %.2f bricks %.2f over %.2f s wall\n", $8 - $2, $10 - $4, $14 - $13 }' >&2
+      fi
       if [ "$COUNT" = 1 ]; then
         per="$SIZE_MB"; unit="MiB"
         [ "$phase" = create ] && { per="$FILES"; unit="file"; }
@@ -75,16 +108,23 @@ for run in $(seq 1 "$RUNS"); do
   done
 done
 awk -v load="$load0" -v runs="$RUNS" -v size="$SIZE_MB" -v files="$FILES" "$AWK_MEDIAN"'
+  function ratio(a, b) { return a == "" || b == "" ? 0 : median(a) / median(b) }
   { k = $1 "," $2; v[k] = v[k] " " $3 }
   END {
     printf "replicate vs single brick, %d MiB seq, %d files, median of %d runs; load average before: %s\n", size, files, runs, load
-    printf "%-10s %12s %12s %12s\n", "", "write MB/s", "read MB/s", "create/s"
+    printf "%-14s %12s %12s %12s\n", "", "write MB/s", "read MB/s", "create/s"
     split("seqwrite seqread create", ph, " ")
-    for (c = 1; c <= 2; c++) {
-      cfg = c == 1 ? "single" : "replica3"
-      printf "%-10s %12.1f %12.1f %12.1f\n", cfg, median(v[cfg ",seqwrite"]), median(v[cfg ",seqread"]), median(v[cfg ",create"])
+    n = split("single replica3 replica3-split", cfgs, " ")
+    for (c = 1; c <= n; c++) {
+      cfg = cfgs[c]
+      if (v[cfg ",create"] == "") continue
+      printf "%-14s %12.1f %12.1f %12.1f\n", cfg, median(v[cfg ",seqwrite"]), median(v[cfg ",seqread"]), median(v[cfg ",create"])
     }
-    printf "%-10s %12.2f %12.2f %12.2f\n", "ratio", median(v["replica3,seqwrite"]) / median(v["single,seqwrite"]),
-      median(v["replica3,seqread"]) / median(v["single,seqread"]), median(v["replica3,create"]) / median(v["single,create"])
+    for (c = 2; c <= n; c++) {
+      cfg = cfgs[c]
+      if (v[cfg ",create"] == "") continue
+      printf "%-14s %12.2f %12.2f %12.2f\n", "ratio" (c == 2 ? "" : " (split)"), ratio(v[cfg ",seqwrite"], v["single,seqwrite"]),
+        ratio(v[cfg ",seqread"], v["single,seqread"]), ratio(v[cfg ",create"], v["single,create"])
+    }
   }' "$results"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -208,6 +208,21 @@ public abstract partial class Translator
     [Fop(43, Request = "Loc Name Name2 Flags Flags2")]
     public virtual partial ValueTask<Errno> EntryLkAsync(FopContext ctx, Loc parent, string domain, string? name, DomainLockCmd cmd, LockType type);
 
+    /// <summary>
+    /// inodelk and xattrop in one request, for a transaction's lock and counters: with
+    /// <see cref="DomainLockCmd.Lock"/> or <see cref="DomainLockCmd.LockBlocking"/> the lock is taken as
+    /// <see cref="InodeLkAsync"/> takes it and, once granted, <paramref name="deltas"/> are added to xattr
+    /// <paramref name="name"/> as <see cref="XattropAsync"/> adds them (the pre-op made under the lock);
+    /// if that add fails, the lock is given back and the add's error answered, so an error always means
+    /// nothing is held. With <see cref="DomainLockCmd.Unlock"/> the add is made first (the post-op), then
+    /// the lock given back whatever the add answered. The answer is the add's (the new counters). A brick
+    /// with no features/locks, or a protocol/client whose brick did not grant it at the handshake, answers
+    /// ENOSYS without doing anything: make the two calls instead.
+    /// </summary>
+    [Fop(44, Request = "Loc Name Flags Flags2 Offset Length Name2 Data", Reply = "Bytes")]
+    public virtual partial ValueTask<Result<byte[]>> InodeLkXattropAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length,
+                                                                         string? name, ReadOnlyMemory<byte> deltas);
+
     // ---- end of life: not errors, each translator drops its own state then passes on ----
 
     /// <summary>The fd's last reference is gone (file).</summary>

@@ -9,28 +9,33 @@ namespace Graft.Client.Tests.Replicate;
 /// <summary>
 /// A library volume over cluster/replicate over N storage/posix bricks in private temp directories
 /// (in this process), with a debug/faults layer between replicate and each brick (named b0, b1, ...
-/// as the pending counters name them) so that a test can make one copy fail or look gone.
+/// as the pending counters name them) so that a test can make one copy fail or look gone. With
+/// <c>locks</c>, each brick is features/locks (named b0, ...) over the faults layer, as a brick's
+/// graph has it: transactions then take real domain locks and use inodelk-xattrop, and a fault fails
+/// what features/locks sends down.
 /// </summary>
 internal sealed class ReplicatedVolume : IAsyncDisposable
 {
     private readonly string _root;
     private readonly string[] _faults;
     private string _options;
+    private readonly bool _locks;
     public List<string> Bricks { get; } = [];
     public Volume Volume { get; private set; } = null!;
     private readonly List<Volume> _others = [];
 
-    private ReplicatedVolume(string root, int n, string options)
+    private ReplicatedVolume(string root, int n, string options, bool locks)
     {
+        _locks = locks;
         _root = root;
         _faults = new string[n];
         Array.Fill(_faults, "");
         _options = options;
     }
 
-    public static async Task<ReplicatedVolume> CreateAsync(int bricks = 3, string options = "")
+    public static async Task<ReplicatedVolume> CreateAsync(int bricks = 3, string options = "", bool locks = false)
     {
-        var v = new ReplicatedVolume(Path.Combine(Path.GetTempPath(), "graft-afr-tests", Guid.NewGuid().ToString("N")), bricks, options);
+        var v = new ReplicatedVolume(Path.Combine(Path.GetTempPath(), "graft-afr-tests", Guid.NewGuid().ToString("N")), bricks, options, locks);
         for (int i = 0; i < bricks; i++)
         {
             var d = Path.Combine(v._root, "b" + i);
@@ -55,9 +60,11 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
         for (int i = 0; i < Bricks.Count; i++)
         {
             sb.Append($"volume b{i}-posix\n    type storage/posix\n    option directory {Bricks[i]}\nend-volume\n\n");
-            sb.Append($"volume b{i}\n    type debug/faults\n");
+            var faults = _locks ? $"b{i}-faults" : $"b{i}";
+            sb.Append($"volume {faults}\n    type debug/faults\n");
             foreach (var o in _faults[i].Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
             sb.Append($"    subvolumes b{i}-posix\nend-volume\n\n");
+            if (_locks) sb.Append($"volume b{i}\n    type features/locks\n    option lock-grace 0\n    subvolumes {faults}\nend-volume\n\n");
         }
         sb.Append("volume afr\n    type cluster/replicate\n");
         foreach (var o in _options.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
@@ -82,6 +89,10 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
     public Task BringBackAsync(int i) => FaultAsync(i, "");
 
     public ReplicateTranslator Afr => (ReplicateTranslator)Volume.Session.ActiveGraph.Top;
+
+    /// <summary>Brick <paramref name="i"/>'s features/locks (made with <c>locks</c>).</summary>
+    public Graft.Xlators.Features.Locks.LocksTranslator Locks(int i) =>
+        Volume.Session.ActiveGraph.Translators.OfType<Graft.Xlators.Features.Locks.LocksTranslator>().Single(t => t.Name == "b" + i);
 
     public string On(int i, string path) => Path.Combine(Bricks[i], path.TrimStart('/'));
 

@@ -30,7 +30,7 @@ public class EveryFopKeepsItsWireBytes
             Loc = new WireLoc(G1, G2, "näme-ü"),
             Loc2 = new WireLoc(G3, Gfid.Root, "other"),
             Fd = 0x7070707070707070, Fd2 = 0x9090909090909090,
-            Flags = op switch { FopOp.Lk => (int)LockCmd.SetLkW, FopOp.InodeLk or FopOp.EntryLk => (int)DomainLockCmd.LockBlocking, _ => OpenFlags.O_RDWR | OpenFlags.O_CREAT },
+            Flags = op switch { FopOp.Lk => (int)LockCmd.SetLkW, FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop => (int)DomainLockCmd.LockBlocking, _ => OpenFlags.O_RDWR | OpenFlags.O_CREAT },
             Mode = 0x81a4, Umask = 0x12, Rdev = 0x0801, NewGfid = G4, Instance = Instance,
             Offset = 1L << 40, Offset2 = 12345, Length = 1 << 20, Size = 65536,
             Name = op is FopOp.Symlink ? "../target/path" : "user.test",

@@ -20,6 +20,13 @@ public sealed partial class DistributeTranslator
     }
 
     /// <summary>
+    /// Not routed (its one sender, replicate, sits below distribute and asks its own children): ENOSYS,
+    /// so a caller makes the two calls, inodelk and xattrop, which are.
+    /// </summary>
+    public override ValueTask<Result<byte[]>> InodeLkXattropAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length,
+                                                                  string? name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));
+
+    /// <summary>
     /// A name's lock goes to the subvolume the name hashes to in its directory's layout (where a
     /// create of it goes). A whole-directory lock must conflict with every name's, wherever it
     /// hashes: it is taken on every subvolume in child order (one order for every client, so two

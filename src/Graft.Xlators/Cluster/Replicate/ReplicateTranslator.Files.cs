@@ -254,6 +254,10 @@ public sealed partial class ReplicateTranslator
         Screen(name, write: true) is var s && s != Errno.OK ? new(new Result<byte[]>(s))
             : TransactAsync(ctx, ObjectTarget(loc), Pending.Metadata, _allMask, i => Children[i].XattropAsync(ctx, loc, name, deltas));
 
+    /// <summary>Only replicate's own transactions lock and count on its bricks: ENOSYS (callers make the two calls).</summary>
+    public override ValueTask<Result<byte[]>> InodeLkXattropAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length,
+                                                                  string? name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));
+
     public override ValueTask<Result<StatVfs>> StatfsAsync(FopContext ctx, Loc loc) =>
         ReadOneAsync(Loc.Nameless(Gfid.Root), c => Children[c].StatfsAsync(ctx, loc));
 

@@ -88,9 +88,15 @@ public sealed partial class ReplicateTranslator
                     taken++;
                 }
             tctx = LockContext(ctx);
-            locked = await LockAsync(tctx, targets, kind, up).ConfigureAwait(false);
-            bool optimistic = kind == Pending.Entry && locked == _allMask && _optimisticChangeLog;
-            uint armed = optimistic ? locked : await PreOpAsync(tctx, targets, kind, locked).ConfigureAwait(false);
+            bool optimistic = false;
+            uint armed;
+            if (local && targets.Length == 1) (locked, armed) = await LockAndPreOpAsync(tctx, targets, kind, up).ConfigureAwait(false);
+            else
+            {
+                locked = await LockAsync(tctx, targets, kind, up).ConfigureAwait(false);
+                optimistic = kind == Pending.Entry && locked == _allMask && _optimisticChangeLog;
+                armed = optimistic ? locked : await PreOpAsync(tctx, targets, kind, locked).ConfigureAwait(false);
+            }
             if (!HasQuorum(armed)) { Interlocked.Increment(ref _quorumRefusals); await PostOpAsync(tctx, targets, kind, armed, 0).ConfigureAwait(false); return Errno.EROFS; }
             var results = await FanOutAsync(armed, op).ConfigureAwait(false);
             seen?.Invoke(results);
@@ -100,7 +106,7 @@ public sealed partial class ReplicateTranslator
                 Interlocked.Increment(ref _optimisticEntries);
                 await BlameFailedAsync(tctx, targets, kind, done, armed & ~done).ConfigureAwait(false);
             }
-            else await PostOpAsync(tctx, targets, kind, armed, done).ConfigureAwait(false);
+            else locked = await PostOpUnlockingAsync(tctx, targets, kind, armed, done, locked).ConfigureAwait(false);
             Blame(targets, done);
             return Outcome(results, armed, done);
         }
@@ -201,6 +207,27 @@ public sealed partial class ReplicateTranslator
             var clear = Pending.Delta(kind, -1);
             await FanOutAsync(armed & done, i => AddToAllAsync(tctx, i, t.Loc, clear, 1u << i)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The post-op, then the unlock. For a data or metadata change of one object that every armed copy
+    /// made, each copy's post-op is one add, and it goes with that copy's unlock as one request where
+    /// the brick has inodelk-xattrop: those copies are unlocked when this returns. Returns the copies
+    /// still locked, to be unlocked after the caller has its answer.
+    /// </summary>
+    private async ValueTask<uint> PostOpUnlockingAsync(FopContext tctx, TxnTarget[] targets, int kind, uint armed, uint done, uint locked)
+    {
+        if (targets.Length != 1 || kind == Pending.Entry || done == 0 || done != armed)
+        {
+            await PostOpAsync(tctx, targets, kind, armed, done).ConfigureAwait(false);
+            return locked;
+        }
+        Interlocked.Increment(ref _postOps);
+        var clear = Pending.Delta(kind, -1);
+        var t = targets[0];
+        var r = await FanOutAsync(done & locked, i => AddThenUnlockAsync(tctx, i, t, kind, clear)).ConfigureAwait(false);
+        for (int i = 0; i < r.Length; i++) if (r[i] is { Ok: true, Value: true }) locked &= ~(1u << i);
+        return locked;
     }
 
     /// <summary>

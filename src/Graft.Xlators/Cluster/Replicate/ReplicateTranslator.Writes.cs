@@ -82,7 +82,7 @@ public sealed partial class ReplicateTranslator
         Interlocked.Increment(ref _transactions);
         var tctx = LockContext(ctx); // the window outlives the write that opened it: no cancellation
         TxnTarget[] target = [new(Loc.Of(fd.Inode), st, null)];
-        var (locked, armed) = await LockAndPreOpAsync(tctx, target, up).ConfigureAwait(false);
+        var (locked, armed) = await LockAndPreOpAsync(tctx, target, Pending.Data, up).ConfigureAwait(false);
         if (!HasQuorum(armed))
         {
             await PostOpAsync(tctx, target, Pending.Data, armed, 0).ConfigureAwait(false);
@@ -103,49 +103,11 @@ public sealed partial class ReplicateTranslator
     }
 
     /// <summary>
-    /// A window's lock and pre-op: each copy's pre-op goes out as soon as that copy's lock is granted,
-    /// not once every copy's is (the first write waits for the slowest copy's two round trips, not
-    /// for the slowest lock and then the slowest pre-op). The pre-op is still made under the copy's
-    /// lock, so no heal or other client's transaction sees it. If any copy was busy, the pre-ops that
-    /// landed are taken back and the locks given back before the locks are taken one copy at a time,
-    /// as <see cref="LockAsync"/> does, and then the pre-op. Returns where the lock is held and where
-    /// the pre-op landed.
-    /// </summary>
-    private async ValueTask<(uint Locked, uint Armed)> LockAndPreOpAsync(FopContext tctx, TxnTarget[] target, uint up)
-    {
-        uint absent = _allMask & ~up;
-        var loc = target[0].Loc;
-        var pre = new bool[Children.Count];
-        var r = await FanOutAsync(up, async i =>
-        {
-            var l = await LockOneAsync(tctx, i, target, Pending.Data, DomainLockCmd.Lock).ConfigureAwait(false);
-            if (l.Ok || l.Error == Errno.ENOSYS)
-                pre[i] = (await AddToAllAsync(tctx, i, loc, Pending.Delta(Pending.Data, 1), (1u << i) | absent).ConfigureAwait(false)).Ok;
-            return l;
-        }).ConfigureAwait(false);
-        uint locked = Held(r), armed = 0;
-        bool busy = false;
-        for (int i = 0; i < r.Length; i++)
-        {
-            if (pre[i]) armed |= 1u << i;
-            busy |= (up & (1u << i)) != 0 && r[i].Error == Errno.EAGAIN;
-        }
-        if (busy)
-        {
-            await FanOutAsync(armed, i => AddToAllAsync(tctx, i, loc, Pending.Delta(Pending.Data, -1), (1u << i) | absent)).ConfigureAwait(false);
-            await UnlockAsync(tctx, target, Pending.Data, locked).ConfigureAwait(false);
-            locked = await LockAsync(tctx, target, Pending.Data, up).ConfigureAwait(false);
-            return (locked, await PreOpAsync(tctx, target, Pending.Data, locked).ConfigureAwait(false));
-        }
-        Interlocked.Increment(ref _preOps);
-        return (locked, armed == up ? armed : await LeaveOutAsync(tctx, target, Pending.Data, up, armed).ConfigureAwait(false));
-    }
-
-    /// <summary>
     /// Ends the open write window of <paramref name="st"/>, if any: waits for its writes in flight,
-    /// takes the count off for every child that got all of them; then, in the background, unlocks
-    /// and lets the next transaction have the file (a flush or fsync waits for the post-op, never
-    /// for the unlock, as a transaction's caller). A concurrent caller waits for the same close.
+    /// takes the count off for every child that got all of them (with the unlock, in one request, where
+    /// the brick has inodelk-xattrop); then, in the background, unlocks what is still locked and lets the
+    /// next transaction have the file (a flush or fsync waits for the post-op, never for a separate
+    /// unlock, as a transaction's caller). A concurrent caller waits for the same close.
     /// </summary>
     private async ValueTask CloseWindowAsync(ReplInode st)
     {
@@ -163,28 +125,27 @@ public sealed partial class ReplicateTranslator
             }
         }
         if (!closer) { await w.Closed.Task.ConfigureAwait(false); return; }
-        bool unlock = false;
+        uint locked = 0;
         try
         {
             await w.Drained.Task.ConfigureAwait(false);
             w.Timer?.Dispose();
             uint done = w.Armed & ~w.Failed;
-            await PostOpAsync(w.Ctx, [w.Target], Pending.Data, w.Armed, done).ConfigureAwait(false);
+            locked = await PostOpUnlockingAsync(w.Ctx, [w.Target], Pending.Data, w.Armed, done, w.Locked).ConfigureAwait(false);
             if (w.Writes > 1) Interlocked.Increment(ref _delayedPostOps);
-            unlock = true;
         }
         finally
         {
             lock (st) st.Window = null;
-            w.Unlocked = FinishWindowAsync(w, unlock);
+            w.Unlocked = FinishWindowAsync(w, locked);
             w.Closed.TrySetResult();
         }
     }
 
-    /// <summary>Unlocks a closed window on the bricks (unless its post-op failed), then gives the file's mutex back.</summary>
-    private async Task FinishWindowAsync(WriteWindow w, bool unlock)
+    /// <summary>Unlocks what a closed window still holds on the bricks (nothing if its post-op failed), then gives the file's mutex back.</summary>
+    private async Task FinishWindowAsync(WriteWindow w, uint locked)
     {
-        try { if (unlock) await UnlockAsync(w.Ctx, [w.Target], Pending.Data, w.Locked).ConfigureAwait(false); }
+        try { if (locked != 0) await UnlockAsync(w.Ctx, [w.Target], Pending.Data, locked).ConfigureAwait(false); }
         catch (Exception e) { Graph?.ReportError(this, "unlock failed", e); }
         finally
         {

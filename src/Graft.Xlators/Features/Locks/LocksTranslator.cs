@@ -200,6 +200,7 @@ public sealed partial class LocksTranslator : Translator
                 DomainTimeouts = Interlocked.Read(ref _domainTimeouts),
                 DomainCancelled = Interlocked.Read(ref _domainCancelled),
                 DomainBadUnlocks = Interlocked.Read(ref _domainBadUnlocks),
+                DomainLockXattrops = Interlocked.Read(ref _domainLockXattrops),
             };
         }
     }
@@ -216,7 +217,7 @@ public sealed partial class LocksTranslator : Translator
                 ["conflicts"] = c.Conflicts, ["deadlocks"] = c.Deadlocks, ["cancelled"] = c.Cancelled,
                 ["domainHeld"] = c.DomainHeld, ["domainWaiting"] = c.DomainWaiting, ["domainGranted"] = c.DomainGranted,
                 ["domainConflicts"] = c.DomainConflicts, ["domainTimeouts"] = c.DomainTimeouts, ["domainCancelled"] = c.DomainCancelled,
-                ["domainBadUnlocks"] = c.DomainBadUnlocks,
+                ["domainBadUnlocks"] = c.DomainBadUnlocks, ["domainLockXattrops"] = c.DomainLockXattrops,
             };
         }
     }
@@ -265,4 +266,6 @@ public readonly record struct LockCounts(int Files, int PosixHeld, int FlocksHel
     public long DomainCancelled { get; init; }
     /// <summary>Domain unlocks of a lock the owner did not hold (EINVAL).</summary>
     public long DomainBadUnlocks { get; init; }
+    /// <summary>inodelk-xattrop requests served (a lock with its pre-op, or a post-op with its unlock).</summary>
+    public long DomainLockXattrops { get; init; }
 }

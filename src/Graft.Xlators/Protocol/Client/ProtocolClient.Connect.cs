@@ -100,7 +100,7 @@ public sealed partial class ProtocolClient
             _connectedTo = socket.RemoteEndPoint as IPEndPoint;
             fc = await OpenTransportAsync(socket, cts.Token).ConfigureAwait(false);
             if (fc is null) { socket.Dispose(); return null; }
-            var (err, why, resumed) = await HandshakeAsync(fc, cts.Token).ConfigureAwait(false);
+            var (err, why, resumed, granted) = await HandshakeAsync(fc, cts.Token).ConfigureAwait(false);
             if (err != Errno.OK)
             {
                 Refused(err, why);
@@ -110,6 +110,7 @@ public sealed partial class ProtocolClient
             var conn = new ClientConnection(fc, Interlocked.Increment(ref _epoch), _frameTimeoutMs, _pingTimeoutMs, Log)
             {
                 Resumed = resumed,
+                Features = granted,
                 OnUpcall = _upcall ? n => NotifyUpcall(n) : null,
             };
             conn.Start();
@@ -145,36 +146,36 @@ public sealed partial class ProtocolClient
     private byte[] _resumeToken = [];
 
     /// <summary>Hello → Challenge → Auth → Welcome; on a refusal the errno and the reason to report.</summary>
-    private async Task<(Errno, string Why, bool Resumed)> HandshakeAsync(FrameConnection fc, CancellationToken ct)
+    private async Task<(Errno, string Why, bool Resumed, uint Granted)> HandshakeAsync(FrameConnection fc, CancellationToken ct)
     {
         var hello = new Handshake.Hello(Handshake.Version, Identity, Graph?.Generation ?? 0, _instance, _brick, Handshake.NewNonce(),
-                                        _upcall ? UpcallCodec.Feature : 0);
+                                        (_upcall ? UpcallCodec.Feature : 0) | (_lockXattrop ? Handshake.LockXattropFeature : 0));
         var w = new BodyWriter();
         Handshake.Write(w, hello);
         fc.WriteFrame(FrameType.Hello, FrameFlags.None, FopOp.None, 0, w);
         var f = await HandshakeIo.ReadFrameAsync(fc.Input, Handshake.MaxBody, ct).ConfigureAwait(false);
         // A brick that turns us away before any challenge (TLS mode, our certificate, its limits) says why in a Welcome.
         if (f is { Ok: true, Header.Type: FrameType.Welcome } && Handshake.ReadWelcome(f.Body) is { Error: not Errno.OK } early)
-            return (early.Error, early.Reason, false);
+            return (early.Error, early.Reason, false, 0);
         if (f is not { Ok: true, Header.Type: FrameType.Challenge } || Handshake.ReadChallenge(f.Body) is not { } challenge)
             return Unexpected(f);
-        if (challenge.SecretRequired && _secret is null) return (Errno.EACCES, "the brick requires a shared secret: give this client secret-file", false);
+        if (challenge.SecretRequired && _secret is null) return (Errno.EACCES, "the brick requires a shared secret: give this client secret-file", false, 0);
         w.Reset();
         Handshake.Write(w, new Handshake.Auth(_secret is null ? [] : Handshake.Proof(_secret, Handshake.ClientRole, hello, challenge.ServerNonce), _resumeToken));
         fc.WriteFrame(FrameType.Auth, FrameFlags.None, FopOp.None, 0, w);
         f = await HandshakeIo.ReadFrameAsync(fc.Input, Handshake.MaxBody, ct).ConfigureAwait(false);
         if (f is not { Ok: true, Header.Type: FrameType.Welcome } || Handshake.ReadWelcome(f.Body) is not { } welcome) return Unexpected(f);
-        if (welcome.Error != Errno.OK) return (welcome.Error, welcome.Reason, false);
+        if (welcome.Error != Errno.OK) return (welcome.Error, welcome.Reason, false, 0);
         // Mutual: with a secret, the brick must prove it too, or we might be talking to an impostor.
         if (_secret is not null && !Handshake.ProofMatches(Handshake.Proof(_secret, Handshake.ServerRole, hello, challenge.ServerNonce), welcome.ServerProof))
-            return (Errno.EACCES, "the brick did not prove the shared secret (it has another secret-file, or none)", false);
+            return (Errno.EACCES, "the brick did not prove the shared secret (it has another secret-file, or none)", false, 0);
         _resumeToken = welcome.ResumeToken;
-        return (Errno.OK, "", welcome.Resumed);
+        return (Errno.OK, "", welcome.Resumed, welcome.Features);
     }
 
-    private static (Errno, string, bool) Unexpected(in HandshakeIo.Read f) => f.Ok
-        ? (Errno.EPROTO, $"the brick answered with an unexpected {f.Header.Type} frame (another protocol version?)", false)
-        : (Errno.ECONNRESET, $"the brick ended the handshake: {f.Error}", false);
+    private static (Errno, string, bool, uint) Unexpected(in HandshakeIo.Read f) => f.Ok
+        ? (Errno.EPROTO, $"the brick answered with an unexpected {f.Header.Type} frame (another protocol version?)", false, 0u)
+        : (Errno.ECONNRESET, $"the brick ended the handshake: {f.Error}", false, 0u);
 
     /// <summary>
     /// Records a refused connect. A refusal that waiting cannot cure (credentials, TLS mode or trust,

@@ -42,6 +42,27 @@ public sealed partial class ProtocolClient
             Loc = WireLoc.From(parent), Name = domain, Name2 = name, Flags = (int)cmd, Flags2 = (int)type,
         });
 
+    /// <summary>
+    /// inodelk-xattrop, sent as inodelk is, only to a brick that granted it at the handshake: to any
+    /// other (an older brick, or <c>lock-xattrop off</c>) it is ENOSYS here, without a request, and
+    /// the caller makes the two calls.
+    /// </summary>
+    public override async ValueTask<Result<byte[]>> InodeLkXattropAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length,
+                                                                        string? name, ReadOnlyMemory<byte> deltas)
+    {
+        var conn = _conn;
+        if (conn is null || _stopping != 0) return TransportErrors.ToErrno(TransportFailure.NotConnected);
+        if ((conn.Features & Handshake.LockXattropFeature) == 0) return Errno.ENOSYS;
+        var q = new FopRequest(FopOp.InodeLkXattrop)
+        {
+            Caller = WireCaller.From(ctx), Loc = WireLoc.From(loc), Name = domain, Flags = (int)cmd, Flags2 = (int)type, Offset = start, Length = length,
+            Name2 = name, Data = deltas,
+        };
+        bool blocking = cmd == DomainLockCmd.LockBlocking;
+        var p = await CallOnAsync(conn, q, bounded: !blocking, ctx.ContinueInline, blocking ? ctx.Cancellation : default).ConfigureAwait(false);
+        return p.Error == Errno.OK ? p.Bytes! : p.Error;
+    }
+
     private async ValueTask<Errno> DomainLockCallAsync(FopContext ctx, FopRequest q)
     {
         var conn = _conn;

@@ -30,6 +30,8 @@ public sealed partial class ProtocolClient : Translator
         new("tls-ca", OptionKind.Path, null, "PEM CA certificate(s) the brick's certificate must be signed by"),
         new("upcall", OptionKind.Bool, "on",
             "ask the brick for invalidation notices (features/upcall): what another client changes of what this one looked at is dropped from the caches above and the kernel's"),
+        new("lock-xattrop", OptionKind.Bool, "on",
+            "send a transaction's lock and its counters' add as one request (inodelk-xattrop) when the brick grants it; off: two requests, as to a brick that does not"),
         new("tls-server-name", OptionKind.String, null, "name the brick's certificate must be issued for; unset: remote-host"),
     ], "sends fops to a brick over TCP")
     { MinChildren = 0, MaxChildren = 0 };
@@ -69,6 +71,8 @@ public sealed partial class ProtocolClient : Translator
     private int _connects, _resets;
     /// <summary>Ask the brick for invalidation notices at each handshake (option <c>upcall</c>).</summary>
     private bool _upcall;
+    /// <summary>Ask the brick for inodelk-xattrop at each handshake (option <c>lock-xattrop</c>).</summary>
+    private bool _lockXattrop;
 
     public override ValueTask InitAsync(CancellationToken ct)
     {
@@ -77,6 +81,7 @@ public sealed partial class ProtocolClient : Translator
         _brick = Options.GetString("remote-subvolume");
         _frameTimeoutMs = Options.GetLong("frame-timeout");
         _upcall = Options.GetBool("upcall");
+        _lockXattrop = Options.GetBool("lock-xattrop");
         _pingTimeoutMs = Options.GetLong("ping-timeout");
         _connectTimeoutMs = Options.GetLong("connect-timeout");
         _minBackoffMs = Options.GetLong("reconnect-min-backoff");

@@ -122,8 +122,8 @@ internal sealed partial class ServerConnection
             await wait.WaitAsync(cts.Token).ConfigureAwait(false);
         }
         _session = session!;
-        uint granted = hello.Features & UpcallCodec.Feature;
-        _session.WantsUpcalls = granted != 0;
+        uint granted = hello.Features & Handshake.KnownFeatures;
+        _session.WantsUpcalls = (granted & UpcallCodec.Feature) != 0;
         w.Reset();
         var serverProof = _server.Secret is { } s2 ? Handshake.Proof(s2, Handshake.ServerRole, hello, serverNonce) : [];
         Handshake.Write(w, new Handshake.Welcome(Errno.OK, resumed, serverProof, _session.ResumeToken, "", granted));
@@ -300,7 +300,7 @@ internal sealed partial class ServerConnection
     private static bool IsBlockingLock(in FopRequest q) => q.Op switch
     {
         FopOp.Lk => q.Flags == (int)LockCmd.SetLkW,
-        FopOp.InodeLk or FopOp.EntryLk => q.Flags == (int)DomainLockCmd.LockBlocking,
+        FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop => q.Flags == (int)DomainLockCmd.LockBlocking,
         _ => false,
     };
 

@@ -70,6 +70,8 @@ public static partial class FopCodec
         FopOp.Lk => (uint)q.Flags <= (uint)LockCmd.Reclaim,
         FopOp.InodeLk => (uint)q.Flags <= (uint)DomainLockCmd.Unlock && (uint)q.Flags2 <= (uint)LockType.Unlock && q.Offset >= 0 && q.Length >= 0,
         FopOp.EntryLk => (uint)q.Flags <= (uint)DomainLockCmd.Unlock && (uint)q.Flags2 <= (uint)LockType.Unlock,
+        FopOp.InodeLkXattrop => (uint)q.Flags <= (uint)DomainLockCmd.Unlock && (uint)q.Flags2 <= (uint)LockType.Unlock && q.Offset >= 0 && q.Length >= 0
+                                && q.Name2 is { Length: > 0 },
         _ => true,
     };
 }

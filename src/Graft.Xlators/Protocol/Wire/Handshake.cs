@@ -23,6 +23,13 @@ public static class Handshake
     public const int MaxBody = 496;
     /// <summary>Longest refusal reason a Welcome carries (bytes of UTF-8).</summary>
     public const int MaxReason = 256;
+    /// <summary>
+    /// Feature bit 1: the client may send inodelk-xattrop (op 44) and the brick serves it. A client whose
+    /// brick did not grant it (an older brick) answers that fop ENOSYS itself, never sends it.
+    /// </summary>
+    public const uint LockXattropFeature = 2;
+    /// <summary>Every feature bit this build knows; a brick grants only these.</summary>
+    public const uint KnownFeatures = UpcallCodec.Feature | LockXattropFeature;
 
     /// <param name="Identity">The mount's identity, fixed for the life of the client process.</param>
     /// <param name="Generation">The client graph's generation.</param>
