@@ -21,7 +21,10 @@ namespace Graft.Xlators.Cluster.Replicate;
 public sealed partial class ReplicateTranslator
 {
     private const long MetadataLockStart = long.MaxValue - 1;
-    private long _lockOwners;
+    // Process-wide: the graphs of one process (a mount's old and new graph, two library volumes) present
+    // the same mount identity to a brick, so owners counted per translator would collide there, and two
+    // transactions on one file (one per graph, during a switch) would both hold its lock.
+    private static long s_lockOwners;
     private int _noLocksLogged;
 
     /// <summary>A context for one transaction's locks: the trusted identity with a lock owner of its own.</summary>
@@ -29,7 +32,7 @@ public sealed partial class ReplicateTranslator
     {
         var c = Trusted(tctx);
         c.Cancellation = CancellationToken.None; // an unlock must go out even if the caller gave up
-        c.LockOwner = 0x6166720000000000UL | (ulong)Interlocked.Increment(ref _lockOwners);
+        c.LockOwner = 0x6166720000000000UL | (ulong)Interlocked.Increment(ref s_lockOwners);
         return c;
     }
 
