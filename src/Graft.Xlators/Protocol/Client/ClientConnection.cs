@@ -41,6 +41,8 @@ internal sealed class ClientConnection
     public long Epoch { get; }
     /// <summary>The brick still had this client's session (its remote fds and locks) when this connection was made.</summary>
     public bool Resumed { get; init; }
+    /// <summary>The brick agreed at the handshake to send invalidation notices on this connection (and we asked).</summary>
+    public bool UpcallsGranted { get; init; }
     /// <summary>Takes the brick's invalidation notices (Upcall frames); null drops them.</summary>
     public Action<UpcallNotice>? OnUpcall { get; init; }
     /// <summary>Upcall frames this client could not use (unknown kind, bad body): dropped, the connection kept.</summary>

@@ -11,6 +11,7 @@ public sealed partial class ProtocolClient
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private long _epoch;
+    private uint _granted;   // the features the brick granted at the last handshake
     private int _started, _stopping;
     private bool _childUpSent;   // touched only by the connect loop
     private volatile IPEndPoint? _connectedTo;   // the server address of the last connect (for SameBrickAs)
@@ -110,6 +111,7 @@ public sealed partial class ProtocolClient
             var conn = new ClientConnection(fc, Interlocked.Increment(ref _epoch), _frameTimeoutMs, _pingTimeoutMs, Log)
             {
                 Resumed = resumed,
+                UpcallsGranted = _upcall && (_granted & UpcallCodec.Feature) != 0,
                 OnUpcall = _upcall ? n => NotifyUpcall(n) : null,
             };
             conn.Start();
@@ -169,6 +171,7 @@ public sealed partial class ProtocolClient
         if (_secret is not null && !Handshake.ProofMatches(Handshake.Proof(_secret, Handshake.ServerRole, hello, challenge.ServerNonce), welcome.ServerProof))
             return (Errno.EACCES, "the brick did not prove the shared secret (it has another secret-file, or none)", false);
         _resumeToken = welcome.ResumeToken;
+        _granted = welcome.Features;
         return (Errno.OK, "", welcome.Resumed);
     }
 
