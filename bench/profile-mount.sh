@@ -56,7 +56,7 @@ csw() { awk '/ctxt_switches/ { s += $2 } END { print s }' /proc/"$1"/task/*/stat
 # Per thread: "tid name voluntary involuntary" (THREADS=1 prints which threads switched during the phase).
 tasks() {
   for t in /proc/"$1"/task/*; do
-    awk -v tid="${t##*/}" '/^Name:/ { n = $2 } /^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { i = $2 }
+    awk -v tid="${t##*/}" '/^Name:/ { sub(/^Name:[ \t]*/, ""); gsub(/ /, "_"); n = $0 } /^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { i = $2 }
       END { print tid, n, v, i }' "$t/status" 2>/dev/null
   done | sort
 }

@@ -31,8 +31,8 @@ public sealed partial class ProtocolClient : Translator, INoticeSource
         new("upcall", OptionKind.Bool, "on",
             "ask the brick for invalidation notices (features/upcall): what another client changes of what this one looked at is dropped from the caches above and the kernel's"),
         new("tls-server-name", OptionKind.String, null, "name the brick's certificate must be issued for; unset: remote-host"),
-        new("receive-thread", OptionKind.Bool, "on",
-            "receive the brick's replies on a thread of this connection's own, blocked in the socket until they arrive (one thread wake per burst of replies); off: the .NET socket engine receives and hands each burst to the thread pool (two wakes)"),
+        new("receive-thread", OptionKind.Bool, "off",
+            "receive the brick's replies on a thread of this connection's own, blocked in the socket until they arrive; off (the default): the .NET socket engine receives and hands each burst to the thread pool. On saves nothing yet: a socket the engine has seen (every client's, from its connect) still wakes the engine's thread and a pool thread per packet, and a 1 MiB write stream cost the mount more CPU with it (docs/fuse-benchmark.md, session 7)"),
     ], "sends fops to a brick over TCP")
     { MinChildren = 0, MaxChildren = 0 };
 
@@ -53,7 +53,7 @@ public sealed partial class ProtocolClient : Translator, INoticeSource
     private long _frameTimeoutMs, _pingTimeoutMs, _connectTimeoutMs, _minBackoffMs, _maxBackoffMs;
     private byte[]? _secret;
     private Transport.TlsConfig? _tls;
-    private bool _receiveThread = true;
+    private bool _receiveThread;
     private string _serverName = "";
 
     /// <summary>The live, handshaken connection, or null. Published only after every open fd was reopened on it.</summary>
