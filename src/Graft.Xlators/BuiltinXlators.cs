@@ -12,6 +12,7 @@ public static class BuiltinXlators
         r.Register(Debug.Faults.FaultsTranslator.Spec);
         r.Register(Performance.WriteBehind.WriteBehindTranslator.Spec);
         r.Register(Performance.MdCache.MdCacheTranslator.Spec);
+        r.Register(Performance.NlCache.NlCacheTranslator.Spec);
         r.Register(Storage.Posix.PosixTranslator.Spec);
         r.Register(Features.Locks.LocksTranslator.Spec);
         r.Register(Features.Index.IndexTranslator.Spec);

@@ -48,6 +48,8 @@ public static class BrickCommand
         var dumpDir = new Option<DirectoryInfo?>("--dump-dir") { Description = "Where SIGUSR1 writes a state dump (brick-NAME.PID.dump-TIME.json: connections, sessions, bytes, per-fop calls and latency); default " + Daemons.DefaultLogDir + "." };
         var ioThreads = new Option<int?>("--io-threads") { Description = "Serve fops on N threads of the brick's own, at most N at once (a fop stuck in a slow syscall holds one, the others go on); default 0: the .NET thread pool, cheaper per request. See docs/wire-protocol.md." };
         ioThreads.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0 or > 1024) r.AddError("--io-threads must be between 0 and 1024"); });
+        var inlineFops = OnOff("--inline-fops", "Serve a cheap fop (lookup, stat, create, unlink, a small read or write...) that arrives alone on its connection's receive thread, with no hand-off (default on; never with --io-threads). See docs/performance.md.");
+        var receiveThreads = OnOff("--receive-threads", "Give each connection a receive thread of its own, blocked in the socket (default on); off: the .NET socket engine and thread pool receive. See docs/performance.md.");
         var maxLocks = Limit("--max-locks-per-client", "Locks one client mount may hold on this brick; one more gets ENOLCK (default 16384).");
         var cmd = new Command("brick", """
             Serve a brick over TCP in the foreground until SIGTERM.
@@ -61,7 +63,7 @@ public static class BrickCommand
             """)
         {
             dir, volfile, port, name, listen, allow, secret, grace, lockGrace, noSquash, insecure, tlsCert, tlsKey, tlsCa, maxConn, maxPerAddr,
-            maxFds, maxLockWaits, maxLocks, ioThreads, metrics, dumpDir,
+            maxFds, maxLockWaits, maxLocks, ioThreads, inlineFops, receiveThreads, metrics, dumpDir,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -98,7 +100,8 @@ public static class BrickCommand
                 };
                 text = StandardBrickVolfile(brickName, d.FullName, parse.GetValue(listen)!, parse.GetValue(port), parse.GetValue(allow)!,
                                             parse.GetValue(secret)?.FullName, parse.GetValue(grace), parse.GetValue(lockGrace), security,
-                                            new BrickLimits(parse.GetValue(maxFds), parse.GetValue(maxLockWaits), parse.GetValue(maxLocks), parse.GetValue(ioThreads)));
+                                            new BrickLimits(parse.GetValue(maxFds), parse.GetValue(maxLockWaits), parse.GetValue(maxLocks), parse.GetValue(ioThreads))
+                                            { InlineFops = parse.GetValue(inlineFops), ReceiveThreads = parse.GetValue(receiveThreads) });
                 file = "<brick " + brickName + ">";
             }
             MetricsAddress? at = parse.GetValue(metrics) is { } m && MetricsAddress.TryParse(m, out var a, out _) ? a : null;
@@ -135,11 +138,21 @@ public static class BrickCommand
         if (limits?.MaxOpenFdsPerSession is { } fds) sb.Append(CultureInfo.InvariantCulture, $"    option max-open-fds-per-session {fds}\n");
         if (limits?.MaxLockWaitsPerSession is { } waits) sb.Append(CultureInfo.InvariantCulture, $"    option max-lock-waits-per-session {waits}\n");
         if (limits?.IoThreads is { } io) sb.Append(CultureInfo.InvariantCulture, $"    option io-threads {io}\n");
+        if (limits?.InlineFops is { } inl) sb.Append(CultureInfo.InvariantCulture, $"    option inline-fops {inl}\n");
+        if (limits?.ReceiveThreads is { } rt) sb.Append(CultureInfo.InvariantCulture, $"    option receive-threads {rt}\n");
         if (secretFile is not null) sb.Append(CultureInfo.InvariantCulture, $"    option secret-file {secretFile}\n");
         if (grace is not null) sb.Append(CultureInfo.InvariantCulture, $"    option grace-timeout {grace}\n");
         security?.AppendOptions(sb);
         sb.Append(CultureInfo.InvariantCulture, $"    subvolumes {name}\nend-volume\n");
         return sb.ToString();
+    }
+
+    /// <summary>An on/off flag for a protocol/server switch, or absent for the translator's default.</summary>
+    internal static Option<string?> OnOff(string flag, string description)
+    {
+        var o = new Option<string?>(flag) { Description = description };
+        o.AcceptOnlyFromAmong("on", "off");
+        return o;
     }
 
     /// <summary>A per-client limit flag: a positive count, or absent for the translator's default.</summary>
@@ -234,4 +247,10 @@ public static class BrickCommand
 }
 
 /// <summary>Per-client limits of the standard brick graph (null: the translators' defaults).</summary>
-public sealed record BrickLimits(int? MaxOpenFdsPerSession, int? MaxLockWaitsPerSession, int? MaxLocksPerClient, int? IoThreads = null);
+public sealed record BrickLimits(int? MaxOpenFdsPerSession, int? MaxLockWaitsPerSession, int? MaxLocksPerClient, int? IoThreads = null)
+{
+    /// <summary>protocol/server's inline-fops, "on" or "off"; null: its default.</summary>
+    public string? InlineFops { get; init; }
+    /// <summary>protocol/server's receive-threads, "on" or "off"; null: its default.</summary>
+    public string? ReceiveThreads { get; init; }
+}

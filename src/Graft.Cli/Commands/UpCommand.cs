@@ -43,9 +43,11 @@ public static class UpCommand
         brickMetrics.Validators.Add(r => { if (!Graft.Core.Diagnostics.MetricsAddress.TryParse(r.GetValueOrDefault<string?>(), out _, out var why)) r.AddError("--brick-metrics " + why); });
         var brickIoThreads = new Option<int?>("--brick-io-threads") { Description = "Threads the brick serves fops on, as graft brick --io-threads (default 0: the .NET thread pool)." };
         brickIoThreads.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0 or > 1024) r.AddError("--brick-io-threads must be between 0 and 1024"); });
+        var brickInline = BrickCommand.OnOff("--brick-inline-fops", "As graft brick --inline-fops: serve cheap fops on the connection's receive thread (default on).");
+        var brickReceive = BrickCommand.OnOff("--brick-receive-threads", "As graft brick --receive-threads: a receive thread per connection (default on).");
         var cmd = new Command("up", "Start a brick on DIR and mount it: a single-node volume in one command. SIGUSR1 to either daemon writes a state dump to var/log.")
         {
-            dir, mountPoint, options, brickMetrics, brickIoThreads,
+            dir, mountPoint, options, brickMetrics, brickIoThreads, brickInline, brickReceive,
         };
         cmd.SetAction(parse =>
         {
@@ -53,7 +55,10 @@ public static class UpCommand
             var error = parse.InvocationConfiguration.Error;
             var brickDir = Daemons.FullPath(parse.GetValue(dir)?.FullName ?? DefaultBrick);
             var mp = Daemons.FullPath(parse.GetValue(mountPoint)?.FullName ?? DefaultMount);
-            return Up(brickDir, mp, parse.GetValue(options), parse.GetValue(brickMetrics), parse.GetValue(brickIoThreads), output, error);
+            List<string> brickFlags = [];
+            if (parse.GetValue(brickInline) is { } inl) brickFlags.AddRange(["--inline-fops", inl]);
+            if (parse.GetValue(brickReceive) is { } rt) brickFlags.AddRange(["--receive-threads", rt]);
+            return Up(brickDir, mp, parse.GetValue(options), parse.GetValue(brickMetrics), parse.GetValue(brickIoThreads), brickFlags, output, error);
         });
         return cmd;
     }
@@ -70,7 +75,7 @@ public static class UpCommand
         return cmd;
     }
 
-    static int Up(string brickDir, string mp, string? options, string? brickMetrics, int? brickIoThreads, TextWriter output, TextWriter error)
+    static int Up(string brickDir, string mp, string? options, string? brickMetrics, int? brickIoThreads, List<string> brickFlags, TextWriter output, TextWriter error)
     {
         var l = new Layout(mp);
         if (BrickPidIfAlive(l) is int running)
@@ -101,6 +106,7 @@ public static class UpCommand
         List<string> brickArgs = ["brick", "--dir", brickDir, "--name", name, "--port", "0", "--listen", "127.0.0.1", "--secret-file", l.Secret, "--dump-dir", l.LogDir];
         if (brickMetrics is not null) brickArgs.AddRange(["--metrics", brickMetrics]);
         if (brickIoThreads is { } io) brickArgs.AddRange(["--io-threads", io.ToString(CultureInfo.InvariantCulture)]);
+        brickArgs.AddRange(brickFlags);
         var brick = Daemons.StartDetached(l.BrickLog, brickArgs);
         int brickPid = brick.Id;
         var port = WaitListening(brick, l.BrickLog, from, TimeSpan.FromSeconds(60), out var why);
@@ -192,18 +198,20 @@ public static class UpCommand
 
     /// <summary>
     /// protocol/client under performance/write-behind (as the management daemon generates by default) under
-    /// performance/md-cache: the brick does locking and storage; write-behind takes each write's round trip off
+    /// performance/md-cache under performance/nl-cache: the brick does locking and storage; write-behind takes each write's round trip off
     /// the writer's path (close and fsync still wait for it and report its failure: docs/mount-session.md);
     /// md-cache answers the kernel's getattr of a directory after each create and unlink in it from the
-    /// attributes the reply carried. `option enable off` in either volume switches it off in place; removing
-    /// the volume switches to a graph without it.
+    /// attributes the reply carried; nl-cache on top answers the kernel's lookup of a new name before each create
+    /// in a directory this mount made or listed whole, kept true by the brick's notices. `option enable off` in
+    /// any of them switches it off in place; removing the volume switches to a graph without it.
     /// </summary>
     static string ClientVolfile(string brick, int port, string secret) => string.Create(CultureInfo.InvariantCulture,
         $"# written by graft up; the volume is the last volume in the file\n" +
         $"volume {brick}-client\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {port}\n" +
         $"    option remote-subvolume {brick}\n    option secret-file {secret}\nend-volume\n\n" +
         $"volume {brick}-write-behind\n    type performance/write-behind\n    subvolumes {brick}-client\nend-volume\n\n" +
-        $"volume {brick}-md-cache\n    type performance/md-cache\n    subvolumes {brick}-write-behind\nend-volume\n");
+        $"volume {brick}-md-cache\n    type performance/md-cache\n    subvolumes {brick}-write-behind\nend-volume\n\n" +
+        $"volume {brick}-nl-cache\n    type performance/nl-cache\n    subvolumes {brick}-md-cache\nend-volume\n");
 
     /// <summary>Waits for the brick's "listening ADDR:PORT" line in its log; returns the port, or 0 with the reason.</summary>
     static int WaitListening(Process brick, string log, long from, TimeSpan bound, out string why)

@@ -35,3 +35,19 @@ public interface IUpcallSink
 
     void Send(in UpcallNotice notice);
 }
+
+/// <summary>
+/// A leaf of a client graph that receives a brick's invalidation notices (protocol/client). A cache that relies on
+/// notices to stay true (performance/nl-cache) keeps what it learned only while <see cref="NoticeRun"/> stays the
+/// same: notices are lost with a connection, and not sent at all unless the brick agreed to at the handshake.
+/// </summary>
+public interface INoticeSource
+{
+    /// <summary>A number for the unbroken run of notices this leaf is in now — its connection's, while that is up and
+    /// the brick sends notices on it — or 0 when no notices are coming.</summary>
+    long NoticeRun { get; }
+
+    /// <summary>The mount the bricks know this leaf's session by: they send none of its sessions a notice of a change
+    /// the mount made itself, through whichever of its graphs.</summary>
+    Guid Mount { get; }
+}

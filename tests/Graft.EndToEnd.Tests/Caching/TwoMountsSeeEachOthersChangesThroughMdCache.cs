@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json;
 using Graft.EndToEnd.Tests.Mounting;
 
 namespace Graft.EndToEnd.Tests.Caching;
@@ -71,15 +70,6 @@ public class TwoMountsSeeEachOthersChangesThroughMdCache
 
     private static void Chmod(string path, string octal) => File.SetUnixFileMode(path, (UnixFileMode)Convert.ToInt32(octal, 8));
 
-    /// <summary>md-cache's hits on the mount's active graph (its translator counters in `graft state`).</summary>
-    private static long Hits(MountedVolume v)
-    {
-        var json = Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(v.Mnt), "state", TimeSpan.FromSeconds(5));
-        using var doc = JsonDocument.Parse(json);
-        var g = doc.RootElement.GetProperty("graphs").EnumerateArray().Single(g => g.GetProperty("state").GetString() == "active");
-        long hits = 0;
-        foreach (var t in g.GetProperty("translators").EnumerateObject())
-            if (t.Value.TryGetProperty("hits", out var h)) hits += h.GetInt64();
-        return hits;
-    }
+    /// <summary>md-cache's hits on the mount's active graph.</summary>
+    private static long Hits(MountedVolume v) => v.TranslatorCounter("hits");
 }

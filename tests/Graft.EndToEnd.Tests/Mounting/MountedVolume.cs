@@ -193,6 +193,18 @@ internal sealed class MountedVolume : IAsyncDisposable
     public int BrickPid() => int.Parse(File.ReadAllText(Directory.GetFiles(Path.Combine(Home, "var", "run"), "*.brick.pid").Single()).Trim(),
         System.Globalization.CultureInfo.InvariantCulture);
 
+    /// <summary>One counter summed over the translators of the mount's active graph (their counters in `graft state`).</summary>
+    public long TranslatorCounter(string name)
+    {
+        var json = Graft.Mount.Control.ControlClient.Send(Graft.Mount.Control.ControlClient.SocketPathFor(Mnt), "state", TimeSpan.FromSeconds(5));
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        var g = doc.RootElement.GetProperty("graphs").EnumerateArray().Single(g => g.GetProperty("state").GetString() == "active");
+        long n = 0;
+        foreach (var t in g.GetProperty("translators").EnumerateObject())
+            if (t.Value.TryGetProperty(name, out var c)) n += c.GetInt64();
+        return n;
+    }
+
     /// <summary>Whether every graph of the mount has its children up (its brick connected).</summary>
     public bool ChildrenUp()
     {

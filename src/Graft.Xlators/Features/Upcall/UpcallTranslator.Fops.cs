@@ -51,14 +51,23 @@ public sealed partial class UpcallTranslator
 
     public override async ValueTask<Result<IReadOnlyList<DirEntry>>> ReaddirpAsync(FopContext ctx, Fd fd, long offset, int maxEntries)
     {
+        // The directory before it is read: a name added after the read but before a look taken afterwards would reach
+        // the reader neither in the listing nor as a notice (a client may keep a whole listing: performance/nl-cache).
+        Look(ctx.Upcalls, fd.Inode.Gfid);
         var r = await FirstChild!.ReaddirpAsync(ctx, fd, offset, maxEntries).ConfigureAwait(false);
         if (r.Ok && ctx.Upcalls is { } sink)
         {
             // READDIRPLUS hands the kernel every entry's attributes to cache, and the names under the directory.
-            Look(sink, fd.Inode.Gfid);
             foreach (var d in r.Value) if (!d.Gfid.IsZero && d.Name is not "." and not "..") Look(sink, d.Gfid);
         }
         return r;
+    }
+
+    public override ValueTask<Result<IReadOnlyList<DirEntry>>> ReaddirAsync(FopContext ctx, Fd fd, long offset, int maxEntries)
+    {
+        // As readdirp: the names under the directory, watched from before they are read.
+        Look(ctx.Upcalls, fd.Inode.Gfid);
+        return FirstChild!.ReaddirAsync(ctx, fd, offset, maxEntries);
     }
 
     public override async ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset)
@@ -165,6 +174,9 @@ public sealed partial class UpcallTranslator
 
     public override async ValueTask<Result<Iatt>> MkdirAsync(FopContext ctx, Loc loc, uint mode, uint umask, Gfid gfid)
     {
+        // The new directory is watched for its maker from before it exists: a client that takes it to be empty
+        // (performance/nl-cache) hears of the first name anyone else adds, however soon. (The GFID is the client's choice.)
+        Look(ctx.Upcalls, gfid);
         var r = await FirstChild!.MkdirAsync(ctx, loc, mode, umask, gfid).ConfigureAwait(false);
         if (r.Ok) NameAdded(ctx, loc, r.Value.Gfid);
         return r;

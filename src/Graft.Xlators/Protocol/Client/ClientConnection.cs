@@ -43,6 +43,8 @@ internal sealed class ClientConnection
     public bool Resumed { get; init; }
     /// <summary>The feature bits the brick granted in its Welcome (<see cref="Wire.Handshake.KnownFeatures"/>).</summary>
     public uint Features { get; init; }
+    /// <summary>The brick agreed at the handshake to send invalidation notices on this connection (and we asked).</summary>
+    public bool UpcallsGranted { get; init; }
     /// <summary>Takes the brick's invalidation notices (Upcall frames); null drops them.</summary>
     public Action<UpcallNotice>? OnUpcall { get; init; }
     /// <summary>Upcall frames this client could not use (unknown kind, bad body): dropped, the connection kept.</summary>

@@ -111,6 +111,7 @@ public sealed partial class ProtocolClient
             {
                 Resumed = resumed,
                 Features = granted,
+                UpcallsGranted = _upcall && (granted & UpcallCodec.Feature) != 0,
                 OnUpcall = _upcall ? n => NotifyUpcall(n) : null,
             };
             conn.Start();

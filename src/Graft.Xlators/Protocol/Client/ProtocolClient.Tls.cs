@@ -18,7 +18,7 @@ public sealed partial class ProtocolClient
     private async Task<FrameConnection?> OpenTransportAsync(Socket socket, CancellationToken ct)
     {
         FrameConnection.Tune(socket);
-        if (_tls is null) return new FrameConnection(socket);
+        if (_tls is null) return new FrameConnection(socket, null, _receiveThread);
         // Enough for a plaintext refusal frame (header, errno, and a reason of at most MaxReason bytes).
         var recorder = new RecordingStream(new NetworkStream(socket, ownsSocket: false), FrameHeader.Size + Handshake.MaxBody);
         var ssl = new SslStream(recorder, leaveInnerStreamOpen: false);

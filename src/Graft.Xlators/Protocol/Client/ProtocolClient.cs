@@ -10,7 +10,7 @@ namespace Graft.Xlators.Protocol.Client;
 /// stops reconnecting, lets in-flight calls finish or fail, says goodbye and only then answers
 /// PARENT_DOWN_HANDLED.
 /// </summary>
-public sealed partial class ProtocolClient : Translator
+public sealed partial class ProtocolClient : Translator, INoticeSource
 {
     public static readonly XlatorSpec Spec = new("protocol/client", () => new ProtocolClient(),
     [
@@ -33,6 +33,8 @@ public sealed partial class ProtocolClient : Translator
         new("lock-xattrop", OptionKind.Bool, "on",
             "send a transaction's lock and its counters' add as one request (inodelk-xattrop) when the brick grants it; off: two requests, as to a brick that does not"),
         new("tls-server-name", OptionKind.String, null, "name the brick's certificate must be issued for; unset: remote-host"),
+        new("receive-thread", OptionKind.Bool, "off",
+            "receive the brick's replies on a thread of this connection's own, blocked in the socket until they arrive; off (the default): the .NET socket engine receives and hands each burst to the thread pool. On saves nothing yet: a socket the engine has seen (every client's, from its connect) still wakes the engine's thread and a pool thread per packet, and a 1 MiB write stream cost the mount more CPU with it (docs/fuse-benchmark.md, session 7)"),
     ], "sends fops to a brick over TCP")
     { MinChildren = 0, MaxChildren = 0 };
 
@@ -53,12 +55,18 @@ public sealed partial class ProtocolClient : Translator
     private long _frameTimeoutMs, _pingTimeoutMs, _connectTimeoutMs, _minBackoffMs, _maxBackoffMs;
     private byte[]? _secret;
     private Transport.TlsConfig? _tls;
+    private bool _receiveThread;
     private string _serverName = "";
 
     /// <summary>The live, handshaken connection, or null. Published only after every open fd was reopened on it.</summary>
     private volatile ClientConnection? _conn;
 
     public bool IsConnected => _conn is { IsDead: false };
+
+    Guid INoticeSource.Mount => Identity;
+
+    /// <inheritdoc/>
+    public long NoticeRun => _conn is { IsDead: false, UpcallsGranted: true } c ? c.Epoch : 0;
     /// <summary>Why the last connect attempt failed (ECONNREFUSED, EACCES for a refused handshake, ...), OK after success.</summary>
     public Errno LastConnectError { get; private set; } = Errno.ENOTCONN;
     /// <summary>The last connect attempt's failure in words (the brick's reason for a refusal, a TLS problem), or null.</summary>
@@ -82,6 +90,7 @@ public sealed partial class ProtocolClient : Translator
         _frameTimeoutMs = Options.GetLong("frame-timeout");
         _upcall = Options.GetBool("upcall");
         _lockXattrop = Options.GetBool("lock-xattrop");
+        _receiveThread = Options.GetBool("receive-thread");
         _pingTimeoutMs = Options.GetLong("ping-timeout");
         _connectTimeoutMs = Options.GetLong("connect-timeout");
         _minBackoffMs = Options.GetLong("reconnect-min-backoff");

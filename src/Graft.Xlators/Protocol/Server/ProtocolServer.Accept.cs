@@ -194,7 +194,7 @@ public sealed partial class ProtocolServer
                     RefuseRaw(s, peer, Refusal.TlsNotEnabled, Errno.EPROTO, "this brick does not use TLS; connect without tls-cert, tls-key and tls-ca");
                     return (null, null);
                 }
-                return (new FrameConnection(s), null);
+                return (new FrameConnection(s, null, ReceiveThreads), null);
             }
             if (tls == false)
             {

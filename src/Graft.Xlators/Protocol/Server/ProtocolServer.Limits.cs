@@ -62,10 +62,19 @@ public sealed partial class ProtocolServer
     /// <summary>I/O workers serving a request now, and requests waiting for one.</summary>
     public (int Busy, int Queued) IoLoad => _io?.Load ?? (0, 0);
 
+    /// <summary>Connections receive on threads of their own (option receive-threads).</summary>
+    internal bool ReceiveThreads { get; private set; } = true;
+
+    /// <summary>Cheap fops may be served on their connection's receive loop (option inline-fops, and io-threads 0).</summary>
+    internal bool InlineFops { get; private set; }
+
     private void StartIoWorkers()
     {
         var n = Options.GetInt("io-threads");
         if (n > 0) _io = new IoWorkers(n, BrickName);
+        ReceiveThreads = Options.GetBool("receive-threads");
+        // With io-threads the brick's owner chose to bound the threads fops may hold: every fop goes to a worker.
+        InlineFops = n == 0 && Options.GetBool("inline-fops");
     }
 
     /// <summary>Starts serving a request: on an I/O worker, or on the thread pool when io-threads is 0.</summary>

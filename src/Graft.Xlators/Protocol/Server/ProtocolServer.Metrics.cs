@@ -15,12 +15,14 @@ public sealed partial class ProtocolServer
     private static readonly string?[] OpNames = BuildOpNames();
 
     private Meter? _meter;
-    private long _bytesReceived, _bytesSent;
+    private long _bytesReceived, _bytesSent, _servedInline;
 
     /// <summary>Per-fop calls and latency served; null until the server is initialised.</summary>
     public FopLatencies? Fops { get; private set; }
     public long BytesReceived => Interlocked.Read(ref _bytesReceived);
     public long BytesSent => Interlocked.Read(ref _bytesSent);
+    /// <summary>Requests served on their connection's receive loop, with no hand-off (inline-fops).</summary>
+    public long ServedInline => Interlocked.Read(ref _servedInline);
 
     private static string?[] BuildOpNames()
     {
@@ -42,6 +44,7 @@ public sealed partial class ProtocolServer
         m.CreateObservableUpDownCounter("graft.brick.io.queued", () => IoLoad.Queued, "{request}", "Requests waiting for an I/O worker.");
         m.CreateObservableCounter("graft.brick.received", () => BytesReceived, "By", "Bytes of request frames received (headers included).");
         m.CreateObservableCounter("graft.brick.sent", () => BytesSent, "By", "Bytes of reply frames sent (headers included).");
+        m.CreateObservableCounter("graft.brick.served.inline", () => ServedInline, "{request}", "Requests served on their connection's receive loop, with no thread hand-off (inline-fops).");
         m.CreateObservableCounter("graft.brick.connections.refused", RefusalMeasurements, "{connection}", "Connections turned away, by reason.");
     }
 
@@ -52,6 +55,7 @@ public sealed partial class ProtocolServer
     }
 
     internal void CountReceived(long bytes) => Interlocked.Add(ref _bytesReceived, bytes);
+    internal void CountInline() => Interlocked.Increment(ref _servedInline);
 
     /// <summary>One request served: its reply (of <paramref name="replyBytes"/> body bytes) is queued.</summary>
     internal void Served(FopOp op, long started, int replyBytes)

@@ -23,8 +23,12 @@ internal sealed partial class ServerConnection
     /// <summary>What the backlog's requests hold (their footprints), for tests and state.</summary>
     internal long BacklogBytes { get { lock (_flow) return _backlogBytes; } }
 
-    /// <summary>Starts a request now if a slot is free and nobody waits ahead of it; otherwise it joins the backlog.</summary>
-    private void Admit(ServerCall call)
+    /// <summary>
+    /// Starts a request now if a slot is free and nobody waits ahead of it; otherwise it joins the backlog.
+    /// <paramref name="inline"/>: a cheap fop with nothing behind it (ServesInline), served on the receive
+    /// loop's own thread — no hand-off, its reply written from here — instead of the thread pool's.
+    /// </summary>
+    private void Admit(ServerCall call, bool inline)
     {
         lock (_flow)
         {
@@ -37,7 +41,12 @@ internal sealed partial class ServerConnection
             }
             _inService++;
         }
-        Serve(call);
+        if (!inline) Serve(call);
+        else
+        {
+            _server.CountInline();
+            _ = ServeAsync(call);
+        }
     }
 
     /// <summary>
@@ -90,9 +99,10 @@ internal sealed partial class ServerConnection
     }
 
     /// <summary>
-    /// Served on the thread pool or the brick's I/O workers (io-threads), never in the receive loop: storage/posix blocks in its
+    /// Served on the thread pool or the brick's I/O workers (io-threads), not in the receive loop: storage/posix blocks in its
     /// syscalls (an fsync can take a while), and one slow fop must neither hold up the others on
-    /// this connection nor delay the pongs that prove the brick is alive (IoWorkers).
+    /// this connection nor delay the pongs that prove the brick is alive (IoWorkers). Only the cheap
+    /// fops of <see cref="ServesInline"/> may be served by the loop itself (Admit).
     /// </summary>
     private void Serve(ServerCall call) => _server.Serve(call);
 }

@@ -173,7 +173,8 @@ internal sealed partial class ServerConnection
             string? error = null;
             while (error is null && FrameHeader.TryRead(ref buf, out var h, out var body, out var ferr))
             {
-                error = OnFrame(h, body);
+                // The last frame of what arrived may be served right here (Flow: Admit); one with frames behind it may not.
+                error = OnFrame(h, body, last: buf.IsEmpty);
                 if (_backlogFull) break;   // the rest stays in the pipe until there is room (Flow)
             }
             if (error is null && !_backlogFull && !res.IsCompleted)
@@ -202,7 +203,7 @@ internal sealed partial class ServerConnection
     }
 
     /// <summary>Handles one frame; returns why the connection must close, or null.</summary>
-    private string? OnFrame(in FrameHeader h, in ReadOnlySequence<byte> body)
+    private string? OnFrame(in FrameHeader h, in ReadOnlySequence<byte> body, bool last)
     {
         switch (h.Type)
         {
@@ -239,7 +240,7 @@ internal sealed partial class ServerConnection
                     return null;
                 }
                 call.Ctx.Cancellation = _closing.Token;
-                Admit(call);
+                Admit(call, inline: last && _server.InlineFops && ServesInline(call.Request));
                 return null;
             case FrameType.Ping:
                 if (body.Length != 0) return "ping with a body";
@@ -301,6 +302,30 @@ internal sealed partial class ServerConnection
     {
         FopOp.Lk => q.Flags == (int)LockCmd.SetLkW,
         FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop => q.Flags == (int)DomainLockCmd.LockBlocking,
+        _ => false,
+    };
+
+    /// <summary>Largest read or write served on the receive loop (inline-fops): a copy of this much takes microseconds.</summary>
+    private const int InlineIo = 128 << 10;
+
+    /// <summary>
+    /// Fops whose cost is a little metadata work or a small copy, which the receive loop may serve itself
+    /// (inline-fops). Never: fsync and fsyncdir (they wait for the disk), blocking locks (they never get
+    /// here), directory reads (up to 1,024 entries, each stat'ed), truncates (O_TRUNC too), fallocate and
+    /// copy_file_range (they move or free blocks), and big reads and writes — those go to the thread
+    /// pool, so a fop that holds its thread never holds up the requests behind it on this connection.
+    /// </summary>
+    private static bool ServesInline(in FopRequest q) => q.Op switch
+    {
+        FopOp.Lookup or FopOp.Stat or FopOp.Fstat or FopOp.Access or FopOp.Readlink or FopOp.Statfs
+            or FopOp.Getxattr or FopOp.Fgetxattr or FopOp.Listxattr or FopOp.Flistxattr
+            or FopOp.Opendir or FopOp.Mknod or FopOp.Mkdir or FopOp.Symlink or FopOp.Link
+            or FopOp.Unlink or FopOp.Rmdir or FopOp.Rename or FopOp.Flush or FopOp.Release or FopOp.Releasedir
+            or FopOp.Lseek or FopOp.Xattrop or FopOp.Lk or FopOp.InodeLk or FopOp.EntryLk => true,
+        FopOp.Setattr or FopOp.Fsetattr => (q.Attr.Valid & SetAttrValid.Size) == 0,
+        FopOp.Open or FopOp.Create => (q.Flags & OpenFlags.O_TRUNC) == 0,
+        FopOp.Readv => q.Size <= InlineIo,
+        FopOp.Writev => q.Data.Length <= InlineIo,
         _ => false,
     };
 

@@ -18,6 +18,12 @@ namespace Graft.Xlators.Protocol.Transport;
 /// Writers never wait.
 /// </summary>
 /// <remarks>
+/// Receiving on plaintext connections: a thread of the connection's own blocks in the socket (poll,
+/// then recv) and pushes what it gets into a pipe whose reader runs inline, so the owner's receive
+/// loop runs on that thread when bytes arrive — one thread wake per burst of frames. The .NET socket
+/// engine would instead wake its epoll thread, which hands each completion to a pool thread: two
+/// wakes, each a futex hand-off (docs/fuse-benchmark.md, "session 7"). With
+/// <c>receiveThread: false</c> the same pipe is filled by async receives on the thread pool.
 /// Over TLS the same frames go through an <see cref="SslStream"/> instead: every frame is queued and
 /// the send loop writes it to the stream (an SslStream takes one writer at a time, and its writes
 /// cannot be made non-blocking the way a socket send can), and the receive pipe reads the decrypted
@@ -57,24 +63,118 @@ public sealed class FrameConnection
     public FrameConnection(Socket socket) : this(socket, null) { }
 
     /// <param name="tls">The authenticated TLS stream over <paramref name="socket"/>, or null for plaintext.</param>
-    public FrameConnection(Socket socket, SslStream? tls)
+    /// <param name="receiveThread">Plaintext only: receive on a thread of this connection's own (see the remarks); false: on the thread pool.</param>
+    public FrameConnection(Socket socket, SslStream? tls, bool receiveThread = true)
     {
         _socket = socket;
         _tls = tls;
         Tune(socket);
         RemoteEndPoint = socket.RemoteEndPoint as IPEndPoint;
-        Input = PipeReader.Create(tls ?? (Stream)new NetworkStream(socket, ownsSocket: false),
-                                  new StreamPipeReaderOptions(bufferSize: 256 << 10, minimumReadSize: 64 << 10));
-        // After the stream is made (NetworkStream refuses a non-blocking socket): synchronous sends
-        // must never block a writer holding SendLock; they report WouldBlock and the rest queues.
-        // The async receive and the send loop's async sends are not affected. (Over TLS nothing is
-        // sent directly, and the TLS stream's own NetworkStream wants a blocking socket.)
-        if (tls is null)
+        if (tls is not null)
         {
+            Input = PipeReader.Create(tls, new StreamPipeReaderOptions(bufferSize: 256 << 10, minimumReadSize: 64 << 10));
+        }
+        else
+        {
+            // Synchronous sends must never block a writer holding SendLock: they report WouldBlock and
+            // the rest queues. The receive side polls before it receives. (Over TLS nothing is sent
+            // directly, and the TLS stream's own NetworkStream wants a blocking socket.)
             _socket.Blocking = false;
             if (SocketGather.Supported) _fd = (int)_socket.SafeHandle.DangerousGetHandle();
+            _in = new Pipe(new PipeOptions(pauseWriterThreshold: ReceiveAhead, resumeWriterThreshold: ReceiveAhead / 2,
+                                           minimumSegmentSize: ReceiveChunk, readerScheduler: PipeScheduler.Inline,
+                                           writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false));
+            Input = _in.Reader;
+            StartReceiving(receiveThread);
         }
         _ = SendLoopAsync();
+    }
+
+    /// <summary>The plaintext receive pipe (null over TLS): filled by <see cref="ReceiveThread"/> or <see cref="ReceiveLoopAsync"/>.</summary>
+    private readonly Pipe? _in;
+    private const int ReceiveChunk = 64 << 10;
+    /// <summary>Bytes received ahead of the owner's loop before receiving stops (TCP then pushes back): room for a few of the largest frames, which must fit whole.</summary>
+    private const int ReceiveAhead = 4 * (FrameHeader.MaxBody + 4096);
+
+    private void StartReceiving(bool ownThread)
+    {
+        if (ownThread)
+        {
+            try
+            {
+                new Thread(ReceiveThread) { IsBackground = true, Name = "graft-recv" }.Start();
+                return;
+            }
+            catch (OutOfMemoryException) { }   // no thread to be had (the runtime's report of a failed pthread_create): the pool receives
+        }
+        _ = ReceiveLoopAsync();
+    }
+
+    /// <summary>
+    /// Receives until the peer closes or the connection is closed here. Blocks in poll(2) while
+    /// nothing is there; a pipe flush runs the owner's receive loop inline, on this thread, and waits
+    /// (back-pressure) only when the loop has left <see cref="ReceiveAhead"/> bytes unread.
+    /// </summary>
+    private void ReceiveThread()
+    {
+        var w = _in!.Writer;
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                var into = w.GetMemory(ReceiveChunk);
+                int n = ReceiveBlocking(into.Span);
+                if (n == 0) break;
+                w.Advance(n);
+                var flush = w.FlushAsync();
+#pragma warning disable VSTHRD002 // this thread's only job is receiving: it waits here while the reader has ReceiveAhead bytes unread
+                var done = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+                if (done.IsCompleted || done.IsCanceled) break;
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            error = IsClosed ? null : new IOException(e.Message, e);
+        }
+        w.Complete(error);
+    }
+
+    /// <summary>Bytes received (0: the peer closed), waiting in poll(2) for some when none are there; throws when the socket failed or was closed here.</summary>
+    private int ReceiveBlocking(Span<byte> into)
+    {
+        while (true)
+        {
+            int n = _socket.Receive(into, SocketFlags.None, out var err);
+            if (err == SocketError.Success) return n;
+            if (err != SocketError.WouldBlock) throw new SocketException((int)err);
+            // Close shuts the socket down before it disposes it, which ends this wait.
+            _socket.Poll(-1, SelectMode.SelectRead);
+        }
+    }
+
+    /// <summary>The pool's way of filling the receive pipe (receive-thread off, or no thread to be had).</summary>
+    private async Task ReceiveLoopAsync()
+    {
+        var w = _in!.Writer;
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                int n = await _socket.ReceiveAsync(w.GetMemory(ReceiveChunk), SocketFlags.None).ConfigureAwait(false);
+                if (n == 0) break;
+                w.Advance(n);
+                var done = await w.FlushAsync().ConfigureAwait(false);
+                if (done.IsCompleted || done.IsCanceled) break;
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            error = IsClosed ? null : new IOException(e.Message, e);
+        }
+        await w.CompleteAsync(error).ConfigureAwait(false);
     }
 
     /// <summary>Socket settings for frames; applied before a TLS handshake too, so it runs on them.</summary>
