@@ -27,7 +27,7 @@
 # glusterd bound to 127.0.0.1 if none runs (and stops it again); tears down both volumes and all files.
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
-ROUNDS="${ROUNDS:-3}"
+ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"
 SIZE_MB="${SIZE_MB:-512}"
 FILES="${FILES:-4000}"
 RAND_SECONDS="${RAND_SECONDS:-15}"
@@ -102,7 +102,9 @@ fi
 
 # ---- Graft: the README's one command ----
 if [[ " $TARGETS " == *" graft "* ]]; then
-  GRAFT_HOME="$work" "$here/graft" up "$brick" "$mnt" >&2
+  # GRAFT_UP_ARGS: extra `graft up` options, e.g. "--brick-inline-fops off" for a before/after pair.
+  # shellcheck disable=SC2086
+  GRAFT_HOME="$work" "$here/graft" up $GRAFT_UP_ARGS "$brick" "$mnt" >&2
 fi
 
 # The processes whose CPU time a phase costs (none for native): ROLE is brick or client.
