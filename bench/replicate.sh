@@ -14,8 +14,8 @@
 # lock-xattrop off (each transaction's lock and pre-op, post-op and unlock as separate requests, as
 # with bricks that lack inodelk-xattrop), alternated in the same runs: a before/after of that fop.
 # WARMUP=1 (default): each phase runs once unmeasured first (in mnt/warm, kept), so the figures are of
-# running processes, not of the JIT: a fresh mount and bricks spend ~0.5 s of CPU each compiling the
-# request path in their first 128 MiB, which on two cores is most of a replica's first seq write.
+# running processes, not of the JIT: in their first 128 MiB a fresh brick spends ~1.2 ms of CPU per MiB
+# and the mount ~3 compiling the request path (docs/replicate.md, Performance, session 8).
 # WARMUP=0: the old cold figures.
 # GRAPH=default (default): the client graph a volume's users get (the daemon's volfile and `graft up`):
 # performance/write-behind and performance/md-cache above the top (replicate, or the single brick's
