@@ -13,8 +13,15 @@
 # SPLIT=1: a third configuration, replica3-split: the same replica with protocol/client's
 # lock-xattrop off (each transaction's lock and pre-op, post-op and unlock as separate requests, as
 # with bricks that lack inodelk-xattrop), alternated in the same runs: a before/after of that fop.
+# WARMUP=1 (default): each phase runs once unmeasured first (in mnt/warm, kept), so the figures are of
+# running processes, not of the JIT: in their first 128 MiB a fresh brick spends ~1.2 ms of CPU per MiB
+# and the mount ~3 compiling the request path (docs/replicate.md, Performance, session 8).
+# WARMUP=0: the old cold figures.
+# GRAPH=default (default): the client graph a volume's users get (the daemon's volfile and `graft up`):
+# performance/write-behind and performance/md-cache above the top (replicate, or the single brick's
+# protocol/client). GRAPH=bare: protocol/client(s) and replicate only.
 #
-#   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0 SPLIT=0
+#   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0 SPLIT=0 WARMUP=1 GRAPH=default
 set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 RUNS="${RUNS:-5}"
@@ -23,6 +30,8 @@ FILES="${FILES:-1000}"
 COUNT="${COUNT:-0}"
 SPLIT="${SPLIT:-0}"
 CPU="${CPU:-0}"
+WARMUP="${WARMUP:-1}"
+GRAPH="${GRAPH:-default}"
 PHASES="${PHASES:-seqwrite seqread create}"
 bench_init replicate
 bench_fsbench
@@ -49,7 +58,13 @@ up() {
       client_volume "$i" "$port" >> "$vol"
     fi
   done
-  [ "$n" -gt 1 ] && printf 'volume afr\n    type cluster/replicate\n    subvolumes %s\nend-volume\n' "$(seq -f 'b%g' -s ' ' 0 $((n - 1)))" >> "$vol"
+  local top=b0
+  if [ "$n" -gt 1 ]; then
+    printf 'volume afr\n    type cluster/replicate\n    subvolumes %s\nend-volume\n' "$(seq -f 'b%g' -s ' ' 0 $((n - 1)))" >> "$vol"
+    top=afr
+  fi
+  [ "$GRAPH" = default ] &&
+    printf 'volume wb\n    type performance/write-behind\n    subvolumes %s\nend-volume\nvolume md\n    type performance/md-cache\n    subvolumes wb\nend-volume\n' "$top" >> "$vol"
   bench_mount "$vol"
 }
 
@@ -85,6 +100,10 @@ for run in $(seq 1 "$RUNS"); do
   for config in $configs; do
     up "$config"
     for phase in $PHASES; do
+      if [ "$WARMUP" = 1 ]; then
+        mkdir -p "$work/mnt/warm"
+        "${fsbench[@]}" "$phase" "$work/mnt/warm" --size-mb "$SIZE_MB" --files "$FILES" >/dev/null || true
+      fi
       sync
       [ "$phase" = seqread ] && echo 3 > /proc/sys/vm/drop_caches
       [ "$COUNT" = 1 ] && requests > "$work/before"
@@ -107,11 +126,11 @@ for run in $(seq 1 "$RUNS"); do
     down
   done
 done
-awk -v load="$load0" -v runs="$RUNS" -v size="$SIZE_MB" -v files="$FILES" "$AWK_MEDIAN"'
+awk -v load="$load0" -v graph="$GRAPH" -v warm="$WARMUP" -v runs="$RUNS" -v size="$SIZE_MB" -v files="$FILES" "$AWK_MEDIAN"'
   function ratio(a, b) { return a == "" || b == "" ? 0 : median(a) / median(b) }
   { k = $1 "," $2; v[k] = v[k] " " $3 }
   END {
-    printf "replicate vs single brick, %d MiB seq, %d files, median of %d runs; load average before: %s\n", size, files, runs, load
+    printf "replicate vs single brick, %d MiB seq, %d files, median of %d runs, graph %s, warm-up %s; load average before: %s\n", size, files, runs, graph, warm, load
     printf "%-14s %12s %12s %12s\n", "", "write MB/s", "read MB/s", "create/s"
     split("seqwrite seqread create", ph, " ")
     n = split("single replica3 replica3-split", cfgs, " ")

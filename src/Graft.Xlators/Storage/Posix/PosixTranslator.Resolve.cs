@@ -121,15 +121,16 @@ public sealed partial class PosixTranslator
         var dirs = _dirs;
         if (dirs is null) return Errno.ENOTCONN;
         int fd;
+        bool statted = false; // the handle's fstat is the object's when the handle is the object: not asked twice
         if (dirs.TryGet(gfid) is { } cached) fd = OpenSelf(cached);
         else
         {
             fd = OpenHandle(gfid);
             if (fd < 0) return LastErr() == Errno.ENOENT ? Errno.ESTALE : LastErr();
-            if (FStat(fd, out var hst) != Errno.OK) { Libc.close(fd); return Errno.ESTALE; }
+            if (FStat(fd, out obj.St) != Errno.OK) { Libc.close(fd); return Errno.ESTALE; }
             // A symlink without this GFID is a directory's record, not the object: walk to the directory.
-            bool isObject = !FileMode.IsLnk(hst.Mode) || (ReadGfid(fd, out var own) == Errno.OK && own == gfid);
-            if (!isObject)
+            statted = !FileMode.IsLnk(obj.St.Mode) || (ReadGfid(fd, out var own) == Errno.OK && own == gfid);
+            if (!statted)
             {
                 Libc.close(fd);
                 var e = AcquireDir(gfid, out var dir);
@@ -139,7 +140,7 @@ public sealed partial class PosixTranslator
         }
         if (fd < 0) return LastErr();
         obj.Fd = fd;
-        var err = FStat(fd, out obj.St);
+        var err = statted ? Errno.OK : FStat(fd, out obj.St);
         // The old copy of a file a rebalance moved, kept only by fds still open on it: by GFID, the file is
         // the new copy on another brick now.
         if (err == Errno.OK && IsRetiredOrphan(fd, obj.St)) err = Errno.ESTALE;

@@ -51,6 +51,9 @@ public sealed partial class PosixTranslator
     private static bool IsClusterXattr(FopContext ctx, string name) =>
         ctx.IsRoot && (name.StartsWith(ClusterXattrPrefix, StringComparison.Ordinal) || name.StartsWith(PendingXattrPrefix, StringComparison.Ordinal));
 
+    /// <summary>The first read of a value or a name list goes into this much stack; only a bigger one costs a size probe and a second call.</summary>
+    private const int SmallXattr = 256, SmallXattrList = 1024;
+
     private static byte[] Z(string s)
     {
         var z = new byte[NameBytes.GetByteCount(s) + 1];
@@ -80,6 +83,12 @@ public sealed partial class PosixTranslator
         using var creds = FsCreds.Enter(ctx);
         fixed (byte* p = path) fixed (byte* n = nz)
         {
+            // Nearly every value this brick reads is small (GFIDs, counters, layouts): one call, not a size probe first.
+            Span<byte> small = stackalloc byte[SmallXattr];
+            nint got;
+            fixed (byte* s = small) got = Libc.getxattr(p, n, s, (nuint)small.Length);
+            if (got >= 0) return small[..(int)got].ToArray();
+            if (LastErr() != Errno.ERANGE) return LastErr();
             for (int attempt = 0; attempt < 4; attempt++)
             {
                 nint size = Libc.getxattr(p, n, null, 0);
@@ -97,26 +106,29 @@ public sealed partial class PosixTranslator
     {
         Span<byte> path = stackalloc byte[ProcPathLen];
         ProcPath(fd, path);
-        byte[] buf;
+        Span<byte> small = stackalloc byte[SmallXattrList];
+        byte[]? buf = null;
         nint size;
         using (FsCreds.Enter(ctx))
         {
             fixed (byte* p = path)
             {
-                while (true)
+                fixed (byte* s = small) size = Libc.listxattr(p, s, (nuint)small.Length);
+                if (size < 0 && LastErr() != Errno.ERANGE) return LastErr();
+                while (size < 0)
                 {
                     size = Libc.listxattr(p, null, 0);
                     if (size < 0) return LastErr();
                     buf = new byte[Math.Max(size, 1)];
                     fixed (byte* b = buf) size = Libc.listxattr(p, b, (nuint)buf.Length);
-                    if (size >= 0) break;
-                    if (LastErr() != Errno.ERANGE) return LastErr();
+                    if (size < 0 && LastErr() != Errno.ERANGE) return LastErr();
                 }
             }
         }
         var names = new List<string>();
+        var list = buf is null ? small[..(int)size] : buf.AsSpan(0, (int)size);
         // NUL is a byte below 0x80, so decoding the whole list and splitting at NUL decodes each name on its own.
-        foreach (var part in NameBytes.GetString(buf.AsSpan(0, (int)size)).Split('\0', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var part in NameBytes.GetString(list).Split('\0', StringSplitOptions.RemoveEmptyEntries))
             if (Visible(ctx, part)) names.Add(part);
         return names.ToArray();
     }
