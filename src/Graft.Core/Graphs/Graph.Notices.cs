@@ -23,6 +23,21 @@ public sealed partial class Graph
         }
     }
 
+    /// <summary>
+    /// A number that changes whenever the runs of notices below change (a connection lost or made again, notices
+    /// granted or not): notices are lost with a connection, so what was cached on their word before may be stale.
+    /// </summary>
+    public long NoticeRuns
+    {
+        get
+        {
+            var sources = Volatile.Read(ref _noticeSources) ?? FindNoticeSources();
+            long runs = 0;
+            foreach (var s in sources) runs = runs * 31 + s.NoticeRun;
+            return runs;
+        }
+    }
+
     private INoticeSource[] FindNoticeSources()
     {
         var leaves = new List<Translator>();

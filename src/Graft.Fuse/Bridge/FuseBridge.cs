@@ -21,6 +21,9 @@ public sealed record FuseBridgeOptions
     /// <summary>The lifetime of each of the three not given while notices are coming (another client's change is pushed
     /// to the kernel as it happens); zero or less: never longer than <see cref="DefaultTimeout"/>.</summary>
     public TimeSpan NotifiedTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>How often the bridge checks whether names cached on the word of notices may have gone stale (a brick's
+    /// connection lost or made again, a graph switch), to make the kernel look them up again.</summary>
+    public TimeSpan StalenessCheck { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -37,6 +40,7 @@ public sealed partial class FuseBridge : IFuseFileSystem
     /// longer ones do not apply).</summary>
     readonly Ttls _plain, _notified;
     readonly long _attrTtlMs;
+    readonly TimeSpan _stalenessCheck;
 
     sealed record Ttls((ulong Sec, uint Nsec) Entry, (ulong Sec, uint Nsec) Attr, (ulong Sec, uint Nsec) Negative);
 
@@ -52,10 +56,19 @@ public sealed partial class FuseBridge : IFuseFileSystem
         // The kernel's GETXATTR(security.capability) of a new file is answered from memory for this long (Files.cs):
         // the plain attribute lifetime, as no notice would end it.
         _attrTtlMs = (long)(options.AttrTimeout ?? d).TotalMilliseconds;
+        _stalenessCheck = options.StalenessCheck;
     }
 
     /// <summary>The lifetimes for a reply now: the longer ones only while every brick below sends notices.</summary>
-    Ttls Lifetimes => ReferenceEquals(_notified, _plain) || !_session.NoticesComing ? _plain : _notified;
+    Ttls Lifetimes
+    {
+        get
+        {
+            if (!_notifiedOn || !_session.NoticesComing) return _plain;
+            _notifiedGiven = true;   // FuseBridge.Upcalls.cs: a later loss of notices makes the kernel look names up again
+            return _notified;
+        }
+    }
 
     public MountSession Session => _session;
 
