@@ -21,13 +21,17 @@
 #   bench/vs-glusterfs.sh                     # ROUNDS=3 SIZE_MB=512 FILES=4000 RAND_SECONDS=15
 #   ROUNDS=1 SIZE_MB=64 FILES=500 RAND_SECONDS=3 bench/vs-glusterfs.sh   # a quick look
 #   PHASES="create1 stat1" bench/vs-glusterfs.sh
+#   FUSE_COUNTS=1 PHASES="create1 stat1 unlink1" bench/vs-glusterfs.sh   # also the FUSE requests per operation
+#
+# FUSE_COUNTS=1 counts the requests the kernel sends each mount in every phase (bench/fuse-trace.sh) and prints
+# them per file (per MiB for seqwrite/seqread, per I/O for fio's phases not at all) after the table.
 #
 # Needs root (mounts, drop_caches, installing packages). Installs glusterfs-server, glusterfs-client and
 # fio from Debian's packages if they are missing (benchmark only: the tests never need GlusterFS). Starts
 # glusterd bound to 127.0.0.1 if none runs (and stops it again); tears down both volumes and all files.
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
-ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"
+ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"; FUSE_COUNTS="${FUSE_COUNTS:-0}"
 SIZE_MB="${SIZE_MB:-512}"
 FILES="${FILES:-4000}"
 RAND_SECONDS="${RAND_SECONDS:-15}"
@@ -61,6 +65,8 @@ case "$fstype" in tmpfs|ramfs) echo "vs-glusterfs: $work is on $fstype; run it o
 echo "building bench/Graft.FsBench ..." >&2
 dotnet build "$here/bench/Graft.FsBench/Graft.FsBench.csproj" -c Release --nologo -v q -clp:ErrorsOnly >&2
 fsbench=(dotnet "$here/bench/Graft.FsBench/bin/Release/net10.0/Graft.FsBench.dll")
+. "$here/bench/fuse-trace.sh"
+fuse_counts="$work/fuse-counts.txt"
 
 started_glusterd=""
 gluster_up=""
@@ -145,6 +151,8 @@ phase() { # TARGET PHASE DIR
   read -r -a bp <<<"$(procs "$t" brick)"
   read -r -a cp <<<"$(procs "$t" client)"
   b0="$(cpu_of "${bp[@]}")"; c0="$(cpu_of "${cp[@]}")"
+  local counting=""
+  if [ "$FUSE_COUNTS" = 1 ] && [ "$t" != native ] && [[ "$p" != rand* ]]; then fuse_trace_begin "$(dirname "$d")"; counting=1; fi
   case "$p" in
     seqwrite|seqread) line="$("${fsbench[@]}" "$p" "$d" --size-mb "$SIZE_MB")" ;;
     create1|stat1|unlink1) line="$("${fsbench[@]}" "${p%1}" "$d" --files "$FILES" --jobs 1)"; line="$p ${line#* }" ;;
@@ -154,6 +162,10 @@ phase() { # TARGET PHASE DIR
       line="$p $(fio_iops "$t" "$p" "$d") IOPS $RAND_SECONDS" ;;
   esac
   b1="$(cpu_of "${bp[@]}")"; c1="$(cpu_of "${cp[@]}")"
+  if [ -n "$counting" ]; then
+    case "$p" in seq*) per="$SIZE_MB" ;; *) per="$FILES" ;; esac
+    echo "$t $p $(fuse_trace_end "$per")" >> "$fuse_counts"
+  fi
   echo "$t $line" | tee -a "$results" >&2
   if [ "$p" = seqwrite ] && [ "$t" != native ]; then
     per_gib() { awk -v c="$1" -v hz="$hz" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", c / hz * 1024 / mb }'; }
@@ -202,6 +214,10 @@ table="$(awk -v load="$load0" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$
       printf "  client: graft %.2f  gluster %.2f\n", median(v["graft,client_cpu_s_per_gib"]), median(v["gluster,client_cpu_s_per_gib"])
     }
   }' "$results")"
+[ -s "$fuse_counts" ] && table="$table
+
+FUSE requests per file (per MiB for seqwrite and seqread), by round:
+$(cat "$fuse_counts")"
 echo "$table"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 { echo "$table"; echo; echo "raw:"; cat "$results"; } > "$here/bench/results/vs-glusterfs-$stamp.txt"

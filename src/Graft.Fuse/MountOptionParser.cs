@@ -36,7 +36,8 @@ public static class MountOptionParser
 {
     /// <summary>Every option understood, for the error message and the help text.</summary>
     public const string Known =
-        "entry_timeout=SEC, attr_timeout=SEC, negative_timeout=SEC, allow_other, noallow_other, " +
+        "entry_timeout=SEC, attr_timeout=SEC, negative_timeout=SEC (default 1, or notified_timeout while every brick sends " +
+        "invalidation notices), notified_timeout=SEC (default 30; 0: always 1), allow_other, noallow_other, " +
         "default_permissions, nodefault_permissions, ro, rw, readers=N, read_ahead_kb=N, sweep_delay=SEC, sweep_rate=N, " +
         "retirement_timeout=SEC, drain_timeout=SEC, inode_lru_limit=N, lock_wait_reconnect_timeout=SEC, lock_retry_delay=SEC, metrics=ADDR:PORT, debug, backup-volfile-servers=H1[:PORT]:H2[:PORT]..., " +
         "tls, tls-cert=FILE, tls-key=FILE, tls-ca=FILE (HOST:/VOLUME mounts of a daemon with TLS)";
@@ -86,6 +87,10 @@ public static class MountOptionParser
                     if (!Seconds(key, value!, out var n, ref error)) return false;
                     bridge = bridge with { NegativeTimeout = n };
                     break;
+                case "notified_timeout" when !flag:
+                    if (!Seconds(key, value!, out var nt, ref error)) return false;
+                    bridge = bridge with { NotifiedTimeout = nt };
+                    break;
                 case "allow_other" when flag: fuse = fuse with { AllowOther = true }; break;
                 case "noallow_other" when flag: fuse = fuse with { AllowOther = false }; break;
                 case "default_permissions" when flag: fuse = fuse with { DefaultPermissions = true }; break;
@@ -122,7 +127,7 @@ public static class MountOptionParser
                     else if (key == "tls-key") tlsKey = value;
                     else tlsCa = value;
                     break;
-                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "readers" or "read_ahead_kb" or "backup-volfile-servers"
+                case "entry_timeout" or "attr_timeout" or "negative_timeout" or "notified_timeout" or "readers" or "read_ahead_kb" or "backup-volfile-servers"
                     or "metrics" or "tls-cert" or "tls-key" or "tls-ca":
                     error = $"mount option '{key}' needs a value ({key}=...)";
                     return false;

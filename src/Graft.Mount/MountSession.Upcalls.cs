@@ -16,6 +16,12 @@ public sealed partial class MountSession
 
     private long _upcallsReceived;
 
+    /// <summary>
+    /// Whether every brick below the active graph sends this mount invalidation notices now (<see cref="Graph.NoticesComing"/>):
+    /// what another client changes then reaches <see cref="Invalidated"/>, and a front end may cache for longer.
+    /// </summary>
+    public bool NoticesComing => ActiveGraph.NoticesComing;
+
     /// <summary>Invalidation notices that reached the top of any of this mount's graphs.</summary>
     public long UpcallsReceived => Interlocked.Read(ref _upcallsReceived);
 

@@ -1,3 +1,5 @@
+using Graft.Fuse.Bridge;
+
 namespace Graft.Fuse.Tests;
 
 /// <summary>`-o` options as FUSE users write them, with the defaults of a system-wide network filesystem.</summary>
@@ -10,9 +12,12 @@ public class MountOptionParserTests
         Assert.True(s.Fuse.AllowOther);
         Assert.True(s.Fuse.DefaultPermissions);
         Assert.False(s.Fuse.ReadOnly);
-        Assert.Equal(TimeSpan.FromSeconds(1), s.Bridge.EntryTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(1), s.Bridge.AttrTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(1), s.Bridge.NegativeTimeout);
+        // Not given: 1 s, or 30 s while every brick sends invalidation notices (the bridge decides per reply).
+        Assert.Null(s.Bridge.EntryTimeout);
+        Assert.Null(s.Bridge.AttrTimeout);
+        Assert.Null(s.Bridge.NegativeTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(1), FuseBridgeOptions.DefaultTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(30), s.Bridge.NotifiedTimeout);
         Assert.Equal(MountOptionParser.DefaultReadAheadKb, s.Fuse.ReadAheadKb);
         Assert.InRange(s.Fuse.Readers, 2, 8);
         Assert.Equal(new Graft.Mount.MountOptions(), s.Session);   // the session's own defaults
@@ -22,13 +27,14 @@ public class MountOptionParserTests
     public void Every_option_is_understood()
     {
         Assert.True(MountOptionParser.TryParse(
-            "entry_timeout=0.5,attr_timeout=2,negative_timeout=0,noallow_other,nodefault_permissions,ro,readers=3,read_ahead_kb=4096,debug," +
+            "entry_timeout=0.5,attr_timeout=2,negative_timeout=0,notified_timeout=10,noallow_other,nodefault_permissions,ro,readers=3,read_ahead_kb=4096,debug," +
             "sweep_delay=600,retirement_timeout=90,sweep_rate=50,drain_timeout=3,inode_lru_limit=100,lock_wait_reconnect_timeout=5,lock_retry_delay=0.05," +
             "metrics=127.0.0.1:9464",
             out var s, out var error), error);
         Assert.Equal(TimeSpan.FromMilliseconds(500), s.Bridge.EntryTimeout);
         Assert.Equal(TimeSpan.FromSeconds(2), s.Bridge.AttrTimeout);
         Assert.Equal(TimeSpan.Zero, s.Bridge.NegativeTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(10), s.Bridge.NotifiedTimeout);
         Assert.False(s.Fuse.AllowOther);
         Assert.False(s.Fuse.DefaultPermissions);
         Assert.True(s.Fuse.ReadOnly);

@@ -12,9 +12,9 @@ public sealed partial class FuseBridge
         if (!TryNode(r, r.NodeId, out var parent)) return;
         var res = await _session.LookupAsync(Ctx(r), parent, Str(name)).ConfigureAwait(false);
         if (res.Ok) ReplyEntry(r, res.Value);
-        else if (res.Error == Errno.ENOENT && _negativeTtl != (0, 0))
+        else if (res.Error == Errno.ENOENT && Lifetimes.Negative is var n && n != (0, 0))
             // nodeid 0 with a lifetime: the kernel caches that the name does not exist.
-            r.ReplyEntry(new FuseEntryOut { EntryValid = _negativeTtl.Sec, EntryValidNsec = _negativeTtl.Nsec });
+            r.ReplyEntry(new FuseEntryOut { EntryValid = n.Sec, EntryValidNsec = n.Nsec });
         else r.ReplyError(res.Error);
     }
 

@@ -21,16 +21,59 @@ public sealed partial class FuseBridge
     /// <summary>Notifications written to the kernel because another client changed something.</summary>
     public long Invalidations => Interlocked.Read(ref _invalidations);
 
+    /// <summary>Times the kernel was made to look every cached name up again (notices lost, or a graph switch).</summary>
+    public long EpochsBumped => Interlocked.Read(ref _epochs);
+
+    // Names and attributes handed out with the notified lifetimes are kept true by notices only while the notices keep
+    // coming on the same connections to the same graph. When the active graph or any of its runs of notices changes, a
+    // check (every StalenessCheck) makes the kernel look every cached name up again (INC_EPOCH): a change made while a
+    // connection was down, or a graph that sees the volume otherwise (bricks added or removed), is then seen within it.
+    volatile bool _notifiedOn, _notifiedGiven;
+    Graph? _checkedGraph;
+    long _checkedRuns, _epochs;
+    int _checking;
+    Timer? _staleness;
+
     /// <summary>Starts passing the mount session's invalidation notices to <paramref name="kernel"/> (the mounted
     /// FUSE session this bridge serves). Called once, after the mount.</summary>
     public void Attach(FuseSession kernel)
     {
         if (Interlocked.CompareExchange(ref _kernel, kernel, null) is not null) throw new InvalidOperationException("bridge attached twice");
         _session.Invalidated += OnInvalidated;
+        // The notified lifetimes only where the kernel can be made to drop what it cached on their word (7.44).
+        if (!ReferenceEquals(_notified, _plain) && _stalenessCheck > TimeSpan.Zero && kernel.Connection.Minor >= FuseConst.IncEpochMinor)
+        {
+            _checkedGraph = _session.ActiveGraph;
+            _checkedRuns = _checkedGraph.NoticeRuns;
+            _staleness = new Timer(_ => CheckStaleness(), null, _stalenessCheck, _stalenessCheck);
+            _notifiedOn = true;
+        }
     }
 
     /// <summary>Detaches from the session (unmount), so no notification is started on a closing device.</summary>
-    public void Detach() => _session.Invalidated -= OnInvalidated;
+    public void Detach()
+    {
+        _session.Invalidated -= OnInvalidated;
+        _staleness?.Dispose();
+    }
+
+    void CheckStaleness()
+    {
+        if (_kernel is not { } k || Interlocked.Exchange(ref _checking, 1) != 0) return;
+        try
+        {
+            var g = _session.ActiveGraph;
+            long runs = g.NoticeRuns;
+            if (ReferenceEquals(g, _checkedGraph) && runs == _checkedRuns) return;
+            _checkedGraph = g;
+            _checkedRuns = runs;
+            if (!_notifiedGiven) return;
+            _notifiedGiven = false;
+            Interlocked.Increment(ref _epochs);
+            _ = k.NotifyIncEpochAsync();
+        }
+        finally { Volatile.Write(ref _checking, 0); }
+    }
 
     Task<Errno> InvalInode(FuseSession k, ulong nodeId, bool data)
     {

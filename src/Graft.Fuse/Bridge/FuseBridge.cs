@@ -4,14 +4,26 @@ using Graft.Mount;
 
 namespace Graft.Fuse.Bridge;
 
-/// <summary>Attribute and entry cache lifetimes the kernel is given (FUSE's entry_timeout, attr_timeout,
-/// negative_timeout).</summary>
+/// <summary>
+/// Attribute and entry cache lifetimes the kernel is given (FUSE's entry_timeout, attr_timeout, negative_timeout). One
+/// not given (null) is <see cref="DefaultTimeout"/>, or <see cref="NotifiedTimeout"/> while every brick below the mount
+/// sends it invalidation notices (features/upcall; docs/performance.md, "Kernel cache timeouts").
+/// </summary>
 public sealed record FuseBridgeOptions
 {
-    public TimeSpan EntryTimeout { get; init; } = TimeSpan.FromSeconds(1);
-    public TimeSpan AttrTimeout { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>What the kernel may cache without notices: another client's change is seen within it.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(1);
+
+    public TimeSpan? EntryTimeout { get; init; }
+    public TimeSpan? AttrTimeout { get; init; }
     /// <summary>How long the kernel may remember that a name does not exist; zero answers ENOENT uncached.</summary>
-    public TimeSpan NegativeTimeout { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan? NegativeTimeout { get; init; }
+    /// <summary>The lifetime of each of the three not given while notices are coming (another client's change is pushed
+    /// to the kernel as it happens); zero or less: never longer than <see cref="DefaultTimeout"/>.</summary>
+    public TimeSpan NotifiedTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>How often the bridge checks whether names cached on the word of notices may have gone stale (a brick's
+    /// connection lost or made again, a graph switch), to make the kernel look them up again.</summary>
+    public TimeSpan StalenessCheck { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -24,17 +36,38 @@ public sealed record FuseBridgeOptions
 public sealed partial class FuseBridge : IFuseFileSystem
 {
     readonly MountSession _session;
-    readonly (ulong Sec, uint Nsec) _entryTtl, _attrTtl, _negativeTtl;
+    /// <summary>The kernel's cache lifetimes without notices, and while every brick sends them (the same object when
+    /// longer ones do not apply).</summary>
+    readonly Ttls _plain, _notified;
     readonly long _attrTtlMs;
+    readonly TimeSpan _stalenessCheck;
+
+    sealed record Ttls((ulong Sec, uint Nsec) Entry, (ulong Sec, uint Nsec) Attr, (ulong Sec, uint Nsec) Negative);
 
     public FuseBridge(MountSession session, FuseBridgeOptions? options = null)
     {
         _session = session;
         options ??= new FuseBridgeOptions();
-        _entryTtl = Ttl(options.EntryTimeout);
-        _attrTtl = Ttl(options.AttrTimeout);
-        _attrTtlMs = (long)options.AttrTimeout.TotalMilliseconds;
-        _negativeTtl = Ttl(options.NegativeTimeout);
+        var d = FuseBridgeOptions.DefaultTimeout;
+        _plain = new Ttls(Ttl(options.EntryTimeout ?? d), Ttl(options.AttrTimeout ?? d), Ttl(options.NegativeTimeout ?? d));
+        var n = options.NotifiedTimeout > d ? options.NotifiedTimeout : d;
+        var notified = new Ttls(Ttl(options.EntryTimeout ?? n), Ttl(options.AttrTimeout ?? n), Ttl(options.NegativeTimeout ?? n));
+        _notified = notified == _plain ? _plain : notified;
+        // The kernel's GETXATTR(security.capability) of a new file is answered from memory for this long (Files.cs):
+        // the plain attribute lifetime, as no notice would end it.
+        _attrTtlMs = (long)(options.AttrTimeout ?? d).TotalMilliseconds;
+        _stalenessCheck = options.StalenessCheck;
+    }
+
+    /// <summary>The lifetimes for a reply now: the longer ones only while every brick below sends notices.</summary>
+    Ttls Lifetimes
+    {
+        get
+        {
+            if (!_notifiedOn || !_session.NoticesComing) return _plain;
+            _notifiedGiven = true;   // FuseBridge.Upcalls.cs: a later loss of notices makes the kernel look names up again
+            return _notified;
+        }
     }
 
     public MountSession Session => _session;
@@ -94,18 +127,26 @@ public sealed partial class FuseBridge : IFuseFileSystem
         BlkSize = a.Blksize > 0 ? (uint)a.Blksize : 4096,
     };
 
-    FuseEntryOut Entry(MountNode node, in Iatt attr) => new()
+    FuseEntryOut Entry(MountNode node, in Iatt attr)
     {
-        NodeId = node.HandleId,
-        // nodeid is already unique for the mount's life (slot + generation); the generation repeats it for NFS
-        // file handles, which carry both.
-        Generation = node.HandleId >> 32,
-        EntryValid = _entryTtl.Sec, EntryValidNsec = _entryTtl.Nsec,
-        AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec,
-        Attr = Reported(node, attr),
-    };
+        var t = Lifetimes;
+        return new()
+        {
+            NodeId = node.HandleId,
+            // nodeid is already unique for the mount's life (slot + generation); the generation repeats it for NFS
+            // file handles, which carry both.
+            Generation = node.HandleId >> 32,
+            EntryValid = t.Entry.Sec, EntryValidNsec = t.Entry.Nsec,
+            AttrValid = t.Attr.Sec, AttrValidNsec = t.Attr.Nsec,
+            Attr = Reported(node, attr),
+        };
+    }
 
-    FuseAttrOut AttrOut(MountNode node, in Iatt attr) => new() { AttrValid = _attrTtl.Sec, AttrValidNsec = _attrTtl.Nsec, Attr = Reported(node, attr) };
+    FuseAttrOut AttrOut(MountNode node, in Iatt attr)
+    {
+        var t = Lifetimes;
+        return new() { AttrValid = t.Attr.Sec, AttrValidNsec = t.Attr.Nsec, Attr = Reported(node, attr) };
+    }
 
     /// <summary>The attributes the kernel is about to cache for <paramref name="node"/>; their mode is remembered
     /// (<see cref="MountNode.ReportedMode"/>) for <see cref="DropStaleSetIdAsync"/>.</summary>

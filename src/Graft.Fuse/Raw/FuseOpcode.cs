@@ -75,6 +75,9 @@ public static class FuseConst
     /// <summary>Notify codes: a message from the filesystem with unique 0 carries one in the error field.</summary>
     public const int NotifyInvalInode = 2;
     public const int NotifyInvalEntry = 3;
+    /// <summary>7.44: every name the kernel has cached is looked up again at its next use (no body).</summary>
+    public const int NotifyIncEpoch = 8;
+    public const uint IncEpochMinor = 44;
 
     // RENAME2 flags (linux/fs.h)
     public const uint RenameNoReplace = 1 << 0, RenameExchange = 1 << 1, RenameWhiteout = 1 << 2;

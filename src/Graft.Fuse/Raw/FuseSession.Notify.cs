@@ -73,6 +73,26 @@ public sealed unsafe partial class FuseSession
         }
     }
 
+    /// <summary>
+    /// Makes the kernel look every name it has cached (found or absent) up again at its next use (FUSE_NOTIFY_INC_EPOCH,
+    /// protocol 7.44, Linux 6.16): for when what the filesystem told it may have gone stale without a notice naming it.
+    /// ENOSYS when the kernel does not speak it. Runs on the thread pool like <see cref="NotifyInvalInodeAsync"/>.
+    /// </summary>
+    public Task<Errno> NotifyIncEpochAsync()
+    {
+        if (Connection is not { Minor: >= FuseConst.IncEpochMinor }) return Task.FromResult(Errno.ENOSYS);
+        var item = new IncEpochItem(this);
+        ThreadPool.UnsafeQueueUserWorkItem(item, preferLocal: false);
+        return item.Done.Task;
+    }
+
+    sealed class IncEpochItem(FuseSession session) : IThreadPoolWorkItem
+    {
+        public readonly TaskCompletionSource<Errno> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Execute() => Done.TrySetResult(session.Notify(FuseConst.NotifyIncEpoch, 0, null, 0));
+    }
+
     /// <summary>Writes one notification (blocking: never call it on a reader thread).</summary>
     Errno Notify(int code, ulong nodeId, void* body, int length)
     {

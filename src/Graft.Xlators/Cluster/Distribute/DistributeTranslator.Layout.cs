@@ -10,6 +10,9 @@ internal sealed class DhtInode
     /// <summary>Directories: the layout last read, and when (Environment.TickCount64).</summary>
     public volatile Layout? Layout;
     public long LayoutReadAt;
+    /// <summary>Directories: another client changed the directory (a brick's notice: a fix-layout rewrites its layout
+    /// xattrs) since the layout was last read, so it is read again at its next use. Cleared just before a read.</summary>
+    public volatile bool LayoutStale;
     /// <summary>Directories: each copy's attributes as last seen (for the merged postparent), made at the first need.</summary>
     public DirCopies? Copies;
 }
@@ -67,8 +70,10 @@ public sealed partial class DistributeTranslator
     private async ValueTask<Layout> LayoutOfAsync(FopContext ctx, Gfid dir, Inode? dirInode, long maxAgeMs)
     {
         var inode = dirInode is not null && dirInode.Gfid == dir ? dirInode : Graph?.Inodes.Find(dir);
-        if (CtxOf(inode) is { Layout: { } cached } c && Environment.TickCount64 - Volatile.Read(ref c.LayoutReadAt) <= maxAgeMs)
+        if (CtxOf(inode) is { Layout: { } cached } c && !c.LayoutStale && Environment.TickCount64 - Volatile.Read(ref c.LayoutReadAt) <= maxAgeMs)
             return cached;
+        // Before the read: a notice that arrives during it marks the layout stale again.
+        if (CtxOf(inode) is { } known) known.LayoutStale = false;
         var layout = await ReadLayoutAsync(ctx, dir, AllSubvols(), CtxOf(inode)?.Layout).ConfigureAwait(false);
         if (!layout.Complete && !layout.HasUnknown) return await HealUnlookedLayoutAsync(ctx, dir, inode).ConfigureAwait(false);
         if (inode is not null) RememberLayout(dir, inode, layout);

@@ -113,7 +113,11 @@ public sealed partial class DistributeTranslator
     /// <summary>Another client changed an object or a name in a directory: what is kept of its copies is stale.</summary>
     public override void Upcall(in UpcallNotice notice, Translator from)
     {
-        ForgetCopies(Graph?.Inodes.Find(notice.Gfid));
+        var inode = Graph?.Inodes.Find(notice.Gfid);
+        ForgetCopies(inode);
+        // A directory whose attributes or xattrs another client changed may have a new layout (a rebalance's
+        // fix-layout): lookups in it must not go on placing names by the old one while the kernel trusts its entries.
+        if (notice.Kind == UpcallKind.Inode && CtxOf(inode) is { Layout: not null } c) c.LayoutStale = true;
         NotifyUpcall(notice);
     }
 }

@@ -264,7 +264,9 @@ public sealed partial class PosixTranslator
                     fixed (byte* p = z) r = Libc.unlinkat(pdir.Fd, p, dir ? Libc.AT_REMOVEDIR : 0);
                 if (r != 0) return LastErr();
                 ctx.PostParent = DirAttrs(pdir.Fd, parent);
-                if (ReadGfid(fd, out var g) != Errno.OK) return Errno.OK;
+                // A file counted as changing was counted by its GFID, read just before: not read again.
+                var g = counted;
+                if (g.IsZero && ReadGfid(fd, out g) != Errno.OK) return Errno.OK;
                 // A directory that was removed has no links left; anything else means another
                 // directory was renamed onto the name in between, and its record must stay.
                 if (dir) { if (FStat(fd, out var gone) == Errno.OK && gone.Nlink == 0) ForgetDir(g); }
