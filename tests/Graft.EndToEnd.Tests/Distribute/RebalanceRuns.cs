@@ -39,9 +39,11 @@ public class AnInterruptedRebalance
         await using var m = await DistributedMount.StartAsync("dht-sigint", 3);
         var files = await Workloads.WriteTreeAsync(m.Mnt, "/r", 40, seed: 8);
         await m.AddBrickAsync();
-        // The rebalance asks distribute to move each file with a setxattr on its directory: 300 ms each.
+        // The rebalance asks distribute to move each file with a setxattr on its directory: 1 s each, so the
+        // ~10 moves leave the signal seconds to land even when a loaded machine is slow to deliver it (with
+        // 300 ms each, one run at load 25 finished its walk before its SIGINT handler ran).
         var slow = m.WriteVolfile("slow.vol", m.Volfile() + "\nvolume slow\n    type debug/faults\n    option delay setxattr\n" +
-                                              "    option delay-duration 300ms\n    subvolumes dht\nend-volume\n");
+                                              "    option delay-duration 1s\n    subvolumes dht\nend-volume\n");
 
         await using (var run = RebalanceProcess.Start(m.Home, slow, "--json"))
         {
