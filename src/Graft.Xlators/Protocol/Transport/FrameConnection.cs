@@ -81,6 +81,7 @@ public sealed class FrameConnection
             // directly, and the TLS stream's own NetworkStream wants a blocking socket.)
             _socket.Blocking = false;
             if (SocketGather.Supported) _fd = (int)_socket.SafeHandle.DangerousGetHandle();
+            if (SocketReadiness.Supported) _sendWait = new SocketReadiness.Waiter();
             _in = new Pipe(new PipeOptions(pauseWriterThreshold: ReceiveAhead, resumeWriterThreshold: ReceiveAhead / 2,
                                            minimumSegmentSize: ReceiveChunk, readerScheduler: PipeScheduler.Inline,
                                            writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false));
@@ -357,10 +358,24 @@ public sealed class FrameConnection
         if (_tls is not null) { await _tls.WriteAsync(m).ConfigureAwait(false); return; }
         while (!m.IsEmpty)
         {
+            if (_sendWait is { } wait)
+            {
+                int sent = _socket.Send(m.Span, SocketFlags.None, out var err);
+                if (err == SocketError.Success) { m = m[sent..]; continue; }
+                if (err != SocketError.WouldBlock) throw new SocketException((int)err);
+                if (!await wait.WaitAsync(_socket, write: true).ConfigureAwait(false)) throw new ObjectDisposedException(nameof(FrameConnection));
+                continue;
+            }
             int n = await _socket.SendAsync(m, SocketFlags.None).ConfigureAwait(false);
             m = m[n..];
         }
     }
+
+    /// <summary>
+    /// Plaintext: the send loop's wait for room in the socket, outside the socket engine (<see cref="SocketReadiness"/>),
+    /// so the socket never joins the engine's epoll set; null where that is not supported (then SendAsync waits).
+    /// </summary>
+    private readonly SocketReadiness.Waiter? _sendWait;
 
     /// <summary>
     /// Stops sending after what is queued and lets the send loop close the socket once it is out:
@@ -386,6 +401,8 @@ public sealed class FrameConnection
             _sendClosed = true;
             if (!_writerDone) { _writerDone = true; _out.Writer.Complete(); }
         }
+        // Before the socket goes: a wait for room must leave the epoll set while the descriptor is still this socket's.
+        _sendWait?.Abort();
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
         _socket.Dispose();
         _tls?.Dispose();
