@@ -95,8 +95,13 @@ public sealed partial class ProtocolClient
         FrameConnection? fc = null;
         try
         {
-            socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-            await socket.ConnectAsync(_host, _port, cts.Token).ConfigureAwait(false);
+            // Plaintext sockets stay out of .NET's socket engine (SocketReadiness); TLS streams use it anyway.
+            if (_tls is null && SocketReadiness.Supported) socket = await SocketReadiness.ConnectAsync(_host, _port, cts.Token).ConfigureAwait(false);
+            else
+            {
+                socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+                await socket.ConnectAsync(_host, _port, cts.Token).ConfigureAwait(false);
+            }
             _connectedTo = socket.RemoteEndPoint as IPEndPoint;
             fc = await OpenTransportAsync(socket, cts.Token).ConfigureAwait(false);
             if (fc is null) { socket.Dispose(); return null; }

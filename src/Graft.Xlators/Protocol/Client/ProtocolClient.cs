@@ -33,8 +33,8 @@ public sealed partial class ProtocolClient : Translator, INoticeSource
         new("lock-xattrop", OptionKind.Bool, "on",
             "send a transaction's lock and its counters' add as one request (inodelk-xattrop) when the brick grants it; off: two requests, as to a brick that does not"),
         new("tls-server-name", OptionKind.String, null, "name the brick's certificate must be issued for; unset: remote-host"),
-        new("receive-thread", OptionKind.Bool, "off",
-            "receive the brick's replies on a thread of this connection's own, blocked in the socket until they arrive; off (the default): the .NET socket engine receives and hands each burst to the thread pool. On saves nothing yet: a socket the engine has seen (every client's, from its connect) still wakes the engine's thread and a pool thread per packet, and a 1 MiB write stream cost the mount more CPU with it (docs/fuse-benchmark.md, session 7)"),
+        new("receive-thread", OptionKind.Bool, "on",
+            "receive the brick's replies on a thread of this connection's own (plaintext), blocked in the socket until they arrive, and complete the calls there (one thread wake per burst of replies); off: the .NET socket engine receives and hands each burst to the thread pool (two wakes, but no thread per connection)"),
     ], "sends fops to a brick over TCP")
     { MinChildren = 0, MaxChildren = 0 };
 

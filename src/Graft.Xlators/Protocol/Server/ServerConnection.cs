@@ -305,15 +305,14 @@ internal sealed partial class ServerConnection
         _ => false,
     };
 
-    /// <summary>Largest read or write served on the receive loop (inline-fops): a copy of this much takes microseconds.</summary>
-    private const int InlineIo = 128 << 10;
-
     /// <summary>
-    /// Fops whose cost is a little metadata work or a small copy, which the receive loop may serve itself
-    /// (inline-fops). Never: fsync and fsyncdir (they wait for the disk), blocking locks (they never get
-    /// here), directory reads (up to 1,024 entries, each stat'ed), truncates (O_TRUNC too), fallocate and
-    /// copy_file_range (they move or free blocks), and big reads and writes — those go to the thread
-    /// pool, so a fop that holds its thread never holds up the requests behind it on this connection.
+    /// Fops whose cost is a little metadata work, which the receive loop may serve itself (inline-fops).
+    /// Never: reads and writes of any size (the jobs that share a connection issue them side by side, and
+    /// served here they would run one at a time: 4 jobs of 4 KiB O_DIRECT I/O lost 4–12% so, docs/fuse-benchmark.md),
+    /// fsync and fsyncdir (they wait for the disk), blocking locks (they never get here), directory reads
+    /// (up to 1,024 entries, each stat'ed), truncates (O_TRUNC too), fallocate and copy_file_range (they
+    /// move or free blocks) — those go to the thread pool, so a fop that holds its thread never holds up
+    /// the requests behind it on this connection.
     /// </summary>
     private static bool ServesInline(in FopRequest q) => q.Op switch
     {
@@ -321,11 +320,9 @@ internal sealed partial class ServerConnection
             or FopOp.Getxattr or FopOp.Fgetxattr or FopOp.Listxattr or FopOp.Flistxattr
             or FopOp.Opendir or FopOp.Mknod or FopOp.Mkdir or FopOp.Symlink or FopOp.Link
             or FopOp.Unlink or FopOp.Rmdir or FopOp.Rename or FopOp.Flush or FopOp.Release or FopOp.Releasedir
-            or FopOp.Lseek or FopOp.Xattrop or FopOp.Lk or FopOp.InodeLk or FopOp.EntryLk => true,
+            or FopOp.Lseek or FopOp.Xattrop or FopOp.Lk or FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop => true,
         FopOp.Setattr or FopOp.Fsetattr => (q.Attr.Valid & SetAttrValid.Size) == 0,
         FopOp.Open or FopOp.Create => (q.Flags & OpenFlags.O_TRUNC) == 0,
-        FopOp.Readv => q.Size <= InlineIo,
-        FopOp.Writev => q.Data.Length <= InlineIo,
         _ => false,
     };
 

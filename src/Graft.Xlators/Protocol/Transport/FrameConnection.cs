@@ -14,15 +14,19 @@ namespace Graft.Xlators.Protocol.Transport;
 /// <see cref="SendLock"/> (no thread hand-off on the request/reply path); a frame with a big bulk
 /// payload (a 1 MiB writev or readv reply) leaves in one gather send straight from the caller's memory,
 /// not copied. Whatever the socket does not take at once, and every frame behind it, goes through a
-/// pipe with no back-pressure threshold that one send loop moves to the socket (Kestrel's shape).
-/// Writers never wait.
+/// pipe with no back-pressure threshold that one send loop moves to the socket (Kestrel's shape);
+/// when the socket is full it waits for room in <see cref="SocketReadiness"/>, not in .NET's socket
+/// engine. Writers never wait.
 /// </summary>
 /// <remarks>
 /// Receiving on plaintext connections: a thread of the connection's own blocks in the socket (poll,
 /// then recv) and pushes what it gets into a pipe whose reader runs inline, so the owner's receive
-/// loop runs on that thread when bytes arrive — one thread wake per burst of frames. The .NET socket
-/// engine would instead wake its epoll thread, which hands each completion to a pool thread: two
-/// wakes, each a futex hand-off (docs/fuse-benchmark.md, "session 7"). With
+/// loop runs on that thread when bytes arrive — one thread wake per burst of frames; the rest of a big
+/// frame is asked for in one receive. The .NET socket engine would instead wake its epoll thread, which
+/// hands each completion to a pool thread: two wakes, each a futex hand-off (docs/fuse-benchmark.md,
+/// "session 7") — and it does so for every packet of a socket it has ever seen, so a plaintext socket
+/// here never makes an async call (connect, TLS sniff and full send buffers wait in
+/// <see cref="SocketReadiness"/>). With
 /// <c>receiveThread: false</c> the same pipe is filled by async receives on the thread pool.
 /// Over TLS the same frames go through an <see cref="SslStream"/> instead: every frame is queued and
 /// the send loop writes it to the stream (an SslStream takes one writer at a time, and its writes
@@ -81,6 +85,7 @@ public sealed class FrameConnection
             // directly, and the TLS stream's own NetworkStream wants a blocking socket.)
             _socket.Blocking = false;
             if (SocketGather.Supported) _fd = (int)_socket.SafeHandle.DangerousGetHandle();
+            if (SocketReadiness.Supported) _sendWait = new SocketReadiness.Waiter();
             _in = new Pipe(new PipeOptions(pauseWriterThreshold: ReceiveAhead, resumeWriterThreshold: ReceiveAhead / 2,
                                            minimumSegmentSize: ReceiveChunk, readerScheduler: PipeScheduler.Inline,
                                            writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false));
@@ -121,11 +126,14 @@ public sealed class FrameConnection
         Exception? error = null;
         try
         {
+            var frames = new FrameBoundary();
             while (true)
             {
-                var into = w.GetMemory(ReceiveChunk);
+                // The rest of a big frame (a 1 MiB write) in one receive where it has arrived, not in 64 KiB pieces.
+                var into = w.GetMemory(Math.Max(ReceiveChunk, frames.Left));
                 int n = ReceiveBlocking(into.Span);
                 if (n == 0) break;
+                frames.Pass(into.Span[..n]);
                 w.Advance(n);
                 var flush = w.FlushAsync();
 #pragma warning disable VSTHRD002 // this thread's only job is receiving: it waits here while the reader has ReceiveAhead bytes unread
@@ -139,6 +147,40 @@ public sealed class FrameConnection
             error = IsClosed ? null : new IOException(e.Message, e);
         }
         w.Complete(error);
+    }
+
+    /// <summary>
+    /// Where the received stream is in its frames, so a receive can ask for the whole rest of a big one: only
+    /// the length fields are read (the owner checks everything else; a bad length only makes one receive bigger
+    /// or smaller, never larger than the biggest frame).
+    /// </summary>
+    private struct FrameBoundary
+    {
+        private int _left;        // bytes of the current frame not received yet (0: at a length field)
+        private int _lengthRead;  // bytes of the length field received so far
+        private uint _length;
+
+        /// <summary>Bytes still to come of the frame under way (at most a whole frame's).</summary>
+        public readonly int Left => _left;
+
+        public void Pass(ReadOnlySpan<byte> got)
+        {
+            int i = 0;
+            while (i < got.Length)
+            {
+                if (_left > 0)
+                {
+                    int skip = Math.Min(_left, got.Length - i);
+                    _left -= skip;
+                    i += skip;
+                    continue;
+                }
+                _length |= (uint)got[i++] << (8 * _lengthRead);
+                if (++_lengthRead < 4) continue;
+                _left = (int)Math.Min(_length, FrameHeader.Size - 4 + (uint)FrameHeader.MaxBody);
+                (_lengthRead, _length) = (0, 0);
+            }
+        }
     }
 
     /// <summary>Bytes received (0: the peer closed), waiting in poll(2) for some when none are there; throws when the socket failed or was closed here.</summary>
@@ -357,10 +399,24 @@ public sealed class FrameConnection
         if (_tls is not null) { await _tls.WriteAsync(m).ConfigureAwait(false); return; }
         while (!m.IsEmpty)
         {
+            if (_sendWait is { } wait)
+            {
+                int sent = _socket.Send(m.Span, SocketFlags.None, out var err);
+                if (err == SocketError.Success) { m = m[sent..]; continue; }
+                if (err != SocketError.WouldBlock) throw new SocketException((int)err);
+                if (!await wait.WaitAsync(_socket, write: true).ConfigureAwait(false)) throw new ObjectDisposedException(nameof(FrameConnection));
+                continue;
+            }
             int n = await _socket.SendAsync(m, SocketFlags.None).ConfigureAwait(false);
             m = m[n..];
         }
     }
+
+    /// <summary>
+    /// Plaintext: the send loop's wait for room in the socket, outside the socket engine (<see cref="SocketReadiness"/>),
+    /// so the socket never joins the engine's epoll set; null where that is not supported (then SendAsync waits).
+    /// </summary>
+    private readonly SocketReadiness.Waiter? _sendWait;
 
     /// <summary>
     /// Stops sending after what is queued and lets the send loop close the socket once it is out:
@@ -386,6 +442,8 @@ public sealed class FrameConnection
             _sendClosed = true;
             if (!_writerDone) { _writerDone = true; _out.Writer.Complete(); }
         }
+        // Before the socket goes: a wait for room must leave the epoll set while the descriptor is still this socket's.
+        _sendWait?.Abort();
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
         _socket.Dispose();
         _tls?.Dispose();

@@ -99,7 +99,47 @@ public sealed class TlsConfig
     /// else (a plaintext frame length), null when the peer closed first. Peeks: the bytes stay for the
     /// TLS stream or the plaintext reader. Shared by the bricks and the management daemon.
     /// </summary>
+    /// <remarks>
+    /// Where <see cref="SocketReadiness"/> works, the peek is a non-blocking one that waits there for the
+    /// first bytes: a ReceiveAsync would put the socket in .NET's socket engine for good, and every packet
+    /// of a plaintext connection would then wake the engine's thread and a pool thread for nothing.
+    /// </remarks>
     public static async Task<bool?> LooksLikeTlsAsync(Socket s, CancellationToken ct)
+    {
+        if (!SocketReadiness.Supported) return await PeekOnEngineAsync(s, ct).ConfigureAwait(false);
+        var first = new byte[2];
+        bool blocking = s.Blocking;
+        s.Blocking = false;
+        try
+        {
+            while (true)
+            {
+                int n = s.Receive(first, SocketFlags.Peek, out var err);
+                if (err == SocketError.WouldBlock)
+                {
+                    if (!await SocketReadiness.WaitAsync(s, write: false, ct).ConfigureAwait(false))
+                    {
+                        ct.ThrowIfCancellationRequested();
+                        throw new ObjectDisposedException(nameof(Socket));
+                    }
+                    continue;
+                }
+                if (err != SocketError.Success) throw new SocketException((int)err);
+                if (n == 0) return null;
+                if (first[0] != 0x16) return false;
+                if (n >= 2) return first[1] == 0x03;
+                // Only one byte has arrived (the socket stays readable while it waits): rare, wait a little.
+                await Task.Delay(5, ct).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            // The TLS stream's NetworkStream wants a blocking socket; a plaintext connection sets its own mode.
+            try { s.Blocking = blocking; } catch (ObjectDisposedException) { }
+        }
+    }
+
+    private static async Task<bool?> PeekOnEngineAsync(Socket s, CancellationToken ct)
     {
         var first = new byte[2];
         while (true)
