@@ -164,8 +164,15 @@ public sealed partial class MountSession
         _lastVolfileError = null;
         LogSwitched(_log, old.Generation, g.Generation);
         _ = RetireAsync(old, sweep);
+        GraphActivated?.Invoke();
         return true;
     }
+
+    /// <summary>
+    /// Raised once a new graph is the active one (on the thread that activated it; handlers must be quick and
+    /// must not throw): a front end that cached answers of the old graph for long drops them here.
+    /// </summary>
+    public event Action? GraphActivated;
 
     /// <summary>Drops a graph that was built but never activated (a newer volfile supersedes it).</summary>
     private void DropPending()

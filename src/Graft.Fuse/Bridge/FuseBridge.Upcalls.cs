@@ -28,6 +28,7 @@ public sealed partial class FuseBridge
     // coming on the same connections to the same graph. When the active graph or any of its runs of notices changes, a
     // check (every StalenessCheck) makes the kernel look every cached name up again (INC_EPOCH): a change made while a
     // connection was down, or a graph that sees the volume otherwise (bricks added or removed), is then seen within it.
+    // A switch also runs the check at once (GraphActivated): a graph with another set of bricks is seen from the switch on.
     volatile bool _notifiedOn, _notifiedGiven;
     Graph? _checkedGraph;
     long _checkedRuns, _epochs;
@@ -46,6 +47,7 @@ public sealed partial class FuseBridge
             _checkedGraph = _session.ActiveGraph;
             _checkedRuns = _checkedGraph.NoticeRuns;
             _staleness = new Timer(_ => CheckStaleness(), null, _stalenessCheck, _stalenessCheck);
+            _session.GraphActivated += CheckStaleness;
             _notifiedOn = true;
         }
     }
@@ -54,6 +56,7 @@ public sealed partial class FuseBridge
     public void Detach()
     {
         _session.Invalidated -= OnInvalidated;
+        _session.GraphActivated -= CheckStaleness;
         _staleness?.Dispose();
     }
 
