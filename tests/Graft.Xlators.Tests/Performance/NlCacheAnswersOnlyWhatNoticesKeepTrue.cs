@@ -1,10 +1,5 @@
-using System.Globalization;
 using Graft.Core;
-using Graft.Xlators.Features.Upcall;
 using Graft.Xlators.Performance.NlCache;
-using Graft.Xlators.Protocol.Client;
-using Graft.Xlators.Protocol.Server;
-using Graft.Xlators.Storage.Posix;
 using Graft.Xlators.Tests.Protocol;
 
 namespace Graft.Xlators.Tests.Performance;
@@ -18,42 +13,22 @@ namespace Graft.Xlators.Tests.Performance;
 public sealed class NlCacheAnswersOnlyWhatNoticesKeepTrue : IAsyncLifetime
 {
     private const int NoticeBoundMs = 10_000;
-    private string _temp = "";
-    private Graph _brick = null!;
+    private InProcessBrick _brick = null!;
     private readonly List<Graph> _clients = [];
 
-    public async Task InitializeAsync()
-    {
-        _temp = Path.Combine(Path.GetTempPath(), "graft-nlcache-tests", Guid.NewGuid().ToString("n"));
-        Directory.CreateDirectory(Path.Combine(_temp, "brick"));
-        _brick = Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", new Dictionary<string, string> { ["directory"] = Path.Combine(_temp, "brick") }),
-                              (UpcallTranslator.Spec, "brick", null),
-                              (ProtocolServer.Spec, "server", new Dictionary<string, string> { ["secret-file"] = TestSecret.File }));
-        Assert.True(await _brick.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None));
-    }
+    public async Task InitializeAsync() => _brick = await InProcessBrick.StartAsync(upcall: true);
 
     public async Task DisposeAsync()
     {
         foreach (var c in _clients) await c.StopAsync();
-        _brick.SendParentDown();
-        await _brick.ParentDownHandled.WaitAsync(TimeSpan.FromSeconds(10));
-        await _brick.DestroyAsync();
-        try { Directory.Delete(_temp, recursive: true); } catch (IOException) { }
+        await _brick.DisposeAsync();
     }
 
     /// <summary>A mount of its own (its identity) whose graph is nl-cache over protocol/client.</summary>
     private async Task<(Graph Graph, NlCacheTranslator Nl)> MountAsync(bool upcall = true)
     {
-        var o = new Dictionary<string, string>
-        {
-            ["remote-host"] = "127.0.0.1",
-            ["remote-port"] = ((ProtocolServer)_brick.Top).LocalEndPoint!.Port.ToString(CultureInfo.InvariantCulture),
-            ["remote-subvolume"] = "brick",
-            ["mount-identity"] = Guid.NewGuid().ToString(),
-            ["secret-file"] = TestSecret.File,
-            ["upcall"] = upcall ? "on" : "off",
-        };
-        var g = Graph.Linear(1, (ProtocolClient.Spec, "client", o), (NlCacheTranslator.Spec, "nl", null));
+        var g = _brick.NewClientGraph(new() { ["mount-identity"] = Guid.NewGuid().ToString(), ["upcall"] = upcall ? "on" : "off" },
+                                      above: NlCacheTranslator.Spec);
         _clients.Add(g);
         Assert.True(await g.StartAndWaitAsync(TimeSpan.FromSeconds(15), CancellationToken.None), "client did not come up");
         return (g, (NlCacheTranslator)g.Top);

@@ -1,9 +1,6 @@
 using System.Globalization;
 using Graft.Core;
-using Graft.Xlators.Features.Upcall;
 using Graft.Xlators.Performance.MdCache;
-using Graft.Xlators.Protocol.Client;
-using Graft.Xlators.Protocol.Server;
 using Graft.Xlators.Storage.Posix;
 
 namespace Graft.Xlators.Tests.Protocol;
@@ -17,57 +14,30 @@ namespace Graft.Xlators.Tests.Protocol;
 public sealed class AGraphKnowsWhetherNoticesAreComing : IAsyncLifetime
 {
     private const int BoundMs = 15_000;
-    private string _temp = "";
-    private Graph _brick = null!;
+    private InProcessBrick _brick = null!;
     private readonly List<Graph> _graphs = [];
 
-    public async Task InitializeAsync()
-    {
-        _temp = Path.Combine(Path.GetTempPath(), "graft-notices-tests", Guid.NewGuid().ToString("n"));
-        Directory.CreateDirectory(Path.Combine(_temp, "brick"));
-        _brick = Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", new Dictionary<string, string> { ["directory"] = Path.Combine(_temp, "brick") }),
-                              (UpcallTranslator.Spec, "brick", null),
-                              (ProtocolServer.Spec, "server", new Dictionary<string, string> { ["secret-file"] = TestSecret.File }));
-        Assert.True(await _brick.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None));
-    }
+    public async Task InitializeAsync() => _brick = await InProcessBrick.StartAsync(upcall: true);
 
     public async Task DisposeAsync()
     {
         foreach (var g in _graphs) await g.StopAsync();
-        _brick.SendParentDown();
-        await _brick.ParentDownHandled.WaitAsync(TimeSpan.FromSeconds(10));
-        await _brick.DestroyAsync();
-        try { Directory.Delete(_temp, recursive: true); } catch (IOException) { }
+        await _brick.DisposeAsync();
     }
 
-    private int BrickPort => ((ProtocolServer)_brick.Top).LocalEndPoint!.Port;
+    private int BrickPort => _brick.Port;
 
     /// <summary>md-cache over protocol/client of the brick (through <paramref name="port"/>), asking for notices or not.</summary>
     private async Task<Graph> ClientAsync(int port, bool upcall)
     {
-        var o = new Dictionary<string, string>
-        {
-            ["remote-host"] = "127.0.0.1",
-            ["remote-port"] = port.ToString(CultureInfo.InvariantCulture),
-            ["remote-subvolume"] = "brick",
-            ["secret-file"] = TestSecret.File,
-            ["upcall"] = upcall ? "on" : "off",
-        };
-        var g = Graph.Linear(1, (ProtocolClient.Spec, "client", o), (MdCacheTranslator.Spec, "md", null));
+        var g = _brick.NewClientGraph(new() { ["remote-port"] = port.ToString(CultureInfo.InvariantCulture), ["upcall"] = upcall ? "on" : "off" },
+                                      above: MdCacheTranslator.Spec);
         _graphs.Add(g);
         Assert.True(await g.StartAndWaitAsync(TimeSpan.FromSeconds(15), CancellationToken.None), "client did not come up");
         return g;
     }
 
-    private static async Task UntilAsync(Func<bool> cond, string what)
-    {
-        var deadline = Environment.TickCount64 + BoundMs;
-        while (!cond())
-        {
-            Assert.True(Environment.TickCount64 < deadline, $"{what} not within {BoundMs} ms");
-            await Task.Delay(10);
-        }
-    }
+    private static Task UntilAsync(Func<bool> cond, string what) => ClientGraphs.Until(cond, what, BoundMs);
 
     [Fact]
     public async Task Only_while_the_brick_sends_them_on_the_current_connection()
@@ -91,8 +61,8 @@ public sealed class AGraphKnowsWhetherNoticesAreComing : IAsyncLifetime
     [Fact]
     public async Task Never_over_a_local_brick()
     {
-        Directory.CreateDirectory(Path.Combine(_temp, "local"));
-        var local = Graph.Linear(1, (PosixTranslator.Spec, "posix", new Dictionary<string, string> { ["directory"] = Path.Combine(_temp, "local") }),
+        Directory.CreateDirectory(Path.Combine(_brick.Temp, "local"));
+        var local = Graph.Linear(1, (PosixTranslator.Spec, "posix", new Dictionary<string, string> { ["directory"] = Path.Combine(_brick.Temp, "local") }),
                                  (MdCacheTranslator.Spec, "md", null));
         _graphs.Add(local);
         Assert.True(await local.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None));

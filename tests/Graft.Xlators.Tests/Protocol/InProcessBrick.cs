@@ -2,6 +2,7 @@ using Graft.Core;
 using Graft.Xlators.Debug.Faults;
 using Graft.Xlators.Features.Index;
 using Graft.Xlators.Features.Locks;
+using Graft.Xlators.Features.Upcall;
 using Graft.Xlators.Protocol.Client;
 using Graft.Xlators.Protocol.Server;
 using Graft.Xlators.Storage.Posix;
@@ -31,18 +32,24 @@ internal sealed class InProcessBrick : IAsyncDisposable
     /// <paramref name="secret"/> (the default) clients must prove <see cref="TestSecret"/>, and
     /// <see cref="NewClientGraph"/> makes clients that do; without it (or with TLS) the brick asks none.
     /// <paramref name="healIndex"/> (with <paramref name="lockOptions"/>): features/index above storage/posix, as in the standard brick graph.
+    /// <paramref name="upcall"/> (alone): features/upcall between the server and storage/posix, so clients that ask get notices.
     /// </summary>
     public static async Task<InProcessBrick> StartAsync(Dictionary<string, string>? serverOptions = null, string? temp = null,
                                                         Dictionary<string, string>? lockOptions = null,
-                                                        Dictionary<string, string>? faultOptions = null, bool secret = true, bool healIndex = false)
+                                                        Dictionary<string, string>? faultOptions = null, bool secret = true, bool healIndex = false,
+                                                        bool upcall = false)
     {
+        if (upcall && (lockOptions is not null || faultOptions is not null)) throw new ArgumentException("upcall goes alone", nameof(upcall));
         serverOptions = new Dictionary<string, string>(serverOptions ?? []);
         if (secret && !serverOptions.ContainsKey("tls-cert")) serverOptions.TryAdd("secret-file", TestSecret.File);
         temp ??= Path.Combine(Path.GetTempPath(), "graft-protocol-tests", Guid.NewGuid().ToString("n"));
         Directory.CreateDirectory(Path.Combine(temp, "brick"));
         var posix = new Dictionary<string, string> { ["directory"] = Path.Combine(temp, "brick") };
         Graph graph;
-        if (faultOptions is not null)
+        if (upcall)
+            graph = Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", posix), (UpcallTranslator.Spec, "brick", null),
+                                 (ProtocolServer.Spec, "server", serverOptions));
+        else if (faultOptions is not null)
             graph = Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", posix), (FaultsTranslator.Spec, "brick", faultOptions),
                                  (ProtocolServer.Spec, "server", serverOptions));
         else if (lockOptions is null)
@@ -62,8 +69,9 @@ internal sealed class InProcessBrick : IAsyncDisposable
         return new InProcessBrick(temp, graph, serverOptions.GetValueOrDefault("secret-file"));
     }
 
-    /// <summary>A client graph whose only translator is protocol/client pointed at this brick.</summary>
-    public Graph NewClientGraph(Dictionary<string, string>? options = null, long generation = 1)
+    /// <summary>A client graph: protocol/client pointed at this brick (<paramref name="options"/> add to or override its
+    /// options, e.g. another remote-port), with <paramref name="above"/> on top of it when given.</summary>
+    public Graph NewClientGraph(Dictionary<string, string>? options = null, long generation = 1, XlatorSpec? above = null)
     {
         var o = new Dictionary<string, string>
         {
@@ -73,7 +81,9 @@ internal sealed class InProcessBrick : IAsyncDisposable
         };
         if (SecretFile is not null) o["secret-file"] = SecretFile;
         foreach (var (k, v) in options ?? []) o[k] = v;
-        return Graph.Linear(generation, (ProtocolClient.Spec, "client", o));
+        return above is null
+            ? Graph.Linear(generation, (ProtocolClient.Spec, "client", o))
+            : Graph.Linear(generation, (ProtocolClient.Spec, "client", o), (above, "top", null));
     }
 
     public async Task<(Graph Graph, ProtocolClient Client)> ConnectAsync(Dictionary<string, string>? options = null)

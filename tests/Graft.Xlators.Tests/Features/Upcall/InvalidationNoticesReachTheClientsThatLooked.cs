@@ -1,7 +1,5 @@
 using Graft.Core;
 using Graft.Xlators.Features.Upcall;
-using Graft.Xlators.Protocol.Server;
-using Graft.Xlators.Storage.Posix;
 using Graft.Xlators.Tests.Protocol;
 
 namespace Graft.Xlators.Tests.Features.Upcall;
@@ -16,30 +14,18 @@ public sealed class InvalidationNoticesReachTheClientsThatLooked : IAsyncLifetim
     /// <summary>How long a notice may take to cross the loopback and a loaded machine's thread pool.</summary>
     private const int NoticeBoundMs = 10_000;
 
-    private string _temp = "";
-    private Graph _brick = null!;
+    private InProcessBrick _brick = null!;
     private readonly List<WireMount> _mounts = [];
 
-    public async Task InitializeAsync()
-    {
-        _temp = Path.Combine(Path.GetTempPath(), "graft-upcall-tests", Guid.NewGuid().ToString("n"));
-        Directory.CreateDirectory(Path.Combine(_temp, "brick"));
-        _brick = Graph.Linear(1, (PosixTranslator.Spec, "brick-posix", new Dictionary<string, string> { ["directory"] = Path.Combine(_temp, "brick") }),
-                              (UpcallTranslator.Spec, "brick", null),
-                              (ProtocolServer.Spec, "server", new Dictionary<string, string> { ["secret-file"] = TestSecret.File }));
-        Assert.True(await _brick.StartAndWaitAsync(TimeSpan.FromSeconds(10), CancellationToken.None));
-    }
+    public async Task InitializeAsync() => _brick = await InProcessBrick.StartAsync(upcall: true);
 
     public async Task DisposeAsync()
     {
         foreach (var m in _mounts) await m.StopAsync();
-        _brick.SendParentDown();
-        await _brick.ParentDownHandled.WaitAsync(TimeSpan.FromSeconds(10));
-        await _brick.DestroyAsync();
-        try { Directory.Delete(_temp, recursive: true); } catch (IOException) { }
+        await _brick.DisposeAsync();
     }
 
-    private int Port => ((ProtocolServer)_brick.Top).LocalEndPoint!.Port;
+    private int Port => _brick.Port;
 
     private async Task<(WireMount Mount, List<UpcallNotice> Notices)> ClientAsync(bool upcall)
     {
