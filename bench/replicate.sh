@@ -7,8 +7,8 @@
 # Targets (issue 14): seq write >= 0.6x a single brick, create >= 0.5x.
 # COUNT=1: also the requests the bricks served per phase, by fop (from their metrics, all bricks
 # together, per written MiB / per created file), to see what a fop costs in round trips.
-# CPU=1: also the CPU seconds (user+sys, from /proc) the mount, the bricks and the benchmark program
-# spent in each phase, with the phase's wall time: whether the two cores are the limit.
+# CPU=1: also the CPU seconds (user+sys, from /proc) the mount and the bricks spent in each phase, with the
+# phase's wall time (whether the two cores are the limit), and their threads' context switches.
 # PHASES="create": only those phases (the table shows 0 for the others).
 # SPLIT=1: a third configuration, replica3-split: the same replica with protocol/client's
 # lock-xattrop off (each transaction's lock and pre-op, post-op and unlock as separate requests, as
@@ -84,17 +84,20 @@ requests() {
     awk '{ n[$1] += $2 } END { for (f in n) printf "%s %d\n", f, n[f] }' | sort
 }
 
-# cpu: "mount S bricks S app S", CPU seconds so far of this run's processes (found by $work in their command line).
+# cpu: "mount S bricks S app S mcs N bcs N", CPU seconds so far of this run's processes (found by $work in
+# their command line), and the context switches (voluntary and not) of the mount's and the bricks' live threads.
 cpu() {
-  local p cmd role t hz
+  local p cmd role t cs hz
   hz="$(getconf CLK_TCK)"
   for p in /proc/[0-9]*; do
     cmd="$(tr '\0' ' ' 2>/dev/null < "$p/cmdline")" || continue
     case "$cmd" in *"$work"*) ;; *) continue ;; esac
     case "$cmd" in *" brick "*) role=bricks ;; *" mount "*) role=mount ;; *FsBench*) role=app ;; *) continue ;; esac
     t="$(awk '{ print $14 + $15 }' "$p/stat" 2>/dev/null)" || continue
-    echo "$role $t"
-  done | awk -v hz="$hz" '{ s[$1] += $2 } END { printf "mount %.2f bricks %.2f app %.2f\n", s["mount"] / hz, s["bricks"] / hz, s["app"] / hz }'
+    cs="$(cat "$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }')"
+    echo "$role $t $cs"
+  done | awk -v hz="$hz" '{ s[$1] += $2; c[$1] += $3 }
+    END { printf "mount %.2f bricks %.2f app %.2f mcs %d bcs %d\n", s["mount"] / hz, s["bricks"] / hz, s["app"] / hz, c["mount"], c["bricks"] }'
 }
 
 load0="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -119,7 +122,7 @@ for run in $(seq 1 "$RUNS"); do
       echo "$config $phase $v" | tee -a "$results" >&2
       if [ "$CPU" = 1 ]; then
         # The app's own CPU is read before it exits: its process is gone by now, so it is left out here.
-        echo "$cpu0 $(cpu) $t0 $(date +%s.%N)" | awk '{ printf "  cpu s: mount %.2f bricks %.2f over %.2f s wall\n", $8 - $2, $10 - $4, $14 - $13 }' >&2
+        echo "$cpu0 $(cpu) $t0 $(date +%s.%N)" | awk '{ printf "  cpu s: mount %.2f bricks %.2f over %.2f s wall; context switches: mount %d bricks %d\n", $12 - $2, $14 - $4, $22 - $21, $18 - $8, $20 - $10 }' >&2
       fi
       if [ "$COUNT" = 1 ]; then
         per="$SIZE_MB"; unit="MiB"

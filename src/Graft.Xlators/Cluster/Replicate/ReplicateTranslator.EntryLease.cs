@@ -27,7 +27,6 @@ internal sealed class EntryLease(TxnTarget dir, FopContext lctx, uint locked, lo
     // Guarded by lock(Dir.State).
     public int Inflight;
     public bool Closing;
-    public int Changes;
     public readonly Dictionary<string, TaskCompletionSource> Names = new(StringComparer.Ordinal);
     public Timer? Timer;
     public readonly TaskCompletionSource Drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -130,7 +129,6 @@ public sealed partial class ReplicateTranslator
         TaskCompletionSource? waiters;
         lock (st)
         {
-            lease.Changes++;
             lease.Names.Remove(name, out waiters);
             if (--lease.Inflight == 0 && lease.Closing) lease.Drained.TrySetResult();
         }
