@@ -7,12 +7,15 @@
 # Targets (issue 14): seq write >= 0.6x a single brick, create >= 0.5x.
 # COUNT=1: also the requests the bricks served per phase, by fop (from their metrics, all bricks
 # together, per written MiB / per created file), to see what a fop costs in round trips.
-# CPU=1: also the CPU seconds (user+sys, from /proc) the mount, the bricks and the benchmark program
-# spent in each phase, with the phase's wall time: whether the two cores are the limit.
+# CPU=1: also the CPU seconds (user+sys, from /proc) the mount and the bricks spent in each phase, with the
+# phase's wall time (whether the two cores are the limit), and their threads' context switches.
 # PHASES="create": only those phases (the table shows 0 for the others).
 # SPLIT=1: a third configuration, replica3-split: the same replica with protocol/client's
 # lock-xattrop off (each transaction's lock and pre-op, post-op and unlock as separate requests, as
 # with bricks that lack inodelk-xattrop), alternated in the same runs: a before/after of that fop.
+# ELOCK0=1: a configuration replica3-elock0: the same replica with replicate's entry-lock-delay 0 (each
+# namespace change takes and gives back its own entry lock, as before session 9's eager entry lock),
+# alternated in the same runs: a before/after of that lock.
 # WARMUP=1 (default): each phase runs once unmeasured first (in mnt/warm, kept), so the figures are of
 # running processes, not of the JIT: in their first 128 MiB a fresh brick spends ~1.2 ms of CPU per MiB
 # and the mount ~3 compiling the request path (docs/replicate.md, Performance, session 8).
@@ -21,7 +24,7 @@
 # performance/write-behind and performance/md-cache above the top (replicate, or the single brick's
 # protocol/client). GRAPH=bare: protocol/client(s) and replicate only.
 #
-#   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0 SPLIT=0 WARMUP=1 GRAPH=default
+#   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0 SPLIT=0 ELOCK0=0 WARMUP=1 GRAPH=default
 set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 RUNS="${RUNS:-5}"
@@ -29,6 +32,7 @@ SIZE_MB="${SIZE_MB:-256}"
 FILES="${FILES:-1000}"
 COUNT="${COUNT:-0}"
 SPLIT="${SPLIT:-0}"
+ELOCK0="${ELOCK0:-0}"
 CPU="${CPU:-0}"
 WARMUP="${WARMUP:-1}"
 GRAPH="${GRAPH:-default}"
@@ -60,7 +64,9 @@ up() {
   done
   local top=b0
   if [ "$n" -gt 1 ]; then
-    printf 'volume afr\n    type cluster/replicate\n    subvolumes %s\nend-volume\n' "$(seq -f 'b%g' -s ' ' 0 $((n - 1)))" >> "$vol"
+    local afropt=""
+    [ "$config" = replica3-elock0 ] && afropt='    option entry-lock-delay 0\n'
+    printf "volume afr\n    type cluster/replicate\n${afropt}    subvolumes %s\nend-volume\n" "$(seq -f 'b%g' -s ' ' 0 $((n - 1)))" >> "$vol"
     top=afr
   fi
   [ "$GRAPH" = default ] &&
@@ -78,24 +84,28 @@ requests() {
     awk '{ n[$1] += $2 } END { for (f in n) printf "%s %d\n", f, n[f] }' | sort
 }
 
-# cpu: "mount S bricks S app S", CPU seconds so far of this run's processes (found by $work in their command line).
+# cpu: "mount S bricks S app S mcs N bcs N", CPU seconds so far of this run's processes (found by $work in
+# their command line), and the context switches (voluntary and not) of the mount's and the bricks' live threads.
 cpu() {
-  local p cmd role t hz
+  local p cmd role t cs hz
   hz="$(getconf CLK_TCK)"
   for p in /proc/[0-9]*; do
     cmd="$(tr '\0' ' ' 2>/dev/null < "$p/cmdline")" || continue
     case "$cmd" in *"$work"*) ;; *) continue ;; esac
     case "$cmd" in *" brick "*) role=bricks ;; *" mount "*) role=mount ;; *FsBench*) role=app ;; *) continue ;; esac
     t="$(awk '{ print $14 + $15 }' "$p/stat" 2>/dev/null)" || continue
-    echo "$role $t"
-  done | awk -v hz="$hz" '{ s[$1] += $2 } END { printf "mount %.2f bricks %.2f app %.2f\n", s["mount"] / hz, s["bricks"] / hz, s["app"] / hz }'
+    cs="$(cat "$p"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { n += $2 } END { print n + 0 }')"
+    echo "$role $t $cs"
+  done | awk -v hz="$hz" '{ s[$1] += $2; c[$1] += $3 }
+    END { printf "mount %.2f bricks %.2f app %.2f mcs %d bcs %d\n", s["mount"] / hz, s["bricks"] / hz, s["app"] / hz, c["mount"], c["bricks"] }'
 }
 
 load0="$(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq 1 "$RUNS"); do
   # Alternate the order so a change of load during the run does not favour one configuration.
   configs="single replica3"
-  [ "$SPLIT" = 1 ] && configs="single replica3 replica3-split"
+  [ "$SPLIT" = 1 ] && configs="$configs replica3-split"
+  [ "$ELOCK0" = 1 ] && configs="$configs replica3-elock0"
   [ $((run % 2)) = 0 ] && configs="$(echo "$configs" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')"
   for config in $configs; do
     up "$config"
@@ -112,7 +122,7 @@ for run in $(seq 1 "$RUNS"); do
       echo "$config $phase $v" | tee -a "$results" >&2
       if [ "$CPU" = 1 ]; then
         # The app's own CPU is read before it exits: its process is gone by now, so it is left out here.
-        echo "$cpu0 $(cpu) $t0 $(date +%s.%N)" | awk '{ printf "  cpu s: mount %.2f bricks %.2f over %.2f s wall\n", $8 - $2, $10 - $4, $14 - $13 }' >&2
+        echo "$cpu0 $(cpu) $t0 $(date +%s.%N)" | awk '{ printf "  cpu s: mount %.2f bricks %.2f over %.2f s wall; context switches: mount %d bricks %d\n", $12 - $2, $14 - $4, $22 - $21, $18 - $8, $20 - $10 }' >&2
       fi
       if [ "$COUNT" = 1 ]; then
         per="$SIZE_MB"; unit="MiB"
@@ -133,7 +143,7 @@ awk -v load="$load0" -v graph="$GRAPH" -v warm="$WARMUP" -v runs="$RUNS" -v size
     printf "replicate vs single brick, %d MiB seq, %d files, median of %d runs, graph %s, warm-up %s; load average before: %s\n", size, files, runs, graph, warm, load
     printf "%-14s %12s %12s %12s\n", "", "write MB/s", "read MB/s", "create/s"
     split("seqwrite seqread create", ph, " ")
-    n = split("single replica3 replica3-split", cfgs, " ")
+    n = split("single replica3 replica3-split replica3-elock0", cfgs, " ")
     for (c = 1; c <= n; c++) {
       cfg = cfgs[c]
       if (v[cfg ",create"] == "") continue
@@ -142,7 +152,7 @@ awk -v load="$load0" -v graph="$GRAPH" -v warm="$WARMUP" -v runs="$RUNS" -v size
     for (c = 2; c <= n; c++) {
       cfg = cfgs[c]
       if (v[cfg ",create"] == "") continue
-      printf "%-14s %12.2f %12.2f %12.2f\n", "ratio" (c == 2 ? "" : " (split)"), ratio(v[cfg ",seqwrite"], v["single,seqwrite"]),
+      printf "%-14s %12.2f %12.2f %12.2f\n", "ratio" (c == 2 ? "" : c == 3 ? " (split)" : " (elock0)"), ratio(v[cfg ",seqwrite"], v["single,seqwrite"]),
         ratio(v[cfg ",seqread"], v["single,seqread"]), ratio(v[cfg ",create"], v["single,create"])
     }
   }' "$results"

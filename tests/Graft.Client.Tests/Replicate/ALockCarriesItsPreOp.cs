@@ -12,10 +12,13 @@ public class ALockCarriesItsPreOpAndAnUnlockItsPostOp
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(10);
 
     /// <summary>Waits (bounded) until no brick holds a domain lock: an entry change's unlock goes out after its caller's answer.</summary>
-    internal static async Task NothingHeldAsync(ReplicatedVolume v)
+    internal static Task NothingHeldAsync(ReplicatedVolume v) => HeldAsync(v, 0);
+
+    /// <summary>Waits (bounded) until every brick holds exactly <paramref name="held"/> domain locks.</summary>
+    internal static async Task HeldAsync(ReplicatedVolume v, int held)
     {
         var until = DateTime.UtcNow + Bound;
-        while (Enumerable.Range(0, v.Bricks.Count).Any(i => v.Locks(i).Counts.DomainHeld != 0))
+        while (Enumerable.Range(0, v.Bricks.Count).Any(i => v.Locks(i).Counts.DomainHeld != held))
         {
             Assert.True(DateTime.UtcNow < until, "a domain lock is still held: " + string.Join(", ", Enumerable.Range(0, v.Bricks.Count).Select(i => v.Locks(i).Counts.DomainHeld)));
             await Task.Delay(10);

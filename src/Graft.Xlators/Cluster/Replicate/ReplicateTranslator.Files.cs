@@ -137,8 +137,11 @@ public sealed partial class ReplicateTranslator
         return await AnyAsync(OpenedOn(fd), i => Children[i].FsyncAsync(ctx, fd, dataOnly)).ConfigureAwait(false);
     }
 
-    public override ValueTask<Errno> FsyncdirAsync(FopContext ctx, Fd fd, bool dataOnly) =>
-        AnyAsync(OpenedOn(fd), i => Children[i].FsyncdirAsync(ctx, fd, dataOnly));
+    public override async ValueTask<Errno> FsyncdirAsync(FopContext ctx, Fd fd, bool dataOnly)
+    {
+        await CloseLeaseAsync(StateOf(fd.Inode)).ConfigureAwait(false);
+        return await AnyAsync(OpenedOn(fd), i => Children[i].FsyncdirAsync(ctx, fd, dataOnly)).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// A call that changes nothing replicated (flush, fsync) on every copy in <paramref name="on"/>

@@ -121,6 +121,7 @@ public sealed partial class ReplicateTranslator
             var target = new TxnTarget(Loc.Of(inode), st, null);
             TxnTarget[] targets = [target];
             await CloseWindowAsync(st).ConfigureAwait(false);
+            await CloseLeaseAsync(st).ConfigureAwait(false);
             await st.Mutex.WaitAsync().ConfigureAwait(false);
             var lctx = LockContext(ctx);
             uint locked = 0;

@@ -20,6 +20,8 @@ internal sealed class ReplInode
     public volatile bool Judged;
     /// <summary>The open window of consecutive writes (eager lock, delayed post-op), guarded by lock(this).</summary>
     public WriteWindow? Window;
+    /// <summary>A directory's open eager entry lock, guarded by lock(this).</summary>
+    public EntryLease? Lease;
 
     public void Blame(uint children) { uint b; do b = Volatile.Read(ref Bad); while (Interlocked.CompareExchange(ref Bad, b | children, b) != b); }
     public void Clear(uint children) { uint b; do b = Volatile.Read(ref Bad); while (Interlocked.CompareExchange(ref Bad, b & ~children, b) != b); }
@@ -71,7 +73,6 @@ public sealed partial class ReplicateTranslator
     {
         uint up = on & UpMask;
         if (!HasQuorum(up)) { Interlocked.Increment(ref _quorumRefusals); return Errno.EROFS; }
-        Interlocked.Increment(ref _transactions);
         if (targets.Length > 1) Array.Sort(targets, (a, b) => a.Loc.Gfid.CompareTo(b.Loc.Gfid));
         bool local = kind != Pending.Entry;
         var taken = 0;
@@ -79,6 +80,10 @@ public sealed partial class ReplicateTranslator
         uint locked = 0;
         try
         {
+            if (Leasable(targets, kind, up) && await LeasedAsync(ctx, targets[0], op, seen).ConfigureAwait(false) is { } leased) return leased;
+            // This client's own lock on the objects must not wait for its eager entry lock there.
+            await CloseLeasesAsync(targets).ConfigureAwait(false);
+            Interlocked.Increment(ref _transactions);
             if (local)
                 foreach (var t in targets)
                 {

@@ -32,6 +32,8 @@ public sealed partial class ReplicateTranslator : Translator
             "how long consecutive writes to a file share one transaction (eager lock, delayed post-op): the window opened by a write ends this long after, or at once on fsync, flush, close or any other change to the file; another client wanting the file waits at most this long. 0: every write is its own transaction") { Min = 0, Max = 60_000, Runtime = true },
         new("optimistic-change-log", OptionKind.Bool, "on",
             "namespace changes (create, mkdir, unlink, rename, ...) made while every subvolume is up and locked skip the pre-op and post-op; only a copy that fails the change is blamed, after it. A client that dies between the copies of such a change leaves a name on some copies only: a lookup of the name adds it to the others (never removes one), and `graft heal`, which goes by the counters, does not see it. off: every namespace change counts on every copy first") { Runtime = true },
+        new("entry-lock-delay", OptionKind.Time, "100ms",
+            "how long consecutive namespace changes (create, mkdir, unlink, rename, ...) of this client in one directory share one entry lock on the bricks (eager entry lock) while every subvolume is up and optimistic-change-log is on: the lock is given back this long after it was taken, or at once on fsyncdir, a heal of the directory, any other change to it, a subvolume going down or coming back, or the graph going down; another client wanting a name in the directory waits at most this long. 0: every change takes and gives back its own") { Min = 0, Max = 60_000, Runtime = true },
         new("subvolume-wait", OptionKind.Time, "3s",
             "after the first subvolume is up, how long to wait for the others before telling the graph it is up") { Min = 0, Max = 600_000 },
         new("self-heal", OptionKind.Bool, "on",
@@ -79,7 +81,8 @@ public sealed partial class ReplicateTranslator : Translator
     /// <summary>For `graft state`: what this translator did on its graph.</summary>
     public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>
     {
-        ["transactions"] = Volatile.Read(ref _transactions), ["optimisticEntryChanges"] = Volatile.Read(ref _optimisticEntries), ["preOps"] = Volatile.Read(ref _preOps),
+        ["transactions"] = Volatile.Read(ref _transactions), ["optimisticEntryChanges"] = Volatile.Read(ref _optimisticEntries),
+        ["entryLeases"] = Volatile.Read(ref _leasesTaken), ["leasedEntryChanges"] = Volatile.Read(ref _leasedChanges), ["preOps"] = Volatile.Read(ref _preOps),
         ["postOps"] = Volatile.Read(ref _postOps), ["delayedPostOps"] = Volatile.Read(ref _delayedPostOps),
         ["copiesBlamed"] = Volatile.Read(ref _blamed), ["readRetries"] = Volatile.Read(ref _readRetries),
         ["quorumRefusals"] = Volatile.Read(ref _quorumRefusals), ["gfidMismatches"] = Volatile.Read(ref _gfidMismatches),
@@ -115,6 +118,7 @@ public sealed partial class ReplicateTranslator : Translator
         if (_quorumType == QuorumType.Fixed && Children.Count > 0 && _quorumCount > Children.Count)
             throw new ArgumentException($"{this}: quorum-count {_quorumCount} is more than its {Children.Count} subvolumes");
         Volatile.Write(ref _postOpDelayMs, options.GetLong("post-op-delay"));
+        Volatile.Write(ref _entryLockDelayMs, options.GetLong("entry-lock-delay"));
         Volatile.Write(ref _healChunk, options.GetLong("heal-chunk"));
         _selfHeal = options.GetBool("self-heal");
         _optimisticChangeLog = options.GetBool("optimistic-change-log");
@@ -127,8 +131,15 @@ public sealed partial class ReplicateTranslator : Translator
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>PARENT_DOWN: every delayed post-op is done before the children go down, so no copy is left blamed for nothing.</summary>
-    protected override async ValueTask DrainAsync() => await CloseAllWindowsAsync().ConfigureAwait(false);
+    /// <summary>
+    /// PARENT_DOWN: every delayed post-op is done before the children go down, so no copy is left
+    /// blamed for nothing; every eager entry lock is given back.
+    /// </summary>
+    protected override async ValueTask DrainAsync()
+    {
+        await CloseAllWindowsAsync().ConfigureAwait(false);
+        await CloseAllLeasesAsync().ConfigureAwait(false);
+    }
 
     /// <summary>
     /// CHILD_UP and CHILD_DOWN of the children (see <see cref="ChildrenUp"/>); a child's own up/down
@@ -137,8 +148,11 @@ public sealed partial class ReplicateTranslator : Translator
     public override void Notify(GraphEvent ev, Translator? from)
     {
         int i = _childrenUp?.Notify(ev, from) ?? -1;
-        if (i < 0) base.Notify(ev, from);
-        else if (ev == GraphEvent.ChildDown) LogChildDown(_log, Name, Children[i].Name);
+        if (i < 0) { base.Notify(ev, from); return; }
+        if (ev == GraphEvent.ChildDown) LogChildDown(_log, Name, Children[i].Name);
+        // A brick that went down took this client's eager entry locks with it (and one back up has none):
+        // none is used again, and the others are given back.
+        LoseLeases();
     }
 
     /// <summary>Children that are up, as a mask.</summary>
@@ -180,11 +194,14 @@ public sealed partial class ReplicateTranslator : Translator
             if ((mask & (1u << i)) != 0) pending[i] = call(i);
             else results[i] = Errno.ENOTCONN;
         }
+        bool unreachable = false;
         for (int i = 0; i < results.Length; i++)
         {
             if ((mask & (1u << i)) == 0) continue;
             results[i] = await pending[i].ConfigureAwait(false);
+            unreachable |= !results[i].Ok && results[i].Error == Errno.ENOTCONN;
         }
+        if (unreachable) LoseLeases();
         return results;
     }
 
