@@ -7,9 +7,8 @@ namespace Graft.Xlators.Storage.Posix;
 /// inode (its blocks, through the journal) when its last reference goes, and an unlink holds one — the O_PATH
 /// fd it checked the object through — until it is done. That close took 1.8 ms of a brick's unlink on
 /// average (0.01–126 ms: journal waits; `perf trace` of the receive thread at load 7), all before the reply
-/// could leave; and an unlink served on a connection's receive thread held up every request behind it. The
-/// kernel's FUSE client removes names of one directory one at a time (it holds the directory's lock across
-/// the UNLINK), so that wait set the rate of jobs unlinking in one directory.
+/// could leave; and an unlink served on a connection's receive thread held up every request behind it
+/// (docs/fuse-benchmark.md, "Session 9").
 /// </summary>
 /// <remarks>
 /// One thread per process closes them in the order they came. The name and the handle are gone before a
