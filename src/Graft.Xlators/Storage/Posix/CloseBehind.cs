@@ -4,9 +4,9 @@ namespace Graft.Xlators.Storage.Posix;
 
 /// <summary>
 /// Closes the last descriptor of an unlinked file off the request path. The filesystem frees an unlinked
-/// inode (its blocks, through the journal) when its last reference goes, and an unlink holds one — the O_PATH
-/// fd it checked the object through — until it is done. That close took 1.8 ms of a brick's unlink on
-/// average (0.01–126 ms: journal waits; `perf trace` of the receive thread at load 7), all before the reply
+/// inode (its blocks and its table entry) when its last reference goes, and an unlink holds one — the O_PATH
+/// fd it checked the object through — until it is done. That close took 0.44–1.8 ms of a brick's unlink on
+/// average (0.01–126 ms each; `perf trace` of the receive thread at load 6–7, ext4), all before the reply
 /// could leave; and an unlink served on a connection's receive thread held up every request behind it
 /// (docs/fuse-benchmark.md, "Session 9").
 /// </summary>
@@ -29,9 +29,6 @@ internal static class CloseBehind
 
     /// <summary>Descriptors handed to the closing thread since the process started.</summary>
     public static long Handed => Interlocked.Read(ref s_handed);
-
-    /// <summary>Descriptors handed over and not closed yet.</summary>
-    public static int Pending { get { lock (s_lock) return s_queue.Count; } }
 
     /// <summary>Closes <paramref name="fd"/> soon, on the closing thread; the caller must not touch it again.</summary>
     public static void Close(int fd)
