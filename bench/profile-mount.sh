@@ -10,6 +10,8 @@
 #   NOPERF=1 bench/profile-mount.sh seqwrite   # CPU seconds only (no perf overhead)
 #   THREADS=1 ...                              # and context switches per thread name (who wakes)
 #   WARMUP=1 bench/profile-mount.sh seqwrite   # run the phase once first, unmeasured (steady state, no JIT warm-up)
+#   EVENT=sched:sched_wakeup ...             # record that event instead of cpu-clock samples: who wakes a thread, and
+#                                            # from where (perf report --children names the callers of each wake)
 #   OPTS=... is passed to graft up as its -o mount options; UP_ARGS=... as more arguments
 #   (UP_ARGS="--brick-io-threads 16" serves the brick's fops on 16 threads of its own,
 #   UP_ARGS="--brick-receive-threads off --brick-inline-fops off" receives and serves on the .NET thread pool).
@@ -81,9 +83,11 @@ run=("${fsbench[@]}" "$PHASE" "$work/mnt/b" --size-mb "$SIZE_MB" --files "$FILES
 if [ -n "${NOPERF:-}" ]; then
   line="$("${run[@]}")"
 else
-  perf record -q -e cpu-clock -F 2000 -g -p "$brick" -o "$OUT/brick.data" 2>/dev/null &
+  ev=(-e cpu-clock -F 2000)
+  [ -n "${EVENT:-}" ] && ev=(-e "$EVENT")
+  perf record -q "${ev[@]}" -g -p "$brick" -o "$OUT/brick.data" 2>/dev/null &
   pb=$!
-  perf record -q -e cpu-clock -F 2000 -g -p "$mount" -o "$OUT/mount.data" 2>/dev/null &
+  perf record -q "${ev[@]}" -g -p "$mount" -o "$OUT/mount.data" 2>/dev/null &
   pm=$!
   sleep 1
   line="$("${run[@]}")"

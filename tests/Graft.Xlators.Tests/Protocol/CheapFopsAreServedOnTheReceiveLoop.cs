@@ -5,14 +5,15 @@ namespace Graft.Xlators.Tests.Protocol;
 /// <summary>
 /// protocol/server's inline-fops: a cheap metadata fop that arrives with nothing behind it (a stat, a non-blocking
 /// inodelk-xattrop and its unlock) is served on its connection's receive loop, with no thread hand-off, and counted in
-/// <c>ServedInline</c>; reads and writes of any size, an fsync and a truncate never are (the jobs sharing a connection
-/// issue I/O side by side, and an fsync may hold its thread), nor is anything with inline-fops off or with io-threads.
-/// Requests here go one at a time, so each arrives alone.
+/// <c>ServedInline</c>; so is a small buffered write while nothing else of its connection is in service (the write a
+/// close waits for after a create). Reads, big writes, writes through an O_DSYNC fd (they wait for the disk), an fsync
+/// and a truncate never are (the jobs sharing a connection issue I/O side by side, and an fsync may hold its thread),
+/// nor is anything with inline-fops off or with io-threads. Requests here go one at a time, so each arrives alone.
 /// </summary>
 public class CheapFopsAreServedOnTheReceiveLoop
 {
     [Fact]
-    public async Task A_stat_and_a_lock_with_its_xattrop_are_served_inline_reads_writes_an_fsync_and_a_truncate_never()
+    public async Task A_stat_a_lock_with_its_xattrop_and_a_lone_small_write_are_served_inline_reads_big_or_sync_writes_an_fsync_and_a_truncate_never()
     {
         await using var brick = await InProcessBrick.StartAsync(lockOptions: []);
         var m = await WireMount.ConnectAsync(brick.Port, "brick", Guid.NewGuid());
@@ -30,14 +31,20 @@ public class CheapFopsAreServedOnTheReceiveLoop
             Assert.True(r.Ok, $"{cmd}: {r.Error}");
         }
         Assert.Equal(n + 3, brick.Server.ServedInline);
-
         Assert.Equal(4096, (await top.WritevAsync(m.Ctx(), fd, new byte[4096], 0)).Value);
+        Assert.Equal(n + 4, brick.Server.ServedInline);
+
         Assert.Equal(4096, (await top.ReadvAsync(m.Ctx(), fd, new byte[4096], 0)).Value);
         Assert.Equal(Errno.OK, await top.FsyncAsync(m.Ctx(), fd, dataOnly: false));
         Assert.Equal(1 << 20, (await top.WritevAsync(m.Ctx(), fd, new byte[1 << 20], 0)).Value);
         Assert.True((await top.FsetattrAsync(m.Ctx(), fd, new SetAttr { Valid = SetAttrValid.Size, Size = 0 })).Ok);
-        Assert.Equal(n + 3, brick.Server.ServedInline);
+        var sync = await m.OpenAsync(gfid, OpenFlags.O_RDWR | OpenFlags.O_DSYNC);
+        long opened = brick.Server.ServedInline;   // the open itself is served inline
+        Assert.Equal(4096, (await top.WritevAsync(m.Ctx(), sync, new byte[4096], 0)).Value);
+        Assert.Equal(opened, brick.Server.ServedInline);
+        Assert.Equal(n + 5, opened);
 
+        await m.ReleaseAsync(sync);
         await m.ReleaseAsync(fd);
         await m.StopAsync();
     }

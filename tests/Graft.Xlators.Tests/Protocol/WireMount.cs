@@ -62,10 +62,10 @@ internal sealed class WireMount
         return (fd, gfid);
     }
 
-    public async Task<Fd> OpenAsync(Gfid gfid)
+    public async Task<Fd> OpenAsync(Gfid gfid, int flags = OpenFlags.O_RDWR)
     {
-        var fd = FopScenario.NewFd(Graph.Inodes, new Iatt { Gfid = gfid, Mode = PosixMode.S_IFREG }, OpenFlags.O_RDWR);
-        var e = await Graph.Top.OpenAsync(Ctx(), Loc.Nameless(gfid), OpenFlags.O_RDWR, fd);
+        var fd = FopScenario.NewFd(Graph.Inodes, new Iatt { Gfid = gfid, Mode = PosixMode.S_IFREG }, flags);
+        var e = await Graph.Top.OpenAsync(Ctx(), Loc.Nameless(gfid), flags, fd);
         Assert.True(e == Errno.OK, $"open {gfid}: {e.Name()}");
         return fd;
     }

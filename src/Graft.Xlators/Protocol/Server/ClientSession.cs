@@ -73,6 +73,12 @@ internal sealed class ClientSession(string key, string peer, Guid mountId, Guid 
         }
     }
 
+    /// <summary>The open flags of fd <paramref name="id"/>, or null when the session has no such fd (no reference taken).</summary>
+    public int? FlagsOf(ulong id)
+    {
+        lock (_fds) return _fds.TryGetValue(id, out var fd) ? fd.Flags : null;
+    }
+
     public Fd? Remove(ulong id)
     {
         lock (_fds) return _fds.Remove(id, out var fd) ? fd : null;

@@ -27,8 +27,9 @@ internal sealed partial class ServerConnection
     /// Starts a request now if a slot is free and nobody waits ahead of it; otherwise it joins the backlog.
     /// <paramref name="inline"/>: a cheap fop with nothing behind it (ServesInline), served on the receive
     /// loop's own thread — no hand-off, its reply written from here — instead of the thread pool's.
+    /// <paramref name="onlyAlone"/>: inline only while nothing else of this connection is in service.
     /// </summary>
-    private void Admit(ServerCall call, bool inline)
+    private void Admit(ServerCall call, bool inline, bool onlyAlone = false)
     {
         lock (_flow)
         {
@@ -39,6 +40,7 @@ internal sealed partial class ServerConnection
                 _backlogFull = _backlogBytes >= _server.MaxRequestBacklog;
                 return;
             }
+            if (onlyAlone && _inService > 0) inline = false;
             _inService++;
         }
         if (!inline) Serve(call);

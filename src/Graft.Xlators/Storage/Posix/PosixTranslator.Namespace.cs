@@ -248,6 +248,7 @@ public sealed partial class PosixTranslator
                 fixed (byte* p = z) fd = FdBudget.OpenAt(pdir.Fd, p, OPathNoFollow, 0);
             if (fd < 0) return LastErr();
             Gfid counted = default;
+            bool unlinked = false;
             try
             {
                 if (!dir)
@@ -263,6 +264,7 @@ public sealed partial class PosixTranslator
                 using (FsCreds.Enter(ctx))
                     fixed (byte* p = z) r = Libc.unlinkat(pdir.Fd, p, dir ? Libc.AT_REMOVEDIR : 0);
                 if (r != 0) return LastErr();
+                unlinked = !dir;
                 ctx.PostParent = DirAttrs(pdir.Fd, parent);
                 // A file counted as changing was counted by its GFID, read just before: not read again.
                 var g = counted;
@@ -276,7 +278,10 @@ public sealed partial class PosixTranslator
             finally
             {
                 EndChange(counted);
-                Libc.close(fd);
+                // A file's last reference may be this fd once its name and handle are gone: freeing the
+                // inode then is the filesystem's work, not the caller's wait (CloseBehind).
+                if (unlinked) CloseBehind.Close(fd);
+                else Libc.close(fd);
             }
         }
         finally { ReleaseDir(pdir); }
