@@ -20,6 +20,8 @@ internal sealed class ReplInode
     public volatile bool Judged;
     /// <summary>The open window of consecutive writes (eager lock, delayed post-op), guarded by lock(this).</summary>
     public WriteWindow? Window;
+    /// <summary>Completed when the write opening the next window has it open (or failed to), guarded by lock(this).</summary>
+    public TaskCompletionSource? Opening;
 
     public void Blame(uint children) { uint b; do b = Volatile.Read(ref Bad); while (Interlocked.CompareExchange(ref Bad, b | children, b) != b); }
     public void Clear(uint children) { uint b; do b = Volatile.Read(ref Bad); while (Interlocked.CompareExchange(ref Bad, b & ~children, b) != b); }
