@@ -23,6 +23,10 @@
 # GRAPH=default (default): the client graph a volume's users get (the daemon's volfile and `graft up`):
 # performance/write-behind and performance/md-cache above the top (replicate, or the single brick's
 # protocol/client). GRAPH=bare: protocol/client(s) and replicate only.
+# WB="writes-in-flight 4; cache-size 4MB": options of write-behind (GRAPH=default), ';'-separated.
+# WB_BEFORE="writes-in-flight 1; cache-size 1MB": two more configurations, single-before and
+# replica3-before, whose write-behind has these options instead, alternated in the same runs (a
+# before/after pair of write-behind's settings; the ratio line "(before)" is replica3-before/single-before).
 #
 #   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0 SPLIT=0 ELOCK0=0 WARMUP=1 GRAPH=default
 set -euo pipefail
@@ -37,15 +41,22 @@ CPU="${CPU:-0}"
 WARMUP="${WARMUP:-1}"
 GRAPH="${GRAPH:-default}"
 PHASES="${PHASES:-seqwrite seqread create}"
+WB="${WB:-}"
+WB_BEFORE="${WB_BEFORE:-}"
 bench_init replicate
 bench_fsbench
 
 urls=()
+# wb_options "a 1; b 2": the lines "    option a 1" and "    option b 2".
+wb_options() { echo "$1" | tr ';' '\n' | sed -n 's/^ *\([^ ].*[^ ]\) *$/    option \1/p'; }
+
 # up CONFIG: "single" (one brick), "replica3" (three bricks under cluster/replicate) or "replica3-split"
-# (the same, lock-xattrop off), mounted on $work/mnt.
+# (the same, lock-xattrop off); "single-before" and "replica3-before" with write-behind's WB_BEFORE;
+# mounted on $work/mnt.
 up() {
-  local config="$1" n=1 vol="$work/client.vol" i
-  [ "$config" != single ] && n=3
+  local config="$1" n=1 vol="$work/client.vol" i wb="$WB"
+  case "$config" in single*) ;; *) n=3 ;; esac
+  case "$config" in *-before) wb="$WB_BEFORE" ;; esac
   : > "$vol"
   urls=()
   for i in $(seq 0 $((n - 1))); do
@@ -69,8 +80,10 @@ up() {
     printf "volume afr\n    type cluster/replicate\n${afropt}    subvolumes %s\nend-volume\n" "$(seq -f 'b%g' -s ' ' 0 $((n - 1)))" >> "$vol"
     top=afr
   fi
-  [ "$GRAPH" = default ] &&
-    printf 'volume wb\n    type performance/write-behind\n    subvolumes %s\nend-volume\nvolume md\n    type performance/md-cache\n    subvolumes wb\nend-volume\n' "$top" >> "$vol"
+  if [ "$GRAPH" = default ]; then
+    { printf 'volume wb\n    type performance/write-behind\n'; wb_options "$wb"
+      printf '    subvolumes %s\nend-volume\nvolume md\n    type performance/md-cache\n    subvolumes wb\nend-volume\n' "$top"; } >> "$vol"
+  fi
   bench_mount "$vol"
 }
 
@@ -106,6 +119,7 @@ for run in $(seq 1 "$RUNS"); do
   configs="single replica3"
   [ "$SPLIT" = 1 ] && configs="$configs replica3-split"
   [ "$ELOCK0" = 1 ] && configs="$configs replica3-elock0"
+  [ -n "$WB_BEFORE" ] && configs="$configs single-before replica3-before"
   [ $((run % 2)) = 0 ] && configs="$(echo "$configs" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')"
   for config in $configs; do
     up "$config"
@@ -138,22 +152,24 @@ for run in $(seq 1 "$RUNS"); do
 done
 awk -v load="$load0" -v graph="$GRAPH" -v warm="$WARMUP" -v runs="$RUNS" -v size="$SIZE_MB" -v files="$FILES" "$AWK_MEDIAN"'
   function ratio(a, b) { return a == "" || b == "" ? 0 : median(a) / median(b) }
-  { k = $1 "," $2; v[k] = v[k] " " $3 }
+  { k = $1 "," $2; v[k] = v[k] " " $3; seen[$1] = 1 }
   END {
     printf "replicate vs single brick, %d MiB seq, %d files, median of %d runs, graph %s, warm-up %s; load average before: %s\n", size, files, runs, graph, warm, load
-    printf "%-14s %12s %12s %12s\n", "", "write MB/s", "read MB/s", "create/s"
+    printf "%-15s %12s %12s %12s\n", "", "write MB/s", "read MB/s", "create/s"
     split("seqwrite seqread create", ph, " ")
-    n = split("single replica3 replica3-split replica3-elock0", cfgs, " ")
+    n = split("single replica3 replica3-split replica3-elock0 single-before replica3-before", cfgs, " ")
     for (c = 1; c <= n; c++) {
       cfg = cfgs[c]
-      if (v[cfg ",create"] == "") continue
-      printf "%-14s %12.1f %12.1f %12.1f\n", cfg, median(v[cfg ",seqwrite"]), median(v[cfg ",seqread"]), median(v[cfg ",create"])
+      if (!(cfg in seen)) continue
+      printf "%-15s %12.1f %12.1f %12.1f\n", cfg, median(v[cfg ",seqwrite"]), median(v[cfg ",seqread"]), median(v[cfg ",create"])
     }
-    for (c = 2; c <= n; c++) {
-      cfg = cfgs[c]
-      if (v[cfg ",create"] == "") continue
-      printf "%-14s %12.2f %12.2f %12.2f\n", "ratio" (c == 2 ? "" : c == 3 ? " (split)" : " (elock0)"), ratio(v[cfg ",seqwrite"], v["single,seqwrite"]),
-        ratio(v[cfg ",seqread"], v["single,seqread"]), ratio(v[cfg ",create"], v["single,create"])
+    split("replica3 single;replica3-split single;replica3-elock0 single;replica3-before single-before", pairs, ";")
+    split(" (split); (elock0); (before)", labels, ";")
+    for (c = 1; c <= 4; c++) {
+      split(pairs[c], pr, " ")
+      if (!(pr[1] in seen)) continue
+      printf "%-15s %12.2f %12.2f %12.2f\n", "ratio" (c == 1 ? "" : labels[c - 1]), ratio(v[pr[1] ",seqwrite"], v[pr[2] ",seqwrite"]),
+        ratio(v[pr[1] ",seqread"], v[pr[2] ",seqread"]), ratio(v[pr[1] ",create"], v[pr[2] ",create"])
     }
   }' "$results"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -60,7 +60,7 @@ public class VolfileTypesListsEveryType
         }
         var lines = output.Split('\n');
         Assert.Contains(lines, l => l.StartsWith("    directory ") && l.Contains("(required)") && l.Contains(" no ") && l.Contains("where the data lives"));
-        Assert.Contains(lines, l => l.StartsWith("    cache-size ") && l.Contains("1MB") && l.Contains("4KB..1GB") && l.Contains(" yes ") && l.Contains("(also: window-size)"));
+        Assert.Contains(lines, l => l.StartsWith("    cache-size ") && l.Contains("4MB") && l.Contains("4KB..1GB") && l.Contains(" yes ") && l.Contains("(also: window-size)"));
         Assert.Contains("test/store: a leaf for tests\n  subvolumes: none (a leaf)", output.ReplaceLineEndings("\n"));
         Assert.Contains("  subvolumes: at least 2", output);
     }

@@ -20,6 +20,7 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
     private readonly string[] _faults;
     private string _options;
     private readonly bool _locks;
+    private string? _writeBehind;
     public List<string> Bricks { get; } = [];
     public Volume Volume { get; private set; } = null!;
     private readonly List<Volume> _others = [];
@@ -33,9 +34,10 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
         _options = options;
     }
 
-    public static async Task<ReplicatedVolume> CreateAsync(int bricks = 3, string options = "", bool locks = false)
+    /// <param name="writeBehind">when set, performance/write-behind (named wb) on top, with these options (`key value;...`).</param>
+    public static async Task<ReplicatedVolume> CreateAsync(int bricks = 3, string options = "", bool locks = false, string? writeBehind = null)
     {
-        var v = new ReplicatedVolume(Path.Combine(Path.GetTempPath(), "graft-afr-tests", Guid.NewGuid().ToString("N")), bricks, options, locks);
+        var v = new ReplicatedVolume(Path.Combine(Path.GetTempPath(), "graft-afr-tests", Guid.NewGuid().ToString("N")), bricks, options, locks) { _writeBehind = writeBehind };
         for (int i = 0; i < bricks; i++)
         {
             var d = Path.Combine(v._root, "b" + i);
@@ -69,6 +71,12 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
         sb.Append("volume afr\n    type cluster/replicate\n");
         foreach (var o in _options.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
         sb.Append("    subvolumes ").AppendJoin(' ', Enumerable.Range(0, Bricks.Count).Select(i => "b" + i)).Append("\nend-volume\n");
+        if (_writeBehind is not null)
+        {
+            sb.Append("\nvolume wb\n    type performance/write-behind\n");
+            foreach (var o in _writeBehind.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
+            sb.Append("    subvolumes afr\nend-volume\n");
+        }
         return sb.ToString();
     }
 
@@ -88,7 +96,11 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
 
     public Task BringBackAsync(int i) => FaultAsync(i, "");
 
-    public ReplicateTranslator Afr => (ReplicateTranslator)Volume.Session.ActiveGraph.Top;
+    public ReplicateTranslator Afr => Volume.Session.ActiveGraph.Translators.OfType<ReplicateTranslator>().Single();
+
+    /// <summary>The debug/faults layer above brick <paramref name="i"/>.</summary>
+    public Graft.Xlators.Debug.Faults.FaultsTranslator Faults(int i) =>
+        Volume.Session.ActiveGraph.Translators.OfType<Graft.Xlators.Debug.Faults.FaultsTranslator>().Single(t => t.Name == (_locks ? $"b{i}-faults" : $"b{i}"));
 
     /// <summary>Brick <paramref name="i"/>'s features/locks (made with <c>locks</c>).</summary>
     public Graft.Xlators.Features.Locks.LocksTranslator Locks(int i) =>

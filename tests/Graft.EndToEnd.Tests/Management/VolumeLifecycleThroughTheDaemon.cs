@@ -34,11 +34,11 @@ public sealed class VolumeLifecycleThroughTheDaemon
             (await d.Cli("volume", "set", "v1", "performance.write-behind-window-size", "2MB")).Ok("set");
             var got = (JsonArray)await d.Json("volume", "get", "v1", "performance.write-behind-window-size");
             Assert.Equal("2MB", got[0]!["value"]!.GetValue<string>());
-            Assert.Equal("1MB", got[0]!["default"]!.GetValue<string>());
+            Assert.Equal("4MB", got[0]!["default"]!.GetValue<string>());
             var all = (JsonArray)await d.Json("volume", "get", "v1", "all");
             Assert.Contains(all, k => k!["key"]!.GetValue<string>() == "performance.write-behind" && k["description"]!.GetValue<string>().Length > 0);
             (await d.Cli("volume", "reset", "v1", "performance.write-behind-window-size")).Ok("reset");
-            Assert.Equal("1MB", ((JsonArray)await d.Json("volume", "get", "v1", "performance.write-behind-window-size"))[0]!["value"]!.GetValue<string>());
+            Assert.Equal("4MB", ((JsonArray)await d.Json("volume", "get", "v1", "performance.write-behind-window-size"))[0]!["value"]!.GetValue<string>());
 
             var refused = await d.Cli("volume", "delete", "v1");
             Assert.NotEqual(0, refused.Code);

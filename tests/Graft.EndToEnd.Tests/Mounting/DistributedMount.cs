@@ -18,6 +18,7 @@ internal sealed class DistributedMount : IAsyncDisposable
     private readonly string _options;
     private string[] _brickArgs = [];
     private string _cluster = "cluster/distribute";
+    private string? _writeBehind;
 
     public string Home { get; }
     public string Mnt => Path.Combine(Home, "mnt");
@@ -36,10 +37,11 @@ internal sealed class DistributedMount : IAsyncDisposable
         StartAsync(what, bricks, afrOptions, [], mountOptions, "cluster/replicate");
 
     /// <param name="brickArgs">more `graft brick` options for every brick (e.g. --grace-timeout).</param>
+    /// <param name="writeBehind">when set, performance/write-behind (named wb) on top of the cluster volume, with these options (`key value;...`).</param>
     public static async Task<DistributedMount> StartAsync(string what, int bricks, string dhtOptions, string[] brickArgs, string[] mountOptions,
-                                                          string cluster = "cluster/distribute")
+                                                          string cluster = "cluster/distribute", string? writeBehind = null)
     {
-        var m = new DistributedMount(Proc.PrivateDir(what), dhtOptions) { _brickArgs = brickArgs, _cluster = cluster };
+        var m = new DistributedMount(Proc.PrivateDir(what), dhtOptions) { _brickArgs = brickArgs, _cluster = cluster, _writeBehind = writeBehind };
         try
         {
             for (int i = 0; i < bricks; i++) await m.StartBrickAsync();
@@ -88,6 +90,12 @@ internal sealed class DistributedMount : IAsyncDisposable
         sb.Append("volume dht\n    type ").Append(_cluster).Append('\n');
         foreach (var o in (_options + ";" + moreDhtOptions).Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
         sb.Append("    subvolumes ").AppendJoin(' ', which.Select(i => "b" + i)).Append("\nend-volume\n");
+        if (_writeBehind is not null)
+        {
+            sb.Append("\nvolume wb\n    type performance/write-behind\n");
+            foreach (var o in _writeBehind.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
+            sb.Append("    subvolumes dht\nend-volume\n");
+        }
         return sb.ToString();
     }
 

@@ -64,7 +64,7 @@ public sealed class GeneratedVolfiles
         Assert.Equal(VolfileChangeKind.Reconfigure, diff.Kind);
         Assert.Equal(KeyEffect.RunTime, VolumeKeys.Find(VolumeKeys.WriteBehindWindow)!.Effect);
         // Setting a key to its default writes it, but it is the same effective graph: nothing to apply.
-        Assert.Equal(VolfileChangeKind.Identical, VolfileDiff.Compare(before, Model(VolfileGenerator.Client(OneBrick((VolumeKeys.WriteBehindWindow, "1MB")), null)), r).Kind);
+        Assert.Equal(VolfileChangeKind.Identical, VolfileDiff.Compare(before, Model(VolfileGenerator.Client(OneBrick((VolumeKeys.WriteBehindWindow, "4MB")), null)), r).Kind);
     }
 
     [Fact]

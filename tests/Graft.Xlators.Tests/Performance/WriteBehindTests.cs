@@ -13,12 +13,21 @@ internal sealed class MemoryLeaf : Translator
     public Errno FailNextWrite;
     public int Arrived; // writes that reached this leaf (counted before the gate)
     public bool Drained;
+    /// <summary>When set, each write waits at a gate of its own, added to <see cref="Held"/> in arrival order, until the test opens it.</summary>
+    public bool HoldEach;
+    public readonly List<(long Offset, TaskCompletionSource Gate)> Held = [];
 
     public static TaskCompletionSource Open() { var t = new TaskCompletionSource(); t.SetResult(); return t; }
 
     public override async ValueTask<Result<int>> WritevAsync(FopContext ctx, Fd fd, ReadOnlyMemory<byte> data, long offset)
     {
         Interlocked.Increment(ref Arrived);
+        if (HoldEach)
+        {
+            var own = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (Held) Held.Add((offset, own));
+            await own.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        }
         await Gate.Task.WaitAsync(TimeSpan.FromSeconds(10));
         lock (_files)
         {
@@ -187,7 +196,7 @@ public class WriteBehindTests
         leaf.Gate = new TaskCompletionSource();
         await wb.WritevAsync(Ctx, held, new byte[] { 1 }, 0);
         await WaitUntil(() => Volatile.Read(ref leaf.Arrived) == 2); // in flight, held at the gate
-        await wb.WritevAsync(Ctx, held, new byte[] { 2 }, 1); // queued behind it
+        await wb.WritevAsync(Ctx, held, new byte[] { 2 }, 0); // overlaps it: queued behind it
         Assert.True(wb.BytesHeld > 0);
 
         var destroy = g.DestroyAsync(); // no PARENT_DOWN handled: the retirement bound ran out
@@ -271,7 +280,7 @@ public class WriteBehindTests
         Assert.Single(leaf.Writes);
     }
 
-    private static async Task WaitUntil(Func<bool> cond)
+    internal static async Task WaitUntil(Func<bool> cond)
     {
         var deadline = DateTime.UtcNow.AddSeconds(5);
         while (!cond())

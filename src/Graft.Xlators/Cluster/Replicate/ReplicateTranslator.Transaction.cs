@@ -22,6 +22,8 @@ internal sealed class ReplInode
     public WriteWindow? Window;
     /// <summary>A directory's open eager entry lock, guarded by lock(this).</summary>
     public EntryLease? Lease;
+    /// <summary>Completed when the write opening the next window has it open (or failed to), guarded by lock(this).</summary>
+    public TaskCompletionSource? Opening;
 
     public void Blame(uint children) { uint b; do b = Volatile.Read(ref Bad); while (Interlocked.CompareExchange(ref Bad, b | children, b) != b); }
     public void Clear(uint children) { uint b; do b = Volatile.Read(ref Bad); while (Interlocked.CompareExchange(ref Bad, b & ~children, b) != b); }

@@ -63,12 +63,39 @@ public sealed partial class ReplicateTranslator
     /// The open window of <paramref name="st"/>, counted in (Inflight), or a new one: this client's
     /// mutex on the file, the bricks' data lock, the pre-op. The window holds the mutex until it closes.
     /// </summary>
+    /// <remarks>
+    /// One write opens the window; writes that come meanwhile (several in flight, from write-behind)
+    /// wait for it and join it, rather than queue on the mutex the window holds until it closes.
+    /// </remarks>
     private async ValueTask<(WriteWindow? Window, Errno Error)> EnterWindowAsync(FopContext ctx, Fd fd, ReplFd f, ReplInode st)
     {
-        lock (st)
+        TaskCompletionSource opening;
+        while (true)
         {
-            if (st.Window is { Closing: false } w) { w.Inflight++; return (w, Errno.OK); }
+            Task opened;
+            lock (st)
+            {
+                if (st.Window is { Closing: false } w) { w.Inflight++; return (w, Errno.OK); }
+                if (st.Opening is null)
+                {
+                    opening = st.Opening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    break;
+                }
+                opened = st.Opening.Task;
+            }
+            try { await opened.WaitAsync(ctx.Cancellation).ConfigureAwait(false); }
+            catch (OperationCanceledException) { return (null, Errno.EINTR); }
         }
+        try { return await OpenWindowAsync(ctx, fd, f, st).ConfigureAwait(false); }
+        finally
+        {
+            lock (st) st.Opening = null;
+            opening.TrySetResult();
+        }
+    }
+
+    private async ValueTask<(WriteWindow? Window, Errno Error)> OpenWindowAsync(FopContext ctx, Fd fd, ReplFd f, ReplInode st)
+    {
         try { await st.Mutex.WaitAsync(ctx.Cancellation).ConfigureAwait(false); }
         catch (OperationCanceledException) { return (null, Errno.EINTR); }
         // Windows hold the mutex while open, so none is open now: this caller opens the next.

@@ -5,7 +5,9 @@ namespace Graft.Xlators.Performance.WriteBehind;
 
 /// <summary>
 /// performance/write-behind: acknowledges a write as soon as it is queued (within a per-inode
-/// window of <c>cache-size</c> bytes) and writes it to the child in the background, in order.
+/// window of <c>cache-size</c> bytes) and writes it to the child in the background, up to
+/// <c>writes-in-flight</c> at once: writes to disjoint ranges side by side, a write that overlaps
+/// one in flight (and every O_APPEND write) after it, in the order they were acknowledged.
 /// Small contiguous writes of one fd are coalesced up to <c>aggregate-size</c>.
 /// </summary>
 /// <remarks>
@@ -30,10 +32,12 @@ public sealed partial class WriteBehindTranslator : Translator
 {
     public static readonly XlatorSpec Spec = new("performance/write-behind", () => new WriteBehindTranslator(),
     [
-        new("cache-size", OptionKind.Size, "1MB", "bytes of acknowledged, not yet written data kept per file (the window)")
+        new("cache-size", OptionKind.Size, "4MB", "bytes of acknowledged, not yet written data kept per file (the window)")
             { Min = 4096, Max = 1L << 30, Runtime = true, Aliases = ["window-size"] },
         new("aggregate-size", OptionKind.Size, "128KB", "largest write made by coalescing small contiguous writes of one fd")
             { Min = 4096, Max = 1L << 20, Runtime = true },
+        new("writes-in-flight", OptionKind.Int, "4", "most of a file's queued writes sent below at once (writes to disjoint ranges; overlapping ones go one after the other)")
+            { Min = 1, Max = 64, Runtime = true },
         new("enable", OptionKind.Bool, "on", "off makes every write go straight through") { Runtime = true },
     ], "acknowledges writes early and writes them in order in the background")
     {
@@ -44,9 +48,12 @@ public sealed partial class WriteBehindTranslator : Translator
     private readonly HashSet<WbInode> _busy = [];
     private long _window;
     private int _aggregate;
+    private int _inFlightMax;
     private volatile bool _enabled = true;
     private long _bytesHeld;
     private long _failures;
+    private long _writesSent;
+    private long _writesBeside;
     private volatile bool _tornDown;
 
     /// <summary>Acknowledged bytes not yet written to the child, over all files.</summary>
@@ -55,10 +62,20 @@ public sealed partial class WriteBehindTranslator : Translator
     /// <summary>Background writes that failed (each reported to the application later).</summary>
     public long Failures => Interlocked.Read(ref _failures);
 
+    /// <summary>Background writes sent below, and those of them sent while another write of the same file was in flight.</summary>
+    public long WritesSent => Interlocked.Read(ref _writesSent);
+    public long WritesBesideOthers => Interlocked.Read(ref _writesBeside);
+
+    public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>
+    {
+        ["writesSent"] = WritesSent, ["writesBesideOthers"] = WritesBesideOthers, ["failures"] = Failures, ["bytesHeld"] = BytesHeld,
+    };
+
     protected override void ApplyOptions(OptionValues o)
     {
         Volatile.Write(ref _window, o.GetLong("cache-size"));
         Volatile.Write(ref _aggregate, o.GetInt("aggregate-size"));
+        Volatile.Write(ref _inFlightMax, o.GetInt("writes-in-flight"));
         _enabled = o.GetBool("enable");
     }
 
@@ -106,24 +123,31 @@ public sealed partial class WriteBehindTranslator : Translator
         public bool Append;
     }
 
-    /// <summary>The write-behind state of one inode. Lock order: this object, never while awaiting.</summary>
+    /// <summary>
+    /// The write-behind state of one inode: a queue of acknowledged writes, sent below in queue order by up
+    /// to <c>writes-in-flight</c> pumps. The queue's head goes in flight only when it overlaps no write in
+    /// flight (an O_APPEND write overlaps every write: where it lands depends on the size), so two writes
+    /// that touch the same bytes reach the child one after the other, in the order they were acknowledged,
+    /// and writes to disjoint ranges travel side by side. Lock order: this object, never while awaiting.
+    /// </summary>
     private sealed class WbInode(WriteBehindTranslator owner, Inode inode)
     {
         public Inode Inode { get; } = inode;
 
         private readonly Queue<Pending> _queue = new();
+        private readonly List<Pending> _inFlight = [];
         private long _bytes;           // queued + in flight
-        private bool _pumping;
+        private int _pumps;            // running pumps; each has at most one write in flight
         private TaskCompletionSource? _drained;
         private TaskCompletionSource? _room;
 
-        public bool Idle { get { lock (this) return !_pumping && _queue.Count == 0; } }
+        public bool Idle { get { lock (this) return _pumps == 0 && _queue.Count == 0; } }
 
         /// <summary>Queues a copy of <paramref name="data"/>; false when there is no room yet (wait and retry).</summary>
         public bool TryEnqueue(Fd fd, FopContext ctx, ReadOnlySpan<byte> data, long offset, bool append, out Task? roomFreed)
         {
             roomFreed = null;
-            bool startPump = false;
+            Pending? start = null;
             lock (this)
             {
                 long window = Volatile.Read(ref owner._window);
@@ -154,16 +178,17 @@ public sealed partial class WriteBehindTranslator : Translator
                 _queue.Enqueue(p);
                 _last = p;
                 Account(data.Length);
-                if (!_pumping)
+                if (_pumps == 0) owner.MarkBusy(this, true);
+                // One write more at the tail can let at most one more go in flight (the head's turn comes first).
+                if (_pumps < Volatile.Read(ref owner._inFlightMax) && TakeNext() is { } n)
                 {
-                    _pumping = true;
-                    owner.MarkBusy(this, true);
-                    startPump = true;
+                    _pumps++;
+                    start = n;
                 }
             }
             // Outside the lock, and on the pool: the child may complete synchronously, and the
             // caller's write must not wait for it.
-            if (startPump) _ = Task.Run(PumpAsync);
+            if (start is not null) _ = Task.Run(() => PumpAsync(start));
             return true;
         }
 
@@ -176,12 +201,29 @@ public sealed partial class WriteBehindTranslator : Translator
             Interlocked.Add(ref owner._bytesHeld, n);
         }
 
-        /// <summary>Teardown: drops the queued writes (the one in flight finishes); true if anything was held.</summary>
+        /// <summary>
+        /// Under the lock: the queue's head, now in flight, if it overlaps no write in flight; else null
+        /// (the pump of the write it overlaps takes it when that write is done).
+        /// </summary>
+        private Pending? TakeNext()
+        {
+            if (!_queue.TryPeek(out var p)) return null;
+            foreach (var q in _inFlight)
+                if (p.Append || q.Append || (p.Offset < q.Offset + q.Length && q.Offset < p.Offset + p.Length)) return null;
+            _queue.Dequeue();
+            if (p == _last) _last = null;
+            Interlocked.Increment(ref owner._writesSent);
+            if (_inFlight.Count > 0) Interlocked.Increment(ref owner._writesBeside);
+            _inFlight.Add(p);
+            return p;
+        }
+
+        /// <summary>Teardown: drops the queued writes (those in flight finish); true if anything was held.</summary>
         public bool Abandon()
         {
             lock (this)
             {
-                if (!_pumping && _queue.Count == 0) return false;
+                if (_pumps == 0 && _queue.Count == 0) return false;
                 while (_queue.TryDequeue(out var p))
                 {
                     _bytes -= p.Length;
@@ -198,32 +240,24 @@ public sealed partial class WriteBehindTranslator : Translator
         {
             lock (this)
             {
-                if (!_pumping && _queue.Count == 0) return Task.CompletedTask;
+                if (_pumps == 0 && _queue.Count == 0) return Task.CompletedTask;
                 _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 return _drained.Task;
             }
         }
 
-        private async Task PumpAsync()
+        /// <summary>
+        /// Writes <paramref name="p"/>, then the queue's head whenever it may go, and starts more pumps when a
+        /// finished write lets more than one go. A pump stops when the queue is empty or its head waits for
+        /// another pump's write: while anything is queued, some pump is running.
+        /// </summary>
+        private async Task PumpAsync(Pending p)
         {
             var child = owner.FirstChild!;
+            // A finished write may have let several go: each new pump lets the next one start.
+            StartAnother();
             while (true)
             {
-                Pending p;
-                lock (this)
-                {
-                    if (_queue.Count == 0)
-                    {
-                        _pumping = false;
-                        _last = null;
-                        owner.MarkBusy(this, false);
-                        _drained?.TrySetResult(); _drained = null;
-                        _room?.TrySetResult(); _room = null;
-                        return;
-                    }
-                    p = _queue.Dequeue();
-                    if (p == _last) _last = null;
-                }
                 Errno err;
                 try
                 {
@@ -240,11 +274,40 @@ public sealed partial class WriteBehindTranslator : Translator
                 ArrayPool<byte>.Shared.Return(p.Buffer);
                 lock (this)
                 {
+                    _inFlight.Remove(p);
                     _bytes -= p.Length;
                     Interlocked.Add(ref owner._bytesHeld, -p.Length);
                     _room?.TrySetResult(); _room = null;
+                    var next = TakeNext();
+                    if (next is null)
+                    {
+                        if (--_pumps == 0)
+                        {
+                            _last = null;
+                            owner.MarkBusy(this, false);
+                            _drained?.TrySetResult(); _drained = null;
+                        }
+                        return;
+                    }
+                    p = next;
+                }
+                StartAnother();
+            }
+        }
+
+        /// <summary>Starts one more pump if the queue's head may go in flight beside those running.</summary>
+        private void StartAnother()
+        {
+            Pending? more = null;
+            lock (this)
+            {
+                if (_pumps < Volatile.Read(ref owner._inFlightMax) && TakeNext() is { } n)
+                {
+                    _pumps++;
+                    more = n;
                 }
             }
+            if (more is not null) _ = Task.Run(() => PumpAsync(more));
         }
     }
 
