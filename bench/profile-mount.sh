@@ -9,6 +9,7 @@
 #   bench/profile-mount.sh create              # FILES=2000
 #   NOPERF=1 bench/profile-mount.sh seqwrite   # CPU seconds only (no perf overhead)
 #   THREADS=1 ...                              # and context switches per thread name (who wakes)
+#   JOBS=4 bench/profile-mount.sh unlink       # create/stat/unlink with 4 threads (as vs-glusterfs.sh's unlink4)
 #   WARMUP=1 bench/profile-mount.sh seqwrite   # run the phase once first, unmeasured (steady state, no JIT warm-up)
 #   EVENT=sched:sched_wakeup ...             # record that event instead of cpu-clock samples: who wakes a thread, and
 #                                            # from where (perf report --children names the callers of each wake)
@@ -68,18 +69,19 @@ by_thread() {  # $1 before, $2 after: switches per thread name during the phase
 }
 mkdir -p "$work/mnt/b"
 case "$PHASE" in
-  stat|unlink) "${fsbench[@]}" create "$work/mnt/b" --files "$FILES" >/dev/null ;;
+  stat|unlink) "${fsbench[@]}" create "$work/mnt/b" --files "$FILES" --jobs "${JOBS:-1}" >/dev/null ;;
   seqread) "${fsbench[@]}" seqwrite "$work/mnt/b" --size-mb "$SIZE_MB" >/dev/null ;;
 esac
 if [ -n "${WARMUP:-}" ]; then
   mkdir -p "$work/mnt/w"
-  "${fsbench[@]}" "$PHASE" "$work/mnt/w" --size-mb "$SIZE_MB" --files "$FILES" >/dev/null
+  case "$PHASE" in stat|unlink) "${fsbench[@]}" create "$work/mnt/w" --files "$FILES" --jobs "${JOBS:-1}" >/dev/null ;; esac
+  "${fsbench[@]}" "$PHASE" "$work/mnt/w" --size-mb "$SIZE_MB" --files "$FILES" --jobs "${JOBS:-1}" >/dev/null
   rm -rf "$work/mnt/w"
 fi
 sync; case "$PHASE" in seqread|stat) echo 3 > /proc/sys/vm/drop_caches ;; esac
 b0="$(cpu "$brick")"; m0="$(cpu "$mount")"; bc0="$(csw "$brick")"; mc0="$(csw "$mount")"
 [ -n "${THREADS:-}" ] && { bt0="$(tasks "$brick")"; mt0="$(tasks "$mount")"; }
-run=("${fsbench[@]}" "$PHASE" "$work/mnt/b" --size-mb "$SIZE_MB" --files "$FILES")
+run=("${fsbench[@]}" "$PHASE" "$work/mnt/b" --size-mb "$SIZE_MB" --files "$FILES" --jobs "${JOBS:-1}")
 if [ -n "${NOPERF:-}" ]; then
   line="$("${run[@]}")"
 else
