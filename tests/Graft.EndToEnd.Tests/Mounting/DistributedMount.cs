@@ -182,6 +182,21 @@ internal sealed class DistributedMount : IAsyncDisposable
     /// <summary>Where a path of the volume is on brick <paramref name="i"/>'s own directory.</summary>
     public string On(int i, string path) => Path.Combine(BrickDirs[i], path.TrimStart('/'));
 
+    /// <summary>
+    /// Runs `graft heal` over this volume, asserts it ended with nothing pending and no split brain, and that
+    /// every brick directory now holds the same (<see cref="Graft.Tests.Replicate.Bricks.Describe"/>); returns that description.
+    /// </summary>
+    /// <param name="context">more text for the failure message (e.g. what `heal --info` said before).</param>
+    public async Task<string> HealAndCompareBricksAsync(string context = "")
+    {
+        var heal = await Proc.Graft(Home, "heal", "--volfile", VolfilePath);
+        Assert.True(heal.Code == 0, $"{heal.Out}\n{heal.Err}\n{context}");
+        Assert.Matches(@"heal: \d+ healed, 0 pending, 0 split-brain\s*$", heal.Out);
+        var want = Graft.Tests.Replicate.Bricks.Describe(BrickDirs[0]);
+        for (int i = 1; i < BrickDirs.Count; i++) Assert.Equal(want, Graft.Tests.Replicate.Bricks.Describe(BrickDirs[i]));
+        return want;
+    }
+
     public string Logs() => File.Exists(Path.Combine(Home, "mount.log")) ? File.ReadAllText(Path.Combine(Home, "mount.log")) : "";
 
     public async ValueTask DisposeAsync()

@@ -71,11 +71,6 @@ public class APipelinedWriterGoesOnWhileABrickIsKilled
                 Assert.True(expect.AsSpan().SequenceEqual(got), $"MiB {i} of {n} differs");
             }
 
-        var heal = await Proc.Graft(m.Home, "heal", "--volfile", m.VolfilePath);
-        Assert.True(heal.Code == 0, $"{heal.Out}\n{heal.Err}");
-        Assert.Matches(@"heal: \d+ healed, 0 pending, 0 split-brain\s*$", heal.Out);
-        var want = Bricks.Describe(m.BrickDirs[0]);
-        Assert.Equal(want, Bricks.Describe(m.BrickDirs[1]));
-        Assert.Equal(want, Bricks.Describe(m.BrickDirs[2]));
+        await m.HealAndCompareBricksAsync();
     }
 }

@@ -77,12 +77,7 @@ public class ASwitchWhileABrickIsDown
             Assert.Fail("an unlinked name came back:\n" + sb + m.Logs());
         }
 
-        var heal = await Proc.Graft(m.Home, "heal", "--volfile", m.VolfilePath);
-        Assert.True(heal.Code == 0, $"{heal.Out}\n{heal.Err}");
-        Assert.Matches(@"heal: \d+ healed, 0 pending, 0 split-brain\s*$", heal.Out);
-        var want = Bricks.Describe(m.BrickDirs[0]);
-        Assert.Equal(want, Bricks.Describe(m.BrickDirs[1]));
-        Assert.Equal(want, Bricks.Describe(m.BrickDirs[2]));
+        var want = await m.HealAndCompareBricksAsync();
         Assert.Contains("renamed", want);
         Assert.Contains("sub/deep", want);
         Assert.DoesNotContain("gone", want);

@@ -89,11 +89,7 @@ public class EntryChangesGoOnWhileABrickIsKilledUnderAnEagerEntryLock
         Assert.Equal(want.Keys.Order(StringComparer.Ordinal), Directory.GetFiles(d).Select(Path.GetFileName).Order(StringComparer.Ordinal)!);
         foreach (var (name, text) in want) Assert.Equal(text, await File.ReadAllTextAsync(Path.Combine(d, name)));
 
-        var heal = await Proc.Graft(m.Home, "heal", "--volfile", m.VolfilePath);
-        Assert.True(heal.Code == 0, $"{heal.Out}\n{heal.Err}");
-        var bricks = Bricks.Describe(m.BrickDirs[0]);
-        Assert.Equal(bricks, Bricks.Describe(m.BrickDirs[1]));
-        Assert.Equal(bricks, Bricks.Describe(m.BrickDirs[2]));
+        await m.HealAndCompareBricksAsync();
         Assert.Matches(@"heal: 0 healed, 0 pending, 0 split-brain\s*$", (await Proc.Graft(m.Home, "heal", "--volfile", m.VolfilePath, "--info")).Ok("heal --info after the heal").Out);
     }
 }
