@@ -10,8 +10,6 @@ namespace Graft.EndToEnd.Tests.Mounting;
 /// </summary>
 public class GraftUpWritesBehind
 {
-    private const int SIGCONT = 18, SIGSTOP = 19;
-
     [MountFact]
     public async Task A_write_is_acknowledged_while_the_brick_is_stopped_until_write_behind_is_switched_off()
     {
@@ -27,12 +25,12 @@ public class GraftUpWritesBehind
             using (var f = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write))
             {
                 RandomAccess.Write(f, block, 0); // the first write also settles the kernel's security.capability question
-                Assert.Equal(0, Sys.kill(brick, SIGSTOP));
                 stopped = true;
+                await Sys.FreezeAsync(brick);
                 // Acknowledged with the brick stopped: only write-behind can have answered it.
                 await Task.Run(() => RandomAccess.Write(f, block, 4096)).WaitAsync(TimeSpan.FromSeconds(30));
                 Assert.True(HeldBytes(m) > 0, "write-behind holds nothing");
-                Assert.Equal(0, Sys.kill(brick, SIGCONT));
+                Assert.Equal(0, Sys.kill(brick, Sys.SIGCONT));
                 stopped = false;
             } // close: waits for the held write
             Assert.Equal(8192, new FileInfo(Path.Combine(m.Volume.Brick, "f")).Length);
@@ -44,13 +42,13 @@ public class GraftUpWritesBehind
             await Proc.Until(() => m.Counter("reconfigures") > reconfigures, "write-behind reconfigured off", seconds: 30);
             using (var f = File.OpenHandle(path, FileMode.Open, FileAccess.Write))
             {
-                Assert.Equal(0, Sys.kill(brick, SIGSTOP));
                 stopped = true;
+                await Sys.FreezeAsync(brick);
                 var write = Task.Run(() => RandomAccess.Write(f, block, 8192));
                 // The state query is one more round trip through the mount daemon: time enough for an early acknowledgement.
                 Assert.Equal(0, HeldBytes(m));
                 Assert.False(write.IsCompleted, "a write was acknowledged with write-behind off and the brick stopped");
-                Assert.Equal(0, Sys.kill(brick, SIGCONT));
+                Assert.Equal(0, Sys.kill(brick, Sys.SIGCONT));
                 stopped = false;
                 await write.WaitAsync(TimeSpan.FromSeconds(30));
             }
@@ -58,7 +56,7 @@ public class GraftUpWritesBehind
         }
         finally
         {
-            if (stopped) Sys.kill(brick, SIGCONT);
+            if (stopped) Sys.kill(brick, Sys.SIGCONT);
         }
     }
 

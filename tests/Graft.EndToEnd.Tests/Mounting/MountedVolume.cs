@@ -43,6 +43,31 @@ internal static partial class Sys
     public const int AT_FDCWD = -100, RENAME_NOREPLACE = 1;
     public const int O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0x40, O_EXCL = 0x80, O_TRUNC = 0x200;
     public static int Errno => Marshal.GetLastPInvokeError();
+
+    public const int SIGCONT = 18, SIGSTOP = 19;
+
+    /// <summary>SIGSTOP, then wait (bounded) until every thread of <paramref name="pid"/> is really stopped: delivery is
+    /// asynchronous (on a loaded machine a brick has answered a write a millisecond after kill returned).</summary>
+    public static async Task FreezeAsync(int pid)
+    {
+        Assert.Equal(0, kill(pid, SIGSTOP));
+        var deadline = Environment.TickCount64 + 5000;
+        while (true)
+        {
+            bool all = true;
+            foreach (var t in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                string stat;
+                try { stat = File.ReadAllText(Path.Combine(t, "stat")); }
+                catch (IOException) { continue; }   // a thread that just exited
+                var state = stat[(stat.LastIndexOf(')') + 2)..][0];
+                if (state is not ('T' or 't')) { all = false; break; }
+            }
+            if (all) return;
+            Assert.True(Environment.TickCount64 < deadline, $"process {pid} did not stop after SIGSTOP");
+            await Task.Delay(5);
+        }
+    }
 }
 
 /// <summary>Result of one command run to completion.</summary>

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Graft.Core;
+using Graft.EndToEnd.Tests.Mounting;
 using Graft.Xlators.Protocol.Client;
 using Graft.Xlators.Tests.Protocol;
 
@@ -103,27 +104,8 @@ internal sealed partial class BrickProcess : IAsyncDisposable
 
     public void Signal(int sig) => Assert.Equal(0, kill(_p.Id, sig));
 
-    /// <summary>SIGSTOP, then wait (bounded) until every thread of the brick is really stopped: delivery is asynchronous.</summary>
-    public async Task FreezeAsync()
-    {
-        Signal(SIGSTOP);
-        var deadline = Environment.TickCount64 + 5000;
-        while (true)
-        {
-            bool all = true;
-            foreach (var t in Directory.EnumerateDirectories($"/proc/{_p.Id}/task"))
-            {
-                string stat;
-                try { stat = File.ReadAllText(Path.Combine(t, "stat")); }
-                catch (IOException) { continue; }   // a thread that just exited
-                var state = stat[(stat.LastIndexOf(')') + 2)..][0];
-                if (state is not ('T' or 't')) { all = false; break; }
-            }
-            if (all) return;
-            Assert.True(Environment.TickCount64 < deadline, "the brick did not stop after SIGSTOP");
-            await Task.Delay(5);
-        }
-    }
+    /// <summary>SIGSTOP, then wait (bounded) until every thread of the brick is really stopped.</summary>
+    public Task FreezeAsync() => Sys.FreezeAsync(_p.Id);
 
     public async Task KillHardAsync()
     {
