@@ -56,6 +56,7 @@ public static class VolumeKeys
     public const string WriteBehind = "performance.write-behind";
     public const string WriteBehindWindow = "performance.write-behind-window-size";
     public const string AggregateSize = "performance.aggregate-size";
+    public const string WritesInFlight = "performance.writes-in-flight";
     public const string MdCache = "performance.md-cache";
     public const string MdCacheTimeout = "performance.md-cache-timeout";
     public const string PingTimeout = "network.ping-timeout";
@@ -70,6 +71,7 @@ public static class VolumeKeys
             Xlator: WriteBehindTranslator.Spec.Type, XlatorOption: null, Shape: true),
         new(WriteBehindWindow, Of(WriteBehindTranslator.Spec, "cache-size"), WriteBehindTranslator.Spec.Type, "cache-size"),
         new(AggregateSize, Of(WriteBehindTranslator.Spec, "aggregate-size"), WriteBehindTranslator.Spec.Type, "aggregate-size"),
+        new(WritesInFlight, Of(WriteBehindTranslator.Spec, "writes-in-flight"), WriteBehindTranslator.Spec.Type, "writes-in-flight"),
         new(MdCache, new OptionSpec("md-cache", OptionKind.Bool, "on",
                 "performance/md-cache in the client graph: a directory's attributes reported by a create or unlink in it answer the next stat"),
             Xlator: MdCacheTranslator.Spec.Type, XlatorOption: null, Shape: true),

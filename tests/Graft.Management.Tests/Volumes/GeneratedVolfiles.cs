@@ -68,6 +68,18 @@ public sealed class GeneratedVolfiles
     }
 
     [Fact]
+    public void Writes_in_flight_is_a_write_behind_option_changed_in_place()
+    {
+        var r = BuiltinXlators.CreateRegistry();
+        var before = Model(VolfileGenerator.Client(OneBrick(), null));
+        var text = VolfileGenerator.Client(OneBrick((VolumeKeys.WritesInFlight, "1")), null);
+        Assert.Matches(@"type performance/write-behind\n(    option [^\n]*\n)*    option writes-in-flight 1\n", text);
+        Assert.Equal(VolfileChangeKind.Reconfigure, VolfileDiff.Compare(before, Model(text), r).Kind);
+        Assert.Null(VolumeKeys.Find(VolumeKeys.WritesInFlight)!.Normalise("0", out var error));
+        Assert.Contains("out of range", error);
+    }
+
+    [Fact]
     public void Keys_take_range_and_run_time_from_the_translator_option()
     {
         var k = VolumeKeys.Find("performance.write-behind-window-size")!;
