@@ -85,7 +85,7 @@ public sealed partial class ReplicateTranslator : Translator
         ["transactions"] = Volatile.Read(ref _transactions), ["optimisticEntryChanges"] = Volatile.Read(ref _optimisticEntries),
         ["entryLeases"] = Volatile.Read(ref _leasesTaken), ["leasedEntryChanges"] = Volatile.Read(ref _leasedChanges), ["preOps"] = Volatile.Read(ref _preOps),
         ["postOps"] = Volatile.Read(ref _postOps), ["delayedPostOps"] = Volatile.Read(ref _delayedPostOps),
-        ["lockedCreates"] = Volatile.Read(ref _lockedCreates), ["releasedPostOps"] = Volatile.Read(ref _releasedPostOps),
+        ["lockedCreates"] = Volatile.Read(ref _lockedCreates), ["releasedPostOps"] = Volatile.Read(ref _releasedPostOps), ["openWindows"] = _windows.Count,
         ["copiesBlamed"] = Volatile.Read(ref _blamed), ["readRetries"] = Volatile.Read(ref _readRetries),
         ["quorumRefusals"] = Volatile.Read(ref _quorumRefusals), ["gfidMismatches"] = Volatile.Read(ref _gfidMismatches),
         ["splitBrainRefusals"] = Volatile.Read(ref _splitBrainRefusals), ["namesMerged"] = Volatile.Read(ref _namesMerged),
