@@ -16,6 +16,11 @@
 # ELOCK0=1: a configuration replica3-elock0: the same replica with replicate's entry-lock-delay 0 (each
 # namespace change takes and gives back its own entry lock, as before session 9's eager entry lock),
 # alternated in the same runs: a before/after of that lock.
+# MERGE0=1: a configuration replica3-merge0: the same replica with protocol/client's lock-create-release off
+# (a create without its file's lock and pre-op, a release without the window's post-op and unlock, as with
+# bricks before session 10), alternated in the same runs: a before/after of those two fops.
+# AFR="entry-lock-delay 100ms": options of cluster/replicate in every replica configuration, ';'-separated
+# (replica3-elock0 still has entry-lock-delay 0).
 # WARMUP=1 (default): each phase runs once unmeasured first (in mnt/warm, kept), so the figures are of
 # running processes, not of the JIT: in their first 128 MiB a fresh brick spends ~1.2 ms of CPU per MiB
 # and the mount ~3 compiling the request path (docs/replicate.md, Performance, session 8).
@@ -28,7 +33,7 @@
 # replica3-before, whose write-behind has these options instead, alternated in the same runs (a
 # before/after pair of write-behind's settings; the ratio line "(before)" is replica3-before/single-before).
 #
-#   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0 SPLIT=0 ELOCK0=0 WARMUP=1 GRAPH=default
+#   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0 SPLIT=0 ELOCK0=0 MERGE0=0 WARMUP=1 GRAPH=default
 set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 RUNS="${RUNS:-5}"
@@ -37,6 +42,8 @@ FILES="${FILES:-1000}"
 COUNT="${COUNT:-0}"
 SPLIT="${SPLIT:-0}"
 ELOCK0="${ELOCK0:-0}"
+MERGE0="${MERGE0:-0}"
+AFR="${AFR:-}"
 CPU="${CPU:-0}"
 WARMUP="${WARMUP:-1}"
 GRAPH="${GRAPH:-default}"
@@ -69,15 +76,19 @@ up() {
     fi
     if [ "$config" = replica3-split ]; then
       client_volume "$i" "$port" | sed 's/^end-volume$/    option lock-xattrop off\nend-volume/' >> "$vol"
+    elif [ "$config" = replica3-merge0 ]; then
+      client_volume "$i" "$port" | sed 's/^end-volume$/    option lock-create-release off\nend-volume/' >> "$vol"
     else
       client_volume "$i" "$port" >> "$vol"
     fi
   done
   local top=b0
   if [ "$n" -gt 1 ]; then
-    local afropt=""
-    [ "$config" = replica3-elock0 ] && afropt='    option entry-lock-delay 0\n'
-    printf "volume afr\n    type cluster/replicate\n${afropt}    subvolumes %s\nend-volume\n" "$(seq -f 'b%g' -s ' ' 0 $((n - 1)))" >> "$vol"
+    local afropt
+    afropt="$(wb_options "$AFR")"
+    [ "$config" = replica3-elock0 ] && afropt="$(echo "$afropt" | grep -v 'entry-lock-delay'; echo '    option entry-lock-delay 0')"
+    { printf "volume afr\n    type cluster/replicate\n"; [ -n "$afropt" ] && echo "$afropt"
+      printf "    subvolumes %s\nend-volume\n" "$(seq -f 'b%g' -s ' ' 0 $((n - 1)))"; } >> "$vol"
     top=afr
   fi
   if [ "$GRAPH" = default ]; then
@@ -119,6 +130,7 @@ for run in $(seq 1 "$RUNS"); do
   configs="single replica3"
   [ "$SPLIT" = 1 ] && configs="$configs replica3-split"
   [ "$ELOCK0" = 1 ] && configs="$configs replica3-elock0"
+  [ "$MERGE0" = 1 ] && configs="$configs replica3-merge0"
   [ -n "$WB_BEFORE" ] && configs="$configs single-before replica3-before"
   [ $((run % 2)) = 0 ] && configs="$(echo "$configs" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')"
   for config in $configs; do
@@ -157,15 +169,15 @@ awk -v load="$load0" -v graph="$GRAPH" -v warm="$WARMUP" -v runs="$RUNS" -v size
     printf "replicate vs single brick, %d MiB seq, %d files, median of %d runs, graph %s, warm-up %s; load average before: %s\n", size, files, runs, graph, warm, load
     printf "%-15s %12s %12s %12s\n", "", "write MB/s", "read MB/s", "create/s"
     split("seqwrite seqread create", ph, " ")
-    n = split("single replica3 replica3-split replica3-elock0 single-before replica3-before", cfgs, " ")
+    n = split("single replica3 replica3-split replica3-elock0 replica3-merge0 single-before replica3-before", cfgs, " ")
     for (c = 1; c <= n; c++) {
       cfg = cfgs[c]
       if (!(cfg in seen)) continue
       printf "%-15s %12.1f %12.1f %12.1f\n", cfg, median(v[cfg ",seqwrite"]), median(v[cfg ",seqread"]), median(v[cfg ",create"])
     }
-    split("replica3 single;replica3-split single;replica3-elock0 single;replica3-before single-before", pairs, ";")
-    split(" (split); (elock0); (before)", labels, ";")
-    for (c = 1; c <= 4; c++) {
+    split("replica3 single;replica3-split single;replica3-elock0 single;replica3-merge0 single;replica3-before single-before", pairs, ";")
+    split(" (split); (elock0); (merge0); (before)", labels, ";")
+    for (c = 1; c <= 5; c++) {
       split(pairs[c], pr, " ")
       if (!(pr[1] in seen)) continue
       printf "%-15s %12.2f %12.2f %12.2f\n", "ratio" (c == 1 ? "" : labels[c - 1]), ratio(v[pr[1] ",seqwrite"], v[pr[2] ",seqwrite"]),

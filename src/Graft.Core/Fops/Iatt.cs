@@ -114,6 +114,12 @@ public enum LockCmd
     Reclaim,
 }
 
+/// <summary>
+/// What create-inodelk-xattrop answers (<see cref="Translator.CreateInodeLkXattropAsync"/>): the new file,
+/// and OK when its lock is held and its counters' add landed, else why not (then nothing is held).
+/// </summary>
+public readonly record struct LockedCreate(Iatt Iatt, Errno Lock);
+
 /// <summary>Commands of the domain lock fops (inodelk, entrylk). Values are on the wire.</summary>
 public enum DomainLockCmd
 {

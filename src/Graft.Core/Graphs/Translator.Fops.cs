@@ -223,6 +223,37 @@ public abstract partial class Translator
     public virtual partial ValueTask<Result<byte[]>> InodeLkXattropAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length,
                                                                          string? name, ReadOnlyMemory<byte> deltas);
 
+    /// <summary>
+    /// create, with the new file's inodelk and xattrop in the same request, for a transaction that begins
+    /// with the file (replicate's write window on a file it creates): the lock <paramref name="lk"/> (its type,
+    /// range — length 0 to the end — and owner, with the caller's mount) in domain <paramref name="domain"/> on
+    /// <paramref name="gfid"/> is taken without waiting before the file is made, so no other client can lock
+    /// the file before its creator; then the create as <see cref="CreateAsync"/> makes it; then, once it is
+    /// made, <paramref name="deltas"/> are added to xattr <paramref name="name"/> as
+    /// <see cref="XattropAsync"/> adds them (the pre-op, made as root for a trusted caller). The answer is the
+    /// create's; when it is OK, <see cref="LockedCreate.Lock"/> says whether the lock is held and the add
+    /// landed (OK), or why not (EAGAIN: the lock was busy — a retried create of a file that exists —, or the
+    /// add's error): then nothing is held. A failed create holds nothing. A brick with no features/locks, or
+    /// a protocol/client whose brick did not grant it at the handshake, answers ENOSYS without doing
+    /// anything: make the create alone.
+    /// </summary>
+    [Fop(45, Request = "Loc Flags Mode Umask NewGfid Name Lock Name2 Data", Reply = "Iatt Fd Value")]
+    public virtual partial ValueTask<Result<LockedCreate>> CreateInodeLkXattropAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd,
+                                                                                     string domain, FileLock lk, string name, ReadOnlyMemory<byte> deltas);
+
+    /// <summary>
+    /// The end of a transaction and of an fd in one request: the post-op and unlock of
+    /// <see cref="InodeLkXattropAsync"/> with <see cref="DomainLockCmd.Unlock"/> on <paramref name="fd"/>'s
+    /// object (the add, then the lock given back whatever the add answered; the owner is the caller's), then
+    /// the fd's release, as <see cref="ReleaseAsync"/> (the caller never names it again). The answer is the
+    /// add's; whatever it is, the fd is released. ENOSYS (no features/locks on the brick, or a
+    /// protocol/client whose brick did not grant it at the handshake) means nothing was done, the fd
+    /// included: make the two calls and release it.
+    /// </summary>
+    [Fop(46, Request = "Fd Name Flags2 Offset Length Name2 Data", Reply = "Bytes")]
+    public virtual partial ValueTask<Result<byte[]>> ReleaseInodeLkXattropAsync(FopContext ctx, Fd fd, string domain, LockType type, long start, long length,
+                                                                                string name, ReadOnlyMemory<byte> deltas);
+
     // ---- end of life: not errors, each translator drops its own state then passes on ----
 
     /// <summary>The fd's last reference is gone (file).</summary>

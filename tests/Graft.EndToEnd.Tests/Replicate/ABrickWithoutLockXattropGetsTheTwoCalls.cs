@@ -11,10 +11,14 @@ namespace Graft.EndToEnd.Tests.Replicate;
 
 /// <summary>
 /// Replicate over three `graft brick` processes, one of which the client treats as an older brick
-/// (its protocol/client has <c>lock-xattrop off</c>, so the brick is not granted inodelk-xattrop at the
-/// handshake): the bricks that grant it serve each transaction's lock with its pre-op, and its post-op
-/// with its unlock, as one request each; the other serves the separate inodelk and xattrop calls,
-/// exactly as many of each; and the copies end equal and clean.
+/// (its protocol/client has <c>lock-xattrop off</c> and <c>lock-create-release off</c>, so the brick is
+/// granted neither inodelk-xattrop nor create-/release-inodelk-xattrop at the handshake): the bricks that
+/// grant them serve each transaction's lock with its pre-op, and its post-op with its unlock (and a
+/// window's with the release of the fd that closes it), as one request each; the other serves the separate
+/// inodelk, xattrop and release calls, as many locks as unlocks; and the copies end equal and clean.
+/// With every brick granting them, a created and written file costs each brick four requests (besides its
+/// directory's entry lock): lookup, create with the file's lock and pre-op, write, release with the post-op
+/// and unlock; and another client's write to the file waits for the window the create opened.
 /// </summary>
 public partial class ABrickWithoutLockXattropGetsTheTwoCalls
 {
@@ -47,19 +51,25 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
             // A brick counts a request once its reply is queued, so the client may see the reply first: wait for the counts to settle.
             Dictionary<string, long>[] counts = [];
+            // b0 and b2: the first create asked for its file's lock (the older b1 could not give it, so what they gave was
+            // given back: one inodelk-xattrop each), then three transactions of one lock+pre-op each, whose post-op and
+            // unlock went with the release of the fd for the two windows and alone for the chmod. b1: the same three
+            // transactions as inodelk, xattrop, xattrop, unlock each.
             await ClientGraphsUntil(async () =>
             {
                 counts = [.. await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))))];
-                long combined = counts[0].GetValueOrDefault("inodelkxattrop");
-                return combined > 0 && counts[2].GetValueOrDefault("inodelkxattrop") == combined
-                       && counts[1].GetValueOrDefault("inodelk") == combined && counts[1].GetValueOrDefault("xattrop") == combined;
-            }, () => string.Join("\n", counts.Select((c, i) => $"b{i}: " + string.Join(", ", c.Select(kv => $"{kv.Key} {kv.Value}")))));
+                return counts[1].GetValueOrDefault("inodelk") == 6 && counts[1].GetValueOrDefault("xattrop") == 6 && counts[1].GetValueOrDefault("release") == 2
+                       && new[] { 0, 2 }.All(i => counts[i].GetValueOrDefault("inodelkxattrop") == 5 && counts[i].GetValueOrDefault("releaseinodelkxattrop") == 2);
+            }, () => Show(counts));
             foreach (var i in new[] { 0, 2 })
             {
                 Assert.Equal(0, counts[i].GetValueOrDefault("inodelk"));
                 Assert.Equal(0, counts[i].GetValueOrDefault("xattrop"));
+                Assert.Equal(0, counts[i].GetValueOrDefault("release"));
+                Assert.Equal(1, counts[i].GetValueOrDefault("createinodelkxattrop"));
             }
-            Assert.Equal(0, counts[1].GetValueOrDefault("inodelkxattrop"));
+            foreach (var op in new[] { "inodelkxattrop", "createinodelkxattrop", "releaseinodelkxattrop" }) Assert.Equal(0, counts[1].GetValueOrDefault(op));
+            Assert.Equal(1, counts[1].GetValueOrDefault("create"));
 
             for (int i = 0; i < 3; i++)
             {
@@ -78,6 +88,101 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
             try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
         }
     }
+
+    [Fact]
+    public async Task With_every_brick_granting_them_a_written_file_costs_each_brick_four_requests_besides_its_directorys_lock_and_another_client_waits_for_its_window()
+    {
+        var temp = BrickProcess.NewTempDir();
+        var bricks = new List<BrickProcess>();
+        Volume? v = null, other = null;
+        try
+        {
+            var urls = new List<string>();
+            for (int i = 0; i < 3; i++)
+            {
+                var dir = Path.Combine(temp, "b" + i);
+                Directory.CreateDirectory(dir);
+                var b = await BrickProcess.ServeDirAsync(dir, 0, "--metrics", "127.0.0.1:0");
+                bricks.Add(b);
+                urls.Add((await b.WaitForLogAsync("metrics on ")).Split("metrics on ")[1].Trim());
+            }
+            var options = new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) };
+            v = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: -1, "post-op-delay 10s"), "afr.vol", options);
+            other = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: -1, "post-op-delay 10s"), "afr.vol", options);
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            var before = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
+            await using (var g = await v.OpenAsync("/g", FileMode.CreateNew))
+                await g.WriteAsync("four"u8.ToArray());
+            Dictionary<string, long>[] counts = [];
+            await ClientGraphsUntil(async () =>
+            {
+                counts = [.. await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))))];
+                return Enumerable.Range(0, 3).All(i => counts[i].GetValueOrDefault("releaseinodelkxattrop") > before[i].GetValueOrDefault("releaseinodelkxattrop"));
+            }, () => Show(counts));
+            for (int i = 0; i < 3; i++)
+            {
+                // The directory's entry lock (entrylk, lock and unlock with entry-lock-delay 0) is the namespace change's; the file's own requests:
+                var delta = counts[i].Where(kv => kv.Key != "entrylk" && kv.Value != before[i].GetValueOrDefault(kv.Key))
+                                     .ToDictionary(kv => kv.Key, kv => kv.Value - before[i].GetValueOrDefault(kv.Key));
+                Assert.True(delta.Count == 4 && delta.Values.All(n => n == 1) && new[] { "lookup", "createinodelkxattrop", "writev", "releaseinodelkxattrop" }.All(delta.ContainsKey),
+                            $"b{i} served for one created file: " + string.Join(", ", delta.Select(kv => $"{kv.Key} {kv.Value}")));
+            }
+            before = counts;
+
+            Task write;
+            await using (var s = await v.OpenAsync("/f", FileMode.CreateNew))
+            {
+                await s.WriteAsync("mine"u8.ToArray());
+                // The file was born locked on every brick: another client's write to it waits for this window.
+                await using var t = await other.OpenAsync("/f", FileMode.Open);
+                write = t.WriteAsync("theirs"u8.ToArray()).AsTask();
+                // Its first try at the lock (with its pre-op) is refused by every brick (a brick counts a request when it
+                // answers): it then waits for the lock on b0, which this window holds until the close below.
+                await ClientGraphsUntil(async () =>
+                {
+                    var now = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
+                    return Enumerable.Range(0, 3).All(i => now[i].GetValueOrDefault("inodelkxattrop") > before[i].GetValueOrDefault("inodelkxattrop"));
+                }, () => "the other client's lock requests were not refused");
+                Assert.False(write.IsCompleted, "the other client wrote inside this client's window");
+            }
+            await write.WaitAsync(TimeSpan.FromSeconds(30));
+
+            await ClientGraphsUntil(async () =>
+            {
+                counts = [.. await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))))];
+                return Enumerable.Range(0, 3).All(i => counts[i].GetValueOrDefault("releaseinodelkxattrop") > before[i].GetValueOrDefault("releaseinodelkxattrop"));
+            }, () => Show(counts));
+            for (int i = 0; i < 3; i++)
+            {
+                long Of(string op) => counts[i].GetValueOrDefault(op) - before[i].GetValueOrDefault(op);
+                // This client's part: its create carried the lock and pre-op, its release the post-op and unlock.
+                Assert.Equal(1, Of("createinodelkxattrop"));
+                Assert.Equal(0, Of("create"));
+                var path = Path.Combine(temp, "b" + i, "f");
+                Assert.Equal("theirs", await File.ReadAllTextAsync(path));
+            }
+            // The other client's window closes when its stream does (above); the copies are then clean.
+            await ClientGraphsUntil(() => Task.FromResult(Enumerable.Range(0, 3).All(i => Clean(Path.Combine(temp, "b" + i, "f")))), () => "counts left on /f");
+        }
+        finally
+        {
+            if (other is not null) await other.DisposeAsync();
+            if (v is not null) await v.DisposeAsync();
+            foreach (var b in bricks) await b.DisposeAsync();
+            try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static bool Clean(string path)
+    {
+        for (int j = 0; j < 3; j++)
+            if (Xattr.Get(path, Pending.NameFor("b" + j)) is { } counters)
+                for (int k = 0; k < Pending.Kinds; k++) if (Pending.Read(counters, k) != 0) return false;
+        return true;
+    }
+
+    private static string Show(Dictionary<string, long>[] counts) =>
+        string.Join("\n", counts.Select((c, i) => $"b{i}: " + string.Join(", ", c.Select(kv => $"{kv.Key} {kv.Value}"))));
 
     private static async Task ClientGraphsUntil(Func<Task<bool>> cond, Func<string> what)
     {
@@ -100,16 +205,18 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
         return d;
     }
 
-    private static string Volfile(List<BrickProcess> bricks, int older)
+    private static string Volfile(List<BrickProcess> bricks, int older, string afrOptions = "")
     {
         var sb = new StringBuilder();
         for (int i = 0; i < bricks.Count; i++)
         {
             sb.Append(CultureInfo.InvariantCulture, $"volume b{i}\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {bricks[i].Port}\n")
               .Append(CultureInfo.InvariantCulture, $"    option remote-subvolume b{i}\n    option secret-file {TestSecret.File}\n");
-            if (i == older) sb.Append("    option lock-xattrop off\n");
+            if (i == older) sb.Append("    option lock-xattrop off\n    option lock-create-release off\n");
             sb.Append("end-volume\n\n");
         }
-        return sb.Append("volume afr\n    type cluster/replicate\n    subvolumes b0 b1 b2\nend-volume\n").ToString();
+        sb.Append("volume afr\n    type cluster/replicate\n");
+        foreach (var o in afrOptions.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
+        return sb.Append("    subvolumes b0 b1 b2\nend-volume\n").ToString();
     }
 }

@@ -26,6 +26,15 @@ public sealed partial class DistributeTranslator
     public override ValueTask<Result<byte[]>> InodeLkXattropAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length,
                                                                   string? name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));
 
+    /// <summary>Not routed either (replicate sends it to its own children): ENOSYS, so a caller creates alone.</summary>
+    public override ValueTask<Result<LockedCreate>> CreateInodeLkXattropAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd,
+                                                                              string domain, FileLock lk, string name, ReadOnlyMemory<byte> deltas) =>
+        new(new Result<LockedCreate>(Errno.ENOSYS));
+
+    /// <summary>Not routed either: ENOSYS, nothing done, so a caller makes the calls apart and releases the fd.</summary>
+    public override ValueTask<Result<byte[]>> ReleaseInodeLkXattropAsync(FopContext ctx, Fd fd, string domain, LockType type, long start, long length,
+                                                                         string name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));
+
     /// <summary>
     /// A name's lock goes to the subvolume the name hashes to in its directory's layout (where a
     /// create of it goes). A whole-directory lock must conflict with every name's, wherever it

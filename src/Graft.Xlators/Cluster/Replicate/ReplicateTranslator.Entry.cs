@@ -10,20 +10,27 @@ namespace Graft.Xlators.Cluster.Replicate;
 // what this call made on the other copies is taken back, so nothing half-made is left.
 public sealed partial class ReplicateTranslator
 {
+    /// <summary>
+    /// A new file on every copy; while every copy is up, each copy's create also takes the file's data lock and
+    /// makes its pre-op, so the file is born in a write window of this client (ReplicateTranslator.CreateRelease.cs).
+    /// </summary>
     public override async ValueTask<Result<Iatt>> CreateAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd)
     {
         var parents = new Iatt?[Children.Count];
-        var r = await EntryAsync(ctx, loc, i => OnCopyAsync(ctx, parents, i, c => Children[i].CreateAsync(c, loc, flags, mode, umask, gfid, fd))).ConfigureAwait(false);
+        var born = BornWindowFor(ctx, flags);
+        var r = await EntryAsync(ctx, loc, i => OnCopyAsync(ctx, parents, i, c => born is null ? Children[i].CreateAsync(c, loc, flags, mode, umask, gfid, fd)
+                                                                                             : CreateLockedAsync(c, i, born, loc, flags, mode, umask, gfid, fd))).ConfigureAwait(false);
         ctx.PostParent = null;
         uint made = Succeeded(r.Results);
         var e = made == 0 ? Errno.OK : await AgreeAsync(ctx, loc, r.Results, made, gfid).ConfigureAwait(false);
         if (made == 0 || !r.Outcome.Ok || e != Errno.OK)
         {
-            for (int i = 0; i < Children.Count; i++) if ((made & (1u << i)) != 0) await Children[i].ReleaseAsync(fd).ConfigureAwait(false);
+            for (int i = 0; i < Children.Count; i++) if ((made & (1u << i)) != 0) await ReleaseMadeAsync(i, fd, born).ConfigureAwait(false);
             return e != Errno.OK ? e : r.Outcome;
         }
         fd.SetCtx(this, new ReplFd(made));
         if (r.Outcome.Value.Gfid == gfid) Fresh(fd.Inode, made);
+        if (born is not null) await OpenBornWindowAsync(fd, born, r.Outcome.Value.Gfid == gfid ? made : 0).ConfigureAwait(false);
         ctx.PostParent = ParentAsRead(loc, parents);
         return r.Outcome;
     }

@@ -125,9 +125,15 @@ public sealed partial class ReplicateTranslator
 
     // ---- data ----
 
+    /// <summary>
+    /// close(): the file's open write window ends here, unless the release of this fd, which follows, can end it
+    /// with each copy's release (one request per copy instead of two; until then, or post-op-delay, the copies
+    /// count themselves in the window, as while it was open).
+    /// </summary>
     public override async ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd)
     {
-        await CloseWindowAsync(StateOf(fd.Inode)).ConfigureAwait(false);
+        var st = StateOf(fd.Inode);
+        if (!ReleaseEndsWindow(st, fd)) await CloseWindowAsync(st).ConfigureAwait(false);
         return await AnyAsync(OpenedOn(fd), i => Children[i].FlushAsync(ctx, fd)).ConfigureAwait(false);
     }
 
@@ -167,13 +173,14 @@ public sealed partial class ReplicateTranslator
     public override ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence) =>
         ReadOneAsync(fd, c => Children[c].LseekAsync(ctx, fd, offset, whence));
 
+    /// <summary>The file's open write window ends, on each copy with this fd's release where the brick can take both in one request.</summary>
     public override async ValueTask ReleaseAsync(Fd fd)
     {
         if (fd.GetCtx(this) is not ReplFd f) return;
-        await CloseWindowAsync(StateOf(fd.Inode)).ConfigureAwait(false);
+        uint released = await CloseWindowAsync(StateOf(fd.Inode), fd, f.Opened).ConfigureAwait(false);
         fd.SetCtx(this, null);
         for (int i = 0; i < Children.Count; i++)
-            if ((f.Opened & (1u << i)) != 0) await Children[i].ReleaseAsync(fd).ConfigureAwait(false);
+            if ((f.Opened & ~released & (1u << i)) != 0) await Children[i].ReleaseAsync(fd).ConfigureAwait(false);
     }
 
     public override async ValueTask ReleasedirAsync(Fd fd)
@@ -260,6 +267,15 @@ public sealed partial class ReplicateTranslator
     /// <summary>Only replicate's own transactions lock and count on its bricks: ENOSYS (callers make the two calls).</summary>
     public override ValueTask<Result<byte[]>> InodeLkXattropAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length,
                                                                   string? name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));
+
+    /// <summary>As above: ENOSYS, so a caller creates alone.</summary>
+    public override ValueTask<Result<LockedCreate>> CreateInodeLkXattropAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd,
+                                                                              string domain, FileLock lk, string name, ReadOnlyMemory<byte> deltas) =>
+        new(new Result<LockedCreate>(Errno.ENOSYS));
+
+    /// <summary>As above: ENOSYS, nothing done (the fd stays open).</summary>
+    public override ValueTask<Result<byte[]>> ReleaseInodeLkXattropAsync(FopContext ctx, Fd fd, string domain, LockType type, long start, long length,
+                                                                         string name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));
 
     public override ValueTask<Result<StatVfs>> StatfsAsync(FopContext ctx, Loc loc) =>
         ReadOneAsync(Loc.Nameless(Gfid.Root), c => Children[c].StatfsAsync(ctx, loc));

@@ -113,7 +113,7 @@ public sealed partial class ReplicateTranslator
                 Interlocked.Increment(ref _optimisticEntries);
                 await BlameFailedAsync(tctx, targets, kind, done, armed & ~done).ConfigureAwait(false);
             }
-            else locked = await PostOpUnlockingAsync(tctx, targets, kind, armed, done, locked).ConfigureAwait(false);
+            else (locked, _) = await PostOpUnlockingAsync(tctx, targets, kind, armed, done, locked).ConfigureAwait(false);
             Blame(targets, done);
             return Outcome(results, armed, done);
         }
@@ -219,22 +219,32 @@ public sealed partial class ReplicateTranslator
     /// <summary>
     /// The post-op, then the unlock. For a data or metadata change of one object that every armed copy
     /// made, each copy's post-op is one add, and it goes with that copy's unlock as one request where
-    /// the brick has inodelk-xattrop: those copies are unlocked when this returns. Returns the copies
-    /// still locked, to be unlocked after the caller has its answer.
+    /// the brick has inodelk-xattrop — and with the release of <paramref name="release"/> on the copies in
+    /// <paramref name="opened"/> where the brick has release-inodelk-xattrop: those copies are unlocked when
+    /// this returns. Returns the copies still locked, to be unlocked after the caller has its answer, and
+    /// those whose fd was released.
     /// </summary>
-    private async ValueTask<uint> PostOpUnlockingAsync(FopContext tctx, TxnTarget[] targets, int kind, uint armed, uint done, uint locked)
+    private async ValueTask<(uint Locked, uint Released)> PostOpUnlockingAsync(FopContext tctx, TxnTarget[] targets, int kind, uint armed, uint done, uint locked,
+                                                                               Fd? release = null, uint opened = 0)
     {
         if (targets.Length != 1 || kind == Pending.Entry || done == 0 || done != armed)
         {
             await PostOpAsync(tctx, targets, kind, armed, done).ConfigureAwait(false);
-            return locked;
+            return (locked, 0);
         }
         Interlocked.Increment(ref _postOps);
         var clear = Pending.Delta(kind, -1);
         var t = targets[0];
-        var r = await FanOutAsync(done & locked, i => AddThenUnlockAsync(tctx, i, t, kind, clear)).ConfigureAwait(false);
-        for (int i = 0; i < r.Length; i++) if (r[i] is { Ok: true, Value: true }) locked &= ~(1u << i);
-        return locked;
+        var r = await FanOutAsync(done & locked, async i =>
+            new Result<int>(await AddUnlockReleaseAsync(tctx, i, t, kind, clear, (opened & (1u << i)) != 0 ? release : null).ConfigureAwait(false))).ConfigureAwait(false);
+        uint released = 0;
+        for (int i = 0; i < r.Length; i++)
+        {
+            if (r[i] is not { Ok: true } ri || ri.Value == AddedOnly) continue;
+            locked &= ~(1u << i);
+            if (ri.Value == Released) released |= 1u << i;
+        }
+        return (locked, released);
     }
 
     /// <summary>

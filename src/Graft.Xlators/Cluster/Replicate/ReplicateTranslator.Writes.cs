@@ -136,14 +136,20 @@ public sealed partial class ReplicateTranslator
     /// next transaction have the file (a flush or fsync waits for the post-op, never for a separate
     /// unlock, as a transaction's caller). A concurrent caller waits for the same close.
     /// </summary>
-    private async ValueTask CloseWindowAsync(ReplInode st)
+    private async ValueTask CloseWindowAsync(ReplInode st) => await CloseWindowAsync(st, null, 0).ConfigureAwait(false);
+
+    /// <summary>
+    /// As above, and on each copy in <paramref name="opened"/> whose post-op and unlock can go with the release of
+    /// <paramref name="release"/> (release-inodelk-xattrop), they do: returns those copies, whose fd is released.
+    /// </summary>
+    private async ValueTask<uint> CloseWindowAsync(ReplInode st, Fd? release, uint opened)
     {
         WriteWindow? w;
         bool closer = false;
         lock (st)
         {
             w = st.Window;
-            if (w is null) return;
+            if (w is null) return 0;
             if (!w.Closing)
             {
                 w.Closing = true;
@@ -151,15 +157,16 @@ public sealed partial class ReplicateTranslator
                 if (w.Inflight == 0) w.Drained.TrySetResult();
             }
         }
-        if (!closer) { await w.Closed.Task.ConfigureAwait(false); return; }
-        uint locked = 0;
+        if (!closer) { await w.Closed.Task.ConfigureAwait(false); return 0; }
+        uint locked = 0, released = 0;
         try
         {
             await w.Drained.Task.ConfigureAwait(false);
             w.Timer?.Dispose();
             uint done = w.Armed & ~w.Failed;
-            locked = await PostOpUnlockingAsync(w.Ctx, [w.Target], Pending.Data, w.Armed, done, w.Locked).ConfigureAwait(false);
+            (locked, released) = await PostOpUnlockingAsync(w.Ctx, [w.Target], Pending.Data, w.Armed, done, w.Locked, release, opened).ConfigureAwait(false);
             if (w.Writes > 1) Interlocked.Increment(ref _delayedPostOps);
+            if (released != 0) Interlocked.Increment(ref _releasedPostOps);
         }
         finally
         {
@@ -167,6 +174,7 @@ public sealed partial class ReplicateTranslator
             w.Unlocked = FinishWindowAsync(w, locked);
             w.Closed.TrySetResult();
         }
+        return released;
     }
 
     /// <summary>Unlocks what a closed window still holds on the bricks (nothing if its post-op failed), then gives the file's mutex back.</summary>

@@ -77,6 +77,7 @@ public sealed partial class ReplicateTranslator : Translator
     private int[] _readsInFlight = [];
 
     private long _transactions, _optimisticEntries, _namesMerged, _preOps, _postOps, _delayedPostOps, _blamed, _readRetries, _quorumRefusals, _gfidMismatches, _splitBrainRefusals;
+    private long _lockedCreates, _releasedPostOps;
 
     /// <summary>For `graft state`: what this translator did on its graph.</summary>
     public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>
@@ -84,6 +85,7 @@ public sealed partial class ReplicateTranslator : Translator
         ["transactions"] = Volatile.Read(ref _transactions), ["optimisticEntryChanges"] = Volatile.Read(ref _optimisticEntries),
         ["entryLeases"] = Volatile.Read(ref _leasesTaken), ["leasedEntryChanges"] = Volatile.Read(ref _leasedChanges), ["preOps"] = Volatile.Read(ref _preOps),
         ["postOps"] = Volatile.Read(ref _postOps), ["delayedPostOps"] = Volatile.Read(ref _delayedPostOps),
+        ["lockedCreates"] = Volatile.Read(ref _lockedCreates), ["releasedPostOps"] = Volatile.Read(ref _releasedPostOps), ["openWindows"] = _windows.Count,
         ["copiesBlamed"] = Volatile.Read(ref _blamed), ["readRetries"] = Volatile.Read(ref _readRetries),
         ["quorumRefusals"] = Volatile.Read(ref _quorumRefusals), ["gfidMismatches"] = Volatile.Read(ref _gfidMismatches),
         ["splitBrainRefusals"] = Volatile.Read(ref _splitBrainRefusals), ["namesMerged"] = Volatile.Read(ref _namesMerged),
@@ -93,6 +95,10 @@ public sealed partial class ReplicateTranslator : Translator
     /// <summary>Pre-ops written (one per transaction, or per window of consecutive writes).</summary>
     public long PreOps => Volatile.Read(ref _preOps);
     public long DelayedPostOps => Volatile.Read(ref _delayedPostOps);
+    /// <summary>Write windows opened by a create that took the new file's lock and pre-op with it on every copy.</summary>
+    public long LockedCreates => Volatile.Read(ref _lockedCreates);
+    /// <summary>Write windows whose post-op and unlock went with the release of an fd, on at least one copy.</summary>
+    public long ReleasedPostOps => Volatile.Read(ref _releasedPostOps);
     /// <summary>Names added to the copies that lacked them with nothing pending (a namespace change cut off between copies).</summary>
     public long NamesMerged => Volatile.Read(ref _namesMerged);
 
@@ -150,6 +156,8 @@ public sealed partial class ReplicateTranslator : Translator
         int i = _childrenUp?.Notify(ev, from) ?? -1;
         if (i < 0) { base.Notify(ev, from); return; }
         if (ev == GraphEvent.ChildDown) LogChildDown(_log, Name, Children[i].Name);
+        // Whether it has create-/release-inodelk-xattrop is asked again of the brick it talks to next.
+        Interlocked.And(ref _noLockedOps, ~(1u << i));
         // A brick that went down took this client's eager entry locks with it (and one back up has none):
         // none is used again, and the others are given back.
         LoseLeases();

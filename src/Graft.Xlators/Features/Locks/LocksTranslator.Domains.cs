@@ -14,7 +14,7 @@ public sealed partial class LocksTranslator
     private readonly object _domainSync = new();
     private readonly Dictionary<DomainKey, DomainLockState> _domains = new();
     private long _domainTimeoutMs = 60_000;
-    private long _domainGranted, _domainConflicts, _domainTimeouts, _domainCancelled, _domainBadUnlocks, _domainLockXattrops;
+    private long _domainGranted, _domainConflicts, _domainTimeouts, _domainCancelled, _domainBadUnlocks, _domainLockXattrops, _domainLockedCreates;
 
     public override async ValueTask<Errno> InodeLkAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length)
     {
@@ -53,6 +53,58 @@ public sealed partial class LocksTranslator
         var pre = await base.XattropAsync(ctx, loc, name, deltas).ConfigureAwait(false);
         if (!pre.Ok) await InodeLkAsync(ctx, loc, domain, DomainLockCmd.Unlock, type, start, length).ConfigureAwait(false);
         return pre;
+    }
+
+    /// <summary>
+    /// create with the new file's lock and pre-op, one round trip for the caller instead of two. The lock is
+    /// taken first, on the GFID the create will give the file: nobody can have asked for the lock of a file
+    /// that does not exist yet, so it is free — except when the name already holds that GFID (a retried
+    /// create opens it), whose lock may be held: then the file is opened without it (EAGAIN in the answer).
+    /// Taken after the create, another client that found the new name on this brick could lock the file
+    /// first. The add goes down as an ordinary xattrop (features/index sees it), as root when the caller's
+    /// session is trusted (it may call as root anyway) and as the caller otherwise (an untrusted session
+    /// never touches trusted.* xattrs); if it fails the lock is given back and its error answered in
+    /// <see cref="LockedCreate.Lock"/>, beside the create's success.
+    /// </summary>
+    public override async ValueTask<Result<LockedCreate>> CreateInodeLkXattropAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd,
+                                                                                    string domain, FileLock lk, string name, ReadOnlyMemory<byte> deltas)
+    {
+        if (string.IsNullOrEmpty(name) || domain.Length == 0 || gfid.IsZero || lk.Type is not (LockType.Read or LockType.Write)
+            || lk.Start < 0 || lk.Length < 0 || (lk.Length > 0 && lk.Start > LockRange.Eof - lk.Length + 1)) return Errno.EINVAL;
+        Interlocked.Increment(ref _domainLockedCreates);
+        var range = new LockRange(lk.Start, lk.Length == 0 ? LockRange.Eof : lk.Start + lk.Length - 1);
+        var key = new DomainKey(DomainKind.Inode, gfid, domain);
+        var lctx = ctx.CloneForCall();
+        lctx.Graph = ctx.Graph;
+        lctx.LockOwner = lk.Owner;
+        var held = await DomainLockAsync(lctx, key, DomainLockCmd.Lock, lk.Type, range, null).ConfigureAwait(false);
+        var made = await base.CreateAsync(ctx, loc, flags, mode, umask, gfid, fd).ConfigureAwait(false);
+        if (held == Errno.OK && !(made.Ok && made.Value.Gfid == gfid))
+        {
+            DomainUnlock(key, new LockOwner(lctx.MountId, lctx.LockOwner), range, null);
+            if (made.Ok) held = Errno.ESTALE;
+        }
+        if (!made.Ok) return made.Error;
+        if (held != Errno.OK) return new LockedCreate(made.Value, held);
+        Interlocked.Increment(ref _domainLockXattrops);
+        if (!ctx.Untrusted) { lctx.Uid = 0; lctx.Gid = 0; lctx.Groups = []; }
+        var pre = await base.XattropAsync(lctx, Loc.Of(fd.Inode), name, deltas).ConfigureAwait(false);
+        if (pre.Ok) return new LockedCreate(made.Value, Errno.OK);
+        DomainUnlock(key, new LockOwner(lctx.MountId, lctx.LockOwner), range, null);
+        return new LockedCreate(made.Value, pre.Error);
+    }
+
+    /// <summary>
+    /// A transaction's post-op and unlock (as inodelk-xattrop UNLOCK on the fd's object), then the fd's
+    /// release. protocol/server makes this of the two fops itself (its fds are reference counted); this is
+    /// for a graph that calls it here directly.
+    /// </summary>
+    public override async ValueTask<Result<byte[]>> ReleaseInodeLkXattropAsync(FopContext ctx, Fd fd, string domain, LockType type, long start, long length,
+                                                                                string name, ReadOnlyMemory<byte> deltas)
+    {
+        var r = await InodeLkXattropAsync(ctx, Loc.Of(fd.Inode), domain, DomainLockCmd.Unlock, type, start, length, name, deltas).ConfigureAwait(false);
+        await ReleaseAsync(fd).ConfigureAwait(false);
+        return r;
     }
 
     /// <summary>The object a loc names: its GFID when it carries one, else found by looking its name up.</summary>

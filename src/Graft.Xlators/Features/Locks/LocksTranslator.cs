@@ -201,6 +201,7 @@ public sealed partial class LocksTranslator : Translator
                 DomainCancelled = Interlocked.Read(ref _domainCancelled),
                 DomainBadUnlocks = Interlocked.Read(ref _domainBadUnlocks),
                 DomainLockXattrops = Interlocked.Read(ref _domainLockXattrops),
+                DomainLockedCreates = Interlocked.Read(ref _domainLockedCreates),
             };
         }
     }
@@ -218,6 +219,7 @@ public sealed partial class LocksTranslator : Translator
                 ["domainHeld"] = c.DomainHeld, ["domainWaiting"] = c.DomainWaiting, ["domainGranted"] = c.DomainGranted,
                 ["domainConflicts"] = c.DomainConflicts, ["domainTimeouts"] = c.DomainTimeouts, ["domainCancelled"] = c.DomainCancelled,
                 ["domainBadUnlocks"] = c.DomainBadUnlocks, ["domainLockXattrops"] = c.DomainLockXattrops,
+                ["domainLockedCreates"] = c.DomainLockedCreates,
             };
         }
     }
@@ -268,4 +270,6 @@ public readonly record struct LockCounts(int Files, int PosixHeld, int FlocksHel
     public long DomainBadUnlocks { get; init; }
     /// <summary>inodelk-xattrop requests served (a lock with its pre-op, or a post-op with its unlock).</summary>
     public long DomainLockXattrops { get; init; }
+    /// <summary>create-inodelk-xattrop requests served (a create with its file's lock and pre-op; each whose lock and add were both had also counts in <see cref="DomainLockXattrops"/>).</summary>
+    public long DomainLockedCreates { get; init; }
 }

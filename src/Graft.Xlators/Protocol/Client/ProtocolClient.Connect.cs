@@ -155,7 +155,8 @@ public sealed partial class ProtocolClient
     private async Task<(Errno, string Why, bool Resumed, uint Granted)> HandshakeAsync(FrameConnection fc, CancellationToken ct)
     {
         var hello = new Handshake.Hello(Handshake.Version, Identity, Graph?.Generation ?? 0, _instance, _brick, Handshake.NewNonce(),
-                                        (_upcall ? UpcallCodec.Feature : 0) | (_lockXattrop ? Handshake.LockXattropFeature : 0));
+                                        (_upcall ? UpcallCodec.Feature : 0) | (_lockXattrop ? Handshake.LockXattropFeature : 0)
+                                        | (_lockCreateRelease ? Handshake.LockCreateReleaseFeature : 0));
         var w = new BodyWriter();
         Handshake.Write(w, hello);
         fc.WriteFrame(FrameType.Hello, FrameFlags.None, FopOp.None, 0, w);

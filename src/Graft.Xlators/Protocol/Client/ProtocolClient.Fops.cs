@@ -48,6 +48,33 @@ public sealed partial class ProtocolClient
         var conn = _conn;
         ctx.PostParent = null;
         var p = await CallAsync(ctx, new FopRequest(FopOp.Create) { Loc = L(loc), Flags = flags, Mode = mode, Umask = umask, NewGfid = gfid }).ConfigureAwait(false);
+        return Created(ctx, conn, p, flags, gfid, fd);
+    }
+
+    /// <summary>
+    /// create-inodelk-xattrop, sent only to a brick that granted it at the handshake: to any other (an older
+    /// brick, or <c>lock-create-release off</c>) it is ENOSYS here, without a request, and the caller creates alone.
+    /// </summary>
+    public override async ValueTask<Result<LockedCreate>> CreateInodeLkXattropAsync(FopContext ctx, Loc loc, int flags, uint mode, uint umask, Gfid gfid, Fd fd,
+                                                                                    string domain, FileLock lk, string name, ReadOnlyMemory<byte> deltas)
+    {
+        var conn = _conn;
+        if (conn is null || _stopping != 0) return TransportErrors.ToErrno(TransportFailure.NotConnected);
+        if ((conn.Features & Handshake.LockCreateReleaseFeature) == 0) return Errno.ENOSYS;
+        ctx.PostParent = null;
+        var q = new FopRequest(FopOp.CreateInodeLkXattrop)
+        {
+            Caller = WireCaller.From(ctx), Loc = L(loc), Flags = flags, Mode = mode, Umask = umask, NewGfid = gfid,
+            Name = domain, Lock = lk, Name2 = name, Data = deltas,
+        };
+        var p = await CallOnAsync(conn, q, bounded: true, ctx.ContinueInline).ConfigureAwait(false);
+        var r = Created(ctx, conn, p, flags, gfid, fd);
+        return r.Ok ? new LockedCreate(r.Value, (Errno)p.Value) : r.Error;
+    }
+
+    /// <summary>What a create's reply made: the remote fd tracked on <paramref name="fd"/>, the parent's attributes handed up.</summary>
+    private Result<Iatt> Created(FopContext ctx, ClientConnection? conn, in FopReply p, int flags, Gfid gfid, Fd fd)
+    {
         if (p.Error != Errno.OK) return p.Error;
         ctx.PostParent = WireStructs.PostParent(p.Xdata);
         var ctxFd = new ClientFdCtx(this, p.Iatt.Gfid.IsZero ? gfid : p.Iatt.Gfid, flags, isDir: false) { Remote = new RemoteFd(conn?.Epoch ?? 0, p.Fd), Inode = fd.Inode };
@@ -230,13 +257,47 @@ public sealed partial class ProtocolClient
     /// </summary>
     private async ValueTask ReleaseCoreAsync(Fd fd, FopOp op)
     {
-        if (fd.GetCtx(this) is not ClientFdCtx ctx) return;
+        if (Forget(fd) is not { } r) return;
+        await CallOnAsync(r.Conn, new FopRequest(op) { Caller = new WireCaller { Groups = [] }, Fd = r.Id }, bounded: true).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// release-inodelk-xattrop, sent only to a brick that granted it at the handshake: to any other it is
+    /// ENOSYS here and the fd stays open (the caller makes the calls apart), as when the brick answers ENOSYS
+    /// (it has no features/locks). Any other answer releases the fd, as a release does: it is forgotten here.
+    /// With no connection, or an fd of an earlier one, there is nothing to send (the brick's session and its
+    /// locks end without us): the fd is forgotten and the answer is ENOTCONN.
+    /// </summary>
+    public override async ValueTask<Result<byte[]>> ReleaseInodeLkXattropAsync(FopContext ctx, Fd fd, string domain, LockType type, long start, long length,
+                                                                                string name, ReadOnlyMemory<byte> deltas)
+    {
+        var conn = _conn;
+        if (conn is not null && (conn.Features & Handshake.LockCreateReleaseFeature) == 0) return Errno.ENOSYS;
+        if (conn is null || fd.GetCtx(this) is not ClientFdCtx { Remote: { } r } || r.Epoch != conn.Epoch)
+        {
+            Forget(fd);
+            return TransportErrors.ToErrno(TransportFailure.NotConnected);
+        }
+        var q = new FopRequest(FopOp.ReleaseInodeLkXattrop)
+        {
+            Caller = WireCaller.From(ctx), Fd = r.Id, Name = domain, Flags2 = (int)type, Offset = start, Length = length, Name2 = name, Data = deltas,
+        };
+        var p = await CallOnAsync(conn, q, bounded: true, ctx.ContinueInline).ConfigureAwait(false);
+        if (p.Error == Errno.ENOSYS) return Errno.ENOSYS;
+        Forget(fd); // released on the brick (or its session and fds end with the connection that failed)
+        return p.Error == Errno.OK ? p.Bytes! : p.Error;
+    }
+
+    /// <summary>Forgets the fd here (so it is not reopened); the connection and remote id to tell the brick on, if the fd is of the connection that is up.</summary>
+    private (ClientConnection Conn, ulong Id)? Forget(Fd fd)
+    {
+        if (fd.GetCtx(this) is not ClientFdCtx ctx) return null;
         lock (_openFds) _openFds.Remove(ctx);
         fd.SetCtx(this, null);
         var conn = _conn;
         var r = ctx.Remote;
         ctx.Remote = null;
-        if (conn is null || r is null || r.Epoch != conn.Epoch) return;
-        await CallOnAsync(conn, new FopRequest(op) { Caller = new WireCaller { Groups = [] }, Fd = r.Id }, bounded: true).ConfigureAwait(false);
+        if (conn is null || r is null || r.Epoch != conn.Epoch) return null;
+        return (conn, r.Id);
     }
 }

@@ -32,6 +32,8 @@ public sealed partial class ProtocolClient : Translator, INoticeSource
             "ask the brick for invalidation notices (features/upcall): what another client changes of what this one looked at is dropped from the caches above and the kernel's"),
         new("lock-xattrop", OptionKind.Bool, "on",
             "send a transaction's lock and its counters' add as one request (inodelk-xattrop) when the brick grants it; off: two requests, as to a brick that does not"),
+        new("lock-create-release", OptionKind.Bool, "on",
+            "when the brick grants it, a create may carry the new file's lock and counters' add (create-inodelk-xattrop), and a release the post-op and unlock of the transaction it ends (release-inodelk-xattrop): one request each instead of two; off: separate requests, as to a brick that does not"),
         new("tls-server-name", OptionKind.String, null, "name the brick's certificate must be issued for; unset: remote-host"),
         new("receive-thread", OptionKind.Bool, "on",
             "receive the brick's replies on a thread of this connection's own (plaintext), blocked in the socket until they arrive, and complete the calls there (one thread wake per burst of replies); off: the .NET socket engine receives and hands each burst to the thread pool (two wakes, but no thread per connection)"),
@@ -81,6 +83,8 @@ public sealed partial class ProtocolClient : Translator, INoticeSource
     private bool _upcall;
     /// <summary>Ask the brick for inodelk-xattrop at each handshake (option <c>lock-xattrop</c>).</summary>
     private bool _lockXattrop;
+    /// <summary>Ask the brick for create-inodelk-xattrop and release-inodelk-xattrop at each handshake (option <c>lock-create-release</c>).</summary>
+    private bool _lockCreateRelease;
 
     public override ValueTask InitAsync(CancellationToken ct)
     {
@@ -90,6 +94,7 @@ public sealed partial class ProtocolClient : Translator, INoticeSource
         _frameTimeoutMs = Options.GetLong("frame-timeout");
         _upcall = Options.GetBool("upcall");
         _lockXattrop = Options.GetBool("lock-xattrop");
+        _lockCreateRelease = Options.GetBool("lock-create-release");
         _receiveThread = Options.GetBool("receive-thread");
         _pingTimeoutMs = Options.GetLong("ping-timeout");
         _connectTimeoutMs = Options.GetLong("connect-timeout");

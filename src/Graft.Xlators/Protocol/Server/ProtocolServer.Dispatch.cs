@@ -108,6 +108,7 @@ public sealed partial class ProtocolServer
     // ---- opening and releasing ----
 
     private ValueTask<FopReply> ServeCreate(ClientSession s, ServerCall call, FopContext ctx) => CreateAsync(s, ctx, call.Request);
+    private ValueTask<FopReply> ServeCreateInodeLkXattrop(ClientSession s, ServerCall call, FopContext ctx) => CreateAsync(s, ctx, call.Request);
     private ValueTask<FopReply> ServeOpen(ClientSession s, ServerCall call, FopContext ctx) => OpenAsync(s, ctx, call.Request);
     private ValueTask<FopReply> ServeOpendir(ClientSession s, ServerCall call, FopContext ctx) => OpenAsync(s, ctx, call.Request);
     private ValueTask<FopReply> ServeRelease(ClientSession s, ServerCall call, FopContext ctx) => ReleaseRemoteAsync(s, call.Request.Fd);
@@ -118,6 +119,22 @@ public sealed partial class ProtocolServer
         if (s.Remove(id) is not { } fd) return new FopReply(Errno.EBADF);
         await ReleaseFdAsync(fd).ConfigureAwait(false);
         return new FopReply(Errno.OK);
+    }
+
+    /// <summary>
+    /// release-inodelk-xattrop: the post-op and unlock (inodelk-xattrop UNLOCK on the fd's object), then the
+    /// release. Made here of the two because an fd of the table is reference counted: its release goes down
+    /// only when the last fop using it is done, while the unlock must not wait for that. ENOSYS from below (no
+    /// features/locks) leaves the fd open, as the fop promises.
+    /// </summary>
+    private async ValueTask<FopReply> ServeReleaseInodeLkXattrop(ClientSession s, ServerCall call, FopContext ctx, Fd fd)
+    {
+        var q = call.Request;
+        var r = await Child.InodeLkXattropAsync(ctx, Loc.Of(fd.Inode), q.Name!, DomainLockCmd.Unlock, (LockType)q.Flags2, q.Offset, q.Length, q.Name2, q.Data).ConfigureAwait(false);
+        if (r.Error == Errno.ENOSYS) return new FopReply(Errno.ENOSYS);
+        // The table's reference; the dispatch drops the one it took for this call, and the last sends release down.
+        if (s.Remove(q.Fd) is { } held) await ReleaseFdAsync(held).ConfigureAwait(false);
+        return r.Ok ? new FopReply { Bytes = r.Value } : new FopReply(r.Error);
     }
 
     // ---- fd fops: the generated dispatch resolved the fd and releases it afterwards ----
@@ -206,10 +223,25 @@ public sealed partial class ProtocolServer
         var fd = new Fd(inode, q.Flags, ctx.Pid, ctx.LockOwner);
         Table.Unref(inode);
         ctx.PostParent = null;
-        var r = await Child.CreateAsync(ctx, ToLoc(q.Loc), q.Flags, q.Mode, q.Umask, q.NewGfid, fd).ConfigureAwait(false);
+        Result<Iatt> r;
+        Errno locked = Errno.OK;
+        if (q.Op == FopOp.CreateInodeLkXattrop)
+        {
+            var c = await Child.CreateInodeLkXattropAsync(ctx, ToLoc(q.Loc), q.Flags, q.Mode, q.Umask, q.NewGfid, fd, q.Name!, q.Lock, q.Name2!, q.Data).ConfigureAwait(false);
+            if (c.Ok) (r, locked) = (c.Value.Iatt, c.Value.Lock);
+            else r = c.Error;
+        }
+        else r = await Child.CreateAsync(ctx, ToLoc(q.Loc), q.Flags, q.Mode, q.Umask, q.NewGfid, fd).ConfigureAwait(false);
         if (!r.Ok) { fd.Unref(); return new FopReply(r.Error); }
         Remember(q.Loc, r.Value);
-        return await Register(s, fd, new FopReply { Iatt = r.Value, Xdata = WireStructs.PostParentXdata(ctx.PostParent) }).ConfigureAwait(false);
+        var reply = await Register(s, fd, new FopReply { Iatt = r.Value, Value = (long)locked, Xdata = WireStructs.PostParentXdata(ctx.PostParent) }).ConfigureAwait(false);
+        if (reply.Error != Errno.OK && q.Op == FopOp.CreateInodeLkXattrop && locked == Errno.OK)
+        {
+            // The client hears of no fd and so of no lock: give the lock back (the add stays, which only marks the file for a heal to look at).
+            ctx.LockOwner = q.Lock.Owner;
+            await Child.InodeLkAsync(ctx, Loc.Nameless(q.NewGfid), q.Name!, DomainLockCmd.Unlock, q.Lock.Type, q.Lock.Start, q.Lock.Length).ConfigureAwait(false);
+        }
+        return reply;
     }
 
     /// <summary>

@@ -322,9 +322,10 @@ internal sealed partial class ServerConnection
             or FopOp.Getxattr or FopOp.Fgetxattr or FopOp.Listxattr or FopOp.Flistxattr
             or FopOp.Opendir or FopOp.Mknod or FopOp.Mkdir or FopOp.Symlink or FopOp.Link
             or FopOp.Unlink or FopOp.Rmdir or FopOp.Rename or FopOp.Flush or FopOp.Release or FopOp.Releasedir
-            or FopOp.Lseek or FopOp.Xattrop or FopOp.Lk or FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop => true,
+            or FopOp.Lseek or FopOp.Xattrop or FopOp.Lk or FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop
+            or FopOp.ReleaseInodeLkXattrop => true,
         FopOp.Setattr or FopOp.Fsetattr => (q.Attr.Valid & SetAttrValid.Size) == 0,
-        FopOp.Open or FopOp.Create => (q.Flags & OpenFlags.O_TRUNC) == 0,
+        FopOp.Open or FopOp.Create or FopOp.CreateInodeLkXattrop => (q.Flags & OpenFlags.O_TRUNC) == 0,
         _ => false,
     };
 

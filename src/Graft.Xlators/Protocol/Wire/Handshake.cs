@@ -28,8 +28,14 @@ public static class Handshake
     /// brick did not grant it (an older brick) answers that fop ENOSYS itself, never sends it.
     /// </summary>
     public const uint LockXattropFeature = 2;
+    /// <summary>
+    /// Feature bit 2: the client may send create-inodelk-xattrop (op 45) and release-inodelk-xattrop (op 46)
+    /// and the brick serves them. A client whose brick did not grant it answers both ENOSYS itself, never
+    /// sends them (replicate then makes the create, or the post-op, unlock and release, as separate calls).
+    /// </summary>
+    public const uint LockCreateReleaseFeature = 4;
     /// <summary>Every feature bit this build knows; a brick grants only these.</summary>
-    public const uint KnownFeatures = UpcallCodec.Feature | LockXattropFeature;
+    public const uint KnownFeatures = UpcallCodec.Feature | LockXattropFeature | LockCreateReleaseFeature;
 
     /// <param name="Identity">The mount's identity, fixed for the life of the client process.</param>
     /// <param name="Generation">The client graph's generation.</param>
