@@ -17,7 +17,7 @@ public sealed unsafe partial class FuseRequest : IPayloadLender
     bool IPayloadLender.TryLend(ReadOnlySpan<byte> data)
     {
         if (Opcode != FuseOpcode.Write || data.Length < _session.LendMin) return false;
-        if (!data.Overlaps(new ReadOnlySpan<byte>(_buffer, Length), out int at) || at < 0 || at + data.Length > Length) return false;
+        if (!new ReadOnlySpan<byte>(_buffer, Length).Overlaps(data, out int at) || at < 0 || at + data.Length > Length) return false; // at: where data starts in the buffer
         if (Volatile.Read(ref _loan) != NotLent || !_session.TryCountLoan()) return false;
         if (Interlocked.CompareExchange(ref _loan, LentHandlerRunning, NotLent) == NotLent) return true;
         _session.EndLoan();
