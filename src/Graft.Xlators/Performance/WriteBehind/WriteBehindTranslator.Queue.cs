@@ -232,13 +232,19 @@ public sealed partial class WriteBehindTranslator
             while (true)
             {
                 Errno err;
+                ValueTask<Result<int>> sent;
+                try { sent = child.WritevAsync(p.Ctx, p.Fd, p.Data, p.Offset); }
+                catch (Exception e)
+                {
+                    owner.Graph?.ReportError(owner, "background write threw", e);
+                    sent = new(Errno.EIO);
+                }
+                // The reply will come on another thread: this one is free for the caller again.
+                if (!sent.IsCompleted) onCallersThread = false;
+                // Sent: a write the head may now go beside leaves at once, on this thread (each new pump starts the next).
+                StartAnother(onCallersThread);
                 try
                 {
-                    var sent = child.WritevAsync(p.Ctx, p.Fd, p.Data, p.Offset);
-                    // The reply will come on another thread: this one is free for the caller again.
-                    if (!sent.IsCompleted) onCallersThread = false;
-                    // Sent: a write the head may now go beside leaves at once, on this thread (each new pump starts the next).
-                    StartAnother(onCallersThread);
                     var r = await sent.ConfigureAwait(false);
                     err = !r.Ok ? r.Error : r.Value != p.Length ? Errno.EIO : Errno.OK;
                 }
