@@ -237,6 +237,7 @@ public sealed partial class ProtocolClient
         var r = ctx.Remote;
         ctx.Remote = null;
         if (conn is null || r is null || r.Epoch != conn.Epoch) return;
-        await CallOnAsync(conn, new FopRequest(op) { Caller = new WireCaller { Groups = [] }, Fd = r.Id }, bounded: true).ConfigureAwait(false);
+        // The reply finishes the release on the receive thread when what follows never blocks (the FUSE bridge's close).
+        await CallOnAsync(conn, new FopRequest(op) { Caller = new WireCaller { Groups = [] }, Fd = r.Id }, bounded: true, fd.ReleaseInline).ConfigureAwait(false);
     }
 }
