@@ -6,8 +6,8 @@ namespace Graft.Xlators.Performance.WriteBehind;
 // The per-inode queue and its pumps. What it costs in thread hand-offs (docs/performance.md, write-behind):
 // - a pump starts on the thread that makes it possible (the writer's, or the thread a reply arrived on), not
 //   through the thread pool; the child's write is sent before the writer's acknowledgement goes back;
-// - the pump's context says ContinueInline (its code never blocks), so after a reply the pump goes on where the
-//   reply arrived (protocol/client's receive thread) and sends the next write from there;
+// - the pump's context says ContinueInline when the writer's does (its own code never blocks), so after a reply the
+//   pump goes on where the reply arrived (protocol/client's receive thread) and sends the next write from there;
 // - the room and drained signals wake a waiter whose own context says ContinueInline (the FUSE bridge's) on the
 //   pump's thread, after the lock is let go; any other waiter (a library caller, PARENT_DOWN, settle, release)
 //   still continues on the thread pool, as its code is unknown;
@@ -22,9 +22,8 @@ public sealed partial class WriteBehindTranslator
     private sealed class Pending
     {
         public Fd Fd = null!;
-        /// <summary>Who wrote (the caller's context may be reused once we acknowledge). The pump's code never blocks, so
-        /// what follows the child's reply may run where the reply arrives.</summary>
-        public readonly FopContext Ctx = new() { ContinueInline = true };
+        /// <summary>Who wrote (the caller's context may be reused once we acknowledge).</summary>
+        public readonly FopContext Ctx = new();
         public byte[]? Buffer;
         public IPayloadLender? Lender;
         public ReadOnlyMemory<byte> Lent;
@@ -42,6 +41,10 @@ public sealed partial class WriteBehindTranslator
             Fd = fd;
             Ctx.Uid = ctx.Uid; Ctx.Gid = ctx.Gid; Ctx.Groups = ctx.Groups; Ctx.Pid = ctx.Pid; Ctx.LockOwner = ctx.LockOwner; Ctx.Graph = ctx.Graph;
             Ctx.PostParent = null;
+            // The pump's own code never blocks, so it may go on where the child's reply arrives: when the writer's
+            // may (the FUSE bridge's). Not otherwise: layers below keep the context for later work that other fops
+            // of the same front end await (replicate's write window), and a library caller's code is unknown.
+            Ctx.ContinueInline = ctx.ContinueInline;
             Offset = offset;
             Append = append;
         }
