@@ -99,7 +99,7 @@ internal sealed partial class FileMigrator
                 if (!inode.Ok) e = inode.Error == Errno.ENOENT ? Errno.ESTALE : inode.Error;
                 else
                 {
-                    var fresh = new Fd(inode.Value, file.Flags & ~DroppedFlags, old.Pid, file.LockOwner);
+                    var fresh = new Fd(inode.Value, file.Flags & ~DroppedFlags, old.Pid, file.LockOwner) { ReleaseInline = old.ReleaseInline };
                     e = file.IsDirectory
                         ? await g.Top.OpendirAsync(ctx, Loc.Of(inode.Value), fresh).ConfigureAwait(false)
                         : await g.Top.OpenAsync(ctx, Loc.Of(inode.Value), fresh.Flags, fresh).ConfigureAwait(false);

@@ -26,7 +26,7 @@ public sealed partial class MountSession
             if (!i.Ok) return i.Error;
             if (!i.Value.IsDir) return Errno.ENOTDIR;
             const int flags = OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY;
-            var fd = new Fd(i.Value, flags, ctx.Pid, ctx.LockOwner);
+            var fd = new Fd(i.Value, flags, ctx.Pid, ctx.LockOwner) { ReleaseInline = ctx.ContinueInline };
             var e = await g.Top.OpendirAsync(ctx, Loc.Of(i.Value), fd).ConfigureAwait(false);
             if (e != Errno.OK) { await PutFdAsync(fd).ConfigureAwait(false); return e; }
             return Register(node, flags, ctx.LockOwner, fd, isDirectory: true);

@@ -22,7 +22,7 @@ public sealed partial class MountSession
             // afterwards (DESIGN invariant 1; GlusterFS's fuse_create_cbk swap caused the 2012 hang).
             var seed = new Iatt { Gfid = gfid, Mode = PosixMode.S_IFREG | (mode & PosixMode.PermMask) };
             var inode = g.Inodes.Link(default, null, seed);
-            var fd = new Fd(inode, flags, ctx.Pid, ctx.LockOwner);
+            var fd = new Fd(inode, flags, ctx.Pid, ctx.LockOwner) { ReleaseInline = ctx.ContinueInline };
             g.Inodes.Unref(inode); // the fd holds its own reference
             var r = await g.Top.CreateAsync(ctx, Loc.Child(p.Value, name), flags, mode, umask, gfid, fd).ConfigureAwait(false);
             if (!r.Ok || r.Value.Gfid != gfid)
@@ -68,7 +68,7 @@ public sealed partial class MountSession
 
     private async ValueTask<Result<MountFile>> OpenOnAsync(FopContext ctx, Graph g, MountNode node, Inode inode, int flags)
     {
-        var fd = new Fd(inode, flags, ctx.Pid, ctx.LockOwner);
+        var fd = new Fd(inode, flags, ctx.Pid, ctx.LockOwner) { ReleaseInline = ctx.ContinueInline };
         var e = await g.Top.OpenAsync(ctx, Loc.Of(inode), flags, fd).ConfigureAwait(false);
         if (e != Errno.OK) { await PutFdAsync(fd).ConfigureAwait(false); return e; }
         return Register(node, flags, ctx.LockOwner, fd, isDirectory: false);

@@ -38,6 +38,12 @@ public sealed class FopContext
     /// </summary>
     public bool ContinueInline { get; set; }
     /// <summary>
+    /// A write's payload may be kept past the call without a copy by asking this lender (<see cref="IPayloadLender"/>):
+    /// set by a front end for a write whose data lies in a buffer it can lend (the FUSE bridge, for a big WRITE), null
+    /// otherwise. Valid only during the fop it came with; not carried over by <see cref="CloneForCall"/>.
+    /// </summary>
+    public IPayloadLender? Payload { get; set; }
+    /// <summary>
     /// The caller's identity was not authenticated: it came from a brick session that proved neither
     /// the brick's secret nor a certificate, so the uid it names is only a claim. storage/posix then
     /// keeps <c>trusted.*</c> and <c>security.*</c> xattrs from it. False in graphs with no

@@ -27,6 +27,14 @@ public sealed class Fd
     public int Pid { get; }
     public ulong LockOwner { get; }
     public bool IsDirectory => Inode.IsDir;
+    /// <summary>
+    /// The code that runs once this fd's release is done, up to the front end's, never blocks (as
+    /// <see cref="FopContext.ContinueInline"/> says of a fop's): a transport may then finish the release where its
+    /// reply arrives rather than hand it to the thread pool. Release has no fop context, so the fd carries it: the
+    /// mount session sets it from the context of the caller that opened the fd (the FUSE bridge's), and a migrated
+    /// fd keeps it. Off by default (a library caller's code is unknown).
+    /// </summary>
+    public bool ReleaseInline { get; init; }
     public Graph? Graph => Inode.Table.Graph;
     public int RefCount => Volatile.Read(ref _refs);
 

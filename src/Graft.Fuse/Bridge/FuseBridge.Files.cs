@@ -61,6 +61,8 @@ public sealed partial class FuseBridge
         bool kill = (a.WriteFlags & FuseConst.WriteKillSuidGid) != 0;
         var ctx = Ctx(r, groups: kill);
         ctx.LockOwner = a.LockOwner;
+        // A layer that keeps the data past this call (write-behind) may keep it in this request's buffer, not a copy.
+        ctx.Payload = r;
         var res = await _session.WriteAsync(ctx, file, data, (long)a.Offset).ConfigureAwait(false);
         if (kill && res.Ok) await DropStaleSetIdAsync(r, file.Node).ConfigureAwait(false);
         if (res.Ok) r.ReplyWrite((uint)res.Value);

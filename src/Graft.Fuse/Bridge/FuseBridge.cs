@@ -92,6 +92,7 @@ public sealed partial class FuseBridge : IFuseFileSystem
         c.LockOwner = 0;
         c.Cancellation = r.CancellationToken;
         c.Graph = null;
+        c.Payload = null;
         // The bridge and everything below it are async all the way and the reply is one writev to
         // /dev/fuse; notifications, the one write that may block, go through the thread pool.
         c.ContinueInline = true;
@@ -103,7 +104,11 @@ public sealed partial class FuseBridge : IFuseFileSystem
     /// destroyed (DESIGN invariant 8).</summary>
     public void RequestDone(FuseRequest r)
     {
-        if (r.UserState is FopContext c) c.Graph = null;
+        if (r.UserState is FopContext c)
+        {
+            c.Graph = null;
+            c.Payload = null;
+        }
     }
 
     /// <summary>A name, symlink target or xattr name from the kernel: bytes, mapped losslessly (<see cref="NameBytes"/>).</summary>

@@ -51,6 +51,7 @@ public sealed partial class FuseSession : IDisposable
         // whole READ reply (up to max_pages pages) in the request's own buffer.
         int maxIo = (int)Math.Max(options.MaxWrite, (uint)options.MaxPages * 4096);
         _bufferSize = Math.Max(FuseConst.MinReadBuffer, FuseRequest.DataOffset + maxIo + 4096);
+        _lendMin = Math.Max(4096, (int)options.MaxWrite / 2);
         Groups = new CallerGroups(options.GroupsCacheTime);
         _interruptTimer = new Timer(static s => ((FuseSession)s!).ExpireEarlyInterrupts(), this,
             Timeout.Infinite, Timeout.Infinite);
@@ -215,12 +216,36 @@ public sealed partial class FuseSession : IDisposable
         catch (Exception e) { LogHandlerFailed(r.Unique, r.Opcode, e); } // it must not throw; the request is answered already
     }
 
-    /// <summary>The handler is done with the request: forget it for INTERRUPT and reuse its buffer.</summary>
+    /// <summary>The handler is done with the request: forget it for INTERRUPT and reuse its buffer (once it is given
+    /// back, if it was lent: FuseRequest.Lend.cs).</summary>
     internal void Release(FuseRequest r)
     {
         Unregister(r);
-        Return(r);
+        if (r.EndHandler()) Return(r);
     }
+
+    /// <summary>A lent request's buffer came back after its handler finished.</summary>
+    internal void ReturnLent(FuseRequest r) => Return(r);
+
+    /// <summary>Smallest WRITE payload whose buffer is lent rather than copied: half the largest, so a lent buffer is
+    /// at least half used and a write-behind window holds few of them.</summary>
+    internal int LendMin => _lendMin;
+    readonly int _lendMin;
+    int _lent;
+
+    /// <summary>Buffers out on loan now (tests, state).</summary>
+    public int BuffersLent => Volatile.Read(ref _lent);
+
+    /// <summary>Counts one more loan if fewer than half the pooled buffers are lent: the pool keeps the rest for
+    /// reading, and the buffers lent come back to it rather than being freed and made again.</summary>
+    internal bool TryCountLoan()
+    {
+        if (Interlocked.Increment(ref _lent) <= _options.PooledBuffers / 2) return true;
+        Interlocked.Decrement(ref _lent);
+        return false;
+    }
+
+    internal void EndLoan() => Interlocked.Decrement(ref _lent);
 
     internal void ReportMissingReply(FuseRequest r, Exception? error)
     {

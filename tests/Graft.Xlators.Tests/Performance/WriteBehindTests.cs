@@ -16,11 +16,14 @@ internal sealed class MemoryLeaf : Translator
     /// <summary>When set, each write waits at a gate of its own, added to <see cref="Held"/> in arrival order, until the test opens it.</summary>
     public bool HoldEach;
     public readonly List<(long Offset, TaskCompletionSource Gate)> Held = [];
+    /// <summary>The managed thread the latest write arrived on, and the one it was answered on.</summary>
+    public int ArrivedOn, AnsweredOn;
 
     public static TaskCompletionSource Open() { var t = new TaskCompletionSource(); t.SetResult(); return t; }
 
     public override async ValueTask<Result<int>> WritevAsync(FopContext ctx, Fd fd, ReadOnlyMemory<byte> data, long offset)
     {
+        Volatile.Write(ref ArrivedOn, Environment.CurrentManagedThreadId);
         Interlocked.Increment(ref Arrived);
         if (HoldEach)
         {
@@ -37,6 +40,7 @@ internal sealed class MemoryLeaf : Translator
             while (f.Count < offset + data.Length) f.Add(0);
             for (int i = 0; i < data.Length; i++) f[(int)offset + i] = data.Span[i];
             Writes.Add((offset, data.Length));
+            Volatile.Write(ref AnsweredOn, Environment.CurrentManagedThreadId);
             return data.Length;
         }
     }

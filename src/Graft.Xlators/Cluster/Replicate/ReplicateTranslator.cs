@@ -186,10 +186,14 @@ public sealed partial class ReplicateTranslator : Translator
     }
 
     /// <summary>The mount's trusted identity for internal work (pending counters, locks, heals) done on behalf of <paramref name="ctx"/>'s call.</summary>
+    /// <remarks>ContinueInline is carried over: replicate's own code after each reply never blocks, so a transaction's
+    /// locks, pre-ops and post-ops go on where their replies arrive when the caller's would (the FUSE bridge's), with no
+    /// thread-pool hand-off per brick reply. A context kept past the fop (a write window's, an eager entry lock's) is
+    /// later awaited only by fops of the same front end, whose contexts say the same.</remarks>
     private static FopContext Trusted(FopContext ctx) => new()
     {
         Uid = 0, Gid = 0, Pid = ctx.Pid, MountId = ctx.MountId, Graph = ctx.Graph, LockOwner = ctx.LockOwner,
-        Cancellation = ctx.Cancellation,
+        Cancellation = ctx.Cancellation, ContinueInline = ctx.ContinueInline,
     };
 
     /// <summary>Runs <paramref name="call"/> on each child in <paramref name="mask"/> at once; results by child index (untouched entries: ENOTCONN).</summary>

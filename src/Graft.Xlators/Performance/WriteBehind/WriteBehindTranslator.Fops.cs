@@ -16,11 +16,11 @@ public sealed partial class WriteBehindTranslator
         if (!_enabled || (fd.Flags & SyncFlags) != 0 || data.Length > Volatile.Read(ref _window))
         {
             // Straight through, after what is already queued (order is kept).
-            await w.WaitDrainedAsync().ConfigureAwait(false);
+            await w.WaitDrainedAsync(ctx.ContinueInline).ConfigureAwait(false);
             return await FirstChild!.WritevAsync(ctx, fd, data, offset).ConfigureAwait(false);
         }
         bool append = (fd.Flags & OpenFlags.O_APPEND) != 0;
-        while (!w.TryEnqueue(fd, ctx, data.Span, offset, append, out var room))
+        while (!w.TryEnqueue(fd, ctx, data, offset, append, out var room))
         {
             try { await room!.WaitAsync(ctx.Cancellation).ConfigureAwait(false); }
             catch (OperationCanceledException) { return Errno.EINTR; } // nothing was queued
@@ -30,21 +30,21 @@ public sealed partial class WriteBehindTranslator
 
     public override async ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset)
     {
-        await LandedAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(ctx, fd).ConfigureAwait(false);
         return await FirstChild!.ReadvAsync(ctx, fd, buffer, offset).ConfigureAwait(false);
     }
 
     /// <summary>close: the file's acknowledged writes land (or are recorded as failed) before the child sees FLUSH.</summary>
     public override async ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd)
     {
-        await LandedAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(ctx, fd).ConfigureAwait(false);
         return await FirstChild!.FlushAsync(ctx, fd).ConfigureAwait(false);
     }
 
     /// <summary>fsync: as FLUSH; the mount session then reports what was recorded meanwhile.</summary>
     public override async ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly)
     {
-        await LandedAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(ctx, fd).ConfigureAwait(false);
         return await FirstChild!.FsyncAsync(ctx, fd, dataOnly).ConfigureAwait(false);
     }
 
@@ -56,62 +56,62 @@ public sealed partial class WriteBehindTranslator
     /// </summary>
     public override async ValueTask<Result<FileLock>> LkAsync(FopContext ctx, Fd fd, LockCmd cmd, FileLock lk)
     {
-        await LandedAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(ctx, fd).ConfigureAwait(false);
         return await FirstChild!.LkAsync(ctx, fd, cmd, lk).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> FstatAsync(FopContext ctx, Fd fd)
     {
-        await LandedAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(ctx, fd).ConfigureAwait(false);
         return await FirstChild!.FstatAsync(ctx, fd).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> FsetattrAsync(FopContext ctx, Fd fd, SetAttr attr)
     {
-        await LandedAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(ctx, fd).ConfigureAwait(false);
         return await FirstChild!.FsetattrAsync(ctx, fd, attr).ConfigureAwait(false);
     }
 
     public override async ValueTask<Errno> FallocateAsync(FopContext ctx, Fd fd, int mode, long offset, long length)
     {
-        await LandedAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(ctx, fd).ConfigureAwait(false);
         return await FirstChild!.FallocateAsync(ctx, fd, mode, offset, length).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<long>> LseekAsync(FopContext ctx, Fd fd, long offset, int whence)
     {
-        await LandedAsync(fd.Inode).ConfigureAwait(false);
+        await LandedAsync(ctx, fd).ConfigureAwait(false);
         return await FirstChild!.LseekAsync(ctx, fd, offset, whence).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<long>> CopyFileRangeAsync(FopContext ctx, Fd fdIn, long offIn, Fd fdOut, long offOut, long length, uint flags)
     {
-        await LandedAsync(fdIn.Inode).ConfigureAwait(false);
-        await LandedAsync(fdOut.Inode).ConfigureAwait(false);
+        await LandedAsync(ctx, fdIn).ConfigureAwait(false);
+        await LandedAsync(ctx, fdOut).ConfigureAwait(false);
         return await FirstChild!.CopyFileRangeAsync(ctx, fdIn, offIn, fdOut, offOut, length, flags).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> StatAsync(FopContext ctx, Loc loc)
     {
-        await LandedAsync(loc).ConfigureAwait(false);
+        await LandedAsync(ctx, loc).ConfigureAwait(false);
         return await FirstChild!.StatAsync(ctx, loc).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> SetattrAsync(FopContext ctx, Loc loc, SetAttr attr)
     {
-        await LandedAsync(loc).ConfigureAwait(false);
+        await LandedAsync(ctx, loc).ConfigureAwait(false);
         return await FirstChild!.SetattrAsync(ctx, loc, attr).ConfigureAwait(false);
     }
 
     public override async ValueTask<Result<Iatt>> LookupAsync(FopContext ctx, Loc loc, Xdata? xdata = null)
     {
-        await LandedAsync(loc).ConfigureAwait(false);
+        await LandedAsync(ctx, loc).ConfigureAwait(false);
         var r = await FirstChild!.LookupAsync(ctx, loc, xdata).ConfigureAwait(false);
         // A named lookup learns the GFID only now: if that file has writes queued, its size is
         // not final yet; settle and ask again so the caller caches the right attributes.
         if (r.Ok && loc.IsNameless is false && Graph?.Inodes.Find(r.Value.Gfid) is { } inode && inode.GetCtx(this) is WbInode w && !w.Idle)
         {
-            await w.WaitDrainedAsync().ConfigureAwait(false);
+            await w.WaitDrainedAsync(ctx.ContinueInline).ConfigureAwait(false);
             r = await FirstChild!.LookupAsync(ctx, loc, xdata).ConfigureAwait(false);
         }
         return r;
@@ -122,7 +122,7 @@ public sealed partial class WriteBehindTranslator
         // Entries carry sizes: settle every file of this graph with queued writes first.
         WbInode[] busy;
         lock (_allSync) busy = [.. _busy];
-        foreach (var w in busy) await w.WaitDrainedAsync().ConfigureAwait(false);
+        foreach (var w in busy) await w.WaitDrainedAsync(ctx.ContinueInline).ConfigureAwait(false);
         return await FirstChild!.ReaddirpAsync(ctx, fd, offset, maxEntries).ConfigureAwait(false);
     }
 

@@ -258,7 +258,8 @@ public sealed partial class ProtocolClient
     private async ValueTask ReleaseCoreAsync(Fd fd, FopOp op)
     {
         if (Forget(fd) is not { } r) return;
-        await CallOnAsync(r.Conn, new FopRequest(op) { Caller = new WireCaller { Groups = [] }, Fd = r.Id }, bounded: true).ConfigureAwait(false);
+        // The reply finishes the release on the receive thread when what follows never blocks (the FUSE bridge's close).
+        await CallOnAsync(r.Conn, new FopRequest(op) { Caller = new WireCaller { Groups = [] }, Fd = r.Id }, bounded: true, fd.ReleaseInline).ConfigureAwait(false);
     }
 
     /// <summary>
