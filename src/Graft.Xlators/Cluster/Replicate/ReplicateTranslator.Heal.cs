@@ -281,7 +281,14 @@ public sealed partial class ReplicateTranslator
         return n;
     }
 
-    /// <summary>Takes off, on every copy read, the counts read at the start: what transactions did since nets to zero or stays.</summary>
+    /// <summary>
+    /// Takes off, on every copy read, the counts read at the start: what transactions did since nets to zero
+    /// or stays. Never past zero: another heal of the object that read the same counts may have taken them
+    /// off already (another client's, when nothing made the two take turns: bricks without a lock service,
+    /// or a file's data heal, which gives the lock back while it copies). A counter pushed below zero blames
+    /// nobody, so no lookup would heal it again and it would stay pending for ever; so where the brick's
+    /// answer (the counters after the add) shows this heal went past zero, the excess is given back.
+    /// </summary>
     private async ValueTask ResetCountersAsync(FopContext ctx, Loc loc, Result<long[][]>[] got, uint answered)
     {
         await FanOutAsync(answered, async i =>
@@ -289,23 +296,45 @@ public sealed partial class ReplicateTranslator
             for (int j = 0; j < Children.Count; j++)
             {
                 if ((answered & (1u << j)) == 0) continue; // a copy not read keeps its blame
-                var delta = new byte[Pending.Width];
+                var delta = new long[Pending.Kinds];
+                for (int k = 0; k < Pending.Kinds; k++) delta[k] = -got[i].Value[k][j];
+                var after = await AddCountersAsync(ctx, i, loc, j, delta).ConfigureAwait(false);
+                if (!after.Ok) continue;
+                // Past zero: that much of what was read had been taken off already (by another heal); given back,
+                // never more than this heal took. (The same the other way for a negative count this heal set right.)
                 bool some = false;
                 for (int k = 0; k < Pending.Kinds; k++)
                 {
-                    long c = got[i].Value[k][j];
-                    if (c == 0) continue;
-                    System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(delta.AsSpan(k * 8), -c);
-                    some = true;
+                    long now = Pending.Read(after.Value, k), back = 0;
+                    if (delta[k] < 0 && now < 0) back = Math.Min(-now, -delta[k]);
+                    else if (delta[k] > 0 && now > 0) back = -Math.Min(now, delta[k]);
+                    delta[k] = back;
+                    some |= back != 0;
                 }
-                if (some) await Children[i].XattropAsync(ctx, loc, _pendingNames[j], delta).ConfigureAwait(false);
+                if (some)
+                {
+                    LogCountersOvershot(_log, Name, loc.ToString(), Children[i].Name, Children[j].Name);
+                    await AddCountersAsync(ctx, i, loc, j, delta).ConfigureAwait(false);
+                }
             }
             return new Result<bool>(true);
         }).ConfigureAwait(false);
     }
 
+    /// <summary>Adds <paramref name="delta"/> (one per kind) to copy <paramref name="i"/>'s counters for child <paramref name="j"/>; the counters after it (nothing sent when every delta is 0: ENODATA).</summary>
+    private ValueTask<Result<byte[]>> AddCountersAsync(FopContext ctx, int i, Loc loc, int j, long[] delta)
+    {
+        if (Array.TrueForAll(delta, d => d == 0)) return ValueTask.FromResult(new Result<byte[]>(Errno.ENODATA));
+        var bytes = new byte[Pending.Width];
+        for (int k = 0; k < Pending.Kinds; k++) System.Buffers.Binary.BinaryPrimitives.WriteInt64BigEndian(bytes.AsSpan(k * 8), delta[k]);
+        return Children[i].XattropAsync(ctx, loc, _pendingNames[j], bytes);
+    }
+
     [LoggerMessage(Level = LogLevel.Information, Message = "{Name}: healed {Gfid} from {Source} onto {Sinks}")]
     private static partial void LogHealed(ILogger log, string name, string gfid, string source, string sinks);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Name}: {Object}'s counters on {Child} for {Of} were taken off by another heal first: set back to zero")]
+    private static partial void LogCountersOvershot(ILogger log, string name, string @object, string child, string of);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Name}: heal of {Gfid} stopped: {Error}; it stays pending")]
     private static partial void LogHealFailed(ILogger log, string name, string gfid, string error);
