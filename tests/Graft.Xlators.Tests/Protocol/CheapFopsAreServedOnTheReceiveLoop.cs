@@ -49,6 +49,36 @@ public class CheapFopsAreServedOnTheReceiveLoop
         await m.StopAsync();
     }
 
+    /// <summary>
+    /// A namespace change may wait for the disk (directory blocks, GFID handle directories after the page cache was
+    /// dropped), so it is served inline only while nothing else of its connection is in service: alone, no hand-off;
+    /// behind another request, on the pool, where several overlap their waits. A lookup is served inline either way.
+    /// </summary>
+    [Fact]
+    public async Task A_namespace_change_is_served_inline_only_while_nothing_else_of_its_connection_is_in_service()
+    {
+        await using var brick = await InProcessBrick.StartAsync(faultOptions: new() { ["drop"] = "stat", ["drop-count"] = "1" });
+        var m = await WireMount.ConnectAsync(brick.Port, "brick", Guid.NewGuid());
+        var top = m.Graph.Top;
+
+        long n = brick.Server.ServedInline;
+        Assert.True((await top.MkdirAsync(m.Ctx(), Loc.Child(Gfid.Root, "alone"), 0x1ed, 0, Gfid.NewGfid())).Ok);
+        Assert.Equal(n + 1, brick.Server.ServedInline);
+
+        var held = top.StatAsync(m.Ctx(), Loc.Nameless(Gfid.Root)).AsTask();
+        await ClientGraphs.Until(() => brick.Faults!.HeldCount == 1, "a stat held in service");
+        n = brick.Server.ServedInline;
+        Assert.True((await top.MkdirAsync(m.Ctx(), Loc.Child(Gfid.Root, "behind"), 0x1ed, 0, Gfid.NewGfid())).Ok);
+        Assert.Equal(Errno.OK, await top.RmdirAsync(m.Ctx(), Loc.Child(Gfid.Root, "alone")));
+        Assert.Equal(n, brick.Server.ServedInline);
+        Assert.True((await top.LookupAsync(m.Ctx(), Loc.Child(Gfid.Root, "behind"))).Ok);
+        Assert.Equal(n + 1, brick.Server.ServedInline);
+
+        brick.Faults!.ReleaseHeld();
+        await held.WaitAsync(TimeSpan.FromSeconds(30));
+        await m.StopAsync();
+    }
+
     [Theory]
     [InlineData("inline-fops", "off")]
     [InlineData("io-threads", "2")]

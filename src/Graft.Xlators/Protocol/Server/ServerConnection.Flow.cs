@@ -25,7 +25,7 @@ internal sealed partial class ServerConnection
 
     /// <summary>
     /// Starts a request now if a slot is free and nobody waits ahead of it; otherwise it joins the backlog.
-    /// <paramref name="inline"/>: a cheap fop with nothing behind it (ServesInline), served on the receive
+    /// <paramref name="inline"/>: a cheap fop with nothing behind it (InlineWhen), served on the receive
     /// loop's own thread — no hand-off, its reply written from here — instead of the thread pool's.
     /// <paramref name="onlyAlone"/>: inline only while nothing else of this connection is in service.
     /// </summary>
@@ -104,7 +104,7 @@ internal sealed partial class ServerConnection
     /// Served on the thread pool or the brick's I/O workers (io-threads), not in the receive loop: storage/posix blocks in its
     /// syscalls (an fsync can take a while), and one slow fop must neither hold up the others on
     /// this connection nor delay the pongs that prove the brick is alive (IoWorkers). Only the cheap
-    /// fops of <see cref="ServesInline"/> may be served by the loop itself (Admit).
+    /// fops of <see cref="InlineWhen"/> may be served by the loop itself (Admit).
     /// </summary>
     private void Serve(ServerCall call) => _server.Serve(call);
 }

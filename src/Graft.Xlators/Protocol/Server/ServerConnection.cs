@@ -241,8 +241,11 @@ internal sealed partial class ServerConnection
                 }
                 call.Ctx.Cancellation = _closing.Token;
                 if (!last || !_server.InlineFops) Admit(call, inline: false);
-                else if (ServesInline(call.Request)) Admit(call, inline: true);
-                else Admit(call, inline: IsLoneSmallWrite(call.Request), onlyAlone: true);
+                else
+                {
+                    var when = InlineWhen(call.Request);
+                    Admit(call, inline: when != Inline.Never, onlyAlone: when == Inline.Alone);
+                }
                 return null;
             case FrameType.Ping:
                 if (body.Length != 0) return "ping with a body";
@@ -307,26 +310,36 @@ internal sealed partial class ServerConnection
         _ => false,
     };
 
+    /// <summary>When the receive loop may serve a request itself (inline-fops).</summary>
+    private enum Inline { Never, Alone, Always }
+
     /// <summary>
     /// Fops whose cost is a little metadata work, which the receive loop may serve itself (inline-fops).
-    /// Never: reads and writes of any size (the jobs that share a connection issue them side by side, and
-    /// served here they would run one at a time: 4 jobs of 4 KiB O_DIRECT I/O lost 4–12% so, docs/fuse-benchmark.md),
-    /// fsync and fsyncdir (they wait for the disk), blocking locks (they never get here), directory reads
-    /// (up to 1,024 entries, each stat'ed), truncates (O_TRUNC too), fallocate and copy_file_range (they
-    /// move or free blocks) — those go to the thread pool, so a fop that holds its thread never holds up
-    /// the requests behind it on this connection.
+    /// Always: lookups, stats, xattr reads, opens, locks that do not wait, flush and release. Only while nothing
+    /// else of this connection is in service (<see cref="Inline.Alone"/>): namespace changes, which may wait for
+    /// the disk (the directory blocks they change; an unlink reads back the GFID handle's directories after the
+    /// page cache was dropped: 0.3–12 ms on the receive thread, the other jobs' requests queued behind it) — one
+    /// job pays no hand-off, several overlap their waits on the pool — and a small buffered write
+    /// (<see cref="IsLoneSmallWrite"/>). Never: other reads and writes (the jobs that share a connection issue them
+    /// side by side, and served here they would run one at a time: 4 jobs of 4 KiB O_DIRECT I/O lost 4–12% so,
+    /// docs/fuse-benchmark.md), fsync and fsyncdir (they wait for the disk), blocking locks (they never get here),
+    /// directory reads (up to 1,024 entries, each stat'ed), truncates (O_TRUNC too), fallocate and copy_file_range
+    /// (they move or free blocks) — those go to the thread pool, so a fop that holds its thread never holds up the
+    /// requests behind it on this connection.
     /// </summary>
-    private static bool ServesInline(in FopRequest q) => q.Op switch
+    private Inline InlineWhen(in FopRequest q) => q.Op switch
     {
         FopOp.Lookup or FopOp.Stat or FopOp.Fstat or FopOp.Access or FopOp.Readlink or FopOp.Statfs
             or FopOp.Getxattr or FopOp.Fgetxattr or FopOp.Listxattr or FopOp.Flistxattr
-            or FopOp.Opendir or FopOp.Mknod or FopOp.Mkdir or FopOp.Symlink or FopOp.Link
-            or FopOp.Unlink or FopOp.Rmdir or FopOp.Rename or FopOp.Flush or FopOp.Release or FopOp.Releasedir
+            or FopOp.Opendir or FopOp.Flush or FopOp.Release or FopOp.Releasedir
             or FopOp.Lseek or FopOp.Xattrop or FopOp.Lk or FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop
-            or FopOp.ReleaseInodeLkXattrop => true,
-        FopOp.Setattr or FopOp.Fsetattr => (q.Attr.Valid & SetAttrValid.Size) == 0,
-        FopOp.Open or FopOp.Create or FopOp.CreateInodeLkXattrop => (q.Flags & OpenFlags.O_TRUNC) == 0,
-        _ => false,
+            or FopOp.ReleaseInodeLkXattrop => Inline.Always,
+        FopOp.Mknod or FopOp.Mkdir or FopOp.Symlink or FopOp.Link or FopOp.Unlink or FopOp.Rmdir or FopOp.Rename => Inline.Alone,
+        FopOp.Setattr or FopOp.Fsetattr => (q.Attr.Valid & SetAttrValid.Size) == 0 ? Inline.Always : Inline.Never,
+        FopOp.Open => (q.Flags & OpenFlags.O_TRUNC) == 0 ? Inline.Always : Inline.Never,
+        FopOp.Create or FopOp.CreateInodeLkXattrop => (q.Flags & OpenFlags.O_TRUNC) == 0 ? Inline.Alone : Inline.Never,
+        FopOp.Writev => IsLoneSmallWrite(q) ? Inline.Alone : Inline.Never,
+        _ => Inline.Never,
     };
 
     /// <summary>Largest write the receive loop may serve itself (a copy into the page cache: microseconds).</summary>
@@ -340,7 +353,7 @@ internal sealed partial class ServerConnection
     /// comes here: such a write waits for the disk.
     /// </summary>
     private bool IsLoneSmallWrite(in FopRequest q) =>
-        q.Op == FopOp.Writev && q.Data.Length <= InlineWriteMax
+        q.Data.Length <= InlineWriteMax
         && _session!.FlagsOf(q.Fd) is int flags && (flags & (OpenFlags.O_DIRECT | OpenFlags.O_DSYNC)) == 0;
 
     /// <summary>Answers a request the receive loop refuses itself (a limit), without serving it.</summary>
