@@ -30,15 +30,7 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
         Volume? v = null;
         try
         {
-            var urls = new List<string>();
-            for (int i = 0; i < 3; i++)
-            {
-                var dir = Path.Combine(temp, "b" + i);
-                Directory.CreateDirectory(dir);
-                var b = await BrickProcess.ServeDirAsync(dir, 0, "--metrics", "127.0.0.1:0");
-                bricks.Add(b);
-                urls.Add((await b.WaitForLogAsync("metrics on ")).Split("metrics on ")[1].Trim());
-            }
+            var urls = await StartBricksAsync(temp, bricks);
             v = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: 1), "afr.vol", new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) });
             await v.WriteAllBytesAsync("/f", "hello"u8.ToArray());
             await v.ChmodAsync("/f", 0x180);
@@ -97,15 +89,7 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
         Volume? v = null, other = null;
         try
         {
-            var urls = new List<string>();
-            for (int i = 0; i < 3; i++)
-            {
-                var dir = Path.Combine(temp, "b" + i);
-                Directory.CreateDirectory(dir);
-                var b = await BrickProcess.ServeDirAsync(dir, 0, "--metrics", "127.0.0.1:0");
-                bricks.Add(b);
-                urls.Add((await b.WaitForLogAsync("metrics on ")).Split("metrics on ")[1].Trim());
-            }
+            var urls = await StartBricksAsync(temp, bricks);
             var options = new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) };
             v = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: -1, "post-op-delay 10s"), "afr.vol", options);
             other = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: -1, "post-op-delay 10s"), "afr.vol", options);
@@ -218,5 +202,20 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
         sb.Append("volume afr\n    type cluster/replicate\n");
         foreach (var o in afrOptions.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
         return sb.Append("    subvolumes b0 b1 b2\nend-volume\n").ToString();
+    }
+
+    /// <summary>Three brick processes with their metrics endpoints (added to <paramref name="bricks"/> as they start, for the caller's cleanup); their metrics URLs.</summary>
+    private static async Task<List<string>> StartBricksAsync(string temp, List<BrickProcess> bricks)
+    {
+        var urls = new List<string>();
+        for (int i = 0; i < 3; i++)
+        {
+            var dir = Path.Combine(temp, "b" + i);
+            Directory.CreateDirectory(dir);
+            var b = await BrickProcess.ServeDirAsync(dir, 0, "--metrics", "127.0.0.1:0");
+            bricks.Add(b);
+            urls.Add((await b.WaitForLogAsync("metrics on ")).Split("metrics on ")[1].Trim());
+        }
+        return urls;
     }
 }
