@@ -103,6 +103,19 @@ public class ConsecutiveEntryChangesShareOneEntryLock
         Assert.Equal(Bricks.Describe(v.Bricks[0]), Bricks.Describe(v.Bricks[2]));
     }
 
+    [Fact]
+    public async Task Changes_that_arrive_while_the_lock_is_being_taken_join_it_instead_of_waiting_out_its_delay()
+    {
+        await using var v = await ReplicatedVolume.CreateAsync(3, "entry-lock-delay 60s", locks: true);
+        await v.Volume.CreateDirectoryAsync("/d");
+        long leases = v.Afr.EntryLeases;
+        // They start together: all but the first find the directory's lock being taken (before session 10 they waited
+        // for the mutex, which the lock then held for its whole 60 s).
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Create(v, $"/d/y{i}"))).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.All(outcomes, e => Assert.Equal(Errno.OK, e));
+        Assert.Equal(leases + 1, v.Afr.EntryLeases);
+    }
+
     private static async Task<Errno> Create(ReplicatedVolume v, string path)
     {
         await Task.Yield();

@@ -83,7 +83,7 @@ public sealed partial class ReplicateTranslator
         var name = target.EntryName!;
         while (true)
         {
-            TaskCompletionSource? busy = null;
+            TaskCompletionSource? busy = null, opening = null;
             EntryLease? stale = null;
             lock (st)
             {
@@ -97,30 +97,48 @@ public sealed partial class ReplicateTranslator
                         return l;
                     }
                 }
+                // Another change is opening the next lease: wait for it and join it, rather than for the mutex, which
+                // the lease holds for its whole entry-lock-delay (a change that waited for the mutex so waited that long).
+                else if (st.LeaseOpening is { } o) busy = o;
+                else st.LeaseOpening = opening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             }
             if (busy is not null) { await busy.Task.WaitAsync(ctx.Cancellation).ConfigureAwait(false); continue; }
             if (stale is not null) { await CloseLeaseAsync(st).ConfigureAwait(false); continue; }
-            await st.Mutex.WaitAsync(ctx.Cancellation).ConfigureAwait(false);
-            // Leases hold the mutex while open, so none is open now: this caller opens the next.
-            long epoch = Volatile.Read(ref _childEpoch);
-            var lctx = LockContext(ctx);
-            var dir = target with { EntryName = null };
-            uint locked = await LockAsync(lctx, [dir], Pending.Entry, _allMask).ConfigureAwait(false);
-            if (locked != _allMask || UpMask != _allMask)
+            EntryLease? lease = null;
+            try { lease = await OpenLeaseAsync(ctx, target, name).ConfigureAwait(false); }
+            finally
             {
-                await UnlockAsync(lctx, [dir], Pending.Entry, locked).ConfigureAwait(false);
-                st.Mutex.Release();
-                return null;
+                lock (st) st.LeaseOpening = null;
+                opening!.TrySetResult();
             }
-            Interlocked.Increment(ref _leasesTaken);
-            var lease = new EntryLease(dir, lctx, locked, epoch) { Inflight = 1 };
-            lease.Names[name] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            lock (st) st.Lease = lease;
-            _leases[lease] = 0;
-            // Held at most entry-lock-delay: another client (or a heal) wanting a name in the directory waits at most that long.
-            lease.Timer = new Timer(_ => _ = CloseLeaseAsync(st), null, Volatile.Read(ref _entryLockDelayMs), Timeout.Infinite);
             return lease;
         }
+    }
+
+    /// <summary>The directory's mutex, then its entrylk on every copy, as a lease with this change counted in; null when not every copy granted it.</summary>
+    private async ValueTask<EntryLease?> OpenLeaseAsync(FopContext ctx, TxnTarget target, string name)
+    {
+        var st = target.State;
+        await st.Mutex.WaitAsync(ctx.Cancellation).ConfigureAwait(false);
+        // Leases hold the mutex while open, so none is open now: this caller opens the next.
+        long epoch = Volatile.Read(ref _childEpoch);
+        var lctx = LockContext(ctx);
+        var dir = target with { EntryName = null };
+        uint locked = await LockAsync(lctx, [dir], Pending.Entry, _allMask).ConfigureAwait(false);
+        if (locked != _allMask || UpMask != _allMask)
+        {
+            await UnlockAsync(lctx, [dir], Pending.Entry, locked).ConfigureAwait(false);
+            st.Mutex.Release();
+            return null;
+        }
+        Interlocked.Increment(ref _leasesTaken);
+        var lease = new EntryLease(dir, lctx, locked, epoch) { Inflight = 1 };
+        lease.Names[name] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (st) st.Lease = lease;
+        _leases[lease] = 0;
+        // Held at most entry-lock-delay: another client (or a heal) wanting a name in the directory waits at most that long.
+        lease.Timer = new Timer(_ => _ = CloseLeaseAsync(st), null, Volatile.Read(ref _entryLockDelayMs), Timeout.Infinite);
+        return lease;
     }
 
     private static void LeaveLease(EntryLease lease, string name)

@@ -22,6 +22,8 @@ internal sealed class ReplInode
     public WriteWindow? Window;
     /// <summary>A directory's open eager entry lock, guarded by lock(this).</summary>
     public EntryLease? Lease;
+    /// <summary>Completed when the change opening the directory's next eager entry lock has it open (or failed to), guarded by lock(this).</summary>
+    public TaskCompletionSource? LeaseOpening;
     /// <summary>Completed when the write opening the next window has it open (or failed to), guarded by lock(this).</summary>
     public TaskCompletionSource? Opening;
 
