@@ -54,4 +54,30 @@ public sealed class HandleDirectoriesAreMadeAhead
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(file))).Ok);
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(dir))).Ok);
     }
+
+    [PosixFact]
+    public async Task A_create_into_a_second_level_directory_removed_after_it_was_used_makes_it_again()
+    {
+        await using var b = await PosixBrick.StartAsync();
+        var first = Gfid.NewGfid();
+        var (_, fd) = await b.CreateOk(Gfid.Root, "first", gfid: first);
+        await b.Release(fd);
+        Assert.Equal(Errno.OK, await b.Xl.UnlinkAsync(Root, Loc.Child(Gfid.Root, "first")));
+        var bucket = Path.GetDirectoryName(b.HandlePath(first))!;
+        Assert.True(Directory.Exists(bucket));
+        Directory.Delete(bucket); // empty again: the brick knows it, but it is gone
+
+        // A second file whose GFID falls in the same xx/yy.
+        Span<byte> raw = stackalloc byte[16];
+        Gfid.NewGfid().WriteBytes(raw);
+        Span<byte> firstRaw = stackalloc byte[16];
+        first.WriteBytes(firstRaw);
+        raw[0] = firstRaw[0]; raw[1] = firstRaw[1];
+        var second = Gfid.FromBytes(raw);
+        Assert.Equal(bucket, Path.GetDirectoryName(b.HandlePath(second)));
+        (_, fd) = await b.CreateOk(Gfid.Root, "second", gfid: second);
+        await b.Release(fd);
+        Assert.True(File.Exists(b.HandlePath(second)), "the handle was linked after its directory was made again");
+        Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(second))).Ok);
+    }
 }

@@ -41,23 +41,46 @@ public sealed partial class PosixTranslator
     }
 
     /// <summary>
-    /// Makes the directory "xx/yy" a handle lives in. The 256 first-level directories are made at start-up
-    /// (<see cref="MakeHandleTopDirs"/>), so on a fresh brick a create costs one mkdirat here, not an EEXIST
-    /// mkdirat of "xx" first; one that went missing since (removed by hand) is made again.
+    /// Second-level handle directories ("xx/yy", 65,536 bits) this instance has made or found: a file's handle
+    /// is linked into a known one directly, and into an unknown one after its mkdirat (made, or EEXIST) — not
+    /// after a linkat that fails ENOENT, as every create on a fresh brick did. One removed since (by hand) still
+    /// fails the linkat ENOENT and is made again.
     /// </summary>
-    private unsafe void MakeHandleDirs(Gfid g)
+    private readonly ulong[] _knownBuckets = new ulong[65536 / 64];
+
+    private static int Bucket(ReadOnlySpan<byte> handlePath) =>
+        (HexValue(handlePath[0]) << 12) | (HexValue(handlePath[1]) << 8) | (HexValue(handlePath[3]) << 4) | HexValue(handlePath[4]);
+
+    private static int HexValue(byte c) => c <= '9' ? c - '0' : c - 'a' + 10;
+
+    private bool BucketKnown(int b) => (Volatile.Read(ref _knownBuckets[b >> 6]) & (1UL << (b & 63))) != 0;
+
+    private void KnowBucket(int b) => Interlocked.Or(ref _knownBuckets[b >> 6], 1UL << (b & 63));
+
+    /// <summary>
+    /// Makes the directory "xx/yy" a handle lives in; true when it exists now. The 256 first-level directories
+    /// are made at start-up (<see cref="MakeHandleTopDirs"/>), so on a fresh brick a create costs one mkdirat here,
+    /// not an EEXIST mkdirat of "xx" first; one that went missing since (removed by hand) is made again.
+    /// </summary>
+    private unsafe bool MakeHandleDirs(Gfid g)
     {
         Span<byte> z = stackalloc byte[HandlePathLen];
         HandlePath(g, z);
+        bool made;
         fixed (byte* p = z)
         {
             p[5] = 0;
-            if (Libc.mkdirat(_handlesFd, p, 0x1C0 /* 0700 */) == 0 || LastErr() != Errno.ENOENT) return;
-            p[2] = 0;
-            Libc.mkdirat(_handlesFd, p, 0x1C0 /* 0700 */);
-            p[2] = (byte)'/';
-            Libc.mkdirat(_handlesFd, p, 0x1C0 /* 0700 */);
+            made = Libc.mkdirat(_handlesFd, p, 0x1C0 /* 0700 */) == 0 || LastErr() == Errno.EEXIST;
+            if (!made && LastErr() == Errno.ENOENT)
+            {
+                p[2] = 0;
+                Libc.mkdirat(_handlesFd, p, 0x1C0 /* 0700 */);
+                p[2] = (byte)'/';
+                made = Libc.mkdirat(_handlesFd, p, 0x1C0 /* 0700 */) == 0 || LastErr() == Errno.EEXIST;
+            }
         }
+        if (made) KnowBucket(Bucket(z));
+        return made;
     }
 
     /// <summary>
@@ -85,6 +108,7 @@ public sealed partial class PosixTranslator
     {
         Span<byte> z = stackalloc byte[HandlePathLen];
         HandlePath(g, z);
+        if (!BucketKnown(Bucket(z))) MakeHandleDirs(g);
         fixed (byte* hp = z) fixed (byte* empty = "\0"u8)
         {
             for (int attempt = 0; attempt < 3; attempt++)
