@@ -27,6 +27,7 @@ internal static class CloseBehind
     private static readonly object s_lock = new();
     private static readonly Queue<int> s_queue = new();   // guarded by s_lock
     private static int s_closers;                         // guarded by s_lock
+    private static int s_idle;                            // closers waiting for work; guarded by s_lock
     private static int s_held;                            // guarded by s_lock
     private static long s_handed;
 
@@ -51,8 +52,9 @@ internal static class CloseBehind
             {
                 s_queue.Enqueue(fd);
                 Interlocked.Increment(ref s_handed);
-                // Closers wait only on an empty queue (or a test's hold).
-                Monitor.Pulse(s_lock);
+                // A closer busy with a close takes the next from the queue itself: an idle one is woken only for
+                // descriptors the busy ones leave (each wake is a switch, on a path that runs per unlink).
+                if (s_idle > 0 && s_queue.Count > s_closers - s_idle) Monitor.Pulse(s_lock);
                 // More waiting than there are closers: the device is slow to free them; wait for it side by side.
                 if (s_queue.Count > s_closers && s_closers < MaxClosers) StartCloser();
                 return;
@@ -99,7 +101,12 @@ internal static class CloseBehind
             int fd;
             lock (s_lock)
             {
-                while (s_queue.Count == 0 || s_held > 0) Monitor.Wait(s_lock);
+                while (s_queue.Count == 0 || s_held > 0)
+                {
+                    s_idle++;
+                    Monitor.Wait(s_lock);
+                    s_idle--;
+                }
                 fd = s_queue.Dequeue();
             }
             Libc.close(fd);
