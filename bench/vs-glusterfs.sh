@@ -25,6 +25,10 @@
 #
 # FUSE_COUNTS=1 counts the requests the kernel sends each mount in every phase (bench/fuse-trace.sh) and prints
 # them per file (per MiB for seqwrite/seqread, per I/O for fio's phases not at all) after the table.
+# PER_OP=1 prints, per file of every metadata phase, the CPU (µs, user+sys) and the context switches (voluntary +
+# involuntary, all threads) of each filesystem's brick and client processes: figures the machine's load moves little.
+# PERF_TRACE="unlink4 create1" runs `perf trace -s` on the brick process(es) during those phases (syscalls per thread,
+# with counts and times) and saves each summary beside the results (bench/results/…-perf-TARGET-PHASE-ROUND.txt).
 #
 # Needs root (mounts, drop_caches, installing packages). Installs glusterfs-server, glusterfs-client and
 # fio from Debian's packages if they are missing (benchmark only: the tests never need GlusterFS). Starts
@@ -32,6 +36,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"; FUSE_COUNTS="${FUSE_COUNTS:-0}"
+PER_OP="${PER_OP:-0}"; PERF_TRACE="${PERF_TRACE:-}"
 SIZE_MB="${SIZE_MB:-512}"
 FILES="${FILES:-4000}"
 RAND_SECONDS="${RAND_SECONDS:-15}"
@@ -67,6 +72,7 @@ dotnet build "$here/bench/Graft.FsBench/Graft.FsBench.csproj" -c Release --nolog
 fsbench=(dotnet "$here/bench/Graft.FsBench/bin/Release/net10.0/Graft.FsBench.dll")
 . "$here/bench/fuse-trace.sh"
 fuse_counts="$work/fuse-counts.txt"
+per_op="$work/per-op.txt"
 
 started_glusterd=""
 gluster_up=""
@@ -132,6 +138,12 @@ cpu_of() { # PIDS... → total user+sys clock ticks
   echo "$t"
 }
 hz="$(getconf CLK_TCK)"
+switches_of() { # PIDS... → voluntary + involuntary context switches of all their threads
+  local p
+  for p in "$@"; do cat /proc/"$p"/task/*/status 2>/dev/null; done |
+    awk '/^(non)?voluntary_ctxt_switches:/ { s += $2 } END { print s + 0 }'
+}
+stamp0="$(date -u +%Y%m%dT%H%M%SZ)"
 
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
@@ -151,6 +163,14 @@ phase() { # TARGET PHASE DIR
   read -r -a bp <<<"$(procs "$t" brick)"
   read -r -a cp <<<"$(procs "$t" client)"
   b0="$(cpu_of "${bp[@]}")"; c0="$(cpu_of "${cp[@]}")"
+  local perf_pid="" perf_out="" bs0 cs0 bs1 cs1
+  bs0="$(switches_of "${bp[@]}")"; cs0="$(switches_of "${cp[@]}")"
+  if [[ " $PERF_TRACE " == *" $p "* ]] && [ "$t" != native ] && [ ${#bp[@]} -gt 0 ]; then
+    perf_out="$here/bench/results/vs-glusterfs-$stamp0-perf-$t-$p-$round.txt"
+    perf trace -s -p "$(IFS=,; echo "${bp[*]}")" -o "$perf_out" >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 1
+  fi
   local counting=""
   if [ "$FUSE_COUNTS" = 1 ] && [ "$t" != native ] && [[ "$p" != rand* ]]; then fuse_trace_begin "$(dirname "$d")"; counting=1; fi
   case "$p" in
@@ -162,6 +182,14 @@ phase() { # TARGET PHASE DIR
       line="$p $(fio_iops "$t" "$p" "$d") IOPS $RAND_SECONDS" ;;
   esac
   b1="$(cpu_of "${bp[@]}")"; c1="$(cpu_of "${cp[@]}")"
+  bs1="$(switches_of "${bp[@]}")"; cs1="$(switches_of "${cp[@]}")"
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; echo "(perf trace: $perf_out)" >&2; fi
+  if [ "$PER_OP" = 1 ] && [ "$t" != native ]; then
+    case "$p" in create*|stat*|unlink*)
+      awk -v t="$t" -v p="$p" -v r="$round" -v n="$FILES" -v hz="$hz" -v b="$((b1 - b0))" -v c="$((c1 - c0))" -v bs="$((bs1 - bs0))" -v cs="$((cs1 - cs0))" \
+        'BEGIN { printf "%s %s round %d per file: brick %.0f µs CPU, %.2f switches; client %.0f µs CPU, %.2f switches\n", t, p, r, b / hz * 1e6 / n, bs / n, c / hz * 1e6 / n, cs / n }' >> "$per_op" ;;
+    esac
+  fi
   if [ -n "$counting" ]; then
     case "$p" in seq*) per="$SIZE_MB" ;; *) per="$FILES" ;; esac
     echo "$t $p $(fuse_trace_end "$per")" >> "$fuse_counts"
@@ -218,6 +246,10 @@ table="$(awk -v load="$load0" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$
 
 FUSE requests per file (per MiB for seqwrite and seqread), by round:
 $(cat "$fuse_counts")"
+[ -s "$per_op" ] && table="$table
+
+CPU and context switches per file (brick and client processes, all threads):
+$(cat "$per_op")"
 echo "$table"
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 { echo "$table"; echo; echo "raw:"; cat "$results"; } > "$here/bench/results/vs-glusterfs-$stamp.txt"

@@ -70,6 +70,15 @@ public sealed partial class PosixTranslator
             return Libc.setxattr(pp, pn, pv, 16, replace ? Libc.XATTR_REPLACE : Libc.XATTR_CREATE) == 0 ? Errno.OK : LastErr();
     }
 
+    /// <summary><see cref="WriteGfid"/> (XATTR_CREATE) through an fd that is not O_PATH: fsetxattr, no /proc walk.</summary>
+    private static unsafe Errno WriteGfidOpen(int fd, Gfid gfid)
+    {
+        Span<byte> v = stackalloc byte[16];
+        gfid.WriteBytes(v);
+        fixed (byte* pn = GfidXattrZ) fixed (byte* pv = v)
+            return Libc.fsetxattr(fd, pn, pv, 16, Libc.XATTR_CREATE) == 0 ? Errno.OK : LastErr();
+    }
+
     /// <summary>Removes the GFID xattr again (undoing a stamp whose handle could not be made).</summary>
     private static unsafe void RemoveGfid(int fd)
     {

@@ -82,20 +82,18 @@ public sealed partial class PosixTranslator
     /// <summary>
     /// Gives a just-made entry its GFID and handle (as root), undoing the entry if that fails;
     /// then restores mode bits the process umask took away. <paramref name="createdFd"/> is the
-    /// fd create got (so the very inode it made is stamped); otherwise the name is opened again,
-    /// under the name lock. The O_PATH fd comes back in <paramref name="objFd"/>; the caller closes it.
+    /// fd create got: the very inode it made is stamped through it (fsetxattr, linkat AT_EMPTY_PATH, fchmodat2
+    /// AT_EMPTY_PATH take any fd), and it stays the caller's to close, success or not (no O_PATH reopen through
+    /// /proc and its close: two calls fewer per create). Otherwise the name is opened again (O_PATH), under the
+    /// name lock, and that fd comes back in <paramref name="objFd"/> on success; the caller closes it.
     /// </summary>
     private unsafe Result<Iatt> Stamp(FopContext ctx, DirHandle dir, ReadOnlySpan<byte> z, Gfid parent, string name, Gfid gfid,
         uint? perm, out int objFd, int createdFd = -1)
     {
         objFd = -1;
+        bool own = createdFd < 0;
         int fd;
-        if (createdFd >= 0)
-        {
-            Span<byte> self = stackalloc byte[ProcPathLen];
-            ProcPath(createdFd, self);
-            fixed (byte* p = self) fd = FdBudget.OpenAt(Libc.AT_FDCWD, p, Libc.O_PATH | Libc.O_CLOEXEC, 0);
-        }
+        if (!own) fd = createdFd;
         else fixed (byte* p = z) fd = FdBudget.OpenAt(dir.Fd, p, OPathNoFollow, 0);
         if (fd < 0) return LastErr();
         var e = FStat(fd, out var st);
@@ -103,7 +101,7 @@ public sealed partial class PosixTranslator
         bool isDir = FileMode.IsDir(st.Mode);
         bool handled = false;
         // EEXIST here: the name no longer holds what this call made (a GFID is already on it).
-        if (e == Errno.OK) e = WriteGfid(fd, gfid);
+        if (e == Errno.OK) e = own ? WriteGfid(fd, gfid) : WriteGfidOpen(fd, gfid);
         // EEXIST from the handle store: another live object already has this GFID.
         if (e == Errno.OK && isDir && GfidInUse(gfid, st)) e = Errno.EEXIST;
         if (e == Errno.OK) handled = (e = isDir ? WriteDirRecord(gfid, parent, name) : LinkFileHandle(fd, gfid)) == Errno.OK;
@@ -111,7 +109,7 @@ public sealed partial class PosixTranslator
         if (e == Errno.OK) e = FStat(fd, out st);
         if (e != Errno.OK)
         {
-            Libc.close(fd);
+            if (own) Libc.close(fd);
             // Undo only the object this call made, if the name still holds it.
             Stat now;
             fixed (byte* p = z)
@@ -120,7 +118,7 @@ public sealed partial class PosixTranslator
             if (handled) RemoveHandle(gfid); // only what this call made: never another object's handle
             return e;
         }
-        objFd = fd;
+        if (own) objFd = fd;
         return ToIatt(st, gfid);
     }
 

@@ -52,6 +52,7 @@ public sealed partial class PosixTranslator : Translator
     private SharedBrickState? _shared;
     private Dictionary<Gfid, int> _openCounts = new();
     private object _openLock = new();
+    private object[] _handleLocks = SharedBrickState.NewLocks();
 
     // The brick's name, claim and directory-rename locks (SharedBrickState says what each is for):
     // shared by every instance on this directory, since a switch runs two graphs side by side.
@@ -90,6 +91,7 @@ public sealed partial class PosixTranslator : Translator
             _shared = SharedBrickState.Acquire(rootSt.Dev, rootSt.Ino, out var first);
             _openCounts = _shared.OpenCounts;
             _openLock = _shared.Sync;
+            _handleLocks = _shared.HandleLocks;
             _writerCounts = _shared.WriterCounts;
             _marks = _shared.Marks;
             _nameLocks = _shared.NameLocks;
@@ -97,7 +99,11 @@ public sealed partial class PosixTranslator : Translator
             _dirRenameLock = _shared.DirRenameLock;
             // Orphans can only be told apart at the first start in this process: later instances
             // (a client graph switch) share the open counts of the instances beside them.
-            if (first) RemoveOrphanHandles();
+            if (first)
+            {
+                MakeHandleTopDirs();
+                RemoveOrphanHandles();
+            }
         }
         catch
         {

@@ -35,6 +35,13 @@ internal sealed class SharedBrickState
     public readonly object[] NameLocks = NewLocks();
 
     /// <summary>
+    /// Serialise, per GFID (striped), dropping a file's handle once it has no name and no open fd against an
+    /// open by GFID counting itself (PosixTranslator.Handles.cs, "the unlinked-but-open rule"). Taken inside a
+    /// name lock, around <see cref="Sync"/>.
+    /// </summary>
+    public readonly object[] HandleLocks = NewLocks();
+
+    /// <summary>
     /// Serialises claiming a client-chosen GFID for an object found without one (checking that no
     /// live object holds it, then stamping it), so two objects cannot both find it free. Taken
     /// inside a name lock.
