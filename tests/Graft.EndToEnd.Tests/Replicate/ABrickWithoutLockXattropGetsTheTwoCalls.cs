@@ -207,15 +207,9 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
     /// <summary>Three brick processes with their metrics endpoints (added to <paramref name="bricks"/> as they start, for the caller's cleanup); their metrics URLs.</summary>
     private static async Task<List<string>> StartBricksAsync(string temp, List<BrickProcess> bricks)
     {
+        await BrickProcess.ServeNewDirsAsync(temp, 3, bricks, "--metrics", "127.0.0.1:0");
         var urls = new List<string>();
-        for (int i = 0; i < 3; i++)
-        {
-            var dir = Path.Combine(temp, "b" + i);
-            Directory.CreateDirectory(dir);
-            var b = await BrickProcess.ServeDirAsync(dir, 0, "--metrics", "127.0.0.1:0");
-            bricks.Add(b);
-            urls.Add((await b.WaitForLogAsync("metrics on ")).Split("metrics on ")[1].Trim());
-        }
+        foreach (var b in bricks) urls.Add((await b.WaitForLogAsync("metrics on ")).Split("metrics on ")[1].Trim());
         return urls;
     }
 }
