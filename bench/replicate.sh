@@ -9,9 +9,9 @@
 # together, per written MiB / per created file), to see what a fop costs in round trips.
 # CPU=1: also the CPU seconds (user+sys, from /proc) the mount and the bricks spent in each phase, with the
 # phase's wall time (whether the two cores are the limit), and their threads' context switches.
-# THREADS=1: also the context switches of the mount's threads during each phase, by thread name (voluntary and
-# not): which threads hand work to each other (graft-recv: protocol/client's receive threads, .NET TP Worker: the
-# thread pool, fuse readers...).
+# THREADS=1: also the context switches of the mount's threads and of the bricks' threads (all bricks together) during
+# each phase, by thread name (voluntary and not), per op: which threads hand work to each other (graft-recv: receive
+# threads, .NET TP Worker: the thread pool, fuse readers...).
 # PERF=sched:sched_wakeup (or cpu-clock, ...): perf records that event with call chains (managed frames through the
 # runtime's perf map) in the mount (PERF_WHO=mount, default) or the bricks (PERF_WHO=bricks) during each measured
 # phase: who wakes whom, where the CPU goes. The data is kept in $OUT (default /tmp/replicate-perf) as
@@ -178,7 +178,7 @@ for run in $(seq 1 "$RUNS"); do
       [ "$COUNT" = 1 ] && requests > "$work/before"
       [ "$CPU" = 1 ] && { cpu0="$(cpu)"; t0="$(date +%s.%N)"; }
       mp="$(mount_pid)"
-      [ "$THREADS" = 1 ] && mt0="$(tasks "$mp")"
+      if [ "$THREADS" = 1 ]; then mt0="$(tasks "$mp")"; bt0="$(for b in "${pids[@]}"; do tasks "$b"; done | sort)"; fi
       if [ -n "$PERF" ]; then
         who="$mp"
         [ "$PERF_WHO" = bricks ] && who="$(IFS=,; echo "${pids[*]}")"
@@ -197,6 +197,8 @@ for run in $(seq 1 "$RUNS"); do
         per="$SIZE_MB"; [ "$phase" = create ] && per="$FILES"
         echo "  mount threads' context switches ($config $phase, per $([ "$phase" = create ] && echo file || echo MiB)):" >&2
         by_thread "$mt0" "$(tasks "$mp")" "$per" >&2
+        echo "  bricks' threads' context switches (all bricks):" >&2
+        by_thread "$bt0" "$(for b in "${pids[@]}"; do tasks "$b"; done | sort)" "$per" >&2
       fi
       if [ "$COUNT" = 1 ]; then
         per="$SIZE_MB"; unit="MiB"
