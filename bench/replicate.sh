@@ -15,7 +15,7 @@
 # PERF=sched:sched_wakeup (or cpu-clock, ...): perf records that event with call chains (managed frames through the
 # runtime's perf map) in the mount (PERF_WHO=mount, default) or the bricks (PERF_WHO=bricks) during each measured
 # phase: who wakes whom, where the CPU goes. The data is kept in $OUT (default /tmp/replicate-perf) as
-# CONFIG-PHASE-WHO.data, for `perf script` / `perf report --children`.
+# CONFIG-PHASE-WHO.data, for `perf script` / `perf report --children`. PERF_G=0: no call chains (less overhead).
 # PHASES="create": only those phases (the table shows 0 for the others).
 # SPLIT=1: a third configuration, replica3-split: the same replica with protocol/client's
 # lock-xattrop off (each transaction's lock and pre-op, post-op and unlock as separate requests, as
@@ -56,7 +56,7 @@ THREADS="${THREADS:-0}"
 PERF="${PERF:-}"
 PERF_WHO="${PERF_WHO:-mount}"
 OUT="${OUT:-/tmp/replicate-perf}"
-if [ -n "$PERF" ]; then mkdir -p "$OUT"; export DOTNET_PerfMapEnabled=1; fi
+if [ -n "$PERF" ]; then mkdir -p "$OUT"; export DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0; fi
 WARMUP="${WARMUP:-1}"
 GRAPH="${GRAPH:-default}"
 PHASES="${PHASES:-seqwrite seqread create}"
@@ -182,7 +182,7 @@ for run in $(seq 1 "$RUNS"); do
       if [ -n "$PERF" ]; then
         who="$mp"
         [ "$PERF_WHO" = bricks ] && who="$(IFS=,; echo "${pids[*]}")"
-        perf record -q -e "$PERF" -g -p "$who" -o "$OUT/$config-$phase-$PERF_WHO.data" 2>/dev/null &
+        perf record -q -e "$PERF" $([ "${PERF_G:-1}" = 1 ] && echo -g) -p "$who" -o "$OUT/$config-$phase-$PERF_WHO.data" 2>/dev/null &
         perfpid=$!
         sleep 1
       fi

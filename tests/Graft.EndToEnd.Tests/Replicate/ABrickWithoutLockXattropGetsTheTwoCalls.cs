@@ -122,12 +122,14 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
                 write = t.WriteAsync("theirs"u8.ToArray()).AsTask();
                 // Its first try at the lock (with its pre-op) is refused by every brick (a brick counts a request when it
                 // answers): it then waits for the lock on b0, which this window holds until the close below.
+                Dictionary<string, long>[] now = [];
                 await ClientGraphsUntil(async () =>
                 {
-                    var now = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
+                    now = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
                     return Enumerable.Range(0, 3).All(i => now[i].GetValueOrDefault("inodelkxattrop") > before[i].GetValueOrDefault("inodelkxattrop"));
                 }, () => "the other client's lock requests were not refused");
-                Assert.False(write.IsCompleted, "the other client wrote inside this client's window");
+                Assert.False(write.IsCompleted, "the other client's write ended inside this client's window: "
+                                                + (write.Exception?.InnerException?.Message ?? "written") + "\nbefore:\n" + Show(before) + "\nnow:\n" + Show(now));
             }
             await write.WaitAsync(TimeSpan.FromSeconds(30));
 
