@@ -9,6 +9,13 @@
 # together, per written MiB / per created file), to see what a fop costs in round trips.
 # CPU=1: also the CPU seconds (user+sys, from /proc) the mount and the bricks spent in each phase, with the
 # phase's wall time (whether the two cores are the limit), and their threads' context switches.
+# THREADS=1: also the context switches of the mount's threads and of the bricks' threads (all bricks together) during
+# each phase, by thread name (voluntary and not), per op: which threads hand work to each other (graft-recv: receive
+# threads, .NET TP Worker: the thread pool, fuse readers...).
+# PERF=sched:sched_wakeup (or cpu-clock, ...): perf records that event with call chains (managed frames through the
+# runtime's perf map) in the mount (PERF_WHO=mount, default) or the bricks (PERF_WHO=bricks) during each measured
+# phase: who wakes whom, where the CPU goes. The data is kept in $OUT (default /tmp/replicate-perf) as
+# CONFIG-PHASE-WHO.data, for `perf script` / `perf report --children`. PERF_G=0: no call chains (less overhead).
 # PHASES="create": only those phases (the table shows 0 for the others).
 # SPLIT=1: a third configuration, replica3-split: the same replica with protocol/client's
 # lock-xattrop off (each transaction's lock and pre-op, post-op and unlock as separate requests, as
@@ -45,6 +52,11 @@ ELOCK0="${ELOCK0:-0}"
 MERGE0="${MERGE0:-0}"
 AFR="${AFR:-}"
 CPU="${CPU:-0}"
+THREADS="${THREADS:-0}"
+PERF="${PERF:-}"
+PERF_WHO="${PERF_WHO:-mount}"
+OUT="${OUT:-/tmp/replicate-perf}"
+if [ -n "$PERF" ]; then mkdir -p "$OUT"; export DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0; fi
 WARMUP="${WARMUP:-1}"
 GRAPH="${GRAPH:-default}"
 PHASES="${PHASES:-seqwrite seqread create}"
@@ -124,6 +136,27 @@ cpu() {
     END { printf "mount %.2f bricks %.2f app %.2f mcs %d bcs %d\n", s["mount"] / hz, s["bricks"] / hz, s["app"] / hz, c["mount"], c["bricks"] }'
 }
 
+# mount_pid: the mount daemon of this run (found by $work in its command line).
+mount_pid() {
+  local p
+  for p in /proc/[0-9]*; do
+    case "$(tr '\0' ' ' 2>/dev/null < "$p/cmdline")" in *"$work"*" mount "*|*" mount "*"$work"*) echo "${p##*/}"; return ;; esac
+  done
+}
+# tasks PID: "tid name voluntary involuntary" per live thread.
+tasks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    awk -v tid="${t##*/}" '/^Name:/ { sub(/^Name:[ \t]*/, ""); gsub(/ /, "_"); n = $0 } /^voluntary_ctxt_switches/ { v = $2 } /^nonvoluntary_ctxt_switches/ { i = $2 }
+      END { print tid, n, v, i }' "$t/status" 2>/dev/null
+  done | sort
+}
+# by_thread BEFORE AFTER PER: switches per thread name during the phase, per op (PER ops).
+by_thread() {
+  join -a2 -e 0 -o 0,2.2,1.3,2.3,1.4,2.4 <(echo "$1") <(echo "$2") \
+    | awk -v per="$3" '{ v[$2] += $4 - $3; i[$2] += $6 - $5; n[$2]++ } END { for (k in v) if (v[k] + i[k] > 0) printf "    %-18s threads %3d  voluntary %8.2f  involuntary %7.2f per op\n", k, n[k], v[k] / per, i[k] / per }' | sort -k5 -nr
+}
+
 load0="$(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq 1 "$RUNS"); do
   # Alternate the order so a change of load during the run does not favour one configuration.
@@ -144,11 +177,28 @@ for run in $(seq 1 "$RUNS"); do
       [ "$phase" = seqread ] && echo 3 > /proc/sys/vm/drop_caches
       [ "$COUNT" = 1 ] && requests > "$work/before"
       [ "$CPU" = 1 ] && { cpu0="$(cpu)"; t0="$(date +%s.%N)"; }
+      mp="$(mount_pid)"
+      if [ "$THREADS" = 1 ]; then mt0="$(tasks "$mp")"; bt0="$(for b in "${pids[@]}"; do tasks "$b"; done | sort)"; fi
+      if [ -n "$PERF" ]; then
+        who="$mp"
+        [ "$PERF_WHO" = bricks ] && who="$(IFS=,; echo "${pids[*]}")"
+        perf record -q -e "$PERF" $([ "${PERF_G:-1}" = 1 ] && echo -g) -p "$who" -o "$OUT/$config-$phase-$PERF_WHO.data" 2>/dev/null &
+        perfpid=$!
+        sleep 1
+      fi
       v="$("${fsbench[@]}" "$phase" "$work/mnt" --size-mb "$SIZE_MB" --files "$FILES" | awk '{ print $2 }')"
+      if [ -n "$PERF" ]; then kill -INT "$perfpid"; wait "$perfpid" 2>/dev/null || true; fi
       echo "$config $phase $v" | tee -a "$results" >&2
       if [ "$CPU" = 1 ]; then
         # The app's own CPU is read before it exits: its process is gone by now, so it is left out here.
         echo "$cpu0 $(cpu) $t0 $(date +%s.%N)" | awk '{ printf "  cpu s: mount %.2f bricks %.2f over %.2f s wall; context switches: mount %d bricks %d\n", $12 - $2, $14 - $4, $22 - $21, $18 - $8, $20 - $10 }' >&2
+      fi
+      if [ "$THREADS" = 1 ]; then
+        per="$SIZE_MB"; [ "$phase" = create ] && per="$FILES"
+        echo "  mount threads' context switches ($config $phase, per $([ "$phase" = create ] && echo file || echo MiB)):" >&2
+        by_thread "$mt0" "$(tasks "$mp")" "$per" >&2
+        echo "  bricks' threads' context switches (all bricks):" >&2
+        by_thread "$bt0" "$(for b in "${pids[@]}"; do tasks "$b"; done | sort)" "$per" >&2
       fi
       if [ "$COUNT" = 1 ]; then
         per="$SIZE_MB"; unit="MiB"

@@ -97,6 +97,21 @@ internal sealed partial class BrickProcess : IAsyncDisposable
     public static Task<BrickProcess> ServeDirAsync(BrickAuth auth, string dir, int port = 0, params string[] more) =>
         StartAsync(auth, [.. new[] { "--dir", dir, "--port", port.ToString(CultureInfo.InvariantCulture) }, .. more]);
 
+    /// <summary>
+    /// <paramref name="count"/> bricks, b0, b1, ... in new directories of those names under <paramref name="parent"/> (a
+    /// replica set's), each with <paramref name="more"/> options, started one after the other. Each is added to
+    /// <paramref name="started"/> as soon as it runs, so the caller stops every one it got, also when a later one fails.
+    /// </summary>
+    public static async Task ServeNewDirsAsync(string parent, int count, List<BrickProcess> started, params string[] more)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            var dir = Path.Combine(parent, "b" + i.ToString(CultureInfo.InvariantCulture));
+            Directory.CreateDirectory(dir);
+            started.Add(await ServeDirAsync(dir, 0, more));
+        }
+    }
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int sig);
 

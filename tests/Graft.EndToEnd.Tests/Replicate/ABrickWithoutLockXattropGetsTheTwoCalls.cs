@@ -122,12 +122,14 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
                 write = t.WriteAsync("theirs"u8.ToArray()).AsTask();
                 // Its first try at the lock (with its pre-op) is refused by every brick (a brick counts a request when it
                 // answers): it then waits for the lock on b0, which this window holds until the close below.
+                Dictionary<string, long>[] now = [];
                 await ClientGraphsUntil(async () =>
                 {
-                    var now = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
+                    now = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
                     return Enumerable.Range(0, 3).All(i => now[i].GetValueOrDefault("inodelkxattrop") > before[i].GetValueOrDefault("inodelkxattrop"));
                 }, () => "the other client's lock requests were not refused");
-                Assert.False(write.IsCompleted, "the other client wrote inside this client's window");
+                Assert.False(write.IsCompleted, "the other client's write ended inside this client's window: "
+                                                + (write.Exception?.InnerException?.Message ?? "written") + "\nbefore:\n" + Show(before) + "\nnow:\n" + Show(now));
             }
             await write.WaitAsync(TimeSpan.FromSeconds(30));
 
@@ -207,15 +209,9 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
     /// <summary>Three brick processes with their metrics endpoints (added to <paramref name="bricks"/> as they start, for the caller's cleanup); their metrics URLs.</summary>
     private static async Task<List<string>> StartBricksAsync(string temp, List<BrickProcess> bricks)
     {
+        await BrickProcess.ServeNewDirsAsync(temp, 3, bricks, "--metrics", "127.0.0.1:0");
         var urls = new List<string>();
-        for (int i = 0; i < 3; i++)
-        {
-            var dir = Path.Combine(temp, "b" + i);
-            Directory.CreateDirectory(dir);
-            var b = await BrickProcess.ServeDirAsync(dir, 0, "--metrics", "127.0.0.1:0");
-            bricks.Add(b);
-            urls.Add((await b.WaitForLogAsync("metrics on ")).Split("metrics on ")[1].Trim());
-        }
+        foreach (var b in bricks) urls.Add((await b.WaitForLogAsync("metrics on ")).Split("metrics on ")[1].Trim());
         return urls;
     }
 }

@@ -25,13 +25,8 @@ public class AClientThatDiesInsideABornWindowLeavesItsFileMarked
         Volume? dying = null, other = null;
         try
         {
-            for (int i = 0; i < 3; i++)
-            {
-                var dir = Path.Combine(temp, "b" + i);
-                Directory.CreateDirectory(dir);
-                bricks.Add(await BrickProcess.ServeDirAsync(dir, 0, "--grace-timeout", "2s"));
-                proxies.Add(new TcpProxy(bricks[i].Port));
-            }
+            await BrickProcess.ServeNewDirsAsync(temp, 3, bricks, "--grace-timeout", "2s");
+            foreach (var b in bricks) proxies.Add(new TcpProxy(b.Port));
             var options = new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) };
             dying = await Volume.OpenVolfileTextAsync(Volfile(proxies.Select(p => p.Port).ToList(), "post-op-delay 60s"), "afr.vol", options);
             var s = await dying.OpenAsync("/f", FileMode.CreateNew);

@@ -28,12 +28,7 @@ public sealed class TwoClientsHealOneFileAtOnce
         Volume? a = null, b = null;
         try
         {
-            for (int i = 0; i < 3; i++)
-            {
-                var dir = Path.Combine(temp, "b" + i);
-                Directory.CreateDirectory(dir);
-                bricks.Add(await BrickProcess.ServeDirAsync(dir));
-            }
+            await BrickProcess.ServeNewDirsAsync(temp, 3, bricks);
             var options = new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) };
             a = await Volume.OpenVolfileTextAsync(Volfile(bricks, ""), "a.vol", options);
             b = await Volume.OpenVolfileTextAsync(Volfile(bricks, null), "b.vol", options);

@@ -79,7 +79,7 @@ public sealed partial class ReplicateTranslator
         uint held = Volatile.Read(ref born.Held);
         // The mutex of a file this client just made is free unless a writer that found it meanwhile is opening
         // a window of its own: that one waits for the brick locks given back here.
-        if (held == _allMask && made == _allMask && st.Mutex.Wait(0))
+        if (held == _allMask && made == _allMask && st.Mutex.TryEnter())
         {
             Interlocked.Increment(ref _transactions);
             Interlocked.Increment(ref _preOps);
@@ -87,7 +87,7 @@ public sealed partial class ReplicateTranslator
             var win = new WriteWindow(target, born.Ctx, held, held);
             lock (st) st.Window = win;
             _windows[win] = 0;
-            win.Timer = new Timer(_ => _ = CloseWindowAsync(st), null, Math.Max(1, Volatile.Read(ref _postOpDelayMs)), Timeout.Infinite);
+            win.Timer = new Timer(_ => _ = CloseWindowAsync(st, born.Ctx.ContinueInline), null, Math.Max(1, Volatile.Read(ref _postOpDelayMs)), Timeout.Infinite);
             return;
         }
         if (held == 0) return;
@@ -101,8 +101,8 @@ public sealed partial class ReplicateTranslator
     private async ValueTask<bool> GiveBackAsync(FopContext lctx, int i, TxnTarget t, Fd? release)
     {
         var r = await AddUnlockReleaseAsync(lctx, i, t, Pending.Data, Pending.Delta(Pending.Data, -1), release).ConfigureAwait(false);
-        if (r == Released) return true;
-        if (r == AddedOnly) await UnlockAsync(lctx, [t], Pending.Data, 1u << i).ConfigureAwait(false);
+        if (r == PostOpDone.Released) return true;
+        if (r == PostOpDone.AddedOnly) await UnlockAsync(lctx, [t], Pending.Data, 1u << i).ConfigureAwait(false);
         return false;
     }
 
@@ -135,24 +135,32 @@ public sealed partial class ReplicateTranslator
         return w is { Closing: false } && failed == 0 && fd.GetCtx(this) is ReplFd f && (w.Armed & ~f.Opened) == 0;
     }
 
-    /// <summary>What <see cref="AddUnlockReleaseAsync"/> did: the add alone (the lock is still held), the add and the unlock, or both and the release.</summary>
-    private const int AddedOnly = 0, Unlocked = 1, Released = 2;
+    /// <summary>What <see cref="AddUnlockReleaseAsync"/> did on one copy.</summary>
+    private enum PostOpDone
+    {
+        /// <summary>The add alone: the lock is still held, the fd still open.</summary>
+        AddedOnly,
+        /// <summary>The add (whatever it answered) and the unlock; the fd is still open.</summary>
+        Unlocked,
+        /// <summary>The add, the unlock and the release of the fd, in one request.</summary>
+        Released,
+    }
 
     /// <summary>
     /// Child <paramref name="i"/>'s post-op (<paramref name="delta"/> on its own counter) and unlock and, when
     /// <paramref name="release"/> is given, the release of that fd: one request (release-inodelk-xattrop) where
     /// the brick has it; else <see cref="AddThenUnlockAsync"/>, and the fd is left for the caller to release.
     /// </summary>
-    private async ValueTask<int> AddUnlockReleaseAsync(FopContext lctx, int i, TxnTarget t, int kind, byte[] delta, Fd? release)
+    private async ValueTask<PostOpDone> AddUnlockReleaseAsync(FopContext lctx, int i, TxnTarget t, int kind, byte[] delta, Fd? release)
     {
         if (release is not null && (Volatile.Read(ref _noLockedOps) & (1u << i)) == 0)
         {
             var (start, length) = RangeOf(kind);
             var c = await Children[i].ReleaseInodeLkXattropAsync(lctx, release, _domain, LockType.Write, start, length, _pendingNames[i], delta).ConfigureAwait(false);
-            if (c.Error != Errno.ENOSYS) return Released; // whatever the add answered, the brick gave the lock back and released the fd
+            if (c.Error != Errno.ENOSYS) return PostOpDone.Released; // whatever the add answered, the brick gave the lock back and released the fd
             NoLockedOps(i);
         }
         var u = await AddThenUnlockAsync(lctx, i, t, kind, delta).ConfigureAwait(false);
-        return u is { Ok: true, Value: true } ? Unlocked : AddedOnly;
+        return u is { Ok: true, Value: true } ? PostOpDone.Unlocked : PostOpDone.AddedOnly;
     }
 }

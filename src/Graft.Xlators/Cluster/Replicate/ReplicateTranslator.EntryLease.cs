@@ -27,10 +27,11 @@ internal sealed class EntryLease(TxnTarget dir, FopContext lctx, uint locked, lo
     // Guarded by lock(Dir.State).
     public int Inflight;
     public bool Closing;
-    public readonly Dictionary<string, TaskCompletionSource> Names = new(StringComparer.Ordinal);
+    /// <summary>The names being changed under it; the signal, made by the first change that has to wait, is set when that name is free.</summary>
+    public readonly Dictionary<string, Signal?> Names = new(StringComparer.Ordinal);
     public Timer? Timer;
-    public readonly TaskCompletionSource Drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    public readonly TaskCompletionSource Closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public readonly Signal Drained = new();
+    public readonly Signal Closed = new();
 }
 
 public sealed partial class ReplicateTranslator
@@ -83,33 +84,34 @@ public sealed partial class ReplicateTranslator
         var name = target.EntryName!;
         while (true)
         {
-            TaskCompletionSource? busy = null, opening = null;
+            Signal? busy = null, opening = null;
             EntryLease? stale = null;
             lock (st)
             {
                 if (st.Lease is { Closing: false } l)
                 {
                     if (l.Epoch != Volatile.Read(ref _childEpoch)) stale = l;
-                    else if (!l.Names.TryGetValue(name, out busy))
+                    else if (l.Names.TryGetValue(name, out var waiters)) busy = l.Names[name] = waiters ?? new Signal();
+                    else
                     {
                         l.Inflight++;
-                        l.Names[name] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        l.Names[name] = null; // no signal until someone waits for the name
                         return l;
                     }
                 }
                 // Another change is opening the next lease: wait for it and join it, rather than for the mutex, which
                 // the lease holds for its whole entry-lock-delay (a change that waited for the mutex so waited that long).
                 else if (st.LeaseOpening is { } o) busy = o;
-                else st.LeaseOpening = opening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                else st.LeaseOpening = opening = new Signal();
             }
-            if (busy is not null) { await busy.Task.WaitAsync(ctx.Cancellation).ConfigureAwait(false); continue; }
-            if (stale is not null) { await CloseLeaseAsync(st).ConfigureAwait(false); continue; }
+            if (busy is not null) { await busy.WaitAsync(ctx.ContinueInline).WaitAsync(ctx.Cancellation).ConfigureAwait(false); continue; }
+            if (stale is not null) { await CloseLeaseAsync(st, ctx.ContinueInline).ConfigureAwait(false); continue; }
             EntryLease? lease = null;
             try { lease = await OpenLeaseAsync(ctx, target, name).ConfigureAwait(false); }
             finally
             {
                 lock (st) st.LeaseOpening = null;
-                opening!.TrySetResult();
+                opening!.Set();
             }
             return lease;
         }
@@ -119,7 +121,7 @@ public sealed partial class ReplicateTranslator
     private async ValueTask<EntryLease?> OpenLeaseAsync(FopContext ctx, TxnTarget target, string name)
     {
         var st = target.State;
-        await st.Mutex.WaitAsync(ctx.Cancellation).ConfigureAwait(false);
+        await st.Mutex.EnterAsync(ctx.ContinueInline, ctx.Cancellation).ConfigureAwait(false);
         // Leases hold the mutex while open, so none is open now: this caller opens the next.
         long epoch = Volatile.Read(ref _childEpoch);
         var lctx = LockContext(ctx);
@@ -133,35 +135,39 @@ public sealed partial class ReplicateTranslator
         }
         Interlocked.Increment(ref _leasesTaken);
         var lease = new EntryLease(dir, lctx, locked, epoch) { Inflight = 1 };
-        lease.Names[name] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lease.Names[name] = null;
         lock (st) st.Lease = lease;
         _leases[lease] = 0;
         // Held at most entry-lock-delay: another client (or a heal) wanting a name in the directory waits at most that long.
-        lease.Timer = new Timer(_ => _ = CloseLeaseAsync(st), null, Volatile.Read(ref _entryLockDelayMs), Timeout.Infinite);
+        lease.Timer = new Timer(_ => _ = CloseLeaseAsync(st, lctx.ContinueInline), null, Volatile.Read(ref _entryLockDelayMs), Timeout.Infinite);
         return lease;
     }
 
     private static void LeaveLease(EntryLease lease, string name)
     {
         var st = lease.Dir.State;
-        TaskCompletionSource? waiters;
+        Signal? waiters;
+        bool drained;
         lock (st)
         {
             lease.Names.Remove(name, out waiters);
-            if (--lease.Inflight == 0 && lease.Closing) lease.Drained.TrySetResult();
+            drained = --lease.Inflight == 0 && lease.Closing;
         }
-        waiters?.TrySetResult();
+        // Outside the lock: inline waiters go on here.
+        waiters?.Set();
+        if (drained) lease.Drained.Set();
     }
 
     /// <summary>
     /// Gives back the eager entry lock of the directory <paramref name="st"/>, if one is open: waits for
     /// the changes under it, unlocks every copy, then lets the next transaction have the directory. A
-    /// concurrent caller waits for the same close.
+    /// concurrent caller waits for the same close. <paramref name="inline"/>: the caller's code never blocks (its
+    /// context's ContinueInline), so its waits go on where they end (<see cref="Signal"/>).
     /// </summary>
-    private async ValueTask CloseLeaseAsync(ReplInode st)
+    private async ValueTask CloseLeaseAsync(ReplInode st, bool inline)
     {
         EntryLease? l;
-        bool closer = false;
+        bool closer = false, drained = false;
         lock (st)
         {
             l = st.Lease;
@@ -170,13 +176,14 @@ public sealed partial class ReplicateTranslator
             {
                 l.Closing = true;
                 closer = true;
-                if (l.Inflight == 0) l.Drained.TrySetResult();
+                drained = l.Inflight == 0;
             }
         }
-        if (!closer) { await l.Closed.Task.ConfigureAwait(false); return; }
+        if (!closer) { await l.Closed.WaitAsync(inline).ConfigureAwait(false); return; }
+        if (drained) l.Drained.Set();
         try
         {
-            await l.Drained.Task.ConfigureAwait(false);
+            await l.Drained.WaitAsync(inline).ConfigureAwait(false);
             l.Timer?.Dispose();
             await UnlockAsync(l.Ctx, [l.Dir], Pending.Entry, l.Locked).ConfigureAwait(false);
         }
@@ -186,14 +193,14 @@ public sealed partial class ReplicateTranslator
             lock (st) st.Lease = null;
             _leases.TryRemove(l, out _);
             st.Mutex.Release();
-            l.Closed.TrySetResult();
+            l.Closed.Set();
         }
     }
 
     /// <summary>Closes the leases of <paramref name="targets"/>: a transaction of this client's own on them must not wait for one.</summary>
-    private async ValueTask CloseLeasesAsync(TxnTarget[] targets)
+    private async ValueTask CloseLeasesAsync(TxnTarget[] targets, bool inline)
     {
-        foreach (var t in targets) await CloseLeaseAsync(t.State).ConfigureAwait(false);
+        foreach (var t in targets) await CloseLeaseAsync(t.State, inline).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -210,6 +217,6 @@ public sealed partial class ReplicateTranslator
     /// <summary>Every open lease is given back (the graph is going down, or a child went down or came back).</summary>
     private async ValueTask CloseAllLeasesAsync()
     {
-        foreach (var l in _leases.Keys) await CloseLeaseAsync(l.Dir.State).ConfigureAwait(false);
+        foreach (var l in _leases.Keys) await CloseLeaseAsync(l.Dir.State, inline: false).ConfigureAwait(false);
     }
 }

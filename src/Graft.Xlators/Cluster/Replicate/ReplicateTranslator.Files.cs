@@ -133,19 +133,19 @@ public sealed partial class ReplicateTranslator
     public override async ValueTask<Errno> FlushAsync(FopContext ctx, Fd fd)
     {
         var st = StateOf(fd.Inode);
-        if (!ReleaseEndsWindow(st, fd)) await CloseWindowAsync(st).ConfigureAwait(false);
+        if (!ReleaseEndsWindow(st, fd)) await CloseWindowAsync(st, ctx.ContinueInline).ConfigureAwait(false);
         return await AnyAsync(OpenedOn(fd), i => Children[i].FlushAsync(ctx, fd)).ConfigureAwait(false);
     }
 
     public override async ValueTask<Errno> FsyncAsync(FopContext ctx, Fd fd, bool dataOnly)
     {
-        await CloseWindowAsync(StateOf(fd.Inode)).ConfigureAwait(false);
+        await CloseWindowAsync(StateOf(fd.Inode), ctx.ContinueInline).ConfigureAwait(false);
         return await AnyAsync(OpenedOn(fd), i => Children[i].FsyncAsync(ctx, fd, dataOnly)).ConfigureAwait(false);
     }
 
     public override async ValueTask<Errno> FsyncdirAsync(FopContext ctx, Fd fd, bool dataOnly)
     {
-        await CloseLeaseAsync(StateOf(fd.Inode)).ConfigureAwait(false);
+        await CloseLeaseAsync(StateOf(fd.Inode), ctx.ContinueInline).ConfigureAwait(false);
         return await AnyAsync(OpenedOn(fd), i => Children[i].FsyncdirAsync(ctx, fd, dataOnly)).ConfigureAwait(false);
     }
 
@@ -177,7 +177,7 @@ public sealed partial class ReplicateTranslator
     public override async ValueTask ReleaseAsync(Fd fd)
     {
         if (fd.GetCtx(this) is not ReplFd f) return;
-        uint released = await CloseWindowAsync(StateOf(fd.Inode), fd, f.Opened).ConfigureAwait(false);
+        uint released = await CloseWindowAsync(StateOf(fd.Inode), fd.ReleaseInline, fd, f.Opened).ConfigureAwait(false);
         fd.SetCtx(this, null);
         for (int i = 0; i < Children.Count; i++)
             if ((f.Opened & ~released & (1u << i)) != 0) await Children[i].ReleaseAsync(fd).ConfigureAwait(false);

@@ -120,9 +120,9 @@ public sealed partial class ReplicateTranslator
             int kind = first.IsDir ? Pending.Entry : Pending.Data;
             var target = new TxnTarget(Loc.Of(inode), st, null);
             TxnTarget[] targets = [target];
-            await CloseWindowAsync(st).ConfigureAwait(false);
-            await CloseLeaseAsync(st).ConfigureAwait(false);
-            await st.Mutex.WaitAsync().ConfigureAwait(false);
+            await CloseWindowAsync(st, inline: false).ConfigureAwait(false);
+            await CloseLeaseAsync(st, inline: false).ConfigureAwait(false);
+            await st.Mutex.EnterAsync(inline: false).ConfigureAwait(false);
             var lctx = LockContext(ctx);
             uint locked = 0;
             HealOutcome outcome;
@@ -154,7 +154,7 @@ public sealed partial class ReplicateTranslator
                     locked = 0;
                     st.Mutex.Release();
                     try { e = await HealDataAsync(ctx, inode, st, src, plan.Sinks).ConfigureAwait(false); }
-                    finally { await st.Mutex.WaitAsync().ConfigureAwait(false); }
+                    finally { await st.Mutex.EnterAsync(inline: false).ConfigureAwait(false); }
                     locked = await LockAsync(lctx, targets, kind, have).ConfigureAwait(false);
                     var now = await Children[src].StatAsync(ctx, target.Loc).ConfigureAwait(false);
                     if (now.Ok) s = now.Value;

@@ -30,8 +30,8 @@ public sealed partial class ReplicateTranslator
             if (opened != sinks) return FirstOk(r, sinks & ~opened).Error;
             for (long off = 0; ; off += chunk)
             {
-                await CloseWindowAsync(st).ConfigureAwait(false);
-                await st.Mutex.WaitAsync().ConfigureAwait(false);
+                await CloseWindowAsync(st, inline: false).ConfigureAwait(false);
+                await st.Mutex.EnterAsync(inline: false).ConfigureAwait(false);
                 var lctx = LockContext(ctx);
                 uint locked = await LockAsync(lctx, target, Pending.Data, opened | (1u << src)).ConfigureAwait(false);
                 int n;

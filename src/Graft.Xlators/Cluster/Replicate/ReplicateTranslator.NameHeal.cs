@@ -24,7 +24,7 @@ public sealed partial class ReplicateTranslator
             var ctx = HealContext();
             var dir = Loc.Nameless(parent);
             TxnTarget[] target = [new(dir, new ReplInode(), name)];
-            if (Graph?.Inodes.Find(parent) is { } p) await CloseLeaseAsync(StateOf(p)).ConfigureAwait(false); // the name's lock would wait for it
+            if (Graph?.Inodes.Find(parent) is { } p) await CloseLeaseAsync(StateOf(p), inline: false).ConfigureAwait(false); // the name's lock would wait for it
             var lctx = LockContext(ctx);
             uint locked = await LockAsync(lctx, target, Pending.Entry, UpMask).ConfigureAwait(false);
             try { await MergeNameAsync(ctx, dir, name, locked).ConfigureAwait(false); }

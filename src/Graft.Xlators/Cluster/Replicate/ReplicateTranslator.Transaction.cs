@@ -9,9 +9,10 @@ internal sealed class ReplInode
 {
     /// <summary>
     /// Serialises this client's transactions on the object (the bricks' inodelk/entrylk serialise
-    /// clients): an open write window holds it from its pre-op to its post-op.
+    /// clients): an open write window holds it from its pre-op to its post-op, an eager entry lock while it is open.
+    /// A waiter goes on where it is let go when its context allows (<see cref="TxnMutex"/>).
     /// </summary>
-    public readonly SemaphoreSlim Mutex = new(1, 1);
+    public readonly TxnMutex Mutex = new();
     /// <summary>Copies known to need heal (a change missed them, or their counters say so): never read from.</summary>
     public uint Bad;
     /// <summary>Copies blame each other and none is clear: reads and opens answer EIO until it is resolved.</summary>
@@ -22,10 +23,10 @@ internal sealed class ReplInode
     public WriteWindow? Window;
     /// <summary>A directory's open eager entry lock, guarded by lock(this).</summary>
     public EntryLease? Lease;
-    /// <summary>Completed when the change opening the directory's next eager entry lock has it open (or failed to), guarded by lock(this).</summary>
-    public TaskCompletionSource? LeaseOpening;
-    /// <summary>Completed when the write opening the next window has it open (or failed to), guarded by lock(this).</summary>
-    public TaskCompletionSource? Opening;
+    /// <summary>Set when the change opening the directory's next eager entry lock has it open (or failed to), guarded by lock(this).</summary>
+    public Signal? LeaseOpening;
+    /// <summary>Set when the write opening the next window has it open (or failed to), guarded by lock(this).</summary>
+    public Signal? Opening;
 
     public void Blame(uint children) { uint b; do b = Volatile.Read(ref Bad); while (Interlocked.CompareExchange(ref Bad, b | children, b) != b); }
     public void Clear(uint children) { uint b; do b = Volatile.Read(ref Bad); while (Interlocked.CompareExchange(ref Bad, b & ~children, b) != b); }
@@ -86,14 +87,14 @@ public sealed partial class ReplicateTranslator
         {
             if (Leasable(targets, kind, up) && await LeasedAsync(ctx, targets[0], op, seen).ConfigureAwait(false) is { } leased) return leased;
             // This client's own lock on the objects must not wait for its eager entry lock there.
-            await CloseLeasesAsync(targets).ConfigureAwait(false);
+            await CloseLeasesAsync(targets, ctx.ContinueInline).ConfigureAwait(false);
             Interlocked.Increment(ref _transactions);
             if (local)
                 foreach (var t in targets)
                 {
                     // A write window on the object would hold the mutex for up to post-op-delay: end it now.
-                    await CloseWindowAsync(t.State).ConfigureAwait(false);
-                    await t.State.Mutex.WaitAsync(ctx.Cancellation).ConfigureAwait(false);
+                    await CloseWindowAsync(t.State, ctx.ContinueInline).ConfigureAwait(false);
+                    await t.State.Mutex.EnterAsync(ctx.ContinueInline, ctx.Cancellation).ConfigureAwait(false);
                     taken++;
                 }
             tctx = LockContext(ctx);
@@ -238,13 +239,13 @@ public sealed partial class ReplicateTranslator
         var clear = Pending.Delta(kind, -1);
         var t = targets[0];
         var r = await FanOutAsync(done & locked, async i =>
-            new Result<int>(await AddUnlockReleaseAsync(tctx, i, t, kind, clear, (opened & (1u << i)) != 0 ? release : null).ConfigureAwait(false))).ConfigureAwait(false);
+            new Result<PostOpDone>(await AddUnlockReleaseAsync(tctx, i, t, kind, clear, (opened & (1u << i)) != 0 ? release : null).ConfigureAwait(false))).ConfigureAwait(false);
         uint released = 0;
         for (int i = 0; i < r.Length; i++)
         {
-            if (r[i] is not { Ok: true } ri || ri.Value == AddedOnly) continue;
+            if (r[i] is not { Ok: true } ri || ri.Value == PostOpDone.AddedOnly) continue;
             locked &= ~(1u << i);
-            if (ri.Value == Released) released |= 1u << i;
+            if (ri.Value == PostOpDone.Released) released |= 1u << i;
         }
         return (locked, released);
     }

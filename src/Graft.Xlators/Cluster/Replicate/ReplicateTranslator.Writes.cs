@@ -25,8 +25,10 @@ internal sealed class WriteWindow(TxnTarget target, FopContext tctx, uint locked
     public bool Closing;
     public int Writes;
     public Timer? Timer;
-    public readonly TaskCompletionSource Drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    public readonly TaskCompletionSource Closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>Set (outside the lock) once the window is closing and its last write in flight has ended.</summary>
+    public readonly Signal Drained = new();
+    /// <summary>Set once the window's post-op is done (or failed) and the window is gone from its inode.</summary>
+    public readonly Signal Closed = new();
     /// <summary>The unlock after the post-op, set before <see cref="Closed"/>: nobody who closed the window waits for it.</summary>
     public Task Unlocked = Task.CompletedTask;
 }
@@ -47,15 +49,17 @@ public sealed partial class ReplicateTranslator
         uint done = Succeeded(results);
         uint missed = w.Armed & ~done;
         if (missed != 0) st.Blame(missed);
-        bool closeNow;
+        bool closeNow, drained;
         lock (st)
         {
             w.Failed |= missed;
             w.Writes++;
             closeNow = Volatile.Read(ref _postOpDelayMs) == 0;
-            if (--w.Inflight == 0 && w.Closing) w.Drained.TrySetResult();
+            drained = --w.Inflight == 0 && w.Closing;
         }
-        if (closeNow) await CloseWindowAsync(st).ConfigureAwait(false);
+        // Outside the lock: a closer that may go on inline (FLUSH, fsync, the release) makes its post-op from here.
+        if (drained) w.Drained.Set();
+        if (closeNow) await CloseWindowAsync(st, ctx.ContinueInline).ConfigureAwait(false);
         return Outcome(results, on, done);
     }
 
@@ -69,34 +73,35 @@ public sealed partial class ReplicateTranslator
     /// </remarks>
     private async ValueTask<(WriteWindow? Window, Errno Error)> EnterWindowAsync(FopContext ctx, Fd fd, ReplFd f, ReplInode st)
     {
-        TaskCompletionSource opening;
+        Signal opening;
         while (true)
         {
-            Task opened;
+            Signal opened;
             lock (st)
             {
                 if (st.Window is { Closing: false } w) { w.Inflight++; return (w, Errno.OK); }
                 if (st.Opening is null)
                 {
-                    opening = st.Opening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    opening = st.Opening = new Signal();
                     break;
                 }
-                opened = st.Opening.Task;
+                opened = st.Opening;
             }
-            try { await opened.WaitAsync(ctx.Cancellation).ConfigureAwait(false); }
+            // A writer that may go on inline (write-behind's pump for a FUSE writer) joins where the opening ends.
+            try { await opened.WaitAsync(ctx.ContinueInline).WaitAsync(ctx.Cancellation).ConfigureAwait(false); }
             catch (OperationCanceledException) { return (null, Errno.EINTR); }
         }
         try { return await OpenWindowAsync(ctx, fd, f, st).ConfigureAwait(false); }
         finally
         {
             lock (st) st.Opening = null;
-            opening.TrySetResult();
+            opening.Set();
         }
     }
 
     private async ValueTask<(WriteWindow? Window, Errno Error)> OpenWindowAsync(FopContext ctx, Fd fd, ReplFd f, ReplInode st)
     {
-        try { await st.Mutex.WaitAsync(ctx.Cancellation).ConfigureAwait(false); }
+        try { await st.Mutex.EnterAsync(ctx.ContinueInline, ctx.Cancellation).ConfigureAwait(false); }
         catch (OperationCanceledException) { return (null, Errno.EINTR); }
         // Windows hold the mutex while open, so none is open now: this caller opens the next.
         uint up = f.Opened & UpMask;
@@ -125,7 +130,7 @@ public sealed partial class ReplicateTranslator
         long delay = Volatile.Read(ref _postOpDelayMs);
         // A window lives at most post-op-delay: a writer that never stops costs one pre-op and one
         // post-op per delay, and another client waiting for the file's lock waits at most that long.
-        if (delay > 0) win.Timer = new Timer(_ => _ = CloseWindowAsync(st), null, delay, Timeout.Infinite);
+        if (delay > 0) win.Timer = new Timer(_ => _ = CloseWindowAsync(st, tctx.ContinueInline), null, delay, Timeout.Infinite);
         return (win, Errno.OK);
     }
 
@@ -134,18 +139,19 @@ public sealed partial class ReplicateTranslator
     /// takes the count off for every child that got all of them (with the unlock, in one request, where
     /// the brick has inodelk-xattrop); then, in the background, unlocks what is still locked and lets the
     /// next transaction have the file (a flush or fsync waits for the post-op, never for a separate
-    /// unlock, as a transaction's caller). A concurrent caller waits for the same close.
+    /// unlock, as a transaction's caller). A concurrent caller waits for the same close. <paramref name="inline"/>: the
+    /// caller's code never blocks (its context's ContinueInline), so its waits go on where they end (<see cref="Signal"/>).
     /// </summary>
-    private async ValueTask CloseWindowAsync(ReplInode st) => await CloseWindowAsync(st, null, 0).ConfigureAwait(false);
+    private async ValueTask CloseWindowAsync(ReplInode st, bool inline) => await CloseWindowAsync(st, inline, null, 0).ConfigureAwait(false);
 
     /// <summary>
     /// As above, and on each copy in <paramref name="opened"/> whose post-op and unlock can go with the release of
     /// <paramref name="release"/> (release-inodelk-xattrop), they do: returns those copies, whose fd is released.
     /// </summary>
-    private async ValueTask<uint> CloseWindowAsync(ReplInode st, Fd? release, uint opened)
+    private async ValueTask<uint> CloseWindowAsync(ReplInode st, bool inline, Fd? release, uint opened)
     {
         WriteWindow? w;
-        bool closer = false;
+        bool closer = false, drained = false;
         lock (st)
         {
             w = st.Window;
@@ -154,14 +160,15 @@ public sealed partial class ReplicateTranslator
             {
                 w.Closing = true;
                 closer = true;
-                if (w.Inflight == 0) w.Drained.TrySetResult();
+                drained = w.Inflight == 0;
             }
         }
-        if (!closer) { await w.Closed.Task.ConfigureAwait(false); return 0; }
+        if (!closer) { await w.Closed.WaitAsync(inline).ConfigureAwait(false); return 0; }
+        if (drained) w.Drained.Set();
         uint locked = 0, released = 0;
         try
         {
-            await w.Drained.Task.ConfigureAwait(false);
+            await w.Drained.WaitAsync(inline).ConfigureAwait(false);
             w.Timer?.Dispose();
             uint done = w.Armed & ~w.Failed;
             (locked, released) = await PostOpUnlockingAsync(w.Ctx, [w.Target], Pending.Data, w.Armed, done, w.Locked, release, opened).ConfigureAwait(false);
@@ -172,7 +179,7 @@ public sealed partial class ReplicateTranslator
         {
             lock (st) st.Window = null;
             w.Unlocked = FinishWindowAsync(w, locked);
-            w.Closed.TrySetResult();
+            w.Closed.Set();
         }
         return released;
     }
@@ -194,8 +201,8 @@ public sealed partial class ReplicateTranslator
     {
         foreach (var w in _windows.Keys)
         {
-            await CloseWindowAsync(w.Target.State).ConfigureAwait(false);
-            await w.Closed.Task.ConfigureAwait(false);
+            await CloseWindowAsync(w.Target.State, inline: false).ConfigureAwait(false);
+            await w.Closed.WaitAsync(inline: false).ConfigureAwait(false);
             await w.Unlocked.ConfigureAwait(false);
         }
     }

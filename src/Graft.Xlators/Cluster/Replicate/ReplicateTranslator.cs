@@ -14,7 +14,8 @@ namespace Graft.Xlators.Cluster.Replicate;
 /// <remarks>
 /// Split by aspect: Transaction (lock, pre-op, fop, post-op, quorum), Writes (eager lock and the
 /// delayed post-op of consecutive writes), Reads (read-child choice and retry), Lookup (pending
-/// state, GFID agreement), Entry (namespace fops), Files (fd fops, attributes, xattrs, locks).
+/// state, GFID agreement), Entry (namespace fops), Files (fd fops, attributes, xattrs, locks); Handoffs.cs has the
+/// signals and the mutex whose waiters go on where their context allows.
 /// Children are at most 32 so that sets of them are bit masks (no allocation to pick a reader).
 /// </remarks>
 public sealed partial class ReplicateTranslator : Translator
