@@ -159,6 +159,59 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
         }
     }
 
+    /// <summary>
+    /// Another client's lookup of a file in this client's open window finds every copy counting itself and starts
+    /// a heal. That heal must not wait for the window's lock while it holds its own client's mutex on the file: that
+    /// client's own changes to the file would wait as long (up to the window's post-op-delay, 60 s here). It gives
+    /// up and leaves the file for later; that client's write then asks every brick for the lock at once (refused
+    /// while the window holds it) and lands when the window closes.
+    /// </summary>
+    [Fact]
+    public async Task A_lookups_heal_does_not_wait_for_another_clients_window_and_holds_nothing_up()
+    {
+        var temp = BrickProcess.NewTempDir();
+        var bricks = new List<BrickProcess>();
+        Volume? v = null, other = null;
+        try
+        {
+            var urls = await StartBricksAsync(temp, bricks);
+            var options = new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) };
+            v = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: -1, "post-op-delay 60s"), "afr.vol", options);
+            other = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: -1, "post-op-delay 60s"), "afr.vol", options);
+            var afr = other.Session.ActiveGraph.Translators.OfType<ReplicateTranslator>().Single();
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            Task write;
+            await using (var s = await v.OpenAsync("/f", FileMode.CreateNew))
+            {
+                await s.WriteAsync("mine"u8.ToArray());
+                await using var t = await other.OpenAsync("/f", FileMode.Open); // every copy counts itself: its lookup starts a heal
+                await ClientGraphsUntil(() => Task.FromResult(afr.HealsDeferred > 0), () => "the lookup's heal did not give up on the window's lock");
+                var before = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
+                write = t.WriteAsync("theirs"u8.ToArray()).AsTask();
+                Dictionary<string, long>[] now = [];
+                await ClientGraphsUntil(async () =>
+                {
+                    now = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
+                    return Enumerable.Range(0, 3).All(i => now[i].GetValueOrDefault("inodelkxattrop") > before[i].GetValueOrDefault("inodelkxattrop"));
+                }, () => "the other client's write did not ask for the lock while the window was open");
+                Assert.False(write.IsCompleted, "the other client's write ended inside this client's window");
+                Assert.Equal(0, afr.HealsDone);
+            }
+            await write.WaitAsync(TimeSpan.FromSeconds(30));
+            await other.DisposeAsync();
+            other = null; // its window closed: the copies are clean
+            await ClientGraphsUntil(() => Task.FromResult(Enumerable.Range(0, 3).All(i => Clean(Path.Combine(temp, "b" + i, "f")))), () => "counts left on /f");
+            for (int i = 0; i < 3; i++) Assert.Equal("theirs", await File.ReadAllTextAsync(Path.Combine(temp, "b" + i, "f")));
+        }
+        finally
+        {
+            if (other is not null) await other.DisposeAsync();
+            if (v is not null) await v.DisposeAsync();
+            foreach (var b in bricks) await b.DisposeAsync();
+            try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
+        }
+    }
+
     private static bool Clean(string path)
     {
         for (int j = 0; j < 3; j++)

@@ -28,13 +28,19 @@ public enum HealOutcome
 // per lock hold, so application I/O on the file waits at most one chunk; writes meanwhile go to
 // every copy, sinks included, and a chunk not yet copied is copied from the source with them. At the
 // end the counts read at the start are taken off: whatever transactions did meanwhile nets to zero
-// or stays blamed. Heals run in the background, one at a time per object.
+// or stays blamed. Heals run in the background, one at a time per object. A heal that a lookup started
+// never waits for a lock another client holds (an open write window there, another client's heal): it
+// holds this client's mutex on the object meanwhile, so this client's own I/O on it would wait as long.
+// It leaves the object Pending instead — it stays in the bricks' index, for the next lookup or a heal pass.
 public sealed partial class ReplicateTranslator
 {
-    private readonly ConcurrentDictionary<Gfid, Task<HealOutcome>> _healing = new();
-    private long _healsDone, _healsFailed, _healedBytes;
+    private readonly ConcurrentDictionary<Gfid, (Task<HealOutcome> Task, bool Background)> _healing = new();
+    private long _healsDone, _healsFailed, _healedBytes, _healsDeferred;
 
     public long HealsDone => Volatile.Read(ref _healsDone);
+
+    /// <summary>Heals started by lookups that found the object locked by another client and left it for later.</summary>
+    public long HealsDeferred => Volatile.Read(ref _healsDeferred);
 
     /// <summary>Whether lookups start heals (option self-heal); `graft heal` turns it off in its own graph, where heals are its explicit work.</summary>
     public bool SelfHeal { get => _selfHeal; set => _selfHeal = value; }
@@ -66,30 +72,43 @@ public sealed partial class ReplicateTranslator
     private FopContext HealContext() => new() { Uid = 0, Gid = 0, MountId = Graph?.MountId ?? Graph.ProcessMountId, Graph = Graph };
 
     /// <summary>
-    /// Starts (or joins) the heal of <paramref name="gfid"/> in the background. With a
-    /// <paramref name="source"/> (an administrator's choice for a split brain) a running heal is
-    /// waited for, then the object healed from that source.
+    /// Heals <paramref name="gfid"/> (`graft heal`): joins a heal of it that is running, waiting for the object's
+    /// locks if another client holds them. With a <paramref name="source"/> (an administrator's choice for a split
+    /// brain) a running heal is waited for, then the object healed from that source.
     /// </summary>
     public async Task<HealOutcome> HealAsync(Gfid gfid, int source = -1)
     {
         if (source >= 0)
         {
-            while (_healing.TryGetValue(gfid, out var busy)) await busy.ConfigureAwait(false);
+            while (_healing.TryGetValue(gfid, out var busy)) await busy.Task.ConfigureAwait(false);
             return await HealObjectAsync(gfid, source).ConfigureAwait(false);
         }
-        return await StartHeal(gfid).ConfigureAwait(false);
+        return await StartHeal(gfid, background: false).ConfigureAwait(false);
     }
 
-    private Task<HealOutcome> StartHeal(Gfid gfid)
+    /// <summary>
+    /// Starts (or joins) the heal of <paramref name="gfid"/> in the background. A <paramref name="background"/> heal
+    /// (a lookup's) gives up on a lock another client holds; one that is not waits for it, and does not join a
+    /// background heal (which might give up): it waits for that one to end, then heals.
+    /// </summary>
+    private Task<HealOutcome> StartHeal(Gfid gfid, bool background = true)
     {
         const int source = -1;
-        if (_healing.TryGetValue(gfid, out var running)) return running;
-        var tcs = new TaskCompletionSource<HealOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_healing.TryAdd(gfid, tcs.Task)) return _healing[gfid];
+        TaskCompletionSource<HealOutcome> tcs;
+        while (true)
+        {
+            if (_healing.TryGetValue(gfid, out var running))
+            {
+                if (background || !running.Background) return running.Task;
+                return AfterAsync(running.Task, gfid);
+            }
+            tcs = new TaskCompletionSource<HealOutcome>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_healing.TryAdd(gfid, (tcs.Task, background))) break;
+        }
         _ = Task.Run(async () =>
         {
             var outcome = HealOutcome.Pending;
-            try { outcome = await HealObjectAsync(gfid, source).ConfigureAwait(false); }
+            try { outcome = await HealObjectAsync(gfid, source, background: background).ConfigureAwait(false); }
             catch (Exception e)
             {
                 Interlocked.Increment(ref _healsFailed);
@@ -100,9 +119,15 @@ public sealed partial class ReplicateTranslator
             tcs.TrySetResult(outcome);
         });
         return tcs.Task;
+
+        async Task<HealOutcome> AfterAsync(Task<HealOutcome> before, Gfid g)
+        {
+            await before.ConfigureAwait(false);
+            return await StartHeal(g, background: false).ConfigureAwait(false);
+        }
     }
 
-    private async Task<HealOutcome> HealObjectAsync(Gfid gfid, int forced, bool inspect = false)
+    private async Task<HealOutcome> HealObjectAsync(Gfid gfid, int forced, bool inspect = false, bool background = false)
     {
         var ctx = HealContext();
         uint up = UpMask;
@@ -128,7 +153,8 @@ public sealed partial class ReplicateTranslator
             HealOutcome outcome;
             try
             {
-                locked = await LockAsync(lctx, targets, kind, have).ConfigureAwait(false);
+                if (await LockForHealAsync().ConfigureAwait(false) is not { } taken) return Deferred();
+                locked = taken;
                 var got = await FanOutAsync(locked, i => ReadCountersAsync(ctx, i, target.Loc)).ConfigureAwait(false);
                 uint answered = Succeeded(got);
                 if (answered == 0) return HealOutcome.Pending;
@@ -155,7 +181,8 @@ public sealed partial class ReplicateTranslator
                     st.Mutex.Release();
                     try { e = await HealDataAsync(ctx, inode, st, src, plan.Sinks).ConfigureAwait(false); }
                     finally { await st.Mutex.EnterAsync(inline: false).ConfigureAwait(false); }
-                    locked = await LockAsync(lctx, targets, kind, have).ConfigureAwait(false);
+                    if (await LockForHealAsync().ConfigureAwait(false) is not { } again) return Deferred();
+                    locked = again;
                     var now = await Children[src].StatAsync(ctx, target.Loc).ConfigureAwait(false);
                     if (now.Ok) s = now.Value;
                     if (e == Errno.OK) e = await TruncateSinksAsync(ctx, target.Loc, plan.Sinks, s.Size).ConfigureAwait(false);
@@ -181,8 +208,19 @@ public sealed partial class ReplicateTranslator
                 st.Mutex.Release();
             }
             return outcome;
+
+            // A background heal only tries: null when another client holds the object's lock.
+            async ValueTask<uint?> LockForHealAsync() => background
+                ? await TryLockAsync(lctx, targets, kind, have).ConfigureAwait(false)
+                : await LockAsync(lctx, targets, kind, have).ConfigureAwait(false);
         }
         finally { table.Unref(inode); }
+
+        HealOutcome Deferred()
+        {
+            Interlocked.Increment(ref _healsDeferred);
+            return HealOutcome.Pending;
+        }
     }
 
     /// <summary>

@@ -39,13 +39,8 @@ public sealed partial class ReplicateTranslator
     /// <summary>Locks <paramref name="targets"/> on the children in <paramref name="on"/>; returns where the locks are held.</summary>
     private async ValueTask<uint> LockAsync(FopContext lctx, TxnTarget[] targets, int kind, uint on)
     {
-        var r = await FanOutAsync(on, i => LockOneAsync(lctx, i, targets, kind, DomainLockCmd.Lock)).ConfigureAwait(false);
-        uint held = Held(r);
-        bool busy = false;
-        for (int i = 0; i < r.Length; i++) busy |= (on & (1u << i)) != 0 && r[i].Error == Errno.EAGAIN;
-        if (!busy) return held;
-        await UnlockAsync(lctx, targets, kind, held).ConfigureAwait(false);
-        held = 0;
+        if (await TryLockAsync(lctx, targets, kind, on).ConfigureAwait(false) is { } taken) return taken;
+        uint held = 0;
         for (int i = 0; i < Children.Count; i++)
         {
             if ((on & (1u << i)) == 0) continue;
@@ -53,6 +48,21 @@ public sealed partial class ReplicateTranslator
             if (one.Ok || one.Error == Errno.ENOSYS) held |= 1u << i;
         }
         return held;
+    }
+
+    /// <summary>
+    /// The non-blocking attempt of <see cref="LockAsync"/> alone: where the locks are held, or null when a copy's lock
+    /// is held by someone else (what was taken is given back first).
+    /// </summary>
+    private async ValueTask<uint?> TryLockAsync(FopContext lctx, TxnTarget[] targets, int kind, uint on)
+    {
+        var r = await FanOutAsync(on, i => LockOneAsync(lctx, i, targets, kind, DomainLockCmd.Lock)).ConfigureAwait(false);
+        uint held = Held(r);
+        bool busy = false;
+        for (int i = 0; i < r.Length; i++) busy |= (on & (1u << i)) != 0 && r[i].Error == Errno.EAGAIN;
+        if (!busy) return held;
+        await UnlockAsync(lctx, targets, kind, held).ConfigureAwait(false);
+        return null;
     }
 
     /// <summary>Children where the lock is held, or where the brick has no lock service (ENOSYS: a graph without features/locks, logged once).</summary>
