@@ -14,7 +14,13 @@
 #   randread   fio: 4 KiB random reads, O_DIRECT, 4 jobs, RAND_SECONDS   IOPS
 # Each round runs every target in turn, the order alternating between rounds (Graft first in odd rounds,
 # GlusterFS first in even ones); every phase starts after a sync. The CPU seconds (user+sys) that each
-# filesystem's brick and client processes spend in seqwrite are recorded too, as seconds per GiB.
+# filesystem's brick and client processes spend in seqwrite are recorded too, as seconds per GiB, and split
+# into user and system time (/proc/PID/stat utime, stime), beside the writing program's own (FsBench --cpu:
+# its thread's getrusage over the writes and the fsync) on every target, native included. Part of a brick's
+# system time is the kernel's page-cache and writeback work for the data it writes, charged to whoever
+# writes and varying with the kernel's state (0.2–1.8 s/GiB for native ext4's own writer, run to run); the
+# native writer's system time in the same round is that cost, so "brick sys − native sys" is the brick's
+# own kernel work (receiving from the socket, its syscalls) apart from the page cache's.
 # Prints every measurement, then one table of medians with Graft÷GlusterFS (against the targets of
 # issue 15) and Graft÷native; the table and the raw lines are saved in bench/results/.
 #
@@ -122,14 +128,15 @@ procs() { # TARGET ROLE
     gluster,client) pgrep -f "glusterfs.*volfile-id=/$vol" ;;
   esac | tr '\n' ' '
 }
-cpu_of() { # PIDS... → total user+sys clock ticks
-  local t=0 p f
+cpu_of() { # PIDS... → "USER SYS" clock ticks, summed (utime and stime of /proc/PID/stat)
+  local u=0 s=0 p f
   for p in "$@"; do
     [ -r "/proc/$p/stat" ] || continue
     f="$(sed 's/.*) //' "/proc/$p/stat")"
-    t=$((t + $(awk '{print $12 + $13}' <<<"$f")))
+    read -r fu fs <<<"$(awk '{print $12, $13}' <<<"$f")"
+    u=$((u + fu)); s=$((s + fs))
   done
-  echo "$t"
+  echo "$u $s"
 }
 hz="$(getconf CLK_TCK)"
 
@@ -145,7 +152,7 @@ fio_iops() { # TARGET PHASE DIR
 }
 
 phase() { # TARGET PHASE DIR
-  local t="$1" p="$2" d="$3" line bp cp b0 b1 c0 c1
+  local t="$1" p="$2" d="$3" line bp cp b0 b1 c0 c1 wu="" ws=""
   sync
   case "$p" in seqread|stat1|stat4) drop ;; esac
   read -r -a bp <<<"$(procs "$t" brick)"
@@ -154,7 +161,11 @@ phase() { # TARGET PHASE DIR
   local counting=""
   if [ "$FUSE_COUNTS" = 1 ] && [ "$t" != native ] && [[ "$p" != rand* ]]; then fuse_trace_begin "$(dirname "$d")"; counting=1; fi
   case "$p" in
-    seqwrite|seqread) line="$("${fsbench[@]}" "$p" "$d" --size-mb "$SIZE_MB")" ;;
+    seqwrite)
+      # --cpu 1: the writer's own user and system seconds follow the usual four fields.
+      line="$("${fsbench[@]}" "$p" "$d" --size-mb "$SIZE_MB" --cpu 1)"
+      read -r _ _ _ _ wu ws <<<"$line"; line="$(cut -d' ' -f1-4 <<<"$line")" ;;
+    seqread) line="$("${fsbench[@]}" "$p" "$d" --size-mb "$SIZE_MB")" ;;
     create1|stat1|unlink1) line="$("${fsbench[@]}" "${p%1}" "$d" --files "$FILES" --jobs 1)"; line="$p ${line#* }" ;;
     create4|stat4|unlink4) line="$("${fsbench[@]}" "${p%4}" "$d" --files "$FILES" --jobs 4)"; line="$p ${line#* }" ;;
     randwrite|randread)
@@ -167,10 +178,23 @@ phase() { # TARGET PHASE DIR
     echo "$t $p $(fuse_trace_end "$per")" >> "$fuse_counts"
   fi
   echo "$t $line" | tee -a "$results" >&2
-  if [ "$p" = seqwrite ] && [ "$t" != native ]; then
+  if [ "$p" = seqwrite ]; then
     per_gib() { awk -v c="$1" -v hz="$hz" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", c / hz * 1024 / mb }'; }
-    echo "$t brick_cpu_s_per_gib $(per_gib $((b1 - b0))) s 0" | tee -a "$results" >&2
-    echo "$t client_cpu_s_per_gib $(per_gib $((c1 - c0))) s 0" | tee -a "$results" >&2
+    if [ "$t" != native ]; then
+      local bu bs cu cs bu0 bs0 cu0 cs0
+      read -r bu0 bs0 <<<"$b0"; read -r bu bs <<<"$b1"; read -r cu0 cs0 <<<"$c0"; read -r cu cs <<<"$c1"
+      echo "$t brick_cpu_s_per_gib $(per_gib $((bu + bs - bu0 - bs0))) s 0" | tee -a "$results" >&2
+      echo "$t client_cpu_s_per_gib $(per_gib $((cu + cs - cu0 - cs0))) s 0" | tee -a "$results" >&2
+      echo "$t brick_user_s_per_gib $(per_gib $((bu - bu0))) s 0" | tee -a "$results" >&2
+      echo "$t brick_sys_s_per_gib $(per_gib $((bs - bs0))) s 0" | tee -a "$results" >&2
+      echo "$t client_user_s_per_gib $(per_gib $((cu - cu0))) s 0" | tee -a "$results" >&2
+      echo "$t client_sys_s_per_gib $(per_gib $((cs - cs0))) s 0" | tee -a "$results" >&2
+    fi
+    if [ -n "$ws" ]; then
+      per_gib_s() { awk -v c="$1" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", c * 1024 / mb }'; }
+      echo "$t writer_user_s_per_gib $(per_gib_s "$wu") s 0" | tee -a "$results" >&2
+      echo "$t writer_sys_s_per_gib $(per_gib_s "$ws") s 0" | tee -a "$results" >&2
+    fi
   fi
 }
 
@@ -212,6 +236,32 @@ table="$(awk -v load="$load0" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$
       printf "\nseqwrite CPU, s per GiB written (targets for Graft: brick <= 1.5, client <= 1.0):\n"
       printf "  brick:  graft %.2f  gluster %.2f\n", median(v["graft,brick_cpu_s_per_gib"]), median(v["gluster,brick_cpu_s_per_gib"])
       printf "  client: graft %.2f  gluster %.2f\n", median(v["graft,client_cpu_s_per_gib"]), median(v["gluster,client_cpu_s_per_gib"])
+    }
+    if (("native,writer_sys_s_per_gib") in v || ("graft,brick_sys_s_per_gib") in v || ("gluster,brick_sys_s_per_gib") in v) {
+      # user / sys medians apart (each column its own median: they need not add up to the total above).
+      printf "\nseqwrite CPU split, s per GiB, user / sys (medians; writer = the writing program: its writes and fsync):\n"
+      printf "  %-8s %15s %15s %15s\n", "", "native", "graft", "gluster"
+      split("brick client writer", who, " ")
+      split("native graft gluster", tgt, " ")
+      for (k = 1; k <= 3; k++) {
+        line = sprintf("  %-8s", who[k])
+        for (j = 1; j <= 3; j++) {
+          ku = tgt[j] "," who[k] "_user_s_per_gib"; ks = tgt[j] "," who[k] "_sys_s_per_gib"
+          line = line ((ku in v) ? sprintf(" %6.2f / %6.2f", median(v[ku]), median(v[ks])) : sprintf(" %15s", "-"))
+        }
+        print line
+      }
+      if ("native,writer_sys_s_per_gib" in v) {
+        nsys = median(v["native,writer_sys_s_per_gib"])
+        printf "  brick sys beyond native ext4 writer'"'"'s sys (the brick'"'"'s own kernel work, not the page cache'"'"'s):"
+        # Round by round (native ran in the same round), then the median of the differences.
+        for (j = 2; j <= 3; j++) if ((tgt[j] ",brick_sys_s_per_gib") in v) {
+          nb = split(v[tgt[j] ",brick_sys_s_per_gib"], bsys, " "); nn = split(v["native,writer_sys_s_per_gib"], wsys, " ")
+          d = ""; for (r = 1; r <= nb && r <= nn; r++) d = d " " (bsys[r] - wsys[r])
+          printf "  %s %.2f", tgt[j], median(d)
+        }
+        printf "\n  native writer sys by round:%s\n", v["native,writer_sys_s_per_gib"]
+      }
     }
   }' "$results")"
 [ -s "$fuse_counts" ] && table="$table
