@@ -15,7 +15,7 @@ public sealed partial class ProtocolServer
     private static readonly string?[] OpNames = BuildOpNames();
 
     private Meter? _meter;
-    private long _bytesReceived, _bytesSent, _servedInline;
+    private long _bytesReceived, _bytesSent, _servedInline, _bodiesKept;
 
     /// <summary>Per-fop calls and latency served; null until the server is initialised.</summary>
     public FopLatencies? Fops { get; private set; }
@@ -23,6 +23,8 @@ public sealed partial class ProtocolServer
     public long BytesSent => Interlocked.Read(ref _bytesSent);
     /// <summary>Requests served on their connection's receive loop, with no hand-off (inline-fops).</summary>
     public long ServedInline => Interlocked.Read(ref _servedInline);
+    /// <summary>Request bodies served from the receive buffer they arrived in, not copied out of it (big writes).</summary>
+    public long BodiesKept => Interlocked.Read(ref _bodiesKept);
 
     private static string?[] BuildOpNames()
     {
@@ -45,6 +47,7 @@ public sealed partial class ProtocolServer
         m.CreateObservableCounter("graft.brick.received", () => BytesReceived, "By", "Bytes of request frames received (headers included).");
         m.CreateObservableCounter("graft.brick.sent", () => BytesSent, "By", "Bytes of reply frames sent (headers included).");
         m.CreateObservableCounter("graft.brick.served.inline", () => ServedInline, "{request}", "Requests served on their connection's receive loop, with no thread hand-off (inline-fops).");
+        m.CreateObservableCounter("graft.brick.bodies.kept", () => BodiesKept, "{request}", "Request bodies (big writes) served from the receive buffer they arrived in, not copied out of it.");
         m.CreateObservableCounter("graft.brick.connections.refused", RefusalMeasurements, "{connection}", "Connections turned away, by reason.");
     }
 
@@ -56,6 +59,7 @@ public sealed partial class ProtocolServer
 
     internal void CountReceived(long bytes) => Interlocked.Add(ref _bytesReceived, bytes);
     internal void CountInline() => Interlocked.Increment(ref _servedInline);
+    internal void CountBodyKept() => Interlocked.Increment(ref _bodiesKept);
 
     /// <summary>One request served: its reply (of <paramref name="replyBytes"/> body bytes) is queued.</summary>
     internal void Served(FopOp op, long started, int replyBytes)

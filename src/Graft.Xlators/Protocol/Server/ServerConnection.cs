@@ -214,6 +214,7 @@ internal sealed partial class ServerConnection
                 if (!FopOps.IsKnown(h.Op)) return $"unknown opcode {(ushort)h.Op}";
                 var call = ServerCall.Rent();
                 call.TakeBody(body);
+                if (call.BodyKept) _server.CountBodyKept();
                 if (!FopCodec.TryReadRequest(h.Op, h.Flags, call.BodyMemory, out call.Request, call.Ctx.Groups))
                 {
                     ServerCall.Return(call);
