@@ -16,7 +16,8 @@
 # GlusterFS first in even ones); every phase starts after a sync. The CPU seconds (user+sys) that each
 # filesystem's brick and client processes spend in seqwrite are recorded too, as seconds per GiB, and split
 # into user and system time (/proc/PID/stat utime, stime), beside the writing program's own (FsBench --cpu:
-# its thread's getrusage over the writes and the fsync) on every target, native included. Part of a brick's
+# its thread's getrusage over the writes and the fsync) on every target, native included, and the final fsync's
+# seconds (the data the page cache still held goes to the disk there). Part of a brick's
 # system time is the kernel's page-cache and writeback work for the data it writes, charged to whoever
 # writes and varying with the kernel's state (0.2–1.8 s/GiB for native ext4's own writer, run to run); the
 # native writer's system time in the same round is that cost, so "brick sys − native sys" is the brick's
@@ -28,6 +29,23 @@
 #   ROUNDS=1 SIZE_MB=64 FILES=500 RAND_SECONDS=3 bench/vs-glusterfs.sh   # a quick look
 #   PHASES="create1 stat1" bench/vs-glusterfs.sh
 #   FUSE_COUNTS=1 PHASES="create1 stat1 unlink1" bench/vs-glusterfs.sh   # also the FUSE requests per operation
+#   PAGES=settled PHASES=seqwrite bench/vs-glusterfs.sh                  # every seqwrite starts from the same page state
+#
+# PAGES: the state of the machine's free memory when seqwrite starts. These VMs hand free memory back to the host
+# (virtio-balloon free page reporting: /sys/module/page_reporting, about 2 s after it is freed), and whoever first
+# writes into such a page again pays the host's fault inside the copy into the page cache: native ext4's own writer
+# measured 0.21–0.25 s of system time per GiB and 800–900 MB/s right after a file was deleted (its pages still
+# held), 1.2–1.4 s/GiB and 180–280 MB/s 15 s later (load ~18, alternated, three pairs each). So a seqwrite's rate and
+# its brick's CPU follow whether free memory was freed just before or long ago, for every target alike.
+#   (unset)  as before: whatever the phases before left (the ratios then depend on the order within a round);
+#   settled  wait until the host has taken back what was freed (the reported count still for 2 s, at most 20 s):
+#            every target writes into pages the host must fault in again (the slower, reproducible state);
+#   fresh    drop the clean page cache right after the sync: the first pages written come from memory just freed.
+# Each seqwrite also records the MiB the host took back during it (pages_reported_mib).
+#
+# WARMUP=1 (the default; 0: none, as before session 11): one untimed seqwrite of SIZE_MB on every target before round 1.
+# A fresh brick process pays its JIT compilation and the first touch of its buffers in the first round's seqwrite
+# (Graft's brick measured 0.72 s/GiB of user time there against 0.16 in round 2, 256 MiB; GlusterFS's brick 0.44 / 0.28).
 #
 # FUSE_COUNTS=1 counts the requests the kernel sends each mount in every phase (bench/fuse-trace.sh) and prints
 # them per file (per MiB for seqwrite/seqread, per I/O for fio's phases not at all) after the table.
@@ -37,11 +55,13 @@
 # glusterd bound to 127.0.0.1 if none runs (and stops it again); tears down both volumes and all files.
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
-ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"; FUSE_COUNTS="${FUSE_COUNTS:-0}"
+ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"; FUSE_COUNTS="${FUSE_COUNTS:-0}"; PAGES="${PAGES:-}"
+case "$PAGES" in ""|settled|fresh) ;; *) echo "vs-glusterfs: PAGES is settled, fresh or unset, not '$PAGES'" >&2; exit 1 ;; esac
 SIZE_MB="${SIZE_MB:-512}"
 FILES="${FILES:-4000}"
 RAND_SECONDS="${RAND_SECONDS:-15}"
 PHASES="${PHASES:-seqwrite seqread create1 stat1 unlink1 create4 stat4 unlink4 randwrite randread}"
+WARMUP="${WARMUP:-1}"
 TARGETS="${TARGETS:-native graft gluster}"
 [ "$(id -u)" = 0 ] || { echo "vs-glusterfs: needs root (mounts, drop_caches, packages)" >&2; exit 1; }
 
@@ -142,6 +162,18 @@ hz="$(getconf CLK_TCK)"
 
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
+# Free memory handed back to the host so far, KiB (0 where the kernel does not report free pages).
+reported_kib() { cat /sys/module/page_reporting/parameters/reported_kib 2>/dev/null || echo 0; }
+# PAGES=settled: until the host has taken back what was freed (no growth for 2 s), at most 20 s.
+settle_pages() {
+  local last now still=0
+  last="$(reported_kib)"
+  for _ in $(seq 1 40); do
+    sleep 0.5; now="$(reported_kib)"
+    if [ "$now" = "$last" ]; then still=$((still + 1)); [ "$still" -ge 4 ] && return 0; else still=0; last="$now"; fi
+  done
+}
+
 dir_of() { case "$1" in native) echo "$native/b" ;; graft) echo "$mnt/b" ;; gluster) echo "$gmnt/b" ;; esac; }
 
 fio_iops() { # TARGET PHASE DIR
@@ -152,9 +184,13 @@ fio_iops() { # TARGET PHASE DIR
 }
 
 phase() { # TARGET PHASE DIR
-  local t="$1" p="$2" d="$3" line bp cp b0 b1 c0 c1 wu="" ws=""
+  local t="$1" p="$2" d="$3" line bp cp b0 b1 c0 c1 wu="" ws="" wf=""
   sync
   case "$p" in seqread|stat1|stat4) drop ;; esac
+  if [ "$p" = seqwrite ]; then
+    case "$PAGES" in settled) settle_pages ;; fresh) echo 1 > /proc/sys/vm/drop_caches ;; esac
+  fi
+  local rep0; rep0="$(reported_kib)"
   read -r -a bp <<<"$(procs "$t" brick)"
   read -r -a cp <<<"$(procs "$t" client)"
   b0="$(cpu_of "${bp[@]}")"; c0="$(cpu_of "${cp[@]}")"
@@ -164,7 +200,7 @@ phase() { # TARGET PHASE DIR
     seqwrite)
       # --cpu 1: the writer's own user and system seconds follow the usual four fields.
       line="$("${fsbench[@]}" "$p" "$d" --size-mb "$SIZE_MB" --cpu 1)"
-      read -r _ _ _ _ wu ws <<<"$line"; line="$(cut -d' ' -f1-4 <<<"$line")" ;;
+      read -r _ _ _ _ wu ws wf <<<"$line"; line="$(cut -d' ' -f1-4 <<<"$line")" ;;
     seqread) line="$("${fsbench[@]}" "$p" "$d" --size-mb "$SIZE_MB")" ;;
     create1|stat1|unlink1) line="$("${fsbench[@]}" "${p%1}" "$d" --files "$FILES" --jobs 1)"; line="$p ${line#* }" ;;
     create4|stat4|unlink4) line="$("${fsbench[@]}" "${p%4}" "$d" --files "$FILES" --jobs 4)"; line="$p ${line#* }" ;;
@@ -190,15 +226,26 @@ phase() { # TARGET PHASE DIR
       echo "$t client_user_s_per_gib $(per_gib $((cu - cu0))) s 0" | tee -a "$results" >&2
       echo "$t client_sys_s_per_gib $(per_gib $((cs - cs0))) s 0" | tee -a "$results" >&2
     fi
+    echo "$t pages_reported_mib $(( ($(reported_kib) - rep0) / 1024 )) MiB 0" | tee -a "$results" >&2
     if [ -n "$ws" ]; then
       per_gib_s() { awk -v c="$1" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", c * 1024 / mb }'; }
       echo "$t writer_user_s_per_gib $(per_gib_s "$wu") s 0" | tee -a "$results" >&2
       echo "$t writer_sys_s_per_gib $(per_gib_s "$ws") s 0" | tee -a "$results" >&2
+      echo "$t fsync_s $wf s 0" | tee -a "$results" >&2
     fi
   fi
 }
 
 : > "$results"
+if [ "$WARMUP" = 1 ] && [[ " $PHASES " == *" seqwrite "* ]]; then
+  echo "--- warm-up: one untimed seqwrite per target" >&2
+  for t in native graft gluster; do
+    [[ " $TARGETS " == *" $t "* ]] || continue
+    d="$(dir_of "$t")"; mkdir -p "$d"
+    "${fsbench[@]}" seqwrite "$d" --size-mb "$SIZE_MB" >/dev/null
+    rm -rf "$d"
+  done
+fi
 load0="$(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$ROUNDS"); do
   echo "--- round $round of $ROUNDS" >&2
@@ -212,7 +259,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-table="$(awk -v load="$load0" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
+table="$(awk -v load="$load0" -v pages="$PAGES" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
   { v[$1 "," $2] = v[$1 "," $2] " " $3; unit[$2] = $4 }
   function median(s,   a, n, i, j, t) {
     n = split(s, a, " ")
@@ -262,6 +309,11 @@ table="$(awk -v load="$load0" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$
         }
         printf "\n  native writer sys by round:%s\n", v["native,writer_sys_s_per_gib"]
       }
+      if (("graft,fsync_s") in v || ("native,fsync_s") in v)
+        printf "  the final fsync, s by round: native%s; graft%s; gluster%s\n", v["native,fsync_s"], v["graft,fsync_s"], v["gluster,fsync_s"]
+      if (("graft,pages_reported_mib") in v || ("native,pages_reported_mib") in v)
+        printf "  free memory the host took back during seqwrite, MiB by round: native%s; graft%s; gluster%s (PAGES=%s)\n",
+               v["native,pages_reported_mib"], v["graft,pages_reported_mib"], v["gluster,pages_reported_mib"], (pages == "" ? "unset" : pages)
     }
   }' "$results")"
 [ -s "$fuse_counts" ] && table="$table

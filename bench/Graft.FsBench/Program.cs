@@ -16,7 +16,7 @@ using System.Runtime.InteropServices;
 // Prints one line: "PHASE VALUE UNIT SECONDS"; the lock phases print
 // "PHASE LOCK_P50 us SECONDS LOCK_P99 UNLOCK_P50 UNLOCK_P99" (each call timed on its own).
 // seqwrite --cpu 1 appends the writing thread's own CPU seconds over the writes and the fsync, user then system
-// (getrusage RUSAGE_THREAD): "seqwrite VALUE MB/s SECONDS USER SYS". On a local filesystem SYS is what the kernel
+// (getrusage RUSAGE_THREAD) and the seconds the final fsync took: "seqwrite VALUE MB/s SECONDS USER SYS FSYNC". On a local filesystem SYS is what the kernel
 // charges the writer for copying into the page cache and for the writeback fsync starts itself; the kernel's own
 // flusher threads, when they got there first, are charged to nobody here.
 
@@ -53,16 +53,18 @@ switch (phase)
         var buf = new byte[1 << 20];
         Random.Shared.NextBytes(buf);
         var (u0, s0) = ThreadCpu();
+        double fsyncFrom;
         using (var fs = new FileStream(big, FileMode.Create, FileAccess.Write, FileShare.None, 0))
         {
             for (long i = 0; i < sizeMb; i++) fs.Write(buf);
+            fsyncFrom = sw.Elapsed.TotalSeconds;
             fs.Flush(flushToDisk: true);
         }
         var (u1, s1) = ThreadCpu();
         value = sizeMb / sw.Elapsed.TotalSeconds; unit = "MB/s";
         if (cpu)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{phase} {value:F1} {unit} {sw.Elapsed.TotalSeconds:F3} {u1 - u0:F3} {s1 - s0:F3}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{phase} {value:F1} {unit} {sw.Elapsed.TotalSeconds:F3} {u1 - u0:F3} {s1 - s0:F3} {sw.Elapsed.TotalSeconds - fsyncFrom:F3}"));
             return 0;
         }
         break;
