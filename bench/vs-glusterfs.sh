@@ -38,8 +38,9 @@
 # held), 1.2–1.4 s/GiB and 180–280 MB/s 15 s later (load ~18, alternated, three pairs each). So a seqwrite's rate and
 # its brick's CPU follow whether free memory was freed just before or long ago, for every target alike.
 #   (unset)  as before: whatever the phases before left (the ratios then depend on the order within a round);
-#   settled  wait until the host has taken back what was freed (the reported count still for 2 s, at most 20 s):
-#            every target writes into pages the host must fault in again (the slower, reproducible state);
+#   settled  wait until the host has taken back what was freed (the reported count still for 2 s, at most 20 s), so
+#            no target starts right after a big free while another starts long after one (it does not make every
+#            write slow: with nothing freed shortly before, native's writer measured 0.20–0.28 s/GiB in such a run);
 #   fresh    drop the clean page cache right after the sync: the first pages written come from memory just freed.
 # Each seqwrite also records the MiB the host took back during it (pages_reported_mib).
 #
