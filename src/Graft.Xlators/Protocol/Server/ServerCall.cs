@@ -34,6 +34,10 @@ internal sealed class ServerCall : IThreadPoolWorkItem
     public CancellationTokenSource? Interrupt;
     /// <summary>A blocking lock request: it holds one of its session's lock waits instead of a request slot.</summary>
     public bool HoldsLockWait;
+    /// <summary>A buffered write, which may queue behind another write of its fd (ServerConnection's write lane).</summary>
+    public bool Laneable;
+    /// <summary>This write holds its connection's write lane: when it is done, the writes queued behind it are served.</summary>
+    public bool LaneHead;
 
     /// <summary>What this call costs while it waits in a connection's backlog: its body buffer and the rest of it (about 1 KiB).</summary>
     public int Footprint => (_held is null ? _body.Length : _heldBody.Length) + 1024;
@@ -58,6 +62,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         c.Interrupt?.Dispose();
         c.Interrupt = null;
         c.HoldsLockWait = false;
+        c.Laneable = c.LaneHead = false;
         c.Reply.Reset();
         c.Ctx.Clear();
         c.ReleaseBody();
