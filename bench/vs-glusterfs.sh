@@ -14,7 +14,14 @@
 #   randread   fio: 4 KiB random reads, O_DIRECT, 4 jobs, RAND_SECONDS   IOPS
 # Each round runs every target in turn, the order alternating between rounds (Graft first in odd rounds,
 # GlusterFS first in even ones); every phase starts after a sync. The CPU seconds (user+sys) that each
-# filesystem's brick and client processes spend in seqwrite are recorded too, as seconds per GiB.
+# filesystem's brick and client processes spend in seqwrite are recorded too, as seconds per GiB, and split
+# into user and system time (/proc/PID/stat utime, stime), beside the writing program's own (FsBench --cpu:
+# its thread's getrusage over the writes and the fsync) on every target, native included, and the final fsync's
+# seconds (the data the page cache still held goes to the disk there). Part of a brick's
+# system time is the kernel's page-cache and writeback work for the data it writes, charged to whoever
+# writes and varying with the kernel's state (0.2–1.8 s/GiB for native ext4's own writer, run to run); the
+# native writer's system time in the same round is that cost, so "brick sys − native sys" is the brick's
+# own kernel work (receiving from the socket, its syscalls) apart from the page cache's.
 # Prints every measurement, then one table of medians with Graft÷GlusterFS (against the targets of
 # issue 15) and Graft÷native; the table and the raw lines are saved in bench/results/.
 #
@@ -22,6 +29,24 @@
 #   ROUNDS=1 SIZE_MB=64 FILES=500 RAND_SECONDS=3 bench/vs-glusterfs.sh   # a quick look
 #   PHASES="create1 stat1" bench/vs-glusterfs.sh
 #   FUSE_COUNTS=1 PHASES="create1 stat1 unlink1" bench/vs-glusterfs.sh   # also the FUSE requests per operation
+#   PAGES=settled PHASES=seqwrite bench/vs-glusterfs.sh                  # every seqwrite starts from the same page state
+#
+# PAGES: the state of the machine's free memory when seqwrite starts. These VMs hand free memory back to the host
+# (virtio-balloon free page reporting: /sys/module/page_reporting, about 2 s after it is freed), and whoever first
+# writes into such a page again pays the host's fault inside the copy into the page cache: native ext4's own writer
+# measured 0.21–0.25 s of system time per GiB and 800–900 MB/s right after a file was deleted (its pages still
+# held), 1.2–1.4 s/GiB and 180–280 MB/s 15 s later (load ~18, alternated, three pairs each). So a seqwrite's rate and
+# its brick's CPU follow whether free memory was freed just before or long ago, for every target alike.
+#   (unset)  as before: whatever the phases before left (the ratios then depend on the order within a round);
+#   settled  wait until the host has taken back what was freed (the reported count still for 2 s, at most 20 s), so
+#            no target starts right after a big free while another starts long after one (it does not make every
+#            write slow: with nothing freed shortly before, native's writer measured 0.20–0.28 s/GiB in such a run);
+#   fresh    drop the clean page cache right after the sync: the first pages written come from memory just freed.
+# Each seqwrite also records the MiB the host took back during it (pages_reported_mib).
+#
+# WARMUP=1 (the default; 0: none, as before session 11): one untimed seqwrite of SIZE_MB on every target before round 1.
+# A fresh brick process pays its JIT compilation and the first touch of its buffers in the first round's seqwrite
+# (Graft's brick measured 0.72 s/GiB of user time there against 0.16 in round 2, 256 MiB; GlusterFS's brick 0.44 / 0.28).
 #
 # FUSE_COUNTS=1 counts the requests the kernel sends each mount in every phase (bench/fuse-trace.sh) and prints
 # them per file (per MiB for seqwrite/seqread, per I/O for fio's phases not at all) after the table.
@@ -35,12 +60,14 @@
 # glusterd bound to 127.0.0.1 if none runs (and stops it again); tears down both volumes and all files.
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
-ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"; FUSE_COUNTS="${FUSE_COUNTS:-0}"
+ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"; FUSE_COUNTS="${FUSE_COUNTS:-0}"; PAGES="${PAGES:-}"
 PER_OP="${PER_OP:-0}"; PERF_TRACE="${PERF_TRACE:-}"
+case "$PAGES" in ""|settled|fresh) ;; *) echo "vs-glusterfs: PAGES is settled, fresh or unset, not '$PAGES'" >&2; exit 1 ;; esac
 SIZE_MB="${SIZE_MB:-512}"
 FILES="${FILES:-4000}"
 RAND_SECONDS="${RAND_SECONDS:-15}"
 PHASES="${PHASES:-seqwrite seqread create1 stat1 unlink1 create4 stat4 unlink4 randwrite randread}"
+WARMUP="${WARMUP:-1}"
 TARGETS="${TARGETS:-native graft gluster}"
 [ "$(id -u)" = 0 ] || { echo "vs-glusterfs: needs root (mounts, drop_caches, packages)" >&2; exit 1; }
 
@@ -128,14 +155,15 @@ procs() { # TARGET ROLE
     gluster,client) pgrep -f "glusterfs.*volfile-id=/$vol" ;;
   esac | tr '\n' ' '
 }
-cpu_of() { # PIDS... → total user+sys clock ticks
-  local t=0 p f
+cpu_of() { # PIDS... → "USER SYS" clock ticks, summed (utime and stime of /proc/PID/stat)
+  local u=0 s=0 p f
   for p in "$@"; do
     [ -r "/proc/$p/stat" ] || continue
     f="$(sed 's/.*) //' "/proc/$p/stat")"
-    t=$((t + $(awk '{print $12 + $13}' <<<"$f")))
+    read -r fu fs <<<"$(awk '{print $12, $13}' <<<"$f")"
+    u=$((u + fu)); s=$((s + fs))
   done
-  echo "$t"
+  echo "$u $s"
 }
 hz="$(getconf CLK_TCK)"
 switches_of() { # PIDS... → voluntary + involuntary context switches of all their threads
@@ -147,6 +175,18 @@ stamp0="$(date -u +%Y%m%dT%H%M%SZ)"
 
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
+# Free memory handed back to the host so far, KiB (0 where the kernel does not report free pages).
+reported_kib() { cat /sys/module/page_reporting/parameters/reported_kib 2>/dev/null || echo 0; }
+# PAGES=settled: until the host has taken back what was freed (no growth for 2 s), at most 20 s.
+settle_pages() {
+  local last now still=0
+  last="$(reported_kib)"
+  for _ in $(seq 1 40); do
+    sleep 0.5; now="$(reported_kib)"
+    if [ "$now" = "$last" ]; then still=$((still + 1)); [ "$still" -ge 4 ] && return 0; else still=0; last="$now"; fi
+  done
+}
+
 dir_of() { case "$1" in native) echo "$native/b" ;; graft) echo "$mnt/b" ;; gluster) echo "$gmnt/b" ;; esac; }
 
 fio_iops() { # TARGET PHASE DIR
@@ -157,9 +197,13 @@ fio_iops() { # TARGET PHASE DIR
 }
 
 phase() { # TARGET PHASE DIR
-  local t="$1" p="$2" d="$3" line bp cp b0 b1 c0 c1
+  local t="$1" p="$2" d="$3" line bp cp b0 b1 c0 c1 wu="" ws="" wf=""
   sync
   case "$p" in seqread|stat1|stat4) drop ;; esac
+  if [ "$p" = seqwrite ]; then
+    case "$PAGES" in settled) settle_pages ;; fresh) echo 1 > /proc/sys/vm/drop_caches ;; esac
+  fi
+  local rep0; rep0="$(reported_kib)"
   read -r -a bp <<<"$(procs "$t" brick)"
   read -r -a cp <<<"$(procs "$t" client)"
   b0="$(cpu_of "${bp[@]}")"; c0="$(cpu_of "${cp[@]}")"
@@ -174,7 +218,11 @@ phase() { # TARGET PHASE DIR
   local counting=""
   if [ "$FUSE_COUNTS" = 1 ] && [ "$t" != native ] && [[ "$p" != rand* ]]; then fuse_trace_begin "$(dirname "$d")"; counting=1; fi
   case "$p" in
-    seqwrite|seqread) line="$("${fsbench[@]}" "$p" "$d" --size-mb "$SIZE_MB")" ;;
+    seqwrite)
+      # --cpu 1: the writer's own user and system seconds follow the usual four fields.
+      line="$("${fsbench[@]}" "$p" "$d" --size-mb "$SIZE_MB" --cpu 1)"
+      read -r _ _ _ _ wu ws wf <<<"$line"; line="$(cut -d' ' -f1-4 <<<"$line")" ;;
+    seqread) line="$("${fsbench[@]}" "$p" "$d" --size-mb "$SIZE_MB")" ;;
     create1|stat1|unlink1) line="$("${fsbench[@]}" "${p%1}" "$d" --files "$FILES" --jobs 1)"; line="$p ${line#* }" ;;
     create4|stat4|unlink4) line="$("${fsbench[@]}" "${p%4}" "$d" --files "$FILES" --jobs 4)"; line="$p ${line#* }" ;;
     randwrite|randread)
@@ -195,14 +243,38 @@ phase() { # TARGET PHASE DIR
     echo "$t $p $(fuse_trace_end "$per")" >> "$fuse_counts"
   fi
   echo "$t $line" | tee -a "$results" >&2
-  if [ "$p" = seqwrite ] && [ "$t" != native ]; then
+  if [ "$p" = seqwrite ]; then
     per_gib() { awk -v c="$1" -v hz="$hz" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", c / hz * 1024 / mb }'; }
-    echo "$t brick_cpu_s_per_gib $(per_gib $((b1 - b0))) s 0" | tee -a "$results" >&2
-    echo "$t client_cpu_s_per_gib $(per_gib $((c1 - c0))) s 0" | tee -a "$results" >&2
+    if [ "$t" != native ]; then
+      local bu bs cu cs bu0 bs0 cu0 cs0
+      read -r bu0 bs0 <<<"$b0"; read -r bu bs <<<"$b1"; read -r cu0 cs0 <<<"$c0"; read -r cu cs <<<"$c1"
+      echo "$t brick_cpu_s_per_gib $(per_gib $((bu + bs - bu0 - bs0))) s 0" | tee -a "$results" >&2
+      echo "$t client_cpu_s_per_gib $(per_gib $((cu + cs - cu0 - cs0))) s 0" | tee -a "$results" >&2
+      echo "$t brick_user_s_per_gib $(per_gib $((bu - bu0))) s 0" | tee -a "$results" >&2
+      echo "$t brick_sys_s_per_gib $(per_gib $((bs - bs0))) s 0" | tee -a "$results" >&2
+      echo "$t client_user_s_per_gib $(per_gib $((cu - cu0))) s 0" | tee -a "$results" >&2
+      echo "$t client_sys_s_per_gib $(per_gib $((cs - cs0))) s 0" | tee -a "$results" >&2
+    fi
+    echo "$t pages_reported_mib $(( ($(reported_kib) - rep0) / 1024 )) MiB 0" | tee -a "$results" >&2
+    if [ -n "$ws" ]; then
+      per_gib_s() { awk -v c="$1" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", c * 1024 / mb }'; }
+      echo "$t writer_user_s_per_gib $(per_gib_s "$wu") s 0" | tee -a "$results" >&2
+      echo "$t writer_sys_s_per_gib $(per_gib_s "$ws") s 0" | tee -a "$results" >&2
+      echo "$t fsync_s $wf s 0" | tee -a "$results" >&2
+    fi
   fi
 }
 
 : > "$results"
+if [ "$WARMUP" = 1 ] && [[ " $PHASES " == *" seqwrite "* ]]; then
+  echo "--- warm-up: one untimed seqwrite per target" >&2
+  for t in native graft gluster; do
+    [[ " $TARGETS " == *" $t "* ]] || continue
+    d="$(dir_of "$t")"; mkdir -p "$d"
+    "${fsbench[@]}" seqwrite "$d" --size-mb "$SIZE_MB" >/dev/null
+    rm -rf "$d"
+  done
+fi
 load0="$(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq 1 "$ROUNDS"); do
   echo "--- round $round of $ROUNDS" >&2
@@ -216,7 +288,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-table="$(awk -v load="$load0" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
+table="$(awk -v load="$load0" -v pages="$PAGES" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
   { v[$1 "," $2] = v[$1 "," $2] " " $3; unit[$2] = $4 }
   function median(s,   a, n, i, j, t) {
     n = split(s, a, " ")
@@ -240,6 +312,37 @@ table="$(awk -v load="$load0" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$
       printf "\nseqwrite CPU, s per GiB written (targets for Graft: brick <= 1.5, client <= 1.0):\n"
       printf "  brick:  graft %.2f  gluster %.2f\n", median(v["graft,brick_cpu_s_per_gib"]), median(v["gluster,brick_cpu_s_per_gib"])
       printf "  client: graft %.2f  gluster %.2f\n", median(v["graft,client_cpu_s_per_gib"]), median(v["gluster,client_cpu_s_per_gib"])
+    }
+    if (("native,writer_sys_s_per_gib") in v || ("graft,brick_sys_s_per_gib") in v || ("gluster,brick_sys_s_per_gib") in v) {
+      # user / sys medians apart (each column its own median: they need not add up to the total above).
+      printf "\nseqwrite CPU split, s per GiB, user / sys (medians; writer = the writing program: its writes and fsync):\n"
+      printf "  %-8s %15s %15s %15s\n", "", "native", "graft", "gluster"
+      split("brick client writer", who, " ")
+      split("native graft gluster", tgt, " ")
+      for (k = 1; k <= 3; k++) {
+        line = sprintf("  %-8s", who[k])
+        for (j = 1; j <= 3; j++) {
+          ku = tgt[j] "," who[k] "_user_s_per_gib"; ks = tgt[j] "," who[k] "_sys_s_per_gib"
+          line = line ((ku in v) ? sprintf(" %6.2f / %6.2f", median(v[ku]), median(v[ks])) : sprintf(" %15s", "-"))
+        }
+        print line
+      }
+      if ("native,writer_sys_s_per_gib" in v) {
+        nsys = median(v["native,writer_sys_s_per_gib"])
+        printf "  brick sys beyond native ext4 writer'"'"'s sys (the brick'"'"'s own kernel work, not the page cache'"'"'s):"
+        # Round by round (native ran in the same round), then the median of the differences.
+        for (j = 2; j <= 3; j++) if ((tgt[j] ",brick_sys_s_per_gib") in v) {
+          nb = split(v[tgt[j] ",brick_sys_s_per_gib"], bsys, " "); nn = split(v["native,writer_sys_s_per_gib"], wsys, " ")
+          d = ""; for (r = 1; r <= nb && r <= nn; r++) d = d " " (bsys[r] - wsys[r])
+          printf "  %s %.2f", tgt[j], median(d)
+        }
+        printf "\n  native writer sys by round:%s\n", v["native,writer_sys_s_per_gib"]
+      }
+      if (("graft,fsync_s") in v || ("native,fsync_s") in v)
+        printf "  the final fsync, s by round: native%s; graft%s; gluster%s\n", v["native,fsync_s"], v["graft,fsync_s"], v["gluster,fsync_s"]
+      if (("graft,pages_reported_mib") in v || ("native,pages_reported_mib") in v)
+        printf "  free memory the host took back during seqwrite, MiB by round: native%s; graft%s; gluster%s (PAGES=%s)\n",
+               v["native,pages_reported_mib"], v["graft,pages_reported_mib"], v["gluster,pages_reported_mib"], (pages == "" ? "unset" : pages)
     }
   }' "$results")"
 [ -s "$fuse_counts" ] && table="$table

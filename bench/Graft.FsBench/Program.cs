@@ -15,6 +15,10 @@ using System.Runtime.InteropServices;
 //   flock     N × (flock LOCK_EX|LOCK_NB, flock LOCK_UN)                 → µs per call
 // Prints one line: "PHASE VALUE UNIT SECONDS"; the lock phases print
 // "PHASE LOCK_P50 us SECONDS LOCK_P99 UNLOCK_P50 UNLOCK_P99" (each call timed on its own).
+// seqwrite --cpu 1 appends the writing thread's own CPU seconds over the writes and the fsync, user then system
+// (getrusage RUSAGE_THREAD) and the seconds the final fsync took: "seqwrite VALUE MB/s SECONDS USER SYS FSYNC". On a local filesystem SYS is what the kernel
+// charges the writer for copying into the page cache and for the writeback fsync starts itself; the kernel's own
+// flusher threads, when they got there first, are charged to nobody here.
 
 if (args.Length < 2) { Console.Error.WriteLine("usage: Graft.FsBench seqwrite|seqread|create|stat|unlink|fcntl|flock DIR [--size-mb N] [--files N] [--iterations N] [--jobs N]"); return 2; }
 var phase = args[0];
@@ -23,6 +27,7 @@ long sizeMb = 1024;
 int files = 5000;
 int iterations = 2000;
 int jobs = 1;
+bool cpu = false;
 for (int i = 2; i + 1 < args.Length; i += 2)
 {
     switch (args[i])
@@ -31,6 +36,7 @@ for (int i = 2; i + 1 < args.Length; i += 2)
         case "--files": files = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--iterations": iterations = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--jobs": jobs = Math.Max(1, int.Parse(args[i + 1], CultureInfo.InvariantCulture)); break;
+        case "--cpu": cpu = args[i + 1] != "0"; break;
         default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
     }
 }
@@ -46,12 +52,21 @@ switch (phase)
     {
         var buf = new byte[1 << 20];
         Random.Shared.NextBytes(buf);
+        var (u0, s0) = ThreadCpu();
+        double fsyncFrom;
         using (var fs = new FileStream(big, FileMode.Create, FileAccess.Write, FileShare.None, 0))
         {
             for (long i = 0; i < sizeMb; i++) fs.Write(buf);
+            fsyncFrom = sw.Elapsed.TotalSeconds;
             fs.Flush(flushToDisk: true);
         }
+        var (u1, s1) = ThreadCpu();
         value = sizeMb / sw.Elapsed.TotalSeconds; unit = "MB/s";
+        if (cpu)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{phase} {value:F1} {unit} {sw.Elapsed.TotalSeconds:F3} {u1 - u0:F3} {s1 - s0:F3} {sw.Elapsed.TotalSeconds - fsyncFrom:F3}"));
+            return 0;
+        }
         break;
     }
     case "seqread":
@@ -187,6 +202,14 @@ static unsafe int SetLk(int fd, short type)
     return Fcntl(fd, 6 /* F_SETLK */, &fl);
 }
 
+// This thread's user and system CPU seconds so far (getrusage RUSAGE_THREAD).
+static unsafe (double User, double Sys) ThreadCpu()
+{
+    long* ru = stackalloc long[18];   // struct rusage on x86-64/arm64: two timevals, then 14 longs
+    if (GetRusage(1 /* RUSAGE_THREAD */, ru) != 0) return (0, 0);
+    return (ru[0] + ru[1] / 1e6, ru[2] + ru[3] / 1e6);
+}
+
 static double Percentile(double[] values, int p)
 {
     var sorted = (double[])values.Clone();
@@ -218,6 +241,9 @@ partial class Program
         public long Len;
         public int Pid;
     }
+
+    [DllImport("libc", EntryPoint = "getrusage", SetLastError = true)]
+    private static extern unsafe int GetRusage(int who, long* usage);
 
     [DllImport("libc", EntryPoint = "stat", SetLastError = true)]
     private static extern unsafe int StatNative([MarshalAs(UnmanagedType.LPUTF8Str)] string path, byte* buf);

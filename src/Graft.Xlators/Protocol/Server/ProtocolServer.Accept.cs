@@ -194,7 +194,8 @@ public sealed partial class ProtocolServer
                     RefuseRaw(s, peer, Refusal.TlsNotEnabled, Errno.EPROTO, "this brick does not use TLS; connect without tls-cert, tls-key and tls-ca");
                     return (null, null);
                 }
-                return (new FrameConnection(s, null, ReceiveThreads), null);
+                // Big request bodies (writes) are served from the buffer they were received in (ServerCall.TakeBody).
+                return (new FrameConnection(s, null, ReceiveThreads, keepBigBodies: true), null);
             }
             if (tls == false)
             {

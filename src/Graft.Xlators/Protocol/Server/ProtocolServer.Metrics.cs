@@ -15,7 +15,7 @@ public sealed partial class ProtocolServer
     private static readonly string?[] OpNames = BuildOpNames();
 
     private Meter? _meter;
-    private long _bytesReceived, _bytesSent, _servedInline;
+    private long _bytesReceived, _bytesSent, _servedInline, _bodiesKept, _writesLaned;
 
     /// <summary>Per-fop calls and latency served; null until the server is initialised.</summary>
     public FopLatencies? Fops { get; private set; }
@@ -23,6 +23,10 @@ public sealed partial class ProtocolServer
     public long BytesSent => Interlocked.Read(ref _bytesSent);
     /// <summary>Requests served on their connection's receive loop, with no hand-off (inline-fops).</summary>
     public long ServedInline => Interlocked.Read(ref _servedInline);
+    /// <summary>Request bodies served from the receive buffer they arrived in, not copied out of it (big writes).</summary>
+    public long BodiesKept => Interlocked.Read(ref _bodiesKept);
+    /// <summary>Writes that queued behind another write of their fd in service (the write lane) instead of going to a thread of their own.</summary>
+    public long WritesLaned => Interlocked.Read(ref _writesLaned);
 
     private static string?[] BuildOpNames()
     {
@@ -45,6 +49,8 @@ public sealed partial class ProtocolServer
         m.CreateObservableCounter("graft.brick.received", () => BytesReceived, "By", "Bytes of request frames received (headers included).");
         m.CreateObservableCounter("graft.brick.sent", () => BytesSent, "By", "Bytes of reply frames sent (headers included).");
         m.CreateObservableCounter("graft.brick.served.inline", () => ServedInline, "{request}", "Requests served on their connection's receive loop, with no thread hand-off (inline-fops).");
+        m.CreateObservableCounter("graft.brick.bodies.kept", () => BodiesKept, "{request}", "Request bodies (big writes) served from the receive buffer they arrived in, not copied out of it.");
+        m.CreateObservableCounter("graft.brick.writes.laned", () => WritesLaned, "{request}", "Writes queued behind another write of their file in service, served after it by the same thread (ext4 runs them one at a time anyway).");
         m.CreateObservableCounter("graft.brick.connections.refused", RefusalMeasurements, "{connection}", "Connections turned away, by reason.");
     }
 
@@ -56,6 +62,8 @@ public sealed partial class ProtocolServer
 
     internal void CountReceived(long bytes) => Interlocked.Add(ref _bytesReceived, bytes);
     internal void CountInline() => Interlocked.Increment(ref _servedInline);
+    internal void CountBodyKept() => Interlocked.Increment(ref _bodiesKept);
+    internal void CountWriteLaned() => Interlocked.Increment(ref _writesLaned);
 
     /// <summary>One request served: its reply (of <paramref name="replyBytes"/> body bytes) is queued.</summary>
     internal void Served(FopOp op, long started, int replyBytes)

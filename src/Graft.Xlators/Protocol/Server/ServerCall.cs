@@ -1,13 +1,16 @@
 using System.Buffers;
 using Graft.Core;
+using Graft.Xlators.Protocol.Transport;
 using Graft.Xlators.Protocol.Wire;
 
 namespace Graft.Xlators.Protocol.Server;
 
 /// <summary>
-/// One request being served, pooled: the request body copied out of the receive buffer (a writev's
-/// data is served straight from it), the caller's context, the reply body, and the buffer a readv
-/// reads into. Nothing here is allocated per request in the steady state.
+/// One request being served, pooled: the request body (a writev's data is served straight from it), the
+/// caller's context, the reply body, and the buffer a readv reads into. A body is copied out of the receive
+/// buffer, except a big one that arrived whole in a <see cref="ReceiveBuffer"/> (the brick's connections keep
+/// big frames so): that buffer is held instead, until the call goes back to the pool — a 1 MiB write is then
+/// received once and written from where it arrived. Nothing here is allocated per request in the steady state.
 /// </summary>
 internal sealed class ServerCall : IThreadPoolWorkItem
 {
@@ -16,6 +19,9 @@ internal sealed class ServerCall : IThreadPoolWorkItem
 
     private byte[] _body = ArrayPool<byte>.Shared.Rent(4096);
     private int _bodyLength;
+    /// <summary>The receive buffer a kept body lies in (a reference this call holds), or null when the body was copied.</summary>
+    private ReceiveBuffer? _held;
+    private ReadOnlyMemory<byte> _heldBody;
     private byte[]? _read;
 
     /// <summary>Untrusted until <see cref="SetCaller"/> says otherwise: a pooled context never carries trust over.</summary>
@@ -28,13 +34,20 @@ internal sealed class ServerCall : IThreadPoolWorkItem
     public CancellationTokenSource? Interrupt;
     /// <summary>A blocking lock request: it holds one of its session's lock waits instead of a request slot.</summary>
     public bool HoldsLockWait;
+    /// <summary>A buffered write, which may queue behind another write of its fd (ServerConnection's write lane).</summary>
+    public bool Laneable;
+    /// <summary>This write holds its connection's write lane: when it is done, the writes queued behind it are served.</summary>
+    public bool LaneHead;
 
     /// <summary>What this call costs while it waits in a connection's backlog: its body buffer and the rest of it (about 1 KiB).</summary>
-    public int Footprint => _body.Length + 1024;
+    public int Footprint => (_held is null ? _body.Length : _heldBody.Length) + 1024;
+
+    /// <summary>The body lies in the receive buffer it arrived in (not copied).</summary>
+    public bool BodyKept => _held is not null;
 
     void IThreadPoolWorkItem.Execute() => _ = Connection!.ServeAsync(this);
 
-    public ReadOnlyMemory<byte> BodyMemory => _body.AsMemory(0, _bodyLength);
+    public ReadOnlyMemory<byte> BodyMemory => _held is null ? _body.AsMemory(0, _bodyLength) : _heldBody;
 
     public static ServerCall Rent()
     {
@@ -49,14 +62,37 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         c.Interrupt?.Dispose();
         c.Interrupt = null;
         c.HoldsLockWait = false;
+        c.Laneable = c.LaneHead = false;
         c.Reply.Reset();
         c.Ctx.Clear();
+        c.ReleaseBody();
         if (c._body.Length > KeepBuffer) { ArrayPool<byte>.Shared.Return(c._body); c._body = ArrayPool<byte>.Shared.Rent(4096); }
         lock (Pool) if (Pool.Count < Keep) Pool.Push(c);
     }
 
+    /// <summary>Lets go of a kept body's receive buffer (nothing may read <see cref="BodyMemory"/> after this).</summary>
+    private void ReleaseBody()
+    {
+        var held = _held;
+        (_held, _heldBody) = (null, default);
+        held?.Release();
+    }
+
+    /// <summary>
+    /// The request's body: kept where it lies when it is big and whole in one receive buffer, copied otherwise
+    /// (small bodies, and a big one the receive split, which happens when a receive ended inside its length field).
+    /// </summary>
     public void TakeBody(in ReadOnlySequence<byte> body)
     {
+        // First holds all of it also when the body ends exactly where its buffer's bytes end (the sequence's end then
+        // points at the start of the next buffer, and IsSingleSegment says false).
+        if (body.Length >= KeepMinBody && body.First is var first && first.Length == body.Length && ReceiveBuffer.TryHold(first) is { } held)
+        {
+            ReleaseBody();
+            (_held, _heldBody, _bodyLength) = (held, first, 0);
+            return;
+        }
+        ReleaseBody();
         int n = (int)body.Length;
         if (_body.Length < n)
         {
@@ -66,6 +102,9 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         body.CopyTo(_body);
         _bodyLength = n;
     }
+
+    /// <summary>Bodies from this size on are kept in their receive buffer when they lie whole in one (FrameConnection keeps such frames whole).</summary>
+    public const int KeepMinBody = FrameConnection.KeepMin - FrameHeader.Size;
 
     /// <summary>A buffer of at least <paramref name="size"/> bytes for a readv, kept with the call for reuse.</summary>
     public Memory<byte> ReadBuffer(int size)

@@ -16,6 +16,8 @@ internal sealed partial class ServerConnection
     private bool _flowEnded;                          // the connection is gone: nothing more is started
     private TaskCompletionSource? _room;              // the receive loop waits on it while the backlog is full
     private bool _backlogFull;                        // the receive loop's own: it stops reading frames (set under _flow by Admit)
+    private ulong _laneFd;                            // the fd whose write holds the write lane (0: the lane is free)
+    private readonly Queue<ServerCall> _lane = new(); // writes of _laneFd that arrived while one of its writes was in service
 
     /// <summary>Requests in service (holding a slot) and waiting in the backlog, for tests and state.</summary>
     internal (int InService, int Backlog) FlowCounts { get { lock (_flow) return (_inService, _backlog.Count); } }
@@ -42,6 +44,7 @@ internal sealed partial class ServerConnection
             }
             if (onlyAlone && _inService > 0) inline = false;
             _inService++;
+            if (!inline && Lane(call)) return;
         }
         if (!inline) Serve(call);
         else
@@ -65,6 +68,7 @@ internal sealed partial class ServerConnection
             {
                 _backlogBytes -= next.Footprint;
                 if (_room is not null && _backlogBytes < _server.MaxRequestBacklog) (room, _room) = (_room, null);
+                if (Lane(next)) next = null;   // it keeps the slot it was handed, queued behind a write of its fd
             }
             else _inService--;
         }
@@ -86,6 +90,52 @@ internal sealed partial class ServerConnection
         await wait.ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The write lane. ext4 takes a file's inode lock for every buffered write, so writes of one file served side by
+    /// side on pool threads wait for each other in the kernel, spinning on the lock's owner (1.2–9% of the brick's CPU
+    /// in a sequential write with write-behind's 4 writes in flight, docs/fuse-benchmark.md "Session 11"). So a write
+    /// (<see cref="ServerCall.Laneable"/>: buffered, through an fd opened without O_DIRECT, O_SYNC or O_DSYNC: those wait for the disk, and side by side their waits overlap) that arrives while another write of its fd is in
+    /// service on the lane queues behind it, holding its slot, and the thread that finishes one serves the next
+    /// (<see cref="ServeLaneAsync"/>): one at a time, in arrival order, one wake per burst. Writes of other fds are
+    /// served beside it as before. Under <see cref="_flow"/>; true when <paramref name="call"/> was queued.
+    /// </summary>
+    private bool Lane(ServerCall call)
+    {
+        if (!call.Laneable) return false;
+        ulong fd = call.Request.Fd;
+        if (_laneFd == fd)
+        {
+            _lane.Enqueue(call);
+            _server.CountWriteLaned();
+            return true;
+        }
+        if (_laneFd == 0)
+        {
+            _laneFd = fd;
+            call.LaneHead = true;
+        }
+        return false;
+    }
+
+    /// <summary>The lane's write in service is done (its slot given back): serve the writes queued behind it, then free the lane.</summary>
+    private async Task ServeLaneAsync()
+    {
+        while (true)
+        {
+            ServerCall? next;
+            lock (_flow)
+            {
+                if (_flowEnded || !_lane.TryDequeue(out next))
+                {
+                    _laneFd = 0;
+                    return;
+                }
+            }
+            // A loop, not a chain of continuations: a long stream of writes must not deepen the stack.
+            await ServeAsync(next).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>The connection ended: requests still in the backlog are never started (their client is gone).</summary>
     private void DropBacklog()
     {
@@ -93,8 +143,9 @@ internal sealed partial class ServerConnection
         lock (_flow)
         {
             _flowEnded = true;
-            dropped = [.. _backlog];
+            dropped = [.. _backlog, .. _lane];
             _backlog.Clear();
+            _lane.Clear();
             _backlogBytes = 0;
         }
         foreach (var c in dropped) ServerCall.Return(c);

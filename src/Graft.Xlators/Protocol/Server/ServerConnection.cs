@@ -214,6 +214,7 @@ internal sealed partial class ServerConnection
                 if (!FopOps.IsKnown(h.Op)) return $"unknown opcode {(ushort)h.Op}";
                 var call = ServerCall.Rent();
                 call.TakeBody(body);
+                if (call.BodyKept) _server.CountBodyKept();
                 if (!FopCodec.TryReadRequest(h.Op, h.Flags, call.BodyMemory, out call.Request, call.Ctx.Groups))
                 {
                     ServerCall.Return(call);
@@ -240,6 +241,7 @@ internal sealed partial class ServerConnection
                     return null;
                 }
                 call.Ctx.Cancellation = _closing.Token;
+                call.Laneable = h.Op == FopOp.Writev && _session!.FlagsOf(call.Request.Fd) is int wf && (wf & (OpenFlags.O_DIRECT | OpenFlags.O_DSYNC)) == 0;
                 if (!last || !_server.InlineFops) Admit(call, inline: false);
                 else
                 {
@@ -275,7 +277,7 @@ internal sealed partial class ServerConnection
     {
         // A lock wait gives its place back before its answer leaves: a client that sees its wait end
         // may park another at once, and must not find the place still taken.
-        bool lockWait = call.HoldsLockWait, waiting = lockWait;
+        bool lockWait = call.HoldsLockWait, waiting = lockWait, laneHead = call.LaneHead;
         var started = Stopwatch.GetTimestamp();
         try
         {
@@ -299,6 +301,7 @@ internal sealed partial class ServerConnection
             ServerCall.Return(call);
             if (waiting) _session!.ExitLockWait();
             if (!lockWait) Next();
+            if (laneHead) _ = ServeLaneAsync();
         }
     }
 

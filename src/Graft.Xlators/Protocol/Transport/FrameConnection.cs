@@ -68,7 +68,10 @@ public sealed class FrameConnection
 
     /// <param name="tls">The authenticated TLS stream over <paramref name="socket"/>, or null for plaintext.</param>
     /// <param name="receiveThread">Plaintext only: receive on a thread of this connection's own (see the remarks); false: on the thread pool.</param>
-    public FrameConnection(Socket socket, SslStream? tls, bool receiveThread = true)
+    /// <param name="keepBigBodies">Plaintext with a receive thread only: build the receive pipe of <see cref="ReceiveBuffer"/>s and
+    /// receive each big frame (<see cref="KeepMin"/>) into one of them whole, so the owner may keep its body where it arrived
+    /// (<see cref="ReceiveBuffer.TryHold"/>) instead of copying it out (the brick's writes).</param>
+    public FrameConnection(Socket socket, SslStream? tls, bool receiveThread = true, bool keepBigBodies = false)
     {
         _socket = socket;
         _tls = tls;
@@ -86,7 +89,9 @@ public sealed class FrameConnection
             _socket.Blocking = false;
             if (SocketGather.Supported) _fd = (int)_socket.SafeHandle.DangerousGetHandle();
             if (SocketReadiness.Supported) _sendWait = new SocketReadiness.Waiter();
-            _in = new Pipe(new PipeOptions(pauseWriterThreshold: ReceiveAhead, resumeWriterThreshold: ReceiveAhead / 2,
+            _keepBig = keepBigBodies && receiveThread;
+            _in = new Pipe(new PipeOptions(pool: _keepBig ? ReceiveBufferPool.Process : null,
+                                           pauseWriterThreshold: ReceiveAhead, resumeWriterThreshold: ReceiveAhead / 2,
                                            minimumSegmentSize: ReceiveChunk, readerScheduler: PipeScheduler.Inline,
                                            writerScheduler: PipeScheduler.Inline, useSynchronizationContext: false));
             Input = _in.Reader;
@@ -98,6 +103,9 @@ public sealed class FrameConnection
     /// <summary>The plaintext receive pipe (null over TLS): filled by <see cref="ReceiveThread"/> or <see cref="ReceiveLoopAsync"/>.</summary>
     private readonly Pipe? _in;
     private const int ReceiveChunk = 64 << 10;
+    /// <summary>keepBigBodies: the receive thread keeps each frame of at least this many bytes (length field included) in one buffer.</summary>
+    public const int KeepMin = 128 << 10;
+    private readonly bool _keepBig;
     /// <summary>Bytes received ahead of the owner's loop before receiving stops (TCP then pushes back): room for a few of the largest frames, which must fit whole.</summary>
     private const int ReceiveAhead = 4 * (FrameHeader.MaxBody + 4096);
 
@@ -129,12 +137,26 @@ public sealed class FrameConnection
             var frames = new FrameBoundary();
             while (true)
             {
-                // The rest of a big frame (a 1 MiB write) in one receive where it has arrived, not in 64 KiB pieces.
-                var into = w.GetMemory(Math.Max(ReceiveChunk, frames.Left));
+                // The rest of a big frame (a 1 MiB write) in one receive where it has arrived, not in 64 KiB pieces. A frame
+                // kept whole (keepBigBodies) asks for exactly its rest: its buffer has that room, so it stays in one piece.
+                var into = w.GetMemory(_keepBig && frames.Total >= KeepMin ? frames.Left : Math.Max(ReceiveChunk, frames.Left));
                 int n = ReceiveBlocking(into.Span);
                 if (n == 0) break;
                 frames.Pass(into.Span[..n]);
-                w.Advance(n);
+                if (_keepBig && frames.Total >= KeepMin && frames.Have <= n && into.Length - n < frames.Left)
+                {
+                    // A big frame began in this receive and its rest does not fit behind it: move its start (at most a
+                    // receive chunk) into a buffer that holds it whole. The pipe may give this receive's buffer back when it
+                    // opens the next one (a buffer nothing was committed to is swapped, not extended), so it is held meanwhile.
+                    int start = n - frames.Have;
+                    w.Advance(start);
+                    var held = ReceiveBuffer.TryHold(into);
+                    var whole = w.GetMemory(frames.Total);
+                    into.Span.Slice(start, frames.Have).CopyTo(whole.Span);
+                    held?.Release();
+                    w.Advance(frames.Have);
+                }
+                else w.Advance(n);
                 var flush = w.FlushAsync();
 #pragma warning disable VSTHRD002 // this thread's only job is receiving: it waits here while the reader has ReceiveAhead bytes unread
                 var done = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
@@ -159,9 +181,14 @@ public sealed class FrameConnection
         private int _left;        // bytes of the current frame not received yet (0: at a length field)
         private int _lengthRead;  // bytes of the length field received so far
         private uint _length;
+        private int _have;        // bytes of the current frame received so far, its length field included
 
         /// <summary>Bytes still to come of the frame under way (at most a whole frame's).</summary>
         public readonly int Left => _left;
+        /// <summary>Bytes of the frame under way received so far (length field included); 0 between frames.</summary>
+        public readonly int Have => _have;
+        /// <summary>The whole size of the frame under way (length field included), once its length is known; else 0.</summary>
+        public readonly int Total => _left > 0 ? _have + _left : 0;
 
         public void Pass(ReadOnlySpan<byte> got)
         {
@@ -172,12 +199,15 @@ public sealed class FrameConnection
                 {
                     int skip = Math.Min(_left, got.Length - i);
                     _left -= skip;
+                    _have = _left > 0 ? _have + skip : 0;
                     i += skip;
                     continue;
                 }
                 _length |= (uint)got[i++] << (8 * _lengthRead);
+                _have++;
                 if (++_lengthRead < 4) continue;
                 _left = (int)Math.Min(_length, FrameHeader.Size - 4 + (uint)FrameHeader.MaxBody);
+                if (_left == 0) _have = 0;
                 (_lengthRead, _length) = (0, 0);
             }
         }
