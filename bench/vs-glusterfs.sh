@@ -71,16 +71,8 @@ WARMUP="${WARMUP:-1}"
 TARGETS="${TARGETS:-native graft gluster}"
 [ "$(id -u)" = 0 ] || { echo "vs-glusterfs: needs root (mounts, drop_caches, packages)" >&2; exit 1; }
 
-need=()
-command -v glusterd >/dev/null 2>&1 || need+=(glusterfs-server)
-command -v mount.glusterfs >/dev/null 2>&1 || [ -x /sbin/mount.glusterfs ] || need+=(glusterfs-client)
-command -v fio >/dev/null 2>&1 || need+=(fio)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "vs-glusterfs: installing ${need[*]} ..." >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+. "$here/bench/glusterfs.sh"
+gluster_install
 
 work="$here/.graft/bench/vs-glusterfs-$$"
 native="$work/native"
@@ -101,42 +93,21 @@ fsbench=(dotnet "$here/bench/Graft.FsBench/bin/Release/net10.0/Graft.FsBench.dll
 fuse_counts="$work/fuse-counts.txt"
 per_op="$work/per-op.txt"
 
-started_glusterd=""
 gluster_up=""
 cleanup() {
   set +e
   GRAFT_HOME="$work" "$here/graft" down "$mnt" >/dev/null 2>&1
-  if [ -n "$gluster_up" ]; then
-    umount "$gmnt" >/dev/null 2>&1 || umount -l "$gmnt" >/dev/null 2>&1
-    gluster --mode=script volume stop "$vol" force >/dev/null 2>&1
-    gluster --mode=script volume delete "$vol" >/dev/null 2>&1
-  fi
-  if [ -n "$started_glusterd" ]; then
-    kill "$(cat "$work/glusterd.pid" 2>/dev/null)" >/dev/null 2>&1
-    # glusterd leaves its brick and self-heal processes for volumes it no longer knows: ours was deleted.
-    pkill -f "glusterfsd.*$vol" >/dev/null 2>&1
-  fi
+  [ -n "$gluster_up" ] && gluster_volume_remove "$vol" "$gmnt"
+  gluster_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # ---- GlusterFS: glusterd on loopback, a 1-brick volume, a FUSE mount (notes/glusterfs-peer.md) ----
 if [[ " $TARGETS " == *" gluster "* ]]; then
-  gvol=/etc/glusterfs/glusterd.vol
-  if ! grep -q 'transport.socket.bind-address' "$gvol"; then
-    sed -i 's/^\(\s*option transport-type socket.*\)$/\1\n    option transport.socket.bind-address 127.0.0.1/' "$gvol"
-  fi
-  if ! pgrep -x glusterd >/dev/null; then
-    glusterd -p "$work/glusterd.pid"
-    started_glusterd=1
-  fi
-  for _ in $(seq 1 100); do gluster --mode=script volume list >/dev/null 2>&1 && break; sleep 0.2; done
-  gluster --mode=script volume create "$vol" "$(hostname):$gbrick" force >&2
-  gluster --mode=script volume start "$vol" >&2
+  gluster_start "$work"
   gluster_up=1
-  mount -t glusterfs "127.0.0.1:/$vol" "$gmnt"
-  for _ in $(seq 1 100); do mountpoint -q "$gmnt" && stat "$gmnt" >/dev/null 2>&1 && break; sleep 0.2; done
-  mountpoint -q "$gmnt" || { echo "vs-glusterfs: the GlusterFS mount did not come up" >&2; exit 1; }
+  gluster_volume_up "$vol" "$gmnt" "$gbrick"
 fi
 
 # ---- Graft: the README's one command ----
