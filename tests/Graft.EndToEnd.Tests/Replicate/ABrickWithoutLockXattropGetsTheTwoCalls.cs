@@ -25,138 +25,112 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
     [Fact]
     public async Task Each_brick_gets_what_it_speaks_and_the_copies_end_equal_and_clean()
     {
-        var temp = BrickProcess.NewTempDir();
-        var bricks = new List<BrickProcess>();
-        Volume? v = null;
-        try
+        await using var set = await ThreeBricks.StartAsync();
+        var temp = set.Temp;
+        var v = await set.OpenClientAsync(older: 1);
+        await v.WriteAllBytesAsync("/f", "hello"u8.ToArray());
+        await v.ChmodAsync("/f", 0x180);
+        await using (var s = await v.OpenAsync("/f", FileMode.Open))
         {
-            var urls = await StartBricksAsync(temp, bricks);
-            v = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: 1), "afr.vol", new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) });
-            await v.WriteAllBytesAsync("/f", "hello"u8.ToArray());
-            await v.ChmodAsync("/f", 0x180);
-            await using (var s = await v.OpenAsync("/f", FileMode.Open))
-            {
-                s.Seek(5, SeekOrigin.Begin);
-                await s.WriteAsync(" world"u8.ToArray());
-            }
-
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-            // A brick counts a request once its reply is queued, so the client may see the reply first: wait for the counts to settle.
-            Dictionary<string, long>[] counts = [];
-            // b0 and b2: the first create asked for its file's lock (the older b1 could not give it, so what they gave was
-            // given back: one inodelk-xattrop each), then three transactions of one lock+pre-op each, whose post-op and
-            // unlock went with the release of the fd for the two windows and alone for the chmod. b1: the same three
-            // transactions as inodelk, xattrop, xattrop, unlock each.
-            await ClientGraphsUntil(async () =>
-            {
-                counts = [.. await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))))];
-                return counts[1].GetValueOrDefault("inodelk") == 6 && counts[1].GetValueOrDefault("xattrop") == 6 && counts[1].GetValueOrDefault("release") == 2
-                       && new[] { 0, 2 }.All(i => counts[i].GetValueOrDefault("inodelkxattrop") == 5 && counts[i].GetValueOrDefault("releaseinodelkxattrop") == 2);
-            }, () => Show(counts));
-            foreach (var i in new[] { 0, 2 })
-            {
-                Assert.Equal(0, counts[i].GetValueOrDefault("inodelk"));
-                Assert.Equal(0, counts[i].GetValueOrDefault("xattrop"));
-                Assert.Equal(0, counts[i].GetValueOrDefault("release"));
-                Assert.Equal(1, counts[i].GetValueOrDefault("createinodelkxattrop"));
-            }
-            foreach (var op in new[] { "inodelkxattrop", "createinodelkxattrop", "releaseinodelkxattrop" }) Assert.Equal(0, counts[1].GetValueOrDefault(op));
-            Assert.Equal(1, counts[1].GetValueOrDefault("create"));
-
-            for (int i = 0; i < 3; i++)
-            {
-                var path = Path.Combine(temp, "b" + i, "f");
-                Assert.Equal("hello world", await File.ReadAllTextAsync(path));
-                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
-                for (int j = 0; j < 3; j++)
-                    if (Xattr.Get(path, Pending.NameFor("b" + j)) is { } counters)
-                        for (int k = 0; k < Pending.Kinds; k++) Assert.Equal(0, Pending.Read(counters, k));
-            }
+            s.Seek(5, SeekOrigin.Begin);
+            await s.WriteAsync(" world"u8.ToArray());
         }
-        finally
+
+        // A brick counts a request once its reply is queued, so the client may see the reply first: wait for the counts to settle.
+        Dictionary<string, long>[] counts = [];
+        // b0 and b2: the first create asked for its file's lock (the older b1 could not give it, so what they gave was
+        // given back: one inodelk-xattrop each), then three transactions of one lock+pre-op each, whose post-op and
+        // unlock went with the release of the fd for the two windows and alone for the chmod. b1: the same three
+        // transactions as inodelk, xattrop, xattrop, unlock each.
+        await ClientGraphsUntil(async () =>
         {
-            if (v is not null) await v.DisposeAsync();
-            foreach (var b in bricks) await b.DisposeAsync();
-            try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
+            counts = [.. await set.ServedAsync()];
+            return counts[1].GetValueOrDefault("inodelk") == 6 && counts[1].GetValueOrDefault("xattrop") == 6 && counts[1].GetValueOrDefault("release") == 2
+                   && new[] { 0, 2 }.All(i => counts[i].GetValueOrDefault("inodelkxattrop") == 5 && counts[i].GetValueOrDefault("releaseinodelkxattrop") == 2);
+        }, () => Show(counts));
+        foreach (var i in new[] { 0, 2 })
+        {
+            Assert.Equal(0, counts[i].GetValueOrDefault("inodelk"));
+            Assert.Equal(0, counts[i].GetValueOrDefault("xattrop"));
+            Assert.Equal(0, counts[i].GetValueOrDefault("release"));
+            Assert.Equal(1, counts[i].GetValueOrDefault("createinodelkxattrop"));
+        }
+        foreach (var op in new[] { "inodelkxattrop", "createinodelkxattrop", "releaseinodelkxattrop" }) Assert.Equal(0, counts[1].GetValueOrDefault(op));
+        Assert.Equal(1, counts[1].GetValueOrDefault("create"));
+
+        for (int i = 0; i < 3; i++)
+        {
+            var path = Path.Combine(temp, "b" + i, "f");
+            Assert.Equal("hello world", await File.ReadAllTextAsync(path));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+            for (int j = 0; j < 3; j++)
+                if (Xattr.Get(path, Pending.NameFor("b" + j)) is { } counters)
+                    for (int k = 0; k < Pending.Kinds; k++) Assert.Equal(0, Pending.Read(counters, k));
         }
     }
 
     [Fact]
     public async Task With_every_brick_granting_them_a_written_file_costs_each_brick_four_requests_besides_its_directorys_lock_and_another_client_waits_for_its_window()
     {
-        var temp = BrickProcess.NewTempDir();
-        var bricks = new List<BrickProcess>();
-        Volume? v = null, other = null;
-        try
+        await using var set = await ThreeBricks.StartAsync();
+        var temp = set.Temp;
+        var v = await set.OpenClientAsync(older: -1, "post-op-delay 10s");
+        var other = await set.OpenClientAsync(older: -1, "post-op-delay 10s");
+        var before = await set.ServedAsync();
+        await using (var g = await v.OpenAsync("/g", FileMode.CreateNew))
+            await g.WriteAsync("four"u8.ToArray());
+        Dictionary<string, long>[] counts = [];
+        await ClientGraphsUntil(async () =>
         {
-            var urls = await StartBricksAsync(temp, bricks);
-            var options = new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) };
-            v = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: -1, "post-op-delay 10s"), "afr.vol", options);
-            other = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: -1, "post-op-delay 10s"), "afr.vol", options);
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-            var before = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
-            await using (var g = await v.OpenAsync("/g", FileMode.CreateNew))
-                await g.WriteAsync("four"u8.ToArray());
-            Dictionary<string, long>[] counts = [];
+            counts = [.. await set.ServedAsync()];
+            return Enumerable.Range(0, 3).All(i => counts[i].GetValueOrDefault("releaseinodelkxattrop") > before[i].GetValueOrDefault("releaseinodelkxattrop"));
+        }, () => Show(counts));
+        for (int i = 0; i < 3; i++)
+        {
+            // The directory's entry lock (entrylk, lock and unlock with entry-lock-delay 0) is the namespace change's; the file's own requests:
+            var delta = counts[i].Where(kv => kv.Key != "entrylk" && kv.Value != before[i].GetValueOrDefault(kv.Key))
+                                 .ToDictionary(kv => kv.Key, kv => kv.Value - before[i].GetValueOrDefault(kv.Key));
+            Assert.True(delta.Count == 4 && delta.Values.All(n => n == 1) && new[] { "lookup", "createinodelkxattrop", "writev", "releaseinodelkxattrop" }.All(delta.ContainsKey),
+                        $"b{i} served for one created file: " + string.Join(", ", delta.Select(kv => $"{kv.Key} {kv.Value}")));
+        }
+        before = counts;
+
+        Task write;
+        await using (var s = await v.OpenAsync("/f", FileMode.CreateNew))
+        {
+            await s.WriteAsync("mine"u8.ToArray());
+            // The file was born locked on every brick: another client's write to it waits for this window.
+            await using var t = await other.OpenAsync("/f", FileMode.Open);
+            write = t.WriteAsync("theirs"u8.ToArray()).AsTask();
+            // Its first try at the lock (with its pre-op) is refused by every brick (a brick counts a request when it
+            // answers): it then waits for the lock on b0, which this window holds until the close below.
+            Dictionary<string, long>[] now = [];
             await ClientGraphsUntil(async () =>
             {
-                counts = [.. await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))))];
-                return Enumerable.Range(0, 3).All(i => counts[i].GetValueOrDefault("releaseinodelkxattrop") > before[i].GetValueOrDefault("releaseinodelkxattrop"));
-            }, () => Show(counts));
-            for (int i = 0; i < 3; i++)
-            {
-                // The directory's entry lock (entrylk, lock and unlock with entry-lock-delay 0) is the namespace change's; the file's own requests:
-                var delta = counts[i].Where(kv => kv.Key != "entrylk" && kv.Value != before[i].GetValueOrDefault(kv.Key))
-                                     .ToDictionary(kv => kv.Key, kv => kv.Value - before[i].GetValueOrDefault(kv.Key));
-                Assert.True(delta.Count == 4 && delta.Values.All(n => n == 1) && new[] { "lookup", "createinodelkxattrop", "writev", "releaseinodelkxattrop" }.All(delta.ContainsKey),
-                            $"b{i} served for one created file: " + string.Join(", ", delta.Select(kv => $"{kv.Key} {kv.Value}")));
-            }
-            before = counts;
-
-            Task write;
-            await using (var s = await v.OpenAsync("/f", FileMode.CreateNew))
-            {
-                await s.WriteAsync("mine"u8.ToArray());
-                // The file was born locked on every brick: another client's write to it waits for this window.
-                await using var t = await other.OpenAsync("/f", FileMode.Open);
-                write = t.WriteAsync("theirs"u8.ToArray()).AsTask();
-                // Its first try at the lock (with its pre-op) is refused by every brick (a brick counts a request when it
-                // answers): it then waits for the lock on b0, which this window holds until the close below.
-                Dictionary<string, long>[] now = [];
-                await ClientGraphsUntil(async () =>
-                {
-                    now = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
-                    return Enumerable.Range(0, 3).All(i => now[i].GetValueOrDefault("inodelkxattrop") > before[i].GetValueOrDefault("inodelkxattrop"));
-                }, () => "the other client's lock requests were not refused");
-                Assert.False(write.IsCompleted, "the other client's write ended inside this client's window: "
-                                                + (write.Exception?.InnerException?.Message ?? "written") + "\nbefore:\n" + Show(before) + "\nnow:\n" + Show(now));
-            }
-            await write.WaitAsync(TimeSpan.FromSeconds(30));
-
-            await ClientGraphsUntil(async () =>
-            {
-                counts = [.. await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))))];
-                return Enumerable.Range(0, 3).All(i => counts[i].GetValueOrDefault("releaseinodelkxattrop") > before[i].GetValueOrDefault("releaseinodelkxattrop"));
-            }, () => Show(counts));
-            for (int i = 0; i < 3; i++)
-            {
-                long Of(string op) => counts[i].GetValueOrDefault(op) - before[i].GetValueOrDefault(op);
-                // This client's part: its create carried the lock and pre-op, its release the post-op and unlock.
-                Assert.Equal(1, Of("createinodelkxattrop"));
-                Assert.Equal(0, Of("create"));
-                var path = Path.Combine(temp, "b" + i, "f");
-                Assert.Equal("theirs", await File.ReadAllTextAsync(path));
-            }
-            // The other client's window closes when its stream does (above); the copies are then clean.
-            await ClientGraphsUntil(() => Task.FromResult(Enumerable.Range(0, 3).All(i => Clean(Path.Combine(temp, "b" + i, "f")))), () => "counts left on /f");
+                now = await set.ServedAsync();
+                return Enumerable.Range(0, 3).All(i => now[i].GetValueOrDefault("inodelkxattrop") > before[i].GetValueOrDefault("inodelkxattrop"));
+            }, () => "the other client's lock requests were not refused");
+            Assert.False(write.IsCompleted, "the other client's write ended inside this client's window: "
+                                            + (write.Exception?.InnerException?.Message ?? "written") + "\nbefore:\n" + Show(before) + "\nnow:\n" + Show(now));
         }
-        finally
+        await write.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await ClientGraphsUntil(async () =>
         {
-            if (other is not null) await other.DisposeAsync();
-            if (v is not null) await v.DisposeAsync();
-            foreach (var b in bricks) await b.DisposeAsync();
-            try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
+            counts = [.. await set.ServedAsync()];
+            return Enumerable.Range(0, 3).All(i => counts[i].GetValueOrDefault("releaseinodelkxattrop") > before[i].GetValueOrDefault("releaseinodelkxattrop"));
+        }, () => Show(counts));
+        for (int i = 0; i < 3; i++)
+        {
+            long Of(string op) => counts[i].GetValueOrDefault(op) - before[i].GetValueOrDefault(op);
+            // This client's part: its create carried the lock and pre-op, its release the post-op and unlock.
+            Assert.Equal(1, Of("createinodelkxattrop"));
+            Assert.Equal(0, Of("create"));
+            var path = Path.Combine(temp, "b" + i, "f");
+            Assert.Equal("theirs", await File.ReadAllTextAsync(path));
         }
+        // The other client's window closes when its stream does (above); the copies are then clean.
+        await ClientGraphsUntil(() => Task.FromResult(Enumerable.Range(0, 3).All(i => Clean(Path.Combine(temp, "b" + i, "f")))), () => "counts left on /f");
     }
 
     /// <summary>
@@ -169,47 +143,32 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
     [Fact]
     public async Task A_lookups_heal_does_not_wait_for_another_clients_window_and_holds_nothing_up()
     {
-        var temp = BrickProcess.NewTempDir();
-        var bricks = new List<BrickProcess>();
-        Volume? v = null, other = null;
-        try
+        await using var set = await ThreeBricks.StartAsync();
+        var temp = set.Temp;
+        var v = await set.OpenClientAsync(older: -1, "post-op-delay 60s");
+        var other = await set.OpenClientAsync(older: -1, "post-op-delay 60s");
+        var afr = other.Session.ActiveGraph.Translators.OfType<ReplicateTranslator>().Single();
+        Task write;
+        await using (var s = await v.OpenAsync("/f", FileMode.CreateNew))
         {
-            var urls = await StartBricksAsync(temp, bricks);
-            var options = new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) };
-            v = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: -1, "post-op-delay 60s"), "afr.vol", options);
-            other = await Volume.OpenVolfileTextAsync(Volfile(bricks, older: -1, "post-op-delay 60s"), "afr.vol", options);
-            var afr = other.Session.ActiveGraph.Translators.OfType<ReplicateTranslator>().Single();
-            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-            Task write;
-            await using (var s = await v.OpenAsync("/f", FileMode.CreateNew))
+            await s.WriteAsync("mine"u8.ToArray());
+            await using var t = await other.OpenAsync("/f", FileMode.Open); // every copy counts itself: its lookup starts a heal
+            await ClientGraphsUntil(() => Task.FromResult(afr.HealsDeferred > 0), () => "the lookup's heal did not give up on the window's lock");
+            var before = await set.ServedAsync();
+            write = t.WriteAsync("theirs"u8.ToArray()).AsTask();
+            Dictionary<string, long>[] now = [];
+            await ClientGraphsUntil(async () =>
             {
-                await s.WriteAsync("mine"u8.ToArray());
-                await using var t = await other.OpenAsync("/f", FileMode.Open); // every copy counts itself: its lookup starts a heal
-                await ClientGraphsUntil(() => Task.FromResult(afr.HealsDeferred > 0), () => "the lookup's heal did not give up on the window's lock");
-                var before = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
-                write = t.WriteAsync("theirs"u8.ToArray()).AsTask();
-                Dictionary<string, long>[] now = [];
-                await ClientGraphsUntil(async () =>
-                {
-                    now = await Task.WhenAll(urls.Select(async u => Served(await http.GetStringAsync(u))));
-                    return Enumerable.Range(0, 3).All(i => now[i].GetValueOrDefault("inodelkxattrop") > before[i].GetValueOrDefault("inodelkxattrop"));
-                }, () => "the other client's write did not ask for the lock while the window was open");
-                Assert.False(write.IsCompleted, "the other client's write ended inside this client's window");
-                Assert.Equal(0, afr.HealsDone);
-            }
-            await write.WaitAsync(TimeSpan.FromSeconds(30));
-            await other.DisposeAsync();
-            other = null; // its window closed: the copies are clean
-            await ClientGraphsUntil(() => Task.FromResult(Enumerable.Range(0, 3).All(i => Clean(Path.Combine(temp, "b" + i, "f")))), () => "counts left on /f");
-            for (int i = 0; i < 3; i++) Assert.Equal("theirs", await File.ReadAllTextAsync(Path.Combine(temp, "b" + i, "f")));
+                now = await set.ServedAsync();
+                return Enumerable.Range(0, 3).All(i => now[i].GetValueOrDefault("inodelkxattrop") > before[i].GetValueOrDefault("inodelkxattrop"));
+            }, () => "the other client's write did not ask for the lock while the window was open");
+            Assert.False(write.IsCompleted, "the other client's write ended inside this client's window");
+            Assert.Equal(0, afr.HealsDone);
         }
-        finally
-        {
-            if (other is not null) await other.DisposeAsync();
-            if (v is not null) await v.DisposeAsync();
-            foreach (var b in bricks) await b.DisposeAsync();
-            try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
-        }
+        await write.WaitAsync(TimeSpan.FromSeconds(30));
+        await set.CloseAsync(other); // its window closed: the copies are clean
+        await ClientGraphsUntil(() => Task.FromResult(Enumerable.Range(0, 3).All(i => Clean(Path.Combine(temp, "b" + i, "f")))), () => "counts left on /f");
+        for (int i = 0; i < 3; i++) Assert.Equal("theirs", await File.ReadAllTextAsync(Path.Combine(temp, "b" + i, "f")));
     }
 
     private static bool Clean(string path)
@@ -259,12 +218,57 @@ public partial class ABrickWithoutLockXattropGetsTheTwoCalls
         return sb.Append("    subvolumes b0 b1 b2\nend-volume\n").ToString();
     }
 
-    /// <summary>Three brick processes with their metrics endpoints (added to <paramref name="bricks"/> as they start, for the caller's cleanup); their metrics URLs.</summary>
-    private static async Task<List<string>> StartBricksAsync(string temp, List<BrickProcess> bricks)
+    /// <summary>
+    /// Three brick processes with their metrics endpoints in a temp directory, and the library clients opened on
+    /// them (replicate over the three); disposing it ends the clients, then the bricks, and removes the directory.
+    /// </summary>
+    private sealed class ThreeBricks : IAsyncDisposable
     {
-        await BrickProcess.ServeNewDirsAsync(temp, 3, bricks, "--metrics", "127.0.0.1:0");
-        var urls = new List<string>();
-        foreach (var b in bricks) urls.Add((await b.WaitForLogAsync("metrics on ")).Split("metrics on ")[1].Trim());
-        return urls;
+        private readonly List<BrickProcess> _bricks = [];
+        private readonly List<Volume> _clients = [];
+        private readonly List<string> _urls = [];
+        private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+        public string Temp { get; } = BrickProcess.NewTempDir();
+
+        public static async Task<ThreeBricks> StartAsync()
+        {
+            var set = new ThreeBricks();
+            try
+            {
+                await BrickProcess.ServeNewDirsAsync(set.Temp, 3, set._bricks, "--metrics", "127.0.0.1:0");
+                foreach (var b in set._bricks) set._urls.Add((await b.WaitForLogAsync("metrics on ")).Split("metrics on ")[1].Trim());
+                return set;
+            }
+            catch
+            {
+                await set.DisposeAsync();
+                throw;
+            }
+        }
+
+        /// <summary>A client whose protocol/client of brick <paramref name="older"/> (-1: none) treats it as an older brick.</summary>
+        public async Task<Volume> OpenClientAsync(int older, string afrOptions = "")
+        {
+            var v = await Volume.OpenVolfileTextAsync(Volfile(_bricks, older, afrOptions), "afr.vol", new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) });
+            _clients.Add(v);
+            return v;
+        }
+
+        public async Task CloseAsync(Volume client)
+        {
+            _clients.Remove(client);
+            await client.DisposeAsync();
+        }
+
+        /// <summary>The requests each brick has served so far, by fop.</summary>
+        public Task<Dictionary<string, long>[]> ServedAsync() => Task.WhenAll(_urls.Select(async u => Served(await _http.GetStringAsync(u))));
+
+        public async ValueTask DisposeAsync()
+        {
+            for (int i = _clients.Count - 1; i >= 0; i--) await _clients[i].DisposeAsync();
+            foreach (var b in _bricks) await b.DisposeAsync();
+            _http.Dispose();
+            try { Directory.Delete(Temp, recursive: true); } catch (IOException) { }
+        }
     }
 }
