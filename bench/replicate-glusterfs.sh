@@ -11,15 +11,18 @@
 # processes per phase and the phase's wall time.
 #
 #   bench/replicate-glusterfs.sh        # RUNS=3 SIZE_MB=128 FILES=500 CPU=0 WARMUP=1 PHASES="seqwrite seqread create"
+# PAGES=settled|fresh: the state of free memory before each measured seqwrite, as in bench/replicate.sh (bench/pages.sh).
 #
 # Needs root. Installs glusterfs-server and glusterfs-client if missing (benchmark only), starts glusterd on
 # loopback if none runs (and stops it again), deletes both volumes and all files at the end.
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 RUNS="${RUNS:-3}"; SIZE_MB="${SIZE_MB:-128}"; FILES="${FILES:-500}"; CPU="${CPU:-0}"; WARMUP="${WARMUP:-1}"
-PHASES="${PHASES:-seqwrite seqread create}"
+PHASES="${PHASES:-seqwrite seqread create}"; PAGES="${PAGES:-}"
 [ "$(id -u)" = 0 ] || { echo "replicate-glusterfs: needs root (mounts, drop_caches, packages)" >&2; exit 1; }
 . "$here/bench/glusterfs.sh"
+. "$here/bench/pages.sh"
+pages_check "$PAGES"
 gluster_install
 
 work="$here/.graft/bench/replicate-glusterfs-$$"
@@ -68,6 +71,7 @@ for run in $(seq 1 "$RUNS"); do
       fi
       sync
       [ "$phase" = seqread ] && echo 3 > /proc/sys/vm/drop_caches
+      [ "$phase" = seqwrite ] && pages_prepare "$PAGES"
       [ "$CPU" = 1 ] && { cpu0="$(cpu "$(vol_of "$config")")"; t0="$(date +%s.%N)"; }
       v="$("${fsbench[@]}" "$phase" "$d" --size-mb "$SIZE_MB" --files "$FILES" | awk '{ print $2 }')"
       echo "$config $phase $v" | tee -a "$results" >&2

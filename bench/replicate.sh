@@ -17,6 +17,10 @@
 # phase: who wakes whom, where the CPU goes. The data is kept in $OUT (default /tmp/replicate-perf) as
 # CONFIG-PHASE-WHO.data, for `perf script` / `perf report --children`. PERF_G=0: no call chains (less overhead).
 # PHASES="create": only those phases (the table shows 0 for the others).
+# PAGES=settled|fresh: the state of free memory before each measured seqwrite (bench/pages.sh): settled waits until the
+# host has taken back what was freed, fresh drops the clean page cache first; unset: whatever came before. The replica
+# writes three times the pages a single brick writes, so a seqwrite's figures follow this state (docs/replicate.md,
+# "Session 11 on a quiet machine").
 # SPLIT=1: a third configuration, replica3-split: the same replica with protocol/client's
 # lock-xattrop off (each transaction's lock and pre-op, post-op and unlock as separate requests, as
 # with bricks that lack inodelk-xattrop), alternated in the same runs: a before/after of that fop.
@@ -62,7 +66,10 @@ GRAPH="${GRAPH:-default}"
 PHASES="${PHASES:-seqwrite seqread create}"
 WB="${WB:-}"
 WB_BEFORE="${WB_BEFORE:-}"
+PAGES="${PAGES:-}"
 bench_init replicate
+. "$here/bench/pages.sh"
+pages_check "$PAGES"
 bench_fsbench
 
 urls=()
@@ -175,6 +182,7 @@ for run in $(seq 1 "$RUNS"); do
       fi
       sync
       [ "$phase" = seqread ] && echo 3 > /proc/sys/vm/drop_caches
+      [ "$phase" = seqwrite ] && pages_prepare "$PAGES"
       [ "$COUNT" = 1 ] && requests > "$work/before"
       [ "$CPU" = 1 ] && { cpu0="$(cpu)"; t0="$(date +%s.%N)"; }
       mp="$(mount_pid)"

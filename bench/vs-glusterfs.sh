@@ -62,7 +62,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"; FUSE_COUNTS="${FUSE_COUNTS:-0}"; PAGES="${PAGES:-}"
 PER_OP="${PER_OP:-0}"; PERF_TRACE="${PERF_TRACE:-}"
-case "$PAGES" in ""|settled|fresh) ;; *) echo "vs-glusterfs: PAGES is settled, fresh or unset, not '$PAGES'" >&2; exit 1 ;; esac
+. "$here/bench/pages.sh"
+pages_check "$PAGES"
 SIZE_MB="${SIZE_MB:-512}"
 FILES="${FILES:-4000}"
 RAND_SECONDS="${RAND_SECONDS:-15}"
@@ -146,17 +147,6 @@ stamp0="$(date -u +%Y%m%dT%H%M%SZ)"
 
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 
-# Free memory handed back to the host so far, KiB (0 where the kernel does not report free pages).
-reported_kib() { cat /sys/module/page_reporting/parameters/reported_kib 2>/dev/null || echo 0; }
-# PAGES=settled: until the host has taken back what was freed (no growth for 2 s), at most 20 s.
-settle_pages() {
-  local last now still=0
-  last="$(reported_kib)"
-  for _ in $(seq 1 40); do
-    sleep 0.5; now="$(reported_kib)"
-    if [ "$now" = "$last" ]; then still=$((still + 1)); [ "$still" -ge 4 ] && return 0; else still=0; last="$now"; fi
-  done
-}
 
 dir_of() { case "$1" in native) echo "$native/b" ;; graft) echo "$mnt/b" ;; gluster) echo "$gmnt/b" ;; esac; }
 
@@ -172,7 +162,7 @@ phase() { # TARGET PHASE DIR
   sync
   case "$p" in seqread|stat1|stat4) drop ;; esac
   if [ "$p" = seqwrite ]; then
-    case "$PAGES" in settled) settle_pages ;; fresh) echo 1 > /proc/sys/vm/drop_caches ;; esac
+    pages_prepare "$PAGES"
   fi
   local rep0; rep0="$(reported_kib)"
   read -r -a bp <<<"$(procs "$t" brick)"

@@ -1,0 +1,30 @@
+# The state of this VM's free memory before a write phase (bench/vs-glusterfs.sh, bench/replicate.sh): sourced, never run.
+# These VMs hand free memory back to the host (virtio-balloon free page reporting: /sys/module/page_reporting, about
+# 2 s after it is freed), and whoever first writes into such a page again pays the host's fault inside the copy into
+# the page cache — charged as system time to the writer (a brick), for every filesystem alike. See
+# docs/fuse-benchmark.md "Session 11: where a seqwrite's brick CPU goes".
+#
+#   reported_kib        free memory handed back to the host so far, KiB (0 where the kernel does not report)
+#   pages_prepare MODE  "" (nothing), settled (wait until the host has taken back what was freed: the reported count
+#                       still for 2 s, at most 20 s) or fresh (drop the clean page cache: the first pages written come
+#                       from memory just freed)
+#   pages_check MODE    exits with a message unless MODE is one of those
+
+reported_kib() { cat /sys/module/page_reporting/parameters/reported_kib 2>/dev/null || echo 0; }
+
+settle_pages() {
+  local last now still=0
+  last="$(reported_kib)"
+  for _ in $(seq 1 40); do
+    sleep 0.5; now="$(reported_kib)"
+    if [ "$now" = "$last" ]; then still=$((still + 1)); [ "$still" -ge 4 ] && return 0; else still=0; last="$now"; fi
+  done
+}
+
+pages_prepare() {
+  case "$1" in settled) settle_pages ;; fresh) echo 1 > /proc/sys/vm/drop_caches ;; esac
+}
+
+pages_check() {
+  case "$1" in ""|settled|fresh) ;; *) echo "PAGES is settled, fresh or unset, not '$1'" >&2; exit 1 ;; esac
+}
