@@ -62,7 +62,11 @@ gluster_volume_remove() {
 gluster_stop() {
   local v
   [ -n "$gluster_started_pidfile" ] || return 0
-  kill "$(cat "$gluster_started_pidfile" 2>/dev/null)" >/dev/null 2>&1
+  local pid
+  pid="$(cat "$gluster_started_pidfile" 2>/dev/null)"
+  kill "$pid" >/dev/null 2>&1
+  # Gone before the next bench looks for a running glusterd (one still exiting would be taken as running), ≤ 10 s.
+  for _ in $(seq 1 50); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   # glusterd leaves the brick and self-heal processes of volumes it no longer knows: ours were deleted.
   for v in "${gluster_vols[@]}"; do pkill -f "glusterfsd.*$v" >/dev/null 2>&1; done
   pkill -f "glustershd" >/dev/null 2>&1
