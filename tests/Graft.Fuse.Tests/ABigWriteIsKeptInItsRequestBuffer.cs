@@ -33,14 +33,7 @@ public class ABigWriteIsKeptInItsRequestBuffer
         {
             using var k = new FakeKernel(new FuseBridge(session), new FuseMountOptions { MaxWrite = size });
             k.Init();
-            k.Send(FuseOpcode.Lookup, "f\0"u8);
-            var (h, body) = k.Receive()!.Value;
-            Assert.Equal(0, h.Error);
-            ulong node = MemoryMarshal.Read<FuseEntryOut>(body).NodeId;
-            k.Send(FuseOpcode.Open, new FuseOpenIn { Flags = 2 /* O_RDWR */ }, nodeId: node);
-            (h, body) = k.Receive()!.Value;
-            Assert.Equal(0, h.Error);
-            ulong fh = BitConverter.ToUInt64(body);
+            var (node, fh) = k.LookupAndOpen("f");
 
             var args = new byte[40 + size];
             for (int i = 0; i < writes; i++)
@@ -49,7 +42,7 @@ public class ABigWriteIsKeptInItsRequestBuffer
                 MemoryMarshal.Write(args, in wi);
                 Array.Fill(args, (byte)('A' + i), 40, size);
                 k.Send(FuseOpcode.Write, args, nodeId: node);
-                (h, body) = k.Receive()!.Value;
+                var (h, body) = k.Receive()!.Value;
                 Assert.Equal(0, h.Error);
                 Assert.Equal((uint)size, BitConverter.ToUInt32(body));
                 // Acknowledged while the first is still below: lent, not copied. The next requests are read meanwhile,

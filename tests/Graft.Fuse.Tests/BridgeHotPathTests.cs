@@ -25,14 +25,7 @@ public class BridgeHotPathAllocations
         {
             using var k = new FakeKernel(new FuseBridge(session));
             k.Init();
-            k.Send(FuseOpcode.Lookup, "f\0"u8);
-            var (h, body) = k.Receive()!.Value;
-            Assert.Equal(0, h.Error);
-            ulong node = MemoryMarshal.Read<FuseEntryOut>(body).NodeId;
-            k.Send(FuseOpcode.Open, new FuseOpenIn { Flags = 2 /* O_RDWR */ }, nodeId: node);
-            (h, body) = k.Receive()!.Value;
-            Assert.Equal(0, h.Error);
-            ulong fh = BitConverter.ToUInt64(body);
+            var (node, fh) = k.LookupAndOpen("f");
 
             var read = new byte[80];
             var write = new byte[80 + 4096];

@@ -98,6 +98,19 @@ sealed unsafe partial class FakeKernel : IDisposable
         return r.Header;
     }
 
+    /// <summary>LOOKUP of <paramref name="name"/> in the root, then OPEN with <paramref name="flags"/>; both must succeed.</summary>
+    public (ulong Node, ulong Fh) LookupAndOpen(string name, uint flags = 2 /* O_RDWR */)
+    {
+        Send(FuseOpcode.Lookup, System.Text.Encoding.UTF8.GetBytes(name + "\0"));
+        var (h, body) = Receive() ?? throw new TimeoutException("no LOOKUP reply");
+        Assert.Equal(0, h.Error);
+        ulong node = MemoryMarshal.Read<FuseEntryOut>(body).NodeId;
+        Send(FuseOpcode.Open, new FuseOpenIn { Flags = flags }, nodeId: node);
+        (h, body) = Receive() ?? throw new TimeoutException("no OPEN reply");
+        Assert.Equal(0, h.Error);
+        return (node, BitConverter.ToUInt64(body));
+    }
+
     public FuseInitOut Init(uint minor = 45, FuseInitFlags offered = (FuseInitFlags)ulong.MaxValue)
     {
         var init = new FuseInitIn { Major = 7, Minor = minor, MaxReadahead = 128 * 1024, Flags = (uint)offered, Flags2 = (uint)((ulong)offered >> 32) };
