@@ -1,3 +1,5 @@
+using Graft.Core;
+
 namespace Graft.Xlators.Cluster.Replicate;
 
 // Replicate's own cross-flow waits (a write window's end, an opening window or entry lease, this client's mutex on
@@ -8,39 +10,32 @@ namespace Graft.Xlators.Cluster.Replicate;
 // A hand-off to the pool costs a thread wake-up, and the pool often wakes a second worker for it. Both are set and
 // released outside any lock: an inline waiter runs inside Set or Release.
 
-/// <summary>A one-shot signal (set once, never reset); each waiter says where it goes on.</summary>
+/// <summary>A one-shot signal (set once, never reset); each waiter says where it goes on (<see cref="SplitWaiters"/>).</summary>
 internal sealed class Signal
 {
-    private TaskCompletionSource? _pool, _inline;
+    private SplitWaiters _waiters;
     private bool _set;
 
     public bool IsSet { get { lock (this) return _set; } }
 
     /// <summary>Completes once <see cref="Set"/> is called. <paramref name="inline"/>: the waiter's code never blocks, so
-    /// it may go on on the thread that sets the signal (its <see cref="Graft.Core.FopContext.ContinueInline"/>).</summary>
+    /// it may go on on the thread that sets the signal (its <see cref="FopContext.ContinueInline"/>).</summary>
     public Task WaitAsync(bool inline)
     {
-        lock (this)
-        {
-            if (_set) return Task.CompletedTask;
-            return inline ? (_inline ??= new TaskCompletionSource()).Task
-                          : (_pool ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
-        }
+        lock (this) return _set ? Task.CompletedTask : _waiters.Wait(inline);
     }
 
     /// <summary>Sets the signal: the pool's waiters are queued first, then the inline ones run here, before this returns.</summary>
     public void Set()
     {
-        TaskCompletionSource? pool, inline;
+        SplitWaiters.Fired fired;
         lock (this)
         {
             if (_set) return;
             _set = true;
-            pool = _pool;
-            inline = _inline;
+            fired = _waiters.Take();
         }
-        pool?.TrySetResult();
-        inline?.TrySetResult();
+        fired.Complete();
     }
 }
 
@@ -83,7 +78,7 @@ internal sealed class TxnMutex
 
     /// <summary>
     /// Completes holding the mutex. <paramref name="inline"/>: the caller's code never blocks (its
-    /// <see cref="Graft.Core.FopContext.ContinueInline"/>), so it may go on on the thread that releases the mutex to it.
+    /// <see cref="FopContext.ContinueInline"/>), so it may go on on the thread that releases the mutex to it.
     /// Cancelled (OperationCanceledException) only while still waiting; it then does not hold the mutex.
     /// </summary>
     public Task EnterAsync(bool inline, CancellationToken ct = default)

@@ -91,10 +91,8 @@ public sealed partial class WriteBehindTranslator
         private const int SpareMax = 8;
         private long _bytes;           // queued + in flight
         private int _pumps;            // running pumps; each has at most one write in flight
-        // Each signal has two sources: waiters whose code may run on the pump's thread (their context says
-        // ContinueInline), and the others, whose continuations go to the thread pool.
-        private TaskCompletionSource? _drained, _drainedInline;
-        private TaskCompletionSource? _room, _roomInline;
+        // Each signal's waiters go on on the pump's thread when their context says ContinueInline, else on the pool.
+        private SplitWaiters _drained, _room;
         /// <summary>The newest queued write, while it is not yet in flight: small writes coalesce into it.</summary>
         private Pending? _last;
 
@@ -113,9 +111,7 @@ public sealed partial class WriteBehindTranslator
                 long window = Volatile.Read(ref owner._window);
                 if (_bytes > 0 && _bytes + data.Length > window)
                 {
-                    roomFreed = ctx.ContinueInline
-                        ? (_roomInline ??= new TaskCompletionSource()).Task
-                        : (_room ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                    roomFreed = _room.Wait(ctx.ContinueInline);
                     return false;
                 }
                 // Coalesce into the last queued (not yet in flight) write when it continues it.
@@ -188,7 +184,7 @@ public sealed partial class WriteBehindTranslator
         /// <summary>Teardown: drops the queued writes (those in flight finish); true if anything was held.</summary>
         public bool Abandon()
         {
-            TaskCompletionSource? room, roomInline;
+            SplitWaiters.Fired room;
             lock (this)
             {
                 if (_pumps == 0 && _queue.Count == 0) return false;
@@ -199,13 +195,11 @@ public sealed partial class WriteBehindTranslator
                     p.ReleaseData();
                 }
                 _last = null;
-                room = _room; roomInline = _roomInline;
-                _room = _roomInline = null;
+                room = _room.Take();
             }
             // A pump is still counted (the queue was not empty, or a write is in flight): its end clears the busy
             // mark and completes the drain waiters.
-            room?.TrySetResult();
-            roomInline?.TrySetResult();
+            room.Complete();
             return true;
         }
 
@@ -216,9 +210,7 @@ public sealed partial class WriteBehindTranslator
             lock (this)
             {
                 if (_pumps == 0 && _queue.Count == 0) return Task.CompletedTask;
-                return inline
-                    ? (_drainedInline ??= new TaskCompletionSource()).Task
-                    : (_drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+                return _drained.Wait(inline);
             }
         }
 
@@ -260,29 +252,25 @@ public sealed partial class WriteBehindTranslator
                 if (err != Errno.OK) owner.RecordFailure(Inode, owner._tornDown ? Errno.EIO : err);
                 p.ReleaseData();
                 Pending? next;
-                TaskCompletionSource? room, roomInline, drained = null, drainedInline = null;
+                SplitWaiters.Fired room, drained = default;
                 lock (this)
                 {
                     _inFlight.Remove(p);
                     if (_spare.Count < SpareMax) _spare.Push(p);
                     _bytes -= p.Length;
                     Interlocked.Add(ref owner._bytesHeld, -p.Length);
-                    room = _room; roomInline = _roomInline;
-                    _room = _roomInline = null;
+                    room = _room.Take();
                     next = TakeNext();
                     if (next is null && --_pumps == 0)
                     {
                         _last = null;
                         owner.MarkBusy(this, false);
-                        drained = _drained; drainedInline = _drainedInline;
-                        _drained = _drainedInline = null;
+                        drained = _drained.Take();
                     }
                 }
                 // Outside the lock: an inline waiter (a writer waiting for room, a FLUSH) runs right here.
-                room?.TrySetResult();
-                roomInline?.TrySetResult();
-                drained?.TrySetResult();
-                drainedInline?.TrySetResult();
+                room.Complete();
+                drained.Complete();
                 if (next is null) return;
                 p = next;
                 if (onCallersThread)
