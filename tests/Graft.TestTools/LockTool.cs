@@ -13,6 +13,8 @@ using System.Text;
 ///   flock NAME sh|ex|un [nb]   → ok | err ENAME
 ///   write NAME OFFSET TEXT     → ok N | err ENAME
 ///   read NAME OFFSET LEN       → data TEXT (what was read, may be empty) | err ENAME
+///   reads NAME LEN OFFSET...   one thread per OFFSET, released together, each preads LEN bytes there
+///                              → ok N... (bytes read, in OFFSET order) | err ENAME (the first failure)
 ///   fstat NAME                 → ok SIZE | err ENAME
 ///   seekend NAME               → ok OFFSET | err ENAME  (lseek SEEK_END: the kernel asks the size by fh)
 ///   stat PATH                  → ok SIZE | err ENAME
@@ -127,6 +129,8 @@ internal static class LockTool
                 var n = Libc.pread(files[a[1]], buf, buf.Length, long.Parse(a[2]));
                 return n < 0 ? Err() : $"data {Encoding.UTF8.GetString(buf, 0, (int)n)}";
             }
+            case "reads":
+                return ReadsAtOnce(files[a[1]], int.Parse(a[2]), a[3..].Select(long.Parse).ToArray());
             case "fstat":
             {
                 var buf = new byte[144];
@@ -174,6 +178,26 @@ internal static class LockTool
             default:
                 throw new ArgumentException($"unknown command {a[0]}");
         }
+    }
+
+    /// <summary>`reads`: one thread per offset, all released by one barrier, so the preads reach the kernel together.</summary>
+    private static string ReadsAtOnce(int fd, int len, long[] offsets)
+    {
+        var results = new nint[offsets.Length];
+        var errors = new int[offsets.Length];
+        using var start = new Barrier(offsets.Length);
+        var threads = offsets.Select((at, i) => new Thread(() =>
+        {
+            start.SignalAndWait(TimeSpan.FromSeconds(10));
+            var buf = new byte[len];
+            results[i] = Libc.pread(fd, buf, len, at);
+            if (results[i] < 0) errors[i] = Marshal.GetLastPInvokeError();
+        })).ToArray();
+        foreach (var t in threads) t.Start();
+        foreach (var t in threads)
+            if (!t.Join(TimeSpan.FromSeconds(60))) return "err ETIMEDOUT";
+        var failed = Array.FindIndex(errors, e => e != 0);
+        return failed >= 0 ? "err " + Name(errors[failed]) : "ok " + string.Join(' ', results);
     }
 
     private static void Park(int fd, long at)
