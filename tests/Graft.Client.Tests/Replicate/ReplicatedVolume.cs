@@ -12,7 +12,8 @@ namespace Graft.Client.Tests.Replicate;
 /// as the pending counters name them) so that a test can make one copy fail or look gone. With
 /// <c>locks</c>, each brick is features/locks (named b0, ...) over the faults layer, as a brick's
 /// graph has it: transactions then take real domain locks and use inodelk-xattrop, and a fault fails
-/// what features/locks sends down.
+/// what features/locks sends down. With <c>faultsAboveLocks</c> the faults layer (b0, ...) sits over
+/// features/locks (b0-locks, ...) instead: a fault then fails the lock calls too, as a brick that is gone does.
 /// </summary>
 internal sealed class ReplicatedVolume : IAsyncDisposable
 {
@@ -20,6 +21,7 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
     private readonly string[] _faults;
     private string _options;
     private readonly bool _locks;
+    private bool _faultsAboveLocks;
     private string? _writeBehind;
     public List<string> Bricks { get; } = [];
     public Volume Volume { get; private set; } = null!;
@@ -35,9 +37,12 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
     }
 
     /// <param name="writeBehind">when set, performance/write-behind (named wb) on top, with these options (`key value;...`).</param>
-    public static async Task<ReplicatedVolume> CreateAsync(int bricks = 3, string options = "", bool locks = false, string? writeBehind = null)
+    public static async Task<ReplicatedVolume> CreateAsync(int bricks = 3, string options = "", bool locks = false, string? writeBehind = null, bool faultsAboveLocks = false)
     {
-        var v = new ReplicatedVolume(Path.Combine(Path.GetTempPath(), "graft-afr-tests", Guid.NewGuid().ToString("N")), bricks, options, locks) { _writeBehind = writeBehind };
+        var v = new ReplicatedVolume(Path.Combine(Path.GetTempPath(), "graft-afr-tests", Guid.NewGuid().ToString("N")), bricks, options, locks || faultsAboveLocks)
+        {
+            _writeBehind = writeBehind, _faultsAboveLocks = faultsAboveLocks,
+        };
         for (int i = 0; i < bricks; i++)
         {
             var d = Path.Combine(v._root, "b" + i);
@@ -62,11 +67,17 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
         for (int i = 0; i < Bricks.Count; i++)
         {
             sb.Append($"volume b{i}-posix\n    type storage/posix\n    option directory {Bricks[i]}\nend-volume\n\n");
-            var faults = _locks ? $"b{i}-faults" : $"b{i}";
+            var below = $"b{i}-posix";
+            if (_faultsAboveLocks)
+            {
+                sb.Append($"volume b{i}-locks\n    type features/locks\n    option lock-grace 0\n    subvolumes {below}\nend-volume\n\n");
+                below = $"b{i}-locks";
+            }
+            var faults = FaultsName(i);
             sb.Append($"volume {faults}\n    type debug/faults\n");
             foreach (var o in _faults[i].Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
-            sb.Append($"    subvolumes b{i}-posix\nend-volume\n\n");
-            if (_locks) sb.Append($"volume b{i}\n    type features/locks\n    option lock-grace 0\n    subvolumes {faults}\nend-volume\n\n");
+            sb.Append($"    subvolumes {below}\nend-volume\n\n");
+            if (_locks && !_faultsAboveLocks) sb.Append($"volume b{i}\n    type features/locks\n    option lock-grace 0\n    subvolumes {faults}\nend-volume\n\n");
         }
         sb.Append("volume afr\n    type cluster/replicate\n");
         foreach (var o in _options.Split(';', StringSplitOptions.RemoveEmptyEntries)) sb.Append("    option ").Append(o.Trim()).Append('\n');
@@ -100,11 +111,13 @@ internal sealed class ReplicatedVolume : IAsyncDisposable
 
     /// <summary>The debug/faults layer above brick <paramref name="i"/>.</summary>
     public Graft.Xlators.Debug.Faults.FaultsTranslator Faults(int i) =>
-        Volume.Session.ActiveGraph.Translators.OfType<Graft.Xlators.Debug.Faults.FaultsTranslator>().Single(t => t.Name == (_locks ? $"b{i}-faults" : $"b{i}"));
+        Volume.Session.ActiveGraph.Translators.OfType<Graft.Xlators.Debug.Faults.FaultsTranslator>().Single(t => t.Name == FaultsName(i));
+
+    private string FaultsName(int i) => _locks && !_faultsAboveLocks ? $"b{i}-faults" : $"b{i}";
 
     /// <summary>Brick <paramref name="i"/>'s features/locks (made with <c>locks</c>).</summary>
     public Graft.Xlators.Features.Locks.LocksTranslator Locks(int i) =>
-        Volume.Session.ActiveGraph.Translators.OfType<Graft.Xlators.Features.Locks.LocksTranslator>().Single(t => t.Name == "b" + i);
+        Volume.Session.ActiveGraph.Translators.OfType<Graft.Xlators.Features.Locks.LocksTranslator>().Single(t => t.Name == (_faultsAboveLocks ? $"b{i}-locks" : "b" + i));
 
     public string On(int i, string path) => Path.Combine(Bricks[i], path.TrimStart('/'));
 
