@@ -10,8 +10,8 @@ namespace Graft.FopGen;
 /// <summary>
 /// Generates the per-fop code from the one fop list, the [Fop] methods of Graft.Core's Translator:
 /// in Graft.Core the pass-through defaults and FopKind; in any project, the overrides of each
-/// [InterceptsEveryFop] translator and, on the [GeneratesFopWire] class, FopOp and the codec's
-/// per-op encoders.
+/// [InterceptsEveryFop] translator, the check that each [RoutesEveryFop] translator overrides every
+/// fop and, on the [GeneratesFopWire] class, FopOp and the codec's per-op encoders.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
 public sealed class FopGenerator : IIncrementalGenerator
@@ -33,6 +33,15 @@ public sealed class FopGenerator : IIncrementalGenerator
         context.RegisterSourceOutput(interceptors.Combine(list), (spc, x) =>
         {
             if (x.Right.Problems.IsEmpty) spc.AddSource($"{x.Left.Name}.Fops.g.cs", SourceText.From(InterceptEmitter.Emit(x.Left, x.Right), Encoding.UTF8));
+        });
+
+        var routers = context.SyntaxProvider.ForAttributeWithMetadataName("Graft.Core.RoutesEveryFopAttribute",
+            (n, _) => n is ClassDeclarationSyntax, (a, _) => new Target(a.TargetSymbol));
+        context.RegisterSourceOutput(routers.Combine(list), (spc, x) =>
+        {
+            foreach (var f in x.Right.Fops)
+                if (!x.Left.Overrides.Contains(f.Method))
+                    spc.ReportDiagnostic(Diagnostic.Create(Diagnostics.NotRouted, Location.None, x.Left.Name, f.Method));
         });
 
         var wire = context.SyntaxProvider.ForAttributeWithMetadataName("Graft.Core.GeneratesFopWireAttribute",
@@ -75,10 +84,16 @@ internal sealed class Target : System.IEquatable<Target>
     public readonly string InterceptState = "";
     /// <summary>Names of the members the class declares by hand (what the generator must not write).</summary>
     public readonly System.Collections.Immutable.ImmutableHashSet<string> Members = System.Collections.Immutable.ImmutableHashSet<string>.Empty;
+    /// <summary>Names of the methods the class overrides by hand.</summary>
+    public readonly System.Collections.Immutable.ImmutableHashSet<string> Overrides = System.Collections.Immutable.ImmutableHashSet<string>.Empty;
 
     public Target(ISymbol s)
     {
-        if (s is INamedTypeSymbol declared) Members = declared.GetMembers().Select(m => m.Name).ToImmutableHashSet();
+        if (s is INamedTypeSymbol declared)
+        {
+            Members = declared.GetMembers().Select(m => m.Name).ToImmutableHashSet();
+            Overrides = declared.GetMembers().OfType<IMethodSymbol>().Where(m => m.IsOverride).Select(m => m.Name).ToImmutableHashSet();
+        }
         if (s is INamedTypeSymbol t && t.GetMembers("Intercept").OfType<IMethodSymbol>().FirstOrDefault() is { } m)
         {
             var r = m.ReturnType is INamedTypeSymbol { OriginalDefinition.SpecialType: SpecialType.System_Nullable_T } n ? n.TypeArguments[0] : m.ReturnType.WithNullableAnnotation(NullableAnnotation.NotAnnotated);
@@ -94,7 +109,7 @@ internal sealed class Target : System.IEquatable<Target>
     public string Header =>
         $"{Accessibility} {(IsStatic ? "static " : IsSealed ? "sealed " : "")}partial class {Name}";
 
-    public bool Equals(Target? o) => o is not null && o.Namespace == Namespace && o.Name == Name && o.Accessibility == Accessibility && o.InterceptState == InterceptState && o.Members.SetEquals(Members) && o.IsStatic == IsStatic && o.IsSealed == IsSealed;
+    public bool Equals(Target? o) => o is not null && o.Namespace == Namespace && o.Name == Name && o.Accessibility == Accessibility && o.InterceptState == InterceptState && o.Members.SetEquals(Members) && o.Overrides.SetEquals(Overrides) && o.IsStatic == IsStatic && o.IsSealed == IsSealed;
     public override bool Equals(object? obj) => Equals(obj as Target);
     public override int GetHashCode() => (Namespace + "." + Name).GetHashCode();
 }

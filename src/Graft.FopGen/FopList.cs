@@ -133,6 +133,10 @@ internal static class Diagnostics
         "'{0}' does not map one to one onto its wire layout, so {1} must {2} by hand",
         "Graft.FopGen", DiagnosticSeverity.Error, true);
 
+    public static readonly DiagnosticDescriptor NotRouted = new("GRAFTFOP005", "Fop not routed",
+        "'{0}' is [RoutesEveryFop] but does not override '{1}': the default would pass it to the first child alone; route it, or refuse it (ENOSYS) on purpose",
+        "Graft.FopGen", DiagnosticSeverity.Error, true);
+
     public static readonly DiagnosticDescriptor BadWireField = new("GRAFTFOP003", "Unknown wire field",
         "[Fop] method '{0}' names '{1}' in its {2} layout, which is no field the codec knows",
         "Graft.FopGen", DiagnosticSeverity.Error, true);

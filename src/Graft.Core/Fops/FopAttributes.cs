@@ -36,6 +36,15 @@ public sealed class FopAttribute(ushort op) : Attribute
 public sealed class InterceptsEveryFopAttribute : Attribute;
 
 /// <summary>
+/// On a translator with several children (distribute, replicate): every fop must be overridden by
+/// hand, because the default passes a fop to the first child alone, which for such a translator is
+/// silently wrong. A fop in the list the class does not override is build error GRAFTFOP005, so a
+/// fop added to the list is routed (or refused) by each of them on purpose.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, Inherited = false)]
+public sealed class RoutesEveryFopAttribute : Attribute;
+
+/// <summary>
 /// On the wire codec's partial class: the generator emits the FopOp enum and FopOps beside it,
 /// and the per-op argument and value encoders the codec calls, from the fops' <see cref="FopAttribute.Request"/>
 /// and <see cref="FopAttribute.Reply"/>.

@@ -18,6 +18,7 @@ namespace Graft.Xlators.Cluster.Distribute;
 /// Internal work (layouts, heals, link pointers) runs as the mount's trusted identity; what a user
 /// asked for is always sent under the user's identity, so the bricks judge it.
 /// </remarks>
+[RoutesEveryFop]
 public sealed partial class DistributeTranslator : Translator
 {
     public static readonly XlatorSpec Spec = new("cluster/distribute", () => new DistributeTranslator(),

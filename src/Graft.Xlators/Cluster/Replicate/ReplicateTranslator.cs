@@ -18,6 +18,7 @@ namespace Graft.Xlators.Cluster.Replicate;
 /// signals and the mutex whose waiters go on where their context allows.
 /// Children are at most 32 so that sets of them are bit masks (no allocation to pick a reader).
 /// </remarks>
+[RoutesEveryFop]
 public sealed partial class ReplicateTranslator : Translator
 {
     public static readonly XlatorSpec Spec = new("cluster/replicate", () => new ReplicateTranslator(),
