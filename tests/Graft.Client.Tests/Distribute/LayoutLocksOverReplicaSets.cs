@@ -27,12 +27,7 @@ public class LayoutLocksOverReplicaSets
             var locks = v.Session.ActiveGraph.Translators.OfType<LocksTranslator>().OrderBy(l => l.Name).ToList();
             Assert.Equal(6, locks.Count);
             // Replicate's own transaction locks (no windows or leases here) given back first: what follows is the layout lock's.
-            var deadline = DateTime.UtcNow.AddSeconds(10);
-            while (locks.Any(l => l.Counts.DomainHeld != 0))
-            {
-                Assert.True(DateTime.UtcNow < deadline, "replicate's transaction locks were not given back within 10 s");
-                await Task.Delay(10);
-            }
+            await Wait.Until(() => locks.All(l => l.Counts.DomainHeld == 0), "replicate's transaction locks to be given back");
             var granted = locks.Select(l => l.Counts.DomainGranted).ToArray();
 
             var r = await v.ApplyVolfileAsync(Volfile(bricks, "fail *; fail-errno ENOTCONN"), "dr.vol"); // b0 gone

@@ -24,7 +24,7 @@ public class DomainLocksFromAboveHoldOnEveryCopy
     {
         Gfid gfid;
         await using (var s = await v.Volume.OpenAsync(path, OpenFlags.O_CREAT | OpenFlags.O_RDWR)) gfid = s.Gfid;
-        await Until(() => Held(v).All(n => n == 0), "the create's transaction locks to be given back");
+        await Wait.Until(() => Held(v).All(n => n == 0), "the create's transaction locks to be given back");
         return gfid;
     }
 
@@ -59,7 +59,7 @@ public class DomainLocksFromAboveHoldOnEveryCopy
         Assert.Equal(Errno.OK, await v.Afr.InodeLkAsync(a, f, "d", Cmd.Lock, LockType.Write, 0, 0));
         var waiting = v.Afr.InodeLkAsync(b, f, "d", Cmd.LockBlocking, LockType.Write, 0, 0).AsTask();
         // It waits on the first copy (child order), holding nothing anywhere else meanwhile.
-        await Until(() => v.Locks(0).Counts.DomainWaiting == 1, "the blocking lock to wait on the first copy");
+        await Wait.Until(() => v.Locks(0).Counts.DomainWaiting == 1, "the blocking lock to wait on the first copy");
         Assert.False(waiting.IsCompleted);
         Assert.Equal([1, 1, 1], Held(v));
         Assert.Equal(Errno.OK, await v.Afr.InodeLkAsync(a, f, "d", Cmd.Unlock, LockType.Write, 0, 0));
@@ -92,16 +92,6 @@ public class DomainLocksFromAboveHoldOnEveryCopy
         {
             Assert.Equal(Errno.ENOTCONN, await v.Afr.InodeLkAsync(a, f, "d", cmd, LockType.Write, 0, 0));
             Assert.Equal([0, 0, 0], Held(v));
-        }
-    }
-
-    private static async Task Until(Func<bool> cond, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!cond())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"waited 10 s for {what}");
-            await Task.Delay(10);
         }
     }
 }

@@ -30,11 +30,11 @@ public class WritesInFlightTogetherShareTheWindow
         await using (var s = await v.Volume.OpenAsync("/f", FileMode.Create))
         {
             await s.WriteAsync(data.AsMemory(0, Chunk));
-            await Until(() => wb.BytesHeld == 0 && v.Afr.PreOps == 1, "the first write to open the window and land");
+            await Wait.Until(() => wb.BytesHeld == 0 && v.Afr.PreOps == 1, "the first write to open the window and land");
 
             await v.FaultAsync(1, "drop writev; drop-count 4"); // b1 holds its next four writes
             for (int i = 1; i <= 4; i++) await s.WriteAsync(data.AsMemory(i * Chunk, Chunk));
-            await Until(() => v.Faults(1).HeldCount == 4, "b1 to hold four writes at once");
+            await Wait.Until(() => v.Faults(1).HeldCount == 4, "b1 to hold four writes at once");
             Assert.Equal(3, wb.WritesBesideOthers);
             v.Faults(1).ReleaseHeld(); // answered ENOTCONN, as a connection cut would
             for (int i = 5; i < 9; i++) await s.WriteAsync(data.AsMemory(i * Chunk, Chunk));
@@ -67,22 +67,12 @@ public class WritesInFlightTogetherShareTheWindow
             await v.FaultAsync(0, "delay *; delay-duration 1s"); // the window's lock and pre-op take a second on b0
             for (int i = 0; i < 4; i++) await s.WriteAsync(data.AsMemory(i * Chunk, Chunk)); // all four go in flight at once
             // Waiting on the file's mutex instead, three of them would wait for the window to close: 30 s.
-            await Until(() => wb.BytesHeld == 0, "the four writes to land");
+            await Wait.Until(() => wb.BytesHeld == 0, "the four writes to land");
             Assert.Equal(1, v.Afr.PreOps);
             Assert.Equal(3, wb.WritesBesideOthers);
             await v.FaultAsync(0, "");
         }
         Assert.True(v.Clean("/f"));
         for (int c = 0; c < 3; c++) Assert.Equal(data, File.ReadAllBytes(v.On(c, "/f")));
-    }
-
-    private static async Task Until(Func<bool> cond, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!cond())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"waited 10 s for {what}");
-            await Task.Delay(10);
-        }
     }
 }
