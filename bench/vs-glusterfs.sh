@@ -235,7 +235,7 @@ phase() { # TARGET PHASE DIR
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; echo "(perf trace: $perf_out)" >&2; fi
   if [ "$PER_OP" = 1 ] && [ "$t" != native ]; then
     case "$p" in create*|stat*|unlink*)
-      awk -v t="$t" -v p="$p" -v r="$round" -v n="$FILES" -v hz="$hz" -v b="$(( $(tr ' ' + <<<"$b1") - $(tr ' ' + <<<"$b0") ))" -v c="$(( $(tr ' ' + <<<"$c1") - $(tr ' ' + <<<"$c0") ))" -v bs="$((bs1 - bs0))" -v cs="$((cs1 - cs0))" \
+      awk -v t="$t" -v p="$p" -v r="$round" -v n="$FILES" -v hz="$hz" -v b="$(( ($(tr ' ' + <<<"$b1")) - ($(tr ' ' + <<<"$b0")) ))" -v c="$(( ($(tr ' ' + <<<"$c1")) - ($(tr ' ' + <<<"$c0")) ))" -v bs="$((bs1 - bs0))" -v cs="$((cs1 - cs0))" \
         'BEGIN { printf "%s %s round %d per file: brick %.0f µs CPU, %.2f switches; client %.0f µs CPU, %.2f switches\n", t, p, r, b / hz * 1e6 / n, bs / n, c / hz * 1e6 / n, cs / n }' >> "$per_op" ;;
     esac
   fi
