@@ -147,10 +147,10 @@ layer_snap() { # TARGET → cumulative "LAYER FOP SUM_S COUNT" (Graft) or the in
                v[layer " " fop " " kind] = $NF; seen[layer " " fop] = 1 }
              END { for (k in seen) print k, v[k " sum"] + 0, v[k " count"] + 0 }' ;;
     gluster)
-      # The cumulative table of the brick's io-stats since the last "info clear": "%-lat Avg us Min us Max us Calls FOP".
+      # The cumulative table of the brick's io-stats since the last "info clear": "%-lat Avg ns Min ns Max ns Calls FOP" (10.3: ns).
       gluster --mode=script volume profile "$vol" info 2>/dev/null |
         awk '/Cumulative Stats/ { on = 1 } /Interval/ { on = 0 }
-             on && $3 == "us" && $5 == "us" && $7 == "us" && $8 ~ /^[0-9]+$/ { print "brick", tolower($9), $2 / 1e6 * $8, $8 }'
+             on && ($3 == "us" || $3 == "ns") && $8 ~ /^[0-9]+$/ { print "brick", tolower($9), $2 / ($3 == "ns" ? 1e9 : 1e6) * $8, $8 }'
       gluster --mode=script volume profile "$vol" info clear >/dev/null 2>&1 ;;
   esac
 }
