@@ -52,6 +52,13 @@
 # them per file (per MiB for seqwrite/seqread, per I/O for fio's phases not at all) after the table.
 # PER_OP=1 prints, per file of every metadata phase, the CPU (µs, user+sys) and the context switches (voluntary +
 # involuntary, all threads) of each filesystem's brick and client processes: figures the machine's load moves little.
+# LAYERS=1 prints, per file of every metadata phase and per kind of request, where each request's time went, layer
+# by layer, beside FUSE_COUNTS's kernel view (set it too for the whole chain): Graft's mount session (from its entry to
+# its leaving the graph: write-behind, md-cache, nl-cache, protocol/client and the wire round trip) and its brick
+# (from the start of a request's service to its reply queued: storage/posix and ext4), from the two daemons'
+# Prometheus histograms (`graft up -o metrics=… --brick-metrics …`); GlusterFS's brick from `gluster volume profile`
+# (io-stats at the top of the brick graph). kernel − mount = the FUSE hop (the device, the reader's wake, the
+# bridge); mount − brick = the client graph and the wire. Costs Graft a histogram record per call.
 # PERF_TRACE="unlink4 create1" runs `perf trace -s` on the brick process(es) during those phases (syscalls per thread,
 # with counts and times) and saves each summary beside the results (bench/results/…-perf-TARGET-PHASE-ROUND.txt).
 #
@@ -61,7 +68,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"; FUSE_COUNTS="${FUSE_COUNTS:-0}"; PAGES="${PAGES:-}"
-PER_OP="${PER_OP:-0}"; PERF_TRACE="${PERF_TRACE:-}"
+PER_OP="${PER_OP:-0}"; PERF_TRACE="${PERF_TRACE:-}"; LAYERS="${LAYERS:-0}"
 . "$here/bench/pages.sh"
 pages_check "$PAGES"
 SIZE_MB="${SIZE_MB:-512}"
@@ -93,6 +100,7 @@ fsbench=(dotnet "$here/bench/Graft.FsBench/bin/Release/net10.0/Graft.FsBench.dll
 . "$here/bench/fuse-trace.sh"
 fuse_counts="$work/fuse-counts.txt"
 per_op="$work/per-op.txt"
+layers="$work/layers.txt"
 
 gluster_up=""
 cleanup() {
@@ -109,14 +117,43 @@ if [[ " $TARGETS " == *" gluster "* ]]; then
   gluster_start "$work"
   gluster_up=1
   gluster_volume_up "$vol" "$gmnt" "$gbrick"
+  [ "$LAYERS" = 1 ] && gluster --mode=script volume profile "$vol" start >/dev/null
 fi
 
 # ---- Graft: the README's one command ----
 if [[ " $TARGETS " == *" graft "* ]]; then
   # GRAFT_UP_ARGS: extra `graft up` options, e.g. "--brick-inline-fops off" for a before/after pair.
+  layer_args=()
+  if [ "$LAYERS" = 1 ]; then
+    read -r mport bport <<<"$(python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1", 0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')"
+    layer_args=(-o "metrics=127.0.0.1:$mport" --brick-metrics "127.0.0.1:$bport")
+  fi
   # shellcheck disable=SC2086
-  GRAFT_HOME="$work" "$here/graft" up $GRAFT_UP_ARGS "$brick" "$mnt" >&2
+  GRAFT_HOME="$work" "$here/graft" up $GRAFT_UP_ARGS "${layer_args[@]}" "$brick" "$mnt" >&2
 fi
+
+# LAYERS=1: "LAYER FOP CALLS MEAN_US" lines of the requests served since the last call (Graft: both daemons'
+# histograms, differenced against the previous snapshot; GlusterFS: the brick's profile, cleared each time).
+layer_snap() { # TARGET → cumulative "LAYER FOP SUM_S COUNT" (Graft) or the interval's lines (GlusterFS)
+  case "$1" in
+    graft)
+      { curl -s "http://127.0.0.1:$mport/metrics"; curl -s "http://127.0.0.1:$bport/metrics"; } |
+        awk '/^graft_(mount|brick)_fop_duration_seconds_(sum|count)\{/ {
+               layer = ($0 ~ /^graft_mount/) ? "mount" : "brick"; kind = ($0 ~ /_sum\{/) ? "sum" : "count"
+               match($0, /fop="[^"]*"/); fop = substr($0, RSTART + 5, RLENGTH - 6)
+               v[layer " " fop " " kind] = $NF; seen[layer " " fop] = 1 }
+             END { for (k in seen) print k, v[k " sum"] + 0, v[k " count"] + 0 }' ;;
+    gluster)
+      # The cumulative table of the brick's io-stats since the last "info clear": "%-lat Avg ns Min ns Max ns Calls FOP" (10.3: ns).
+      gluster --mode=script volume profile "$vol" info 2>/dev/null |
+        awk '/Cumulative Stats/ { on = 1 } /Interval/ { on = 0 }
+             on && ($3 == "us" || $3 == "ns") && $8 ~ /^[0-9]+$/ { print "brick", tolower($9), $2 / ($3 == "ns" ? 1e9 : 1e6) * $8, $8 }'
+      gluster --mode=script volume profile "$vol" info clear >/dev/null 2>&1 ;;
+  esac
+}
 
 # The processes whose CPU time a phase costs (none for native): ROLE is brick or client.
 procs() { # TARGET ROLE
@@ -165,6 +202,9 @@ phase() { # TARGET PHASE DIR
     pages_prepare "$PAGES"
   fi
   local rep0; rep0="$(reported_kib)"
+  # LAYERS' first snapshot before the CPU counts start: a scrape costs the daemons CPU of their own.
+  local l0=""
+  if [ "$LAYERS" = 1 ] && [ "$t" != native ]; then l0="$(layer_snap "$t")"; fi
   read -r -a bp <<<"$(procs "$t" brick)"
   read -r -a cp <<<"$(procs "$t" client)"
   b0="$(cpu_of "${bp[@]}")"; c0="$(cpu_of "${cp[@]}")"
@@ -195,8 +235,18 @@ phase() { # TARGET PHASE DIR
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; echo "(perf trace: $perf_out)" >&2; fi
   if [ "$PER_OP" = 1 ] && [ "$t" != native ]; then
     case "$p" in create*|stat*|unlink*)
-      awk -v t="$t" -v p="$p" -v r="$round" -v n="$FILES" -v hz="$hz" -v b="$((b1 - b0))" -v c="$((c1 - c0))" -v bs="$((bs1 - bs0))" -v cs="$((cs1 - cs0))" \
+      awk -v t="$t" -v p="$p" -v r="$round" -v n="$FILES" -v hz="$hz" -v b="$(( ($(tr ' ' + <<<"$b1")) - ($(tr ' ' + <<<"$b0")) ))" -v c="$(( ($(tr ' ' + <<<"$c1")) - ($(tr ' ' + <<<"$c0")) ))" -v bs="$((bs1 - bs0))" -v cs="$((cs1 - cs0))" \
         'BEGIN { printf "%s %s round %d per file: brick %.0f µs CPU, %.2f switches; client %.0f µs CPU, %.2f switches\n", t, p, r, b / hz * 1e6 / n, bs / n, c / hz * 1e6 / n, cs / n }' >> "$per_op" ;;
+    esac
+  fi
+  if [ "$LAYERS" = 1 ] && [ "$t" != native ]; then
+    case "$p" in create*|stat*|unlink*)
+      { [ "$t" = graft ] && echo "$l0" | sed 's/^/before /'; layer_snap "$t" | sed 's/^/after /'; } |
+        awk -v t="$t" -v p="$p" -v r="$round" -v n="$FILES" '
+          $1 == "before" { s0[$2 " " $3] = $4; c0[$2 " " $3] = $5; next }
+          { k = $2 " " $3; c = $5 - c0[k]; if (c <= 0) next; us = ($4 - s0[k]) / c * 1e6
+            line[$2] = line[$2] sprintf(" %s %.2f (%.0f µs)", toupper($3), c / n, us) }
+          END { for (l in line) printf "%s %s round %d %s per file:%s\n", t, p, r, l, line[l] }' >> "$layers" ;;
     esac
   fi
   if [ -n "$counting" ]; then
@@ -310,6 +360,10 @@ table="$(awk -v load="$load0" -v pages="$PAGES" -v rounds="$ROUNDS" -v size="$SI
 
 FUSE requests per file (per MiB for seqwrite and seqread), by round:
 $(cat "$fuse_counts")"
+[ -s "$layers" ] && table="$table
+
+Requests per file and their mean time, by layer (mount: the session, from entry to leaving the graph; brick: service):
+$(cat "$layers")"
 [ -s "$per_op" ] && table="$table
 
 CPU and context switches per file (brick and client processes, all threads):

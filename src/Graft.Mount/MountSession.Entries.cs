@@ -119,7 +119,7 @@ public sealed partial class MountSession
             if (!p.Ok) return p.Error;
             var loc = Loc.Child(p.Value, name);
             // The client picks the GFID, so a retried create names the same object.
-            var gfid = Gfid.NewGfid();
+            var gfid = _newGfids.Next();
             var r = kind switch
             {
                 EntryKind.Mkdir => await g.Top.MkdirAsync(ctx, loc, mode, umask, gfid).ConfigureAwait(false),

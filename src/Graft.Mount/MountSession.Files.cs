@@ -17,7 +17,7 @@ public sealed partial class MountSession
         {
             var p = await ResolveAsync(ctx, parent, g).ConfigureAwait(false);
             if (!p.Ok) return p.Error;
-            var gfid = Gfid.NewGfid();
+            var gfid = _newGfids.Next();
             // The fd's inode is made for the GFID we chose before the fop, and never swapped
             // afterwards (DESIGN invariant 1; GlusterFS's fuse_create_cbk swap caused the 2012 hang).
             var seed = new Iatt { Gfid = gfid, Mode = PosixMode.S_IFREG | (mode & PosixMode.PermMask) };

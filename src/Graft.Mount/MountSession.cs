@@ -29,6 +29,9 @@ public readonly record struct CreatedFile(MountNode Node, Iatt Attr, MountFile F
 /// </remarks>
 public sealed partial class MountSession : IAsyncDisposable
 {
+    /// <summary>GFIDs of what this mount makes, in runs that share a brick's handle directory (<see cref="GfidRuns"/>).</summary>
+    private readonly GfidRuns _newGfids = new();
+
     private readonly GraphSet _graphs;
     private readonly FileMigrator _migrator;
     private readonly LockKeeper _locks;

@@ -31,6 +31,17 @@ public readonly struct Gfid : IEquatable<Gfid>, IComparable<Gfid>
         return FromBytes(b);
     }
 
+    /// <summary>A fresh random GFID whose first two bytes are <paramref name="prefix"/> (<see cref="GfidRuns"/>).</summary>
+    public static Gfid NewGfid(ushort prefix)
+    {
+        Span<byte> b = stackalloc byte[16];
+        RandomNumberGenerator.Fill(b);
+        BinaryPrimitives.WriteUInt16BigEndian(b, prefix);
+        b[6] = (byte)((b[6] & 0x0F) | 0x40);
+        b[8] = (byte)((b[8] & 0x3F) | 0x80);
+        return FromBytes(b);
+    }
+
     public static Gfid FromBytes(ReadOnlySpan<byte> b) =>
         new(BinaryPrimitives.ReadUInt64BigEndian(b), BinaryPrimitives.ReadUInt64BigEndian(b[8..]));
 

@@ -1,3 +1,4 @@
+using Graft.Core;
 using Graft.Xlators.Storage.Posix.Native;
 
 namespace Graft.Xlators.Storage.Posix;
@@ -25,7 +26,7 @@ namespace Graft.Xlators.Storage.Posix;
 internal static class CloseBehind
 {
     private static readonly object s_lock = new();
-    private static readonly Queue<int> s_queue = new();   // guarded by s_lock
+    private static readonly Queue<Item> s_queue = new();  // guarded by s_lock
     private static int s_closers;                         // guarded by s_lock
     private static int s_idle;                            // closers waiting for work; guarded by s_lock
     private static int s_held;                            // guarded by s_lock
@@ -43,14 +44,29 @@ internal static class CloseBehind
     /// <summary>Descriptors handed to the closing thread since the process started.</summary>
     public static long Handed => Interlocked.Read(ref s_handed);
 
+    /// <summary>
+    /// One descriptor to close and, for an unlinked file whose handle is still to go, the brick whose handle of
+    /// <see cref="Gfid"/> is dropped after the close (<see cref="PosixTranslator.DropHandleBehind"/>).
+    /// </summary>
+    private readonly record struct Item(int Fd, SharedBrickState? Brick, Gfid Gfid);
+
     /// <summary>Closes <paramref name="fd"/> soon, on the closing thread; the caller must not touch it again.</summary>
-    public static void Close(int fd)
+    public static void Close(int fd) => Hand(new Item(fd, null, default));
+
+    /// <summary>
+    /// Closes <paramref name="fd"/> and then drops the handle of <paramref name="g"/> on <paramref name="brick"/>
+    /// soon, on a closing thread (or here, when none can take it). The caller counted the work with
+    /// <see cref="SharedBrickState.BeginBehind"/>; it is ended here.
+    /// </summary>
+    public static void CloseAndDropHandle(int fd, SharedBrickState brick, Gfid g) => Hand(new Item(fd, brick, g));
+
+    private static void Hand(Item item)
     {
         lock (s_lock)
         {
             if (s_queue.Count < MaxPending && Started())
             {
-                s_queue.Enqueue(fd);
+                s_queue.Enqueue(item);
                 Interlocked.Increment(ref s_handed);
                 // A closer busy with a close takes the next from the queue itself: an idle one is woken only for
                 // descriptors the busy ones leave (each wake is a switch, on a path that runs per unlink).
@@ -60,7 +76,17 @@ internal static class CloseBehind
                 return;
             }
         }
-        Libc.close(fd);
+        Finish(item);
+    }
+
+    private static void Finish(in Item item)
+    {
+        Libc.close(item.Fd);
+        if (item.Brick is { } b)
+        {
+            try { PosixTranslator.DropHandleBehind(b, item.Gfid); }
+            finally { b.EndBehind(); }
+        }
     }
 
     /// <summary>Tests: nothing is closed while the returned hold lasts (so a test can see who closed what).</summary>
@@ -98,7 +124,7 @@ internal static class CloseBehind
     {
         while (true)
         {
-            int fd;
+            Item item;
             lock (s_lock)
             {
                 while (s_queue.Count == 0 || s_held > 0)
@@ -107,9 +133,9 @@ internal static class CloseBehind
                     Monitor.Wait(s_lock);
                     s_idle--;
                 }
-                fd = s_queue.Dequeue();
+                item = s_queue.Dequeue();
             }
-            Libc.close(fd);
+            Finish(item);
         }
     }
 }

@@ -257,12 +257,13 @@ public sealed partial class PosixTranslator
     {
         if (fd.GetCtx(this) is PosixFd pf && Interlocked.Exchange(ref pf.Closed, 1) == 0)
         {
+            // The open ends before the close: its fd still tells the file's link count (DropOpen).
+            if (!pf.IsDir) DropOpen(pf.Gfid, pf.Os);
             Libc.close(pf.Os);
             Interlocked.Decrement(ref _osFds);
             FdBudget.FileClosed();
             if (pf.Writer) EndWrite(pf.Gfid);
             Unmark(pf);
-            if (!pf.IsDir) DropOpen(pf.Gfid);
             fd.SetCtx(this, null);
         }
         return ValueTask.CompletedTask;

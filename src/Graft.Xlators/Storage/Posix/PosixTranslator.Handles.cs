@@ -225,7 +225,16 @@ public sealed partial class PosixTranslator
             lock (_openLock) _openCounts[g] = _openCounts.GetValueOrDefault(g) + 1;
     }
 
-    private void DropOpen(Gfid g)
+    private void DropOpen(Gfid g) => DropOpen(g, -1);
+
+    /// <summary>
+    /// Ends one open of <paramref name="g"/>. <paramref name="objFd"/> (an fd of the object still open, or -1) answers
+    /// the common case of a release without the handle's path: with two links or more a name is left besides the
+    /// handle, and nothing is dropped. The path is read only when one link (or none) is left: which one is left
+    /// (the handle, or a name whose handle is already gone) only the handle's path tells. A cold file's handle
+    /// directories are read from disk, on the thread that serves the release (the receive thread).
+    /// </summary>
+    private unsafe void DropOpen(Gfid g, int objFd)
     {
         lock (HandleLock(g))
         {
@@ -235,9 +244,22 @@ public sealed partial class PosixTranslator
                 if (n > 0) { _openCounts[g] = n; return; }
                 _openCounts.Remove(g);
             }
+            // Under the handle lock an unlink's check waits for this one: a name it removes after this fstat
+            // finds the open count gone and drops the handle itself (MaybeDropFileHandle).
+            Stat st;
+            if (objFd >= 0 && Libc.fstat(objFd, &st) == 0)
+            {
+                if (st.Nlink >= 2) { Interlocked.Increment(ref _releasesWithoutPath); return; }
+                if (st.Nlink == 0) return; // no handle left to drop
+            }
             DropFileHandleIfNamelessLocked(g);
         }
     }
+
+    private long _releasesWithoutPath;
+
+    /// <summary>Releases whose handle check was answered by the fd's own link count (tests).</summary>
+    internal long ReleasesWithoutPath => Interlocked.Read(ref _releasesWithoutPath);
 
     /// <summary>After a non-directory lost a name: drop its handle if that was the last name and nobody has it open.</summary>
     private void MaybeDropFileHandle(Gfid g)
@@ -250,24 +272,107 @@ public sealed partial class PosixTranslator
     }
 
     /// <summary>Called holding the GFID's handle lock, with no open count for it.</summary>
-    private unsafe void DropFileHandleIfNamelessLocked(Gfid g)
+    private void DropFileHandleIfNamelessLocked(Gfid g)
+    {
+        DropFileHandleIfNameless(_handlesFd, g);
+        // Whoever drops it (or finds it gone, or named again) ends a drop left behind an unlink.
+        if (_shared is { } s) lock (_openLock) s.DropsBehind.Remove(g);
+    }
+
+    // ---- an unlink's handle drop, behind its reply ----
+    // The handle of a file whose last name an unlink removed was dropped before the reply: a stat of
+    // .graft/handles/xx/yy/<gfid> and its unlinkat, which read those two directories from disk when they are cold
+    // (after a cache drop: 0.24-0.43 ms on average, up to 56 ms; session 11), on the unlink's own path. And the
+    // unlink's O_PATH fd, closed behind the reply, was then the inode's last reference: the closing thread freed the
+    // inode (a synchronous discard on these VMs) through the dentry of the name, in the caller's directory, and an
+    // rmdir of that directory spun in shrink_dcache_parent meanwhile. Now, when the fd's own link count says the
+    // handle is all that is left and nobody has the file open, the unlink marks the GFID (DropsBehind: a nameless
+    // lookup or open answers ESTALE, as once the handle is gone) and replies; a closing thread closes the fd (the
+    // name's dentry goes; the handle still holds the inode) and then drops the handle, freeing the inode through
+    // the handle's dentry.
+
+    /// <summary>
+    /// After an unlink removed a name of the file behind O_PATH fd <paramref name="fd"/> (GFID <paramref name="g"/>):
+    /// hands the fd to the closing threads, with the handle's drop when the handle is all that is left. False:
+    /// nothing was handed (the caller drops inline and closes the fd).
+    /// </summary>
+    private unsafe bool HandDropBehind(Gfid g, int fd)
+    {
+        if (_shared is not { } s) return false;
+        Stat st;
+        if (Libc.fstat(fd, &st) != 0 || !FileMode.IsReg(st.Mode)) return false;
+        if (st.Nlink != 1)
+        {
+            // Another name is left (the handle stays), or no link at all (no handle to drop): only the close.
+            CloseBehind.Close(fd);
+            return true;
+        }
+        lock (HandleLock(g))
+        {
+            if (IsOpen(g))
+            {
+                // Its last release drops the handle (DropOpen).
+                CloseBehind.Close(fd);
+                return true;
+            }
+            if (!s.BeginBehind()) return false;
+            lock (_openLock) s.DropsBehind.Add(g);
+        }
+        CloseBehind.CloseAndDropHandle(fd, s, g);
+        return true;
+    }
+
+    /// <summary>Whether <paramref name="g"/>'s handle waits to be dropped behind an unlink (its last name is gone).</summary>
+    private bool DropPendingBehind(Gfid g)
+    {
+        if (_shared is not { } s) return false;
+        lock (_openLock) return s.DropsBehind.Contains(g);
+    }
+
+    /// <summary>A closing thread, after closing the unlink's fd: drops <paramref name="g"/>'s handle unless it was opened meanwhile.</summary>
+    internal static unsafe void DropHandleBehind(SharedBrickState s, Gfid g)
+    {
+        int pin = -1;
+        lock (s.HandleLocks[(g.GetHashCode() & int.MaxValue) % s.HandleLocks.Length])
+        {
+            lock (s.Sync)
+            {
+                // Opened by GFID meanwhile (that open answers ESTALE): its release drops the handle and the mark.
+                if (s.OpenCounts.ContainsKey(g)) return;
+            }
+            Span<byte> hp = stackalloc byte[HandlePathLen];
+            HandlePath(g, hp);
+            fixed (byte* ph = hp)
+            {
+                // The handle's own reference, so that the inode is freed below, outside the lock (a discard can take ms).
+                pin = FdBudget.OpenAt(s.HandlesFd, ph, OPathNoFollow, 0);
+                Stat st;
+                if (pin >= 0 && Libc.fstat(pin, &st) == 0 && st.Nlink == 1 && FileMode.IsReg(st.Mode))
+                    Libc.unlinkat(s.HandlesFd, ph, 0);
+            }
+            lock (s.Sync) s.DropsBehind.Remove(g);
+        }
+        if (pin >= 0) Libc.close(pin);
+    }
+
+    private static unsafe void DropFileHandleIfNameless(int handlesFd, Gfid g)
     {
         Span<byte> hp = stackalloc byte[HandlePathLen];
         HandlePath(g, hp);
         Stat st;
         fixed (byte* ph = hp)
         {
-            if (Libc.fstatat(_handlesFd, ph, &st, Libc.AT_SYMLINK_NOFOLLOW) != 0 || st.Nlink != 1) return;
+            if (Libc.fstatat(handlesFd, ph, &st, Libc.AT_SYMLINK_NOFOLLOW) != 0 || st.Nlink != 1) return;
             if (FileMode.IsLnk(st.Mode))
             {
                 // A directory's record (no GFID xattr) is not a file handle: it stays.
-                int fd = FdBudget.OpenAt(_handlesFd, ph, OPathNoFollow, 0);
+                int fd = FdBudget.OpenAt(handlesFd, ph, OPathNoFollow, 0);
                 if (fd < 0) return;
                 bool isObject = ReadGfid(fd, out var own) == Errno.OK && own == g;
                 Libc.close(fd);
                 if (!isObject) return;
             }
-            Libc.unlinkat(_handlesFd, ph, 0);
+            Libc.unlinkat(handlesFd, ph, 0);
         }
     }
 

@@ -246,7 +246,7 @@ public sealed partial class PosixTranslator
                 fixed (byte* p = z) fd = FdBudget.OpenAt(pdir.Fd, p, OPathNoFollow, 0);
             if (fd < 0) return LastErr();
             Gfid counted = default;
-            bool unlinked = false;
+            bool unlinked = false, handed = false;
             try
             {
                 if (!dir)
@@ -270,7 +270,7 @@ public sealed partial class PosixTranslator
                 // A directory that was removed has no links left; anything else means another
                 // directory was renamed onto the name in between, and its record must stay.
                 if (dir) { if (FStat(fd, out var gone) == Errno.OK && gone.Nlink == 0) ForgetDir(g); }
-                else MaybeDropFileHandle(g);
+                else if (!(handed = HandDropBehind(g, fd))) MaybeDropFileHandle(g);
                 return Errno.OK;
             }
             finally
@@ -278,7 +278,8 @@ public sealed partial class PosixTranslator
                 EndChange(counted);
                 // A file's last reference may be this fd once its name and handle are gone: freeing the
                 // inode then is the filesystem's work, not the caller's wait (CloseBehind).
-                if (unlinked) CloseBehind.Close(fd);
+                if (handed) { } // the closing threads have it (HandDropBehind)
+                else if (unlinked) CloseBehind.Close(fd);
                 else Libc.close(fd);
             }
         }

@@ -144,6 +144,8 @@ public sealed partial class PosixTranslator
         // The old copy of a file a rebalance moved, kept only by fds still open on it: by GFID, the file is
         // the new copy on another brick now.
         if (err == Errno.OK && IsRetiredOrphan(fd, obj.St)) err = Errno.ESTALE;
+        // A file whose last name an unlink removed, its handle not yet dropped behind the reply: gone.
+        else if (err == Errno.OK && obj.St.Nlink == 1 && FileMode.IsReg(obj.St.Mode) && DropPendingBehind(gfid)) err = Errno.ESTALE;
         if (err != Errno.OK) obj.Close();
         return err;
     }

@@ -74,7 +74,7 @@ public sealed partial class PosixTranslator : Translator
     /// <summary>Non-directory objects currently open through this brick.</summary>
     public int OpenObjects { get { lock (_openLock) return _openCounts.Count; } }
 
-    public override ValueTask InitAsync(CancellationToken ct)
+    public override unsafe ValueTask InitAsync(CancellationToken ct)
     {
         FsCreds.Init();
         Directory = Options.GetStringOrNull("directory")
@@ -101,6 +101,8 @@ public sealed partial class PosixTranslator : Translator
             // (a client graph switch) share the open counts of the instances beside them.
             if (first)
             {
+                fixed (byte* dot = ".\0"u8)
+                    _shared.OwnHandlesFd(Libc.openat(_handlesFd, dot, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0));
                 MakeHandleTopDirs();
                 RemoveOrphanHandles();
             }

@@ -1,3 +1,4 @@
+using Graft.Xlators.Storage.Posix.Native;
 using Graft.Core;
 
 namespace Graft.Xlators.Storage.Posix;
@@ -62,6 +63,55 @@ internal sealed class SharedBrickState
 
     public object XattrLock(ulong dev, ulong ino) => _xattrLocks[(int)((ino ^ (dev << 7)) % (ulong)_xattrLocks.Length)];
 
+    /// <summary>
+    /// Files whose last name an unlink removed, whose handle a closing thread drops after the reply
+    /// (<see cref="CloseBehind"/>): until it has, a nameless lookup or open of one answers ESTALE, as it would once the
+    /// handle is gone. Guarded by <see cref="Sync"/>.
+    /// </summary>
+    public readonly HashSet<Gfid> DropsBehind = new();
+
+    /// <summary>The handles directory, for work done behind a reply: open while an instance uses this state or such work waits (guarded by s_all).</summary>
+    private int _handlesFd = -1;
+    private int _behind;
+
+    /// <summary>The handles directory fd for work behind a reply; -1 if none was given.</summary>
+    public int HandlesFd => Volatile.Read(ref _handlesFd);
+
+    /// <summary>The first instance gives the state a descriptor of its own for the handles directory (it owns it from then on).</summary>
+    public void OwnHandlesFd(int fd)
+    {
+        lock (s_all)
+        {
+            if (_handlesFd < 0) { _handlesFd = fd; return; }
+        }
+        if (fd >= 0) Libc.close(fd);
+    }
+
+    /// <summary>Counts one piece of work behind a reply that will use <see cref="HandlesFd"/>; false: there is no such fd.</summary>
+    public bool BeginBehind()
+    {
+        lock (s_all)
+        {
+            if (_handlesFd < 0) return false;
+            _behind++;
+            return true;
+        }
+    }
+
+    public void EndBehind()
+    {
+        lock (s_all)
+        {
+            if (--_behind == 0 && _users == 0) CloseHandlesFd();
+        }
+    }
+
+    private void CloseHandlesFd()
+    {
+        if (_handlesFd >= 0) Libc.close(_handlesFd);
+        _handlesFd = -1;
+    }
+
     private SharedBrickState((ulong, ulong) key) { _key = key; }
 
     /// <summary>
@@ -82,7 +132,11 @@ internal sealed class SharedBrickState
     {
         lock (s_all)
         {
-            if (--_users == 0) s_all.Remove(_key);
+            if (--_users == 0)
+            {
+                s_all.Remove(_key);
+                if (_behind == 0) CloseHandlesFd();
+            }
         }
     }
 }
