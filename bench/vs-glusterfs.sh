@@ -61,9 +61,10 @@
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"; FUSE_COUNTS="${FUSE_COUNTS:-0}"; PAGES="${PAGES:-}"
-PER_OP="${PER_OP:-0}"; PERF_TRACE="${PERF_TRACE:-}"
+PER_OP="${PER_OP:-0}"; PERF_TRACE="${PERF_TRACE:-}"; READ_PAGES="${READ_PAGES-settled}"
 . "$here/bench/pages.sh"
 pages_check "$PAGES"
+read_pages_check "$READ_PAGES"
 SIZE_MB="${SIZE_MB:-512}"
 FILES="${FILES:-4000}"
 RAND_SECONDS="${RAND_SECONDS:-15}"
@@ -160,11 +161,17 @@ fio_iops() { # TARGET PHASE DIR
 phase() { # TARGET PHASE DIR
   local t="$1" p="$2" d="$3" line bp cp b0 b1 c0 c1 wu="" ws="" wf=""
   sync
-  case "$p" in seqread|stat1|stat4) drop ;; esac
+  case "$p" in seqread) read_pages_prepare "$READ_PAGES" ;; stat1|stat4) drop ;; esac
   if [ "$p" = seqwrite ]; then
     pages_prepare "$PAGES"
   fi
   local rep0; rep0="$(reported_kib)"
+  # The other filesystem's processes during a cold read: what they spend beside it (background work, a heal, a timer).
+  local others=() o ob0=""
+  if [ "$p" = seqread ]; then
+    for o in graft gluster; do [ "$o" = "$t" ] || [[ " $TARGETS " != *" $o "* ]] || read -r -a others <<<"${others[*]} $(procs "$o" brick) $(procs "$o" client)"; done
+    ob0="$(cpu_of "${others[@]}")"
+  fi
   read -r -a bp <<<"$(procs "$t" brick)"
   read -r -a cp <<<"$(procs "$t" client)"
   b0="$(cpu_of "${bp[@]}")"; c0="$(cpu_of "${cp[@]}")"
@@ -204,6 +211,11 @@ phase() { # TARGET PHASE DIR
     echo "$t $p $(fuse_trace_end "$per")" >> "$fuse_counts"
   fi
   echo "$t $line" | tee -a "$results" >&2
+  if [ "$p" = seqread ]; then
+    echo "$t read_pages_reported_mib $(( ($(reported_kib) - rep0) / 1024 )) MiB 0" | tee -a "$results" >&2
+    local ou os ou0 os0; read -r ou0 os0 <<<"$ob0"; read -r ou os <<<"$(cpu_of "${others[@]}")"
+    echo "$t read_others_cpu_s $(awk -v c=$((ou + os - ou0 - os0)) -v hz="$hz" 'BEGIN { printf "%.2f", c / hz }') s 0" | tee -a "$results" >&2
+  fi
   if [ "$p" = seqwrite ]; then
     per_gib() { awk -v c="$1" -v hz="$hz" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", c / hz * 1024 / mb }'; }
     if [ "$t" != native ]; then
@@ -249,7 +261,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-table="$(awk -v load="$load0" -v pages="$PAGES" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
+table="$(awk -v load="$load0" -v pages="$PAGES" -v rpages="$READ_PAGES" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
   { v[$1 "," $2] = v[$1 "," $2] " " $3; unit[$2] = $4 }
   function median(s,   a, n, i, j, t) {
     n = split(s, a, " ")
@@ -305,6 +317,13 @@ table="$(awk -v load="$load0" -v pages="$PAGES" -v rounds="$ROUNDS" -v size="$SI
         printf "  free memory the host took back during seqwrite, MiB by round: native%s; graft%s; gluster%s (PAGES=%s)\n",
                v["native,pages_reported_mib"], v["graft,pages_reported_mib"], v["gluster,pages_reported_mib"], (pages == "" ? "unset" : pages)
     }
+    if (("graft,read_pages_reported_mib") in v || ("native,read_pages_reported_mib") in v)
+      printf "\nseqread by round, MB/s: native%s; graft%s; gluster%s\n  free memory the host took back during seqread, MiB by round: native%s; graft%s; gluster%s (READ_PAGES=%s)\n",
+             v["native,seqread"], v["graft,seqread"], v["gluster,seqread"],
+             v["native,read_pages_reported_mib"], v["graft,read_pages_reported_mib"], v["gluster,read_pages_reported_mib"], (rpages == "" ? "unset" : rpages)
+    if (("native,read_others_cpu_s") in v)
+      printf "  CPU s the other filesystem'"'"'s processes spent during each seqread, by round: native%s; graft%s; gluster%s\n",
+             v["native,read_others_cpu_s"], v["graft,read_others_cpu_s"], v["gluster,read_others_cpu_s"]
   }' "$results")"
 [ -s "$fuse_counts" ] && table="$table
 
