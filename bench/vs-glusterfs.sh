@@ -30,6 +30,7 @@
 #   PHASES="create1 stat1" bench/vs-glusterfs.sh
 #   FUSE_COUNTS=1 PHASES="create1 stat1 unlink1" bench/vs-glusterfs.sh   # also the FUSE requests per operation
 #   PAGES=settled PHASES=seqwrite bench/vs-glusterfs.sh                  # every seqwrite starts from the same page state
+#   READ_PAGES= PHASES="seqwrite seqread" bench/vs-glusterfs.sh           # cold reads as before session 12 (no settling)
 #
 # PAGES: the state of the machine's free memory when seqwrite starts. These VMs hand free memory back to the host
 # (virtio-balloon free page reporting: /sys/module/page_reporting, about 2 s after it is freed), and whoever first
@@ -44,7 +45,24 @@
 #   fresh    drop the clean page cache right after the sync: the first pages written come from memory just freed.
 # Each seqwrite also records the MiB the host took back during it (pages_reported_mib).
 #
-# WARMUP=1 (the default; 0: none, as before session 11): one untimed seqwrite of SIZE_MB on every target before round 1.
+# READ_PAGES: the same for seqread (session 12). A cold read fills the page cache right after drop_caches; when the host
+# takes free memory back while it runs, it slows (Graft alone, one tree, load ~15: 354 MB/s with 384 MiB taken back
+# during the read against 515–582 without; native's own, load ~40: 58 MB/s with 816 MiB taken back during the drop and
+# the read, against 1,260–1,627 with none). What a drop frees, and
+# so whether reporting starts during the read, depends on everything cached on the machine, not on the target.
+#   settled  (the default) sync, wait until the host has taken back what earlier phases freed, then drop and read at
+#            once: every target's read fills the pages its drop just freed, with no earlier free reported beside it;
+#   taken    sync, drop, wait until the host has taken back what the drop freed, then read: every page the read fills
+#            must be faulted back in by the host (the slow end);
+#   (empty)  READ_PAGES= : as before session 12 (sync, drop, read).
+# Each seqread records the MiB the host took back during it (read_pages_reported_mib) and the CPU seconds the other
+# filesystem's processes spent meanwhile (read_others_cpu_s: background work of a bystander); the table prints both
+# with every round's rate.
+#
+# WARMUP=1 (the default; 0: none, as before session 11): one untimed seqwrite of SIZE_MB on every target before round 1;
+# WARMUP=N: N of them. (Session 12: in the five quiet seqwrite-only runs of session 11 Graft's round 1 still ran at
+# 585–774 MB/s against 627–836 in rounds 2–3, brick user time 0.12–0.44 s/GiB against 0.04–0.12; WARMUP=2 did not
+# remove that at load ~10 — round 1 262–302 against 344–397, two pairs — so it is not only the JIT.)
 # A fresh brick process pays its JIT compilation and the first touch of its buffers in the first round's seqwrite
 # (Graft's brick measured 0.72 s/GiB of user time there against 0.16 in round 2, 256 MiB; GlusterFS's brick 0.44 / 0.28).
 #
@@ -70,6 +88,7 @@ FILES="${FILES:-4000}"
 RAND_SECONDS="${RAND_SECONDS:-15}"
 PHASES="${PHASES:-seqwrite seqread create1 stat1 unlink1 create4 stat4 unlink4 randwrite randread}"
 WARMUP="${WARMUP:-1}"
+case "$WARMUP" in ''|*[!0-9]*) echo "WARMUP is a number of untimed seqwrites per target, not '$WARMUP'" >&2; exit 1 ;; esac
 TARGETS="${TARGETS:-native graft gluster}"
 [ "$(id -u)" = 0 ] || { echo "vs-glusterfs: needs root (mounts, drop_caches, packages)" >&2; exit 1; }
 
@@ -239,13 +258,16 @@ phase() { # TARGET PHASE DIR
 }
 
 : > "$results"
-if [ "$WARMUP" = 1 ] && [[ " $PHASES " == *" seqwrite "* ]]; then
-  echo "--- warm-up: one untimed seqwrite per target" >&2
+if [ "$WARMUP" -ge 1 ] && [[ " $PHASES " == *" seqwrite "* ]]; then
+  echo "--- warm-up: $WARMUP untimed seqwrite(s) per target" >&2
   for t in native graft gluster; do
     [[ " $TARGETS " == *" $t "* ]] || continue
-    d="$(dir_of "$t")"; mkdir -p "$d"
-    "${fsbench[@]}" seqwrite "$d" --size-mb "$SIZE_MB" >/dev/null
-    rm -rf "$d"
+    d="$(dir_of "$t")"
+    for _ in $(seq 1 "$WARMUP"); do
+      mkdir -p "$d"
+      "${fsbench[@]}" seqwrite "$d" --size-mb "$SIZE_MB" >/dev/null
+      rm -rf "$d"
+    done
   done
 fi
 load0="$(cut -d' ' -f1-3 /proc/loadavg)"
