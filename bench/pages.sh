@@ -9,6 +9,11 @@
 #                       still for 2 s, at most 20 s) or fresh (drop the clean page cache: the first pages written come
 #                       from memory just freed)
 #   pages_check MODE    exits with a message unless MODE is one of those
+#   read_pages_prepare MODE   before a cold read: "" (sync, drop every cache), settled (sync, wait until the host has
+#                       taken back what was freed before, then drop: the read fills the pages the drop has just freed,
+#                       with no earlier free being reported beside it) or taken (sync, drop, then wait until the host
+#                       has taken back what the drop freed: every page the read fills must be faulted in by the host)
+#   read_pages_check MODE     exits with a message unless MODE is one of those
 
 reported_kib() { cat /sys/module/page_reporting/parameters/reported_kib 2>/dev/null || echo 0; }
 
@@ -27,4 +32,16 @@ pages_prepare() {
 
 pages_check() {
   case "$1" in ""|settled|fresh) ;; *) echo "PAGES is settled, fresh or unset, not '$1'" >&2; exit 1 ;; esac
+}
+
+read_pages_prepare() {
+  sync
+  [ "$1" = settled ] && settle_pages
+  echo 3 > /proc/sys/vm/drop_caches
+  [ "$1" = taken ] && settle_pages
+  true
+}
+
+read_pages_check() {
+  case "$1" in ""|settled|taken) ;; *) echo "READ_PAGES is settled, taken or unset, not '$1'" >&2; exit 1 ;; esac
 }

@@ -30,6 +30,7 @@
 #   PHASES="create1 stat1" bench/vs-glusterfs.sh
 #   FUSE_COUNTS=1 PHASES="create1 stat1 unlink1" bench/vs-glusterfs.sh   # also the FUSE requests per operation
 #   PAGES=settled PHASES=seqwrite bench/vs-glusterfs.sh                  # every seqwrite starts from the same page state
+#   READ_PAGES= PHASES="seqwrite seqread" bench/vs-glusterfs.sh           # cold reads as before session 12 (no settling)
 #
 # PAGES: the state of the machine's free memory when seqwrite starts. These VMs hand free memory back to the host
 # (virtio-balloon free page reporting: /sys/module/page_reporting, about 2 s after it is freed), and whoever first
@@ -44,7 +45,24 @@
 #   fresh    drop the clean page cache right after the sync: the first pages written come from memory just freed.
 # Each seqwrite also records the MiB the host took back during it (pages_reported_mib).
 #
-# WARMUP=1 (the default; 0: none, as before session 11): one untimed seqwrite of SIZE_MB on every target before round 1.
+# READ_PAGES: the same for seqread (session 12). A cold read fills the page cache right after drop_caches; when the host
+# takes free memory back while it runs, it slows (Graft alone, one tree, load ~15: 354 MB/s with 384 MiB taken back
+# during the read against 515–582 without; native's own, load ~40: 58 MB/s with 816 MiB taken back during the drop and
+# the read, against 1,260–1,627 with none). What a drop frees, and
+# so whether reporting starts during the read, depends on everything cached on the machine, not on the target.
+#   settled  (the default) sync, wait until the host has taken back what earlier phases freed, then drop and read at
+#            once: every target's read fills the pages its drop just freed, with no earlier free reported beside it;
+#   taken    sync, drop, wait until the host has taken back what the drop freed, then read: every page the read fills
+#            must be faulted back in by the host (the slow end);
+#   (empty)  READ_PAGES= : as before session 12 (sync, drop, read).
+# Each seqread records the MiB the host took back during it (read_pages_reported_mib) and the CPU seconds the other
+# filesystem's processes spent meanwhile (read_others_cpu_s: background work of a bystander); the table prints both
+# with every round's rate.
+#
+# WARMUP=1 (the default; 0: none, as before session 11): one untimed seqwrite of SIZE_MB on every target before round 1;
+# WARMUP=N: N of them. (Session 12: in the five quiet seqwrite-only runs of session 11 Graft's round 1 still ran at
+# 585–774 MB/s against 627–836 in rounds 2–3, brick user time 0.12–0.44 s/GiB against 0.04–0.12; WARMUP=2 did not
+# remove that at load ~10 — round 1 262–302 against 344–397, two pairs — so it is not only the JIT.)
 # A fresh brick process pays its JIT compilation and the first touch of its buffers in the first round's seqwrite
 # (Graft's brick measured 0.72 s/GiB of user time there against 0.16 in round 2, 256 MiB; GlusterFS's brick 0.44 / 0.28).
 #
@@ -68,14 +86,16 @@
 set -euo pipefail
 here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 ROUNDS="${ROUNDS:-3}"; GRAFT_UP_ARGS="${GRAFT_UP_ARGS:-}"; FUSE_COUNTS="${FUSE_COUNTS:-0}"; PAGES="${PAGES:-}"
-PER_OP="${PER_OP:-0}"; PERF_TRACE="${PERF_TRACE:-}"; LAYERS="${LAYERS:-0}"
+PER_OP="${PER_OP:-0}"; PERF_TRACE="${PERF_TRACE:-}"; LAYERS="${LAYERS:-0}"; READ_PAGES="${READ_PAGES-settled}"
 . "$here/bench/pages.sh"
 pages_check "$PAGES"
+read_pages_check "$READ_PAGES"
 SIZE_MB="${SIZE_MB:-512}"
 FILES="${FILES:-4000}"
 RAND_SECONDS="${RAND_SECONDS:-15}"
 PHASES="${PHASES:-seqwrite seqread create1 stat1 unlink1 create4 stat4 unlink4 randwrite randread}"
 WARMUP="${WARMUP:-1}"
+case "$WARMUP" in ''|*[!0-9]*) echo "WARMUP is a number of untimed seqwrites per target, not '$WARMUP'" >&2; exit 1 ;; esac
 TARGETS="${TARGETS:-native graft gluster}"
 [ "$(id -u)" = 0 ] || { echo "vs-glusterfs: needs root (mounts, drop_caches, packages)" >&2; exit 1; }
 
@@ -197,7 +217,7 @@ fio_iops() { # TARGET PHASE DIR
 phase() { # TARGET PHASE DIR
   local t="$1" p="$2" d="$3" line bp cp b0 b1 c0 c1 wu="" ws="" wf=""
   sync
-  case "$p" in seqread|stat1|stat4) drop ;; esac
+  case "$p" in seqread) read_pages_prepare "$READ_PAGES" ;; stat1|stat4) drop ;; esac
   if [ "$p" = seqwrite ]; then
     pages_prepare "$PAGES"
   fi
@@ -205,6 +225,12 @@ phase() { # TARGET PHASE DIR
   # LAYERS' first snapshot before the CPU counts start: a scrape costs the daemons CPU of their own.
   local l0=""
   if [ "$LAYERS" = 1 ] && [ "$t" != native ]; then l0="$(layer_snap "$t")"; fi
+  # The other filesystem's processes during a cold read: what they spend beside it (background work, a heal, a timer).
+  local others=() o ob0=""
+  if [ "$p" = seqread ]; then
+    for o in graft gluster; do [ "$o" = "$t" ] || [[ " $TARGETS " != *" $o "* ]] || read -r -a others <<<"${others[*]} $(procs "$o" brick) $(procs "$o" client)"; done
+    ob0="$(cpu_of "${others[@]}")"
+  fi
   read -r -a bp <<<"$(procs "$t" brick)"
   read -r -a cp <<<"$(procs "$t" client)"
   b0="$(cpu_of "${bp[@]}")"; c0="$(cpu_of "${cp[@]}")"
@@ -254,6 +280,11 @@ phase() { # TARGET PHASE DIR
     echo "$t $p $(fuse_trace_end "$per")" >> "$fuse_counts"
   fi
   echo "$t $line" | tee -a "$results" >&2
+  if [ "$p" = seqread ]; then
+    echo "$t read_pages_reported_mib $(( ($(reported_kib) - rep0) / 1024 )) MiB 0" | tee -a "$results" >&2
+    local ou os ou0 os0; read -r ou0 os0 <<<"$ob0"; read -r ou os <<<"$(cpu_of "${others[@]}")"
+    echo "$t read_others_cpu_s $(awk -v c=$((ou + os - ou0 - os0)) -v hz="$hz" 'BEGIN { printf "%.2f", c / hz }') s 0" | tee -a "$results" >&2
+  fi
   if [ "$p" = seqwrite ]; then
     per_gib() { awk -v c="$1" -v hz="$hz" -v mb="$SIZE_MB" 'BEGIN { printf "%.2f", c / hz * 1024 / mb }'; }
     if [ "$t" != native ]; then
@@ -277,13 +308,16 @@ phase() { # TARGET PHASE DIR
 }
 
 : > "$results"
-if [ "$WARMUP" = 1 ] && [[ " $PHASES " == *" seqwrite "* ]]; then
-  echo "--- warm-up: one untimed seqwrite per target" >&2
+if [ "$WARMUP" -ge 1 ] && [[ " $PHASES " == *" seqwrite "* ]]; then
+  echo "--- warm-up: $WARMUP untimed seqwrite(s) per target" >&2
   for t in native graft gluster; do
     [[ " $TARGETS " == *" $t "* ]] || continue
-    d="$(dir_of "$t")"; mkdir -p "$d"
-    "${fsbench[@]}" seqwrite "$d" --size-mb "$SIZE_MB" >/dev/null
-    rm -rf "$d"
+    d="$(dir_of "$t")"
+    for _ in $(seq 1 "$WARMUP"); do
+      mkdir -p "$d"
+      "${fsbench[@]}" seqwrite "$d" --size-mb "$SIZE_MB" >/dev/null
+      rm -rf "$d"
+    done
   done
 fi
 load0="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -299,7 +333,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-table="$(awk -v load="$load0" -v pages="$PAGES" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
+table="$(awk -v load="$load0" -v pages="$PAGES" -v rpages="$READ_PAGES" -v rounds="$ROUNDS" -v size="$SIZE_MB" -v files="$FILES" -v fs="$fstype" '
   { v[$1 "," $2] = v[$1 "," $2] " " $3; unit[$2] = $4 }
   function median(s,   a, n, i, j, t) {
     n = split(s, a, " ")
@@ -355,6 +389,13 @@ table="$(awk -v load="$load0" -v pages="$PAGES" -v rounds="$ROUNDS" -v size="$SI
         printf "  free memory the host took back during seqwrite, MiB by round: native%s; graft%s; gluster%s (PAGES=%s)\n",
                v["native,pages_reported_mib"], v["graft,pages_reported_mib"], v["gluster,pages_reported_mib"], (pages == "" ? "unset" : pages)
     }
+    if (("graft,read_pages_reported_mib") in v || ("native,read_pages_reported_mib") in v)
+      printf "\nseqread by round, MB/s: native%s; graft%s; gluster%s\n  free memory the host took back during seqread, MiB by round: native%s; graft%s; gluster%s (READ_PAGES=%s)\n",
+             v["native,seqread"], v["graft,seqread"], v["gluster,seqread"],
+             v["native,read_pages_reported_mib"], v["graft,read_pages_reported_mib"], v["gluster,read_pages_reported_mib"], (rpages == "" ? "unset" : rpages)
+    if (("native,read_others_cpu_s") in v)
+      printf "  CPU s the other filesystem'"'"'s processes spent during each seqread, by round: native%s; graft%s; gluster%s\n",
+             v["native,read_others_cpu_s"], v["graft,read_others_cpu_s"], v["gluster,read_others_cpu_s"]
   }' "$results")"
 [ -s "$fuse_counts" ] && table="$table
 

@@ -146,6 +146,11 @@ public sealed partial class ProtocolClient
             if (!Take(r3, n3, ref total, out var stop3)) return total;
             if (stop3) break;
         }
+        // The pieces' replies were taken on the receive thread, and a caller that may go on there (the FUSE bridge)
+        // would copy the whole read out on it (a 1 MiB FUSE reply: the kernel's copy into its page cache), while the
+        // next read's replies wait in the socket. From read-hand-off on, that copy goes to the thread pool: one wake
+        // for a copy that takes far longer, and the receive thread goes back to the socket at once.
+        if (ctx.ContinueInline && _readHandOff > 0 && total >= _readHandOff) await Task.Yield();
         return total;
 
         // Adds a piece to the prefix; false on error, stop when it was short (end of file).

@@ -35,6 +35,8 @@ public sealed partial class ProtocolClient : Translator, INoticeSource
         new("lock-create-release", OptionKind.Bool, "on",
             "when the brick grants it, a create may carry the new file's lock and counters' add (create-inodelk-xattrop), and a release the post-op and unlock of the transaction it ends (release-inodelk-xattrop): one request each instead of two; off: separate requests, as to a brick that does not"),
         new("tls-server-name", OptionKind.String, null, "name the brick's certificate must be issued for; unset: remote-host"),
+        new("read-hand-off", OptionKind.Size, "512KB",
+            "a read of at least this many bytes whose caller may go on on the receive thread goes on on the thread pool once its data has arrived: the caller's next step is copying it out (a FUSE reply: into the kernel's page cache), and meanwhile the receive thread reads the next read's replies; 0: never") { Min = 0 },
         new("receive-thread", OptionKind.Bool, "on",
             "receive the brick's replies on a thread of this connection's own (plaintext), blocked in the socket until they arrive, and complete the calls there (one thread wake per burst of replies); off: the .NET socket engine receives and hands each burst to the thread pool (two wakes, but no thread per connection)"),
     ], "sends fops to a brick over TCP")
@@ -58,6 +60,7 @@ public sealed partial class ProtocolClient : Translator, INoticeSource
     private byte[]? _secret;
     private Transport.TlsConfig? _tls;
     private bool _receiveThread;
+    private long _readHandOff;
     private string _serverName = "";
 
     /// <summary>The live, handshaken connection, or null. Published only after every open fd was reopened on it.</summary>
@@ -96,6 +99,7 @@ public sealed partial class ProtocolClient : Translator, INoticeSource
         _lockXattrop = Options.GetBool("lock-xattrop");
         _lockCreateRelease = Options.GetBool("lock-create-release");
         _receiveThread = Options.GetBool("receive-thread");
+        _readHandOff = Options.GetLong("read-hand-off");
         _pingTimeoutMs = Options.GetLong("ping-timeout");
         _connectTimeoutMs = Options.GetLong("connect-timeout");
         _minBackoffMs = Options.GetLong("reconnect-min-backoff");
