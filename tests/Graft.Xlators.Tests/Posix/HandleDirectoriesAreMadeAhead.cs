@@ -65,6 +65,7 @@ public sealed class HandleDirectoriesAreMadeAhead
         Assert.Equal(Errno.OK, await b.Xl.UnlinkAsync(Root, Loc.Child(Gfid.Root, "first")));
         var bucket = Path.GetDirectoryName(b.HandlePath(first))!;
         Assert.True(Directory.Exists(bucket));
+        await b.HandleDroppedAsync(first);
         Directory.Delete(bucket); // empty again: the brick knows it, but it is gone
 
         // A second file whose GFID falls in the same xx/yy.

@@ -70,6 +70,10 @@ internal sealed class PosixBrick : IAsyncDisposable
         return Path.Combine(Dir, ".graft", "handles", s[..2], s[2..4], s);
     }
 
+    /// <summary>Waits (bounded) until <paramref name="g"/>'s handle is gone: an unlink drops a file's last handle behind its reply.</summary>
+    public Task HandleDroppedAsync(Gfid g) =>
+        Protocol.ClientGraphs.Until(() => !File.Exists(HandlePath(g)), $"the handle of {g} to be dropped behind its unlink");
+
     public async Task<Iatt> LookupOk(Gfid parent, string name, FopContext? ctx = null)
     {
         var r = await Xl.LookupAsync(ctx ?? Root, Loc.Child(parent, name));

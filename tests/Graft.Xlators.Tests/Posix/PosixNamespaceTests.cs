@@ -148,7 +148,7 @@ public sealed class PosixNamespaceTests
         var d = await b.MkdirOk(Gfid.Root, "d");
         Assert.Equal(Errno.OK, await b.Xl.UnlinkAsync(Root, Loc.Child(Gfid.Root, "f")));
         Assert.Equal(Errno.OK, await b.Xl.RmdirAsync(Root, Loc.Child(Gfid.Root, "d")));
-        Assert.False(File.Exists(b.HandlePath(f.Gfid)));
+        await b.HandleDroppedAsync(f.Gfid);
         Assert.False(File.Exists(b.HandlePath(d.Gfid)) || new FileInfo(b.HandlePath(d.Gfid)).LinkTarget is not null);
         Assert.Equal(Errno.ENOENT, (await b.Xl.LookupAsync(Root, Loc.Child(Gfid.Root, "f"))).Error);
         Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(f.Gfid))).Error);
