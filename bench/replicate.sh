@@ -6,7 +6,8 @@
 # create: 4 KiB files, one job). Median of RUNS, and the ratio replica/single.
 # Targets (issue 14): seq write >= 0.6x a single brick, create >= 0.5x.
 # COUNT=1: also the requests the bricks served per phase, by fop (from their metrics, all bricks
-# together, per written MiB / per created file), to see what a fop costs in round trips.
+# together, per written MiB / per created file), to see what a fop costs in round trips; in seqwrite, each brick's
+# writes, their mean service time, how busy they kept it over the phase and the share queued behind another write.
 # CPU=1: also the CPU seconds (user+sys, from /proc) the mount and the bricks spent in each phase, with the
 # phase's wall time and FsBench's own seconds of the phase (the idle share of the two cores is over the latter: the wall also
 # holds starting FsBench, ~0.3-0.6 s), and their threads' context switches;
@@ -134,6 +135,16 @@ requests() {
     awk '{ n[$1] += $2 } END { for (f in n) printf "%s %d\n", f, n[f] }' | sort
 }
 
+# write_service: per brick "writes SECONDS LANED", its writev requests served so far, the seconds their service took (from
+# the start of a request's service to its reply queued) and how many queued behind another write of their fd (the lane).
+write_service() {
+  local u
+  for u in "${urls[@]}"; do
+    curl -fsS "$u" | awk '/^graft_brick_fop_duration_seconds_count\{.*fop="writev"/ { n = $NF } /^graft_brick_fop_duration_seconds_sum\{.*fop="writev"/ { s = $NF }
+      /^graft_brick_writes_laned_total/ { l = $NF } END { printf "%d %.6f %d\n", n, s, l }'
+  done
+}
+
 # cpu: "mount S bricks S app S mcs N bcs N", CPU seconds so far of this run's processes (found by $work in
 # their command line), and the context switches (voluntary and not) of the mount's and the bricks' live threads.
 cpu() {
@@ -194,7 +205,7 @@ for run in $(seq 1 "$RUNS"); do
       sync
       [ "$phase" = seqread ] && echo 3 > /proc/sys/vm/drop_caches
       [ "$phase" = seqwrite ] && pages_prepare "$PAGES"
-      [ "$COUNT" = 1 ] && requests > "$work/before"
+      [ "$COUNT" = 1 ] && { requests > "$work/before"; write_service > "$work/wbefore"; }
       [ "$CPU" = 1 ] && { cpu0="$(cpu)"; t0="$(date +%s.%N)"; }
       mp="$(mount_pid)"
       if [ "$THREADS" = 1 ]; then mt0="$(tasks "$mp")"; bt0="$(for b in "${pids[@]}"; do tasks "$b"; done | sort)"; fi
@@ -234,6 +245,10 @@ for run in $(seq 1 "$RUNS"); do
           awk -v per="$per" -v unit="$unit" -v c="$config" -v p="$phase" \
             '{ d = $2 - ($3 == "" ? 0 : $3); if (d > 0) { s = s sprintf(" %s %.2f", $1, d / per); t += d } }
              END { printf "  %s %s: %.2f requests per %s:%s\n", c, p, t / per, unit, s }' >&2
+        # seqwrite: each brick's writes, the mean time one took to serve, how busy that kept the brick's write path over
+        # the phase (FsBench's seconds), and the share that found another write of the file in service (queued behind it).
+        [ "$phase" = seqwrite ] && paste -d' ' "$work/wbefore" <(write_service) | awk -v t="$(echo "$line" | awk '{ print $4 }')" \
+          '{ n = $4 - $1; s = $5 - $2; printf "  brick %d: %d writes, %.2f ms each, busy %.0f%% of the phase, %.0f%% queued behind another\n", NR - 1, n, n ? 1000 * s / n : 0, t ? 100 * s / t : 0, n ? 100 * ($6 - $3) / n : 0 }' >&2
       fi
     done
     down
