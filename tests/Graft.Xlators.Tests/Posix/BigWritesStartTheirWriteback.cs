@@ -4,8 +4,9 @@ namespace Graft.Xlators.Tests.Posix;
 
 /// <summary>
 /// storage/posix's writeback-chunk: once an fd has written that many bytes, the brick asks the kernel to start writing
-/// them to disk (sync_file_range), so a big write's fsync finds little left; smaller files and a chunk of 0 are left
-/// to the kernel's flusher. The data is what was written either way.
+/// them to disk (sync_file_range, on the thread pool, one start at a time per fd: chunks written while one runs join the
+/// next), so a big write's fsync finds little left; smaller files and a chunk of 0 are left to the kernel's flusher.
+/// The data is what was written either way.
 /// </summary>
 public sealed class BigWritesStartTheirWriteback
 {
@@ -30,15 +31,23 @@ public sealed class BigWritesStartTheirWriteback
             var r = await b.Xl.ReadvAsync(PosixBrick.Root, fd, got.AsMemory(i * MiB, MiB), (long)i * MiB);
             Assert.True(r.Ok && r.Value == MiB, $"read {i}: {(r.Ok ? r.Value : r.Error)}");
         }
+        bool intact = got.AsSpan().SequenceEqual(expected);
         await b.Release(fd);
-        return (b.Xl.WritebacksStarted, got.AsSpan().SequenceEqual(expected));
+        // The starts run on the thread pool: wait (bounded) until the count stops moving.
+        long started = -1;
+        for (int i = 0; i < 100 && started != b.Xl.WritebacksStarted; i++)
+        {
+            started = b.Xl.WritebacksStarted;
+            await Task.Delay(50);
+        }
+        return (b.Xl.WritebacksStarted, intact);
     }
 
     [Fact]
     public async Task Each_chunk_written_starts_its_writeback_and_the_data_is_intact()
     {
         var (started, intact) = await WriteAsync("4MB", 16);
-        Assert.Equal(4, started);
+        Assert.InRange(started, 1, 4);   // 4 chunks; those written while a start ran are started together
         Assert.True(intact);
     }
 
@@ -46,7 +55,7 @@ public sealed class BigWritesStartTheirWriteback
     public async Task The_default_chunk_is_4MB()
     {
         var (started, intact) = await WriteAsync(null, 9);
-        Assert.Equal(2, started);
+        Assert.InRange(started, 1, 2);
         Assert.True(intact);
     }
 
@@ -54,7 +63,7 @@ public sealed class BigWritesStartTheirWriteback
     public async Task Writes_out_of_order_are_counted_by_their_bytes_and_covered_by_their_range()
     {
         var (started, intact) = await WriteAsync("4MB", 8, backwards: true);
-        Assert.Equal(2, started);
+        Assert.InRange(started, 1, 2);
         Assert.True(intact);
     }
 

@@ -156,14 +156,20 @@ public sealed partial class PosixTranslator
     /// disk idle during the writes and the whole file to write in the fsync; a replica's three copies on one host write
     /// three times that. Started as the writes go, the disk works beside them, and the fsync finds little left. A file
     /// written in less than a chunk is left to the kernel (a temporary file that is removed soon never reaches the disk).
-    /// Failures change nothing: the pages stay dirty and the kernel (or the fsync) writes them as before.
+    /// Failures change nothing: the pages stay dirty and the kernel (or the fsync) writes them as before. The call is
+    /// made on the thread pool, one at a time per fd (a write never waits for the disk's queue), through a dup of the fd.
     /// </summary>
     private void StartWriteback(PosixFd pf, long offset, nint n)
     {
         long chunk = Volatile.Read(ref _writebackChunk);
         if (chunk <= 0 || n <= 0 || !pf.Written(offset, n, chunk, out long from, out long to)) return;
-        if (Libc.sync_file_range(pf.Os, from, to - from, Libc.SYNC_FILE_RANGE_WRITE) == 0) Interlocked.Increment(ref _writebacksStarted);
+        int dup = Libc.dup(pf.Os);
+        if (dup < 0) { pf.WritebackDone(); return; }
+        pf.StartWriteback(this, dup, from, to);
     }
+
+    internal void CountWritebackStarted() => Interlocked.Increment(ref _writebacksStarted);
+    internal long WritebackChunk => Volatile.Read(ref _writebackChunk);
 
     /// <summary>
     /// The caller's credentials for a call that changes a file's data, where they matter. The kernel clears the
