@@ -6,9 +6,12 @@
 # create: 4 KiB files, one job). Median of RUNS, and the ratio replica/single.
 # Targets (issue 14): seq write >= 0.6x a single brick, create >= 0.5x.
 # COUNT=1: also the requests the bricks served per phase, by fop (from their metrics, all bricks
-# together, per written MiB / per created file), to see what a fop costs in round trips.
+# together, per written MiB / per created file), to see what a fop costs in round trips; in seqwrite, each brick's
+# writes, their mean service time, how busy they kept it over the phase and the share queued behind another write.
 # CPU=1: also the CPU seconds (user+sys, from /proc) the mount and the bricks spent in each phase, with the
-# phase's wall time (whether the two cores are the limit), and their threads' context switches.
+# phase's wall time and FsBench's own seconds of the phase (the idle share of the two cores is over the latter: the wall also
+# holds starting FsBench, ~0.3-0.6 s), and their threads' context switches;
+# each brick's own CPU, and for seqwrite FsBench's split of the phase into the writes and the final fsync.
 # THREADS=1: also the context switches of the mount's threads and of the bricks' threads (all bricks together) during
 # each phase, by thread name (voluntary and not), per op: which threads hand work to each other (graft-recv: receive
 # threads, .NET TP Worker: the thread pool, fuse readers...).
@@ -43,6 +46,8 @@
 # WB_BEFORE="writes-in-flight 1; cache-size 1MB": two more configurations, single-before and
 # replica3-before, whose write-behind has these options instead, alternated in the same runs (a
 # before/after pair of write-behind's settings; the ratio line "(before)" is replica3-before/single-before).
+# BRICK_BEFORE="--writeback-chunk 0": two more configurations, single-bbefore and replica3-bbefore, whose bricks are
+# started with these `graft brick` arguments, alternated in the same runs (the ratio line "(bricks before)").
 #
 #   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0 SPLIT=0 ELOCK0=0 MERGE0=0 WARMUP=1 GRAPH=default
 set -euo pipefail
@@ -66,6 +71,7 @@ GRAPH="${GRAPH:-default}"
 PHASES="${PHASES:-seqwrite seqread create}"
 WB="${WB:-}"
 WB_BEFORE="${WB_BEFORE:-}"
+BRICK_BEFORE="${BRICK_BEFORE:-}"
 PAGES="${PAGES:-}"
 bench_init replicate
 . "$here/bench/pages.sh"
@@ -80,18 +86,20 @@ wb_options() { echo "$1" | tr ';' '\n' | sed -n 's/^ *\([^ ].*[^ ]\) *$/    opti
 # (the same, lock-xattrop off); "single-before" and "replica3-before" with write-behind's WB_BEFORE;
 # mounted on $work/mnt.
 up() {
-  local config="$1" n=1 vol="$work/client.vol" i wb="$WB"
+  local config="$1" n=1 vol="$work/client.vol" i wb="$WB" bargs=()
   case "$config" in single*) ;; *) n=3 ;; esac
   case "$config" in *-before) wb="$WB_BEFORE" ;; esac
+  # shellcheck disable=SC2206 # the arguments are split on purpose
+  case "$config" in *-bbefore) bargs=($BRICK_BEFORE) ;; esac
   : > "$vol"
   urls=()
   for i in $(seq 0 $((n - 1))); do
     rm -rf "$work/$config-$i"
     if [ "$COUNT" = 1 ]; then
-      brick_start "$work/$config-$i/b$i" "$work/brick$i.out" --metrics 127.0.0.1:0
+      brick_start "$work/$config-$i/b$i" "$work/brick$i.out" --metrics 127.0.0.1:0 "${bargs[@]}"
       urls+=("$(sed -n 's/^metrics on //p' "$work/brick$i.out")")
     else
-      brick_start "$work/$config-$i/b$i" "$work/brick$i.out"
+      brick_start "$work/$config-$i/b$i" "$work/brick$i.out" "${bargs[@]}"
     fi
     if [ "$config" = replica3-split ]; then
       client_volume "$i" "$port" | sed 's/^end-volume$/    option lock-xattrop off\nend-volume/' >> "$vol"
@@ -127,6 +135,16 @@ requests() {
     awk '{ n[$1] += $2 } END { for (f in n) printf "%s %d\n", f, n[f] }' | sort
 }
 
+# write_service: per brick "writes SECONDS LANED", its writev requests served so far, the seconds their service took (from
+# the start of a request's service to its reply queued) and how many queued behind another write of their fd (the lane).
+write_service() {
+  local u
+  for u in "${urls[@]}"; do
+    curl -fsS "$u" | awk '/^graft_brick_fop_duration_seconds_count\{.*fop="writev"/ { n = $NF } /^graft_brick_fop_duration_seconds_sum\{.*fop="writev"/ { s = $NF }
+      /^graft_brick_writes_laned_total/ { l = $NF } END { printf "%d %.6f %d\n", n, s, l }'
+  done
+}
+
 # cpu: "mount S bricks S app S mcs N bcs N", CPU seconds so far of this run's processes (found by $work in
 # their command line), and the context switches (voluntary and not) of the mount's and the bricks' live threads.
 cpu() {
@@ -142,6 +160,9 @@ cpu() {
   done | awk -v hz="$hz" '{ s[$1] += $2; c[$1] += $3 }
     END { printf "mount %.2f bricks %.2f app %.2f mcs %d bcs %d\n", s["mount"] / hz, s["bricks"] / hz, s["app"] / hz, c["mount"], c["bricks"] }'
 }
+
+# brick_cpu: each brick's CPU ticks so far (user+sys), one line per brick in start order.
+brick_cpu() { local b; for b in "${pids[@]}"; do awk '{ print $14 + $15 }' "/proc/$b/stat" 2>/dev/null || echo 0; done; }
 
 # mount_pid: the mount daemon of this run (found by $work in its command line).
 mount_pid() {
@@ -172,6 +193,7 @@ for run in $(seq 1 "$RUNS"); do
   [ "$ELOCK0" = 1 ] && configs="$configs replica3-elock0"
   [ "$MERGE0" = 1 ] && configs="$configs replica3-merge0"
   [ -n "$WB_BEFORE" ] && configs="$configs single-before replica3-before"
+  [ -n "$BRICK_BEFORE" ] && configs="$configs single-bbefore replica3-bbefore"
   [ $((run % 2)) = 0 ] && configs="$(echo "$configs" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')"
   for config in $configs; do
     up "$config"
@@ -183,7 +205,7 @@ for run in $(seq 1 "$RUNS"); do
       sync
       [ "$phase" = seqread ] && echo 3 > /proc/sys/vm/drop_caches
       [ "$phase" = seqwrite ] && pages_prepare "$PAGES"
-      [ "$COUNT" = 1 ] && requests > "$work/before"
+      [ "$COUNT" = 1 ] && { requests > "$work/before"; write_service > "$work/wbefore"; }
       [ "$CPU" = 1 ] && { cpu0="$(cpu)"; t0="$(date +%s.%N)"; }
       mp="$(mount_pid)"
       if [ "$THREADS" = 1 ]; then mt0="$(tasks "$mp")"; bt0="$(for b in "${pids[@]}"; do tasks "$b"; done | sort)"; fi
@@ -194,12 +216,20 @@ for run in $(seq 1 "$RUNS"); do
         perfpid=$!
         sleep 1
       fi
-      v="$("${fsbench[@]}" "$phase" "$work/mnt" --size-mb "$SIZE_MB" --files "$FILES" | awk '{ print $2 }')"
+      cpuarg=(); [ "$CPU" = 1 ] && [ "$phase" = seqwrite ] && cpuarg=(--cpu 1)
+      [ "$CPU" = 1 ] && bcpu0="$(brick_cpu)"
+      line="$("${fsbench[@]}" "$phase" "$work/mnt" --size-mb "$SIZE_MB" --files "$FILES" "${cpuarg[@]}")"
+      v="$(echo "$line" | awk '{ print $2 }')"
       if [ -n "$PERF" ]; then kill -INT "$perfpid"; wait "$perfpid" 2>/dev/null || true; fi
       echo "$config $phase $v" | tee -a "$results" >&2
       if [ "$CPU" = 1 ]; then
         # The app's own CPU is read before it exits: its process is gone by now, so it is left out here.
-        echo "$cpu0 $(cpu) $t0 $(date +%s.%N)" | awk '{ printf "  cpu s: mount %.2f bricks %.2f over %.2f s wall; context switches: mount %d bricks %d\n", $12 - $2, $14 - $4, $22 - $21, $18 - $8, $20 - $10 }' >&2
+        # The idle share is over FsBench's own seconds (the phase), not the wall, which also holds starting FsBench.
+        echo "$cpu0 $(cpu) $t0 $(date +%s.%N) $(echo "$line" | awk '{ print $4 }')" | awk '{ w = $22 - $21; c = $12 - $2 + $14 - $4
+          printf "  cpu s: mount %.2f bricks %.2f over %.2f s wall, %.3f s of phase (%.2f of 2 cores idle in it); context switches: mount %d bricks %d\n", $12 - $2, $14 - $4, w, $23, 1 - c / (2 * $23), $18 - $8, $20 - $10 }' >&2
+        echo "  each brick's cpu s: $(paste -d' ' <(echo "$bcpu0") <(brick_cpu) | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f ", ($2 - $1) / hz }')" >&2
+        # seqwrite: FsBench's own split of its wall time, the writes and the final fsync (the bricks' dirty pages).
+        [ "$phase" = seqwrite ] && echo "$line" | awk '{ printf "  seqwrite %.3f s: writes %.3f, fsync %.3f\n", $4, $4 - $7, $7 }' >&2
       fi
       if [ "$THREADS" = 1 ]; then
         per="$SIZE_MB"; [ "$phase" = create ] && per="$FILES"
@@ -215,6 +245,10 @@ for run in $(seq 1 "$RUNS"); do
           awk -v per="$per" -v unit="$unit" -v c="$config" -v p="$phase" \
             '{ d = $2 - ($3 == "" ? 0 : $3); if (d > 0) { s = s sprintf(" %s %.2f", $1, d / per); t += d } }
              END { printf "  %s %s: %.2f requests per %s:%s\n", c, p, t / per, unit, s }' >&2
+        # seqwrite: each brick's writes, the mean time one took to serve, how busy that kept the brick's write path over
+        # the phase (FsBench's seconds), and the share that found another write of the file in service (queued behind it).
+        [ "$phase" = seqwrite ] && paste -d' ' "$work/wbefore" <(write_service) | awk -v t="$(echo "$line" | awk '{ print $4 }')" \
+          '{ n = $4 - $1; s = $5 - $2; printf "  brick %d: %d writes, %.2f ms each, busy %.0f%% of the phase, %.0f%% queued behind another\n", NR - 1, n, n ? 1000 * s / n : 0, t ? 100 * s / t : 0, n ? 100 * ($6 - $3) / n : 0 }' >&2
       fi
     done
     down
@@ -227,15 +261,15 @@ awk -v load="$load0" -v graph="$GRAPH" -v warm="$WARMUP" -v runs="$RUNS" -v size
     printf "replicate vs single brick, %d MiB seq, %d files, median of %d runs, graph %s, warm-up %s; load average before: %s\n", size, files, runs, graph, warm, load
     printf "%-15s %12s %12s %12s\n", "", "write MB/s", "read MB/s", "create/s"
     split("seqwrite seqread create", ph, " ")
-    n = split("single replica3 replica3-split replica3-elock0 replica3-merge0 single-before replica3-before", cfgs, " ")
+    n = split("single replica3 replica3-split replica3-elock0 replica3-merge0 single-before replica3-before single-bbefore replica3-bbefore", cfgs, " ")
     for (c = 1; c <= n; c++) {
       cfg = cfgs[c]
       if (!(cfg in seen)) continue
       printf "%-15s %12.1f %12.1f %12.1f\n", cfg, median(v[cfg ",seqwrite"]), median(v[cfg ",seqread"]), median(v[cfg ",create"])
     }
-    split("replica3 single;replica3-split single;replica3-elock0 single;replica3-merge0 single;replica3-before single-before", pairs, ";")
-    split(" (split); (elock0); (merge0); (before)", labels, ";")
-    for (c = 1; c <= 5; c++) {
+    split("replica3 single;replica3-split single;replica3-elock0 single;replica3-merge0 single;replica3-before single-before;replica3-bbefore single-bbefore", pairs, ";")
+    split(" (split); (elock0); (merge0); (before); (bricks before)", labels, ";")
+    for (c = 1; c <= 6; c++) {
       split(pairs[c], pr, " ")
       if (!(pr[1] in seen)) continue
       printf "%-15s %12.2f %12.2f %12.2f\n", "ratio" (c == 1 ? "" : labels[c - 1]), ratio(v[pr[1] ",seqwrite"], v[pr[2] ",seqwrite"]),

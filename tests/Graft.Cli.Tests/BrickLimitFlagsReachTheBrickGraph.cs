@@ -33,6 +33,23 @@ public sealed class BrickLimitFlagsReachTheBrickGraph : IDisposable
         var text = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null);
         Assert.DoesNotContain("max-", text);
         Assert.DoesNotContain("io-threads", text);
+        Assert.DoesNotContain("writeback-chunk", text);
+    }
+
+    [Fact]
+    public void Writeback_chunk_is_an_option_of_storage_posix_and_a_bad_size_is_refused()
+    {
+        var text = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null, 10,
+            limits: new BrickLimits(null, null, null) { WritebackChunk = "0" });
+        var (code, output, err) = CliRunner.Run("volfile", "check", _cli.WriteFile("brick.vol", text));
+        Assert.True(code == 0, err);
+        Assert.Contains("writeback-chunk=0", Assert.Single(output.ReplaceLineEndings("\n").Split('\n'), l => l.Contains("(storage/posix)")));
+
+        var bad = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null, 10,
+            limits: new BrickLimits(null, null, null) { WritebackChunk = "lots" });
+        var (badCode, badOut, badErr) = CliRunner.Run("volfile", "check", _cli.WriteFile("bad.vol", bad));
+        Assert.NotEqual(0, badCode);
+        Assert.Contains("writeback-chunk", badOut + badErr);
     }
 
     [Theory]

@@ -49,6 +49,7 @@ public static class BrickCommand
         var ioThreads = new Option<int?>("--io-threads") { Description = "Serve fops on N threads of the brick's own, at most N at once (a fop stuck in a slow syscall holds one, the others go on); default 0: the .NET thread pool, cheaper per request. See docs/wire-protocol.md." };
         ioThreads.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0 or > 1024) r.AddError("--io-threads must be between 0 and 1024"); });
         var inlineFops = OnOff("--inline-fops", "Serve a cheap fop (lookup, stat, create, unlink, a small read or write...) that arrives alone on its connection's receive thread, with no hand-off (default on; never with --io-threads). See docs/performance.md.");
+        var writebackChunk = new Option<string?>("--writeback-chunk") { Description = "storage/posix's writeback-chunk: once an fd has written this many bytes (e.g. 4MB, the default), the kernel starts writing them to disk, not waited for; 0: leave it to the kernel's flusher. See docs/performance.md." };
         var receiveThreads = OnOff("--receive-threads", "Give each connection a receive thread of its own, blocked in the socket (default on); off: the .NET socket engine and thread pool receive. See docs/performance.md.");
         var maxLocks = Limit("--max-locks-per-client", "Locks one client mount may hold on this brick; one more gets ENOLCK (default 16384).");
         var cmd = new Command("brick", """
@@ -63,7 +64,7 @@ public static class BrickCommand
             """)
         {
             dir, volfile, port, name, listen, allow, secret, grace, lockGrace, noSquash, insecure, tlsCert, tlsKey, tlsCa, maxConn, maxPerAddr,
-            maxFds, maxLockWaits, maxLocks, ioThreads, inlineFops, receiveThreads, metrics, dumpDir,
+            maxFds, maxLockWaits, maxLocks, ioThreads, inlineFops, receiveThreads, writebackChunk, metrics, dumpDir,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -101,7 +102,7 @@ public static class BrickCommand
                 text = StandardBrickVolfile(brickName, d.FullName, parse.GetValue(listen)!, parse.GetValue(port), parse.GetValue(allow)!,
                                             parse.GetValue(secret)?.FullName, parse.GetValue(grace), parse.GetValue(lockGrace), security,
                                             new BrickLimits(parse.GetValue(maxFds), parse.GetValue(maxLockWaits), parse.GetValue(maxLocks), parse.GetValue(ioThreads))
-                                            { InlineFops = parse.GetValue(inlineFops), ReceiveThreads = parse.GetValue(receiveThreads) });
+                                            { InlineFops = parse.GetValue(inlineFops), ReceiveThreads = parse.GetValue(receiveThreads), WritebackChunk = parse.GetValue(writebackChunk) });
                 file = "<brick " + brickName + ">";
             }
             MetricsAddress? at = parse.GetValue(metrics) is { } m && MetricsAddress.TryParse(m, out var a, out _) ? a : null;
@@ -127,7 +128,9 @@ public static class BrickCommand
                                               int lockGrace = 10, BrickSecurity? security = null, BrickLimits? limits = null)
     {
         var sb = new StringBuilder();
-        sb.Append(CultureInfo.InvariantCulture, $"volume {name}-posix\n    type storage/posix\n    option directory {directory}\nend-volume\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"volume {name}-posix\n    type storage/posix\n    option directory {directory}\n");
+        if (limits?.WritebackChunk is { } wb) sb.Append(CultureInfo.InvariantCulture, $"    option writeback-chunk {wb}\n");
+        sb.Append("end-volume\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-index\n    type features/index\n    option index-directory {HealIndexDirectory(directory)}\n    subvolumes {name}-posix\nend-volume\n\n");
         // features/upcall sees every fop that reaches the disk, with the session that sent it (docs/performance.md).
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-upcall\n    type features/upcall\n    subvolumes {name}-index\nend-volume\n\n");
@@ -253,4 +256,6 @@ public sealed record BrickLimits(int? MaxOpenFdsPerSession, int? MaxLockWaitsPer
     public string? InlineFops { get; init; }
     /// <summary>protocol/server's receive-threads, "on" or "off"; null: its default.</summary>
     public string? ReceiveThreads { get; init; }
+    /// <summary>storage/posix's writeback-chunk (a size, 0: off); null: its default.</summary>
+    public string? WritebackChunk { get; init; }
 }

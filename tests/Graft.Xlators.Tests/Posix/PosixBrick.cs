@@ -35,24 +35,26 @@ internal sealed class PosixBrick : IAsyncDisposable
 
     /// <param name="ownsTemp">Remove <paramref name="temp"/> on dispose even though the caller made it (default: only a temp dir made here).</param>
     public static async Task<PosixBrick> StartAsync(Action<string>? prepare = null, string? temp = null, string? dir = null, int dirCache = 1024,
-        bool? ownsTemp = null)
+        bool? ownsTemp = null, string? writebackChunk = null)
     {
         bool owns = ownsTemp ?? temp is null;
         temp ??= NewTempDir();
         dir ??= Path.Combine(temp, "brick");
         System.IO.Directory.CreateDirectory(dir);
         prepare?.Invoke(dir);
-        var graph = await NewGraphAsync(dir, dirCache);
+        var graph = await NewGraphAsync(dir, dirCache, writebackChunk);
         return new PosixBrick(temp, dir, graph, owns);
     }
 
-    private static async Task<Graph> NewGraphAsync(string dir, int dirCache)
+    private static async Task<Graph> NewGraphAsync(string dir, int dirCache, string? writebackChunk = null)
     {
-        var graph = Graph.Linear(1, (PosixTranslator.Spec, "posix", new Dictionary<string, string>
+        var options = new Dictionary<string, string>
         {
             ["directory"] = dir,
             ["dir-fd-cache-size"] = dirCache.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        }));
+        };
+        if (writebackChunk is not null) options["writeback-chunk"] = writebackChunk;
+        var graph = Graph.Linear(1, (PosixTranslator.Spec, "posix", options));
         await graph.InitAsync(CancellationToken.None);
         return graph;
     }

@@ -1,4 +1,5 @@
 using Graft.Core;
+using Graft.Xlators.Storage.Posix.Native;
 
 namespace Graft.Xlators.Storage.Posix;
 
@@ -7,7 +8,7 @@ namespace Graft.Xlators.Storage.Posix;
 /// credentials, and the GFID it was opened as. Readdir calls on one fd are serialised on this
 /// object, because they share the OS fd's position.
 /// </summary>
-internal sealed class PosixFd
+internal sealed class PosixFd : IThreadPoolWorkItem
 {
     public readonly int Os;
     public readonly Gfid Gfid;
@@ -17,4 +18,84 @@ internal sealed class PosixFd
     internal int Closed;
 
     public PosixFd(int os, Gfid gfid, bool isDir, bool writer = false) { Os = os; Gfid = gfid; IsDir = isDir; Writer = writer; }
+
+    // writeback-chunk: the bytes written through this fd since writeback was last started for them, and the range they
+    // span; whether a start is under way (at most one per fd: it runs on the thread pool, this object its work item).
+    // Guarded by lock(this): a file's fd is never read as a directory, so readdir's use of the lock and this one never meet.
+    private long _unkickedBytes, _unkickedFrom = long.MaxValue, _unkickedTo;
+    private bool _kicking;
+    private int _kickFd = -1;
+    private long _kickFrom, _kickTo;
+    private PosixTranslator? _kickFor;
+
+    /// <summary>
+    /// Counts a write of <paramref name="n"/> bytes at <paramref name="offset"/>. Once the bytes counted reach
+    /// <paramref name="chunk"/> and no start is under way, returns true with the range they span and counts anew: the
+    /// caller starts its writeback (<see cref="StartWriteback"/>). While one is under way the bytes and range grow,
+    /// and the next write after it ends starts them all.
+    /// </summary>
+    public bool Written(long offset, long n, long chunk, out long from, out long to)
+    {
+        lock (this)
+        {
+            _unkickedBytes += n;
+            _unkickedFrom = Math.Min(_unkickedFrom, offset);
+            _unkickedTo = Math.Max(_unkickedTo, offset + n);
+            from = _unkickedFrom;
+            to = _unkickedTo;
+            if (_unkickedBytes < chunk || _kicking) return false;
+            _unkickedBytes = 0;
+            _unkickedFrom = long.MaxValue;
+            _unkickedTo = 0;
+            _kicking = true;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// After <see cref="Written"/> said so: starts writeback of [from, to) on the thread pool, through
+    /// <paramref name="dupFd"/> (a dup of <see cref="Os"/> made while the write was in service, so a release that
+    /// closes <see cref="Os"/> meanwhile cannot make the call reach another file), which it closes. Allocates nothing.
+    /// </summary>
+    public void StartWriteback(PosixTranslator owner, int dupFd, long from, long to)
+    {
+        _kickFor = owner;
+        _kickFd = dupFd;
+        _kickFrom = from;
+        _kickTo = to;
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+    }
+
+    /// <summary>A start that could not be made (no fd for it): the next chunk tries again.</summary>
+    public void WritebackDone() { lock (this) _kicking = false; }
+
+    void IThreadPoolWorkItem.Execute()
+    {
+        // Off the write's path: with the disk's queue full, sync_file_range waits for room in it, and no write waits
+        // behind that. Chunks written meanwhile are started here before the start counts as over, so none is left behind.
+        int fd = _kickFd;
+        var owner = _kickFor;
+        long from = _kickFrom, to = _kickTo;
+        while (true)
+        {
+            if (Libc.sync_file_range(fd, from, to - from, Libc.SYNC_FILE_RANGE_WRITE) == 0) owner?.CountWritebackStarted();
+            long chunk = owner?.WritebackChunk ?? 0;
+            lock (this)
+            {
+                if (chunk <= 0 || _unkickedBytes < chunk)
+                {
+                    _kicking = false;
+                    _kickFd = -1;
+                    _kickFor = null;
+                    break;
+                }
+                from = _unkickedFrom;
+                to = _unkickedTo;
+                _unkickedBytes = 0;
+                _unkickedFrom = long.MaxValue;
+                _unkickedTo = 0;
+            }
+        }
+        Libc.close(fd);
+    }
 }

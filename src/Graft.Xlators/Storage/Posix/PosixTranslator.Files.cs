@@ -145,8 +145,31 @@ public sealed partial class PosixTranslator
             fixed (byte* p = data.Span) n = Libc.pwrite(pf.Os, p, (nuint)data.Length, offset);
             if (n < 0) return Done(new Result<int>(LastErr())); // read before the credentials are restored
         }
+        StartWriteback(pf, offset, n);
         return Done(new Result<int>((int)n));
     }
+
+    /// <summary>
+    /// writeback-chunk: once an fd has written that many bytes, the kernel is asked to start writing them to disk
+    /// (sync_file_range, SYNC_FILE_RANGE_WRITE: nothing waits for the disk). Left to itself the kernel writes a file's
+    /// dirty pages only when they are old (30 s) or a tenth of memory is dirty, so a big write followed by fsync had the
+    /// disk idle during the writes and the whole file to write in the fsync; a replica's three copies on one host write
+    /// three times that. Started as the writes go, the disk works beside them, and the fsync finds little left. A file
+    /// written in less than a chunk is left to the kernel (a temporary file that is removed soon never reaches the disk).
+    /// Failures change nothing: the pages stay dirty and the kernel (or the fsync) writes them as before. The call is
+    /// made on the thread pool, one at a time per fd (a write never waits for the disk's queue), through a dup of the fd.
+    /// </summary>
+    private void StartWriteback(PosixFd pf, long offset, nint n)
+    {
+        long chunk = Volatile.Read(ref _writebackChunk);
+        if (chunk <= 0 || n <= 0 || !pf.Written(offset, n, chunk, out long from, out long to)) return;
+        int dup = Libc.dup(pf.Os);
+        if (dup < 0) { pf.WritebackDone(); return; }
+        pf.StartWriteback(this, dup, from, to);
+    }
+
+    internal void CountWritebackStarted() => Interlocked.Increment(ref _writebacksStarted);
+    internal long WritebackChunk => Volatile.Read(ref _writebackChunk);
 
     /// <summary>
     /// The caller's credentials for a call that changes a file's data, where they matter. The kernel clears the

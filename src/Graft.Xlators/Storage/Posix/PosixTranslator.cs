@@ -23,6 +23,8 @@ public sealed partial class PosixTranslator : Translator
             new OptionSpec("directory", OptionKind.Path, null, "the brick directory exported by this translator") { Required = true },
             new OptionSpec("dir-fd-cache-size", OptionKind.Int, "1024",
                 "how many directory fds (keyed by GFID) stay open to resolve directories without walking from the root; at most an eighth of the process's RLIMIT_NOFILE, and fewer while open files need the room") { Min = 16, Max = 65536 },
+            new OptionSpec("writeback-chunk", OptionKind.Size, "4MB",
+                "once an fd has written this many bytes, the kernel starts writing them to disk (not waited for), so the disk works during big writes and a later fsync finds little left; 0: leave it to the kernel's flusher") { Min = 0, Max = 1L << 40, Runtime = true },
         ],
         "exports a local directory: the bottom of a brick's graph")
     {
@@ -67,6 +69,15 @@ public sealed partial class PosixTranslator : Translator
     public int CachedDirFds => _dirs?.Count ?? 0;
 
     private int _osFds;
+    private long _writebackChunk;
+    private long _writebacksStarted;
+
+    /// <summary>Ranges whose writeback writeback-chunk started (state dump / tests).</summary>
+    public long WritebacksStarted => Interlocked.Read(ref _writebacksStarted);
+
+    public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long> { ["writebacksStarted"] = WritebacksStarted };
+
+    protected override void ApplyOptions(OptionValues o) => Volatile.Write(ref _writebackChunk, o.GetLong("writeback-chunk"));
 
     /// <summary>OS fds held for open Fds (files and directories); release closes them (state dump / tests).</summary>
     public int OpenFdCount => Volatile.Read(ref _osFds);
@@ -77,6 +88,7 @@ public sealed partial class PosixTranslator : Translator
     public override unsafe ValueTask InitAsync(CancellationToken ct)
     {
         FsCreds.Init();
+        ApplyOptions(Options);
         Directory = Options.GetStringOrNull("directory")
             ?? throw new InvalidOperationException("storage/posix: option 'directory' is required");
         _processUmask = ReadProcessUmask();

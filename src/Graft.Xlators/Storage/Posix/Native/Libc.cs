@@ -103,6 +103,10 @@ internal static unsafe partial class Libc
     [LibraryImport(C, SetLastError = true)] public static partial nint pwrite(int fd, byte* buf, nuint count, long offset);
     [LibraryImport(C, SetLastError = true)] public static partial int fsync(int fd);
     [LibraryImport(C, SetLastError = true)] public static partial int fdatasync(int fd);
+    [LibraryImport(C, SetLastError = true)] public static partial int dup(int fd);
+    [LibraryImport(C, SetLastError = true)] public static partial int sync_file_range(int fd, long offset, long nbytes, uint flags);
+    /// <summary>sync_file_range: start writeback of the range's dirty pages not yet under writeback, waiting for nothing.</summary>
+    public const uint SYNC_FILE_RANGE_WRITE = 2;
     [LibraryImport(C, SetLastError = true)] public static partial int fallocate(int fd, int mode, long offset, long len);
     [LibraryImport(C, SetLastError = true)] public static partial long lseek(int fd, long offset, int whence);
     [LibraryImport(C, SetLastError = true)] public static partial nint copy_file_range(int fdIn, long* offIn, int fdOut, long* offOut, nuint len, uint flags);
