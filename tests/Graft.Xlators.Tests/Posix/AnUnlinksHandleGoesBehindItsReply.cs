@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Graft.Core;
 using FileMode = Graft.Core.PosixMode;
 using Graft.Xlators.Storage.Posix;
@@ -15,7 +14,6 @@ namespace Graft.Xlators.Tests.Posix;
 public sealed class AnUnlinksHandleGoesBehindItsReply
 {
     private static FopContext Root => PosixBrick.Root;
-    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(30);
 
     [PosixFact]
     public async Task The_handle_is_dropped_behind_the_reply_and_the_gfid_is_gone_meanwhile()
@@ -33,7 +31,7 @@ public sealed class AnUnlinksHandleGoesBehindItsReply
             Assert.Equal(Errno.ESTALE, await b.Xl.OpenAsync(Root, Loc.Nameless(f.Gfid), OpenFlags.O_RDONLY, opened));
         }
         // The refused open's release, or a closing thread once let go, dropped the handle.
-        Assert.True(await Until(() => !File.Exists(b.HandlePath(f.Gfid))), "the handle was dropped");
+        await b.HandleDroppedAsync(f.Gfid);
         Assert.Equal(Errno.ESTALE, (await b.Xl.LookupAsync(Root, Loc.Nameless(f.Gfid))).Error);
 
         // Nobody asks for it meanwhile: the closing thread drops it.
@@ -44,7 +42,7 @@ public sealed class AnUnlinksHandleGoesBehindItsReply
             Assert.Equal(Errno.OK, await b.Xl.UnlinkAsync(Root, Loc.Child(Gfid.Root, "h")));
             Assert.True(File.Exists(b.HandlePath(h.Gfid)), "the handle waits for the closing thread");
         }
-        Assert.True(await Until(() => !File.Exists(b.HandlePath(h.Gfid))), "a closing thread dropped the handle once let go");
+        await b.HandleDroppedAsync(h.Gfid); // a closing thread dropped it once let go
 
         // The same GFID is not special afterwards: a new file of another GFID in the same bucket works as ever.
         var (g, gfd) = await b.CreateOk(Gfid.Root, "f");
@@ -74,16 +72,5 @@ public sealed class AnUnlinksHandleGoesBehindItsReply
         await Task.Delay(50); // let the closers run what was held; the linked file's handle must stay regardless
         Assert.True(File.Exists(b.HandlePath(linked.Gfid)), "the handle of a file with another name stays");
         Assert.True((await b.Xl.LookupAsync(Root, Loc.Nameless(linked.Gfid))).Ok);
-    }
-
-    private static async Task<bool> Until(Func<bool> condition)
-    {
-        var sw = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (sw.Elapsed > Bound) return false;
-            await Task.Delay(10);
-        }
-        return true;
     }
 }

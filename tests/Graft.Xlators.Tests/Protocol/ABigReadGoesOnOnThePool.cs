@@ -35,22 +35,12 @@ public class ABigReadGoesOnOnThePool
         {
             Assert.True(round < 50, "every read finished before its continuation could be attached");
             Array.Clear(buf);
-            int attacher = Environment.CurrentManagedThreadId;
-            bool attaching = true, ranWhileAttaching = false;
-            string? finishedOn = null;
-            bool onPool = false;
             var read = m.Graph.Top.ReadvAsync(ctx, fd, buf, 0).AsTask();
-            var finished = read.ContinueWith(_ =>
-            {
-                finishedOn = Thread.CurrentThread.Name;
-                onPool = Thread.CurrentThread.IsThreadPoolThread;
-                ranWhileAttaching = attaching && Environment.CurrentManagedThreadId == attacher;
-            }, TaskContinuationOptions.ExecuteSynchronously);
-            attaching = false;
-            await finished.WaitAsync(TimeSpan.FromSeconds(10));
+            var where = await WhereATaskFinishes.ObserveAsync(read);
             Assert.Equal(size, (await read).Value);
             Assert.Equal(data, buf);
-            if (ranWhileAttaching) continue;
+            if (where is not { } w) continue;
+            var (finishedOn, onPool) = w;
 
             if (onReceiveThread) Assert.Equal("graft-recv", finishedOn);
             else Assert.True(onPool && finishedOn != "graft-recv", $"finished on {finishedOn}");

@@ -29,19 +29,8 @@ public class AReleaseFinishesWhereItsReplyArrives
             m.Graph.Inodes.Unref(inode);
             Assert.Equal(Errno.OK, await m.Graph.Top.OpenAsync(m.Ctx(), Loc.Nameless(gfid), OpenFlags.O_RDWR, fd));
 
-            int attacher = Environment.CurrentManagedThreadId;
-            bool attaching = true, ranWhileAttaching = false;
-            string? finishedOn = null;
-            bool onPool = false;
-            var finished = m.Graph.Top.ReleaseAsync(fd).AsTask().ContinueWith(_ =>
-            {
-                finishedOn = Thread.CurrentThread.Name;
-                onPool = Thread.CurrentThread.IsThreadPoolThread;
-                ranWhileAttaching = attaching && Environment.CurrentManagedThreadId == attacher;
-            }, TaskContinuationOptions.ExecuteSynchronously);
-            attaching = false;
-            await finished.WaitAsync(TimeSpan.FromSeconds(10));
-            if (ranWhileAttaching) continue;
+            if (await WhereATaskFinishes.ObserveAsync(m.Graph.Top.ReleaseAsync(fd).AsTask()) is not { } where) continue;
+            var (finishedOn, onPool) = where;
 
             if (inline) Assert.Equal("graft-recv", finishedOn); // the thread that read the reply: nothing was handed to the pool
             else Assert.True(onPool, $"finished on {finishedOn}");
