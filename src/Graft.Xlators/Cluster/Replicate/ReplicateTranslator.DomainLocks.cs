@@ -27,7 +27,8 @@ public sealed partial class ReplicateTranslator
         if (cmd == DomainLockCmd.Unlock)
         {
             var r = await FanOutAsync(up, i => call(i, DomainLockCmd.Unlock)).ConfigureAwait(false);
-            return Succeeded(r) != 0 || AllNoLocks(r, up) ? Errno.OK : FirstError(r, up);
+            var first = FirstOk(r, up);
+            return first.Ok || AllNoLocks(r, up) ? Errno.OK : first.Error;
         }
         if (!HasQuorum(up)) return Errno.ENOTCONN;
         Result<bool>[] got;
@@ -50,9 +51,7 @@ public sealed partial class ReplicateTranslator
             }
         }
         if (AllNoLocks(got, up)) return Errno.ENOSYS;
-        uint held = Succeeded(got);
-        for (int i = 0; i < got.Length; i++) if (got[i].Error == Errno.ENOSYS) held |= 1u << i;
-        return HasQuorum(held) ? Errno.OK : await GiveBackAsync(got, call, Errno.ENOTCONN).ConfigureAwait(false);
+        return HasQuorum(Held(got)) ? Errno.OK : await GiveBackAsync(got, call, Errno.ENOTCONN).ConfigureAwait(false);
     }
 
     /// <summary>Unlocks where <paramref name="got"/> says the lock was granted, and answers <paramref name="why"/>.</summary>
@@ -72,11 +71,5 @@ public sealed partial class ReplicateTranslator
             any = true;
         }
         return any;
-    }
-
-    private static Errno FirstError(Result<bool>[] r, uint mask)
-    {
-        for (int i = 0; i < r.Length; i++) if ((mask & (1u << i)) != 0 && r[i].Error != Errno.ENOTCONN) return r[i].Error;
-        return Errno.ENOTCONN;
     }
 }

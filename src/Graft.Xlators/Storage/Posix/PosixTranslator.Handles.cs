@@ -209,7 +209,10 @@ public sealed partial class PosixTranslator
     // handle's directories, from disk after the page cache was dropped (0.3–12 ms): under one lock for the whole
     // brick, four jobs' unlinks waited for each other's reads. Lock order: name lock → handle lock → _openLock.
 
-    private object HandleLock(Gfid g) => _handleLocks[(g.GetHashCode() & int.MaxValue) % _handleLocks.Length];
+    private object HandleLock(Gfid g) => HandleLockIn(_handleLocks, g);
+
+    /// <summary>The stripe of <paramref name="locks"/> (an instance's, or a brick's shared ones) that guards <paramref name="g"/>'s handle.</summary>
+    private static object HandleLockIn(object[] locks, Gfid g) => locks[(g.GetHashCode() & int.MaxValue) % locks.Length];
 
     /// <summary>The lock <see cref="HandleLock"/> gives <paramref name="g"/> (tests).</summary>
     internal object HandleLockOf(Gfid g) => HandleLock(g);
@@ -333,7 +336,7 @@ public sealed partial class PosixTranslator
     internal static unsafe void DropHandleBehind(SharedBrickState s, Gfid g)
     {
         int pin = -1;
-        lock (s.HandleLocks[(g.GetHashCode() & int.MaxValue) % s.HandleLocks.Length])
+        lock (HandleLockIn(s.HandleLocks, g))
         {
             lock (s.Sync)
             {

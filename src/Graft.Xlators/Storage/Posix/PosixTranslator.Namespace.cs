@@ -278,9 +278,12 @@ public sealed partial class PosixTranslator
                 EndChange(counted);
                 // A file's last reference may be this fd once its name and handle are gone: freeing the
                 // inode then is the filesystem's work, not the caller's wait (CloseBehind).
-                if (handed) { } // the closing threads have it (HandDropBehind)
-                else if (unlinked) CloseBehind.Close(fd);
-                else Libc.close(fd);
+                // Handed: the closing threads have it already (HandDropBehind).
+                if (!handed)
+                {
+                    if (unlinked) CloseBehind.Close(fd);
+                    else Libc.close(fd);
+                }
             }
         }
         finally { ReleaseDir(pdir); }
