@@ -26,9 +26,7 @@ public readonly struct Gfid : IEquatable<Gfid>, IComparable<Gfid>
     {
         Span<byte> b = stackalloc byte[16];
         RandomNumberGenerator.Fill(b);
-        b[6] = (byte)((b[6] & 0x0F) | 0x40);
-        b[8] = (byte)((b[8] & 0x3F) | 0x80);
-        return FromBytes(b);
+        return Version4(b);
     }
 
     /// <summary>A fresh random GFID whose first two bytes are <paramref name="prefix"/> (<see cref="GfidRuns"/>).</summary>
@@ -37,6 +35,12 @@ public readonly struct Gfid : IEquatable<Gfid>, IComparable<Gfid>
         Span<byte> b = stackalloc byte[16];
         RandomNumberGenerator.Fill(b);
         BinaryPrimitives.WriteUInt16BigEndian(b, prefix);
+        return Version4(b);
+    }
+
+    /// <summary>Random bytes made a version-4 (random) UUID's: its version and variant bits set.</summary>
+    private static Gfid Version4(Span<byte> b)
+    {
         b[6] = (byte)((b[6] & 0x0F) | 0x40);
         b[8] = (byte)((b[8] & 0x3F) | 0x80);
         return FromBytes(b);
