@@ -33,7 +33,7 @@ namespace Graft.Xlators.Protocol.Transport;
 /// cannot be made non-blocking the way a socket send can), and the receive pipe reads the decrypted
 /// stream. The plaintext path is untouched.
 /// </remarks>
-public sealed class FrameConnection
+public sealed partial class FrameConnection
 {
     private readonly Socket _socket;
     /// <summary>The TLS stream frames travel through, or null on a plaintext connection.</summary>
@@ -88,6 +88,7 @@ public sealed class FrameConnection
             // directly, and the TLS stream's own NetworkStream wants a blocking socket.)
             _socket.Blocking = false;
             if (SocketGather.Supported) _fd = (int)_socket.SafeHandle.DangerousGetHandle();
+            if (_fd >= 0 && SplicePipe.Supported) Pipes = new SplicePipes();
             if (SocketReadiness.Supported) _sendWait = new SocketReadiness.Waiter();
             _keepBig = keepBigBodies && receiveThread;
             _in = new Pipe(new PipeOptions(pool: _keepBig ? ReceiveBufferPool.Process : null,
@@ -472,6 +473,7 @@ public sealed class FrameConnection
             _sendClosed = true;
             if (!_writerDone) { _writerDone = true; _out.Writer.Complete(); }
         }
+        Pipes?.Close();
         // Before the socket goes: a wait for room must leave the epoll set while the descriptor is still this socket's.
         _sendWait?.Abort();
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
