@@ -165,9 +165,9 @@ public sealed partial class ProtocolServer
     private bool OffersRange(ClientSession s, ServerCall call)
     {
         long min = ReadSplice;
-        if (min <= 0 || call.Request.Size < min || call.Connection?.Transport is not { CanSplice: true } conn) return false;
+        if (min <= 0 || call.Request.Size < min || call.Connection?.Transport is not { CanSplice: true }) return false;
         if (s.FlagsOf(call.Request.Fd) is not int flags || (flags & OpenFlags.O_DIRECT) != 0) return false;
-        call.SpliceVia = conn;
+        call.SpliceVia = Pipes;
         return true;
     }
 

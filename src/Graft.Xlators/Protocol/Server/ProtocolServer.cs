@@ -62,6 +62,8 @@ public sealed partial class ProtocolServer : Translator
     /// <summary>Reads from this size on are spliced from the page cache to plaintext sockets (option read-splice); 0: never.</summary>
     internal long ReadSplice { get => Volatile.Read(ref _readSplice); private set => Volatile.Write(ref _readSplice, value); }
     private long _readSplice;
+    /// <summary>The pipes reads are spliced through (read-splice), shared by every connection; closed at shutdown.</summary>
+    internal SplicePipes Pipes { get; } = new();
     /// <summary>Tests only: handed to each new connection's <see cref="FrameConnection.FailSplice"/> (a failure after a spliced frame's header).</summary>
     internal Func<bool>? FailSplice { get; set; }
     /// <summary>Clients must speak TLS and present a certificate this CA signed; null: plaintext.</summary>
@@ -271,6 +273,7 @@ public sealed partial class ProtocolServer : Translator
         }
         foreach (var c in conns) c.Close("server shutting down");
         _io?.Stop();
+        Pipes.Close();
         // No ClientGone here: the brick graph is going away, and a mount's fcntl locks are better
         // left for teardown to judge (features/locks keeps its grace marker while any is held).
         foreach (var s in sessions) await ReleaseSessionAsync(s, "server shutting down", null).ConfigureAwait(false);

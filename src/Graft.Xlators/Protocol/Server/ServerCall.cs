@@ -39,8 +39,8 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
     /// <summary>This write holds its connection's write lane: when it is done, the writes queued behind it are served.</summary>
     public bool LaneHead;
 
-    /// <summary>The connection whose pipes a read offered as a file range (read-splice) is spliced through; null when none was offered.</summary>
-    public FrameConnection? SpliceVia;
+    /// <summary>The brick's pipes a read offered as a file range (read-splice) is spliced through; null when none was offered.</summary>
+    public SplicePipes? SpliceVia;
     /// <summary>The pipe holding this read's data (taken as a file range): its frame's bulk comes from there, not from the read buffer.</summary>
     public SplicePipe? Spliced;
 
@@ -128,13 +128,13 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
     public Memory<byte> ReadSpare => _read;
 
     /// <summary>
-    /// read-splice: the file range storage/posix offers for this call's read goes into a pipe of the connection (see
+    /// read-splice: the file range storage/posix offers for this call's read goes into one of the brick's pipes (see
     /// <see cref="SplicePipe.Fill"/>), while posix still holds the fd. NotTaken, and posix reads into the buffer, when no
     /// pipe is to be had or the file cannot be spliced.
     /// </summary>
     long IReadRangeSink.TakeRange(int descriptor, long offset, int length)
     {
-        if (Spliced is not null || SpliceVia?.Pipes is not { } pipes || pipes.Rent() is not { } pipe) return IReadRangeSink.NotTaken;
+        if (Spliced is not null || SpliceVia is not { } pipes || pipes.Rent() is not { } pipe) return IReadRangeSink.NotTaken;
         long n = pipe.Fill(descriptor, offset, length);
         if (n < 0) { pipes.Return(pipe); return IReadRangeSink.NotTaken; }
         Spliced = pipe;
@@ -146,7 +146,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
     {
         if (Spliced is not { } p) return;
         Spliced = null;
-        if (SpliceVia?.Pipes is { } pipes) pipes.Return(p);
+        if (SpliceVia is { } pipes) pipes.Return(p);
         else p.Dispose();
     }
 

@@ -8,11 +8,8 @@ namespace Graft.Xlators.Protocol.Transport;
 // no other frame comes between. docs/performance.md "Reads spliced to the socket".
 public sealed partial class FrameConnection
 {
-    /// <summary>This connection's pipes for spliced frames; null over TLS or where splice is not available.</summary>
-    internal SplicePipes? Pipes { get; }
-
     /// <summary>Frames may carry their bulk from a <see cref="SplicePipe"/> straight to the socket (plaintext, Linux).</summary>
-    public bool CanSplice => Pipes is not null;
+    public bool CanSplice => _fd >= 0 && _tls is null && SplicePipe.Supported;
 
     /// <summary>
     /// Tests only: asked before each spliced frame's bulk goes out; true makes the splice fail after the header and a

@@ -88,7 +88,6 @@ public sealed partial class FrameConnection
             // directly, and the TLS stream's own NetworkStream wants a blocking socket.)
             _socket.Blocking = false;
             if (SocketGather.Supported) _fd = (int)_socket.SafeHandle.DangerousGetHandle();
-            if (_fd >= 0 && SplicePipe.Supported) Pipes = new SplicePipes();
             if (SocketReadiness.Supported) _sendWait = new SocketReadiness.Waiter();
             _keepBig = keepBigBodies && receiveThread;
             _in = new Pipe(new PipeOptions(pool: _keepBig ? ReceiveBufferPool.Process : null,
@@ -473,7 +472,6 @@ public sealed partial class FrameConnection
             _sendClosed = true;
             if (!_writerDone) { _writerDone = true; _out.Writer.Complete(); }
         }
-        Pipes?.Close();
         // Before the socket goes: a wait for room must leave the epoll set while the descriptor is still this socket's.
         _sendWait?.Abort();
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }

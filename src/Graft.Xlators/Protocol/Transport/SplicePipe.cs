@@ -151,17 +151,18 @@ internal sealed unsafe partial class SplicePipe : IDisposable
 }
 
 /// <summary>
-/// The pipes of one connection, reused: each read being served takes one for the time between filling it and its
-/// frame leaving (reads of one connection are served side by side, so there may be a few). Empty pipes come back;
-/// a broken one, or one beyond <see cref="Keep"/>, is closed. All are closed with the connection.
+/// The pipes of one brick, reused: each read being served takes one for the time between filling it and its frame
+/// leaving (reads are served side by side on the pool, so there may be a few; any pipe serves any socket). Empty
+/// pipes come back; a broken one, or one beyond <see cref="Keep"/>, is closed, so idle pipes hold at most
+/// 2 × Keep descriptors. All are closed when the brick stops.
 /// </summary>
 internal sealed class SplicePipes
 {
     private readonly Stack<SplicePipe> _free = new();   // guarded by itself
     private bool _closed;                               // guarded by _free
-    private const int Keep = 8;
+    private const int Keep = 16;
 
-    /// <summary>An empty pipe, or null (no descriptors to spare, or the connection is closed).</summary>
+    /// <summary>An empty pipe, or null (no descriptors to spare, or the pool is closed).</summary>
     public SplicePipe? Rent()
     {
         lock (_free)
