@@ -41,7 +41,7 @@ internal sealed partial class ServerConnection
     }
 
     public string Peer { get; }
-    /// <summary>The connection's frames (read-splice asks it whether it can splice, and borrows its pipes).</summary>
+    /// <summary>The connection's frames (read-splice asks it whether it can splice).</summary>
     internal FrameConnection Transport => _conn;
     private ILogger Log => _server.Logger;
 
