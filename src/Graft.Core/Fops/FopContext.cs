@@ -44,6 +44,14 @@ public sealed class FopContext
     /// </summary>
     public IPayloadLender? Payload { get; set; }
     /// <summary>
+    /// A read's data may be handed to this sink as a range of the open file instead of being copied into the read's
+    /// buffer (<see cref="IReadRangeSink"/>): set by protocol/server for a big read on a connection that can send file
+    /// pages itself (read-splice), null otherwise. A translator that looks at or changes a read's bytes clears it before
+    /// it passes the read down (none in this tree does). Valid only during the fop it came with; not carried over by
+    /// <see cref="CloneForCall"/>.
+    /// </summary>
+    public IReadRangeSink? ReadSink { get; set; }
+    /// <summary>
     /// The caller's identity was not authenticated: it came from a brick session that proved neither
     /// the brick's secret nor a certificate, so the uid it names is only a claim. storage/posix then
     /// keeps <c>trusted.*</c> and <c>security.*</c> xattrs from it. False in graphs with no

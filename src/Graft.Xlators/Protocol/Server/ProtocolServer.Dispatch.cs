@@ -143,9 +143,32 @@ public sealed partial class ProtocolServer
     private async ValueTask<FopReply> ServeReadv(ClientSession s, ServerCall call, FopContext ctx, Fd fd)
     {
         var buf = call.ReadBuffer((int)call.Request.Size);
+        if (OffersRange(s, call)) ctx.ReadSink = call;
         var r = await Child.ReadvAsync(ctx, fd, buf, call.Request.Offset).ConfigureAwait(false);
-        if (!r.Ok) return new FopReply(r.Error);
-        return new FopReply { Data = buf[..Math.Clamp(r.Value, 0, buf.Length)] };
+        ctx.ReadSink = null;
+        if (!r.Ok) { call.DropSpliced(); return new FopReply(r.Error); }
+        int n = Math.Clamp(r.Value, 0, buf.Length);
+        if (call.Spliced is { } pipe)
+        {
+            if (pipe.Held == n) CountSpliced(n);
+            else if (pipe.Held > buf.Length || !pipe.DrainInto(buf.Span)) { call.DropSpliced(); return new FopReply(Errno.EIO); }
+            else call.DropSpliced();   // a layer between answered another count than was taken: the bytes go the usual way
+        }
+        return new FopReply { Data = buf[..n] };
+    }
+
+    /// <summary>
+    /// read-splice: a read of at least that many bytes, through a buffered fd on a connection that can splice, is
+    /// offered to the layers below as a file range (<see cref="IReadRangeSink"/>); its reply's bulk then goes from
+    /// the page cache to the socket (ServerConnection.ServeAsync). O_DIRECT reads keep their own path.
+    /// </summary>
+    private bool OffersRange(ClientSession s, ServerCall call)
+    {
+        long min = ReadSplice;
+        if (min <= 0 || call.Request.Size < min || call.Connection?.Transport is not { CanSplice: true }) return false;
+        if (s.FlagsOf(call.Request.Fd) is not int flags || (flags & OpenFlags.O_DIRECT) != 0) return false;
+        call.SpliceVia = Pipes;
+        return true;
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]

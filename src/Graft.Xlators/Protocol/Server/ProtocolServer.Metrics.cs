@@ -15,7 +15,7 @@ public sealed partial class ProtocolServer
     private static readonly string?[] OpNames = BuildOpNames();
 
     private Meter? _meter;
-    private long _bytesReceived, _bytesSent, _servedInline, _bodiesKept, _writesLaned;
+    private long _bytesReceived, _bytesSent, _servedInline, _bodiesKept, _writesLaned, _readsSpliced, _bytesSpliced, _splicesCopied;
 
     /// <summary>Per-fop calls and latency served; null until the server is initialised.</summary>
     public FopLatencies? Fops { get; private set; }
@@ -27,6 +27,12 @@ public sealed partial class ProtocolServer
     public long BodiesKept => Interlocked.Read(ref _bodiesKept);
     /// <summary>Writes that queued behind another write of their fd in service (the write lane) instead of going to a thread of their own.</summary>
     public long WritesLaned => Interlocked.Read(ref _writesLaned);
+
+    /// <summary>Reads whose data went from the page cache to the socket through a pipe (read-splice), and their bytes.</summary>
+    public long ReadsSpliced => Interlocked.Read(ref _readsSpliced);
+    public long BytesSpliced => Interlocked.Read(ref _bytesSpliced);
+    /// <summary>Spliced reads whose data (or part of it) was copied out of the pipe after all: the socket was full or frames were queued before them.</summary>
+    public long SplicesCopied => Interlocked.Read(ref _splicesCopied);
 
     private static string?[] BuildOpNames()
     {
@@ -51,6 +57,8 @@ public sealed partial class ProtocolServer
         m.CreateObservableCounter("graft.brick.served.inline", () => ServedInline, "{request}", "Requests served on their connection's receive loop, with no thread hand-off (inline-fops).");
         m.CreateObservableCounter("graft.brick.bodies.kept", () => BodiesKept, "{request}", "Request bodies (big writes) served from the receive buffer they arrived in, not copied out of it.");
         m.CreateObservableCounter("graft.brick.writes.laned", () => WritesLaned, "{request}", "Writes queued behind another write of their file in service, served after it by the same thread (ext4 runs them one at a time anyway).");
+        m.CreateObservableCounter("graft.brick.reads.spliced", () => ReadsSpliced, "{request}", "Reads whose data was spliced from the page cache to the socket (read-splice), not copied.");
+        m.CreateObservableCounter("graft.brick.reads.splice.copied", () => SplicesCopied, "{request}", "Spliced reads whose data was copied out of the pipe after all, because the socket was full or other replies were queued before them.");
         m.CreateObservableCounter("graft.brick.connections.refused", RefusalMeasurements, "{connection}", "Connections turned away, by reason.");
     }
 
@@ -64,6 +72,8 @@ public sealed partial class ProtocolServer
     internal void CountInline() => Interlocked.Increment(ref _servedInline);
     internal void CountBodyKept() => Interlocked.Increment(ref _bodiesKept);
     internal void CountWriteLaned() => Interlocked.Increment(ref _writesLaned);
+    internal void CountSpliceCopied() => Interlocked.Increment(ref _splicesCopied);
+    internal void CountSpliced(int bytes) { Interlocked.Increment(ref _readsSpliced); Interlocked.Add(ref _bytesSpliced, bytes); }
 
     /// <summary>One request served: its reply (of <paramref name="replyBytes"/> body bytes) is queued.</summary>
     internal void Served(FopOp op, long started, int replyBytes)

@@ -43,6 +43,7 @@ public sealed partial class ProtocolServer : Translator
         new("io-threads", OptionKind.Int, "0", "threads of the brick's own that serve fops, at most that many at once (storage syscalls block their thread: a slow fop holds one and the others go on); 0 serves fops on the .NET thread pool, which costs less CPU per request but lets many blocked fops slow every connection until it adds threads") { Min = 0, Max = 1024, Aliases = ["performance.io-thread-count"] },
         new("receive-threads", OptionKind.Bool, "on", "each plaintext connection receives on a thread of its own, blocked in the socket until bytes arrive, and runs its receive loop there (one thread wake per burst of requests); off: the .NET socket engine receives and hands each burst to the thread pool (two wakes, but no thread per connection)"),
         new("inline-fops", OptionKind.Bool, "on", "with io-threads 0, a cheap fop (lookup, stat, open, create, unlink, small reads and writes, a lock that does not wait...) that arrives with nothing behind it is served on its connection's receive thread, with no hand-off; fsync, blocking locks, directory reads, truncates and big I/O always go to the thread pool, so they never hold up the connection. off: every fop goes to the pool"),
+        new("read-splice", OptionKind.Size, "64KB", "on a plaintext connection, a read of at least this many bytes (not O_DIRECT) is sent from the file's page cache to the socket with splice(2): no copy out of the page cache and none into the socket; TLS connections and smaller reads copy as before. 0: never") { Min = 0, Max = 1L << 30, Runtime = true },
         new("max-open-fds-per-session", OptionKind.Int, "16384", "files and directories one client session may have open; one more open, create or opendir gets EMFILE") { Min = 1, Max = 1 << 24 },
     ], "serves its child to clients over TCP");
 
@@ -58,6 +59,13 @@ public sealed partial class ProtocolServer : Translator
     internal TimeSpan HandshakeTimeout { get; private set; }
     /// <summary>Untrusted sessions are root-squashed and kept from privileged xattrs (option root-squash).</summary>
     internal bool RootSquash { get; private set; }
+    /// <summary>Reads from this size on are spliced from the page cache to plaintext sockets (option read-splice); 0: never.</summary>
+    internal long ReadSplice { get => Volatile.Read(ref _readSplice); private set => Volatile.Write(ref _readSplice, value); }
+    private long _readSplice;
+    /// <summary>The pipes reads are spliced through (read-splice), shared by every connection; closed at shutdown.</summary>
+    internal SplicePipes Pipes { get; } = new();
+    /// <summary>Tests only: handed to each new connection's <see cref="FrameConnection.FailSplice"/> (a failure after a spliced frame's header).</summary>
+    internal Func<bool>? FailSplice { get; set; }
     /// <summary>Clients must speak TLS and present a certificate this CA signed; null: plaintext.</summary>
     internal TlsConfig? Tls { get; private set; }
 
@@ -78,6 +86,7 @@ public sealed partial class ProtocolServer : Translator
         GraceTimeout = Options.GetTime("grace-timeout");
         HandshakeTimeout = Options.GetTime("handshake-timeout");
         RootSquash = Options.GetBool("root-squash");
+        ReadSplice = Options.GetLong("read-splice");
         var cert = Options.GetStringOrNull("tls-cert");
         var key = Options.GetStringOrNull("tls-key");
         var ca = Options.GetStringOrNull("tls-ca");
@@ -102,6 +111,9 @@ public sealed partial class ProtocolServer : Translator
         _acceptLoop = Task.Run(AcceptLoopAsync);
         return ValueTask.CompletedTask;
     }
+
+    /// <summary>read-splice may change while the brick runs: each read looks at it.</summary>
+    protected override void ApplyOptions(OptionValues options) => ReadSplice = options.GetLong("read-splice");
 
     /// <summary>Parses "*" or "10.0.0.0/8, 127.0.0.1"; a bare address is a /32 (or /128).</summary>
     public static List<IPNetwork>? ParseAllow(string text)
@@ -261,6 +273,7 @@ public sealed partial class ProtocolServer : Translator
         }
         foreach (var c in conns) c.Close("server shutting down");
         _io?.Stop();
+        Pipes.Close();
         // No ClientGone here: the brick graph is going away, and a mount's fcntl locks are better
         // left for teardown to judge (features/locks keeps its grace marker while any is held).
         foreach (var s in sessions) await ReleaseSessionAsync(s, "server shutting down", null).ConfigureAwait(false);

@@ -12,7 +12,7 @@ namespace Graft.Xlators.Protocol.Server;
 /// big frames so): that buffer is held instead, until the call goes back to the pool — a 1 MiB write is then
 /// received once and written from where it arrived. Nothing here is allocated per request in the steady state.
 /// </summary>
-internal sealed class ServerCall : IThreadPoolWorkItem
+internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
 {
     private static readonly Stack<ServerCall> Pool = new();   // guarded by itself
     private const int Keep = 256, KeepBuffer = (1 << 20) + (64 << 10) + 1024;
@@ -39,6 +39,11 @@ internal sealed class ServerCall : IThreadPoolWorkItem
     /// <summary>This write holds its connection's write lane: when it is done, the writes queued behind it are served.</summary>
     public bool LaneHead;
 
+    /// <summary>The brick's pipes a read offered as a file range (read-splice) is spliced through; null when none was offered.</summary>
+    public SplicePipes? SpliceVia;
+    /// <summary>The pipe holding this read's data (taken as a file range): its frame's bulk comes from there, not from the read buffer.</summary>
+    public SplicePipe? Spliced;
+
     /// <summary>What this call costs while it waits in a connection's backlog: its body buffer and the rest of it (about 1 KiB).</summary>
     public int Footprint => (_held is null ? _body.Length : _heldBody.Length) + 1024;
 
@@ -63,6 +68,8 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         c.Interrupt = null;
         c.HoldsLockWait = false;
         c.Laneable = c.LaneHead = false;
+        c.DropSpliced();
+        c.SpliceVia = null;
         c.Reply.Reset();
         c.Ctx.Clear();
         c.ReleaseBody();
@@ -117,6 +124,32 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         return _read.AsMemory(0, size);
     }
 
+    /// <summary>The whole read buffer (a spliced reply's bulk is copied here when it cannot be spliced after all).</summary>
+    public Memory<byte> ReadSpare => _read;
+
+    /// <summary>
+    /// read-splice: the file range storage/posix offers for this call's read goes into one of the brick's pipes (see
+    /// <see cref="SplicePipe.Fill"/>), while posix still holds the fd. NotTaken, and posix reads into the buffer, when no
+    /// pipe is to be had or the file cannot be spliced.
+    /// </summary>
+    long IReadRangeSink.TakeRange(int descriptor, long offset, int length)
+    {
+        if (Spliced is not null || SpliceVia is not { } pipes || pipes.Rent() is not { } pipe) return IReadRangeSink.NotTaken;
+        long n = pipe.Fill(descriptor, offset, length);
+        if (n < 0) { pipes.Return(pipe); return IReadRangeSink.NotTaken; }
+        Spliced = pipe;
+        return n;
+    }
+
+    /// <summary>Gives the pipe back (an empty one is reused, one with bytes left is closed).</summary>
+    public void DropSpliced()
+    {
+        if (Spliced is not { } p) return;
+        Spliced = null;
+        if (SpliceVia is { } pipes) pipes.Return(p);
+        else p.Dispose();
+    }
+
     /// <summary>
     /// Fills <see cref="Ctx"/> with the caller the request named, root-squashed when the session is
     /// untrusted: its ids are only claims, so root's become nobody's (uid, gid and supplementary group
@@ -150,5 +183,5 @@ internal sealed class ServerCall : IThreadPoolWorkItem
 internal static class FopContextReset
 {
     /// <summary>Drops what a served request left in a pooled context.</summary>
-    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; ctx.Untrusted = true; ctx.Upcalls = null; }
+    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; ctx.Untrusted = true; ctx.Upcalls = null; ctx.ReadSink = null; }
 }

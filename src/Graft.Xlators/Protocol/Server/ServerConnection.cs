@@ -37,9 +37,12 @@ internal sealed partial class ServerConnection
         _conn = conn;
         _tls = tls;
         Peer = conn.RemoteEndPoint?.ToString() ?? "?";
+        conn.FailSplice = server.FailSplice;
     }
 
     public string Peer { get; }
+    /// <summary>The connection's frames (read-splice asks it whether it can splice).</summary>
+    internal FrameConnection Transport => _conn;
     private ILogger Log => _server.Logger;
 
     public void Close(string reason) => _conn.Close(reason);
@@ -284,7 +287,12 @@ internal sealed partial class ServerConnection
             var reply = await _server.DispatchAsync(_session!, call).ConfigureAwait(false);
             var flags = FopCodec.WriteReply(call.Reply, call.Request.Op, reply);
             if (waiting) { waiting = false; _session!.ExitLockWait(); }
-            _conn.WriteFrame(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply);
+            if (call.Spliced is { } pipe)
+            {
+                if (_conn.WriteFrameSpliced(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply, pipe, call.ReadSpare)
+                    is FrameConnection.Spliced.Partly or FrameConnection.Spliced.Copied) _server.CountSpliceCopied();
+            }
+            else _conn.WriteFrame(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply);
             _server.Served(call.Request.Op, started, call.Reply.Length);
         }
         catch (Exception e)

@@ -33,7 +33,7 @@ namespace Graft.Xlators.Protocol.Transport;
 /// cannot be made non-blocking the way a socket send can), and the receive pipe reads the decrypted
 /// stream. The plaintext path is untouched.
 /// </remarks>
-public sealed class FrameConnection
+public sealed partial class FrameConnection
 {
     private readonly Socket _socket;
     /// <summary>The TLS stream frames travel through, or null on a plaintext connection.</summary>

@@ -22,7 +22,7 @@ internal static unsafe partial class SocketGather
         public void* Control; public nuint ControlLen; public int Flags;
     }
 
-    private const int MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000;
+    private const int MSG_DONTWAIT = 0x40, MSG_NOSIGNAL = 0x4000, MSG_MORE = 0x8000;
     private const int EAGAIN = 11, EINTR = 4;
 
     [LibraryImport("libc", SetLastError = true)]
@@ -36,7 +36,8 @@ internal static unsafe partial class SocketGather
     /// number of bytes the socket took (0 when it would block), or −1 with <paramref name="errno"/> set
     /// when the connection failed.
     /// </summary>
-    public static nint Send(int fd, ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, out int errno)
+    /// <param name="more">More bytes of the same frame follow at once (MSG_MORE): the kernel holds these back to send them with those.</param>
+    public static nint Send(int fd, ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, out int errno, bool more = false)
     {
         errno = 0;
         fixed (byte* pa = a)
@@ -48,7 +49,7 @@ internal static unsafe partial class SocketGather
             var msg = new MsgHdr { Iov = iov, IovLen = b.IsEmpty ? 1u : 2u };
             while (true)
             {
-                nint n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+                nint n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL | (more ? MSG_MORE : 0));
                 if (n >= 0) return n;
                 errno = Marshal.GetLastPInvokeError();
                 if (errno == EINTR) continue;

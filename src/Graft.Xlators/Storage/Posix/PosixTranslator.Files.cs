@@ -131,6 +131,10 @@ public sealed partial class PosixTranslator
     public override unsafe ValueTask<Result<int>> ReadvAsync(FopContext ctx, Fd fd, Memory<byte> buffer, long offset)
     {
         if (fd.GetCtx(this) is not PosixFd pf) return Done(new Result<int>(Errno.EBADF));
+        // The front end may take the file's pages itself (protocol/server splices them to its socket): the range is
+        // offered while this call holds the fd, and what the sink could not take is read here as always.
+        if (ctx.ReadSink is { } sink && offset >= 0 && sink.TakeRange(pf.Os, offset, buffer.Length) is var taken and >= 0)
+            return Done(new Result<int>((int)taken));
         nint n;
         fixed (byte* p = buffer.Span) n = Libc.pread(pf.Os, p, (nuint)buffer.Length, offset);
         return Done(n < 0 ? new Result<int>(LastErr()) : new Result<int>((int)n));
