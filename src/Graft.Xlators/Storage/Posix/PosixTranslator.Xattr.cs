@@ -239,6 +239,19 @@ public sealed partial class PosixTranslator
         finally { obj.Close(); }
     }
 
+    /// <summary>
+    /// xattrop through an open fd: the object is not opened again by its handle (an openat, its path walk and a
+    /// close fewer than by loc); the same xattr lock (by device and inode) as by loc, so adds by both never lose one.
+    /// </summary>
+    public override ValueTask<Result<byte[]>> FxattropAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> deltas)
+    {
+        if (deltas.Length == 0 || deltas.Length % 8 != 0) return Done(new Result<byte[]>(Errno.EINVAL));
+        if (fd.GetCtx(this) is not PosixFd pf) return Done(new Result<byte[]>(Errno.EBADF));
+        var e = FStat(pf.Os, out var st);
+        if (e != Errno.OK) return Done(new Result<byte[]>(e));
+        lock (_shared!.XattrLock(st.Dev, st.Ino)) return Done(AddX(ctx, pf.Os, name, deltas.Span));
+    }
+
     /// <summary>Reads the counters (zeros when absent), adds the deltas, writes them back: the caller holds the object's xattr lock.</summary>
     private static Result<byte[]> AddX(FopContext ctx, int fd, string name, ReadOnlySpan<byte> deltas)
     {
