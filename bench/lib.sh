@@ -4,6 +4,7 @@
 #   bench_init NAME          # root check, $here, $work (.graft/bench/NAME-PID), $results, $secret, cleanup trap
 #   bench_fsbench            # builds Graft.FsBench once; $fsbench is the command
 #   brick_start DIR LOG      # a brick process on DIR with the secret; its pid in $pids, its port in $port
+#                            # ($graft, when set, is the graft command of bricks and mounts; default this clone's)
 #   client_volume N PORT     # the protocol/client stanza "bN" for a brick on PORT
 #   bench_mount VOLFILE / bench_umount / bricks_stop
 #   awk "$AWK_MEDIAN ..."    # median(s): the median of a space-separated list of numbers
@@ -45,7 +46,7 @@ brick_start() {
   local dir="$1" log="$2"
   shift 2
   mkdir -p "$dir"
-  "$here/graft" brick --dir "$dir" --port 0 --secret-file "$secret" "$@" > "$log" 2>&1 &
+  "${graft:-$here/graft}" brick --dir "$dir" --port 0 --secret-file "$secret" "$@" > "$log" 2>&1 &
   pids+=("$!")
   for _ in $(seq 1 600); do grep -q '^listening' "$log" && break; sleep 0.1; done
   port="$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$log")"
@@ -60,10 +61,10 @@ client_volume() {
 
 bench_mount() {
   mkdir -p "$work/mnt"
-  GRAFT_HOME="$work" "$here/graft" mount --volfile "$1" "$work/mnt" >&2
+  GRAFT_HOME="$work" "${graft:-$here/graft}" mount --volfile "$1" "$work/mnt" >&2
 }
 
-bench_umount() { GRAFT_HOME="$work" "$here/graft" umount "$work/mnt" >&2; }
+bench_umount() { GRAFT_HOME="$work" "${graft:-$here/graft}" umount "$work/mnt" >&2; }
 
 bricks_stop() {
   local p

@@ -48,6 +48,9 @@
 # before/after pair of write-behind's settings; the ratio line "(before)" is replica3-before/single-before).
 # BRICK_BEFORE="--writeback-chunk 0": two more configurations, single-bbefore and replica3-bbefore, whose bricks are
 # started with these `graft brick` arguments, alternated in the same runs (the ratio line "(bricks before)").
+# TREE_BEFORE=DIR: two more configurations, single-tbefore and replica3-tbefore, whose bricks and mount are another
+# clone's `graft` (DIR/graft, e.g. `git archive main | tar -x -C DIR`), alternated in the same runs: an A/B of two trees
+# (the ratio line "(tree before)"). FsBench is this clone's in both.
 #
 #   bench/replicate.sh               # RUNS=5 SIZE_MB=256 FILES=1000 COUNT=0 SPLIT=0 ELOCK0=0 MERGE0=0 WARMUP=1 GRAPH=default
 set -euo pipefail
@@ -72,8 +75,13 @@ PHASES="${PHASES:-seqwrite seqread create}"
 WB="${WB:-}"
 WB_BEFORE="${WB_BEFORE:-}"
 BRICK_BEFORE="${BRICK_BEFORE:-}"
+TREE_BEFORE="${TREE_BEFORE:-}"
+if [ -n "$TREE_BEFORE" ]; then "$TREE_BEFORE/graft" --version >/dev/null; fi   # builds that CLI once, before any timing
 PAGES="${PAGES:-}"
 bench_init replicate
+# SPREAD=1: the configurations' brick directories are spread over the filesystem's block groups (ext4's TOPDIR flag on the
+# bench's directory), away from inodes freed in the last minutes (docs/replicate.md "Session 13").
+if [ "${SPREAD:-0}" = 1 ]; then chattr +T "$work" || echo "SPREAD=1: chattr +T refused here (not ext4?); brick directories placed as usual" >&2; fi
 . "$here/bench/pages.sh"
 pages_check "$PAGES"
 bench_fsbench
@@ -91,6 +99,8 @@ up() {
   case "$config" in *-before) wb="$WB_BEFORE" ;; esac
   # shellcheck disable=SC2206 # the arguments are split on purpose
   case "$config" in *-bbefore) bargs=($BRICK_BEFORE) ;; esac
+  # The graft of the bricks and the mount (brick_start and bench_mount run "$graft").
+  graft="$here/graft"; case "$config" in *-tbefore) graft="$TREE_BEFORE/graft" ;; esac
   : > "$vol"
   urls=()
   for i in $(seq 0 $((n - 1))); do
@@ -194,6 +204,7 @@ for run in $(seq 1 "$RUNS"); do
   [ "$MERGE0" = 1 ] && configs="$configs replica3-merge0"
   [ -n "$WB_BEFORE" ] && configs="$configs single-before replica3-before"
   [ -n "$BRICK_BEFORE" ] && configs="$configs single-bbefore replica3-bbefore"
+  [ -n "$TREE_BEFORE" ] && configs="$configs single-tbefore replica3-tbefore"
   [ $((run % 2)) = 0 ] && configs="$(echo "$configs" | awk '{ for (i = NF; i > 0; i--) printf "%s%s", $i, (i > 1 ? " " : "") }')"
   for config in $configs; do
     up "$config"
@@ -261,15 +272,15 @@ awk -v load="$load0" -v graph="$GRAPH" -v warm="$WARMUP" -v runs="$RUNS" -v size
     printf "replicate vs single brick, %d MiB seq, %d files, median of %d runs, graph %s, warm-up %s; load average before: %s\n", size, files, runs, graph, warm, load
     printf "%-15s %12s %12s %12s\n", "", "write MB/s", "read MB/s", "create/s"
     split("seqwrite seqread create", ph, " ")
-    n = split("single replica3 replica3-split replica3-elock0 replica3-merge0 single-before replica3-before single-bbefore replica3-bbefore", cfgs, " ")
+    n = split("single replica3 replica3-split replica3-elock0 replica3-merge0 single-before replica3-before single-bbefore replica3-bbefore single-tbefore replica3-tbefore", cfgs, " ")
     for (c = 1; c <= n; c++) {
       cfg = cfgs[c]
       if (!(cfg in seen)) continue
       printf "%-15s %12.1f %12.1f %12.1f\n", cfg, median(v[cfg ",seqwrite"]), median(v[cfg ",seqread"]), median(v[cfg ",create"])
     }
-    split("replica3 single;replica3-split single;replica3-elock0 single;replica3-merge0 single;replica3-before single-before;replica3-bbefore single-bbefore", pairs, ";")
-    split(" (split); (elock0); (merge0); (before); (bricks before)", labels, ";")
-    for (c = 1; c <= 6; c++) {
+    split("replica3 single;replica3-split single;replica3-elock0 single;replica3-merge0 single;replica3-before single-before;replica3-bbefore single-bbefore;replica3-tbefore single-tbefore", pairs, ";")
+    split(" (split); (elock0); (merge0); (before); (bricks before); (tree before)", labels, ";")
+    for (c = 1; c <= 7; c++) {
       split(pairs[c], pr, " ")
       if (!(pr[1] in seen)) continue
       printf "%-15s %12.2f %12.2f %12.2f\n", "ratio" (c == 1 ? "" : labels[c - 1]), ratio(v[pr[1] ",seqwrite"], v[pr[2] ",seqwrite"]),

@@ -254,6 +254,25 @@ public abstract partial class Translator
     public virtual partial ValueTask<Result<byte[]>> ReleaseInodeLkXattropAsync(FopContext ctx, Fd fd, string domain, LockType type, long start, long length,
                                                                                 string name, ReadOnlyMemory<byte> deltas);
 
+    /// <summary>
+    /// fxattrop: <see cref="XattropAsync"/> on <paramref name="fd"/>'s object, through the open fd (GlusterFS's
+    /// fxattrop). On a brick the object is not looked up again by its handle: features/locks makes a created
+    /// file's pre-op and a released fd's post-op this way. ENOSYS where nothing below implements it: make the
+    /// xattrop on the fd's object instead.
+    /// </summary>
+    [Fop(47, Request = "Fd Name Data", Reply = "Bytes")]
+    public virtual partial ValueTask<Result<byte[]>> FxattropAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> deltas);
+
+    /// <summary>
+    /// <see cref="InodeLkXattropAsync"/> on <paramref name="fd"/>'s object, its add made through the open fd as
+    /// <see cref="FxattropAsync"/> makes it (the lock is the object's, as by a loc). protocol/server makes a
+    /// release-inodelk-xattrop's post-op and unlock with it before it drops the fd. ENOSYS (no features/locks)
+    /// means nothing was done.
+    /// </summary>
+    [Fop(48, Request = "Fd Name Flags Flags2 Offset Length Name2 Data", Reply = "Bytes")]
+    public virtual partial ValueTask<Result<byte[]>> FinodeLkXattropAsync(FopContext ctx, Fd fd, string domain, DomainLockCmd cmd, LockType type, long start, long length,
+                                                                          string? name, ReadOnlyMemory<byte> deltas);
+
     // ---- end of life: not errors, each translator drops its own state then passes on ----
 
     /// <summary>The fd's last reference is gone (file).</summary>

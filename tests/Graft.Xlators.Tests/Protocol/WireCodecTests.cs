@@ -21,7 +21,7 @@ public class WireCodecRoundTrips
         Xdata = op == FopOp.Lookup ? XdataSample() : null,
         Loc = new WireLoc(Gfid.NewGfid(), Gfid.NewGfid(), "näme-ü"),
         Loc2 = new WireLoc(Gfid.NewGfid(), Gfid.Root, "other"),
-        Fd = 7, Fd2 = 9, Flags = op switch { FopOp.Lk => (int)LockCmd.SetLkW, FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop => (int)DomainLockCmd.LockBlocking, _ => OpenFlags.O_RDWR | OpenFlags.O_CREAT }, Mode = 0x81a4, Umask = 0x12, Rdev = 0x0801,
+        Fd = 7, Fd2 = 9, Flags = op switch { FopOp.Lk => (int)LockCmd.SetLkW, FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop or FopOp.FinodeLkXattrop => (int)DomainLockCmd.LockBlocking, _ => OpenFlags.O_RDWR | OpenFlags.O_CREAT }, Mode = 0x81a4, Umask = 0x12, Rdev = 0x0801,
         NewGfid = Gfid.NewGfid(), Instance = Guid.NewGuid(), Offset = 1L << 40, Offset2 = 12345, Length = 1 << 20, Size = 65536,
         Name = op is FopOp.Symlink ? "../target/path" : "user.test",
         Name2 = "entry-ä", Flags2 = (int)LockType.Write,

@@ -31,6 +31,13 @@ public sealed partial class DistributeTranslator
                                                                               string domain, FileLock lk, string name, ReadOnlyMemory<byte> deltas) =>
         new(new Result<LockedCreate>(Errno.ENOSYS));
 
+    /// <summary>Brick-side forms of xattrop and inodelk-xattrop through an fd (features/locks, protocol/server): not routed, ENOSYS (make them by loc).</summary>
+    public override ValueTask<Result<byte[]>> FxattropAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));
+
+    /// <inheritdoc cref="FxattropAsync"/>
+    public override ValueTask<Result<byte[]>> FinodeLkXattropAsync(FopContext ctx, Fd fd, string domain, DomainLockCmd cmd, LockType type, long start, long length,
+                                                                   string? name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));
+
     /// <summary>Not routed either: ENOSYS, nothing done, so a caller makes the calls apart and releases the fd.</summary>
     public override ValueTask<Result<byte[]>> ReleaseInodeLkXattropAsync(FopContext ctx, Fd fd, string domain, LockType type, long start, long length,
                                                                          string name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));

@@ -273,6 +273,13 @@ public sealed partial class ReplicateTranslator
                                                                               string domain, FileLock lk, string name, ReadOnlyMemory<byte> deltas) =>
         new(new Result<LockedCreate>(Errno.ENOSYS));
 
+    /// <summary>Counters through an fd are the bricks' own form (features/locks, protocol/server): ENOSYS, nothing done.</summary>
+    public override ValueTask<Result<byte[]>> FxattropAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));
+
+    /// <inheritdoc cref="FxattropAsync"/>
+    public override ValueTask<Result<byte[]>> FinodeLkXattropAsync(FopContext ctx, Fd fd, string domain, DomainLockCmd cmd, LockType type, long start, long length,
+                                                                   string? name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));
+
     /// <summary>As above: ENOSYS, nothing done (the fd stays open).</summary>
     public override ValueTask<Result<byte[]>> ReleaseInodeLkXattropAsync(FopContext ctx, Fd fd, string domain, LockType type, long start, long length,
                                                                          string name, ReadOnlyMemory<byte> deltas) => new(new Result<byte[]>(Errno.ENOSYS));

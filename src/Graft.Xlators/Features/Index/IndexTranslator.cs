@@ -83,11 +83,28 @@ public sealed partial class IndexTranslator : Translator
             if (!found.Ok) return found.Error;
             gfid = found.Value.Gfid;
         }
+        return await RecordAsync(ctx, loc, null, gfid, name, deltas).ConfigureAwait(false);
+    }
+
+    /// <summary>As by loc; the add and the look at the object's other counters go through the open fd (no second lookup of the object below).</summary>
+    public override async ValueTask<Result<byte[]>> FxattropAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> deltas)
+    {
+        if (!IsPending(name)) return await base.FxattropAsync(ctx, fd, name, deltas).ConfigureAwait(false);
+        return await RecordAsync(ctx, Loc.Of(fd.Inode), fd, fd.Inode.Gfid, name, deltas).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The xattrop of a pending counter (by <paramref name="fd"/> when given, else by <paramref name="loc"/>) and
+    /// the index change that follows it, under the object's stripe.
+    /// </summary>
+    private async ValueTask<Result<byte[]>> RecordAsync(FopContext ctx, Loc loc, Fd? fd, Gfid gfid, string name, ReadOnlyMemory<byte> deltas)
+    {
         var stripe = StripeOf(gfid);
         await stripe.WaitAsync(ctx.Cancellation).ConfigureAwait(false);
         try
         {
-            var r = await base.XattropAsync(ctx, loc, name, deltas).ConfigureAwait(false);
+            var r = fd is null ? await base.XattropAsync(ctx, loc, name, deltas).ConfigureAwait(false)
+                               : await base.FxattropAsync(ctx, fd, name, deltas).ConfigureAwait(false);
             if (!r.Ok) return r;
             bool pending = !AllZero(r.Value), changed;
             Errno e;
@@ -96,7 +113,7 @@ public sealed partial class IndexTranslator : Translator
             {
                 // Zero here: forgotten only when every other pending counter is zero too (unknown: kept).
                 // Not asked first whether it is recorded: a pre-op recorded it, nearly always.
-                if (await AnyOtherPendingAsync(loc, name).ConfigureAwait(false) != false) return r;
+                if (await AnyOtherPendingAsync(loc, fd, name).ConfigureAwait(false) != false) return r;
                 e = _index!.Remove(gfid, out changed);
             }
             if (e != Errno.OK)
@@ -114,15 +131,15 @@ public sealed partial class IndexTranslator : Translator
     }
 
     /// <summary>Whether another pending counter of the object is non-zero; null when they cannot be read (the entry then stays).</summary>
-    private async ValueTask<bool?> AnyOtherPendingAsync(Loc loc, string except)
+    private async ValueTask<bool?> AnyOtherPendingAsync(Loc loc, Fd? fd, string except)
     {
         var root = FopContext.Root();
-        var names = await base.ListxattrAsync(root, loc).ConfigureAwait(false);
+        var names = fd is null ? await base.ListxattrAsync(root, loc).ConfigureAwait(false) : await base.FlistxattrAsync(root, fd).ConfigureAwait(false);
         if (!names.Ok) return null;
         foreach (var n in names.Value)
         {
             if (!IsPending(n) || n == except) continue;
-            var v = await base.GetxattrAsync(root, loc, n).ConfigureAwait(false);
+            var v = fd is null ? await base.GetxattrAsync(root, loc, n).ConfigureAwait(false) : await base.FgetxattrAsync(root, fd, n).ConfigureAwait(false);
             if (v.Error == Errno.ENODATA) continue;
             if (!v.Ok) return null;
             if (!AllZero(v.Value)) return true;

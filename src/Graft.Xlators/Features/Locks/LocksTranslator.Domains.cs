@@ -37,22 +37,45 @@ public sealed partial class LocksTranslator
     /// held), or the post-op before the unlock. The add goes down as an ordinary xattrop, so
     /// features/index below sees it as it sees every other.
     /// </summary>
-    public override async ValueTask<Result<byte[]>> InodeLkXattropAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length,
-                                                                         string? name, ReadOnlyMemory<byte> deltas)
+    public override ValueTask<Result<byte[]>> InodeLkXattropAsync(FopContext ctx, Loc loc, string domain, DomainLockCmd cmd, LockType type, long start, long length,
+                                                                   string? name, ReadOnlyMemory<byte> deltas) =>
+        LockXattropAsync(ctx, loc, null, domain, cmd, type, start, length, name, deltas);
+
+    /// <summary>As <see cref="InodeLkXattropAsync"/> on the fd's object, the add made through the fd (protocol/server's release-inodelk-xattrop).</summary>
+    public override ValueTask<Result<byte[]>> FinodeLkXattropAsync(FopContext ctx, Fd fd, string domain, DomainLockCmd cmd, LockType type, long start, long length,
+                                                                    string? name, ReadOnlyMemory<byte> deltas) =>
+        LockXattropAsync(ctx, Loc.Of(fd.Inode), fd, domain, cmd, type, start, length, name, deltas);
+
+    private async ValueTask<Result<byte[]>> LockXattropAsync(FopContext ctx, Loc loc, Fd? fd, string domain, DomainLockCmd cmd, LockType type, long start, long length,
+                                                            string? name, ReadOnlyMemory<byte> deltas)
     {
         if (string.IsNullOrEmpty(name)) return Errno.EINVAL;
         Interlocked.Increment(ref _domainLockXattrops);
         if (cmd == DomainLockCmd.Unlock)
         {
-            var post = await base.XattropAsync(ctx, loc, name, deltas).ConfigureAwait(false);
+            var post = await AddAsync(ctx, loc, fd, name, deltas).ConfigureAwait(false);
             await InodeLkAsync(ctx, loc, domain, cmd, type, start, length).ConfigureAwait(false);
             return post;
         }
         var e = await InodeLkAsync(ctx, loc, domain, cmd, type, start, length).ConfigureAwait(false);
         if (e != Errno.OK) return e;
-        var pre = await base.XattropAsync(ctx, loc, name, deltas).ConfigureAwait(false);
+        var pre = await AddAsync(ctx, loc, fd, name, deltas).ConfigureAwait(false);
         if (!pre.Ok) await InodeLkAsync(ctx, loc, domain, DomainLockCmd.Unlock, type, start, length).ConfigureAwait(false);
         return pre;
+    }
+
+    /// <summary>
+    /// A transaction's add, through <paramref name="fd"/> when there is one (the brick does not look the object up
+    /// again by its handle), by <paramref name="loc"/> when there is none or nothing below makes fxattrop.
+    /// </summary>
+    private async ValueTask<Result<byte[]>> AddAsync(FopContext ctx, Loc loc, Fd? fd, string name, ReadOnlyMemory<byte> deltas)
+    {
+        if (fd is not null)
+        {
+            var r = await base.FxattropAsync(ctx, fd, name, deltas).ConfigureAwait(false);
+            if (r.Error != Errno.ENOSYS) return r;
+        }
+        return await base.XattropAsync(ctx, loc, name, deltas).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -88,7 +111,7 @@ public sealed partial class LocksTranslator
         if (held != Errno.OK) return new LockedCreate(made.Value, held);
         Interlocked.Increment(ref _domainLockXattrops);
         if (!ctx.Untrusted) { lctx.Uid = 0; lctx.Gid = 0; lctx.Groups = []; }
-        var pre = await base.XattropAsync(lctx, Loc.Of(fd.Inode), name, deltas).ConfigureAwait(false);
+        var pre = await AddAsync(lctx, Loc.Of(fd.Inode), fd, name, deltas).ConfigureAwait(false);
         if (pre.Ok) return new LockedCreate(made.Value, Errno.OK);
         DomainUnlock(key, new LockOwner(lctx.MountId, lctx.LockOwner), range, null);
         return new LockedCreate(made.Value, pre.Error);
@@ -102,7 +125,7 @@ public sealed partial class LocksTranslator
     public override async ValueTask<Result<byte[]>> ReleaseInodeLkXattropAsync(FopContext ctx, Fd fd, string domain, LockType type, long start, long length,
                                                                                 string name, ReadOnlyMemory<byte> deltas)
     {
-        var r = await InodeLkXattropAsync(ctx, Loc.Of(fd.Inode), domain, DomainLockCmd.Unlock, type, start, length, name, deltas).ConfigureAwait(false);
+        var r = await FinodeLkXattropAsync(ctx, fd, domain, DomainLockCmd.Unlock, type, start, length, name, deltas).ConfigureAwait(false);
         await ReleaseAsync(fd).ConfigureAwait(false);
         return r;
     }

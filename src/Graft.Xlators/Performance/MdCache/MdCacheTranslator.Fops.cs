@@ -130,6 +130,13 @@ public sealed partial class MdCacheTranslator
         finally { Invalidate(loc.Inode); }
     }
 
+    public override async ValueTask<Result<byte[]>> FxattropAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> deltas)
+    {
+        Invalidate(fd.Inode);
+        try { return await FirstChild!.FxattropAsync(ctx, fd, name, deltas).ConfigureAwait(false); }
+        finally { Invalidate(fd.Inode); }
+    }
+
     /// <summary>Another client changed the object (or a name in the directory): its entry stops answering, and a reply
     /// in flight that was taken before the change is not stored (the generation moves).</summary>
     public override void Upcall(in UpcallNotice notice, Translator from)

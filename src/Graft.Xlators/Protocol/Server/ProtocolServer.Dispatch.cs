@@ -130,7 +130,8 @@ public sealed partial class ProtocolServer
     private async ValueTask<FopReply> ServeReleaseInodeLkXattrop(ClientSession s, ServerCall call, FopContext ctx, Fd fd)
     {
         var q = call.Request;
-        var r = await Child.InodeLkXattropAsync(ctx, Loc.Of(fd.Inode), q.Name!, DomainLockCmd.Unlock, (LockType)q.Flags2, q.Offset, q.Length, q.Name2, q.Data).ConfigureAwait(false);
+        // Through the fd the brick holds: the post-op does not look the object up again by its handle.
+        var r = await Child.FinodeLkXattropAsync(ctx, fd, q.Name!, DomainLockCmd.Unlock, (LockType)q.Flags2, q.Offset, q.Length, q.Name2, q.Data).ConfigureAwait(false);
         if (r.Error == Errno.ENOSYS) return new FopReply(Errno.ENOSYS);
         // The table's reference; the dispatch drops the one it took for this call, and the last sends release down.
         if (s.Remove(q.Fd) is { } held) await ReleaseFdAsync(held).ConfigureAwait(false);

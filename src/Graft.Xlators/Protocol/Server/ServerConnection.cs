@@ -317,7 +317,7 @@ internal sealed partial class ServerConnection
     private static bool IsBlockingLock(in FopRequest q) => q.Op switch
     {
         FopOp.Lk => q.Flags == (int)LockCmd.SetLkW,
-        FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop => q.Flags == (int)DomainLockCmd.LockBlocking,
+        FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop or FopOp.FinodeLkXattrop => q.Flags == (int)DomainLockCmd.LockBlocking,
         _ => false,
     };
 
@@ -344,7 +344,7 @@ internal sealed partial class ServerConnection
             or FopOp.Getxattr or FopOp.Fgetxattr or FopOp.Listxattr or FopOp.Flistxattr
             or FopOp.Opendir or FopOp.Flush or FopOp.Release or FopOp.Releasedir
             or FopOp.Lseek or FopOp.Xattrop or FopOp.Lk or FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop
-            or FopOp.ReleaseInodeLkXattrop => Inline.Always,
+            or FopOp.ReleaseInodeLkXattrop or FopOp.Fxattrop or FopOp.FinodeLkXattrop => Inline.Always,
         FopOp.Mknod or FopOp.Mkdir or FopOp.Symlink or FopOp.Link or FopOp.Unlink or FopOp.Rmdir or FopOp.Rename => Inline.Alone,
         FopOp.Setattr or FopOp.Fsetattr => (q.Attr.Valid & SetAttrValid.Size) == 0 ? Inline.Always : Inline.Never,
         FopOp.Open => (q.Flags & OpenFlags.O_TRUNC) == 0 ? Inline.Always : Inline.Never,

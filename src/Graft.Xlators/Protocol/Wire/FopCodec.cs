@@ -72,6 +72,8 @@ public static partial class FopCodec
         FopOp.EntryLk => (uint)q.Flags <= (uint)DomainLockCmd.Unlock && (uint)q.Flags2 <= (uint)LockType.Unlock,
         FopOp.InodeLkXattrop => (uint)q.Flags <= (uint)DomainLockCmd.Unlock && (uint)q.Flags2 <= (uint)LockType.Unlock && q.Offset >= 0 && q.Length >= 0
                                 && q.Name2 is { Length: > 0 },
+        FopOp.FinodeLkXattrop => (uint)q.Flags <= (uint)DomainLockCmd.Unlock && (uint)q.Flags2 <= (uint)LockType.Unlock && q.Offset >= 0 && q.Length >= 0
+                                && q.Name2 is { Length: > 0 },
         FopOp.CreateInodeLkXattrop => q.Lock.Type is LockType.Read or LockType.Write && q.Lock.Start >= 0 && q.Lock.Length >= 0 && q.Name2 is { Length: > 0 },
         FopOp.ReleaseInodeLkXattrop => (uint)q.Flags2 <= (uint)LockType.Unlock && q.Offset >= 0 && q.Length >= 0 && q.Name2 is { Length: > 0 },
         _ => true,

@@ -234,9 +234,52 @@ public sealed partial class PosixTranslator
         if (e != Errno.OK) return Done(new Result<byte[]>(e));
         try
         {
-            lock (_shared!.XattrLock(obj.St.Dev, obj.St.Ino)) return Done(AddX(ctx, obj.Fd, name, deltas.Span));
+            lock (_shared!.XattrLock(obj.Gfid)) return Done(AddX(ctx, obj.Fd, name, deltas.Span));
         }
         finally { obj.Close(); }
+    }
+
+    /// <summary>
+    /// xattrop through an open fd: the object is not opened again by its handle (openat with its path walk, fstat
+    /// and close fewer than by loc), and its xattrs are read and written with fgetxattr/fsetxattr on the fd itself (an
+    /// fd of a PosixFd is never O_PATH), not through /proc/self/fd. The same xattr lock (by GFID) as by loc, so adds
+    /// by both never lose one.
+    /// </summary>
+    public override ValueTask<Result<byte[]>> FxattropAsync(FopContext ctx, Fd fd, string name, ReadOnlyMemory<byte> deltas)
+    {
+        if (deltas.Length == 0 || deltas.Length % 8 != 0) return Done(new Result<byte[]>(Errno.EINVAL));
+        if (fd.GetCtx(this) is not PosixFd pf) return Done(new Result<byte[]>(Errno.EBADF));
+        var e = Screen(ctx, name, XattrOp.Set);
+        if (e != Errno.OK) return Done(new Result<byte[]>(e));
+        lock (_shared!.XattrLock(pf.Gfid)) return Done(AddThroughFd(ctx, pf.Os, name, deltas.Span));
+    }
+
+    /// <summary><see cref="AddX"/> on a real (not O_PATH) fd: fgetxattr, the sums, fsetxattr; the caller holds the object's xattr lock.</summary>
+    private static unsafe Result<byte[]> AddThroughFd(FopContext ctx, int fd, string name, ReadOnlySpan<byte> deltas)
+    {
+        var nz = Z(name);
+        var value = new byte[deltas.Length];
+        using var creds = FsCreds.Enter(ctx);
+        fixed (byte* n = nz) fixed (byte* v = value)
+        {
+            // One byte more than the counters: a longer value reads as such (ERANGE only beyond it), and is refused.
+            Span<byte> old = stackalloc byte[deltas.Length + 1];
+            nint got;
+            fixed (byte* o = old) got = Libc.fgetxattr(fd, n, o, (nuint)old.Length);
+            if (got >= 0)
+            {
+                if (got != deltas.Length) return Errno.EINVAL;
+                old[..deltas.Length].CopyTo(value);
+            }
+            else if (LastErr() == Errno.ERANGE) return Errno.EINVAL;
+            else if (LastErr() != Errno.ENODATA) return LastErr();
+            for (int i = 0; i < value.Length; i += 8)
+            {
+                var sum = unchecked(BinaryPrimitives.ReadInt64BigEndian(value.AsSpan(i)) + BinaryPrimitives.ReadInt64BigEndian(deltas[i..]));
+                BinaryPrimitives.WriteInt64BigEndian(value.AsSpan(i), sum);
+            }
+            return Libc.fsetxattr(fd, n, v, (nuint)value.Length, 0) == 0 ? value : LastErr();
+        }
     }
 
     /// <summary>Reads the counters (zeros when absent), adds the deltas, writes them back: the caller holds the object's xattr lock.</summary>

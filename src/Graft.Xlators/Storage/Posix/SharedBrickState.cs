@@ -55,13 +55,14 @@ internal sealed class SharedBrickState
     public static object[] NewLocks() => Enumerable.Range(0, 64).Select(_ => new object()).ToArray();
 
     /// <summary>
-    /// Locks for read-modify-write of an object's xattrs (xattrop), striped by inode: every
-    /// instance on this brick takes the same one for the same object, so concurrent adds never
-    /// lose one. The critical section is two xattr syscalls.
+    /// Locks for read-modify-write of an object's xattrs (xattrop, fxattrop), striped by GFID (one object, one
+    /// GFID, whatever name or fd reaches it): every instance on this brick takes the same one for the same
+    /// object, so concurrent adds never lose one. By GFID rather than inode so that an add through an open fd
+    /// needs no fstat first. The critical section is two xattr syscalls.
     /// </summary>
     private readonly object[] _xattrLocks = NewLocks();
 
-    public object XattrLock(ulong dev, ulong ino) => _xattrLocks[(int)((ino ^ (dev << 7)) % (ulong)_xattrLocks.Length)];
+    public object XattrLock(Gfid g) => _xattrLocks[(int)((g.Lo ^ g.Hi) % (ulong)_xattrLocks.Length)];
 
     /// <summary>
     /// Files whose last name an unlink removed, whose handle a closing thread drops after the reply
