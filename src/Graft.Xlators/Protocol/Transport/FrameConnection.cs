@@ -135,13 +135,18 @@ public sealed class FrameConnection
         try
         {
             var frames = new FrameBoundary();
+            bool drained = false;
             while (true)
             {
                 // The rest of a big frame (a 1 MiB write) in one receive where it has arrived, not in 64 KiB pieces. A frame
                 // kept whole (keepBigBodies) asks for exactly its rest: its buffer has that room, so it stays in one piece.
                 var into = w.GetMemory(_keepBig && frames.Total >= KeepMin ? frames.Left : Math.Max(ReceiveChunk, frames.Left));
-                int n = ReceiveBlocking(into.Span);
+                int n = ReceiveBlocking(into.Span, drained);
                 if (n == 0) break;
+                // Less than asked: the socket had no more at that moment, so the next receive would find nothing; it
+                // waits for readiness first instead (a request or reply wake then costs a poll and one receive, not a
+                // receive that fails with EAGAIN besides).
+                drained = n < into.Length;
                 frames.Pass(into.Span[..n]);
                 if (_keepBig && frames.Total >= KeepMin && frames.Have <= n && into.Length - n < frames.Left)
                 {
@@ -214,8 +219,10 @@ public sealed class FrameConnection
     }
 
     /// <summary>Bytes received (0: the peer closed), waiting in poll(2) for some when none are there; throws when the socket failed or was closed here.</summary>
-    private int ReceiveBlocking(Span<byte> into)
+    private int ReceiveBlocking(Span<byte> into, bool pollFirst)
     {
+        // Close shuts the socket down before it disposes it, which ends this wait.
+        if (pollFirst) _socket.Poll(-1, SelectMode.SelectRead);
         while (true)
         {
             int n = _socket.Receive(into, SocketFlags.None, out var err);
