@@ -34,6 +34,31 @@ public class AReleaseIsServedInlineWithFramesBehindIt
     }
 
     /// <summary>
+    /// The reply of a request served inline with frames behind it waits for the next reply written, to leave with it;
+    /// when the request behind goes to the pool (an fsync) and is slow, the receive loop sends the held reply itself
+    /// once it has served what it received: it never waits for the slow one.
+    /// </summary>
+    [Fact]
+    public async Task A_held_reply_leaves_when_the_request_behind_it_goes_to_the_pool()
+    {
+        await using var brick = await InProcessBrick.StartAsync(faultOptions: new() { ["drop"] = "fsync", ["drop-count"] = "1" });
+        await using var c = await RawWireClient.ConnectAsync(brick.Port);
+        var a = await c.ReplyAsync(await c.SendAsync(Create("a")), FopOp.Create);
+        var b = await c.ReplyAsync(await c.SendAsync(Create("b")), FopOp.Create);
+        Assert.Equal(Errno.OK, a.Error);
+
+        var (release, releaseId) = c.Request(new FopRequest(FopOp.Release) { Fd = a.Fd });
+        var (fsync, fsyncId) = c.Request(new FopRequest(FopOp.Fsync) { Fd = b.Fd });
+        await c.SendAsync([.. release, .. fsync]);
+        await ClientGraphs.Until(() => brick.Faults!.HeldCount == 1, "the fsync held in service");
+        Assert.Equal(Errno.OK, (await c.ReplyAsync(releaseId, FopOp.Release)).Error);   // while the fsync is still held
+
+        brick.Faults!.ReleaseHeld();
+        await c.ReplyAsync(fsyncId, FopOp.Fsync);
+        Assert.Equal(Errno.OK, (await c.ReplyAsync(await c.SendAsync(new FopRequest(FopOp.Release) { Fd = b.Fd }), FopOp.Release)).Error);
+    }
+
+    /// <summary>
     /// An unlink is served inline while another request of its connection is in service, and with frames behind it:
     /// what could wait for the disk (the handle's drop, the inode's freeing) goes behind its reply, and four jobs'
     /// unlinks on one connection went to the pool one hand-off each.

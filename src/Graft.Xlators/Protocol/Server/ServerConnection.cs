@@ -177,6 +177,8 @@ internal sealed partial class ServerConnection
                 error = OnFrame(h, body, last: buf.IsEmpty);
                 if (_backlogFull) break;   // the rest stays in the pipe until there is room (Flow)
             }
+            // Replies held back (ServeAsync) leave now if nothing written since took them along.
+            if (_conn.HasHeld) _conn.FlushHeld();
             if (error is null && !_backlogFull && !res.IsCompleted)
             {
                 // TryRead stopped: either it needs more bytes, or the header is bad.
@@ -246,7 +248,9 @@ internal sealed partial class ServerConnection
                 else
                 {
                     var when = InlineWhen(call.Request);
+                    _aheadCall = last ? null : call;
                     Admit(call, inline: when != Inline.Never, onlyAlone: when == Inline.Alone);
+                    _aheadCall = null;
                 }
                 return null;
             case FrameType.Ping:
@@ -281,10 +285,18 @@ internal sealed partial class ServerConnection
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var reply = await _server.DispatchAsync(_session!, call).ConfigureAwait(false);
+            // Served inline with frames behind it, and done before returning to the receive loop: its reply waits for
+            // the next frame written (the reply of the request behind it, when that is served inline too) and leaves
+            // in the same send, so the client wakes once for both; the loop sends it at the latest when it has served
+            // what it received (ReceiveLoopAsync).
+            bool hold = ReferenceEquals(Volatile.Read(ref _aheadCall), call);
+            var dispatch = _server.DispatchAsync(_session!, call);
+            hold &= dispatch.IsCompleted;
+            var reply = await dispatch.ConfigureAwait(false);
             var flags = FopCodec.WriteReply(call.Reply, call.Request.Op, reply);
             if (waiting) { waiting = false; _session!.ExitLockWait(); }
-            _conn.WriteFrame(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply);
+            if (hold) lock (_conn.SendLock) _conn.HoldFrameLocked(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply);
+            else _conn.WriteFrame(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply);
             _server.Served(call.Request.Op, started, call.Reply.Length);
         }
         catch (Exception e)
@@ -321,6 +333,13 @@ internal sealed partial class ServerConnection
     /// file and the CREATE of the next often arrive in one receive, and both went to the pool (docs/fuse-benchmark.md
     /// "Session 13"). Anything else with a frame behind it goes to the pool, so a slow one cannot hold up the rest.
     /// </summary>
+    /// <summary>
+    /// The request the receive loop is admitting with frames behind it, while it does (ServeAsync holds its reply back when
+    /// it is served there and then). A reference, not a flag: a request served on the pool meanwhile is never this one,
+    /// so no reply is held where the loop would not send it.
+    /// </summary>
+    private ServerCall? _aheadCall;
+
     private static bool InlineAhead(in FopRequest q) =>
         q.Op is FopOp.Release or FopOp.Releasedir or FopOp.Flush or FopOp.Unlink;
 
