@@ -38,6 +38,12 @@ internal sealed class ServerCall : IThreadPoolWorkItem
     public bool Laneable;
     /// <summary>This write holds its connection's write lane: when it is done, the writes queued behind it are served.</summary>
     public bool LaneHead;
+    /// <summary>
+    /// Served on the receive loop with frames behind it (ServerConnection.Admit sets it only there, right before serving
+    /// it): its reply may be held back to leave with the next one (ServeAsync), since the loop sends what is held once
+    /// it has served what it received.
+    /// </summary>
+    public bool ServedAhead;
 
     /// <summary>What this call costs while it waits in a connection's backlog: its body buffer and the rest of it (about 1 KiB).</summary>
     public int Footprint => (_held is null ? _body.Length : _heldBody.Length) + 1024;
@@ -62,7 +68,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem
         c.Interrupt?.Dispose();
         c.Interrupt = null;
         c.HoldsLockWait = false;
-        c.Laneable = c.LaneHead = false;
+        c.Laneable = c.LaneHead = c.ServedAhead = false;
         c.Reply.Reset();
         c.Ctx.Clear();
         c.ReleaseBody();

@@ -173,7 +173,8 @@ internal sealed partial class ServerConnection
             string? error = null;
             while (error is null && FrameHeader.TryRead(ref buf, out var h, out var body, out var ferr))
             {
-                // The last frame of what arrived may be served right here (Flow: Admit); one with frames behind it may not.
+                // The last frame of what arrived may be served right here (Flow: Admit); one with frames behind it only
+                // when it is a release, flush or unlink (InlineAhead).
                 error = OnFrame(h, body, last: buf.IsEmpty);
                 if (_backlogFull) break;   // the rest stays in the pipe until there is room (Flow)
             }
@@ -248,9 +249,7 @@ internal sealed partial class ServerConnection
                 else
                 {
                     var when = InlineWhen(call.Request);
-                    _aheadCall = last ? null : call;
-                    Admit(call, inline: when != Inline.Never, onlyAlone: when == Inline.Alone);
-                    _aheadCall = null;
+                    Admit(call, inline: when != Inline.Never, onlyAlone: when == Inline.Alone, ahead: !last);
                 }
                 return null;
             case FrameType.Ping:
@@ -289,7 +288,7 @@ internal sealed partial class ServerConnection
             // the next frame written (the reply of the request behind it, when that is served inline too) and leaves
             // in the same send, so the client wakes once for both; the loop sends it at the latest when it has served
             // what it received (ReceiveLoopAsync).
-            bool hold = ReferenceEquals(Volatile.Read(ref _aheadCall), call);
+            bool hold = call.ServedAhead;
             var dispatch = _server.DispatchAsync(_session!, call);
             hold &= dispatch.IsCompleted;
             var reply = await dispatch.ConfigureAwait(false);
@@ -333,13 +332,6 @@ internal sealed partial class ServerConnection
     /// file and the CREATE of the next often arrive in one receive, and both went to the pool (docs/fuse-benchmark.md
     /// "Session 13"). Anything else with a frame behind it goes to the pool, so a slow one cannot hold up the rest.
     /// </summary>
-    /// <summary>
-    /// The request the receive loop is admitting with frames behind it, while it does (ServeAsync holds its reply back when
-    /// it is served there and then). A reference, not a flag: a request served on the pool meanwhile is never this one,
-    /// so no reply is held where the loop would not send it.
-    /// </summary>
-    private ServerCall? _aheadCall;
-
     private static bool InlineAhead(in FopRequest q) =>
         q.Op is FopOp.Release or FopOp.Releasedir or FopOp.Flush or FopOp.Unlink;
 
