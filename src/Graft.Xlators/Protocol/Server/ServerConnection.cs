@@ -342,8 +342,8 @@ internal sealed partial class ServerConnection
     /// Fops whose cost is a little metadata work, which the receive loop may serve itself (inline-fops).
     /// Always: lookups, stats, xattr reads, opens, locks that do not wait, flush, release and unlink (since session 13:
     /// its handle's drop, which read the handle's cold directories for 0.3–12 ms after the page cache was dropped, and
-    /// the inode's freeing now happen behind its reply; 4 jobs' unlinks, alternated pairs: brick CPU per unlink −15–25%,
-    /// cold ones no slower). Only while nothing else of this connection is in service (<see cref="Inline.Alone"/>):
+    /// the inode's freeing now happen behind its reply; 4 jobs' unlinks, alternated pairs: brick switches per unlink
+    /// −35–55%, cold ones no slower). Only while nothing else of this connection is in service (<see cref="Inline.Alone"/>):
     /// the other namespace changes, which may wait for the disk (the directory blocks they change, the inodes they
     /// make) — one job pays no hand-off, several overlap their waits on the pool — and a small buffered write
     /// (<see cref="IsLoneSmallWrite"/>). Never: other reads and writes (the jobs that share a connection issue them
