@@ -38,6 +38,12 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
     public bool Laneable;
     /// <summary>This write holds its connection's write lane: when it is done, the writes queued behind it are served.</summary>
     public bool LaneHead;
+    /// <summary>
+    /// Served on the receive loop with frames behind it (ServerConnection.Admit sets it only there, right before serving
+    /// it): its reply may be held back to leave with the next one (ServeAsync), since the loop sends what is held once
+    /// it has served what it received.
+    /// </summary>
+    public bool ServedAhead;
 
     /// <summary>The brick's pipes a read offered as a file range (read-splice) is spliced through; null when none was offered.</summary>
     public SplicePipes? SpliceVia;
@@ -67,7 +73,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
         c.Interrupt?.Dispose();
         c.Interrupt = null;
         c.HoldsLockWait = false;
-        c.Laneable = c.LaneHead = false;
+        c.Laneable = c.LaneHead = c.ServedAhead = false;
         c.DropSpliced();
         c.SpliceVia = null;
         c.Reply.Reset();

@@ -30,8 +30,10 @@ internal sealed partial class ServerConnection
     /// <paramref name="inline"/>: a cheap fop with nothing behind it (InlineWhen), served on the receive
     /// loop's own thread — no hand-off, its reply written from here — instead of the thread pool's.
     /// <paramref name="onlyAlone"/>: inline only while nothing else of this connection is in service.
+    /// <paramref name="ahead"/>: frames are behind it in what the loop received; served inline, its reply may wait for
+    /// the next one (<see cref="ServerCall.ServedAhead"/>), and the loop sends it at the latest when the batch is served.
     /// </summary>
-    private void Admit(ServerCall call, bool inline, bool onlyAlone = false)
+    private void Admit(ServerCall call, bool inline, bool onlyAlone = false, bool ahead = false)
     {
         lock (_flow)
         {
@@ -50,6 +52,8 @@ internal sealed partial class ServerConnection
         else
         {
             _server.CountInline();
+            // Only here, where the loop serves it itself and now: a call served later (the backlog, the pool) never holds.
+            call.ServedAhead = ahead;
             _ = ServeAsync(call);
         }
     }

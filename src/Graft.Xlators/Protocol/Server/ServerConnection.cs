@@ -176,10 +176,13 @@ internal sealed partial class ServerConnection
             string? error = null;
             while (error is null && FrameHeader.TryRead(ref buf, out var h, out var body, out var ferr))
             {
-                // The last frame of what arrived may be served right here (Flow: Admit); one with frames behind it may not.
+                // The last frame of what arrived may be served right here (Flow: Admit); one with frames behind it only
+                // when it is a release, flush or unlink (InlineAhead).
                 error = OnFrame(h, body, last: buf.IsEmpty);
                 if (_backlogFull) break;   // the rest stays in the pipe until there is room (Flow)
             }
+            // Replies held back (ServeAsync) leave now if nothing written since took them along.
+            if (_conn.HasHeld) _conn.FlushHeld();
             if (error is null && !_backlogFull && !res.IsCompleted)
             {
                 // TryRead stopped: either it needs more bytes, or the header is bad.
@@ -245,11 +248,11 @@ internal sealed partial class ServerConnection
                 }
                 call.Ctx.Cancellation = _closing.Token;
                 call.Laneable = h.Op == FopOp.Writev && _session!.FlagsOf(call.Request.Fd) is int wf && (wf & (OpenFlags.O_DIRECT | OpenFlags.O_DSYNC)) == 0;
-                if (!last || !_server.InlineFops) Admit(call, inline: false);
+                if (!_server.InlineFops || (!last && !InlineAhead(call.Request))) Admit(call, inline: false);
                 else
                 {
                     var when = InlineWhen(call.Request);
-                    Admit(call, inline: when != Inline.Never, onlyAlone: when == Inline.Alone);
+                    Admit(call, inline: when != Inline.Never, onlyAlone: when == Inline.Alone, ahead: !last);
                 }
                 return null;
             case FrameType.Ping:
@@ -284,7 +287,14 @@ internal sealed partial class ServerConnection
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var reply = await _server.DispatchAsync(_session!, call).ConfigureAwait(false);
+            // Served inline with frames behind it, and done before returning to the receive loop: its reply waits for
+            // the next frame written (the reply of the request behind it, when that is served inline too) and leaves
+            // in the same send, so the client wakes once for both; the loop sends it at the latest when it has served
+            // what it received (ReceiveLoopAsync).
+            bool hold = call.ServedAhead;
+            var dispatch = _server.DispatchAsync(_session!, call);
+            hold &= dispatch.IsCompleted;
+            var reply = await dispatch.ConfigureAwait(false);
             var flags = FopCodec.WriteReply(call.Reply, call.Request.Op, reply);
             if (waiting) { waiting = false; _session!.ExitLockWait(); }
             if (call.Spliced is { } pipe)
@@ -292,6 +302,7 @@ internal sealed partial class ServerConnection
                 if (_conn.WriteFrameSpliced(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply, pipe, call.ReadSpare)
                     is FrameConnection.Spliced.Partly or FrameConnection.Spliced.Copied) _server.CountSpliceCopied();
             }
+            else if (hold) lock (_conn.SendLock) _conn.HoldFrameLocked(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply);
             else _conn.WriteFrame(FrameType.Reply, flags, call.Request.Op, call.Id, call.Reply);
             _server.Served(call.Request.Op, started, call.Reply.Length);
         }
@@ -321,16 +332,28 @@ internal sealed partial class ServerConnection
         _ => false,
     };
 
+    /// <summary>
+    /// Fops the receive loop serves itself even with more frames behind them in what it received (inline-fops): a
+    /// release or flush (an fstat and a close, a lock owner's locks dropped) and an unlink (its handle's drop and the
+    /// inode's freeing go behind the reply, storage/posix). Sent to the pool they would cost a hand-off each, and make
+    /// the request behind them find something in service: with one job creating files, the kernel's RELEASE of one
+    /// file and the CREATE of the next often arrive in one receive, and both went to the pool (docs/fuse-benchmark.md
+    /// "Session 13"). Anything else with a frame behind it goes to the pool, so a slow one cannot hold up the rest.
+    /// </summary>
+    private static bool InlineAhead(in FopRequest q) =>
+        q.Op is FopOp.Release or FopOp.Releasedir or FopOp.Flush or FopOp.Unlink;
+
     /// <summary>When the receive loop may serve a request itself (inline-fops).</summary>
     private enum Inline { Never, Alone, Always }
 
     /// <summary>
     /// Fops whose cost is a little metadata work, which the receive loop may serve itself (inline-fops).
-    /// Always: lookups, stats, xattr reads, opens, locks that do not wait, flush and release. Only while nothing
-    /// else of this connection is in service (<see cref="Inline.Alone"/>): namespace changes, which may wait for
-    /// the disk (the directory blocks they change; an unlink reads back the GFID handle's directories after the
-    /// page cache was dropped: 0.3–12 ms on the receive thread, the other jobs' requests queued behind it) — one
-    /// job pays no hand-off, several overlap their waits on the pool — and a small buffered write
+    /// Always: lookups, stats, xattr reads, opens, locks that do not wait, flush, release and unlink (since session 13:
+    /// its handle's drop, which read the handle's cold directories for 0.3–12 ms after the page cache was dropped, and
+    /// the inode's freeing now happen behind its reply; 4 jobs' unlinks, alternated pairs: brick switches per unlink
+    /// −35–55%, cold ones no slower). Only while nothing else of this connection is in service (<see cref="Inline.Alone"/>):
+    /// the other namespace changes, which may wait for the disk (the directory blocks they change, the inodes they
+    /// make) — one job pays no hand-off, several overlap their waits on the pool — and a small buffered write
     /// (<see cref="IsLoneSmallWrite"/>). Never: other reads and writes (the jobs that share a connection issue them
     /// side by side, and served here they would run one at a time: 4 jobs of 4 KiB O_DIRECT I/O lost 4–12% so,
     /// docs/fuse-benchmark.md), fsync and fsyncdir (they wait for the disk), blocking locks (they never get here),
@@ -344,8 +367,8 @@ internal sealed partial class ServerConnection
             or FopOp.Getxattr or FopOp.Fgetxattr or FopOp.Listxattr or FopOp.Flistxattr
             or FopOp.Opendir or FopOp.Flush or FopOp.Release or FopOp.Releasedir
             or FopOp.Lseek or FopOp.Xattrop or FopOp.Lk or FopOp.InodeLk or FopOp.EntryLk or FopOp.InodeLkXattrop
-            or FopOp.ReleaseInodeLkXattrop or FopOp.Fxattrop or FopOp.FinodeLkXattrop => Inline.Always,
-        FopOp.Mknod or FopOp.Mkdir or FopOp.Symlink or FopOp.Link or FopOp.Unlink or FopOp.Rmdir or FopOp.Rename => Inline.Alone,
+            or FopOp.ReleaseInodeLkXattrop or FopOp.Fxattrop or FopOp.FinodeLkXattrop or FopOp.Unlink => Inline.Always,
+        FopOp.Mknod or FopOp.Mkdir or FopOp.Symlink or FopOp.Link or FopOp.Rmdir or FopOp.Rename => Inline.Alone,
         FopOp.Setattr or FopOp.Fsetattr => (q.Attr.Valid & SetAttrValid.Size) == 0 ? Inline.Always : Inline.Never,
         FopOp.Open => (q.Flags & OpenFlags.O_TRUNC) == 0 ? Inline.Always : Inline.Never,
         FopOp.Create or FopOp.CreateInodeLkXattrop => (q.Flags & OpenFlags.O_TRUNC) == 0 ? Inline.Alone : Inline.Never,

@@ -35,9 +35,12 @@ public sealed partial class FrameConnection
             if (_queued || _fd < 0 || FrameHeader.Size + body.Length > DirectMax)
                 return !pipe.DrainInto(spare.Span[..bulk]) ? Broke("pipe read failed")
                      : WriteFrameLocked(type, flags, op, id, body) ? Spliced.Copied : Spliced.Closed;
-            var head = _direct.AsSpan(0, FrameHeader.Size + body.Length);
-            new FrameHeader(type, flags, op, id, body.TotalLength).Write(head);
-            body.Written.CopyTo(head[FrameHeader.Size..]);
+            // Frames held back (HoldFrameLocked) go in front of the header, in the same send.
+            int held = _heldLen;
+            if (held > 0) { _held.AsSpan(0, held).CopyTo(_direct); _heldLen = 0; }
+            var head = _direct.AsSpan(0, held + FrameHeader.Size + body.Length);
+            new FrameHeader(type, flags, op, id, body.TotalLength).Write(head[held..]);
+            body.Written.CopyTo(head[(held + FrameHeader.Size)..]);
             nint sent = SocketGather.Send(_fd, head, default, out int errno, more: bulk > 0);
             if (sent < 0) return Broke("send failed: " + System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno));
             if (sent < head.Length)

@@ -52,8 +52,15 @@ public sealed partial class FrameConnection
     private bool _queued;
     /// <summary>Frames up to this size are sent directly from here (header and body in one send); larger ones
     /// whose header and body fit are sent with their bulk gathered (<see cref="SendGathered"/>); the rest queue.</summary>
-    private readonly byte[] _direct = new byte[DirectMax];
+    private readonly byte[] _direct = new byte[HeldMax + DirectMax];
     private const int DirectMax = (64 << 10) + 1024;
+    /// <summary>
+    /// Guarded by SendLock: small frames held back (<see cref="HoldFrameLocked"/>) that leave in front of the next frame
+    /// written, in the same send, or at <see cref="FlushHeldLocked"/>.
+    /// </summary>
+    private readonly byte[] _held = new byte[HeldMax];
+    private int _heldLen;
+    private const int HeldMax = 4 << 10;
     /// <summary>The socket's descriptor for gather sends; used only under SendLock before <see cref="_sendClosed"/>, which Close sets before it disposes the socket.</summary>
     private readonly int _fd = -1;
     /// <summary>Bytes queued but not yet handed to the socket.</summary>
@@ -135,13 +142,18 @@ public sealed partial class FrameConnection
         try
         {
             var frames = new FrameBoundary();
+            bool drained = false;
             while (true)
             {
                 // The rest of a big frame (a 1 MiB write) in one receive where it has arrived, not in 64 KiB pieces. A frame
                 // kept whole (keepBigBodies) asks for exactly its rest: its buffer has that room, so it stays in one piece.
                 var into = w.GetMemory(_keepBig && frames.Total >= KeepMin ? frames.Left : Math.Max(ReceiveChunk, frames.Left));
-                int n = ReceiveBlocking(into.Span);
+                int n = ReceiveBlocking(into.Span, drained);
                 if (n == 0) break;
+                // Less than asked: the socket had no more at that moment, so the next receive would find nothing; it
+                // waits for readiness first instead (a request or reply wake then costs a poll and one receive, not a
+                // receive that fails with EAGAIN besides).
+                drained = n < into.Length;
                 frames.Pass(into.Span[..n]);
                 if (_keepBig && frames.Total >= KeepMin && frames.Have <= n && into.Length - n < frames.Left)
                 {
@@ -214,8 +226,10 @@ public sealed partial class FrameConnection
     }
 
     /// <summary>Bytes received (0: the peer closed), waiting in poll(2) for some when none are there; throws when the socket failed or was closed here.</summary>
-    private int ReceiveBlocking(Span<byte> into)
+    private int ReceiveBlocking(Span<byte> into, bool pollFirst)
     {
+        // Close shuts the socket down before it disposes it, which ends this wait.
+        if (pollFirst) _socket.Poll(-1, SelectMode.SelectRead);
         while (true)
         {
             int n = _socket.Receive(into, SocketFlags.None, out var err);
@@ -277,19 +291,24 @@ public sealed partial class FrameConnection
         int total = FrameHeader.Size + bodyLen;
         if (!_queued && total <= DirectMax && _tls is null)
         {
-            var frame = _direct.AsSpan(0, total);
+            // Frames held back go in front, in the same send (one wake for the peer instead of two).
+            int held = _heldLen;
+            if (held > 0) { _held.AsSpan(0, held).CopyTo(_direct); _heldLen = 0; }
+            var frame = _direct.AsSpan(held, total);
             new FrameHeader(type, flags, op, id, bodyLen).Write(frame);
             if (body is not null)
             {
                 body.Written.CopyTo(frame[FrameHeader.Size..]);
                 body.Bulk.Span.CopyTo(frame[(FrameHeader.Size + body.Length)..]);
             }
-            int sent = SendNow(frame);
-            if (sent == total) return true;
+            var all = _direct.AsSpan(0, held + total);
+            int sent = SendNow(all);
+            if (sent == all.Length) return true;
             if (sent < 0) return false;
             // The socket took part of it (its buffer is full): the rest goes first in the queue.
-            return Queue(frame[sent..]);
+            return Queue(all[sent..]);
         }
+        if (!FlushHeldLocked()) return false;
         if (!_queued && _fd >= 0 && body is not null && FrameHeader.Size + body.Length <= DirectMax)
             return SendGathered(type, flags, op, id, body);
         if (!Reserve(total)) return false;
@@ -303,6 +322,52 @@ public sealed partial class FrameConnection
             if (!body.Bulk.IsEmpty) w.Write(body.Bulk.Span);
         }
         return Publish();
+    }
+
+    /// <summary>
+    /// Holds a small frame back: it leaves in front of the next frame written (in the same send) or at
+    /// <see cref="FlushHeldLocked"/>, which the caller must make sure follows soon. A frame that cannot be held (over
+    /// TLS, behind queued bytes, too big) is written at once. Must be called under <see cref="SendLock"/>.
+    /// </summary>
+    public bool HoldFrameLocked(FrameType type, FrameFlags flags, FopOp op, ulong id, BodyWriter? body)
+    {
+        if (_sendClosed) return false;
+        int bodyLen = body?.TotalLength ?? 0;
+        int total = FrameHeader.Size + bodyLen;
+        if (_tls is not null || _queued || _heldLen + total > HeldMax) return WriteFrameLocked(type, flags, op, id, body);
+        var frame = _held.AsSpan(_heldLen, total);
+        new FrameHeader(type, flags, op, id, bodyLen).Write(frame);
+        if (body is not null)
+        {
+            body.Written.CopyTo(frame[FrameHeader.Size..]);
+            body.Bulk.Span.CopyTo(frame[(FrameHeader.Size + body.Length)..]);
+        }
+        _heldLen += total;
+        return true;
+    }
+
+    /// <summary>Whether frames are held back (read without the lock by the thread that holds them: only writers under
+    /// <see cref="SendLock"/> clear it).</summary>
+    public bool HasHeld => Volatile.Read(ref _heldLen) > 0;
+
+    /// <summary>Sends the frames held back, if any. Must be called under <see cref="SendLock"/>.</summary>
+    public bool FlushHeldLocked()
+    {
+        int held = _heldLen;
+        if (held == 0) return !_sendClosed;
+        _heldLen = 0;
+        if (_sendClosed) return false;
+        var bytes = _held.AsSpan(0, held);
+        if (_queued) return Queue(bytes);
+        int sent = SendNow(bytes);
+        if (sent == held) return true;
+        if (sent < 0) return false;
+        return Queue(bytes[sent..]);
+    }
+
+    public bool FlushHeld()
+    {
+        lock (SendLock) return FlushHeldLocked();
     }
 
     /// <summary>
