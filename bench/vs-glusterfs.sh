@@ -68,7 +68,7 @@
 #
 # FUSE_COUNTS=1 counts the requests the kernel sends each mount in every phase (bench/fuse-trace.sh) and prints
 # them per file (per MiB for seqwrite/seqread, per I/O for fio's phases not at all) after the table.
-# PER_OP=1 prints, per file of every metadata phase, the CPU (µs, user+sys) and the context switches (voluntary +
+# PER_OP=1 prints, per file of every metadata phase (per I/O of randwrite and randread), the CPU (µs, user+sys) and the context switches (voluntary +
 # involuntary, all threads) of each filesystem's brick and client processes: figures the machine's load moves little.
 # LAYERS=1 prints, per file of every metadata phase and per kind of request, where each request's time went, layer
 # by layer, beside FUSE_COUNTS's kernel view (set it too for the whole chain): Graft's mount session (from its entry to
@@ -260,9 +260,12 @@ phase() { # TARGET PHASE DIR
   bs1="$(switches_of "${bp[@]}")"; cs1="$(switches_of "${cp[@]}")"
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; echo "(perf trace: $perf_out)" >&2; fi
   if [ "$PER_OP" = 1 ] && [ "$t" != native ]; then
-    case "$p" in create*|stat*|unlink*)
-      awk -v t="$t" -v p="$p" -v r="$round" -v n="$FILES" -v hz="$hz" -v b="$(( ($(tr ' ' + <<<"$b1")) - ($(tr ' ' + <<<"$b0")) ))" -v c="$(( ($(tr ' ' + <<<"$c1")) - ($(tr ' ' + <<<"$c0")) ))" -v bs="$((bs1 - bs0))" -v cs="$((cs1 - cs0))" \
-        'BEGIN { printf "%s %s round %d per file: brick %.0f µs CPU, %.2f switches; client %.0f µs CPU, %.2f switches\n", t, p, r, b / hz * 1e6 / n, bs / n, c / hz * 1e6 / n, cs / n }' >> "$per_op" ;;
+    # The random I/O phases count per I/O: IOPS times the phase's seconds.
+    local nops="$FILES"
+    [[ "$p" == rand* ]] && nops="$(awk -v l="$line" 'BEGIN { split(l, a, " "); printf "%d", a[2] * a[4] }')"
+    case "$p" in create*|stat*|unlink*|rand*)
+      awk -v t="$t" -v p="$p" -v r="$round" -v n="$nops" -v hz="$hz" -v b="$(( ($(tr ' ' + <<<"$b1")) - ($(tr ' ' + <<<"$b0")) ))" -v c="$(( ($(tr ' ' + <<<"$c1")) - ($(tr ' ' + <<<"$c0")) ))" -v bs="$((bs1 - bs0))" -v cs="$((cs1 - cs0))" \
+        'BEGIN { printf "%s %s round %d per %s: brick %.0f µs CPU, %.2f switches; client %.0f µs CPU, %.2f switches\n", t, p, r, (p ~ /^rand/ ? "I/O" : "file"), b / hz * 1e6 / n, bs / n, c / hz * 1e6 / n, cs / n }' >> "$per_op" ;;
     esac
   fi
   if [ "$LAYERS" = 1 ] && [ "$t" != native ]; then
