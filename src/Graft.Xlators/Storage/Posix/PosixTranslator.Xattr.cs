@@ -273,11 +273,7 @@ public sealed partial class PosixTranslator
             }
             else if (LastErr() == Errno.ERANGE) return Errno.EINVAL;
             else if (LastErr() != Errno.ENODATA) return LastErr();
-            for (int i = 0; i < value.Length; i += 8)
-            {
-                var sum = unchecked(BinaryPrimitives.ReadInt64BigEndian(value.AsSpan(i)) + BinaryPrimitives.ReadInt64BigEndian(deltas[i..]));
-                BinaryPrimitives.WriteInt64BigEndian(value.AsSpan(i), sum);
-            }
+            AddCounters(value, deltas);
             return Libc.fsetxattr(fd, n, v, (nuint)value.Length, 0) == 0 ? value : LastErr();
         }
     }
@@ -294,12 +290,18 @@ public sealed partial class PosixTranslator
         }
         else if (old.Error == Errno.ENODATA) value = new byte[deltas.Length];
         else return old.Error;
-        for (int i = 0; i < value.Length; i += 8)
-        {
-            var sum = unchecked(BinaryPrimitives.ReadInt64BigEndian(value.AsSpan(i)) + BinaryPrimitives.ReadInt64BigEndian(deltas[i..]));
-            BinaryPrimitives.WriteInt64BigEndian(value.AsSpan(i), sum);
-        }
+        AddCounters(value, deltas);
         var e = SetX(ctx, fd, name, value, 0);
         return e == Errno.OK ? value : e;
+    }
+
+    /// <summary>Adds each big-endian 64-bit delta to the counter at the same place in <paramref name="value"/> (wrapping, as xattrop's adds do).</summary>
+    private static void AddCounters(Span<byte> value, ReadOnlySpan<byte> deltas)
+    {
+        for (int i = 0; i < value.Length; i += 8)
+        {
+            var sum = unchecked(BinaryPrimitives.ReadInt64BigEndian(value[i..]) + BinaryPrimitives.ReadInt64BigEndian(deltas[i..]));
+            BinaryPrimitives.WriteInt64BigEndian(value[i..], sum);
+        }
     }
 }
