@@ -36,8 +36,7 @@ public sealed partial class FrameConnection
                 return !pipe.DrainInto(spare.Span[..bulk]) ? Broke("pipe read failed")
                      : WriteFrameLocked(type, flags, op, id, body) ? Spliced.Copied : Spliced.Closed;
             // Frames held back (HoldFrameLocked) go in front of the header, in the same send.
-            int held = _heldLen;
-            if (held > 0) { _held.AsSpan(0, held).CopyTo(_direct); _heldLen = 0; }
+            int held = HeldToDirectLocked();
             var head = _direct.AsSpan(0, held + FrameHeader.Size + body.Length);
             new FrameHeader(type, flags, op, id, body.TotalLength).Write(head[held..]);
             body.Written.CopyTo(head[(held + FrameHeader.Size)..]);

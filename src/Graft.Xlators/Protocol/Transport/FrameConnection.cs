@@ -292,8 +292,7 @@ public sealed partial class FrameConnection
         if (!_queued && total <= DirectMax && _tls is null)
         {
             // Frames held back go in front, in the same send (one wake for the peer instead of two).
-            int held = _heldLen;
-            if (held > 0) { _held.AsSpan(0, held).CopyTo(_direct); _heldLen = 0; }
+            int held = HeldToDirectLocked();
             var frame = _direct.AsSpan(held, total);
             new FrameHeader(type, flags, op, id, bodyLen).Write(frame);
             if (body is not null)
@@ -344,6 +343,17 @@ public sealed partial class FrameConnection
         }
         _heldLen += total;
         return true;
+    }
+
+    /// <summary>
+    /// Moves the frames held back to the front of the direct buffer, for the frame written behind them to leave in the
+    /// same send: their length, where that frame goes. Must be called under <see cref="SendLock"/>.
+    /// </summary>
+    private int HeldToDirectLocked()
+    {
+        int held = _heldLen;
+        if (held > 0) { _held.AsSpan(0, held).CopyTo(_direct); _heldLen = 0; }
+        return held;
     }
 
     /// <summary>Whether frames are held back (read without the lock by the thread that holds them: only writers under
