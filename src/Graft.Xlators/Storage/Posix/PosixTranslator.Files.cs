@@ -174,6 +174,22 @@ public sealed partial class PosixTranslator
 
     internal void CountWritebackStarted() => Interlocked.Increment(ref _writebacksStarted);
     internal long WritebackChunk => Volatile.Read(ref _writebackChunk);
+    internal bool DropBehind => Volatile.Read(ref _dropBehind) != 0;
+
+    /// <summary>
+    /// Fault injection for tests: while set and not signalled, drop-behind holds before its wait (at most 30 s), as a
+    /// disk that never finishes would, so a test can show that no write waits for it.
+    /// </summary>
+    internal ManualResetEventSlim? DropHold;
+    /// <summary>Set by drop-behind when it reaches <see cref="DropHold"/>.</summary>
+    internal ManualResetEventSlim? DropHeld;
+
+    internal void CountDropped(long bytes, long ticks)
+    {
+        Interlocked.Increment(ref _droppedRanges);
+        Interlocked.Add(ref _droppedBytes, bytes);
+        Interlocked.Add(ref _dropWaitTicks, ticks);
+    }
 
     /// <summary>
     /// The caller's credentials for a call that changes a file's data, where they matter. The kernel clears the
