@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # A just-written file read again through a single-brick mount, with the brick's storage/posix drop-behind on and off
 # (alternated in the same runs): what drop-behind costs a reader of what was just written. Each run writes SIZE_MB
-# with dd (1 MiB writes, fsync), then reads it twice with dd: "warm", right away (the mount's own page cache may answer),
-# and "brick", after dropping the mount's pages of that file only (dd iflag=nocache: the read reaches the brick, whose
-# page cache holds the file with drop-behind off, and with it on only its last chunks; the rest comes from the disk).
-# Medians of RUNS, MB/s.
+# with dd (1 MiB writes, fsync), then reads it twice with dd: "first", right away (the mount keeps no pages of a file
+# written through it, so the read reaches the brick, whose page cache holds the file with drop-behind off and only its
+# last chunk or two with it on: the rest comes from the disk), and "again", after dropping the mount's pages of that
+# file only (dd iflag=nocache): from the brick's page cache, which the first read filled.
+# Medians of RUNS, MB/s, and the brick's CPU seconds during the write.
 #
 #   bench/reread.sh                 # RUNS=5 SIZE_MB=128
 set -euo pipefail
@@ -24,17 +25,19 @@ for run in $(seq 1 "$RUNS"); do
     client_volume 1 "$port" > "$work/client.vol"
     bench_mount "$work/client.vol"
     f="$work/mnt/f"
+    c0="$(awk '{ print $14 + $15 }' "/proc/${pids[0]}/stat")"
     w="$(dd if=/dev/zero of="$f" bs=1M count="$SIZE_MB" conv=fsync 2>&1 | rate)"
-    warm="$(dd if="$f" of=/dev/null bs=1M 2>&1 | rate)"
+    cpu="$(awk -v c0="$c0" -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15 - c0) / hz }' "/proc/${pids[0]}/stat")"
+    first="$(dd if="$f" of=/dev/null bs=1M 2>&1 | rate)"
     dd if="$f" iflag=nocache count=0 status=none
-    brick="$(dd if="$f" of=/dev/null bs=1M 2>&1 | rate)"
-    echo "drop-behind $mode: write $w warm $warm brick $brick" | tee -a "$results" >&2
+    again="$(dd if="$f" of=/dev/null bs=1M 2>&1 | rate)"
+    echo "drop-behind $mode: write $w first $first again $again brick-cpu $cpu" | tee -a "$results" >&2
     bench_umount
     bricks_stop
   done
 done
 echo "re-read of a just-written $SIZE_MB MiB file, single brick, median of $RUNS runs (MB/s)"
 for mode in on off; do
-  grep "^drop-behind $mode:" "$results" | awk "$AWK_MEDIAN"' { w = w " " $4; a = a " " $6; b = b " " $8 }
-    END { printf "drop-behind %-3s  write %8.1f  warm %8.1f  brick %8.1f\n", "'"$mode"'", median(w), median(a), median(b) }'
+  grep "^drop-behind $mode:" "$results" | awk "$AWK_MEDIAN"' { w = w " " $4; a = a " " $6; b = b " " $8; c = c " " $10 }
+    END { printf "drop-behind %-3s  write %8.1f  first %8.1f  again %8.1f  brick cpu s (write) %.2f\n", "'"$mode"'", median(w), median(a), median(b), median(c) }'
 done
