@@ -102,6 +102,37 @@ public sealed class ASequentialWritersChunksLeaveThePageCache
     }
 
     [Fact]
+    public async Task Past_the_bound_on_waits_a_drop_does_not_wait()
+    {
+        await using var b = await PosixBrick.StartAsync(writebackChunk: "4MB", dropBehind: "on");
+        using var hold = new ManualResetEventSlim(false);
+        using var held = new ManualResetEventSlim(false);
+        b.Xl.MaxDropWaits = 1;
+        b.Xl.DropHold = hold;
+        b.Xl.DropHeld = held;
+        var (_, a) = await b.CreateOk(Gfid.Root, "a");
+        var (_, c) = await b.CreateOk(Gfid.Root, "c");
+        var other = Data(12, 8);
+        try
+        {
+            await WriteAsync(b, a, Data(12, 7), 0, 12);
+            await Protocol.ClientGraphs.Until(() => held.IsSet, "a's drop to take the one wait and reach its hold");
+            // The one wait is taken (a disk that does not finish): c's drops go on without waiting, a pool thread each
+            // for no longer than the calls take.
+            await WriteAsync(b, c, other, 0, 12);
+            await IdleAsync(Os(b, c));
+            Assert.True(b.Xl.DroppedUnwaited >= 1, "c's drop ran past the bound, unwaited");
+            Assert.Equal(b.Xl.DroppedUnwaited, b.Xl.DroppedRanges);   // a's is still held
+        }
+        finally { hold.Set(); }
+        await IdleAsync(Os(b, a));
+        Assert.True(b.Xl.DroppedRanges > b.Xl.DroppedUnwaited, "a's drop, waited, ran once let go");
+        Assert.True(await IntactAsync(b, c, other));
+        await b.Release(a);
+        await b.Release(c);
+    }
+
+    [Fact]
     public async Task With_drop_behind_off_the_written_pages_stay_cached()
     {
         await using var b = await PosixBrick.StartAsync(writebackChunk: "4MB", dropBehind: "off");

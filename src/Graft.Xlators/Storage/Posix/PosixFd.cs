@@ -124,18 +124,31 @@ internal sealed class PosixFd : IThreadPoolWorkItem
     {
         if (_dropTo > _dropFrom)
         {
-            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-            if (owner.DropHold is { } hold)
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp(), n = _dropTo - _dropFrom;
+            // A wait holds a pool thread for as long as the disk takes: a few at once per brick at most, so that many
+            // files written at once cannot take the threads the brick serves fops on. Past the bound the range is
+            // dropped without the wait: what is already on disk leaves, pages still under writeback stay cached.
+            bool waited = false;
+            if (owner.TryEnterDropWait())
             {
-                owner.DropHeld?.Set();
-                hold.Wait(TimeSpan.FromSeconds(30));
+                try
+                {
+                    if (owner.DropHold is { } hold)
+                    {
+                        owner.DropHeld?.Set();
+                        hold.Wait(TimeSpan.FromSeconds(30));
+                    }
+                    // WAIT_BEFORE|WRITE|WAIT_AFTER: any page of the range still dirty (written again since) is started
+                    // too, and waited for, so the drop finds the range clean. A failure (EIO) leaves the pages: no drop.
+                    waited = Libc.sync_file_range(fd, _dropFrom, n,
+                        Libc.SYNC_FILE_RANGE_WAIT_BEFORE | Libc.SYNC_FILE_RANGE_WRITE | Libc.SYNC_FILE_RANGE_WAIT_AFTER) == 0;
+                }
+                finally { owner.ExitDropWait(); }
+                if (waited && Libc.posix_fadvise(fd, _dropFrom, n, Libc.POSIX_FADV_DONTNEED) == 0)
+                    owner.CountDropped(n, System.Diagnostics.Stopwatch.GetTimestamp() - t0, waited: true);
             }
-            // WAIT_BEFORE|WRITE|WAIT_AFTER: any page of the range still dirty (written again since) is started too, and
-            // waited for, so the drop finds the range clean. A failure (EIO) leaves the pages as they are: no drop.
-            if (Libc.sync_file_range(fd, _dropFrom, _dropTo - _dropFrom,
-                    Libc.SYNC_FILE_RANGE_WAIT_BEFORE | Libc.SYNC_FILE_RANGE_WRITE | Libc.SYNC_FILE_RANGE_WAIT_AFTER) == 0
-                && Libc.posix_fadvise(fd, _dropFrom, _dropTo - _dropFrom, Libc.POSIX_FADV_DONTNEED) == 0)
-                owner.CountDropped(_dropTo - _dropFrom, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+            else if (Libc.posix_fadvise(fd, _dropFrom, n, Libc.POSIX_FADV_DONTNEED) == 0)
+                owner.CountDropped(n, System.Diagnostics.Stopwatch.GetTimestamp() - t0, waited: false);
         }
         bool dense = to - from <= 2 * bytes;
         _dropFrom = dense ? from : 0;

@@ -176,6 +176,19 @@ public sealed partial class PosixTranslator
     internal long WritebackChunk => Volatile.Read(ref _writebackChunk);
     internal bool DropBehind => Volatile.Read(ref _dropBehind) != 0;
 
+    /// <summary>How many drop-behind waits may hold a pool thread at once on this brick (tests may lower or raise it).</summary>
+    internal int MaxDropWaits = Math.Max(1, Environment.ProcessorCount / 2);
+    private int _dropWaits;
+
+    internal bool TryEnterDropWait()
+    {
+        if (Interlocked.Increment(ref _dropWaits) <= Volatile.Read(ref MaxDropWaits)) return true;
+        Interlocked.Decrement(ref _dropWaits);
+        return false;
+    }
+
+    internal void ExitDropWait() => Interlocked.Decrement(ref _dropWaits);
+
     /// <summary>
     /// Fault injection for tests: while set and not signalled, drop-behind holds before its wait (at most 30 s), as a
     /// disk that never finishes would, so a test can show that no write waits for it.
@@ -184,8 +197,9 @@ public sealed partial class PosixTranslator
     /// <summary>Set by drop-behind when it reaches <see cref="DropHold"/>.</summary>
     internal ManualResetEventSlim? DropHeld;
 
-    internal void CountDropped(long bytes, long ticks)
+    internal void CountDropped(long bytes, long ticks, bool waited)
     {
+        if (!waited) Interlocked.Increment(ref _droppedUnwaited);
         Interlocked.Increment(ref _droppedRanges);
         Interlocked.Add(ref _droppedBytes, bytes);
         Interlocked.Add(ref _dropWaitTicks, ticks);

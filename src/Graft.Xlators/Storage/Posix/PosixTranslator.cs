@@ -74,7 +74,7 @@ public sealed partial class PosixTranslator : Translator
     private long _writebackChunk;
     private long _writebacksStarted;
     private int _dropBehind;
-    private long _droppedRanges, _droppedBytes, _dropWaitTicks;
+    private long _droppedRanges, _droppedBytes, _dropWaitTicks, _droppedUnwaited;
 
     /// <summary>Ranges whose writeback writeback-chunk started (state dump / tests).</summary>
     public long WritebacksStarted => Interlocked.Read(ref _writebacksStarted);
@@ -82,6 +82,8 @@ public sealed partial class PosixTranslator : Translator
     /// <summary>Ranges drop-behind waited for and dropped from the page cache, and their bytes (state dump / tests).</summary>
     public long DroppedRanges => Interlocked.Read(ref _droppedRanges);
     public long DroppedBytes => Interlocked.Read(ref _droppedBytes);
+    /// <summary>Of <see cref="DroppedRanges"/>, those dropped without waiting for the disk (the bound on waits was reached).</summary>
+    public long DroppedUnwaited => Interlocked.Read(ref _droppedUnwaited);
     /// <summary>Time drop-behind spent waiting for ranges to reach the disk and dropping them, on the pool (never on a write's path).</summary>
     public TimeSpan DropTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _dropWaitTicks));
 
@@ -90,6 +92,7 @@ public sealed partial class PosixTranslator : Translator
         ["writebacksStarted"] = WritebacksStarted,
         ["dropBehindRanges"] = DroppedRanges,
         ["dropBehindBytes"] = DroppedBytes,
+        ["dropBehindUnwaited"] = DroppedUnwaited,
         ["dropBehindMicroseconds"] = (long)DropTime.TotalMicroseconds,
     };
 
