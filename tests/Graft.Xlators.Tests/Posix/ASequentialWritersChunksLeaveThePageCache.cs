@@ -45,7 +45,7 @@ public sealed class ASequentialWritersChunksLeaveThePageCache
     /// <summary>Waits (bounded) until the fd's writeback starts and drops on the pool are over.</summary>
     private static Task IdleAsync(PosixFd pf) => Protocol.ClientGraphs.Until(() => !pf.WritebackBusy, "the fd's writeback starts and drops to end");
 
-    [Fact]
+    [PosixFact]
     public async Task Chunks_on_disk_leave_the_page_cache_and_the_data_is_intact()
     {
         await using var b = await PosixBrick.StartAsync(writebackChunk: "4MB", dropBehind: "on");
@@ -70,7 +70,7 @@ public sealed class ASequentialWritersChunksLeaveThePageCache
         await b.Release(fd);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task No_write_waits_for_a_drop()
     {
         await using var b = await PosixBrick.StartAsync(writebackChunk: "4MB", dropBehind: "on");
@@ -101,7 +101,7 @@ public sealed class ASequentialWritersChunksLeaveThePageCache
         await b.Release(fd);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Past_the_bound_on_waits_a_drop_does_not_wait()
     {
         await using var b = await PosixBrick.StartAsync(writebackChunk: "4MB", dropBehind: "on");
@@ -132,7 +132,7 @@ public sealed class ASequentialWritersChunksLeaveThePageCache
         await b.Release(c);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task With_drop_behind_off_the_written_pages_stay_cached()
     {
         await using var b = await PosixBrick.StartAsync(writebackChunk: "4MB", dropBehind: "off");
@@ -148,7 +148,7 @@ public sealed class ASequentialWritersChunksLeaveThePageCache
         await b.Release(fd);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task Scattered_writes_drop_nothing()
     {
         // 1 MiB every 8 MiB: each chunk's 4 MiB of writes span 25 MiB or more, more than twice what was written in
@@ -165,7 +165,7 @@ public sealed class ASequentialWritersChunksLeaveThePageCache
         await b.Release(fd);
     }
 
-    [Fact]
+    [PosixFact]
     public async Task A_file_truncated_and_closed_while_its_drop_is_held_touches_no_other_file()
     {
         await using var b = await PosixBrick.StartAsync(writebackChunk: "4MB", dropBehind: "on");

@@ -128,25 +128,32 @@ internal sealed class PosixFd : IThreadPoolWorkItem
             // A wait holds a pool thread for as long as the disk takes: a few at once per brick at most, so that many
             // files written at once cannot take the threads the brick serves fops on. Past the bound the range is
             // dropped without the wait: what is already on disk leaves, pages still under writeback stay cached.
-            bool waited = false;
             if (owner.TryEnterDropWait())
             {
+                int own = PosixTranslator.OpenForWait(fd);
+                bool waited = false;
                 try
                 {
-                    if (owner.DropHold is { } hold)
+                    if (own >= 0 && owner.DropHold is { } hold)
                     {
                         owner.DropHeld?.Set();
                         hold.Wait(TimeSpan.FromSeconds(30));
                     }
                     // WAIT_BEFORE|WRITE|WAIT_AFTER: any page of the range still dirty (written again since) is started
-                    // too, and waited for, so the drop finds the range clean. A failure (EIO) leaves the pages: no drop.
-                    waited = Libc.sync_file_range(fd, _dropFrom, n,
+                    // too, and waited for, so the drop finds the range clean. Through a file of its own (OpenForWait):
+                    // a write error it meets stays the brick fd's to report. A failure (EIO) leaves the pages: no drop.
+                    waited = own >= 0 && Libc.sync_file_range(own, _dropFrom, n,
                         Libc.SYNC_FILE_RANGE_WAIT_BEFORE | Libc.SYNC_FILE_RANGE_WRITE | Libc.SYNC_FILE_RANGE_WAIT_AFTER) == 0;
                 }
-                finally { owner.ExitDropWait(); }
+                finally
+                {
+                    owner.ExitDropWait();
+                    if (own >= 0) Libc.close(own);
+                }
                 if (waited && Libc.posix_fadvise(fd, _dropFrom, n, Libc.POSIX_FADV_DONTNEED) == 0)
                     owner.CountDropped(n, System.Diagnostics.Stopwatch.GetTimestamp() - t0, waited: true);
             }
+            // DONTNEED waits for nothing and reports no write error: it starts what is dirty and drops what is clean.
             else if (Libc.posix_fadvise(fd, _dropFrom, n, Libc.POSIX_FADV_DONTNEED) == 0)
                 owner.CountDropped(n, System.Diagnostics.Stopwatch.GetTimestamp() - t0, waited: false);
         }

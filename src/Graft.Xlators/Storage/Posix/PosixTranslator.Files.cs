@@ -190,6 +190,19 @@ public sealed partial class PosixTranslator
     internal void ExitDropWait() => Interlocked.Decrement(ref _dropWaits);
 
     /// <summary>
+    /// A new open file description of <paramref name="fd"/>'s file, read-only, for drop-behind's wait: sync_file_range's
+    /// waits check and advance the writeback-error cursor of the open file they are made through (file_fdatawait_range),
+    /// and the brick's fd (and a dup of it, which shares it) must keep that error for the client's fsync. A file of its
+    /// own has a cursor of its own. -1 when it cannot be opened (then no wait; out of fds, nothing is shed for it).
+    /// </summary>
+    internal static unsafe int OpenForWait(int fd)
+    {
+        Span<byte> path = stackalloc byte[ProcPathLen];
+        ProcPath(fd, path);
+        fixed (byte* p = path) return Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+    }
+
+    /// <summary>
     /// Fault injection for tests: while set and not signalled, drop-behind holds before its wait (at most 30 s), as a
     /// disk that never finishes would, so a test can show that no write waits for it.
     /// </summary>
