@@ -7,7 +7,10 @@
 #   reported_kib        free memory handed back to the host so far, KiB (0 where the kernel does not report)
 #   pages_prepare MODE  "" (nothing), settled (wait until the host has taken back what was freed: the reported count
 #                       still for 2 s, at most 20 s) or fresh (drop the clean page cache: the first pages written come
-#                       from memory just freed)
+#                       from memory just freed), or filled (write a scratch file of FILL_MB, default 512, in DIR — the
+#                       second argument, default /var/tmp — and remove it: that much memory just freed, whatever the
+#                       configuration before left in the page cache; `fresh` frees only what the previous writer left
+#                       cached, so it favours a configuration that leaves much: see docs/replicate.md, "Session 14")
 #   pages_check MODE    exits with a message unless MODE is one of those
 #   read_pages_prepare MODE   before a cold read: "" (sync, drop every cache), settled (sync, wait until the host has
 #                       taken back what was freed before, then drop: the read fills the pages the drop has just freed,
@@ -26,12 +29,18 @@ settle_pages() {
   done
 }
 
+fill_pages() {
+  local f="${1:-/var/tmp}/pages-fill.$$"
+  dd if=/dev/zero of="$f" bs=1M count="${FILL_MB:-512}" status=none
+  rm -f "$f"
+}
+
 pages_prepare() {
-  case "$1" in settled) settle_pages ;; fresh) echo 1 > /proc/sys/vm/drop_caches ;; esac
+  case "$1" in settled) settle_pages ;; fresh) echo 1 > /proc/sys/vm/drop_caches ;; filled) fill_pages "${2:-}" ;; esac
 }
 
 pages_check() {
-  case "$1" in ""|settled|fresh) ;; *) echo "PAGES is settled, fresh or unset, not '$1'" >&2; exit 1 ;; esac
+  case "$1" in ""|settled|fresh|filled) ;; *) echo "PAGES is settled, fresh, filled or unset, not '$1'" >&2; exit 1 ;; esac
 }
 
 read_pages_prepare() {

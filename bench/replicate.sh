@@ -20,8 +20,9 @@
 # phase: who wakes whom, where the CPU goes. The data is kept in $OUT (default /tmp/replicate-perf) as
 # CONFIG-PHASE-WHO.data, for `perf script` / `perf report --children`. PERF_G=0: no call chains (less overhead).
 # PHASES="create": only those phases (the table shows 0 for the others).
-# PAGES=settled|fresh: the state of free memory before each measured seqwrite (bench/pages.sh): settled waits until the
-# host has taken back what was freed, fresh drops the clean page cache first; unset: whatever came before. The replica
+# PAGES=settled|fresh|filled: the state of free memory before each measured seqwrite (bench/pages.sh): settled waits until the
+# host has taken back what was freed, fresh drops the clean page cache first, filled writes and removes a scratch file
+# of FILL_MB (512) first (memory just freed whatever the configuration before left cached); unset: whatever came before. The replica
 # writes three times the pages a single brick writes, so a seqwrite's figures follow this state (docs/replicate.md,
 # "Session 11 on a quiet machine").
 # SPLIT=1: a third configuration, replica3-split: the same replica with protocol/client's
@@ -215,7 +216,7 @@ for run in $(seq 1 "$RUNS"); do
       fi
       sync
       [ "$phase" = seqread ] && echo 3 > /proc/sys/vm/drop_caches
-      [ "$phase" = seqwrite ] && pages_prepare "$PAGES"
+      [ "$phase" = seqwrite ] && pages_prepare "$PAGES" "$work"
       [ "$COUNT" = 1 ] && { requests > "$work/before"; write_service > "$work/wbefore"; }
       [ "$CPU" = 1 ] && { cpu0="$(cpu)"; t0="$(date +%s.%N)"; }
       mp="$(mount_pid)"

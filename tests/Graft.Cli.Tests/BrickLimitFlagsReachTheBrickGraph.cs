@@ -52,6 +52,24 @@ public sealed class BrickLimitFlagsReachTheBrickGraph : IDisposable
         Assert.Contains("writeback-chunk", badOut + badErr);
     }
 
+    [Fact]
+    public void Drop_behind_is_an_option_of_storage_posix_and_only_on_or_off_is_taken()
+    {
+        Assert.DoesNotContain("drop-behind", BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null));
+        var text = BrickCommand.StandardBrickVolfile("b", "/srv/b", "127.0.0.1", 0, "*", null, null, 10,
+            limits: new BrickLimits(null, null, null) { DropBehind = "off" });
+        var (code, output, err) = CliRunner.Run("volfile", "check", _cli.WriteFile("brick.vol", text));
+        Assert.True(code == 0, err);
+        Assert.Contains("drop-behind=off", Assert.Single(output.ReplaceLineEndings("\n").Split('\n'), l => l.Contains("(storage/posix)")));
+
+        var (badCode, _, badErr) = CliRunner.Run("brick", "--dir", _cli.PathOf(""), "--drop-behind", "sometimes");
+        Assert.NotEqual(0, badCode);
+        Assert.Contains("sometimes", badErr);
+        var (upCode, _, upErr) = CliRunner.Run("up", "--brick-drop-behind", "sometimes");
+        Assert.NotEqual(0, upCode);
+        Assert.Contains("sometimes", upErr);
+    }
+
     [Theory]
     [InlineData("--max-open-fds-per-session")]
     [InlineData("--max-lock-waits-per-session")]

@@ -50,6 +50,7 @@ public static class BrickCommand
         ioThreads.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0 or > 1024) r.AddError("--io-threads must be between 0 and 1024"); });
         var inlineFops = OnOff("--inline-fops", "Serve a cheap fop (lookup, stat, create, unlink, a small read or write...) that arrives alone on its connection's receive thread, with no hand-off (default on; never with --io-threads). See docs/performance.md.");
         var writebackChunk = new Option<string?>("--writeback-chunk") { Description = "storage/posix's writeback-chunk: once an fd has written this many bytes (e.g. 4MB, the default), the kernel starts writing them to disk, not waited for; 0: leave it to the kernel's flusher. See docs/performance.md." };
+        var dropBehind = OnOff("--drop-behind", "storage/posix's drop-behind: once a chunk of a sequential writer (--writeback-chunk) is on disk, its pages are dropped from the page cache, waited for off the write's path (default on). See docs/performance.md.");
         var readSplice = new Option<string?>("--read-splice") { Description = "protocol/server's read-splice: on a plaintext connection, reads of at least this many bytes (e.g. 64KB, the default) go from the page cache to the socket with splice(2), not copied; 0: never. See docs/performance.md." };
         var receiveThreads = OnOff("--receive-threads", "Give each connection a receive thread of its own, blocked in the socket (default on); off: the .NET socket engine and thread pool receive. See docs/performance.md.");
         var maxLocks = Limit("--max-locks-per-client", "Locks one client mount may hold on this brick; one more gets ENOLCK (default 16384).");
@@ -65,7 +66,7 @@ public static class BrickCommand
             """)
         {
             dir, volfile, port, name, listen, allow, secret, grace, lockGrace, noSquash, insecure, tlsCert, tlsKey, tlsCa, maxConn, maxPerAddr,
-            maxFds, maxLockWaits, maxLocks, ioThreads, inlineFops, receiveThreads, writebackChunk, readSplice, metrics, dumpDir,
+            maxFds, maxLockWaits, maxLocks, ioThreads, inlineFops, receiveThreads, writebackChunk, dropBehind, readSplice, metrics, dumpDir,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -103,7 +104,7 @@ public static class BrickCommand
                 text = StandardBrickVolfile(brickName, d.FullName, parse.GetValue(listen)!, parse.GetValue(port), parse.GetValue(allow)!,
                                             parse.GetValue(secret)?.FullName, parse.GetValue(grace), parse.GetValue(lockGrace), security,
                                             new BrickLimits(parse.GetValue(maxFds), parse.GetValue(maxLockWaits), parse.GetValue(maxLocks), parse.GetValue(ioThreads))
-                                            { InlineFops = parse.GetValue(inlineFops), ReceiveThreads = parse.GetValue(receiveThreads), WritebackChunk = parse.GetValue(writebackChunk), ReadSplice = parse.GetValue(readSplice) });
+                                            { InlineFops = parse.GetValue(inlineFops), ReceiveThreads = parse.GetValue(receiveThreads), WritebackChunk = parse.GetValue(writebackChunk), DropBehind = parse.GetValue(dropBehind), ReadSplice = parse.GetValue(readSplice) });
                 file = "<brick " + brickName + ">";
             }
             MetricsAddress? at = parse.GetValue(metrics) is { } m && MetricsAddress.TryParse(m, out var a, out _) ? a : null;
@@ -131,6 +132,7 @@ public static class BrickCommand
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-posix\n    type storage/posix\n    option directory {directory}\n");
         if (limits?.WritebackChunk is { } wb) sb.Append(CultureInfo.InvariantCulture, $"    option writeback-chunk {wb}\n");
+        if (limits?.DropBehind is { } db) sb.Append(CultureInfo.InvariantCulture, $"    option drop-behind {db}\n");
         sb.Append("end-volume\n\n");
         sb.Append(CultureInfo.InvariantCulture, $"volume {name}-index\n    type features/index\n    option index-directory {HealIndexDirectory(directory)}\n    subvolumes {name}-posix\nend-volume\n\n");
         // features/upcall sees every fop that reaches the disk, with the session that sent it (docs/performance.md).
@@ -260,6 +262,8 @@ public sealed record BrickLimits(int? MaxOpenFdsPerSession, int? MaxLockWaitsPer
     public string? ReceiveThreads { get; init; }
     /// <summary>storage/posix's writeback-chunk (a size, 0: off); null: its default.</summary>
     public string? WritebackChunk { get; init; }
+    /// <summary>storage/posix's drop-behind, "on" or "off"; null: its default.</summary>
+    public string? DropBehind { get; init; }
     /// <summary>protocol/server's read-splice (a size, 0: off); null: its default.</summary>
     public string? ReadSplice { get; init; }
 }

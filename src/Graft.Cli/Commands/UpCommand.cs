@@ -46,9 +46,10 @@ public static class UpCommand
         var brickInline = BrickCommand.OnOff("--brick-inline-fops", "As graft brick --inline-fops: serve cheap fops on the connection's receive thread (default on).");
         var brickReceive = BrickCommand.OnOff("--brick-receive-threads", "As graft brick --receive-threads: a receive thread per connection (default on).");
         var brickReadSplice = new Option<string?>("--brick-read-splice") { Description = "As graft brick --read-splice: reads of at least this size are spliced from the page cache to the socket (default 64KB; 0: never)." };
+        var brickDropBehind = BrickCommand.OnOff("--brick-drop-behind", "As graft brick --drop-behind: drop a sequential writer's chunks from the brick's page cache once they are on disk (default on).");
         var cmd = new Command("up", "Start a brick on DIR and mount it: a single-node volume in one command. SIGUSR1 to either daemon writes a state dump to var/log.")
         {
-            dir, mountPoint, options, brickMetrics, brickIoThreads, brickInline, brickReceive, brickReadSplice,
+            dir, mountPoint, options, brickMetrics, brickIoThreads, brickInline, brickReceive, brickReadSplice, brickDropBehind,
         };
         cmd.SetAction(parse =>
         {
@@ -60,6 +61,7 @@ public static class UpCommand
             if (parse.GetValue(brickInline) is { } inl) brickFlags.AddRange(["--inline-fops", inl]);
             if (parse.GetValue(brickReceive) is { } rt) brickFlags.AddRange(["--receive-threads", rt]);
             if (parse.GetValue(brickReadSplice) is { } rs) brickFlags.AddRange(["--read-splice", rs]);
+            if (parse.GetValue(brickDropBehind) is { } db) brickFlags.AddRange(["--drop-behind", db]);
             return Up(brickDir, mp, parse.GetValue(options), parse.GetValue(brickMetrics), parse.GetValue(brickIoThreads), brickFlags, output, error);
         });
         return cmd;

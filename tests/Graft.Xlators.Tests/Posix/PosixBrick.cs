@@ -35,18 +35,18 @@ internal sealed class PosixBrick : IAsyncDisposable
 
     /// <param name="ownsTemp">Remove <paramref name="temp"/> on dispose even though the caller made it (default: only a temp dir made here).</param>
     public static async Task<PosixBrick> StartAsync(Action<string>? prepare = null, string? temp = null, string? dir = null, int dirCache = 1024,
-        bool? ownsTemp = null, string? writebackChunk = null)
+        bool? ownsTemp = null, string? writebackChunk = null, string? dropBehind = null)
     {
         bool owns = ownsTemp ?? temp is null;
         temp ??= NewTempDir();
         dir ??= Path.Combine(temp, "brick");
         System.IO.Directory.CreateDirectory(dir);
         prepare?.Invoke(dir);
-        var graph = await NewGraphAsync(dir, dirCache, writebackChunk);
+        var graph = await NewGraphAsync(dir, dirCache, writebackChunk, dropBehind);
         return new PosixBrick(temp, dir, graph, owns);
     }
 
-    private static async Task<Graph> NewGraphAsync(string dir, int dirCache, string? writebackChunk = null)
+    private static async Task<Graph> NewGraphAsync(string dir, int dirCache, string? writebackChunk = null, string? dropBehind = null)
     {
         var options = new Dictionary<string, string>
         {
@@ -54,6 +54,7 @@ internal sealed class PosixBrick : IAsyncDisposable
             ["dir-fd-cache-size"] = dirCache.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
         if (writebackChunk is not null) options["writeback-chunk"] = writebackChunk;
+        if (dropBehind is not null) options["drop-behind"] = dropBehind;
         var graph = Graph.Linear(1, (PosixTranslator.Spec, "posix", options));
         await graph.InitAsync(CancellationToken.None);
         return graph;

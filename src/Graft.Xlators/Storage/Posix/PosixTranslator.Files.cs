@@ -174,6 +174,49 @@ public sealed partial class PosixTranslator
 
     internal void CountWritebackStarted() => Interlocked.Increment(ref _writebacksStarted);
     internal long WritebackChunk => Volatile.Read(ref _writebackChunk);
+    internal bool DropBehind => Volatile.Read(ref _dropBehind) != 0;
+
+    /// <summary>How many drop-behind waits may hold a pool thread at once on this brick (tests may lower or raise it).</summary>
+    internal int MaxDropWaits = Math.Max(1, Environment.ProcessorCount / 2);
+    private int _dropWaits;
+
+    internal bool TryEnterDropWait()
+    {
+        if (Interlocked.Increment(ref _dropWaits) <= Volatile.Read(ref MaxDropWaits)) return true;
+        Interlocked.Decrement(ref _dropWaits);
+        return false;
+    }
+
+    internal void ExitDropWait() => Interlocked.Decrement(ref _dropWaits);
+
+    /// <summary>
+    /// A new open file description of <paramref name="fd"/>'s file, read-only, for drop-behind's wait: sync_file_range's
+    /// waits check and advance the writeback-error cursor of the open file they are made through (file_fdatawait_range),
+    /// and the brick's fd (and a dup of it, which shares it) must keep that error for the client's fsync. A file of its
+    /// own has a cursor of its own. -1 when it cannot be opened (then no wait; out of fds, nothing is shed for it).
+    /// </summary>
+    internal static unsafe int OpenForWait(int fd)
+    {
+        Span<byte> path = stackalloc byte[ProcPathLen];
+        ProcPath(fd, path);
+        fixed (byte* p = path) return Libc.openat(Libc.AT_FDCWD, p, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+    }
+
+    /// <summary>
+    /// Fault injection for tests: while set and not signalled, drop-behind holds before its wait (at most 30 s), as a
+    /// disk that never finishes would, so a test can show that no write waits for it.
+    /// </summary>
+    internal ManualResetEventSlim? DropHold;
+    /// <summary>Set by drop-behind when it reaches <see cref="DropHold"/>.</summary>
+    internal ManualResetEventSlim? DropHeld;
+
+    internal void CountDropped(long bytes, long ticks, bool waited)
+    {
+        if (!waited) Interlocked.Increment(ref _droppedUnwaited);
+        Interlocked.Increment(ref _droppedRanges);
+        Interlocked.Add(ref _droppedBytes, bytes);
+        Interlocked.Add(ref _dropWaitTicks, ticks);
+    }
 
     /// <summary>
     /// The caller's credentials for a call that changes a file's data, where they matter. The kernel clears the

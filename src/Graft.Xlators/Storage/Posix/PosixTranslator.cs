@@ -25,6 +25,8 @@ public sealed partial class PosixTranslator : Translator
                 "how many directory fds (keyed by GFID) stay open to resolve directories without walking from the root; at most an eighth of the process's RLIMIT_NOFILE, and fewer while open files need the room") { Min = 16, Max = 65536 },
             new OptionSpec("writeback-chunk", OptionKind.Size, "4MB",
                 "once an fd has written this many bytes, the kernel starts writing them to disk (not waited for), so the disk works during big writes and a later fsync finds little left; 0: leave it to the kernel's flusher") { Min = 0, Max = 1L << 40, Runtime = true },
+            new OptionSpec("drop-behind", OptionKind.Bool, "on",
+                "with writeback-chunk: once a chunk of a sequential writer is on disk (waited for off the write's path, when the next chunk is started), its pages are dropped from the page cache, so the writer reuses the pages it just freed instead of filling new ones; a read of what was just written then goes to the disk") { Runtime = true },
         ],
         "exports a local directory: the bottom of a brick's graph")
     {
@@ -71,13 +73,34 @@ public sealed partial class PosixTranslator : Translator
     private int _osFds;
     private long _writebackChunk;
     private long _writebacksStarted;
+    private int _dropBehind;
+    private long _droppedRanges, _droppedBytes, _dropWaitTicks, _droppedUnwaited;
 
     /// <summary>Ranges whose writeback writeback-chunk started (state dump / tests).</summary>
     public long WritebacksStarted => Interlocked.Read(ref _writebacksStarted);
 
-    public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long> { ["writebacksStarted"] = WritebacksStarted };
+    /// <summary>Ranges drop-behind waited for and dropped from the page cache, and their bytes (state dump / tests).</summary>
+    public long DroppedRanges => Interlocked.Read(ref _droppedRanges);
+    public long DroppedBytes => Interlocked.Read(ref _droppedBytes);
+    /// <summary>Of <see cref="DroppedRanges"/>, those dropped without waiting for the disk (the bound on waits was reached).</summary>
+    public long DroppedUnwaited => Interlocked.Read(ref _droppedUnwaited);
+    /// <summary>Time drop-behind spent waiting for ranges to reach the disk and dropping them, on the pool (never on a write's path).</summary>
+    public TimeSpan DropTime => System.Diagnostics.Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _dropWaitTicks));
 
-    protected override void ApplyOptions(OptionValues o) => Volatile.Write(ref _writebackChunk, o.GetLong("writeback-chunk"));
+    public override IReadOnlyDictionary<string, long> Counters => new Dictionary<string, long>
+    {
+        ["writebacksStarted"] = WritebacksStarted,
+        ["dropBehindRanges"] = DroppedRanges,
+        ["dropBehindBytes"] = DroppedBytes,
+        ["dropBehindUnwaited"] = DroppedUnwaited,
+        ["dropBehindMicroseconds"] = (long)DropTime.TotalMicroseconds,
+    };
+
+    protected override void ApplyOptions(OptionValues o)
+    {
+        Volatile.Write(ref _writebackChunk, o.GetLong("writeback-chunk"));
+        Volatile.Write(ref _dropBehind, o.GetBool("drop-behind") ? 1 : 0);
+    }
 
     /// <summary>OS fds held for open Fds (files and directories); release closes them (state dump / tests).</summary>
     public int OpenFdCount => Volatile.Read(ref _osFds);

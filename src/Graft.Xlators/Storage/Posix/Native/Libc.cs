@@ -107,6 +107,14 @@ internal static unsafe partial class Libc
     [LibraryImport(C, SetLastError = true)] public static partial int sync_file_range(int fd, long offset, long nbytes, uint flags);
     /// <summary>sync_file_range: start writeback of the range's dirty pages not yet under writeback, waiting for nothing.</summary>
     public const uint SYNC_FILE_RANGE_WRITE = 2;
+    /// <summary>sync_file_range: first wait for the range's pages already under writeback.</summary>
+    public const uint SYNC_FILE_RANGE_WAIT_BEFORE = 1;
+    /// <summary>sync_file_range: at the end, wait for the range's pages under writeback (with WAIT_BEFORE and WRITE: the range is on disk).</summary>
+    public const uint SYNC_FILE_RANGE_WAIT_AFTER = 4;
+    /// <summary>Returns the error number itself (0: done), not -1 and errno.</summary>
+    [LibraryImport(C)] public static partial int posix_fadvise(int fd, long offset, long len, int advice);
+    /// <summary>posix_fadvise: drop the range's clean, unmapped page-cache pages (dirty ones, ones under writeback or mapped stay).</summary>
+    public const int POSIX_FADV_DONTNEED = 4;
     [LibraryImport(C, SetLastError = true)] public static partial int fallocate(int fd, int mode, long offset, long len);
     [LibraryImport(C, SetLastError = true)] public static partial long lseek(int fd, long offset, int whence);
     [LibraryImport(C, SetLastError = true)] public static partial nint copy_file_range(int fdIn, long* offIn, int fdOut, long* offOut, nuint len, uint flags);
