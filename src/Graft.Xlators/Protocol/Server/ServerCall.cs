@@ -12,7 +12,7 @@ namespace Graft.Xlators.Protocol.Server;
 /// big frames so): that buffer is held instead, until the call goes back to the pool — a 1 MiB write is then
 /// received once and written from where it arrived. Nothing here is allocated per request in the steady state.
 /// </summary>
-internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
+internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink, IWriteSource
 {
     private static readonly Stack<ServerCall> Pool = new();   // guarded by itself
     private const int Keep = 256, KeepBuffer = (1 << 20) + (64 << 10) + 1024;
@@ -76,6 +76,9 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
         c.Laneable = c.LaneHead = c.ServedAhead = false;
         c.DropSpliced();
         c.SpliceVia = null;
+        c.DropWritePipe();
+        c.SplicedIntoFile = false;
+        c._writeLength = 0;
         c.Reply.Reset();
         c.Ctx.Clear();
         c.ReleaseBody();
@@ -156,6 +159,71 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
         else p.Dispose();
     }
 
+    // ---- write-splice: a write whose data the receive thread put in a pipe ----
+
+    /// <summary>The pipe holding this write's data (write-splice), until it is written or drained; null otherwise.</summary>
+    private SplicePipe? _writePipe;
+    private int _writeLength;
+    private SplicePipes? _writePipes;
+
+    /// <summary>This write's data is in a pipe: <see cref="BodyMemory"/>'s data part has its length but not its bytes until <see cref="Fill"/>.</summary>
+    public bool WriteSpliced => _writePipe is not null;
+    /// <summary>The length of the data the receive thread put in a pipe (write-splice).</summary>
+    public int SplicedLength => _writeLength;
+    /// <summary>The pipe's bytes went into the file (<see cref="TryWriteTo"/> took the offer).</summary>
+    public bool SplicedIntoFile;
+
+    /// <summary>
+    /// A writev whose frame the receive thread cut to its <paramref name="fields"/>: the body is those fields and room
+    /// for the <paramref name="length"/> bytes of data that <paramref name="pipe"/> holds, filled only if someone asks
+    /// (<see cref="Fill"/>); storage/posix normally splices the pipe into the file instead (<see cref="TryWriteTo"/>).
+    /// </summary>
+    public void TakeSplicedBody(in ReadOnlySequence<byte> fields, SplicePipe pipe, int length, SplicePipes pipes)
+    {
+        ReleaseBody();
+        int n = (int)fields.Length + length;
+        if (_body.Length < n)
+        {
+            ArrayPool<byte>.Shared.Return(_body);
+            _body = ArrayPool<byte>.Shared.Rent(n);
+        }
+        fields.CopyTo(_body);
+        _bodyLength = n;
+        (_writePipe, _writeLength, _writePipes) = (pipe, length, pipes);
+    }
+
+    public bool TryWriteTo(int descriptor, long offset, out Result<int> written)
+    {
+        written = default;
+        if (_writePipe is not { } pipe) return false;
+        long n = pipe.ToFile(descriptor, offset, out int errno);
+        if (n == 0 && errno == SpliceEinval && pipe.Held == _writeLength) return false;   // this file takes no splice: Fill
+        written = n > 0 || _writeLength == 0 ? new Result<int>((int)n) : new Result<int>((Errno)errno);
+        SplicedIntoFile = true;
+        DropWritePipe();
+        return true;
+    }
+
+    public bool Fill()
+    {
+        if (_writePipe is not { } pipe) return true;
+        bool ok = pipe.Held == _writeLength && pipe.DrainInto(_body.AsSpan(_bodyLength - _writeLength, _writeLength));
+        DropWritePipe();
+        return ok;
+    }
+
+    private const int SpliceEinval = 22;
+
+    /// <summary>Gives the write's pipe back (closed when bytes are left in it: a write that never reached the file).</summary>
+    private void DropWritePipe()
+    {
+        if (_writePipe is not { } p) return;
+        _writePipe = null;
+        if (p.Held > 0) p.Abandon();
+        _writePipes!.Return(p);
+        _writePipes = null;
+    }
+
     /// <summary>
     /// Fills <see cref="Ctx"/> with the caller the request named, root-squashed when the session is
     /// untrusted: its ids are only claims, so root's become nobody's (uid, gid and supplementary group
@@ -189,5 +257,5 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
 internal static class FopContextReset
 {
     /// <summary>Drops what a served request left in a pooled context.</summary>
-    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; ctx.Untrusted = true; ctx.Upcalls = null; ctx.ReadSink = null; }
+    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; ctx.Untrusted = true; ctx.Upcalls = null; ctx.ReadSink = null; ctx.WriteSource = null; }
 }
