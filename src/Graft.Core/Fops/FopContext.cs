@@ -54,8 +54,8 @@ public sealed class FopContext
     /// <summary>
     /// A write's data is not in its memory yet but in the front end's hands (<see cref="IWriteSource"/>): set by
     /// protocol/server for a big write whose payload it received into a pipe (write-splice), and only when every
-    /// translator between it and storage/posix passes writes on unchanged. A translator that looks at or changes a
-    /// write's bytes must call <see cref="IWriteSource.Fill"/> first. Valid only during the fop it came with; not
+    /// translator between it and storage/posix passes writes on unchanged (the write's data reads as zeros meanwhile).
+    /// A translator that looks at or changes a write's bytes must take them with <see cref="IWriteSource.TryFill"/>. Valid only during the fop it came with; not
     /// carried over by <see cref="CloneForCall"/>.
     /// </summary>
     public IWriteSource? WriteSource { get; set; }

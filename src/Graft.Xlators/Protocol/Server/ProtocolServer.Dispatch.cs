@@ -177,12 +177,13 @@ public sealed partial class ProtocolServer
     {
         // write-splice: the data is in a pipe the receive thread filled. Offered to storage/posix to splice into the file
         // when nothing between looks at a write's bytes; otherwise brought into the body first.
+        var data = call.Request.Data;
         if (call.WriteSpliced)
         {
             if (WritesPassUnchanged) ctx.WriteSource = call;
-            else if (!call.Fill()) return new FopReply(Errno.EIO);
+            else if (!call.TryFill(out data)) return new FopReply(Errno.EIO);
         }
-        var r = await Child.WritevAsync(ctx, fd, call.Request.Data, call.Request.Offset).ConfigureAwait(false);
+        var r = await Child.WritevAsync(ctx, fd, data, call.Request.Offset).ConfigureAwait(false);
         ctx.WriteSource = null;
         if (call.SplicedIntoFile && r.Ok) CountWriteSpliced(r.Value);
         return ValueReply(r);

@@ -79,6 +79,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink, IWriteSo
         c.DropWritePipe();
         c.SplicedIntoFile = false;
         c._writeLength = 0;
+        if (c._filled is { } filled) { c._filled = null; ArrayPool<byte>.Shared.Return(filled); }
         c.Reply.Reset();
         c.Ctx.Clear();
         c.ReleaseBody();
@@ -165,8 +166,16 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink, IWriteSo
     private SplicePipe? _writePipe;
     private int _writeLength;
     private SplicePipes? _writePipes;
+    /// <summary>Where <see cref="TryFill"/> put the data (rented), given back with the call.</summary>
+    private byte[]? _filled;
 
-    /// <summary>This write's data is in a pipe: <see cref="BodyMemory"/>'s data part has its length but not its bytes until <see cref="Fill"/>.</summary>
+    /// <summary>
+    /// What a spliced write's data reads as while it is in its pipe: zeros, never written (the translators under the
+    /// server that may see it pass writes on unchanged, ProtocolServer.WritesPassUnchanged).
+    /// </summary>
+    private static readonly byte[] NotHere = new byte[FrameHeader.MaxIo];
+
+    /// <summary>This write's data is in a pipe: its request's data reads as zeros until <see cref="TryFill"/>.</summary>
     public bool WriteSpliced => _writePipe is not null;
     /// <summary>The length of the data the receive thread put in a pipe (write-splice).</summary>
     public int SplicedLength => _writeLength;
@@ -174,22 +183,23 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink, IWriteSo
     public bool SplicedIntoFile;
 
     /// <summary>
-    /// A writev whose frame the receive thread cut to its <paramref name="fields"/>: the body is those fields and room
-    /// for the <paramref name="length"/> bytes of data that <paramref name="pipe"/> holds, filled only if someone asks
-    /// (<see cref="Fill"/>); storage/posix normally splices the pipe into the file instead (<see cref="TryWriteTo"/>).
+    /// A writev whose frame the receive thread cut to its <paramref name="fields"/> (the data's length field last), its
+    /// <paramref name="length"/> bytes of data in <paramref name="pipe"/>: the body is the fields with that length field
+    /// made 0, so the request decodes as always; <see cref="SplicedRequestDecoded"/> then gives it its length back.
     /// </summary>
     public void TakeSplicedBody(in ReadOnlySequence<byte> fields, SplicePipe pipe, int length, SplicePipes pipes)
     {
-        ReleaseBody();
-        int n = (int)fields.Length + length;
-        if (_body.Length < n)
-        {
-            ArrayPool<byte>.Shared.Return(_body);
-            _body = ArrayPool<byte>.Shared.Rent(n);
-        }
-        fields.CopyTo(_body);
-        _bodyLength = n;
+        TakeBody(fields);
+        if (_bodyLength >= 4) _body.AsSpan(_bodyLength - 4, 4).Clear();
         (_writePipe, _writeLength, _writePipes) = (pipe, length, pipes);
+    }
+
+    /// <summary>After the decode: the request's data is <see cref="SplicedLength"/> bytes that are not here (false when the decode found data after all).</summary>
+    public bool SplicedRequestDecoded()
+    {
+        if (!Request.Data.IsEmpty || (uint)_writeLength > (uint)NotHere.Length) return false;
+        Request.Data = NotHere.AsMemory(0, _writeLength);
+        return true;
     }
 
     public bool TryWriteTo(int descriptor, long offset, out Result<int> written)
@@ -197,17 +207,20 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink, IWriteSo
         written = default;
         if (_writePipe is not { } pipe) return false;
         long n = pipe.ToFile(descriptor, offset, out int errno);
-        if (n == 0 && errno == SpliceEinval && pipe.Held == _writeLength) return false;   // this file takes no splice: Fill
-        written = n > 0 || _writeLength == 0 ? new Result<int>((int)n) : new Result<int>((Errno)errno);
+        if (n == 0 && errno == SpliceEinval && pipe.Held == _writeLength) return false;   // this file takes no splice: TryFill
+        written = n > 0 ? new Result<int>((int)n) : new Result<int>((Errno)errno);
         SplicedIntoFile = true;
         DropWritePipe();
         return true;
     }
 
-    public bool Fill()
+    public bool TryFill(out ReadOnlyMemory<byte> data)
     {
-        if (_writePipe is not { } pipe) return true;
-        bool ok = pipe.Held == _writeLength && pipe.DrainInto(_body.AsSpan(_bodyLength - _writeLength, _writeLength));
+        data = default;
+        if (_writePipe is not { } pipe) return false;
+        _filled ??= ArrayPool<byte>.Shared.Rent(_writeLength);
+        bool ok = pipe.Held == _writeLength && pipe.DrainInto(_filled.AsSpan(0, _writeLength));
+        if (ok) data = _filled.AsMemory(0, _writeLength);
         DropWritePipe();
         return ok;
     }

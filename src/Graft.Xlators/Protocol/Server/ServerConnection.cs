@@ -238,7 +238,7 @@ internal sealed partial class ServerConnection
                     ServerCall.Return(call);
                     return $"malformed {h.Op} request {h.Id}";
                 }
-                if (call.WriteSpliced && call.Request.Data.Length != call.SplicedLength)
+                if (call.WriteSpliced && !call.SplicedRequestDecoded())
                 {
                     ServerCall.Return(call);
                     return $"request {h.Id}: a spliced write's data is not where its head said";

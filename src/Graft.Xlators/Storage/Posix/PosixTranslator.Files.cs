@@ -146,7 +146,7 @@ public sealed partial class PosixTranslator
         nint n;
         using (ModifyAs(ctx, pf.Os))
         {
-            if (ctx.WriteSource is { } source && WriteFromSource(source, pf, offset) is { } taken)
+            if (ctx.WriteSource is { } source && WriteFromSource(source, pf, offset, ref data) is { } taken)
             {
                 if (!taken.Ok) return Done(taken);
                 n = taken.Value;
@@ -164,13 +164,14 @@ public sealed partial class PosixTranslator
     /// <summary>
     /// write-splice: the write's data is still in the front end's hands (protocol/server received it into a pipe): it
     /// writes it into the file at <paramref name="offset"/> itself. Null when it could not (an O_APPEND fd, where the
-    /// kernel refuses a positioned splice, or a file system without splice) and the bytes are now in the write's data
-    /// for the pwrite as always; EIO when they could not be had.
+    /// kernel refuses a positioned splice, or a file system without splice): then <paramref name="data"/> is where the
+    /// bytes now are, for the pwrite as always; EIO when they could not be had.
     /// </summary>
-    private static Result<int>? WriteFromSource(IWriteSource source, PosixFd pf, long offset)
+    private static Result<int>? WriteFromSource(IWriteSource source, PosixFd pf, long offset, ref ReadOnlyMemory<byte> data)
     {
         if (source.TryWriteTo(pf.Os, offset, out var written)) return written;
-        return source.Fill() ? null : new Result<int>(Errno.EIO);
+        if (!source.TryFill(out data)) return new Result<int>(Errno.EIO);
+        return null;
     }
 
     /// <summary>
