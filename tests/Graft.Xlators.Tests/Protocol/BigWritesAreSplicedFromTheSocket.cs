@@ -208,6 +208,41 @@ public class BigWritesAreSplicedFromTheSocket(CertificateFixture f) : IClassFixt
         WritesOfEveryShape.Check(Path.Combine(brick.Dir, "f"), [.. a, .. b]);
     }
 
+    /// <summary>
+    /// 100 writes of 256 KiB in flight at once, each held 30 ms by debug/faults (one at a time: they share a file, so its write lane): the brick holds at most
+    /// <c>WriteSplicing.MaxOut</c> pipes (the rest are received as usual), every write lands intact, and every pipe is
+    /// given back when they are done.
+    /// </summary>
+    [Fact]
+    public async Task Writes_in_flight_hold_a_bounded_number_of_pipes_and_give_them_all_back()
+    {
+        await using var brick = await InProcessBrick.StartAsync(faultOptions: new() { ["delay"] = "writev", ["delay-duration"] = "30ms" });
+        var (g, c) = await brick.ConnectAsync(new() { ["ping-timeout"] = "0" });
+        var fd = await WritesOfEveryShape.CreateAsync(c, g.Inodes, "f");
+        const int Writes = 100, Size = 256 << 10;
+        var data = Enumerable.Range(0, Writes).Select(i => Pattern(20 + i, Size)).ToArray();
+        int most = 0;
+        using var stop = new CancellationTokenSource();
+        var watch = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested) { most = Math.Max(most, brick.Server.WriteSplice.Out); await Task.Delay(5); }
+        });
+
+        var writes = Enumerable.Range(0, Writes).Select(i => c.WritevAsync(Root, fd, data[i], (long)i * Size).AsTask()).ToArray();
+        await Task.WhenAll(writes).WaitAsync(TimeSpan.FromSeconds(60));
+        await stop.CancelAsync();
+        await watch;
+
+        Assert.All(writes, w => Assert.Equal(Size, w.Result.Value));
+        // Most of the writes wait on the lane, each with its pipe (or without one, once the pipes ran out).
+        Assert.InRange(most, Graft.Xlators.Protocol.Transport.WriteSplicing.MaxOut / 2, Graft.Xlators.Protocol.Transport.WriteSplicing.MaxOut);
+        Assert.InRange(brick.Server.WritesSpliced, 1, Writes);
+        Assert.Equal(0, brick.Server.WriteSplice.Out);
+        WritesOfEveryShape.Check(Path.Combine(brick.Dir, "f"), data.SelectMany(d => d).ToArray());
+        await FopScenario.Release(c, fd);
+        await g.StopAsync();
+    }
+
     private static byte[] Pattern(int seed, int length)
     {
         var b = new byte[length];

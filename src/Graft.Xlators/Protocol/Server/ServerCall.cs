@@ -50,8 +50,8 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink, IWriteSo
     /// <summary>The pipe holding this read's data (taken as a file range): its frame's bulk comes from there, not from the read buffer.</summary>
     public SplicePipe? Spliced;
 
-    /// <summary>What this call costs while it waits in a connection's backlog: its body buffer and the rest of it (about 1 KiB).</summary>
-    public int Footprint => (_held is null ? _body.Length : _heldBody.Length) + 1024;
+    /// <summary>What this call costs while it waits in a connection's backlog: its body buffer (or the pipe holding its data) and the rest of it (about 1 KiB).</summary>
+    public int Footprint => (_held is null ? _body.Length : _heldBody.Length) + _writeLength + 1024;
 
     /// <summary>The body lies in the receive buffer it arrived in (not copied).</summary>
     public bool BodyKept => _held is not null;
@@ -165,7 +165,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink, IWriteSo
     /// <summary>The pipe holding this write's data (write-splice), until it is written or drained; null otherwise.</summary>
     private SplicePipe? _writePipe;
     private int _writeLength;
-    private SplicePipes? _writePipes;
+    private WriteSplicing? _writePipes;
     /// <summary>Where <see cref="TryFill"/> put the data (rented), given back with the call.</summary>
     private byte[]? _filled;
 
@@ -187,7 +187,7 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink, IWriteSo
     /// <paramref name="length"/> bytes of data in <paramref name="pipe"/>: the body is the fields with that length field
     /// made 0, so the request decodes as always; <see cref="SplicedRequestDecoded"/> then gives it its length back.
     /// </summary>
-    public void TakeSplicedBody(in ReadOnlySequence<byte> fields, SplicePipe pipe, int length, SplicePipes pipes)
+    public void TakeSplicedBody(in ReadOnlySequence<byte> fields, SplicePipe pipe, int length, WriteSplicing pipes)
     {
         TakeBody(fields);
         if (_bodyLength >= 4) _body.AsSpan(_bodyLength - 4, 4).Clear();

@@ -228,7 +228,7 @@ internal sealed partial class ServerConnection
                         ServerCall.Return(call);
                         return $"request {h.Id} with flag {(byte)FrameConnection.SplicedWrite:x2}";
                     }
-                    call.TakeSplicedBody(body, pipe, length, _server.Pipes);
+                    call.TakeSplicedBody(body, pipe, length, _server.WriteSplice);
                     flags &= ~FrameConnection.SplicedWrite;
                 }
                 else call.TakeBody(body);

@@ -24,6 +24,9 @@ public sealed partial class FrameConnection
     private readonly Queue<(SplicePipe Pipe, int Length)> _splicedWrites = new();
     private bool _splicedClosed;   // guarded by _splicedWrites: the connection is closed, pipes put here are closed at once
 
+    /// <summary>Cut frames the owner has not taken yet beyond which the receive thread splices no more (it receives as usual).</summary>
+    private const int MaxQueued = 8;
+
     /// <summary>After a spliced write the next receive asks for this much only: most often the next write's header, fields and first data.</summary>
     private const int SpliceHead = 4 << 10;
 
@@ -49,7 +52,7 @@ public sealed partial class FrameConnection
         lock (_splicedWrites)
         {
             _splicedClosed = true;
-            while (_splicedWrites.TryDequeue(out var e)) { e.Pipe.Abandon(); ws.Pipes.Return(e.Pipe); }
+            while (_splicedWrites.TryDequeue(out var e)) { e.Pipe.Abandon(); ws.Return(e.Pipe); }
         }
     }
 
@@ -77,11 +80,14 @@ public sealed partial class FrameConnection
         // Only the data may be missing, and it must be all that is (else the frame is not well formed: the owner says so).
         if (!FopCodec.TryReadWritevHead(frame[FrameHeader.Size..], flags, out int dataAt, out int dataLength)
             || dataLength < min || dataAt + dataLength != body || FrameHeader.Size + dataAt > have) return Splice.No;
-        if (ws.Pipes.Rent() is not { } pipe) return Splice.No;
+        // Bounded: a few cut frames waiting for the owner per connection (the receive pipe's back-pressure counts their
+        // fields only), and the brick's pipes in use (WriteSplicing.MaxOut).
+        lock (_splicedWrites) if (_splicedWrites.Count >= MaxQueued) return Splice.No;
+        if (ws.Rent() is not { } pipe) return Splice.No;
         int inMem = have - FrameHeader.Size - dataAt;
         if (!pipe.FitWrite(dataLength) || !pipe.Put(frame.Slice(FrameHeader.Size + dataAt, inMem)))
         {
-            ws.Pipes.Return(pipe);
+            ws.Return(pipe);
             return Splice.No;
         }
         int got = 0;
@@ -92,7 +98,7 @@ public sealed partial class FrameConnection
             {
                 nint k = pipe.FromSocket(_fd, left - got, out int errno);
                 if (k > 0) { got += (int)k; polled = false; continue; }
-                if (k == 0) { pipe.Abandon(); ws.Pipes.Return(pipe); return Splice.PeerClosed; }
+                if (k == 0) { pipe.Abandon(); ws.Return(pipe); return Splice.PeerClosed; }
                 if (k == -2) throw new SocketException(errno);
                 if (polled) break;   // the socket is readable, yet nothing moved: the pipe is full
                 // Close shuts the socket down before it disposes it, which ends this wait (as in ReceiveBlocking).
@@ -103,7 +109,7 @@ public sealed partial class FrameConnection
         catch
         {
             pipe.Abandon();
-            ws.Pipes.Return(pipe);
+            ws.Return(pipe);
             throw;
         }
         if (got < left)
@@ -116,7 +122,7 @@ public sealed partial class FrameConnection
             into.Span.Slice(start, have).CopyTo(whole.Span);
             held?.Release();
             bool drained = pipe.DrainInto(whole.Span.Slice(have - inMem, inMem + got));
-            ws.Pipes.Return(pipe);
+            ws.Return(pipe);
             if (!drained) throw new IOException("a write's bytes were lost in a pipe");
             frames.Skip(got);
             w.Advance(have + got);
@@ -128,7 +134,7 @@ public sealed partial class FrameConnection
         frames.Skip(left);
         lock (_splicedWrites)
         {
-            if (_splicedClosed) { pipe.Abandon(); ws.Pipes.Return(pipe); return Splice.PeerClosed; }
+            if (_splicedClosed) { pipe.Abandon(); ws.Return(pipe); return Splice.PeerClosed; }
             _splicedWrites.Enqueue((pipe, dataLength));
         }
         // The data bytes that came with the fields stay behind in this buffer: the frame ends where its fields do.
@@ -144,7 +150,32 @@ public sealed partial class FrameConnection
 internal sealed class WriteSplicing(SplicePipes pipes)
 {
     private long _min, _moved;
-    public SplicePipes Pipes { get; } = pipes;
+    private int _out;
+    private SplicePipes Pipes { get; } = pipes;
+
+    /// <summary>
+    /// Pipes write-splice may hold at once in the whole brick (each up to 1 MiB of the socket's pages and two
+    /// descriptors): beyond it writes are received as usual, so neither memory nor descriptors grow with the number of
+    /// writes in flight.
+    /// </summary>
+    public const int MaxOut = 64;
+
+    /// <summary>A pipe for one write's data, or null (MaxOut reached, or no descriptors to spare).</summary>
+    public SplicePipe? Rent()
+    {
+        if (Interlocked.Increment(ref _out) > MaxOut || Pipes.Rent() is not { } p) { Interlocked.Decrement(ref _out); return null; }
+        return p;
+    }
+
+    /// <summary>Gives a pipe of <see cref="Rent"/> back (closed when it holds bytes or broke).</summary>
+    public void Return(SplicePipe p)
+    {
+        Interlocked.Decrement(ref _out);
+        Pipes.Return(p);
+    }
+
+    /// <summary>Pipes out now (state dumps, tests).</summary>
+    public int Out => Volatile.Read(ref _out);
     public long Min { get => Volatile.Read(ref _min); set => Volatile.Write(ref _min, value); }
     /// <summary>Writes whose pipe filled before all their data was in it: they went the usual way.</summary>
     public long Moved => Interlocked.Read(ref _moved);
