@@ -97,11 +97,14 @@ public sealed partial class FrameConnection
             while (got < left)
             {
                 nint k = pipe.FromSocket(_fd, left - got, out int errno);
-                if (k > 0) { got += (int)k; polled = false; continue; }
                 if (k == 0) { pipe.Abandon(); ws.Return(pipe); return Splice.PeerClosed; }
                 if (k == -2) throw new SocketException(errno);
-                if (polled) break;   // the socket is readable, yet nothing moved: the pipe is full
-                // Close shuts the socket down before it disposes it, which ends this wait (as in ReceiveBlocking).
+                if (k > 0) got += (int)k;
+                else if (polled) break;   // the socket is readable, yet nothing moved: the pipe is full
+                if (got == left) break;
+                // Less than the rest, or nothing: the socket had no more at that moment, so wait for readiness before the
+                // next splice (not a splice that fails with EAGAIN besides). Close shuts the socket down before it
+                // disposes it, which ends this wait (as in ReceiveBlocking).
                 _socket.Poll(-1, SelectMode.SelectRead);
                 polled = true;
             }
