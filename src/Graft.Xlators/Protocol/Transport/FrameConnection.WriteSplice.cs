@@ -24,6 +24,9 @@ public sealed partial class FrameConnection
     private readonly Queue<(SplicePipe Pipe, int Length)> _splicedWrites = new();
     private bool _splicedClosed;   // guarded by _splicedWrites: the connection is closed, pipes put here are closed at once
 
+    /// <summary>Largest fields (caller, xdata, fd, offset) of a write whose data is spliced: the owner copies them, never keeps them in a receive buffer.</summary>
+    private const int MaxFields = 16 << 10;
+
     /// <summary>Cut frames the owner has not taken yet beyond which the receive thread splices no more (it receives as usual).</summary>
     private const int MaxQueued = 8;
 
@@ -79,7 +82,8 @@ public sealed partial class FrameConnection
         int body = frames.Total - FrameHeader.Size;
         // Only the data may be missing, and it must be all that is (else the frame is not well formed: the owner says so).
         if (!FopCodec.TryReadWritevHead(frame[FrameHeader.Size..], flags, out int dataAt, out int dataLength)
-            || dataLength < min || dataAt + dataLength != body || FrameHeader.Size + dataAt > have) return Splice.No;
+            || dataLength < min || dataAt + dataLength != body || FrameHeader.Size + dataAt > have
+            || dataAt > MaxFields) return Splice.No;
         // Bounded: a few cut frames waiting for the owner per connection (the receive pipe's back-pressure counts their
         // fields only), and the brick's pipes in use (WriteSplicing.MaxOut).
         lock (_splicedWrites) if (_splicedWrites.Count >= MaxQueued) return Splice.No;
