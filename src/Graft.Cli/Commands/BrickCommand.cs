@@ -52,6 +52,7 @@ public static class BrickCommand
         var writebackChunk = new Option<string?>("--writeback-chunk") { Description = "storage/posix's writeback-chunk: once an fd has written this many bytes (e.g. 4MB, the default), the kernel starts writing them to disk, not waited for; 0: leave it to the kernel's flusher. See docs/performance.md." };
         var dropBehind = OnOff("--drop-behind", "storage/posix's drop-behind: once a chunk of a sequential writer (--writeback-chunk) is on disk, its pages are dropped from the page cache, waited for off the write's path (default on). See docs/performance.md.");
         var readSplice = new Option<string?>("--read-splice") { Description = "protocol/server's read-splice: on a plaintext connection, reads of at least this many bytes (e.g. 64KB, the default) go from the page cache to the socket with splice(2), not copied; 0: never. See docs/performance.md." };
+        var writeSplice = new Option<string?>("--write-splice") { Description = "protocol/server's write-splice: on a plaintext connection, the data of writes of at least this many bytes (e.g. 64KB, the default) goes from the socket into a pipe and from there into the file with splice(2), not copied into the brick's memory; 0: never. See docs/performance.md." };
         var receiveThreads = OnOff("--receive-threads", "Give each connection a receive thread of its own, blocked in the socket (default on); off: the .NET socket engine and thread pool receive. See docs/performance.md.");
         var maxLocks = Limit("--max-locks-per-client", "Locks one client mount may hold on this brick; one more gets ENOLCK (default 16384).");
         var cmd = new Command("brick", """
@@ -66,7 +67,7 @@ public static class BrickCommand
             """)
         {
             dir, volfile, port, name, listen, allow, secret, grace, lockGrace, noSquash, insecure, tlsCert, tlsKey, tlsCa, maxConn, maxPerAddr,
-            maxFds, maxLockWaits, maxLocks, ioThreads, inlineFops, receiveThreads, writebackChunk, dropBehind, readSplice, metrics, dumpDir,
+            maxFds, maxLockWaits, maxLocks, ioThreads, inlineFops, receiveThreads, writebackChunk, dropBehind, readSplice, writeSplice, metrics, dumpDir,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -104,7 +105,7 @@ public static class BrickCommand
                 text = StandardBrickVolfile(brickName, d.FullName, parse.GetValue(listen)!, parse.GetValue(port), parse.GetValue(allow)!,
                                             parse.GetValue(secret)?.FullName, parse.GetValue(grace), parse.GetValue(lockGrace), security,
                                             new BrickLimits(parse.GetValue(maxFds), parse.GetValue(maxLockWaits), parse.GetValue(maxLocks), parse.GetValue(ioThreads))
-                                            { InlineFops = parse.GetValue(inlineFops), ReceiveThreads = parse.GetValue(receiveThreads), WritebackChunk = parse.GetValue(writebackChunk), DropBehind = parse.GetValue(dropBehind), ReadSplice = parse.GetValue(readSplice) });
+                                            { InlineFops = parse.GetValue(inlineFops), ReceiveThreads = parse.GetValue(receiveThreads), WritebackChunk = parse.GetValue(writebackChunk), DropBehind = parse.GetValue(dropBehind), ReadSplice = parse.GetValue(readSplice), WriteSplice = parse.GetValue(writeSplice) });
                 file = "<brick " + brickName + ">";
             }
             MetricsAddress? at = parse.GetValue(metrics) is { } m && MetricsAddress.TryParse(m, out var a, out _) ? a : null;
@@ -147,6 +148,7 @@ public static class BrickCommand
         if (limits?.InlineFops is { } inl) sb.Append(CultureInfo.InvariantCulture, $"    option inline-fops {inl}\n");
         if (limits?.ReceiveThreads is { } rt) sb.Append(CultureInfo.InvariantCulture, $"    option receive-threads {rt}\n");
         if (limits?.ReadSplice is { } rs) sb.Append(CultureInfo.InvariantCulture, $"    option read-splice {rs}\n");
+        if (limits?.WriteSplice is { } ws) sb.Append(CultureInfo.InvariantCulture, $"    option write-splice {ws}\n");
         if (secretFile is not null) sb.Append(CultureInfo.InvariantCulture, $"    option secret-file {secretFile}\n");
         if (grace is not null) sb.Append(CultureInfo.InvariantCulture, $"    option grace-timeout {grace}\n");
         security?.AppendOptions(sb);
@@ -266,4 +268,6 @@ public sealed record BrickLimits(int? MaxOpenFdsPerSession, int? MaxLockWaitsPer
     public string? DropBehind { get; init; }
     /// <summary>protocol/server's read-splice (a size, 0: off); null: its default.</summary>
     public string? ReadSplice { get; init; }
+    /// <summary>protocol/server's write-splice (a size, 0: off); null: its default.</summary>
+    public string? WriteSplice { get; init; }
 }

@@ -45,11 +45,12 @@ public static class UpCommand
         brickIoThreads.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 0 or > 1024) r.AddError("--brick-io-threads must be between 0 and 1024"); });
         var brickInline = BrickCommand.OnOff("--brick-inline-fops", "As graft brick --inline-fops: serve cheap fops on the connection's receive thread (default on).");
         var brickReceive = BrickCommand.OnOff("--brick-receive-threads", "As graft brick --receive-threads: a receive thread per connection (default on).");
+        var brickWriteSplice = new Option<string?>("--brick-write-splice") { Description = "As graft brick --write-splice: the data of writes of at least this size goes from the socket into the file through a pipe (default 64KB; 0: never)." };
         var brickReadSplice = new Option<string?>("--brick-read-splice") { Description = "As graft brick --read-splice: reads of at least this size are spliced from the page cache to the socket (default 64KB; 0: never)." };
         var brickDropBehind = BrickCommand.OnOff("--brick-drop-behind", "As graft brick --drop-behind: drop a sequential writer's chunks from the brick's page cache once they are on disk (default on).");
         var cmd = new Command("up", "Start a brick on DIR and mount it: a single-node volume in one command. SIGUSR1 to either daemon writes a state dump to var/log.")
         {
-            dir, mountPoint, options, brickMetrics, brickIoThreads, brickInline, brickReceive, brickReadSplice, brickDropBehind,
+            dir, mountPoint, options, brickMetrics, brickIoThreads, brickInline, brickReceive, brickReadSplice, brickDropBehind, brickWriteSplice,
         };
         cmd.SetAction(parse =>
         {
@@ -62,6 +63,7 @@ public static class UpCommand
             if (parse.GetValue(brickReceive) is { } rt) brickFlags.AddRange(["--receive-threads", rt]);
             if (parse.GetValue(brickReadSplice) is { } rs) brickFlags.AddRange(["--read-splice", rs]);
             if (parse.GetValue(brickDropBehind) is { } db) brickFlags.AddRange(["--drop-behind", db]);
+            if (parse.GetValue(brickWriteSplice) is { } ws) brickFlags.AddRange(["--write-splice", ws]);
             return Up(brickDir, mp, parse.GetValue(options), parse.GetValue(brickMetrics), parse.GetValue(brickIoThreads), brickFlags, output, error);
         });
         return cmd;

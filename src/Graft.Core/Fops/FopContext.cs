@@ -52,6 +52,14 @@ public sealed class FopContext
     /// </summary>
     public IReadRangeSink? ReadSink { get; set; }
     /// <summary>
+    /// A write's data is not in its memory yet but in the front end's hands (<see cref="IWriteSource"/>): set by
+    /// protocol/server for a big write whose payload it received into a pipe (write-splice), and only when every
+    /// translator between it and storage/posix passes writes on unchanged (the write's data reads as zeros meanwhile).
+    /// A translator that looks at or changes a write's bytes must take them with <see cref="IWriteSource.TryFill"/>. Valid only during the fop it came with; not
+    /// carried over by <see cref="CloneForCall"/>.
+    /// </summary>
+    public IWriteSource? WriteSource { get; set; }
+    /// <summary>
     /// The caller's identity was not authenticated: it came from a brick session that proved neither
     /// the brick's secret nor a certificate, so the uid it names is only a claim. storage/posix then
     /// keeps <c>trusted.*</c> and <c>security.*</c> xattrs from it. False in graphs with no

@@ -7,7 +7,7 @@ namespace Graft.Xlators.Tests.Protocol;
 /// there, not from a copy (FrameConnection keepBigBodies, ServerCall.TakeBody). The buffer must outlive the pipe's
 /// use of it for as long as the write is in service, and nothing received behind it may land on it: every byte of
 /// every write arrives intact while a write is held by a delaying fault and others, big and small, keep arriving on
-/// the same connection.
+/// the same connection. With write-splice (the default) the data goes through a pipe instead, under the same load.
 /// </summary>
 public class BigWritesAreWrittenFromWhereTheyArrived
 {
@@ -20,11 +20,13 @@ public class BigWritesAreWrittenFromWhereTheyArrived
         return b;
     }
 
-    [Fact]
-    public async Task Writes_in_flight_behind_a_delayed_one_land_intact_from_kept_buffers()
+    [Theory]
+    [InlineData("0")]    // write-splice off: kept in receive buffers
+    [InlineData(null)]   // the default: spliced through pipes
+    public async Task Writes_in_flight_behind_a_delayed_one_land_intact_from_kept_buffers(string? writeSplice)
     {
         // The first writev waits 500 ms in debug/faults (awaiting, so the pool serves the rest meanwhile).
-        await using var brick = await InProcessBrick.StartAsync(faultOptions: new()
+        await using var brick = await InProcessBrick.StartAsync(serverOptions: Splice(writeSplice), faultOptions: new()
         {
             ["delay"] = "writev", ["delay-count"] = "1", ["delay-duration"] = "500ms",
         });
@@ -35,7 +37,7 @@ public class BigWritesAreWrittenFromWhereTheyArrived
         Assert.True((await c.CreateAsync(root, Loc.Child(Gfid.Root, "f"), OpenFlags.O_RDWR | OpenFlags.O_CREAT, 0x1a4, 0, gfid, fd)).Ok);
 
         const int Writes = 12;
-        long kept0 = brick.Server.BodiesKept;
+        long kept0 = Taken(brick, writeSplice);
         var data = Enumerable.Range(0, Writes).Select(i => Pattern(i, MiB)).ToArray();
         var writes = Enumerable.Range(0, Writes).Select(i => c.WritevAsync(root, fd, data[i], (long)i * MiB).AsTask()).ToArray();
         // The delayed write is still in service while the others are answered.
@@ -46,7 +48,7 @@ public class BigWritesAreWrittenFromWhereTheyArrived
 
         // A receive that ends inside a frame's 4-byte length field leaves that frame in two buffers, and it is copied as
         // before; on loopback with whole frames sent at once that is rare, so nearly all are kept.
-        long kept = brick.Server.BodiesKept - kept0;
+        long kept = Taken(brick, writeSplice) - kept0;
         Assert.True(kept >= Writes - 2, $"only {kept} of {Writes} big bodies were written from their receive buffer");
 
         var onDisk = await File.ReadAllBytesAsync(Path.Combine(brick.Dir, "f"));
@@ -57,10 +59,20 @@ public class BigWritesAreWrittenFromWhereTheyArrived
         await g.StopAsync();
     }
 
-    [Fact]
-    public async Task Big_and_small_requests_mixed_on_one_connection_land_intact()
+    /// <summary>Server options with write-splice set, or none (its default).</summary>
+    private static Dictionary<string, string>? Splice(string? writeSplice) =>
+        writeSplice is null ? null : new() { ["write-splice"] = writeSplice };
+
+    /// <summary>Big writes served without a copy into the brick's memory: kept in their receive buffer, or spliced.</summary>
+    private static long Taken(InProcessBrick brick, string? writeSplice) =>
+        writeSplice == "0" ? brick.Server.BodiesKept : brick.Server.WritesSpliced;
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData(null)]
+    public async Task Big_and_small_requests_mixed_on_one_connection_land_intact(string? writeSplice)
     {
-        await using var brick = await InProcessBrick.StartAsync(faultOptions: new()
+        await using var brick = await InProcessBrick.StartAsync(serverOptions: Splice(writeSplice), faultOptions: new()
         {
             ["delay"] = "writev", ["delay-percent"] = "20", ["delay-duration"] = "20ms",
         });
@@ -94,7 +106,7 @@ public class BigWritesAreWrittenFromWhereTheyArrived
             }
         })).ToArray();
         await Task.WhenAll(jobs).WaitAsync(TimeSpan.FromSeconds(60));
-        Assert.True(brick.Server.BodiesKept > 0, "no big body was kept in its receive buffer");
+        Assert.True(Taken(brick, writeSplice) > 0, "no big body was kept in its receive buffer or spliced");
 
         var onDisk = await File.ReadAllBytesAsync(Path.Combine(brick.Dir, "f"));
         Assert.True(onDisk.Length <= expected.Length);

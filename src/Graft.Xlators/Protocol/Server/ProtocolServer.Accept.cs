@@ -194,8 +194,9 @@ public sealed partial class ProtocolServer
                     RefuseRaw(s, peer, Refusal.TlsNotEnabled, Errno.EPROTO, "this brick does not use TLS; connect without tls-cert, tls-key and tls-ca");
                     return (null, null);
                 }
-                // Big request bodies (writes) are served from the buffer they were received in (ServerCall.TakeBody).
-                return (new FrameConnection(s, null, ReceiveThreads, keepBigBodies: true), null);
+                // Big request bodies (writes) are served from the buffer they were received in (ServerCall.TakeBody), or
+                // their data from a pipe it was spliced into from the socket (write-splice).
+                return (new FrameConnection(s, null, ReceiveThreads, keepBigBodies: true, WriteSplice), null);
             }
             if (tls == false)
             {

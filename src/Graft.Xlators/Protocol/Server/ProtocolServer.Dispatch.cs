@@ -173,8 +173,36 @@ public sealed partial class ProtocolServer
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<FopReply> ServeWritev(ClientSession s, ServerCall call, FopContext ctx, Fd fd) =>
-        ValueReply(await Child.WritevAsync(ctx, fd, call.Request.Data, call.Request.Offset).ConfigureAwait(false));
+    private async ValueTask<FopReply> ServeWritev(ClientSession s, ServerCall call, FopContext ctx, Fd fd)
+    {
+        // write-splice: the data is in a pipe the receive thread filled. Offered to storage/posix to splice into the file
+        // when nothing between looks at a write's bytes; otherwise brought into the body first.
+        var data = call.Request.Data;
+        if (call.WriteSpliced)
+        {
+            if (WritesPassUnchanged) ctx.WriteSource = call;
+            else if (!call.TryFill(out data)) return new FopReply(Errno.EIO);
+        }
+        var r = await Child.WritevAsync(ctx, fd, data, call.Request.Offset).ConfigureAwait(false);
+        ctx.WriteSource = null;
+        if (call.SplicedIntoFile && r.Ok) CountWriteSpliced(r.Value);
+        return ValueReply(r);
+    }
+
+    /// <summary>
+    /// Types of the translators that pass a write on to storage/posix with its context and bytes unchanged (or fail or
+    /// delay it): only under these may a write's data stay in its pipe until posix splices it into the file.
+    /// </summary>
+    private static readonly HashSet<string> PassWritesUnchanged = new(StringComparer.Ordinal)
+    {
+        "storage/posix", "features/locks", "features/upcall", "features/index", "debug/faults", "debug/passthrough",
+    };
+
+    /// <summary>Every translator under this server is one of <see cref="PassWritesUnchanged"/> (set at init).</summary>
+    private bool WritesPassUnchanged { get; set; }
+
+    private static bool AllPassWritesUnchanged(Translator t) =>
+        PassWritesUnchanged.Contains(t.Type) && t.Children.All(AllPassWritesUnchanged);
 
     private async ValueTask<FopReply> ServeCopyFileRange(ClientSession s, ServerCall call, FopContext ctx, Fd fd)
     {

@@ -15,7 +15,7 @@ public sealed partial class ProtocolServer
     private static readonly string?[] OpNames = BuildOpNames();
 
     private Meter? _meter;
-    private long _bytesReceived, _bytesSent, _servedInline, _bodiesKept, _writesLaned, _readsSpliced, _bytesSpliced, _splicesCopied;
+    private long _bytesReceived, _bytesSent, _servedInline, _bodiesKept, _writesLaned, _readsSpliced, _bytesSpliced, _splicesCopied, _writesSpliced, _bytesWriteSpliced;
 
     /// <summary>Per-fop calls and latency served; null until the server is initialised.</summary>
     public FopLatencies? Fops { get; private set; }
@@ -31,6 +31,11 @@ public sealed partial class ProtocolServer
     /// <summary>Reads whose data went from the page cache to the socket through a pipe (read-splice), and their bytes.</summary>
     public long ReadsSpliced => Interlocked.Read(ref _readsSpliced);
     public long BytesSpliced => Interlocked.Read(ref _bytesSpliced);
+    /// <summary>Writes whose data went from the socket through a pipe into the file (write-splice), and their bytes.</summary>
+    public long WritesSpliced => Interlocked.Read(ref _writesSpliced);
+    public long BytesWriteSpliced => Interlocked.Read(ref _bytesWriteSpliced);
+    /// <summary>Writes the receive thread began to splice whose pipe filled first: they went the usual way (copied).</summary>
+    public long WriteSplicesMoved => WriteSplice.Moved;
     /// <summary>Spliced reads whose data (or part of it) was copied out of the pipe after all: the socket was full or frames were queued before them.</summary>
     public long SplicesCopied => Interlocked.Read(ref _splicesCopied);
 
@@ -58,6 +63,8 @@ public sealed partial class ProtocolServer
         m.CreateObservableCounter("graft.brick.bodies.kept", () => BodiesKept, "{request}", "Request bodies (big writes) served from the receive buffer they arrived in, not copied out of it.");
         m.CreateObservableCounter("graft.brick.writes.laned", () => WritesLaned, "{request}", "Writes queued behind another write of their file in service, served after it by the same thread (ext4 runs them one at a time anyway).");
         m.CreateObservableCounter("graft.brick.reads.spliced", () => ReadsSpliced, "{request}", "Reads whose data was spliced from the page cache to the socket (read-splice), not copied.");
+        m.CreateObservableCounter("graft.brick.writes.spliced", () => WritesSpliced, "{request}", "Writes whose data was spliced from the socket through a pipe into the file (write-splice), not copied.");
+        m.CreateObservableCounter("graft.brick.writes.splice.moved", () => WriteSplicesMoved, "{request}", "Writes whose pipe filled before all their data arrived (sent in many small pieces): copied after all.");
         m.CreateObservableCounter("graft.brick.reads.splice.copied", () => SplicesCopied, "{request}", "Spliced reads whose data was copied out of the pipe after all, because the socket was full or other replies were queued before them.");
         m.CreateObservableCounter("graft.brick.connections.refused", RefusalMeasurements, "{connection}", "Connections turned away, by reason.");
     }
@@ -72,6 +79,7 @@ public sealed partial class ProtocolServer
     internal void CountInline() => Interlocked.Increment(ref _servedInline);
     internal void CountBodyKept() => Interlocked.Increment(ref _bodiesKept);
     internal void CountWriteLaned() => Interlocked.Increment(ref _writesLaned);
+    internal void CountWriteSpliced(int bytes) { Interlocked.Increment(ref _writesSpliced); Interlocked.Add(ref _bytesWriteSpliced, bytes); }
     internal void CountSpliceCopied() => Interlocked.Increment(ref _splicesCopied);
     internal void CountSpliced(int bytes) { Interlocked.Increment(ref _readsSpliced); Interlocked.Add(ref _bytesSpliced, bytes); }
 

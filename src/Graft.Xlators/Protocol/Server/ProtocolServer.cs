@@ -44,6 +44,7 @@ public sealed partial class ProtocolServer : Translator
         new("receive-threads", OptionKind.Bool, "on", "each plaintext connection receives on a thread of its own, blocked in the socket until bytes arrive, and runs its receive loop there (one thread wake per burst of requests); off: the .NET socket engine receives and hands each burst to the thread pool (two wakes, but no thread per connection)"),
         new("inline-fops", OptionKind.Bool, "on", "with io-threads 0, a cheap fop (lookup, stat, open, create, unlink, small reads and writes, a lock that does not wait...) that arrives with nothing behind it is served on its connection's receive thread, with no hand-off; fsync, blocking locks, directory reads, truncates and big I/O always go to the thread pool, so they never hold up the connection. off: every fop goes to the pool"),
         new("read-splice", OptionKind.Size, "64KB", "on a plaintext connection, a read of at least this many bytes (not O_DIRECT) is sent from the file's page cache to the socket with splice(2): no copy out of the page cache and none into the socket; TLS connections and smaller reads copy as before. 0: never") { Min = 0, Max = 1L << 30, Runtime = true },
+        new("write-splice", OptionKind.Size, "64KB", "on a plaintext connection, the data of a write of at least this many bytes goes from the socket into a pipe and from there into the file with splice(2): not copied into the brick's memory first; TLS connections, smaller writes and graphs with translators that may look at a write's bytes copy as before. 0: never") { Min = 0, Max = Wire.FrameHeader.MaxIo, Runtime = true },
         new("max-open-fds-per-session", OptionKind.Int, "16384", "files and directories one client session may have open; one more open, create or opendir gets EMFILE") { Min = 1, Max = 1 << 24 },
     ], "serves its child to clients over TCP");
 
@@ -64,6 +65,10 @@ public sealed partial class ProtocolServer : Translator
     private long _readSplice;
     /// <summary>The pipes reads are spliced through (read-splice), shared by every connection; closed at shutdown.</summary>
     internal SplicePipes Pipes { get; } = new();
+    /// <summary>write-splice's threshold and pipes (the same ones reads use), handed to each plaintext connection.</summary>
+    internal WriteSplicing WriteSplice { get; }
+
+    public ProtocolServer() => WriteSplice = new WriteSplicing(Pipes);
     /// <summary>Tests only: handed to each new connection's <see cref="FrameConnection.FailSplice"/> (a failure after a spliced frame's header).</summary>
     internal Func<bool>? FailSplice { get; set; }
     /// <summary>Clients must speak TLS and present a certificate this CA signed; null: plaintext.</summary>
@@ -87,6 +92,8 @@ public sealed partial class ProtocolServer : Translator
         HandshakeTimeout = Options.GetTime("handshake-timeout");
         RootSquash = Options.GetBool("root-squash");
         ReadSplice = Options.GetLong("read-splice");
+        WriteSplice.Min = Options.GetLong("write-splice");
+        WritesPassUnchanged = AllPassWritesUnchanged(FirstChild);
         var cert = Options.GetStringOrNull("tls-cert");
         var key = Options.GetStringOrNull("tls-key");
         var ca = Options.GetStringOrNull("tls-ca");
@@ -112,8 +119,12 @@ public sealed partial class ProtocolServer : Translator
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>read-splice may change while the brick runs: each read looks at it.</summary>
-    protected override void ApplyOptions(OptionValues options) => ReadSplice = options.GetLong("read-splice");
+    /// <summary>read-splice and write-splice may change while the brick runs: each read, and each write frame received, looks at them.</summary>
+    protected override void ApplyOptions(OptionValues options)
+    {
+        ReadSplice = options.GetLong("read-splice");
+        WriteSplice.Min = options.GetLong("write-splice");
+    }
 
     /// <summary>Parses "*" or "10.0.0.0/8, 127.0.0.1"; a bare address is a /32 (or /128).</summary>
     public static List<IPNetwork>? ParseAllow(string text)

@@ -12,7 +12,7 @@ namespace Graft.Xlators.Protocol.Server;
 /// big frames so): that buffer is held instead, until the call goes back to the pool — a 1 MiB write is then
 /// received once and written from where it arrived. Nothing here is allocated per request in the steady state.
 /// </summary>
-internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
+internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink, IWriteSource
 {
     private static readonly Stack<ServerCall> Pool = new();   // guarded by itself
     private const int Keep = 256, KeepBuffer = (1 << 20) + (64 << 10) + 1024;
@@ -50,8 +50,8 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
     /// <summary>The pipe holding this read's data (taken as a file range): its frame's bulk comes from there, not from the read buffer.</summary>
     public SplicePipe? Spliced;
 
-    /// <summary>What this call costs while it waits in a connection's backlog: its body buffer and the rest of it (about 1 KiB).</summary>
-    public int Footprint => (_held is null ? _body.Length : _heldBody.Length) + 1024;
+    /// <summary>What this call costs while it waits in a connection's backlog: its body buffer (or the pipe holding its data) and the rest of it (about 1 KiB).</summary>
+    public int Footprint => (_held is null ? _body.Length : _heldBody.Length) + _writeLength + 1024;
 
     /// <summary>The body lies in the receive buffer it arrived in (not copied).</summary>
     public bool BodyKept => _held is not null;
@@ -76,6 +76,10 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
         c.Laneable = c.LaneHead = c.ServedAhead = false;
         c.DropSpliced();
         c.SpliceVia = null;
+        c.DropWritePipe();
+        c.SplicedIntoFile = false;
+        c._writeLength = 0;
+        if (c._filled is { } filled) { c._filled = null; ArrayPool<byte>.Shared.Return(filled); }
         c.Reply.Reset();
         c.Ctx.Clear();
         c.ReleaseBody();
@@ -156,6 +160,83 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
         else p.Dispose();
     }
 
+    // ---- write-splice: a write whose data the receive thread put in a pipe ----
+
+    /// <summary>The pipe holding this write's data (write-splice), until it is written or drained; null otherwise.</summary>
+    private SplicePipe? _writePipe;
+    private int _writeLength;
+    private WriteSplicing? _writePipes;
+    /// <summary>Where <see cref="TryFill"/> put the data (rented), given back with the call.</summary>
+    private byte[]? _filled;
+
+    /// <summary>
+    /// What a spliced write's data reads as while it is in its pipe: zeros, never written (the translators under the
+    /// server that may see it pass writes on unchanged, ProtocolServer.WritesPassUnchanged).
+    /// </summary>
+    private static readonly byte[] NotHere = new byte[FrameHeader.MaxIo];
+
+    /// <summary>This write's data is in a pipe: its request's data reads as zeros until <see cref="TryFill"/>.</summary>
+    public bool WriteSpliced => _writePipe is not null;
+    /// <summary>The length of the data the receive thread put in a pipe (write-splice).</summary>
+    public int SplicedLength => _writeLength;
+    /// <summary>The pipe's bytes went into the file (<see cref="TryWriteTo"/> took the offer).</summary>
+    public bool SplicedIntoFile;
+
+    /// <summary>
+    /// A writev whose frame the receive thread cut to its <paramref name="fields"/> (the data's length field last), its
+    /// <paramref name="length"/> bytes of data in <paramref name="pipe"/>: the body is the fields with that length field
+    /// made 0, so the request decodes as always; <see cref="SplicedRequestDecoded"/> then gives it its length back.
+    /// </summary>
+    public void TakeSplicedBody(in ReadOnlySequence<byte> fields, SplicePipe pipe, int length, WriteSplicing pipes)
+    {
+        TakeBody(fields);
+        if (_bodyLength >= 4) _body.AsSpan(_bodyLength - 4, 4).Clear();
+        (_writePipe, _writeLength, _writePipes) = (pipe, length, pipes);
+    }
+
+    /// <summary>After the decode: the request's data is <see cref="SplicedLength"/> bytes that are not here (false when the decode found data after all).</summary>
+    public bool SplicedRequestDecoded()
+    {
+        if (!Request.Data.IsEmpty || (uint)_writeLength > (uint)NotHere.Length) return false;
+        Request.Data = NotHere.AsMemory(0, _writeLength);
+        return true;
+    }
+
+    public bool TryWriteTo(int descriptor, long offset, out Result<int> written)
+    {
+        written = default;
+        if (_writePipe is not { } pipe) return false;
+        long n = pipe.ToFile(descriptor, offset, out int errno);
+        if (n == 0 && errno == SpliceEinval && pipe.Held == _writeLength) return false;   // this file takes no splice: TryFill
+        written = n > 0 ? new Result<int>((int)n) : new Result<int>((Errno)errno);
+        SplicedIntoFile = true;
+        DropWritePipe();
+        return true;
+    }
+
+    public bool TryFill(out ReadOnlyMemory<byte> data)
+    {
+        data = default;
+        if (_writePipe is not { } pipe) return false;
+        _filled ??= ArrayPool<byte>.Shared.Rent(_writeLength);
+        bool ok = pipe.Held == _writeLength && pipe.DrainInto(_filled.AsSpan(0, _writeLength));
+        if (ok) data = _filled.AsMemory(0, _writeLength);
+        DropWritePipe();
+        return ok;
+    }
+
+    private const int SpliceEinval = 22;
+
+    /// <summary>Gives the write's pipe back (closed when bytes are left in it: a write that never reached the file).</summary>
+    private void DropWritePipe()
+    {
+        if (_writePipe is not { } p) return;
+        _writePipe = null;
+        if (p.Held > 0) p.Abandon();
+        _writePipes!.Return(p);
+        _writePipes = null;
+    }
+
     /// <summary>
     /// Fills <see cref="Ctx"/> with the caller the request named, root-squashed when the session is
     /// untrusted: its ids are only claims, so root's become nobody's (uid, gid and supplementary group
@@ -189,5 +270,5 @@ internal sealed class ServerCall : IThreadPoolWorkItem, IReadRangeSink
 internal static class FopContextReset
 {
     /// <summary>Drops what a served request left in a pooled context.</summary>
-    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; ctx.Untrusted = true; ctx.Upcalls = null; ctx.ReadSink = null; }
+    public static void Clear(this FopContext ctx) { ctx.Cancellation = default; ctx.Graph = null; ctx.Untrusted = true; ctx.Upcalls = null; ctx.ReadSink = null; ctx.WriteSource = null; }
 }

@@ -219,12 +219,29 @@ internal sealed partial class ServerConnection
                 _lastId = h.Id;
                 if (!FopOps.IsKnown(h.Op)) return $"unknown opcode {(ushort)h.Op}";
                 var call = ServerCall.Rent();
-                call.TakeBody(body);
+                var flags = h.Flags;
+                if ((flags & FrameConnection.SplicedWrite) != 0)
+                {
+                    // The receive thread cut this write's data into a pipe (write-splice): the body is its fields.
+                    if (h.Op != FopOp.Writev || !_conn.TakeSplicedWrite(out var pipe, out int length))
+                    {
+                        ServerCall.Return(call);
+                        return $"request {h.Id} with flag {(byte)FrameConnection.SplicedWrite:x2}";
+                    }
+                    call.TakeSplicedBody(body, pipe, length, _server.WriteSplice);
+                    flags &= ~FrameConnection.SplicedWrite;
+                }
+                else call.TakeBody(body);
                 if (call.BodyKept) _server.CountBodyKept();
-                if (!FopCodec.TryReadRequest(h.Op, h.Flags, call.BodyMemory, out call.Request, call.Ctx.Groups))
+                if (!FopCodec.TryReadRequest(h.Op, flags, call.BodyMemory, out call.Request, call.Ctx.Groups))
                 {
                     ServerCall.Return(call);
                     return $"malformed {h.Op} request {h.Id}";
+                }
+                if (call.WriteSpliced && !call.SplicedRequestDecoded())
+                {
+                    ServerCall.Return(call);
+                    return $"request {h.Id}: a spliced write's data is not where its head said";
                 }
                 call.Id = h.Id;
                 call.Connection = this;

@@ -79,6 +79,11 @@ public sealed partial class FrameConnection
     /// receive each big frame (<see cref="KeepMin"/>) into one of them whole, so the owner may keep its body where it arrived
     /// (<see cref="ReceiveBuffer.TryHold"/>) instead of copying it out (the brick's writes).</param>
     public FrameConnection(Socket socket, SslStream? tls, bool receiveThread = true, bool keepBigBodies = false)
+        : this(socket, tls, receiveThread, keepBigBodies, null) { }
+
+    /// <param name="writeSplice">With <paramref name="keepBigBodies"/> on a plaintext connection: big writes' data is
+    /// spliced from the socket into pipes (FrameConnection.WriteSplice.cs); null: never.</param>
+    internal FrameConnection(Socket socket, SslStream? tls, bool receiveThread, bool keepBigBodies, WriteSplicing? writeSplice)
     {
         _socket = socket;
         _tls = tls;
@@ -97,6 +102,7 @@ public sealed partial class FrameConnection
             if (SocketGather.Supported) _fd = (int)_socket.SafeHandle.DangerousGetHandle();
             if (SocketReadiness.Supported) _sendWait = new SocketReadiness.Waiter();
             _keepBig = keepBigBodies && receiveThread;
+            if (_keepBig && _fd >= 0 && SplicePipe.Supported) _writeSplice = writeSplice;
             _in = new Pipe(new PipeOptions(pool: _keepBig ? ReceiveBufferPool.Process : null,
                                            pauseWriterThreshold: ReceiveAhead, resumeWriterThreshold: ReceiveAhead / 2,
                                            minimumSegmentSize: ReceiveChunk, readerScheduler: PipeScheduler.Inline,
@@ -142,12 +148,14 @@ public sealed partial class FrameConnection
         try
         {
             var frames = new FrameBoundary();
-            bool drained = false;
+            bool drained = false, spliced = false;
             while (true)
             {
                 // The rest of a big frame (a 1 MiB write) in one receive where it has arrived, not in 64 KiB pieces. A frame
                 // kept whole (keepBigBodies) asks for exactly its rest: its buffer has that room, so it stays in one piece.
                 var into = w.GetMemory(_keepBig && frames.Total >= KeepMin ? frames.Left : Math.Max(ReceiveChunk, frames.Left));
+                // After a spliced write, likely another: its header and fields, not 64 KiB of its data (copied) in front of the splice.
+                if (spliced && frames.Left == 0 && into.Length > SpliceHead) into = into[..SpliceHead];
                 int n = ReceiveBlocking(into.Span, drained);
                 if (n == 0) break;
                 // Less than asked: the socket had no more at that moment, so the next receive would find nothing; it
@@ -155,7 +163,17 @@ public sealed partial class FrameConnection
                 // receive that fails with EAGAIN besides).
                 drained = n < into.Length;
                 frames.Pass(into.Span[..n]);
-                if (_keepBig && frames.Total >= KeepMin && frames.Have <= n && into.Length - n < frames.Left)
+                var how = Splice.No;
+                if (_writeSplice is { } ws)
+                {
+                    if (frames.Reserved) throw new IOException($"a frame with flag {(byte)SplicedWrite:x2}, which no peer may send");
+                    how = TrySpliceWrite(ws, w, into, n, ref frames);
+                    if (how == Splice.PeerClosed) break;
+                    spliced = how == Splice.Whole;
+                    if (spliced) drained = false;   // the next frame is likely there already
+                }
+                if (how != Splice.No) { }   // TrySpliceWrite advanced the writer
+                else if (_keepBig && frames.Total >= KeepMin && frames.Have <= n && into.Length - n < frames.Left)
                 {
                     // A big frame began in this receive and its rest does not fit behind it: move its start (at most a
                     // receive chunk) into a buffer that holds it whole. The pipe may give this receive's buffer back when it
@@ -180,6 +198,10 @@ public sealed partial class FrameConnection
         {
             error = IsClosed ? null : new IOException(e.Message, e);
         }
+        catch (IOException e)
+        {
+            error = e;   // write-splice: a frame no peer may send, or a pipe that lost a write's bytes
+        }
         w.Complete(error);
     }
 
@@ -202,6 +224,16 @@ public sealed partial class FrameConnection
         /// <summary>The whole size of the frame under way (length field included), once its length is known; else 0.</summary>
         public readonly int Total => _left > 0 ? _have + _left : 0;
 
+        /// <summary>A frame passed with <see cref="SplicedWrite"/> set in its flags (byte 5 of the frame).</summary>
+        public bool Reserved;
+
+        /// <summary>The next <paramref name="n"/> bytes of the frame under way arrived elsewhere (spliced into a pipe).</summary>
+        public void Skip(int n)
+        {
+            _left -= n;
+            _have = _left > 0 ? _have + n : 0;
+        }
+
         public void Pass(ReadOnlySpan<byte> got)
         {
             int i = 0;
@@ -210,6 +242,7 @@ public sealed partial class FrameConnection
                 if (_left > 0)
                 {
                     int skip = Math.Min(_left, got.Length - i);
+                    if (_have <= 5 && _have + skip > 5 && (got[i + 5 - _have] & (byte)SplicedWrite) != 0) Reserved = true;
                     _left -= skip;
                     _have = _left > 0 ? _have + skip : 0;
                     i += skip;
@@ -552,6 +585,7 @@ public sealed partial class FrameConnection
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
         _socket.Dispose();
         _tls?.Dispose();
+        DropSplicedWrites();
         Input.CancelPendingRead();
     }
 }

@@ -128,6 +128,73 @@ internal sealed unsafe partial class SplicePipe : IDisposable
         return true;
     }
 
+    // ---- write-splice: a write's payload from the socket into the pipe, then from the pipe into the file ----
+
+    /// <summary>Makes an empty pipe big enough for a write's <paramref name="length"/> bytes (one slot per page); false when it cannot be.</summary>
+    /// <remarks>Two pages more when the pipe may grow so far: the first bytes are copied in (one slot, partly filled) and the
+    /// socket's pieces need not start on a page.</remarks>
+    public bool FitWrite(int length) => Held == 0 && !Broken && (Fit(0, length + 2 * Environment.SystemPageSize) || Fit(0, length));
+
+    /// <summary>
+    /// Copies <paramref name="bytes"/> (a write's first bytes, received with its header) into the pipe, in front of what
+    /// <see cref="FromSocket"/> adds. False when the pipe did not take them all (it is then <see cref="Broken"/>).
+    /// </summary>
+    public bool Put(ReadOnlySpan<byte> bytes)
+    {
+        fixed (byte* p = bytes)
+            for (int done = 0; done < bytes.Length;)
+            {
+                nint n = write(_write, p + done, (nuint)(bytes.Length - done));
+                if (n > 0) { done += (int)n; Held += (int)n; continue; }
+                if (n < 0 && Marshal.GetLastPInvokeError() == EINTR) continue;
+                Broken = true;
+                return false;
+            }
+        return true;
+    }
+
+    /// <summary>
+    /// One non-blocking splice of up to <paramref name="most"/> bytes from the socket <paramref name="socket"/> into the
+    /// pipe (the socket's pages are moved in by reference, not copied): the bytes moved; 0 when the peer closed;
+    /// −1 when nothing could be moved now (no bytes in the socket, or the pipe is full); −2 with
+    /// <paramref name="errno"/> when the socket failed.
+    /// </summary>
+    public nint FromSocket(int socket, int most, out int errno)
+    {
+        errno = 0;
+        while (true)
+        {
+            nint n = splice(socket, null, _write, null, (nuint)most, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+            if (n >= 0) { Held += (int)n; return n; }
+            errno = Marshal.GetLastPInvokeError();
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) { errno = 0; return -1; }
+            return -2;
+        }
+    }
+
+    /// <summary>
+    /// Moves all the pipe holds into <paramref name="file"/> at <paramref name="offset"/> (the file's position is not used):
+    /// the bytes written, fewer when the file refused the rest (<paramref name="errno"/> says why; the pipe is then
+    /// <see cref="Broken"/>); 0 with errno when nothing was written. EINVAL with nothing written means this file cannot
+    /// take a splice (O_APPEND, a file system without it): the pipe is intact and may still be drained.
+    /// </summary>
+    public long ToFile(int file, long offset, out int errno)
+    {
+        errno = 0;
+        long off = offset, done = 0;
+        while (Held > 0)
+        {
+            nint n = splice(_read, null, file, &off, (nuint)Held, SPLICE_F_MOVE);
+            if (n > 0) { done += n; Held -= (int)n; continue; }
+            errno = n == 0 ? EIO : Marshal.GetLastPInvokeError();
+            if (errno == EINTR) continue;
+            if (done > 0 || errno != EINVAL) Broken = true;
+            break;
+        }
+        return done;
+    }
+
     /// <summary>The pipe's bytes will not be sent or drained (the frame they belonged to was given up): close it, never reuse it.</summary>
     public void Abandon() => Broken = true;
 
@@ -141,12 +208,13 @@ internal sealed unsafe partial class SplicePipe : IDisposable
     private const int O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000;
     private const int F_SETPIPE_SZ = 1031, F_GETPIPE_SZ = 1032;
     private const uint SPLICE_F_MOVE = 1, SPLICE_F_NONBLOCK = 2, SPLICE_F_MORE = 4;
-    private const int EINTR = 4, EAGAIN = 11;
+    private const int EINTR = 4, EIO = 5, EAGAIN = 11, EINVAL = 22;
 
     [LibraryImport("libc", SetLastError = true)] private static partial int pipe2(int* fds, int flags);
     [LibraryImport("libc", SetLastError = true)] private static partial int fcntl(int fd, int cmd, int arg);
     [LibraryImport("libc", SetLastError = true)] private static partial nint splice(int fdIn, long* offIn, int fdOut, long* offOut, nuint len, uint flags);
     [LibraryImport("libc", SetLastError = true)] private static partial nint read(int fd, byte* buf, nuint count);
+    [LibraryImport("libc", SetLastError = true)] private static partial nint write(int fd, byte* buf, nuint count);
     [LibraryImport("libc", SetLastError = true)] private static partial int close(int fd);
 }
 

@@ -146,11 +146,32 @@ public sealed partial class PosixTranslator
         nint n;
         using (ModifyAs(ctx, pf.Os))
         {
-            fixed (byte* p = data.Span) n = Libc.pwrite(pf.Os, p, (nuint)data.Length, offset);
-            if (n < 0) return Done(new Result<int>(LastErr())); // read before the credentials are restored
+            if (ctx.WriteSource is { } source && WriteFromSource(source, pf, offset, ref data) is { } taken)
+            {
+                if (!taken.Ok) return Done(taken);
+                n = taken.Value;
+            }
+            else
+            {
+                fixed (byte* p = data.Span) n = Libc.pwrite(pf.Os, p, (nuint)data.Length, offset);
+                if (n < 0) return Done(new Result<int>(LastErr())); // read before the credentials are restored
+            }
         }
         StartWriteback(pf, offset, n);
         return Done(new Result<int>((int)n));
+    }
+
+    /// <summary>
+    /// write-splice: the write's data is still in the front end's hands (protocol/server received it into a pipe): it
+    /// writes it into the file at <paramref name="offset"/> itself. Null when it could not (an O_APPEND fd, where the
+    /// kernel refuses a positioned splice, or a file system without splice): then <paramref name="data"/> is where the
+    /// bytes now are, for the pwrite as always; EIO when they could not be had.
+    /// </summary>
+    private static Result<int>? WriteFromSource(IWriteSource source, PosixFd pf, long offset, ref ReadOnlyMemory<byte> data)
+    {
+        if (source.TryWriteTo(pf.Os, offset, out var written)) return written;
+        if (!source.TryFill(out data)) return new Result<int>(Errno.EIO);
+        return null;
     }
 
     /// <summary>
