@@ -7,6 +7,8 @@
 #                            # ($graft, when set, is the graft command of bricks and mounts; default this clone's)
 #   client_volume N PORT     # the protocol/client stanza "bN" for a brick on PORT
 #   bench_mount VOLFILE / bench_umount / bricks_stop
+#   onoff_volumes ARGS...    # two `graft up` volumes side by side: "on" with the defaults, "off" with ARGS (the option
+#                            # under test switched off); mp, brick_pid, mount_pid by "on"/"off"; taken down on exit
 #   awk "$AWK_MEDIAN ..."    # median(s): the median of a space-separated list of numbers
 
 bench_init() {
@@ -80,3 +82,22 @@ AWK_MEDIAN='
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (x[j] + 0 < x[i] + 0) { t = x[i]; x[i] = x[j]; x[j] = t }
     return n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
   }'
+
+onoff_volumes() {
+  declare -gA mp brick_pid mount_pid
+  trap 'onoff_down; bench_cleanup' EXIT
+  local t out args
+  for t in on off; do
+    mp[$t]="$work/mnt-$t"
+    args=(); [ "$t" = off ] && args=("$@")
+    out="$(GRAFT_HOME="$work" "$here/graft" up "${args[@]}" "$work/brick-$t" "${mp[$t]}")"
+    echo "$out" >&2
+    brick_pid[$t]="$(sed -n 's/^up: brick .* (pid \([0-9]*\),.*/\1/p' <<<"$out")"
+    mount_pid[$t]="$(sed -n 's/.* mounted on .* (pid \([0-9]*\))$/\1/p' <<<"$out")"
+  done
+}
+
+onoff_down() {
+  local t
+  for t in on off; do [ -n "${mp[$t]:-}" ] && GRAFT_HOME="$work" "$here/graft" down "${mp[$t]}" >/dev/null 2>&1 || true; done
+}

@@ -17,21 +17,10 @@ ROUNDS="${ROUNDS:-6}"; SIZE_MB="${SIZE_MB:-256}"; MODE="${MODE:-overwrite}"
 case "$MODE" in overwrite|fresh) ;; *) echo "MODE must be overwrite or fresh" >&2; exit 2 ;; esac
 bench_init write-splice
 hz="$(getconf CLK_TCK)"
-declare -A brick_pid mount_pid mp
 src="$work/src"
 head -c "$((SIZE_MB << 20))" /dev/urandom > "$src"
 
-down_all() { for t in on off; do [ -n "${mp[$t]:-}" ] && GRAFT_HOME="$work" "$here/graft" down "${mp[$t]}" >/dev/null 2>&1 || true; done; }
-trap 'down_all; bench_cleanup' EXIT
-
-for t in on off; do
-  mp[$t]="$work/mnt-$t"
-  args=(); [ "$t" = off ] && args=(--brick-write-splice 0)
-  out="$(GRAFT_HOME="$work" "$here/graft" up "${args[@]}" "$work/brick-$t" "${mp[$t]}")"
-  echo "$out" >&2
-  brick_pid[$t]="$(sed -n 's/^up: brick .* (pid \([0-9]*\),.*/\1/p' <<<"$out")"
-  mount_pid[$t]="$(sed -n 's/.* mounted on .* (pid \([0-9]*\))$/\1/p' <<<"$out")"
-done
+onoff_volumes --brick-write-splice 0
 
 ticks() { awk -v f="$2" '{ sub(/.*\) /, ""); print (f == "u" ? $12 : f == "s" ? $13 : $12 + $13) }' "/proc/$1/stat"; }
 
