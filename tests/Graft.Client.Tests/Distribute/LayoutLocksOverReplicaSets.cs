@@ -35,10 +35,10 @@ public class LayoutLocksOverReplicaSets
             var fixedBefore = v.Session.ActiveGraph.Translators.OfType<DistributeTranslator>().Single().LayoutsFixed;
             await v.SetXattrAsync("/d", DistributeTranslator.FixLayoutKey, ReadOnlyMemory<byte>.Empty);
             await v.SetXattrAsync("/", DistributeTranslator.FixLayoutKey, ReadOnlyMemory<byte>.Empty);
-            // Given back on every copy that took it. Not always by the time the setxattr returns: the set's copies
-            // count 2-4 grants more than the two layout locks, varying from run to run, so some lock is still taken in
-            // the background and was seen held on b1/b2 for 3-17 ms after the call in 3 of 8 runs (session 14; its
-            // holder not yet named: docs/dev/STATUS.md). Wait for it, bounded.
+            // Given back on every copy that took it. Not always by the time the setxattr returns: the layout's writes
+            // are replicate transactions, whose unlock (where the post-op did not carry it) goes behind the reply by
+            // design (ReplicateTranslator.Transaction FinishAsync; this client's next transaction waits for it), and
+            // was seen held on b1/b2 for 3-17 ms after the call in 3 of 8 runs (session 14). Wait for it, bounded.
             await Wait.Until(() => locks.All(l => l.Counts.DomainHeld == 0), "every copy's domain locks to be given back");
             Assert.True(locks[1].Counts.DomainGranted > granted[1] && locks[2].Counts.DomainGranted > granted[2], "the layout lock was not taken on the set's other copies");
             Assert.Equal(granted[0], locks[0].Counts.DomainGranted);
