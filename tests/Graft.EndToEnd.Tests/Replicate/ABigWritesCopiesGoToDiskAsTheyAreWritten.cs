@@ -1,9 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
-using Graft.Client;
-using Graft.EndToEnd.Tests.Network;
-using Graft.Xlators.Tests.Protocol;
 
 namespace Graft.EndToEnd.Tests.Replicate;
 
@@ -36,44 +32,8 @@ public class ABigWritesCopiesGoToDiskAsTheyAreWritten
 
     /// <summary>Writes 16 MiB through the replica and returns, for each brick's copy, its blocks still in delayed allocation.</summary>
     /// <param name="settle">Wait (at most 15 s) until every copy has less than a chunk in delayed allocation: the starts run on the bricks' pools.</param>
-    private static async Task<long[]> WriteAndLookAsync(bool settle, params string[] brickArgs)
-    {
-        var temp = BrickProcess.NewTempDir();
-        var bricks = new List<BrickProcess>();
-        Volume? v = null;
-        try
-        {
-            await BrickProcess.ServeNewDirsAsync(temp, 3, bricks, brickArgs);
-            v = await Volume.OpenVolfileTextAsync(Volfile(bricks.Select(b => b.Port).ToList()), "afr.vol",
-                new VolumeOptions { ChildUpTimeout = TimeSpan.FromSeconds(15) });
-            var data = new byte[Size * MiB];
-            new Random(7).NextBytes(data);
-            var s = await v.OpenAsync("/big", FileMode.CreateNew);
-            for (int i = 0; i < Size; i++) await s.WriteAsync(data.AsMemory(i * MiB, MiB));   // no write-behind here: each is on every copy
-            var delayed = new long[3];
-            var until = DateTime.UtcNow + TimeSpan.FromSeconds(15);
-            do
-            {
-                for (int i = 0; i < 3; i++) delayed[i] = await DelayedBlocksAsync(Path.Combine(temp, "b" + i, "big"));
-                if (!settle || delayed.All(d => d < ChunkBlocks)) break;
-                await Task.Delay(50);
-            }
-            while (DateTime.UtcNow < until);
-            await s.DisposeAsync();
-            for (int i = 0; i < 3; i++)
-            {
-                var copy = await File.ReadAllBytesAsync(Path.Combine(temp, "b" + i, "big"));
-                Assert.True(data.AsSpan().SequenceEqual(copy), $"copy b{i} differs");
-            }
-            return delayed;
-        }
-        finally
-        {
-            if (v is not null) await v.DisposeAsync();
-            foreach (var b in bricks) await b.DisposeAsync();
-            try { Directory.Delete(temp, recursive: true); } catch (IOException) { }
-        }
-    }
+    private static Task<long[]> WriteAndLookAsync(bool settle, params string[] brickArgs) =>
+        BigReplicaWrite.WriteAndLookAsync(Size, 7, settle, DelayedBlocksAsync, d => d < ChunkBlocks, brickArgs);
 
     /// <summary>The file's blocks in extents ext4 reports as delayed allocation (filefrag -v: FIEMAP's flags).</summary>
     private static async Task<long> DelayedBlocksAsync(string path)
@@ -92,14 +52,5 @@ public class ABigWritesCopiesGoToDiskAsTheyAreWritten
             blocks += long.Parse(range[1].Trim(), CultureInfo.InvariantCulture) - long.Parse(range[0].Trim(), CultureInfo.InvariantCulture) + 1;
         }
         return blocks;
-    }
-
-    private static string Volfile(List<int> ports)
-    {
-        var sb = new StringBuilder();
-        for (int i = 0; i < ports.Count; i++)
-            sb.Append(CultureInfo.InvariantCulture, $"volume b{i}\n    type protocol/client\n    option remote-host 127.0.0.1\n    option remote-port {ports[i]}\n")
-              .Append(CultureInfo.InvariantCulture, $"    option remote-subvolume b{i}\n    option secret-file {TestSecret.File}\nend-volume\n\n");
-        return sb.Append("volume afr\n    type cluster/replicate\n    subvolumes b0 b1 b2\nend-volume\n").ToString();
     }
 }
