@@ -122,12 +122,8 @@ public sealed partial class FrameConnection
         if (got < left)
         {
             // The frame goes the usual way: its start and what the pipe holds, moved into a buffer that holds it whole
-            // (as the receive thread moves a big frame's start; the pipe may give this receive's buffer back meanwhile).
-            w.Advance(start);
-            var held = ReceiveBuffer.TryHold(into);
-            var whole = w.GetMemory(frames.Total);
-            into.Span.Slice(start, have).CopyTo(whole.Span);
-            held?.Release();
+            // (as the receive thread moves a big frame's start).
+            var whole = MoveFrameStart(w, into, start, have, frames.Total);
             bool drained = pipe.DrainInto(whole.Span.Slice(have - inMem, inMem + got));
             ws.Return(pipe);
             if (!drained) throw new IOException("a write's bytes were lost in a pipe");

@@ -172,21 +172,17 @@ public sealed partial class FrameConnection
                     spliced = how == Splice.Whole;
                     if (spliced) drained = false;   // the next frame is likely there already
                 }
-                if (how != Splice.No) { }   // TrySpliceWrite advanced the writer
-                else if (_keepBig && frames.Total >= KeepMin && frames.Have <= n && into.Length - n < frames.Left)
+                if (how == Splice.No)   // else TrySpliceWrite advanced the writer
                 {
-                    // A big frame began in this receive and its rest does not fit behind it: move its start (at most a
-                    // receive chunk) into a buffer that holds it whole. The pipe may give this receive's buffer back when it
-                    // opens the next one (a buffer nothing was committed to is swapped, not extended), so it is held meanwhile.
-                    int start = n - frames.Have;
-                    w.Advance(start);
-                    var held = ReceiveBuffer.TryHold(into);
-                    var whole = w.GetMemory(frames.Total);
-                    into.Span.Slice(start, frames.Have).CopyTo(whole.Span);
-                    held?.Release();
-                    w.Advance(frames.Have);
+                    // A big frame began in this receive and its rest does not fit behind it: its start goes into a buffer
+                    // that holds it whole.
+                    if (_keepBig && frames.Total >= KeepMin && frames.Have <= n && into.Length - n < frames.Left)
+                    {
+                        MoveFrameStart(w, into, n - frames.Have, frames.Have, frames.Total);
+                        w.Advance(frames.Have);
+                    }
+                    else w.Advance(n);
                 }
-                else w.Advance(n);
                 var flush = w.FlushAsync();
 #pragma warning disable VSTHRD002 // this thread's only job is receiving: it waits here while the reader has ReceiveAhead bytes unread
                 var done = flush.IsCompleted ? flush.Result : flush.AsTask().GetAwaiter().GetResult();
@@ -243,8 +239,7 @@ public sealed partial class FrameConnection
                 {
                     int skip = Math.Min(_left, got.Length - i);
                     if (_have <= 5 && _have + skip > 5 && (got[i + 5 - _have] & (byte)SplicedWrite) != 0) Reserved = true;
-                    _left -= skip;
-                    _have = _left > 0 ? _have + skip : 0;
+                    Skip(skip);
                     i += skip;
                     continue;
                 }
@@ -256,6 +251,23 @@ public sealed partial class FrameConnection
                 (_lengthRead, _length) = (0, 0);
             }
         }
+    }
+
+    /// <summary>
+    /// Moves a big frame's start, the <paramref name="have"/> bytes at <paramref name="start"/> of this receive's
+    /// <paramref name="into"/>, into a buffer of the writer that holds the frame's <paramref name="total"/> bytes whole,
+    /// after committing what came before it; returns that buffer, the start copied to its front (the caller advances
+    /// the writer over what it fills). The pipe may give this receive's buffer back when it opens the next one (a
+    /// buffer nothing was committed to is swapped, not extended), so it is held meanwhile.
+    /// </summary>
+    private static Memory<byte> MoveFrameStart(PipeWriter w, Memory<byte> into, int start, int have, int total)
+    {
+        w.Advance(start);
+        var held = ReceiveBuffer.TryHold(into);
+        var whole = w.GetMemory(total);
+        into.Span.Slice(start, have).CopyTo(whole.Span);
+        held?.Release();
+        return whole;
     }
 
     /// <summary>Bytes received (0: the peer closed), waiting in poll(2) for some when none are there; throws when the socket failed or was closed here.</summary>
